@@ -1,0 +1,85 @@
+package image
+
+import (
+	"bytes"
+	"io"
+)
+
+// Format names an image format.
+type Format struct {
+	Name string // "raw", "xz", "qcow2"...
+	// Hint tells the user what to do with an image virt-bmap cannot read
+	// yet.
+	Hint string
+}
+
+var (
+	Raw      = Format{Name: "raw"}
+	VHDFixed = Format{Name: "vhd-fixed"}
+)
+
+// probe recognises one format by bytes at fixed offsets. at < 0 counts
+// from the end of the image.
+type probe struct {
+	format Format
+	at     int64
+	magic  []byte
+}
+
+// probes is the detection table, tried in order; the first match wins and
+// an image no probe matches is raw. Order rules:
+//   - container and compression formats first: their magic sits at offset
+//     0, where a raw disk has its boot code, and none of them can be a
+//     valid MBR (the xz, gzip and zstd magics are not x86 code a boot
+//     sector starts with, and qcow2/VMDK/VHDX/VDI headers have no 0x55AA);
+//   - the VHD footer last: it is at the end of the image, and a fixed VHD
+//     is otherwise a raw disk, so everything that starts with a header
+//     must have been ruled out first.
+var probes = []probe{
+	{Format{"xz", "xz-compressed images come in a later release; for now unpack it: xz -dk IMAGE"}, 0, []byte{0xfd, '7', 'z', 'X', 'Z', 0}},
+	{Format{"qcow2", "convert it to raw: qemu-img convert -O raw IMAGE IMAGE.raw"}, 0, []byte{'Q', 'F', 'I', 0xfb}},
+	{Format{"vmdk", "convert it to raw: qemu-img convert -O raw IMAGE IMAGE.raw"}, 0, []byte("KDMV")},
+	{Format{"vmdk", "this is a VMDK descriptor; convert the disk to raw: qemu-img convert -O raw IMAGE IMAGE.raw"}, 0, []byte("# Disk DescriptorFile")},
+	{Format{"vhdx", "convert it to raw: qemu-img convert -O raw IMAGE IMAGE.raw"}, 0, []byte("vhdxfile")},
+	{Format{"vdi", "convert it to raw: qemu-img convert -O raw IMAGE IMAGE.raw"}, 0x40, []byte{0x7f, 0x10, 0xda, 0xbe}},
+	{Format{"gzip", "decompress it first: gunzip -k IMAGE"}, 0, []byte{0x1f, 0x8b}},
+	{Format{"zstd", "decompress it first: zstd -dk IMAGE"}, 0, []byte{0x28, 0xb5, 0x2f, 0xfd}},
+	{Format{"bzip2", "decompress it first: bunzip2 -k IMAGE"}, 0, []byte("BZh")},
+	{VHDFixed, -512, []byte("conectix")},
+}
+
+// vhdTypeOffset is where a VHD footer holds the disk type, which tells a
+// fixed disk (raw bytes plus footer) from dynamic and differencing ones.
+const vhdTypeOffset = 60
+
+// Detect returns the format of the image in r. It reads only the bytes
+// the probes need and never fails: what it cannot read is not a match.
+func Detect(r io.ReaderAt, size int64) Format {
+	for _, p := range probes {
+		at := p.at
+		if at < 0 {
+			at += size
+		}
+		if at < 0 || at+int64(len(p.magic)) > size {
+			continue
+		}
+		buf := make([]byte, len(p.magic))
+		if _, err := r.ReadAt(buf, at); err != nil && err != io.EOF {
+			continue
+		}
+		if !bytes.Equal(buf, p.magic) {
+			continue
+		}
+		if p.format == VHDFixed {
+			var t [4]byte
+			if _, err := r.ReadAt(t[:], at+vhdTypeOffset); err != nil {
+				continue
+			}
+			if t != [4]byte{0, 0, 0, 2} { // 2 = fixed; 3 dynamic, 4 differencing
+				return Format{"vhd", "dynamic VHD: convert it to raw: qemu-img convert -O raw IMAGE IMAGE.raw"}
+			}
+		}
+		return p.format
+	}
+	return Raw
+}

@@ -1,0 +1,158 @@
+package image
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// makeRaw writes a 1 MiB raw disk with an MBR boot signature and a marker.
+func makeRaw(t *testing.T, dir string) string {
+	t.Helper()
+	b := make([]byte, 1<<20)
+	copy(b[4096:], "marker")
+	b[510], b[511] = 0x55, 0xaa
+	p := filepath.Join(dir, "disk.raw")
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func run(t *testing.T, name string, args ...string) {
+	t.Helper()
+	if _, err := exec.LookPath(name); err != nil {
+		t.Skipf("%s not installed", name)
+	}
+	if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+}
+
+func TestOpenRaw(t *testing.T) {
+	dir := t.TempDir()
+	p := makeRaw(t, dir)
+	img, err := Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer img.Close()
+	if img.Format() != Raw || img.Size() != 1<<20 {
+		t.Fatalf("format %v size %d, want raw 1MiB", img.Format(), img.Size())
+	}
+	buf := make([]byte, 6)
+	if _, err := img.ReadAt(buf, 4096); err != nil || string(buf) != "marker" {
+		t.Fatalf("ReadAt = %q, %v", buf, err)
+	}
+}
+
+// TestDetectRealFormats makes images with the real tools and checks each is
+// recognised, refused with a hint, or (fixed VHD) read as the raw disk.
+func TestDetectRealFormats(t *testing.T) {
+	dir := t.TempDir()
+	raw := makeRaw(t, dir)
+	want, _ := os.ReadFile(raw)
+	cases := []struct {
+		name   string
+		make   func(out string)
+		format string
+		ok     bool
+	}{
+		{"qcow2", func(o string) { run(t, "qemu-img", "convert", "-O", "qcow2", raw, o) }, "qcow2", false},
+		{"vmdk", func(o string) { run(t, "qemu-img", "convert", "-O", "vmdk", raw, o) }, "vmdk", false},
+		{"vhdx", func(o string) { run(t, "qemu-img", "convert", "-O", "vhdx", raw, o) }, "vhdx", false},
+		{"vdi", func(o string) { run(t, "qemu-img", "convert", "-O", "vdi", raw, o) }, "vdi", false},
+		{"vpc-dynamic", func(o string) { run(t, "qemu-img", "convert", "-O", "vpc", raw, o) }, "vhd", false},
+		{"vpc-fixed", func(o string) { run(t, "qemu-img", "convert", "-O", "vpc", "-o", "subformat=fixed,force_size=on", raw, o) }, "vhd-fixed", true},
+		{"xz", func(o string) { run(t, "sh", "-c", "xz -c "+raw+" > "+o) }, "xz", false},
+		{"gzip", func(o string) { run(t, "sh", "-c", "gzip -c "+raw+" > "+o) }, "gzip", false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			out := filepath.Join(dir, c.name)
+			c.make(out)
+			f, err := os.Open(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, _ := f.Stat()
+			defer f.Close()
+			if got := Detect(f, st.Size()); got.Name != c.format {
+				t.Fatalf("Detect = %q, want %q", got.Name, c.format)
+			}
+			img, err := Open(out)
+			if !c.ok {
+				if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), c.format) || !strings.Contains(err.Error(), out) {
+					t.Fatalf("Open error = %v; want ErrUnsupported naming %s and the file", err, c.format)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer img.Close()
+			got := make([]byte, img.Size())
+			if _, err := img.ReadAt(got, 0); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("fixed VHD contents differ from the raw disk (size %d want %d)", len(got), len(want))
+			}
+		})
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	if _, err := Open(filepath.Join(t.TempDir(), "missing.img")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("missing file: %v", err)
+	}
+	// An empty file and a tiny one are raw disks of that size, not errors:
+	// what is on them is for the partition and filesystem probes to say.
+	for _, n := range []int{0, 3} {
+		p := filepath.Join(t.TempDir(), "small")
+		os.WriteFile(p, make([]byte, n), 0o644)
+		img, err := Open(p)
+		if err != nil || img.Size() != int64(n) {
+			t.Fatalf("size %d: %v", n, err)
+		}
+		img.Close()
+	}
+}
+
+// TestOpenNeverWrites checks that opening and reading leave the file
+// byte-for-byte and time-for-time as it was.
+func TestOpenNeverWrites(t *testing.T) {
+	p := makeRaw(t, t.TempDir())
+	before, _ := os.ReadFile(p)
+	st0, _ := os.Stat(p)
+	os.Chmod(p, 0o444)
+	img, err := Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1<<20)
+	img.ReadAt(buf, 0)
+	img.Close()
+	after, _ := os.ReadFile(p)
+	st1, _ := os.Stat(p)
+	if sha256.Sum256(before) != sha256.Sum256(after) || !st0.ModTime().Equal(st1.ModTime()) {
+		t.Fatal("image changed")
+	}
+}
+
+func FuzzDetect(f *testing.F) {
+	f.Add([]byte{0xfd, '7', 'z', 'X', 'Z', 0})
+	f.Add([]byte("QFI\xfb\x00\x00\x00\x03"))
+	f.Add(append(make([]byte, 600), []byte("conectix")...))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		img, err := New(bytes.NewReader(b), int64(len(b)))
+		if err == nil && img.Size() > int64(len(b)) {
+			t.Fatalf("size %d beyond data %d", img.Size(), len(b))
+		}
+	})
+}
