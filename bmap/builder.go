@@ -1,0 +1,76 @@
+package bmap
+
+import "github.com/virt-bmap/virt-bmap/fs"
+
+// Builder collects the disks and objects of a map. The zero value is not
+// ready for use; call NewBuilder.
+type Builder struct {
+	disks   []Disk
+	objects []Object
+	// ext is the current chunk the objects' extents are copied into, so
+	// that a map of 100,000 extents costs a few allocations rather than one
+	// per object.
+	ext     []fs.Extent
+	dropped int
+}
+
+// extChunk is the number of extents allocated at once.
+const extChunk = 4096
+
+// NewBuilder returns an empty builder.
+func NewBuilder() *Builder { return &Builder{} }
+
+// AddDisk records a disk of the map.
+func (b *Builder) AddDisk(d Disk) { b.disks = append(b.disks, d) }
+
+// Add records an object. The object and its extents are copied, so the
+// caller may reuse o. Extents are in disk offsets. Extents that are empty,
+// negative or run past the largest int64 offset are dropped (Dropped counts
+// them); an object left without extents is kept, because the JSON form can
+// still say it exists.
+func (b *Builder) Add(o Object) {
+	n := 0
+	for _, e := range o.Extents {
+		if validExtent(e) {
+			n++
+		}
+	}
+	b.dropped += len(o.Extents) - n
+	var exts []fs.Extent
+	if n > 0 {
+		if cap(b.ext)-len(b.ext) < n {
+			b.ext = make([]fs.Extent, 0, max(extChunk, n))
+		}
+		start := len(b.ext)
+		for _, e := range o.Extents {
+			if validExtent(e) {
+				b.ext = append(b.ext, e)
+			}
+		}
+		exts = b.ext[start:len(b.ext):len(b.ext)]
+	}
+	o.Extents = exts
+	b.objects = append(b.objects, o)
+}
+
+// Dropped is the number of extents Add refused (empty, negative or
+// overflowing).
+func (b *Builder) Dropped() int { return b.dropped }
+
+// Map returns the map built so far: the disks and the objects in the order
+// they were added. Objects added later do not change a Map already
+// returned.
+func (b *Builder) Map() *Map {
+	return &Map{
+		Disks:   b.disks[:len(b.disks):len(b.disks)],
+		Objects: b.objects[:len(b.objects):len(b.objects)],
+	}
+}
+
+// validExtent reports whether e places at least one byte at a
+// non-negative offset without overflowing int64.
+func validExtent(e fs.Extent) bool {
+	return e.Off >= 0 && e.Len > 0 && e.Off <= maxOff-e.Len
+}
+
+const maxOff = int64(^uint64(0) >> 1)
