@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Installs what building, testing and the demo need, when it is missing:
+# Debian packages for the independent tools the tests compare against and
+# the tools that build the test images, and the Go modules.
+# Usage: scripts/deps.sh [demo|test|bench]
+set -euo pipefail
+what=${1:-test}
+
+# command -> Debian package
+declare -A need=(
+  [xz]=xz-utils
+)
+if [ "$what" != demo ]; then
+  need+=(
+    [mkfs.ext4]=e2fsprogs [debugfs]=e2fsprogs [dumpe2fs]=e2fsprogs
+    [fls]=sleuthkit [istat]=sleuthkit
+    [sfdisk]=fdisk [sgdisk]=gdisk
+    [qemu-img]=qemu-utils
+    [mkfs.vfat]=dosfstools [mcopy]=mtools [mkntfs]=ntfs-3g
+    [mkswap]=util-linux [blkid]=util-linux
+    [mkfs.xfs]=xfsprogs [mkfs.btrfs]=btrfs-progs [cryptsetup]=cryptsetup-bin
+    [xorriso]=xorriso [mkfs.exfat]=exfatprogs [pvcreate]=lvm2
+    [/usr/bin/time]=time
+  )
+fi
+
+missing=()
+for cmd in "${!need[@]}"; do
+  if ! command -v "$cmd" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$cmd" ] && [ ! -x "/sbin/$cmd" ]; then
+    missing+=("${need[$cmd]}")
+  fi
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  pkgs=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')
+  echo "deps: installing Debian packages: $pkgs"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo=sudo
+  $sudo apt-get update -qq
+  # shellcheck disable=SC2086
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $pkgs >/dev/null
+fi
+
+command -v go >/dev/null || export PATH=$PATH:/usr/local/go/bin
+go mod download
+
+if [ "$what" = test ] && ! command -v staticcheck >/dev/null && [ ! -x "$(go env GOPATH)/bin/staticcheck" ]; then
+  echo "deps: installing staticcheck"
+  GOFLAGS= go install honnef.co/go/tools/cmd/staticcheck@${STATICCHECK_VERSION:-v0.6.1} || echo "deps: staticcheck could not be installed; make test will skip it" >&2
+fi
