@@ -1,0 +1,77 @@
+/*
+NAME
+
+	virt-bmap - map every byte range of a disk image to the disk, partition,
+	filesystem structure, directory or file that owns it
+
+SYNOPSIS
+
+	virt-bmap [-o OUTPUT] [--format text|json] [-q] IMAGE...
+
+# DESCRIPTION
+
+virt-bmap reads each IMAGE (a raw disk image or a block device, opened
+read-only; never written to), finds its partitions (MBR with extended and
+logical partitions, GPT) and in each partition the filesystem by its magic,
+walks ext2, ext3 and ext4 filesystems without mounting them, and writes a
+block map: for every byte range, the whole disk (v), the partition (p), the
+filesystem metadata structure (m: superblocks, group descriptors, bitmaps,
+inode tables, journal...), the directory (d) or the file (f) that owns it.
+Swap, LVM physical volumes, exFAT, XFS, Btrfs, LUKS and ISO9660 are
+recognised and mapped as partitions only; FAT and NTFS are recognised and
+will be walked in a later release.
+
+The first IMAGE is disk 1, /dev/sda, the second disk 2, /dev/sdb, and so on;
+partitions are named as Linux names them (/dev/sda1; logical partitions from
+/dev/sda5).
+
+The text form (the default) is the one the original virt-bmap wrote, so maps
+and scripts made for it keep working. One line per elementary segment and
+object covering it:
+
+	1 START END TYPE DEVICE [PATH]
+
+with START and END in lower-case hex without 0x, END exclusive, and a
+newline or backslash in PATH written \n, \\. The JSON form has one object per
+file, directory, structure or partition, with its inode, size and every
+extent: disk offset, length, offset inside the file and role (data, inline,
+extent-index, indirect, dindirect, tindirect, xattr, metadata; unwritten
+extents are marked).
+
+When stderr is a terminal a progress line shows objects mapped per second
+and bytes walked. At the end a table shows each partition: device, scheme,
+partition type, size, filesystem, label, files, directories and bytes
+mapped. Problems that were worked around (a damaged inode, an EBR chain
+that loops, a partition running past the end of the image) are printed as
+warnings naming the disk, partition, structure and byte offset; the rest of
+the map is still written.
+
+OPTIONS
+
+	-o OUTPUT      write the map to OUTPUT (default "bmap", as the original
+	               virt-bmap; "-" for standard output). The file is written
+	               under a temporary name and renamed when complete, so a
+	               failed run never leaves half a map.
+	--format FMT   "text" (default) or "json".
+	-q             quiet: no progress line and no summary table (warnings and
+	               errors are still printed).
+	--version      print the version and exit.
+
+EXIT STATUS
+
+	0  the map was written (there may have been warnings)
+	1  no map was written: an image could not be opened or read, or the
+	   output could not be written
+	2  bad command line
+
+EXAMPLES
+
+	virt-bmap disk.img                     # writes ./bmap
+	virt-bmap -o - disk.img | grep ' f '   # files only
+	virt-bmap --format json -o disk.json disk.img data.img
+
+SEE ALSO
+
+	bmaplogger(1), virt-inspector(1), fls(1), istat(1), debugfs(8)
+*/
+package main

@@ -1,0 +1,12 @@
+// Command virt-bmap writes the block map of one or more disk images. See
+// doc.go for the manual.
+package main
+
+import "os"
+
+// version is set at link time: -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}

@@ -1,0 +1,177 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/olekukonko/tablewriter"
+	"github.com/olekukonko/tablewriter/tw"
+
+	"github.com/virt-bmap/virt-bmap/bmap"
+	"github.com/virt-bmap/virt-bmap/image"
+	"github.com/virt-bmap/virt-bmap/scan"
+)
+
+const usage = `usage: virt-bmap [-o OUTPUT] [--format text|json] [-q] IMAGE...
+
+Writes the block map of the disk images: for every byte range, the disk,
+partition, filesystem metadata, directory or file that owns it.
+
+  -o OUTPUT     output file (default "bmap"; "-" for standard output)
+  --format FMT  text (default, as the original virt-bmap) or json
+  -q            no progress line and no summary table
+  --version     print the version and exit
+`
+
+// run is the whole command, testable: it returns the exit status.
+func run(args []string, stdout, stderr io.Writer) int {
+	fl := flag.NewFlagSet("virt-bmap", flag.ContinueOnError)
+	fl.SetOutput(io.Discard)
+	output := fl.String("o", "bmap", "")
+	format := fl.String("format", "text", "")
+	quiet := fl.Bool("q", false, "")
+	showVersion := fl.Bool("version", false, "")
+	if err := fl.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			fmt.Fprint(stdout, usage)
+			return 0
+		}
+		fmt.Fprintf(stderr, "virt-bmap: %v\n%s", err, usage)
+		return 2
+	}
+	if *showVersion {
+		fmt.Fprintln(stdout, "virt-bmap", version)
+		return 0
+	}
+	write, ok := writers[*format]
+	if !ok {
+		fmt.Fprintf(stderr, "virt-bmap: --format %q: want text or json\n", *format)
+		return 2
+	}
+	if fl.NArg() == 0 {
+		fmt.Fprintf(stderr, "virt-bmap: no IMAGE given\n%s", usage)
+		return 2
+	}
+
+	warn := func(err error) { fmt.Fprintf(stderr, "virt-bmap: warning: %v\n", err) }
+	var prog *progress
+	if !*quiet && isTerminal(stderr) {
+		prog = &progress{w: stderr, start: time.Now()}
+	}
+
+	b := bmap.NewBuilder()
+	var sums []scan.Summary
+	for i, path := range fl.Args() {
+		s, err := scanImage(b, i+1, path, warn, prog)
+		if err != nil {
+			prog.clear()
+			fmt.Fprintf(stderr, "virt-bmap: %v\n", err)
+			return 1
+		}
+		sums = append(sums, s...)
+	}
+	prog.clear()
+
+	if err := writeMap(*output, stdout, func(w io.Writer) error { return write(w, b.Map()) }); err != nil {
+		fmt.Fprintf(stderr, "virt-bmap: %v\n", err)
+		return 1
+	}
+	if !*quiet {
+		tableOut := stdout
+		if *output == "-" {
+			tableOut = stderr
+		}
+		if err := summaryTable(tableOut, sums); err != nil {
+			fmt.Fprintf(stderr, "virt-bmap: summary: %v\n", err)
+		}
+	}
+	return 0
+}
+
+var writers = map[string]func(io.Writer, *bmap.Map) error{
+	"text": bmap.WriteText,
+	"json": bmap.WriteJSON,
+}
+
+func scanImage(b *bmap.Builder, disk int, path string, warn func(error), prog *progress) ([]scan.Summary, error) {
+	img, err := image.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer img.Close()
+	opt := scan.Options{Warn: warn}
+	if prog != nil {
+		opt.Progress = prog.update
+		prog.disk = path
+	}
+	return scan.Disk(b, disk, path, img, img.Size(), opt)
+}
+
+// writeMap writes through a temporary file renamed into place, so the
+// output is either the complete map or untouched.
+func writeMap(output string, stdout io.Writer, write func(io.Writer) error) error {
+	if output == "-" {
+		return write(stdout)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(output), "."+filepath.Base(output)+".*")
+	if err != nil {
+		return fmt.Errorf("output: %w", err)
+	}
+	err = write(tmp)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp.Name(), 0o644)
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), output)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("writing %s: %w", output, err)
+	}
+	return nil
+}
+
+func summaryTable(w io.Writer, sums []scan.Summary) error {
+	t := tablewriter.NewTable(w, tablewriter.WithHeaderAutoFormat(tw.Off),
+		tablewriter.WithRowAlignmentConfig(tw.CellAlignment{PerColumn: []tw.Align{
+			tw.AlignLeft, tw.AlignLeft, tw.AlignLeft, tw.AlignRight, tw.AlignLeft, tw.AlignLeft,
+			tw.AlignRight, tw.AlignRight, tw.AlignRight, tw.AlignLeft}}))
+	t.Header("DEVICE", "SCHEME", "TYPE", "SIZE", "FILESYSTEM", "LABEL", "FILES", "DIRS", "MAPPED", "NOTE")
+	for _, s := range sums {
+		scheme := s.Scheme
+		if scheme == "" {
+			scheme = "-"
+		}
+		if err := t.Append(s.Device, scheme, s.PartType, humanSize(s.Size), s.FS, s.Label,
+			strconv.Itoa(s.Files), strconv.Itoa(s.Dirs), humanSize(s.Bytes), s.Note); err != nil {
+			return err
+		}
+	}
+	return t.Render()
+}
+
+// humanSize prints bytes as ls -h and lsblk do: 1.5G, 512M, 900.
+func humanSize(n int64) string {
+	const units = "KMGTPE"
+	if n < 1024 {
+		return strconv.FormatInt(n, 10)
+	}
+	f := float64(n)
+	i := -1
+	for f >= 1024 && i < len(units)-1 {
+		f /= 1024
+		i++
+	}
+	if f < 10 {
+		return strconv.FormatFloat(f, 'f', 1, 64) + string(units[i])
+	}
+	return strconv.FormatFloat(f, 'f', 0, 64) + string(units[i])
+}

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func runCmd(args ...string) (code int, stdout, stderr string) {
+	var o, e bytes.Buffer
+	code = run(args, &o, &e)
+	return code, o.String(), e.String()
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "no IMAGE given"},
+		{[]string{"--format", "xml", "x.img"}, `--format "xml"`},
+		{[]string{"--bogus", "x.img"}, "flag provided but not defined"},
+	} {
+		code, _, stderr := runCmd(c.args...)
+		if code != 2 || !strings.Contains(stderr, c.want) {
+			t.Errorf("%q: exit %d, stderr %q; want 2 and %q", c.args, code, stderr, c.want)
+		}
+	}
+	if code, out, _ := runCmd("-h"); code != 0 || !strings.Contains(out, "usage: virt-bmap") {
+		t.Errorf("-h: exit %d, %q", code, out)
+	}
+}
+
+func TestMissingImageWritesNoMap(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "bmap")
+	img := filepath.Join(dir, "nope.img")
+	code, _, stderr := runCmd("-q", "-o", out, img)
+	if code != 1 || !strings.Contains(stderr, img) {
+		t.Fatalf("exit %d, stderr %q; want 1 naming %s", code, stderr, img)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Fatalf("a map was written for a missing image: %v", err)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Fatalf("left files behind: %v", ents)
+	}
+}
+
+func TestUnsupportedFormatRefused(t *testing.T) {
+	if _, err := exec.LookPath("qemu-img"); err != nil {
+		t.Skip("qemu-img not installed")
+	}
+	dir := t.TempDir()
+	img := filepath.Join(dir, "d.qcow2")
+	if out, err := exec.Command("qemu-img", "create", "-f", "qcow2", img, "16M").CombinedOutput(); err != nil {
+		t.Fatalf("qemu-img: %v %s", err, out)
+	}
+	code, _, stderr := runCmd("-q", "-o", filepath.Join(dir, "m"), img)
+	if code != 1 || !strings.Contains(stderr, "qcow2") || !strings.Contains(stderr, "qemu-img convert") {
+		t.Fatalf("exit %d, stderr %q; want 1 with a qcow2 hint", code, stderr)
+	}
+}
+
+// TestBlankDisk maps a disk with nothing on it: the map holds the disk
+// alone and the table says nothing was recognised.
+func TestBlankDisk(t *testing.T) {
+	dir := t.TempDir()
+	img := filepath.Join(dir, "blank.img")
+	if err := os.WriteFile(img, make([]byte, 1<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runCmd("-o", "-", img)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if stdout != "1 0 100000 v /dev/sda\n" {
+		t.Fatalf("map = %q", stdout)
+	}
+	if !strings.Contains(stderr, "/dev/sda") || !strings.Contains(stderr, "no filesystem recognised") {
+		t.Fatalf("summary table on stderr = %q", stderr)
+	}
+}
+
+func TestHumanSize(t *testing.T) {
+	for n, want := range map[int64]string{0: "0", 1023: "1023", 1024: "1.0K", 1536: "1.5K", 10 << 20: "10M", 3 << 30: "3.0G"} {
+		if got := humanSize(n); got != want {
+			t.Errorf("humanSize(%d) = %q, want %q", n, got, want)
+		}
+	}
+}

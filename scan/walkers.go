@@ -1,0 +1,29 @@
+package scan
+
+import (
+	"io"
+
+	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/fs/ext"
+)
+
+// openFunc opens a filesystem for walking. r starts at the filesystem's
+// first byte.
+type openFunc func(r io.ReaderAt, size int64, warn fs.WarnFunc) (fs.Walker, error)
+
+// walkers maps fs.Detect's type names to the walker that maps their files.
+// A type detected but absent here is mapped as a partition only.
+var walkers = map[string]openFunc{
+	"ext2": openExt,
+	"ext3": openExt,
+	"ext4": openExt,
+}
+
+func openExt(r io.ReaderAt, size int64, warn fs.WarnFunc) (fs.Walker, error) {
+	f, err := ext.New(r, size)
+	if err != nil {
+		return nil, err
+	}
+	f.SetWarn(warn)
+	return f, nil
+}
