@@ -1,0 +1,247 @@
+package bmap
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/virt-bmap/virt-bmap/fs"
+)
+
+// The JSON form is object-oriented: every object once, with all its
+// extents, inode, size and the offset of each extent in the file.
+//
+//	{"version":1,"disks":[
+//	{"index":1,"device":"/dev/sda","image":"disk.img","size":1048576}
+//	],"objects":[
+//	{"disk":1,"type":"v","device":"/dev/sda","extents":[{"offset":0,...}]},
+//	...
+//	]}
+//
+// One disk or object per line, so that two maps diff well. Names are
+// JSON strings: a name that is not valid UTF-8 comes back with U+FFFD in
+// place of its bad bytes (the text form keeps the bytes).
+
+// JSONVersion is the version of the JSON form this package writes and
+// the only one it reads.
+const JSONVersion = 1
+
+// WriteJSON writes m in the JSON form.
+func WriteJSON(w io.Writer, m *Map) error {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	put := func(v any) error {
+		buf.Reset()
+		if err := enc.Encode(v); err != nil {
+			return err
+		}
+		bw.Write(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
+		return nil
+	}
+	fmt.Fprintf(bw, "{\"version\":%d,\"disks\":[", JSONVersion)
+	for i := range m.Disks {
+		if i > 0 {
+			bw.WriteByte(',')
+		}
+		bw.WriteByte('\n')
+		if err := put(&m.Disks[i]); err != nil {
+			return fmt.Errorf("bmap: disk %d: %w", i, err)
+		}
+	}
+	if len(m.Disks) > 0 {
+		bw.WriteByte('\n')
+	}
+	bw.WriteString("],\"objects\":[")
+	for i := range m.Objects {
+		o := &m.Objects[i]
+		if i > 0 {
+			bw.WriteByte(',')
+		}
+		bw.WriteByte('\n')
+		var err error
+		if o.Extents == nil {
+			c := *o
+			c.Extents = []fs.Extent{}
+			err = put(&c)
+		} else {
+			err = put(o)
+		}
+		if err != nil {
+			return fmt.Errorf("bmap: object %d (%s): %w", i, label(o), err)
+		}
+	}
+	if len(m.Objects) > 0 {
+		bw.WriteByte('\n')
+	}
+	bw.WriteString("]}\n")
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("bmap: writing JSON map: %w", err)
+	}
+	return nil
+}
+
+// MaxJSON is the largest JSON map ReadJSON accepts (the whole document is
+// held in memory).
+const MaxJSON = 4 << 30
+
+// ReadJSON reads a map in the JSON form. It checks everything the text
+// form and the Index rely on: a known version, disk indices in range, known
+// types, devices without spaces, extents with non-negative offsets,
+// positive lengths and no overflow. Unknown fields are ignored.
+func ReadJSON(r io.Reader) (*Map, error) {
+	data, err := io.ReadAll(io.LimitReader(r, MaxJSON+1))
+	if err != nil {
+		return nil, fmt.Errorf("bmap: reading JSON map: %w", err)
+	}
+	if len(data) > MaxJSON {
+		return nil, fmt.Errorf("bmap: JSON map larger than %d bytes: %w", int64(MaxJSON), ErrFormat)
+	}
+	return readJSON(data)
+}
+
+func readJSON(data []byte) (*Map, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	lineAt := func(off int64) int {
+		off = min(max(off, 0), int64(len(data)))
+		return bytes.Count(data[:off], []byte("\n")) + 1
+	}
+	// fail turns a decoder error into a SyntaxError at the right line.
+	fail := func(err error, what string) error {
+		var se *json.SyntaxError
+		var te *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &se):
+			return &SyntaxError{lineAt(se.Offset), what + ": " + se.Error()}
+		case errors.As(err, &te):
+			return &SyntaxError{lineAt(te.Offset), what + ": " + te.Error()}
+		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+			return &SyntaxError{lineAt(int64(len(data))), what + ": unexpected end of input"}
+		}
+		return &SyntaxError{lineAt(dec.InputOffset()), what + ": " + err.Error()}
+	}
+	delim := func(want json.Delim, what string) error {
+		t, err := dec.Token()
+		if err != nil {
+			return fail(err, what)
+		}
+		if d, ok := t.(json.Delim); !ok || d != want {
+			return &SyntaxError{lineAt(dec.InputOffset()), fmt.Sprintf("%s: want %q, got %v", what, want, t)}
+		}
+		return nil
+	}
+
+	if err := delim('{', "map"); err != nil {
+		return nil, err
+	}
+	m := &Map{Disks: []Disk{}, Objects: []Object{}}
+	version := -1
+	seenDisk := make(map[int]bool)
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return nil, fail(err, "map")
+		}
+		key, _ := t.(string)
+		switch key {
+		case "version":
+			if err := dec.Decode(&version); err != nil {
+				return nil, fail(err, "version")
+			}
+			if version != JSONVersion {
+				return nil, &SyntaxError{lineAt(dec.InputOffset()), fmt.Sprintf("unsupported version %d (this program reads version %d)", version, JSONVersion)}
+			}
+		case "disks":
+			if err := delim('[', "disks"); err != nil {
+				return nil, err
+			}
+			for i := 0; dec.More(); i++ {
+				var d Disk
+				if err := dec.Decode(&d); err != nil {
+					return nil, fail(err, fmt.Sprintf("disk %d", i))
+				}
+				var msg string
+				switch {
+				case d.Index < 1 || d.Index > MaxDisk:
+					msg = fmt.Sprintf("index %d out of range 1-%d", d.Index, MaxDisk)
+				case seenDisk[d.Index]:
+					msg = fmt.Sprintf("index %d appears twice", d.Index)
+				case d.Size < 0:
+					msg = fmt.Sprintf("negative size %d", d.Size)
+				}
+				if msg != "" {
+					return nil, &SyntaxError{lineAt(dec.InputOffset()), fmt.Sprintf("disk %d: %s", i, msg)}
+				}
+				seenDisk[d.Index] = true
+				m.Disks = append(m.Disks, d)
+			}
+			if err := delim(']', "disks"); err != nil {
+				return nil, err
+			}
+		case "objects":
+			if err := delim('[', "objects"); err != nil {
+				return nil, err
+			}
+			for i := 0; dec.More(); i++ {
+				var o Object
+				if err := dec.Decode(&o); err != nil {
+					return nil, fail(err, fmt.Sprintf("object %d", i))
+				}
+				if err := checkJSONObject(&o); err != nil {
+					return nil, &SyntaxError{lineAt(dec.InputOffset()), fmt.Sprintf("object %d (%s): %v", i, label(&o), err)}
+				}
+				m.Objects = append(m.Objects, o)
+			}
+			if err := delim(']', "objects"); err != nil {
+				return nil, err
+			}
+		default:
+			var skip json.RawMessage
+			if err := dec.Decode(&skip); err != nil {
+				return nil, fail(err, fmt.Sprintf("field %q", key))
+			}
+		}
+	}
+	if err := delim('}', "map"); err != nil {
+		return nil, err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, &SyntaxError{lineAt(dec.InputOffset()), "data after the end of the map"}
+	}
+	if version < 0 {
+		return nil, &SyntaxError{1, "no version: not a virt-bmap JSON map"}
+	}
+	return m, nil
+}
+
+// checkJSONObject checks one decoded object.
+func checkJSONObject(o *Object) error {
+	if err := checkObject(o); err != nil {
+		return err
+	}
+	if o.Size < 0 {
+		return fmt.Errorf("negative size %d", o.Size)
+	}
+	if o.Extents == nil {
+		o.Extents = []fs.Extent{}
+	}
+	for j, e := range o.Extents {
+		switch {
+		case e.Off < 0:
+			return fmt.Errorf("extent %d: negative offset %d", j, e.Off)
+		case e.Len <= 0:
+			return fmt.Errorf("extent %d: length %d, want > 0", j, e.Len)
+		case e.Off > maxOff-e.Len:
+			return fmt.Errorf("extent %d: offset %d + length %d overflows", j, e.Off, e.Len)
+		case e.FileOff < -1:
+			return fmt.Errorf("extent %d: file offset %d, want >= -1", j, e.FileOff)
+		case e.FileOff > maxOff-e.Len:
+			return fmt.Errorf("extent %d: file offset %d + length %d overflows", j, e.FileOff, e.Len)
+		}
+	}
+	return nil
+}
