@@ -1,0 +1,208 @@
+package bmap
+
+import (
+	"cmp"
+	"slices"
+
+	"github.com/virt-bmap/virt-bmap/fs"
+)
+
+// Hit is one object a read touched.
+type Hit struct {
+	Object *Object
+	// Off is the first byte of the read inside the object (a disk offset)
+	// and Len the number of bytes of the read inside the object; for an
+	// object whose extents leave gaps in the read, Off+Len is not the end.
+	Off, Len int64
+	// FileOff is the offset inside the object's contents of the byte at
+	// Off, -1 when that byte is not contents (metadata, an indirect
+	// block, a partition).
+	FileOff int64
+	// Extent is the object's extent that holds Off.
+	Extent *fs.Extent
+
+	rank int32 // the object's place in the priority order, during Lookup
+}
+
+// Index answers, for a read at (offset, length) on a disk, which objects
+// it touches. It is built once from a Map and is then read-only: any
+// number of goroutines may call Lookup at once. The Map must not be
+// changed while the Index is in use: Hits point into it.
+type Index struct {
+	objs    []Object
+	rank    []int32 // per object: its place in the priority order
+	disks   []diskIndex
+	entries []entry
+}
+
+// diskIndex holds the segments of one disk: sorted, not overlapping,
+// each with the (object, extent) pairs covering it in priority order.
+type diskIndex struct {
+	disk       int
+	start, end []int64
+	first      []int32 // segment i's pairs are entries[first[i]:first[i+1]]
+}
+
+type entry struct {
+	ext *fs.Extent
+	obj int32
+}
+
+// NewIndex builds the index of m. It costs O(N log N) in the number of
+// extents; the segment array is the same as the text writer's, except
+// that every extent boundary starts a segment.
+//
+// The priority order is f > d > m > l > p > v (fs.Kind.Priority); among
+// objects of one priority, the narrowest (smallest total extent length)
+// comes first, then the one that starts first on disk, then the one added
+// first.
+func NewIndex(m *Map) *Index {
+	ix := &Index{objs: m.Objects}
+	n := len(m.Objects)
+	type key struct {
+		prio  int
+		width int64
+		first int64
+	}
+	keys := make([]key, n)
+	var spans []span
+	for i := range m.Objects {
+		o := &m.Objects[i]
+		k := key{prio: o.Kind.Priority(), first: maxOff}
+		for j, e := range o.Extents {
+			if !validExtent(e) || o.Disk < 1 || o.Disk > MaxDisk {
+				continue
+			}
+			k.width = min(k.width+e.Len, maxOff) // saturate
+			k.first = min(k.first, e.Off)
+			spans = append(spans, span{off: e.Off, end: e.End(), disk: int32(o.Disk), id: int32(i), obj: int32(i), ext: int32(j)})
+		}
+		keys[i] = k
+	}
+	order := make([]int32, n)
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortFunc(order, func(a, b int32) int {
+		ka, kb := &keys[a], &keys[b]
+		if c := cmp.Compare(kb.prio, ka.prio); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(ka.width, kb.width); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(ka.first, kb.first); c != 0 {
+			return c
+		}
+		return cmp.Compare(a, b)
+	})
+	ix.rank = make([]int32, n)
+	for r, i := range order {
+		ix.rank[i] = int32(r)
+	}
+	ix.entries = make([]entry, 0, len(spans)*2)
+	var d *diskIndex
+	sweep(spans, n, ix.rank, false, func(disk int32, start, end int64, active []int32) {
+		if d == nil || d.disk != int(disk) {
+			if d != nil {
+				d.first = append(d.first, int32(len(ix.entries)))
+			}
+			ix.disks = append(ix.disks, diskIndex{disk: int(disk)})
+			d = &ix.disks[len(ix.disks)-1]
+		}
+		d.start = append(d.start, start)
+		d.end = append(d.end, end)
+		d.first = append(d.first, int32(len(ix.entries)))
+		last := int32(-1)
+		for _, k := range active {
+			s := &spans[k]
+			if s.id == last { // an object's own extents overlap: keep the first
+				continue
+			}
+			last = s.id
+			ix.entries = append(ix.entries, entry{ext: &m.Objects[s.obj].Extents[s.ext], obj: s.obj})
+		}
+	})
+	if d != nil {
+		d.first = append(d.first, int32(len(ix.entries)))
+	}
+	return ix
+}
+
+// Lookup returns every object the read of length bytes at off on disk
+// touches, each once, in priority order (see NewIndex). A read outside
+// every object, or of no bytes, gives none.
+func (ix *Index) Lookup(disk int, off, length int64) []Hit {
+	return ix.LookupAppend(nil, disk, off, length)
+}
+
+// LookupAppend is Lookup appending to dst: with a dst of enough capacity
+// it allocates nothing, for the NBD server's per-request path.
+func (ix *Index) LookupAppend(dst []Hit, disk int, off, length int64) []Hit {
+	if length <= 0 {
+		return dst
+	}
+	end := off + length
+	if end < off { // overflow
+		end = maxOff
+	}
+	off = max(off, 0)
+	if end <= off {
+		return dst
+	}
+	var d *diskIndex
+	for i := range ix.disks {
+		if ix.disks[i].disk == disk {
+			d = &ix.disks[i]
+			break
+		}
+	}
+	if d == nil {
+		return dst
+	}
+	// First segment ending after off.
+	lo, hi := 0, len(d.end)
+	for lo < hi {
+		h := int(uint(lo+hi) >> 1)
+		if d.end[h] <= off {
+			lo = h + 1
+		} else {
+			hi = h
+		}
+	}
+	base := len(dst)
+	nseg := 0
+	for s := lo; s < len(d.start) && d.start[s] < end; s++ {
+		a, b := max(d.start[s], off), min(d.end[s], end)
+		for _, e := range ix.entries[d.first[s]:d.first[s+1]] {
+			fo := int64(-1)
+			if e.ext.FileOff >= 0 {
+				fo = e.ext.FileOff + (a - e.ext.Off)
+			}
+			dst = append(dst, Hit{Object: &ix.objs[e.obj], Off: a, Len: b - a, FileOff: fo, Extent: e.ext, rank: ix.rank[e.obj]})
+		}
+		nseg++
+	}
+	hits := dst[base:]
+	if nseg > 1 {
+		// Hits are in disk order; a stable sort by rank keeps each
+		// object's first hit first, and the duplicates after it fold in.
+		slices.SortStableFunc(hits, func(x, y Hit) int { return cmp.Compare(x.rank, y.rank) })
+		n := 0
+		for i := range hits {
+			if n > 0 && hits[n-1].rank == hits[i].rank {
+				hits[n-1].Len += hits[i].Len
+				continue
+			}
+			hits[n] = hits[i]
+			n++
+		}
+		clear(hits[n:])
+		hits = hits[:n]
+		dst = dst[:base+n]
+	}
+	for i := range hits {
+		hits[i].rank = 0
+	}
+	return dst
+}
