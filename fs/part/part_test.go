@@ -1,0 +1,206 @@
+package part
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// needTool skips the test when an external tool is missing.
+func needTool(t testing.TB, names ...string) {
+	t.Helper()
+	for _, n := range names {
+		if _, err := exec.LookPath(n); err != nil {
+			t.Skipf("%s not installed", n)
+		}
+	}
+}
+
+func run(t testing.TB, stdin string, name string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	if stdin != "" {
+		cmd.Stdin = strings.NewReader(stdin)
+	}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// sparseImage creates an empty sparse file of size bytes.
+func sparseImage(t testing.TB, size int64) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "disk.img")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(size); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	return p
+}
+
+// sfdiskTable is `sfdisk --json` output.
+type sfdiskTable struct {
+	PartitionTable struct {
+		Label      string `json:"label"`
+		ID         string `json:"id"`
+		SectorSize int64  `json:"sectorsize"`
+		Partitions []struct {
+			Node     string `json:"node"`
+			Start    int64  `json:"start"`
+			Size     int64  `json:"size"`
+			Type     string `json:"type"`
+			UUID     string `json:"uuid"`
+			Name     string `json:"name"`
+			Bootable bool   `json:"bootable"`
+		} `json:"partitions"`
+	} `json:"partitiontable"`
+}
+
+func sfdiskJSON(t testing.TB, path string) sfdiskTable {
+	t.Helper()
+	out, err := exec.Command("sfdisk", "--json", path).Output()
+	if err != nil {
+		t.Fatalf("sfdisk --json: %v", err)
+	}
+	var st sfdiskTable
+	if err := json.Unmarshal(out, &st); err != nil {
+		t.Fatalf("sfdisk --json: %v\n%s", err, out)
+	}
+	return st
+}
+
+// readImage runs Read on a file and collects the warnings.
+func readImage(t testing.TB, path string) (*Table, []error, error) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	fi, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var warns []error
+	tab, err := Read(f, fi.Size(), func(e error) { warns = append(warns, e) })
+	return tab, warns, err
+}
+
+// compareWithSfdisk checks every partition Read found against sfdisk's.
+func compareWithSfdisk(t *testing.T, path string, tab *Table) {
+	t.Helper()
+	st := sfdiskJSON(t, path)
+	if len(tab.Partitions) != len(st.PartitionTable.Partitions) {
+		t.Fatalf("Read found %d partitions, sfdisk %d: %+v", len(tab.Partitions), len(st.PartitionTable.Partitions), tab.Partitions)
+	}
+	ss := st.PartitionTable.SectorSize
+	for i, sp := range st.PartitionTable.Partitions {
+		p := tab.Partitions[i]
+		num, err := strconv.Atoi(strings.TrimPrefix(sp.Node, path))
+		if err != nil {
+			t.Fatalf("sfdisk node %q: %v", sp.Node, err)
+		}
+		if p.Number != num {
+			t.Errorf("partition %d: Number %d, sfdisk %d", i, p.Number, num)
+		}
+		if p.Start != sp.Start*ss || p.Size != sp.Size*ss {
+			t.Errorf("partition %d: start %d size %d, sfdisk start %d size %d", num, p.Start, p.Size, sp.Start*ss, sp.Size*ss)
+		}
+		switch tab.Scheme {
+		case SchemeMBR:
+			want, _ := strconv.ParseUint(sp.Type, 16, 8)
+			got, _ := strconv.ParseUint(strings.TrimPrefix(p.Type, "0x"), 16, 8)
+			if got != want || !strings.HasPrefix(p.Type, "0x") {
+				t.Errorf("partition %d: type %s, sfdisk %s", num, p.Type, sp.Type)
+			}
+			if p.Bootable != sp.Bootable {
+				t.Errorf("partition %d: bootable %v, sfdisk %v", num, p.Bootable, sp.Bootable)
+			}
+		case SchemeGPT:
+			if p.Type != sp.Type || p.GUID != sp.UUID || p.Name != sp.Name {
+				t.Errorf("partition %d: type %s guid %s name %q, sfdisk %s %s %q", num, p.Type, p.GUID, p.Name, sp.Type, sp.UUID, sp.Name)
+			}
+		}
+	}
+}
+
+func TestDeviceName(t *testing.T) {
+	for _, tc := range []struct {
+		disk, part int
+		want       string
+	}{
+		{1, 0, "/dev/sda"},
+		{1, 1, "/dev/sda1"},
+		{2, 5, "/dev/sdb5"},
+		{26, 0, "/dev/sdz"},
+		{26, 3, "/dev/sdz3"},
+		{27, 1, "/dev/sdaa1"},
+		{28, 0, "/dev/sdab"},
+		{52, 0, "/dev/sdaz"},
+		{53, 0, "/dev/sdba"},
+		{702, 0, "/dev/sdzz"},
+		{703, 2, "/dev/sdaaa2"},
+		{1, 128, "/dev/sda128"},
+		{0, 1, ""},
+		{-3, 0, ""},
+	} {
+		if got := DeviceName(tc.disk, tc.part); got != tc.want {
+			t.Errorf("DeviceName(%d, %d) = %q, want %q", tc.disk, tc.part, got, tc.want)
+		}
+	}
+}
+
+func TestEmptyAndTinyDisks(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		data   []byte
+		scheme Scheme
+	}{
+		{"empty", nil, SchemeNone},
+		{"short", make([]byte, 100), SchemeNone},
+		{"zeros", make([]byte, 1<<20), SchemeNone},
+		// An empty DOS label, as "label: dos" alone writes it.
+		{"signature only", func() []byte { b := make([]byte, 4096); b[510], b[511] = 0x55, 0xAA; return b }(), SchemeMBR},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var warns []error
+			tab, err := Read(bytesReader(tc.data), int64(len(tc.data)), func(e error) { warns = append(warns, e) })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tab.Scheme != tc.scheme || len(tab.Partitions) != 0 {
+				t.Errorf("got %+v, want scheme %q and no partitions", tab, tc.scheme)
+			}
+			if len(warns) != 0 {
+				t.Errorf("warnings: %v", warns)
+			}
+		})
+	}
+}
+
+type bytesReader []byte
+
+func (b bytesReader) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, errors.New("negative offset")
+	}
+	if off >= int64(len(b)) {
+		return 0, errEOF
+	}
+	n := copy(p, b[off:])
+	if n < len(p) {
+		return n, errEOF
+	}
+	return n, nil
+}
