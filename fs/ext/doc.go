@@ -1,0 +1,60 @@
+// Package ext reads ext2, ext3 and ext4 filesystems, read-only, and walks
+// them for the block map: every metadata structure (superblocks, group
+// descriptors, reserved GDT blocks, bitmaps, inode tables, the journal and
+// the resize inode) and every directory, file and symbolic link reachable
+// from the root, each with the exact byte ranges it owns.
+//
+// # Why our own reader
+//
+// github.com/dsoprea/go-ext4, the only other pure-Go ext reader that exposes
+// extents, cannot serve (see shared/LIBRARIES.md): it refuses htree
+// directories, ext2/ext3 (no flex_bg, block-mapped inodes), inline data,
+// meta_bg and fast symlinks; it uses one group descriptor for every inode
+// (wrong inodes on any filesystem with more than one group), hard-codes
+// 64-byte descriptors, drops the partial last group, and has been
+// unmaintained since 2019. go-diskfs' ext4 does not expose extents and
+// refuses anything without metadata_csum. This package uses none of
+// go-ext4's structs and does not import it: every on-disk structure is
+// decoded here, one file per structure (superblock.go, groupdesc.go,
+// inode.go, extent.go, blockmap.go, dir.go, inline.go, xattr.go), from the
+// layout documented in the kernel's Documentation/filesystems/ext4 and
+// e2fsprogs' lib/ext2fs.
+//
+// # Offsets, roles and conventions
+//
+// Every offset reported is relative to the filesystem's first byte (the
+// io.ReaderAt given to New). Data extents (fs.RoleData, fs.RoleInline) carry
+// the offset in the file; every other extent has FileOff -1.
+//
+// Block-mapped (ext2/ext3) files: a block of pointers to data blocks is
+// fs.RoleIndirect, a block of pointers to such blocks is fs.RoleDIndirect,
+// and a block of pointers to those is fs.RoleTIndirect. So the block named
+// by i_block[13] is RoleDIndirect and the blocks it points to are
+// RoleIndirect; i_block[14] is RoleTIndirect, its children RoleDIndirect,
+// their children RoleIndirect. Zero pointers are holes.
+//
+// Extent-mapped (ext4) files: every tree block below the inode (index and
+// leaf nodes) is fs.RoleExtentIndex. Unwritten extents are mapped with
+// Unwritten set. Blocks past i_size that the tree maps (preallocation) are
+// mapped too: they belong to the file.
+//
+// Directories are read as linear directories, block by block, as e2fsck
+// and The Sleuth Kit read them; an htree directory's index blocks (dx_root,
+// dx_node) are data blocks of the directory and are reported as
+// fs.RoleData. Inline-data files and directories, and fast symbolic links,
+// get fs.RoleInline extents at the inode's own bytes inside the inode table
+// (i_block, and the system.data extended attribute's value when used). An
+// external extended-attribute block (i_file_acl) is fs.RoleXattr.
+//
+// Device nodes, FIFOs and sockets are reported as fs.KindFile entries with
+// no data extents (only an xattr block, if they have one), so that the set
+// of paths equals what fls(1) lists.
+//
+// # Damage
+//
+// New fails only when the superblock or the group descriptors are unusable
+// (*fs.FormatError). Any other damage (a bad inode, extent tree, indirect
+// block or directory block, a directory loop) is reported through the
+// function given to SetWarn, naming the inode, its path and the byte
+// offset, and the walk goes on. Every count read from the image is capped.
+package ext

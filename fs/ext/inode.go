@@ -1,0 +1,146 @@
+package ext
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+
+	"github.com/virt-bmap/virt-bmap/fs"
+)
+
+// Reserved inode numbers.
+const (
+	badBlocksIno  = 1
+	rootIno       = 2
+	bootLoaderIno = 5
+	resizeIno     = 7
+	journalIno    = 8
+)
+
+// Inode flags (i_flags).
+const (
+	flagIndex      = 0x1000
+	flagExtents    = 0x80000
+	flagEAInode    = 0x200000
+	flagInlineData = 0x10000000
+)
+
+// File types in i_mode.
+const (
+	modeTypeMask = 0xF000
+	modeFIFO     = 0x1000
+	modeChar     = 0x2000
+	modeDir      = 0x4000
+	modeBlock    = 0x6000
+	modeReg      = 0x8000
+	modeSymlink  = 0xA000
+	modeSocket   = 0xC000
+)
+
+// iBlockOff and iBlockLen place i_block inside an inode.
+const (
+	iBlockOff = 0x28
+	iBlockLen = 60
+)
+
+// Inode is the part of an ext inode this package uses.
+type Inode struct {
+	Num   uint32 // inode number
+	Off   int64  // byte offset of the inode in the filesystem
+	Mode  uint16 // i_mode: type and permissions
+	Links uint16 // i_links_count
+	Flags uint32 // i_flags
+	// Size is i_size (low and high halves), clamped to the int64 range.
+	Size int64
+	// FileACL is the block of the inode's external extended attributes
+	// (i_file_acl, with its high half on 64bit filesystems), 0 if none.
+	FileACL uint64
+	// Block is i_block: block pointers, the extent tree's root, a fast
+	// symlink's target or the start of inline data.
+	Block [iBlockLen]byte
+	// extra is the inode's bytes past the 128-byte base (where in-inode
+	// extended attributes live); it aliases no cache.
+	extra []byte
+	// extraOff is the offset inside the inode where extra starts.
+	extraOff int
+}
+
+// IsDir, IsRegular and IsSymlink report the inode's file type.
+func (in *Inode) IsDir() bool     { return in.Mode&modeTypeMask == modeDir }
+func (in *Inode) IsRegular() bool { return in.Mode&modeTypeMask == modeReg }
+func (in *Inode) IsSymlink() bool { return in.Mode&modeTypeMask == modeSymlink }
+
+// HasExtents reports an extent-mapped inode; HasInlineData one whose
+// contents are stored inside the inode.
+func (in *Inode) HasExtents() bool    { return in.Flags&flagExtents != 0 }
+func (in *Inode) HasInlineData() bool { return in.Flags&flagInlineData != 0 }
+
+// isFastSymlink is the kernel's ext4_inode_is_fast_symlink: a symlink
+// whose target (shorter than i_block) is stored in i_block.
+func (in *Inode) isFastSymlink() bool {
+	return in.IsSymlink() && in.Size > 0 && in.Size < iBlockLen && !in.HasInlineData()
+}
+
+// inodeOff returns the byte offset of inode n, which must be in range.
+func (f *FS) inodeOff(n uint32) int64 {
+	g := uint64(n-1) / uint64(f.sb.inodesPerGroup)
+	idx := uint64(n-1) % uint64(f.sb.inodesPerGroup)
+	return int64(f.groups[g].inodeTable)*f.bs + int64(idx)*int64(f.sb.inodeSize)
+}
+
+// Inode reads and decodes inode n.
+func (f *FS) Inode(n uint32) (*Inode, error) {
+	in := new(Inode)
+	buf := make([]byte, f.sb.inodeSize)
+	if err := f.readInode(n, in, buf); err != nil {
+		return nil, err
+	}
+	in.extra = append([]byte(nil), in.extra...)
+	return in, nil
+}
+
+// readInode reads inode n into in, using buf (s_inode_size bytes) for its
+// raw bytes; in.extra aliases buf.
+func (f *FS) readInode(n uint32, in *Inode, buf []byte) error {
+	if n == 0 || n > f.sb.inodesCount {
+		return &fs.FormatError{FS: "ext", Off: superblockOff, What: fmt.Sprintf("inode %d", n), Msg: fmt.Sprintf("inode number out of range 1-%d", f.sb.inodesCount)}
+	}
+	off := f.inodeOff(n)
+	if err := f.cache.read(buf, off); err != nil {
+		return &fs.FormatError{FS: "ext", Off: off, What: fmt.Sprintf("inode %d", n), Msg: fmt.Sprintf("reading: %v", err)}
+	}
+	if err := decodeInode(n, off, buf, in); err != nil {
+		return err
+	}
+	if !f.sb.has64bit() {
+		in.FileACL &= 0xFFFFFFFF
+	}
+	return nil
+}
+
+// decodeInode decodes the raw bytes b of inode n found at off.
+func decodeInode(n uint32, off int64, b []byte, in *Inode) error {
+	if len(b) < 128 {
+		return &fs.FormatError{FS: "ext", Off: off, What: fmt.Sprintf("inode %d", n), Msg: fmt.Sprintf("short inode: %d bytes", len(b))}
+	}
+	le := binary.LittleEndian
+	*in = Inode{
+		Num:     n,
+		Off:     off,
+		Mode:    le.Uint16(b[0x00:]),
+		Links:   le.Uint16(b[0x1A:]),
+		Flags:   le.Uint32(b[0x20:]),
+		FileACL: uint64(le.Uint32(b[0x68:])) | uint64(le.Uint16(b[0x76:]))<<32,
+	}
+	size := uint64(le.Uint32(b[0x04:])) | uint64(le.Uint32(b[0x6C:]))<<32
+	if size > math.MaxInt64 {
+		size = math.MaxInt64
+	}
+	in.Size = int64(size)
+	copy(in.Block[:], b[iBlockOff:iBlockOff+iBlockLen])
+	if len(b) > 128 {
+		in.extraOff = 128
+		in.extra = b[128:]
+	}
+	return nil
+}

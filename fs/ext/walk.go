@@ -1,0 +1,224 @@
+package ext
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/virt-bmap/virt-bmap/fs"
+)
+
+// maxDepth caps the directory nesting Walk follows.
+const maxDepth = 4096
+
+// maxDirRead is the most bytes of a directory read at once.
+const maxDirRead = 256 << 10
+
+// errStop ends a directory parse when fn returned an error (kept in
+// walker.err).
+var errStop = errors.New("ext: walk stopped")
+
+// walker is the state of one Walk.
+type walker struct {
+	f       *FS
+	fn      func(fs.Entry) error
+	err     error // fn's error
+	m       fileMap
+	in      Inode
+	ibuf    []byte
+	dirBuf  []byte
+	visited map[uint32]struct{}    // directories reached
+	links   map[uint32][]fs.Extent // extents of inodes with several links
+	stack   []dirItem              // directories still to read
+	kids    []dirItem              // subdirectories of the directory being read
+	parent  dirItem
+}
+
+type dirItem struct {
+	ino   uint32
+	depth int
+	path  string
+}
+
+// Walk calls fn for the metadata structures, then for the root directory
+// and every directory, file and symbolic link reachable from it, each
+// directory before its contents. See the package documentation for the
+// extents reported. Damage is reported through the SetWarn function and
+// skipped; Walk returns fn's error, or an error when the root directory
+// cannot be read.
+func (f *FS) Walk(fn func(fs.Entry) error) error {
+	w := &walker{
+		f:       f,
+		fn:      fn,
+		ibuf:    make([]byte, f.sb.inodeSize),
+		visited: make(map[uint32]struct{}),
+		links:   make(map[uint32][]fs.Extent),
+	}
+	w.m = fileMap{f: f, warn: f.warnErr}
+	if err := f.walkMeta(fn, &w.m); err != nil {
+		return err
+	}
+	if err := f.readInode(rootIno, &w.in, w.ibuf); err != nil {
+		return fmt.Errorf("root directory: %w", err)
+	}
+	if !w.in.IsDir() {
+		return &fs.FormatError{FS: "ext", Off: w.in.Off, What: "inode 2 (/)", Msg: fmt.Sprintf("root is not a directory (mode %#o)", w.in.Mode)}
+	}
+	w.stack = append(w.stack, dirItem{ino: rootIno, path: "/"})
+	for len(w.stack) > 0 {
+		d := w.stack[len(w.stack)-1]
+		w.stack = w.stack[:len(w.stack)-1]
+		if err := w.dir(d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (w *walker) warnf(ino uint32, path string, off int64, format string, args ...any) {
+	w.f.warnErr(&fs.FormatError{FS: "ext", Off: off, What: fmt.Sprintf("inode %d (%s)", ino, path), Msg: fmt.Sprintf(format, args...)})
+}
+
+// dir reports directory d, reads its entries, reports its files and
+// queues its subdirectories.
+func (w *walker) dir(d dirItem) error {
+	f := w.f
+	if _, ok := w.visited[d.ino]; ok {
+		w.warnf(d.ino, d.path, f.inodeOff(d.ino), "directory reached twice (a loop or a hard-linked directory); skipped")
+		return nil
+	}
+	w.visited[d.ino] = struct{}{}
+	if err := f.readInode(d.ino, &w.in, w.ibuf); err != nil {
+		w.f.warnErr(fmt.Errorf("%s: %w", d.path, err))
+		return nil
+	}
+	in := &w.in
+	if !in.IsDir() {
+		// It was a directory when queued; only a concurrent change or
+		// an inode read twice differently gets here.
+		return nil
+	}
+	w.m.reset(in, d.path)
+	w.m.mapInode()
+	if err := w.fn(fs.Entry{Kind: fs.KindDir, Path: d.path, Inode: uint64(d.ino), Size: in.Size, Extents: w.m.extents()}); err != nil {
+		return err
+	}
+	w.parent = d
+	w.kids = w.kids[:0]
+	filetype := f.sb.hasFiletype()
+	if in.HasInlineData() {
+		a, aOff, b, bOff := w.m.inlineDirParts()
+		if err := parseDirBlock(a, aOff, filetype, f.bs, w.entry); err != nil && !w.stopped(err) {
+			w.warnf(d.ino, d.path, aOff, "inline directory: %v", err)
+		}
+		if w.err != nil {
+			return w.err
+		}
+		if b != nil {
+			if err := parseDirBlock(b, bOff, filetype, f.bs, w.entry); err != nil && !w.stopped(err) {
+				w.warnf(d.ino, d.path, bOff, "inline directory: %v", err)
+			}
+			if w.err != nil {
+				return w.err
+			}
+		}
+	} else {
+		// Read every mapped block within i_size; the extents are copied
+		// first since reading entries reuses w.m.
+		data := append([]fs.Extent(nil), w.m.data...)
+		size := in.Size
+		for _, e := range data {
+			if e.Unwritten || e.Role != fs.RoleData || e.FileOff >= size {
+				continue
+			}
+			n := min(e.Len, size-e.FileOff)
+			n = (n + f.bs - 1) / f.bs * f.bs
+			for done := int64(0); done < n; {
+				chunk := min(n-done, maxDirRead)
+				if int64(cap(w.dirBuf)) < chunk {
+					w.dirBuf = make([]byte, chunk)
+				}
+				buf := w.dirBuf[:chunk]
+				off := e.Off + done
+				if _, err := f.r.ReadAt(buf, off); err != nil {
+					w.warnf(d.ino, d.path, off, "reading directory blocks: %v", err)
+					break
+				}
+				for b := int64(0); b < chunk; b += f.bs {
+					err := parseDirBlock(buf[b:b+f.bs], off+b, filetype, f.bs, w.entry)
+					if w.err != nil {
+						return w.err
+					}
+					if err != nil {
+						w.warnf(d.ino, d.path, off+b, "directory block %d: %v; rest of the block skipped", (off+b)/f.bs, err)
+					}
+				}
+				done += chunk
+			}
+		}
+	}
+	// Queue subdirectories so that they are read in directory order.
+	for i := len(w.kids) - 1; i >= 0; i-- {
+		w.stack = append(w.stack, w.kids[i])
+	}
+	return nil
+}
+
+func (w *walker) stopped(err error) bool { return errors.Is(err, errStop) }
+
+// entry handles one entry of the directory w.parent: a subdirectory is
+// queued, anything else is reported at once.
+func (w *walker) entry(de dirent) error {
+	f := w.f
+	d := w.parent
+	var path string
+	if d.path == "/" {
+		path = "/" + string(de.name)
+	} else {
+		path = d.path + "/" + string(de.name)
+	}
+	if de.ino > f.sb.inodesCount {
+		w.warnf(d.ino, d.path, f.inodeOff(d.ino), "entry %q points to inode %d beyond s_inodes_count %d; skipped", de.name, de.ino, f.sb.inodesCount)
+		return nil
+	}
+	var in Inode
+	if err := f.readInode(de.ino, &in, w.ibuf); err != nil {
+		f.warnErr(fmt.Errorf("%s: %w", path, err))
+		return nil
+	}
+	if in.IsDir() {
+		if d.depth+1 > maxDepth {
+			w.warnf(de.ino, path, in.Off, "directory nested deeper than %d; skipped", maxDepth)
+			return nil
+		}
+		w.kids = append(w.kids, dirItem{ino: de.ino, depth: d.depth + 1, path: path})
+		return nil
+	}
+	e := fs.Entry{Kind: fs.KindFile, Path: path, Inode: uint64(de.ino), Size: in.Size, Symlink: in.IsSymlink()}
+	switch in.Mode & modeTypeMask {
+	case modeReg, modeSymlink, modeChar, modeBlock, modeFIFO, modeSocket:
+	default:
+		w.warnf(de.ino, path, in.Off, "unknown file type in mode %#o; skipped", in.Mode)
+		return nil
+	}
+	if in.Links > 1 {
+		if ext, ok := w.links[de.ino]; ok {
+			e.Extents = append([]fs.Extent(nil), ext...)
+			return w.emit(e)
+		}
+	}
+	w.m.reset(&in, path)
+	w.m.mapInode()
+	e.Extents = w.m.extents()
+	if in.Links > 1 {
+		w.links[de.ino] = append([]fs.Extent(nil), e.Extents...)
+	}
+	return w.emit(e)
+}
+
+func (w *walker) emit(e fs.Entry) error {
+	if err := w.fn(e); err != nil {
+		w.err = err
+		return errStop
+	}
+	return nil
+}
