@@ -1,8 +1,10 @@
 package part
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"hash/crc32"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -204,3 +206,12 @@ func (b bytesReader) ReadAt(p []byte, off int64) (int, error) {
 	}
 	return n, nil
 }
+
+func exec_Command(name string, args ...string) (string, error) {
+	out, err := exec.Command(name, args...).CombinedOutput()
+	return string(out), err
+}
+
+func putLE32(b []byte, v uint32) { binary.LittleEndian.PutUint32(b, v) }
+
+func crc32IEEE(b []byte) uint32 { return crc32.ChecksumIEEE(b) }
