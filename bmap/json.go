@@ -138,7 +138,7 @@ func readJSON(data []byte) (*Map, error) {
 	if err := delim('{', "map"); err != nil {
 		return nil, err
 	}
-	m := &Map{Disks: []Disk{}, Objects: []Object{}}
+	m := &Map{}
 	version := -1
 	seenDisk := make(map[int]bool)
 	for dec.More() {
@@ -226,8 +226,8 @@ func checkJSONObject(o *Object) error {
 	if o.Size < 0 {
 		return fmt.Errorf("negative size %d", o.Size)
 	}
-	if o.Extents == nil {
-		o.Extents = []fs.Extent{}
+	if len(o.Extents) == 0 {
+		o.Extents = nil // as the Builder leaves it
 	}
 	for j, e := range o.Extents {
 		switch {
