@@ -1,0 +1,287 @@
+package bmap
+
+import (
+	"cmp"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/virt-bmap/virt-bmap/fs"
+)
+
+// hitString shows a hit as "f /etc/passwd @c000+400 fo=0" for messages
+// and comparisons.
+func hitString(h Hit) string {
+	return fmt.Sprintf("%c %s%s @%x+%x fo=%x", h.Object.Kind, h.Object.Device, h.Object.Path, h.Off, h.Len, h.FileOff)
+}
+
+func hitsString(hs []Hit) string {
+	var s []string
+	for _, h := range hs {
+		s = append(s, hitString(h))
+	}
+	return strings.Join(s, "\n")
+}
+
+func TestLookupSample(t *testing.T) {
+	ix := NewIndex(sampleMap())
+	for _, tc := range []struct {
+		name   string
+		disk   int
+		off, n int64
+		want   []string
+	}{
+		{"MBR", 1, 0, 0x200, []string{
+			"m /dev/sdaMBR @0+200 fo=-1",
+			"v /dev/sda @0+200 fo=-1"}},
+		{"last byte of the MBR", 1, 0x1ff, 1, []string{
+			"m /dev/sdaMBR @1ff+1 fo=-1",
+			"v /dev/sda @1ff+1 fo=-1"}},
+		{"first byte after the MBR", 1, 0x200, 1, []string{
+			"v /dev/sda @200+1 fo=-1"}},
+		{"superblock edge", 1, 0x13ff, 2, []string{
+			"m /dev/sda1superblock @1400+1 fo=-1",
+			"p /dev/sda1 @13ff+2 fo=-1",
+			"v /dev/sda @13ff+2 fo=-1"}},
+		{"end of the partition", 1, 0x80fff, 2, []string{
+			// sda2 is the narrower partition.
+			"p /dev/sda2 @81000+1 fo=-1",
+			"p /dev/sda1 @80fff+1 fo=-1",
+			"v /dev/sda @80fff+2 fo=-1"}},
+		{"fragmented file, second extent in file order", 1, 0x6010, 0x10, []string{
+			"f /dev/sda1/etc/fragmented @6010+10 fo=1010",
+			"p /dev/sda1 @6010+10 fo=-1",
+			"v /dev/sda @6010+10 fo=-1"}},
+		{"fragmented file, first extent in file order", 1, 0x8000, 0x200, []string{
+			"f /dev/sda1/etc/fragmented @8000+200 fo=0",
+			"p /dev/sda1 @8000+200 fo=-1",
+			"v /dev/sda @8000+200 fo=-1"}},
+		{"fragmented file, extent-index block", 1, 0x7100, 0x10, []string{
+			"f /dev/sda1/etc/fragmented @7100+10 fo=-1",
+			"p /dev/sda1 @7100+10 fo=-1",
+			"v /dev/sda @7100+10 fo=-1"}},
+		{"read across the fragmented file's pieces", 1, 0x6f00, 0x1200, []string{
+			// 0x100 data + 0x400 index + 0x100 data; first hit's offsets.
+			"f /dev/sda1/etc/fragmented @6f00+600 fo=1f00",
+			"p /dev/sda1 @6f00+1200 fo=-1",
+			"v /dev/sda @6f00+1200 fo=-1"}},
+		{"hard links, same width: first added first", 1, 0xc000, 0x400, []string{
+			"f /dev/sda1/etc/passwd @c000+400 fo=0",
+			"f /dev/sda1/etc/passwd.link @c000+400 fo=0",
+			"p /dev/sda1 @c000+400 fo=-1",
+			"v /dev/sda @c000+400 fo=-1"}},
+		{"file over metadata", 1, 0x10ff0, 0x20, []string{
+			"f /dev/sda1/big @10ff0+10 fo=3ff0",
+			"m /dev/sda1journal @10ff0+20 fo=-1",
+			"p /dev/sda1 @10ff0+20 fo=-1",
+			"v /dev/sda @10ff0+20 fo=-1"}},
+		{"adjacent extents: one hit, second extent's offset", 1, 0x12ff0, 0x20, []string{
+			"f /dev/sda1/adjacent @12ff0+20 fo=ff0",
+			"p /dev/sda1 @12ff0+20 fo=-1",
+			"v /dev/sda @12ff0+20 fo=-1"}},
+		{"many segments: narrowest first", 1, 0x4000, 0x9000, []string{
+			"f /dev/sda1/etc/odd\nname\\x @b000+400 fo=0",
+			"f /dev/sda1/etc/passwd @c000+400 fo=0",
+			"f /dev/sda1/etc/passwd.link @c000+400 fo=0",
+			"f /dev/sda1/etc/fragmented @6000+2c00 fo=1000",
+			"d /dev/sda1/ @5000+400 fo=0",
+			"d /dev/sda1/etc @5400+800 fo=0",
+			"m /dev/sda1group 0 inode table @4000+1000 fo=-1",
+			"p /dev/sda1 @4000+9000 fo=-1",
+			"v /dev/sda @4000+9000 fo=-1"}},
+		{"second disk", 2, 0x2fff, 0x10, []string{
+			"f /dev/sdb/bare @2fff+1 fo=fff",
+			"v /dev/sdb @2fff+10 fo=-1"}},
+		{"past the end of the disk", 1, 0x100000, 0x1000, nil},
+		{"straddling the end of the disk", 1, 0xfffff, 0x1000, []string{
+			"p /dev/sda2 @fffff+1 fo=-1",
+			"v /dev/sda @fffff+1 fo=-1"}},
+		{"past the end of disk 2", 2, 0x10000, 1, nil},
+		{"no such disk", 3, 0, 0x1000, nil},
+		{"disk 0", 0, 0, 0x1000, nil},
+		{"zero length", 1, 0x1000, 0, nil},
+		{"negative length", 1, 0x1000, -1, nil},
+		{"negative offset", 1, -0x100, 0x101, []string{
+			"m /dev/sdaMBR @0+1 fo=-1",
+			"v /dev/sda @0+1 fo=-1"}},
+		{"overflowing length", 2, 0xffff, 1<<63 - 1, []string{
+			"v /dev/sdb @ffff+1 fo=-1"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hits := ix.Lookup(tc.disk, tc.off, tc.n)
+			if got, want := hitsString(hits), strings.Join(tc.want, "\n"); got != want {
+				t.Fatalf("got\n%s\nwant\n%s", got, want)
+			}
+			for _, h := range hits {
+				if h.Extent == nil || h.Off < h.Extent.Off || h.Off >= h.Extent.End() {
+					t.Errorf("%s: extent %+v does not hold Off", hitString(h), h.Extent)
+				}
+				if h.rank != 0 {
+					t.Errorf("%s: rank left set", hitString(h))
+				}
+			}
+		})
+	}
+}
+
+// An index built from the text form gives the same objects; file offsets
+// follow disk order (exact here for files whose blocks are in order).
+func TestLookupFromText(t *testing.T) {
+	m, err := ReadText(strings.NewReader(writeText(t, sampleMap())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix := NewIndex(m)
+	got := hitsString(ix.Lookup(1, 0x9010, 0x10))
+	want := "d /dev/sda1/etc @9010+10 fo=410\np /dev/sda1 @9010+10 fo=-1\nv /dev/sda @9010+10 fo=-1"
+	if got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+	// /etc/fragmented's second extent in file order comes first on disk:
+	// the text form cannot know, and says 0x10 rather than the exact 0x1010.
+	if h := ix.Lookup(1, 0x6010, 1)[0]; h.Object.Path != "/etc/fragmented" || h.FileOff != 0x10 {
+		t.Errorf("got %s", hitString(h))
+	}
+}
+
+// bruteLookup is the oracle: a linear scan over every extent of every
+// object, written from the definition of Lookup without the segments.
+func bruteLookup(m *Map, disk int, off, n int64) []Hit {
+	end := off + n
+	if n <= 0 {
+		return nil
+	}
+	type cand struct {
+		h     Hit
+		idx   int
+		width int64
+		first int64
+	}
+	var cs []cand
+	for i := range m.Objects {
+		o := &m.Objects[i]
+		if o.Disk != disk {
+			continue
+		}
+		var width int64
+		first := int64(1<<63 - 1)
+		var pieces [][2]int64
+		for _, e := range o.Extents {
+			width += e.Len
+			first = min(first, e.Off)
+			a, b := max(e.Off, off), min(e.End(), end)
+			if a < b {
+				pieces = append(pieces, [2]int64{a, b})
+			}
+		}
+		if len(pieces) == 0 {
+			continue
+		}
+		slices.SortFunc(pieces, func(x, y [2]int64) int { return cmp.Compare(x[0], y[0]) })
+		var union int64
+		curA, curB := pieces[0][0], pieces[0][1]
+		for _, p := range pieces[1:] {
+			if p[0] <= curB {
+				curB = max(curB, p[1])
+				continue
+			}
+			union += curB - curA
+			curA, curB = p[0], p[1]
+		}
+		union += curB - curA
+		at := pieces[0][0]
+		// The extent holding the first byte: lowest offset, then first listed.
+		var ext *fs.Extent
+		for j := range o.Extents {
+			e := &o.Extents[j]
+			if e.Off <= at && at < e.End() && (ext == nil || e.Off < ext.Off) {
+				ext = e
+			}
+		}
+		fo := int64(-1)
+		if ext.FileOff >= 0 {
+			fo = ext.FileOff + at - ext.Off
+		}
+		cs = append(cs, cand{Hit{Object: o, Off: at, Len: union, FileOff: fo, Extent: ext}, i, width, first})
+	}
+	slices.SortFunc(cs, func(x, y cand) int {
+		if c := cmp.Compare(y.h.Object.Kind.Priority(), x.h.Object.Kind.Priority()); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(x.width, y.width); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(x.first, y.first); c != 0 {
+			return c
+		}
+		return cmp.Compare(x.idx, y.idx)
+	})
+	var hs []Hit
+	for _, c := range cs {
+		hs = append(hs, c.h)
+	}
+	return hs
+}
+
+func TestLookupMatchesBruteForce(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	reads := 0
+	for mi := 0; mi < 150; mi++ {
+		m := randomMap(r, 1+r.IntN(80))
+		ix := NewIndex(m)
+		var dst []Hit
+		for range 100 {
+			disk := 1 + r.IntN(4)
+			off := int64(r.IntN(1<<13+512)) - 256
+			n := int64(1 + r.IntN(2048))
+			if r.IntN(10) == 0 {
+				n = int64(1 + r.IntN(4))
+			}
+			want := bruteLookup(m, disk, max(off, 0), n+min(off, 0))
+			got := ix.Lookup(disk, off, n)
+			dst = ix.LookupAppend(dst[:0], disk, off, n)
+			if !slices.Equal(got, want) || !slices.Equal(dst, want) {
+				t.Fatalf("map %d, disk %d, read %#x+%#x:\n--- index\n%s\n--- brute force\n%s",
+					mi, disk, off, n, hitsString(got), hitsString(want))
+			}
+			reads++
+		}
+	}
+	t.Logf("%d random reads agree", reads)
+}
+
+func TestLookupAppendAllocs(t *testing.T) {
+	ix := NewIndex(sampleMap())
+	dst := make([]Hit, 0, 64)
+	for _, rd := range [][2]int64{{0x6010, 0x10}, {0x4000, 0x6000}, {0x200000, 1}} {
+		allocs := testing.AllocsPerRun(1000, func() {
+			dst = ix.LookupAppend(dst[:0], 1, rd[0], rd[1])
+		})
+		if allocs != 0 {
+			t.Errorf("read %#x+%#x: %v allocations per lookup, want 0", rd[0], rd[1], allocs)
+		}
+	}
+	// LookupAppend keeps what dst held.
+	pre := ix.Lookup(2, 0, 1)
+	out := ix.LookupAppend(pre, 1, 0, 1)
+	if len(out) != len(pre)+2 || out[0].Object.Device != "/dev/sdb" || out[1].Object.Path != "MBR" {
+		t.Errorf("append: %s", hitsString(out))
+	}
+}
+
+func TestIndexEmpty(t *testing.T) {
+	ix := NewIndex(&Map{})
+	if hs := ix.Lookup(1, 0, 1<<20); len(hs) != 0 {
+		t.Fatalf("%v", hs)
+	}
+	// Objects with bad extents (a hand-made Map) are left out, not fatal.
+	ix = NewIndex(&Map{Objects: []Object{
+		{Disk: 1, Kind: fs.KindFile, Device: "/dev/sda", Extents: []fs.Extent{{Off: -1, Len: 5}, {Off: 10, Len: 0}, {Off: maxOff, Len: 1}}},
+		{Disk: 0, Kind: fs.KindFile, Device: "/dev/sda", Extents: []fs.Extent{{Off: 0, Len: 5}}},
+	}})
+	if hs := ix.Lookup(1, 0, maxOff); len(hs) != 0 {
+		t.Fatalf("%v", hitsString(hs))
+	}
+}
