@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"strings"
 	"unicode/utf16"
@@ -136,7 +137,8 @@ func probeLUKS(r io.ReaderAt, size int64) (Type, bool) {
 }
 
 // An LVM2 physical volume has a label header ("LABELONE") in one of the
-// first four sectors, with the type "LVM2 001" at 0x18 and, at the offset
+// first four sectors, with its own sector number at 8, a CRC of bytes
+// 0x14-511 at 0x10, the type "LVM2 001" at 0x18 and, at the offset
 // stored at 0x14, the PV header whose first 32 bytes are the PV UUID.
 func probeLVM2(r io.ReaderAt, size int64) (Type, bool) {
 	for s := int64(0); s < 4; s++ {
@@ -147,6 +149,9 @@ func probeLVM2(r io.ReaderAt, size int64) (Type, bool) {
 		if binary.LittleEndian.Uint64(b[8:]) != uint64(s) {
 			continue // the label says it is in another sector
 		}
+		if lvmCRC(b[0x14:512]) != binary.LittleEndian.Uint32(b[0x10:]) {
+			continue // blkid rejects a label whose CRC does not match
+		}
 		t := Type{Name: "LVM2_member", Note: "LVM2 physical volume: logical volumes not mapped yet"}
 		if off := binary.LittleEndian.Uint32(b[0x14:]); off >= 0x20 && off <= 512-32 {
 			u := string(b[off : off+32])
@@ -155,6 +160,12 @@ func probeLVM2(r io.ReaderAt, size int64) (Type, bool) {
 		return t, true
 	}
 	return Type{}, false
+}
+
+// lvmCRC is LVM's CRC-32: the IEEE polynomial, initial value 0xf597a6cf
+// and no final inversion.
+func lvmCRC(b []byte) uint32 {
+	return ^crc32.Update(^uint32(0xf597a6cf), crc32.IEEETable, b)
 }
 
 // Swap ends its first page with "SWAPSPACE2" (or the old "SWAP-SPACE").
