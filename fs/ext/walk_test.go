@@ -1,0 +1,289 @@
+package ext
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/virt-bmap/virt-bmap/fs"
+)
+
+// writeFile writes n pseudo-random bytes (seeded by name) to dir/name.
+func writeFile(t testing.TB, dir, name string, n int) {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(uint64(len(name)), uint64(n)))
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// sparseFile makes dir/name of size bytes with small written pieces at
+// the given offsets.
+func sparseFile(t testing.TB, dir, name string, size int64, at ...int64) {
+	t.Helper()
+	fh, err := os.Create(filepath.Join(dir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	if err := fh.Truncate(size); err != nil {
+		t.Fatal(err)
+	}
+	for i, off := range at {
+		if _, err := fh.WriteAt(bytes.Repeat([]byte{byte('A' + i)}, 3000), off); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// commonTree is the source tree shared by the images: small and larger
+// files, a nested directory, fast and slow symlinks, hard links, a sparse
+// file, a FIFO and a character device.
+func commonTree(t testing.TB) string {
+	t.Helper()
+	src := t.TempDir()
+	writeFile(t, src, "small.txt", 100)
+	writeFile(t, src, "tiny", 10)
+	writeFile(t, src, "empty", 0)
+	writeFile(t, src, "etc/passwd", 2000)
+	writeFile(t, src, "usr/lib/deep/er/still/file.bin", 70000)
+	writeFile(t, src, "big.bin", 600<<10)
+	sparseFile(t, src, "sparse", 5<<20, 0, 2<<20, 5<<20-3000)
+	must(t, os.Symlink("small.txt", filepath.Join(src, "fastlink")))
+	must(t, os.Symlink(strings.Repeat("long/path/component/", 8)+"target", filepath.Join(src, "slowlink")))
+	must(t, os.Link(filepath.Join(src, "etc/passwd"), filepath.Join(src, "hardlink1")))
+	must(t, os.Link(filepath.Join(src, "etc/passwd"), filepath.Join(src, "usr/hardlink2")))
+	must(t, syscall.Mkfifo(filepath.Join(src, "fifo"), 0o644))
+	if err := syscall.Mknod(filepath.Join(src, "null"), syscall.S_IFCHR|0o666, 1<<8|3); err != nil {
+		t.Logf("mknod: %v (no device node in the tree)", err)
+	}
+	for i := range 30 {
+		writeFile(t, src, fmt.Sprintf("many/f%03d", i), i*300)
+	}
+	return src
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// checkAll runs every independent comparison on an image.
+func checkAll(t *testing.T, img, src string) *walked {
+	t.Helper()
+	w := walkImage(t, img)
+	w.noWarnings(t)
+	if w.f.sb.hasBigalloc() {
+		t.Log("The Sleuth Kit does not read bigalloc: fls comparison skipped")
+	} else {
+		w.checkAgainstFls(t, img)
+	}
+	w.checkAgainstDebugfsLs(t, img)
+	w.checkAgainstDebugfs(t, img)
+	w.checkAgainstDumpe2fs(t, img)
+	if src != "" {
+		if n := w.checkContents(t, src); n == 0 {
+			t.Error("no file contents checked")
+		}
+	}
+	return w
+}
+
+func TestExt4Features(t *testing.T) {
+	needTools(t, "mkfs.ext4", "debugfs", "fls", "dumpe2fs")
+	src := commonTree(t)
+	// Fragmentation: 200 4 KiB files, every other one deleted after
+	// mkfs, then a 1 MiB file written into the holes -> an extent tree
+	// with an index level.
+	for i := range 200 {
+		writeFile(t, src, fmt.Sprintf("frag/%03d", i), 4096)
+	}
+	img := mkfs(t, "ext4", src, "32M", "-b", "4096")
+	host := t.TempDir()
+	writeFile(t, host, "fragmented", 1<<20)
+	cmds := []string{}
+	for i := 0; i < 200; i += 2 {
+		cmds = append(cmds, fmt.Sprintf("rm /frag/%03d", i))
+	}
+	cmds = append(cmds, "write "+filepath.Join(host, "fragmented")+" /fragmented",
+		"write "+filepath.Join(host, "fragmented")+" /falloc", "fallocate /falloc 300 400",
+		"write /dev/null /prealloc", "fallocate /prealloc 0 20")
+	debugfsW(t, img, cmds...)
+	w := checkAll(t, img, src)
+	if n := w.checkContents(t, host); n != 1 {
+		t.Errorf("checked %d files against the host copy, want 1", n)
+	}
+	if got := w.f.Info(); got.Type != "ext4" || got.UUID != testUUID || got.Label != "test-ext4" || got.BlockSize != 4096 || got.Size != 32<<20 {
+		t.Errorf("Info = %+v", got)
+	}
+	frag := w.byPath(t, "/fragmented")
+	var idx, data int
+	for _, x := range frag.Extents {
+		switch x.Role {
+		case fs.RoleExtentIndex:
+			idx++
+		case fs.RoleData:
+			data++
+		}
+	}
+	if idx == 0 || data < 5 {
+		t.Errorf("/fragmented: %d index blocks, %d data extents; want a tree of depth >= 1", idx, data)
+	}
+	var unwritten bool
+	for _, x := range w.byPath(t, "/falloc").Extents {
+		unwritten = unwritten || x.Unwritten
+	}
+	if !unwritten {
+		t.Error("/falloc has no unwritten extent")
+	}
+	// Hard links: the same inode and extents under every path.
+	a, b := w.byPath(t, "/hardlink1"), w.byPath(t, "/usr/hardlink2")
+	if a.Inode != b.Inode || fmt.Sprint(a.Extents) != fmt.Sprint(b.Extents) || len(a.Extents) == 0 {
+		t.Errorf("hard links differ: %+v vs %+v", a, b)
+	}
+	if e := w.byPath(t, "/fastlink"); !e.Symlink || len(e.Extents) != 1 || e.Extents[0].Role != fs.RoleInline {
+		t.Errorf("/fastlink = %+v", e)
+	}
+	if e := w.byPath(t, "/slowlink"); !e.Symlink || len(e.Extents) != 1 || e.Extents[0].Role != fs.RoleData {
+		t.Errorf("/slowlink = %+v", e)
+	}
+	if !w.f.SuperblockChecksumOK() {
+		t.Error("superblock checksum does not match")
+	}
+}
+
+func TestExt2TripleIndirect(t *testing.T) {
+	needTools(t, "mkfs.ext2", "debugfs", "fls", "dumpe2fs")
+	src := commonTree(t)
+	// With 1 KiB blocks the triple indirect tree starts at file block
+	// 12 + 256 + 65536 = 65804: write blocks on both sides of it.
+	sparseFile(t, src, "tind", 70<<20, 0, 65803<<10, 65804<<10, 68<<20)
+	img := mkfs(t, "ext2", src, "16M", "-b", "1024")
+	w := checkAll(t, img, src)
+	if got := w.f.Info(); got.Type != "ext2" || got.BlockSize != 1024 {
+		t.Errorf("Info = %+v", got)
+	}
+	roles := map[fs.Role]int{}
+	for _, x := range w.byPath(t, "/tind").Extents {
+		roles[x.Role]++
+	}
+	if roles[fs.RoleTIndirect] != 1 || roles[fs.RoleDIndirect] < 2 || roles[fs.RoleIndirect] < 3 {
+		t.Errorf("/tind roles %v: want a triple indirect tree", roles)
+	}
+}
+
+func TestExt3TwoKiB(t *testing.T) {
+	needTools(t, "mkfs.ext3", "debugfs", "fls", "dumpe2fs")
+	src := commonTree(t)
+	writeFile(t, src, "dind.bin", 3<<20) // past 12 + 512 blocks of 2 KiB: double indirect
+	img := mkfs(t, "ext3", src, "24M", "-b", "2048")
+	w := checkAll(t, img, src)
+	if got := w.f.Info(); got.Type != "ext3" || got.BlockSize != 2048 {
+		t.Errorf("Info = %+v", got)
+	}
+	var journal bool
+	for _, e := range w.entries {
+		journal = journal || e.Kind == fs.KindMeta && e.Path == "journal" && len(e.Extents) > 0
+	}
+	if !journal {
+		t.Error("no journal entry")
+	}
+}
+
+func TestExt4InlineData(t *testing.T) {
+	needTools(t, "mkfs.ext4", "debugfs", "fls", "dumpe2fs")
+	src := commonTree(t)
+	writeFile(t, src, "inl/a40", 40)   // in i_block only
+	writeFile(t, src, "inl/b100", 100) // i_block and system.data
+	writeFile(t, src, "inl/c150", 150)
+	writeFile(t, src, "smalldir/x", 5) // a directory small enough to be inline
+	writeFile(t, src, "smalldir/y", 5)
+	img := mkfs(t, "ext4", src, "16M", "-O", "inline_data", "-I", "256")
+	w := checkAll(t, img, src)
+	var xattrPart, dirInline bool
+	for _, e := range w.entries {
+		for _, x := range e.Extents {
+			if x.Role == fs.RoleInline && x.FileOff == iBlockLen {
+				xattrPart = true
+			}
+			if x.Role == fs.RoleInline && e.Kind == fs.KindDir {
+				dirInline = true
+			}
+		}
+	}
+	if !xattrPart || !dirInline {
+		t.Errorf("inline data in system.data: %v, inline directory: %v", xattrPart, dirInline)
+	}
+	w.byPath(t, "/smalldir/y")
+}
+
+func TestExt4Bigalloc(t *testing.T) {
+	needTools(t, "mkfs.ext4", "debugfs", "fls", "dumpe2fs")
+	src := commonTree(t)
+	img := mkfs(t, "ext4", src, "64M", "-O", "bigalloc", "-C", "16384")
+	checkAll(t, img, src)
+}
+
+func TestExt4MetaBG(t *testing.T) {
+	needTools(t, "mkfs.ext4", "debugfs", "fls", "dumpe2fs")
+	src := commonTree(t)
+	// 1 KiB blocks and 256 blocks per group: 96 groups, 16 descriptors a
+	// block with 64bit, so 6 meta groups.
+	img := mkfs(t, "ext4", src, "24M", "-b", "1024", "-g", "256", "-N", "3072", "-O", "meta_bg,^resize_inode")
+	w := checkAll(t, img, src)
+	var backups int
+	for _, e := range w.entries {
+		if strings.HasPrefix(e.Path, "group descriptors backup") {
+			backups++
+		}
+	}
+	if backups < 10 {
+		t.Errorf("%d group descriptor backups, want two per meta group", backups)
+	}
+}
+
+func TestExt4HtreeDir(t *testing.T) {
+	needTools(t, "mkfs.ext4", "debugfs", "fls", "dumpe2fs", "e2fsck")
+	src := t.TempDir()
+	for i := range 10000 {
+		fh, err := os.Create(filepath.Join(src, "big", fmt.Sprintf("f%05d", i)))
+		if os.IsNotExist(err) {
+			must(t, os.Mkdir(filepath.Join(src, "big"), 0o755))
+			fh, err = os.Create(filepath.Join(src, "big", fmt.Sprintf("f%05d", i)))
+		}
+		must(t, err)
+		fh.Close()
+	}
+	img := mkfs(t, "ext4", src, "64M", "-b", "4096")
+	// e2fsck -D rebuilds directories as htrees (dir_index).
+	runAllowExit(t, []int{0, 1}, "e2fsck", "-fyD", img)
+	flags := string(run(t, "debugfs", "-R", "stat /big", img))
+	if !strings.Contains(flags, "Flags: 0x81000") && !strings.Contains(flags, "Flags: 0x1000") {
+		t.Fatalf("/big is not an htree directory:\n%s", flags[:200])
+	}
+	w := checkAll(t, img, "")
+	n := 0
+	for _, e := range w.entries {
+		if strings.HasPrefix(e.Path, "/big/") {
+			n++
+		}
+	}
+	if n != 10000 {
+		t.Errorf("%d entries under /big, want 10000", n)
+	}
+}
