@@ -3,6 +3,7 @@ package ext
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/virt-bmap/virt-bmap/fs"
 )
@@ -74,6 +75,23 @@ func (f *FS) Walk(fn func(fs.Entry) error) error {
 	return nil
 }
 
+// warnAt passes on a FormatError from a structure of inode ino (at path),
+// naming the inode and its path; extra is appended to its message.
+func (w *walker) warnAt(ino uint32, path, where string, err error, extra string) {
+	var fe *fs.FormatError
+	if !errors.As(err, &fe) {
+		w.f.warnErr(fmt.Errorf("ext: inode %d (%s)%s: %w", ino, path, where, err))
+		return
+	}
+	c := *fe
+	c.What = fmt.Sprintf("inode %d (%s)%s", ino, path, where)
+	if fe.What != "" && !strings.HasPrefix(fe.What, "inode ") {
+		c.What += " " + fe.What
+	}
+	c.Msg += extra
+	w.f.warnErr(&c)
+}
+
 func (w *walker) warnf(ino uint32, path string, off int64, format string, args ...any) {
 	w.f.warnErr(&fs.FormatError{FS: "ext", Off: off, What: fmt.Sprintf("inode %d (%s)", ino, path), Msg: fmt.Sprintf(format, args...)})
 }
@@ -88,7 +106,7 @@ func (w *walker) dir(d dirItem) error {
 	}
 	w.visited[d.ino] = struct{}{}
 	if err := f.readInode(d.ino, &w.in, w.ibuf); err != nil {
-		w.f.warnErr(fmt.Errorf("%s: %w", d.path, err))
+		w.warnAt(d.ino, d.path, "", err, "")
 		return nil
 	}
 	in := &w.in
@@ -108,14 +126,14 @@ func (w *walker) dir(d dirItem) error {
 	if in.HasInlineData() {
 		a, aOff, b, bOff := w.m.inlineDirParts()
 		if err := parseDirBlock(a, aOff, filetype, f.bs, w.entry); err != nil && !w.stopped(err) {
-			w.warnf(d.ino, d.path, aOff, "inline directory: %v", err)
+			w.warnAt(d.ino, d.path, " inline data", err, "; rest skipped")
 		}
 		if w.err != nil {
 			return w.err
 		}
 		if b != nil {
 			if err := parseDirBlock(b, bOff, filetype, f.bs, w.entry); err != nil && !w.stopped(err) {
-				w.warnf(d.ino, d.path, bOff, "inline directory: %v", err)
+				w.warnAt(d.ino, d.path, " inline data (system.data)", err, "; rest skipped")
 			}
 			if w.err != nil {
 				return w.err
@@ -149,7 +167,7 @@ func (w *walker) dir(d dirItem) error {
 						return w.err
 					}
 					if err != nil {
-						w.warnf(d.ino, d.path, off+b, "directory block %d: %v; rest of the block skipped", (off+b)/f.bs, err)
+						w.warnAt(d.ino, d.path, fmt.Sprintf(" directory block %d", (off+b)/f.bs), err, "; rest of the block skipped")
 					}
 				}
 				done += chunk
@@ -182,7 +200,7 @@ func (w *walker) entry(de dirent) error {
 	}
 	var in Inode
 	if err := f.readInode(de.ino, &in, w.ibuf); err != nil {
-		f.warnErr(fmt.Errorf("%s: %w", path, err))
+		w.warnAt(de.ino, path, "", err, "")
 		return nil
 	}
 	if in.IsDir() {
