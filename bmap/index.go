@@ -2,6 +2,7 @@ package bmap
 
 import (
 	"cmp"
+	"math"
 	"slices"
 
 	"github.com/virt-bmap/virt-bmap/fs"
@@ -29,7 +30,8 @@ type Hit struct {
 // number of goroutines may call Lookup at once. The Map must not be
 // changed while the Index is in use: Hits point into it.
 type Index struct {
-	objs    []Object
+	truncated int
+	objs      []Object
 	rank    []int32 // per object: its place in the priority order
 	disks   []diskIndex
 	entries []entry
@@ -51,6 +53,10 @@ type entry struct {
 // NewIndex builds the index of m. It costs O(N log N) in the number of
 // extents; the segment array is the same as the text writer's, except
 // that every extent boundary starts a segment.
+//
+// A segment covered by more objects than a real disk ever has keeps only
+// the highest-priority ones when the whole index would otherwise grow out
+// of proportion to the map (see coverLimit and Truncated).
 //
 // The priority order is f > d > m > l > p > v (fs.Kind.Priority); among
 // objects of one priority, the narrowest (smallest total extent length)
@@ -100,7 +106,11 @@ func NewIndex(m *Map) *Index {
 	for r, i := range order {
 		ix.rank[i] = int32(r)
 	}
-	ix.entries = make([]entry, 0, len(spans)*2)
+	slices.SortFunc(spans, cmpSpan)
+	limit := coverLimit(spans)
+	// A disk map has about two segments per extent, each covered by a
+	// file, its partition and its disk.
+	ix.entries = make([]entry, 0, len(spans)*4)
 	var d *diskIndex
 	sweep(spans, n, ix.rank, false, func(disk int32, start, end int64, active []int32) {
 		if d == nil || d.disk != int(disk) {
@@ -109,17 +119,28 @@ func NewIndex(m *Map) *Index {
 			}
 			ix.disks = append(ix.disks, diskIndex{disk: int(disk)})
 			d = &ix.disks[len(ix.disks)-1]
+			if len(ix.disks) == 1 { // most maps have one disk
+				d.start = make([]int64, 0, 2*len(spans)+1)
+				d.end = make([]int64, 0, 2*len(spans)+1)
+				d.first = make([]int32, 0, 2*len(spans)+2)
+			}
 		}
 		d.start = append(d.start, start)
 		d.end = append(d.end, end)
 		d.first = append(d.first, int32(len(ix.entries)))
 		last := int32(-1)
+		kept := 0
 		for _, k := range active {
 			s := &spans[k]
 			if s.id == last { // an object's own extents overlap: keep the first
 				continue
 			}
+			if kept == limit {
+				ix.truncated++
+				break
+			}
 			last = s.id
+			kept++
 			ix.entries = append(ix.entries, entry{ext: &m.Objects[s.obj].Extents[s.ext], obj: s.obj})
 		}
 	})
@@ -127,6 +148,76 @@ func NewIndex(m *Map) *Index {
 		d.first = append(d.first, int32(len(ix.entries)))
 	}
 	return ix
+}
+
+// Truncated is the number of segments covered by more objects than the
+// index keeps (see coverLimit): zero for any map of a real disk.
+func (ix *Index) Truncated() int { return ix.truncated }
+
+// maxEntries bounds the size of an index: every (segment, object) pair
+// costs an entry, and a hostile map of N objects nested like parentheses
+// has N²/2 of them (20,000 objects in a 2 MB JSON file would need 3 GB).
+// A real disk has about two segments per extent, each covered by three or
+// four objects (file, partition, disk, some hard links), so the budget is
+// generous: 16 entries per extent, and never less than 4M.
+func maxEntries(spans int) int { return max(16*spans, 4<<20) }
+
+// coverLimit returns how many objects NewIndex keeps per segment: all of
+// them (no limit) when the whole index fits in maxEntries, else the
+// largest count that fits, the highest-priority objects kept. spans must
+// be sorted by cmpSpan. It costs a sort and a walk, no more.
+func coverLimit(spans []span) int {
+	var counts []int32 // spans covering each elementary segment
+	total := 0
+	ends := make([]int64, 0, len(spans))
+	for g := 0; g < len(spans); {
+		h := g
+		for h < len(spans) && spans[h].disk == spans[g].disk {
+			h++
+		}
+		ends = ends[:0]
+		for _, s := range spans[g:h] {
+			ends = append(ends, s.end)
+		}
+		slices.Sort(ends)
+		active := int32(0)
+		for i, j := g, 0; j < len(ends); {
+			x := ends[j]
+			if i < h && spans[i].off < x {
+				x = spans[i].off
+			}
+			for ; j < len(ends) && ends[j] == x; j++ {
+				active--
+			}
+			for ; i < h && spans[i].off == x; i++ {
+				active++
+			}
+			if active > 0 {
+				counts = append(counts, active)
+				total += int(active)
+			}
+		}
+		g = h
+	}
+	budget := maxEntries(len(spans))
+	if total <= budget {
+		return math.MaxInt
+	}
+	// The largest c with sum(min(count, c)) <= budget.
+	lo, hi := 1, 1<<31-1
+	for lo < hi {
+		c := lo + (hi-lo+1)/2
+		sum := 0
+		for _, n := range counts {
+			sum += min(int(n), c)
+		}
+		if sum <= budget {
+			lo = c
+		} else {
+			hi = c - 1
+		}
+	}
+	return lo
 }
 
 // Lookup returns every object the read of length bytes at off on disk

@@ -285,3 +285,42 @@ func TestIndexEmpty(t *testing.T) {
 		t.Fatalf("%v", hitsString(hs))
 	}
 }
+
+// A hostile map of objects nested like parentheses would need N²/2 index
+// entries; the index keeps its budget and the highest-priority objects.
+func TestIndexNestedBudget(t *testing.T) {
+	const n = 3000
+	m := &Map{}
+	for i := int64(0); i < n; i++ {
+		m.Objects = append(m.Objects, Object{Disk: 1, Kind: fs.KindFile, Device: "/dev/sda", Path: fmt.Sprint("/f", i),
+			Extents: []fs.Extent{{Off: i, Len: 2 * (n - i), FileOff: 0, Role: fs.RoleData}}})
+	}
+	ix := NewIndex(m)
+	if ix.Truncated() == 0 {
+		t.Fatal("nothing truncated")
+	}
+	if len(ix.entries) > maxEntries(n) {
+		t.Fatalf("%d entries, budget %d", len(ix.entries), maxEntries(n))
+	}
+	// In the middle every object covers the read: the narrowest, the
+	// innermost, come first, and fewer than all are kept.
+	hits := ix.Lookup(1, n, 1)
+	if len(hits) == 0 || len(hits) >= n {
+		t.Fatalf("%d hits in the middle", len(hits))
+	}
+	for i, h := range hits {
+		if want := fmt.Sprint("/f", n-1-i); h.Object.Path != want {
+			t.Fatalf("hit %d is %s, want %s", i, h.Object.Path, want)
+		}
+	}
+	// Near the edges few objects cover a byte, and all of them are there.
+	for _, off := range []int64{0, 5, 2*n - 6} {
+		if got, want := ix.Lookup(1, off, 1), bruteLookup(m, 1, off, 1); !slices.Equal(got, want) {
+			t.Errorf("at %d: %d hits, want %d", off, len(got), len(want))
+		}
+	}
+	// Maps of real shape are never truncated.
+	if ix := NewIndex(sampleMap()); ix.Truncated() != 0 {
+		t.Errorf("sample map: %d segments truncated", ix.Truncated())
+	}
+}

@@ -1,0 +1,135 @@
+package bmap
+
+import (
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/virt-bmap/virt-bmap/fs"
+)
+
+// addSynthetic fills b with a map shaped like a real 8 GiB disk: one
+// partition, 128 metadata structures, 5,000 directories and 50,000 files
+// with 1-3 extents each (about 100,000 file extents), laid out in order
+// with gaps, some files fragmented around others.
+func addSynthetic(b *Builder) {
+	r := rand.New(rand.NewPCG(42, 42))
+	const disk, part = 8 << 30, 1 << 20
+	b.AddDisk(Disk{Index: 1, Device: "/dev/sda", Size: disk})
+	meta := func(off, n int64) []fs.Extent {
+		return []fs.Extent{{Off: off, Len: n, FileOff: -1, Role: fs.RoleMeta}}
+	}
+	b.Add(Object{Disk: 1, Kind: fs.KindDisk, Device: "/dev/sda", Extents: meta(0, disk)})
+	b.Add(Object{Disk: 1, Kind: fs.KindPartition, Device: "/dev/sda1", Extents: meta(part, disk-part)})
+	const group = 128 << 20
+	for g := int64(0); g < 64; g++ {
+		at := part + g*group
+		b.Add(Object{Disk: 1, Kind: fs.KindMeta, Device: "/dev/sda1", Path: fmt.Sprintf("group %d block bitmap", g), Extents: meta(at+4096, 4096)})
+		b.Add(Object{Disk: 1, Kind: fs.KindMeta, Device: "/dev/sda1", Path: fmt.Sprintf("group %d inode table", g), Extents: meta(at+8192, 512<<10)})
+	}
+	at := int64(part + 1<<20)
+	next := func(blocks int) int64 {
+		at += int64(r.IntN(4)) * 4096 // gaps
+		o := at
+		at += int64(blocks) * 4096
+		return o
+	}
+	ext := make([]fs.Extent, 0, 4)
+	for d := 0; d < 5000; d++ {
+		b.Add(Object{Disk: 1, Kind: fs.KindDir, Device: "/dev/sda1", Path: fmt.Sprintf("/usr/share/d%04d", d), Inode: uint64(d + 2), Size: 4096,
+			Extents: []fs.Extent{{Off: next(1), Len: 4096, FileOff: 0, Role: fs.RoleData}}})
+	}
+	for f := 0; f < 50000; f++ {
+		ext = ext[:0]
+		var fo int64
+		for k := 1 + r.IntN(3); k > 0; k-- {
+			n := 1 + r.IntN(16)
+			ext = append(ext, fs.Extent{Off: next(n), Len: int64(n) * 4096, FileOff: fo, Role: fs.RoleData})
+			fo += int64(n) * 4096
+		}
+		b.Add(Object{Disk: 1, Kind: fs.KindFile, Device: "/dev/sda1", Path: fmt.Sprintf("/usr/share/d%04d/file-%06d.dat", f%5000, f),
+			Inode: uint64(f + 10000), Size: fo, Extents: ext})
+	}
+}
+
+func syntheticMap() *Map {
+	b := NewBuilder()
+	addSynthetic(b)
+	return b.Map()
+}
+
+func countExtents(m *Map) int {
+	n := 0
+	for _, o := range m.Objects {
+		n += len(o.Extents)
+	}
+	return n
+}
+
+// BenchmarkBuildAndWriteText is what virt-bmap does after the walk: add
+// every object to a Builder and write the text form.
+func BenchmarkBuildAndWriteText(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		bl := NewBuilder()
+		addSynthetic(bl)
+		if err := WriteText(io.Discard, bl.Map()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkWriteText(b *testing.B) {
+	m := syntheticMap()
+	b.ReportMetric(float64(countExtents(m)), "extents")
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := WriteText(io.Discard, m); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkWriteJSON(b *testing.B) {
+	m := syntheticMap()
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := WriteJSON(io.Discard, m); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkNewIndex(b *testing.B) {
+	m := syntheticMap()
+	b.ReportAllocs()
+	for b.Loop() {
+		NewIndex(m)
+	}
+}
+
+// BenchmarkLookup looks up 512-byte and 64 KiB reads at random places of
+// the synthetic map, as the NBD server does for every request.
+func BenchmarkLookup(b *testing.B) {
+	ix := NewIndex(syntheticMap())
+	for _, size := range []int64{512, 64 << 10, 2 << 20} {
+		b.Run(fmt.Sprint(size), func(b *testing.B) {
+			r := rand.New(rand.NewPCG(1, 1))
+			offs := make([]int64, 4096)
+			for i := range offs {
+				offs[i] = int64(r.IntN(1<<30)) &^ 511
+			}
+			dst := make([]Hit, 0, 1024)
+			hits := 0
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				dst = ix.LookupAppend(dst[:0], 1, (1<<20)+offs[i&4095], size)
+				hits += len(dst)
+				i++
+			}
+			b.ReportMetric(float64(hits)/float64(i), "hits/op")
+		})
+	}
+}
