@@ -182,32 +182,48 @@ func TestGoDiskfsFallback(t *testing.T) {
 	}
 }
 
-// A header whose CRC is right but whose entry count would make go-diskfs
-// allocate gigabytes must be refused before go-diskfs sees it.
-func TestGPTHugeEntryCount(t *testing.T) {
+// A header whose CRC is right but whose geometry would make go-diskfs
+// allocate gigabytes (entry count 2^32-1) or panic (count and entry size
+// both 2^32-1: "makeslice: len out of range", seen with go-diskfs v1.9.4)
+// must be refused before go-diskfs sees it.
+func TestGPTForgedGeometry(t *testing.T) {
 	good := gptImage(t)
-	b, err := os.ReadFile(good)
+	orig, err := os.ReadFile(good)
 	if err != nil {
 		t.Fatal(err)
 	}
-	forge := func(off int64) {
-		h := b[off : off+92]
-		putLE32(h[80:], 0xffffffff) // entries
-		putLE32(h[16:], 0)
-		putLE32(h[16:], crc32IEEE(h))
-	}
-	forge(512)
-	var warns []error
-	tab, err := Read(bytes.NewReader(b), int64(len(b)), func(e error) { warns = append(warns, e) })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(tab.Partitions) != 4 || len(warns) != 1 || !strings.Contains(warns[0].Error(), "entries") {
-		t.Errorf("partitions %d, warnings %v", len(tab.Partitions), warns)
-	}
-	forge(int64(len(b)) - 512)
-	if _, err := Read(bytes.NewReader(b), int64(len(b)), nil); err == nil {
-		t.Error("no error with both headers forged")
+	for _, tc := range []struct {
+		name         string
+		count, esize uint32
+		want         string
+	}{
+		{"huge count", 0xffffffff, 128, "4294967295 entries"},
+		{"huge count and entry size", 0xffffffff, 0xffffffff, "entry size 4294967295"},
+		{"zero entry size", 128, 0, "entry size 0"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := bytes.Clone(orig)
+			forge := func(off int64) {
+				h := b[off : off+92]
+				putLE32(h[80:], tc.count)
+				putLE32(h[84:], tc.esize)
+				putLE32(h[16:], 0)
+				putLE32(h[16:], crc32IEEE(h))
+			}
+			forge(512)
+			var warns []error
+			tab, err := Read(bytes.NewReader(b), int64(len(b)), func(e error) { warns = append(warns, e) })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(tab.Partitions) != 4 || len(warns) != 1 || !strings.Contains(warns[0].Error(), tc.want) {
+				t.Errorf("partitions %d, warnings %v", len(tab.Partitions), warns)
+			}
+			forge(int64(len(b)) - 512)
+			if _, err := Read(bytes.NewReader(b), int64(len(b)), nil); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("both headers forged: error %v", err)
+			}
+		})
 	}
 }
 
