@@ -94,11 +94,6 @@ func readAt(r io.ReaderAt, size, off int64, n int) []byte {
 	return b
 }
 
-func hasAt(r io.ReaderAt, size, off int64, magic string) bool {
-	b := readAt(r, size, off, len(magic))
-	return b != nil && string(b) == magic
-}
-
 // uuidString formats 16 bytes as a lower-case canonical UUID.
 func uuidString(b []byte) string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])

@@ -2,6 +2,8 @@ package part
 
 import (
 	"bytes"
+	"compress/gzip"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -52,6 +54,48 @@ func TestReadGPTMatchesSfdisk(t *testing.T) {
 			t.Errorf("partition %d: TypeName %q, want %q", q.Number, q.TypeName, names[q.Number])
 		}
 	}
+}
+
+// TestReadGPT4Kn reads a GPT made by sgdisk on a loop device with
+// 4096-byte sectors (testdata/mkgpt4k.sh) and compares it with the
+// sfdisk --json output saved beside it.
+func TestReadGPT4Kn(t *testing.T) {
+	img := gunzip(t, "testdata/gpt4k.img.gz")
+	js, err := os.ReadFile("testdata/gpt4k.sfdisk.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st sfdiskTable
+	if err := json.Unmarshal(js, &st); err != nil {
+		t.Fatal(err)
+	}
+	var warns []error
+	tab, err := Read(bytes.NewReader(img), int64(len(img)), func(e error) { warns = append(warns, e) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tab.Scheme != SchemeGPT || tab.SectorSize != 4096 || len(warns) != 0 {
+		t.Fatalf("table %+v, warnings %v", tab, warns)
+	}
+	compareTables(t, st, "gpt4k.img", tab)
+}
+
+func gunzip(t testing.TB, path string) []byte {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(io.LimitReader(zr, 64<<20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // corruptFile flips bytes of a copy of the image.

@@ -54,6 +54,41 @@ func TestReadMBRMatchesSfdisk(t *testing.T) {
 	}
 }
 
+// More layouts, each compared with sfdisk: the other extended types, an
+// extended partition in slot 2 with an empty slot 3, four primaries, one
+// logical, and a partition ending exactly at the disk's end.
+func TestReadMBRLayouts(t *testing.T) {
+	needTool(t, "sfdisk")
+	for _, tc := range []struct {
+		name     string
+		script   string
+		extended int // number of the extended partition, 0 for none
+	}{
+		{"W95 extended (LBA)", "label: dos\nlabel-id: 0xa1b2c3d4\nsize=4096,type=c\nsize=16384,type=f\nsize=2048,type=83\nsize=2048,type=82\n", 2},
+		{"Linux extended", "label: dos\nsize=4096,type=83\ntype=85\nsize=2048,type=83\nsize=2048,type=8e\n", 2},
+		{"four primaries", "label: dos\nsize=4096,type=83\nsize=4096,type=7\nsize=4096,type=ef,bootable\ntype=fd\n", 0},
+		{"slot 3 empty", "label: dos\n1: size=4096,type=83\n2: size=16384,type=5\n4: size=2048,type=83\n5: size=2048,type=83\n", 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := sparseImage(t, 16<<20)
+			run(t, tc.script, "sfdisk", "-q", p)
+			tab, warns, err := readImage(t, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(warns) != 0 {
+				t.Errorf("warnings: %v", warns)
+			}
+			compareWithSfdisk(t, p, tab)
+			for _, q := range tab.Partitions {
+				if q.Extended != (q.Number == tc.extended) {
+					t.Errorf("partition %d: Extended %v", q.Number, q.Extended)
+				}
+			}
+		})
+	}
+}
+
 func TestDecodeMBR(t *testing.T) {
 	b := make([]byte, 512)
 	binary.LittleEndian.PutUint32(b[440:], 0xdeadbeef)

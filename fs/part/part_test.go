@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"hash/crc32"
 	"os"
 	"os/exec"
@@ -102,7 +103,26 @@ func readImage(t testing.TB, path string) (*Table, []error, error) {
 // compareWithSfdisk checks every partition Read found against sfdisk's.
 func compareWithSfdisk(t *testing.T, path string, tab *Table) {
 	t.Helper()
-	st := sfdiskJSON(t, path)
+	compareTables(t, sfdiskJSON(t, path), path, tab)
+}
+
+// compareTables checks tab against sfdisk's view; node names are path
+// followed by the partition number.
+func compareTables(t *testing.T, st sfdiskTable, path string, tab *Table) {
+	t.Helper()
+	if tab.SectorSize != st.PartitionTable.SectorSize {
+		t.Errorf("sector size %d, sfdisk %d", tab.SectorSize, st.PartitionTable.SectorSize)
+	}
+	switch tab.Scheme {
+	case SchemeMBR:
+		if id := fmt.Sprintf("0x%08x", tab.DiskID); id != st.PartitionTable.ID {
+			t.Errorf("disk id %s, sfdisk %s", id, st.PartitionTable.ID)
+		}
+	case SchemeGPT:
+		if tab.DiskGUID != st.PartitionTable.ID {
+			t.Errorf("disk GUID %s, sfdisk %s", tab.DiskGUID, st.PartitionTable.ID)
+		}
+	}
 	if len(tab.Partitions) != len(st.PartitionTable.Partitions) {
 		t.Fatalf("Read found %d partitions, sfdisk %d: %+v", len(tab.Partitions), len(st.PartitionTable.Partitions), tab.Partitions)
 	}
