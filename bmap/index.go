@@ -32,9 +32,9 @@ type Hit struct {
 type Index struct {
 	truncated int
 	objs      []Object
-	rank    []int32 // per object: its place in the priority order
-	disks   []diskIndex
-	entries []entry
+	rank      []int32 // per object: its place in the priority order
+	disks     []diskIndex
+	entries   []entry
 }
 
 // diskIndex holds the segments of one disk: sorted, not overlapping,

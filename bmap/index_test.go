@@ -324,3 +324,35 @@ func TestIndexNestedBudget(t *testing.T) {
 		t.Errorf("sample map: %d segments truncated", ix.Truncated())
 	}
 }
+
+// The NBD server looks up reads of several connections at once.
+func TestLookupConcurrent(t *testing.T) {
+	m := syntheticMap()
+	ix := NewIndex(m)
+	if ix.Truncated() != 0 {
+		t.Errorf("synthetic disk map: %d segments truncated", ix.Truncated())
+	}
+	want := make(map[int64]string)
+	for off := int64(1 << 20); off < 1<<30; off += 7 << 20 {
+		want[off] = hitsString(ix.Lookup(1, off, 1<<16))
+	}
+	done := make(chan error)
+	for g := 0; g < 4; g++ {
+		go func() {
+			var dst []Hit
+			for off, w := range want {
+				dst = ix.LookupAppend(dst[:0], 1, off, 1<<16)
+				if got := hitsString(dst); got != w {
+					done <- fmt.Errorf("at %#x: got\n%s\nwant\n%s", off, got, w)
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for range 4 {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+}
