@@ -7,6 +7,20 @@
 // virt-bmap (text.go) or in a richer JSON form (json.go), read back from
 // either (Read), and queried through an Index (index.go): given a read at
 // (offset, length) on a disk, every object it touches in priority order.
+//
+// The text form is byte for byte the original's: lines
+// "DISK START END TYPE DEVICE[ PATH]" for the maximal segments over which
+// the set of objects does not change, the objects of a segment in byte
+// order of "TYPE DEVICE PATH" (d, f, l, m, p, v), as the original's
+// boost::icl interval_map of std::set<std::string> wrote them; only a
+// newline or a backslash in a name, which the original wrote raw, is
+// escaped (\n, \\). It loses inodes, sizes, roles and file offsets:
+// ReadText rebuilds file offsets from disk order, which is exact only for
+// files stored in order. The JSON form keeps everything.
+//
+// Both readers take untrusted input: every malformed line or object is an
+// error wrapping ErrFormat that gives its line, and an Index stays within
+// a budget proportional to the map however its objects overlap.
 package bmap
 
 import "github.com/virt-bmap/virt-bmap/fs"
