@@ -1,0 +1,161 @@
+package scan
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/virt-bmap/virt-bmap/bmap"
+	"github.com/virt-bmap/virt-bmap/fs"
+)
+
+// sample unpacks the bundled sample disk: MBR, /dev/sda1 ext2 "boot" at
+// 1 MiB, /dev/sda2 ext4 "root" at 9 MiB (see testimages/README.md).
+func sample(t testing.TB) []byte {
+	t.Helper()
+	if _, err := exec.LookPath("xz"); err != nil {
+		t.Skip("xz not installed")
+	}
+	out, err := exec.Command("xz", "-dc", "../testimages/sample.img.xz").Output()
+	if err != nil {
+		t.Fatalf("xz: %v", err)
+	}
+	return out
+}
+
+func scanBytes(t *testing.T, img []byte) (*bmap.Map, []Summary, []string) {
+	t.Helper()
+	var warns []string
+	b := bmap.NewBuilder()
+	sums, err := Disk(b, 1, "sample.img", bytes.NewReader(img), int64(len(img)),
+		Options{Warn: func(err error) { warns = append(warns, err.Error()) }})
+	if err != nil {
+		t.Fatalf("Disk: %v", err)
+	}
+	return b.Map(), sums, warns
+}
+
+func count(m *bmap.Map, dev string, k fs.Kind) int {
+	n := 0
+	for _, o := range m.Objects {
+		if o.Device == dev && o.Kind == k {
+			n++
+		}
+	}
+	return n
+}
+
+func TestSample(t *testing.T) {
+	m, sums, warns := scanBytes(t, sample(t))
+	if len(warns) != 0 {
+		t.Errorf("warnings on a clean image: %q", warns)
+	}
+	if len(sums) != 2 || sums[0].FS != "ext2" || sums[1].FS != "ext4" || sums[0].Label != "boot" || sums[1].Label != "root" {
+		t.Fatalf("summaries = %+v", sums)
+	}
+	for _, s := range sums {
+		if s.Files != count(m, s.Device, fs.KindFile) || s.Dirs != count(m, s.Device, fs.KindDir) || s.Files == 0 {
+			t.Errorf("%s: summary says %d files %d dirs, map has %d and %d", s.Device, s.Files, s.Dirs,
+				count(m, s.Device, fs.KindFile), count(m, s.Device, fs.KindDir))
+		}
+	}
+	// Every extent of a partition's objects lies inside the partition.
+	for _, s := range sums {
+		for _, o := range m.Objects {
+			if o.Device != s.Device || o.Kind == fs.KindPartition {
+				continue
+			}
+			for _, e := range o.Extents {
+				if e.Off < s.Start || e.End() > s.Start+s.Size {
+					t.Errorf("%s %s extent [%#x,%#x) outside the partition [%#x,%#x)", o.Device, o.Path, e.Off, e.End(), s.Start, s.Start+s.Size)
+				}
+			}
+		}
+	}
+}
+
+// TestBrokenPartitionDoesNotStopOthers wipes the first partition's
+// superblock magic: it stays mapped as a partition, with a warning that
+// names it, and the second partition is walked as before.
+func TestBrokenPartitionDoesNotStopOthers(t *testing.T) {
+	img := sample(t)
+	_, clean, _ := scanBytes(t, img)
+	sb := clean[0].Start + 1024 + 0x38 // ext magic
+	img[sb], img[sb+1] = 0, 0
+	m, sums, warns := scanBytes(t, img)
+	if sums[0].FS != "" || sums[0].Files != 0 {
+		t.Errorf("broken sda1 summary = %+v", sums[0])
+	}
+	if count(m, "/dev/sda1", fs.KindPartition) != 1 {
+		t.Error("broken sda1 is not mapped as a partition")
+	}
+	if sums[1].Files != clean[1].Files || sums[1].Dirs != clean[1].Dirs {
+		t.Errorf("sda2 walked %d/%d, want %d/%d", sums[1].Files, sums[1].Dirs, clean[1].Files, clean[1].Dirs)
+	}
+	if len(warns) != 0 {
+		t.Errorf("warnings %q for a partition with no filesystem", warns)
+	}
+
+	// A superblock that still has its magic but no inodes per group is
+	// an error of the walker: warned, with the partition's name.
+	img = sample(t)
+	copy(img[clean[0].Start+1024+0x28:], []byte{0, 0, 0, 0}) // s_inodes_per_group
+	_, sums, warns = scanBytes(t, img)
+	if sums[0].Files != 0 || !strings.HasPrefix(sums[0].Note, "not walked") {
+		t.Errorf("sda1 with a bad block size: %+v", sums[0])
+	}
+	if len(warns) == 0 || !strings.Contains(warns[0], "/dev/sda1 at 0x100000") {
+		t.Errorf("warnings %q do not name /dev/sda1 at its offset", warns)
+	}
+	if sums[1].Files != clean[1].Files {
+		t.Errorf("sda2 walked %d files, want %d", sums[1].Files, clean[1].Files)
+	}
+}
+
+// TestTruncatedImage cuts the sample in the middle of the second
+// partition: it is clamped with a warning and what lies inside is mapped.
+func TestTruncatedImage(t *testing.T) {
+	img := sample(t)
+	_, clean, _ := scanBytes(t, img)
+	cut := clean[1].Start + clean[1].Size/2
+	m, sums, warns := scanBytes(t, img[:cut])
+	if len(sums) != 2 || sums[1].Size != cut-clean[1].Start {
+		t.Fatalf("summaries = %+v", sums)
+	}
+	var clamped bool
+	for _, w := range warns {
+		clamped = clamped || strings.Contains(w, "clamped")
+	}
+	if !clamped {
+		t.Errorf("no clamp warning in %q", warns)
+	}
+	for _, o := range m.Objects {
+		for _, e := range o.Extents {
+			if e.End() > cut {
+				t.Fatalf("%s %s mapped past the image's end: %#x > %#x", o.Device, o.Path, e.End(), cut)
+			}
+		}
+	}
+	if sums[0].Files != clean[0].Files {
+		t.Errorf("sda1 (intact) walked %d files, want %d", sums[0].Files, clean[0].Files)
+	}
+}
+
+func TestEmptyImage(t *testing.T) {
+	if _, err := Disk(bmap.NewBuilder(), 1, "empty", bytes.NewReader(nil), 0, Options{}); err == nil {
+		t.Fatal("an empty image gave no error")
+	}
+}
+
+func TestUnreadableImage(t *testing.T) {
+	f, err := os.CreateTemp(t.TempDir(), "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close() // reads now fail with "file already closed"
+	if _, err := Disk(bmap.NewBuilder(), 1, "closed", f, 1<<20, Options{}); err == nil || !strings.Contains(err.Error(), "/dev/sda") {
+		t.Fatalf("err = %v", err)
+	}
+}
