@@ -133,6 +133,7 @@ type statInfo struct {
 	data     []blockRun
 	other    map[uint64]fs.Role // index or indirect block -> role
 	inline   int64              // "Size of inline data", -1 if absent
+	fileACL  uint64             // "File ACL": the xattr block
 	fastLink bool
 }
 
@@ -178,6 +179,8 @@ func debugfsStat(t testing.TB, img string, inos []uint64) map[uint64]*statInfo {
 			if m := statSize.FindStringSubmatch(line); m != nil {
 				cur.size, _ = strconv.ParseInt(m[1], 10, 64)
 			}
+		case strings.HasPrefix(line, "File ACL:"):
+			cur.fileACL, _ = strconv.ParseUint(strings.Fields(line)[2], 10, 64)
 		case strings.HasPrefix(line, "Size of inline data:"):
 			cur.inline, _ = strconv.ParseInt(strings.TrimSpace(strings.TrimPrefix(line, "Size of inline data:")), 10, 64)
 		case strings.HasPrefix(line, "Fast link dest:"):
@@ -301,10 +304,20 @@ func (w *walked) checkAgainstDebugfs(t testing.TB, img string) {
 			t.Errorf("%s (inode %d): index/indirect blocks\n got  %v\n want %v (debugfs)", e.Path, e.Inode, other, s.other)
 		}
 		var inl int64
+		var acl []uint64
 		for _, x := range e.Extents {
 			if x.Role == fs.RoleInline {
 				inl += x.Len
 			}
+			if x.Role == fs.RoleXattr {
+				acl = append(acl, uint64(x.Off/bs))
+				if x.Len != bs || x.FileOff != -1 {
+					t.Errorf("%s: xattr extent %+v", e.Path, x)
+				}
+			}
+		}
+		if s.fileACL != 0 && (len(acl) != 1 || acl[0] != s.fileACL) || s.fileACL == 0 && len(acl) != 0 {
+			t.Errorf("%s: xattr blocks %v, debugfs File ACL %d", e.Path, acl, s.fileACL)
 		}
 		switch {
 		case s.inline >= 0:

@@ -116,13 +116,16 @@ func TestExt4Features(t *testing.T) {
 	img := mkfs(t, "ext4", src, "32M", "-b", "4096")
 	host := t.TempDir()
 	writeFile(t, host, "fragmented", 1<<20)
+	writeFile(t, host, "xattr", 600) // too big for the inode: an xattr block
 	cmds := []string{}
 	for i := 0; i < 200; i += 2 {
 		cmds = append(cmds, fmt.Sprintf("rm /frag/%03d", i))
 	}
 	cmds = append(cmds, "write "+filepath.Join(host, "fragmented")+" /fragmented",
 		"write "+filepath.Join(host, "fragmented")+" /falloc", "fallocate /falloc 300 400",
-		"write /dev/null /prealloc", "fallocate /prealloc 0 20")
+		"write /dev/null /prealloc", "fallocate /prealloc 0 20",
+		"ea_set -f "+filepath.Join(host, "xattr")+" /small.txt user.big",
+		"ea_set -f "+filepath.Join(host, "xattr")+" /many/f002 user.big")
 	debugfsW(t, img, cmds...)
 	w := checkAll(t, img, src)
 	if n := w.checkContents(t, host); n != 1 {
@@ -161,6 +164,17 @@ func TestExt4Features(t *testing.T) {
 	}
 	if e := w.byPath(t, "/slowlink"); !e.Symlink || len(e.Extents) != 1 || e.Extents[0].Role != fs.RoleData {
 		t.Errorf("/slowlink = %+v", e)
+	}
+	var xattr int
+	for _, e := range w.entries {
+		for _, x := range e.Extents {
+			if x.Role == fs.RoleXattr {
+				xattr++
+			}
+		}
+	}
+	if xattr != 2 {
+		t.Errorf("%d xattr blocks, want 2", xattr)
 	}
 	if !w.f.SuperblockChecksumOK() {
 		t.Error("superblock checksum does not match")
@@ -285,5 +299,33 @@ func TestExt4HtreeDir(t *testing.T) {
 	}
 	if n != 10000 {
 		t.Errorf("%d entries under /big, want 10000", n)
+	}
+}
+
+// TestLayoutVariants checks the metadata layout (and the walk) of
+// multi-group filesystems whose superblock backups and descriptors sit in
+// different places.
+func TestLayoutVariants(t *testing.T) {
+	needTools(t, "mkfs.ext4", "debugfs", "fls", "dumpe2fs")
+	cases := []struct {
+		name, typ, size string
+		opts            []string
+	}{
+		{"no sparse_super", "ext2", "40M", []string{"-b", "1024", "-O", "^sparse_super,^resize_inode"}},
+		{"sparse_super2", "ext4", "40M", []string{"-b", "1024", "-O", "sparse_super2"}},
+		{"no flex_bg 4k", "ext4", "300M", []string{"-b", "4096", "-O", "^flex_bg"}},
+		{"32-bit descriptors", "ext4", "300M", []string{"-b", "4096", "-O", "^64bit,^metadata_csum"}},
+		{"1k bigalloc", "ext4", "200M", []string{"-b", "1024", "-O", "bigalloc", "-C", "8192"}},
+		{"ext3 4k resize", "ext3", "300M", []string{"-b", "4096"}},
+	}
+	src := commonTree(t)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			img := mkfs(t, c.typ, src, c.size, c.opts...)
+			w := checkAll(t, img, src)
+			if w.f.ngroups < 3 {
+				t.Errorf("%d groups, want several", w.f.ngroups)
+			}
+		})
 	}
 }
