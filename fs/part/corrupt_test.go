@@ -154,6 +154,17 @@ func TestCorruptTables(t *testing.T) {
 			clear(b[512:1024])
 			return b
 		}, scheme: SchemeGPT, nums: []int{1, 2, 3, 5}, warnings: []string{"primary header at 0x200 invalid", "signature"}},
+		{name: "GPT backup header damaged", base: gptDisk, mutate: func(b []byte) []byte {
+			b[len(b)-512+56] ^= 1
+			return b
+		}, scheme: SchemeGPT, nums: []int{1, 2, 3, 5}, warnings: []string{"gpt: backup header at 0xfffe00 invalid (the primary is used)", "CRC32"}},
+		{name: "GPT backup entry array damaged", base: gptDisk, mutate: func(b []byte) []byte {
+			b[len(b)-33*512+56] ^= 1
+			return b
+		}, scheme: SchemeGPT, nums: []int{1, 2, 3, 5}, warnings: []string{"gpt: backup header at 0xfffe00 invalid", "entry array at 0xffbe00"}},
+		{name: "GPT disk grown after partitioning", base: gptDisk, mutate: func(b []byte) []byte {
+			return append(b, make([]byte, 1<<20)...)
+		}, scheme: SchemeGPT, nums: []int{1, 2, 3, 5}, warnings: []string{"gpt: primary header at 0x200: backup header recorded at LBA 32767, not in the disk's last sector (LBA 34815)"}},
 		{name: "GPT both headers", base: gptDisk, mutate: func(b []byte) []byte {
 			b[512+56] ^= 1
 			b[len(b)-512+56] ^= 1

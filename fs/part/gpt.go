@@ -150,7 +150,9 @@ func readGPT(r io.ReaderAt, size, ss int64, warn fs.WarnFunc) (*Table, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gpt: reading the table at %#x: %w", ph.headerOffset, err)
 	}
-	if perr != nil {
+	if perr == nil {
+		checkBackup(r, size, ss, ph, warn)
+	} else {
 		if !t.RecoveredFromBackup {
 			return nil, fmt.Errorf("gpt: primary header at %#x invalid (%w) but go-diskfs did not use the backup", primaryOff, perr)
 		}
@@ -192,6 +194,22 @@ func readGPT(r io.ReaderAt, size, ss int64, warn fs.WarnFunc) (*Table, error) {
 	}
 	warnOverlaps("gpt", out.Partitions, warn)
 	return out, nil
+}
+
+// checkBackup warns when the primary header is sound but the backup is
+// not where it should be or is damaged, as sgdisk -v does: the table is
+// still read from the primary, but one more fault would make it
+// unreadable.
+func checkBackup(r io.ReaderAt, size, ss int64, ph *gptHeader, warn fs.WarnFunc) {
+	last := uint64(size/ss - 1)
+	if ph.AltLBA != last {
+		warn(&fs.FormatError{FS: "gpt", Off: ph.headerOffset, What: "primary header",
+			Msg: fmt.Sprintf("backup header recorded at LBA %d, not in the disk's last sector (LBA %d): was the image resized?", ph.AltLBA, last)})
+		return
+	}
+	if _, err := checkGPTHeader(r, size, ss, int64(last)*ss); err != nil {
+		warn(fmt.Errorf("gpt: backup header at %#x invalid (the primary is used): %w", int64(last)*ss, err))
+	}
 }
 
 // gptFile adapts an io.ReaderAt to go-diskfs' backend.File, read-only: it

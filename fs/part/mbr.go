@@ -98,7 +98,7 @@ var bareFilesystems = map[string]bool{"vfat": true, "ntfs": true, "exfat": true}
 // logical partitions of the (first) extended partition.
 func readMBR(r io.ReaderAt, size int64, m mbr, warn fs.WarnFunc) (*Table, error) {
 	bad := m.badStatus()
-	if bareFilesystems[fs.Detect(r, size).Name] && (bad >= 0 || !m.hasEntries()) {
+	if (bad >= 0 || !m.hasEntries()) && bareFilesystems[fs.Detect(r, size).Name] {
 		return &Table{SectorSize: sectorSize}, nil
 	}
 	if bad >= 0 {
