@@ -250,3 +250,96 @@ func TestDetectNothing(t *testing.T) {
 		})
 	}
 }
+
+// mkfsBytes makes a filesystem image with tool and returns its bytes, or
+// skips the test when the tool is missing.
+func mkfsBytes(t *testing.T, size int64, tool string, args ...string) []byte {
+	t.Helper()
+	if _, err := exec.LookPath(tool); err != nil {
+		t.Skipf("%s not installed", tool)
+	}
+	p := filepath.Join(t.TempDir(), "fs.img")
+	if err := os.WriteFile(p, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(p, size); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(tool, append(args, p)...).CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", tool, err, out)
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestDetectCorrupt damages real images: flipped magic numbers, implausible
+// fields, truncation, damaged label structures. Each must give the
+// expected type (or none), never a panic.
+func TestDetectCorrupt(t *testing.T) {
+	put16 := func(b []byte, off int, v uint16) { b[off], b[off+1] = byte(v), byte(v>>8) }
+	for _, tc := range []struct {
+		name      string
+		tool      string
+		size      int64
+		args      []string
+		mutate    func(b []byte) []byte
+		want      string // Name
+		wantLabel string
+	}{
+		{"ext4 magic flipped", "mkfs.ext4", 8 << 20, []string{"-q", "-F"}, func(b []byte) []byte { b[0x438] ^= 0xff; return b }, "", ""},
+		{"ext4 block size 2^60", "mkfs.ext4", 8 << 20, []string{"-q", "-F"}, func(b []byte) []byte { b[1024+0x18] = 50; return b }, "", ""},
+		{"ext4 truncated in the superblock", "mkfs.ext4", 8 << 20, []string{"-q", "-F"}, func(b []byte) []byte { return b[:1100] }, "", ""},
+		{"vfat bytes per sector 0", "mkfs.vfat", 20 << 20, []string{"-F", "16"}, func(b []byte) []byte { put16(b, 11, 0); return b }, "", ""},
+		{"vfat bytes per sector 768", "mkfs.vfat", 20 << 20, []string{"-F", "16"}, func(b []byte) []byte { put16(b, 11, 768); return b }, "", ""},
+		{"vfat sectors per cluster 3", "mkfs.vfat", 20 << 20, []string{"-F", "16"}, func(b []byte) []byte { b[13] = 3; return b }, "", ""},
+		{"vfat no reserved sectors", "mkfs.vfat", 20 << 20, []string{"-F", "16"}, func(b []byte) []byte { put16(b, 14, 0); return b }, "", ""},
+		{"vfat three FATs", "mkfs.vfat", 20 << 20, []string{"-F", "16"}, func(b []byte) []byte { b[16] = 3; return b }, "", ""},
+		{"vfat media byte 0", "mkfs.vfat", 20 << 20, []string{"-F", "16"}, func(b []byte) []byte { b[21] = 0; return b }, "", ""},
+		{"vfat FAT bigger than the volume", "mkfs.vfat", 20 << 20, []string{"-F", "16"}, func(b []byte) []byte { put16(b, 22, 0xffff); return b }, "", ""},
+		{"vfat truncated to the boot sector", "mkfs.vfat", 20 << 20, []string{"-F", "16", "-n", "BOOTLBL"}, func(b []byte) []byte { return b[:512] }, "vfat", "BOOTLBL"},
+		{"FAT32 root cluster beyond the volume", "mkfs.vfat", 40 << 20, []string{"-F", "32", "-s", "1", "-n", "LBL32"}, func(b []byte) []byte {
+			b[44], b[45], b[46], b[47] = 0xff, 0xff, 0xff, 0x0f
+			return b
+		}, "vfat", "LBL32"},
+		{"ntfs OEM name flipped", "mkntfs", 16 << 20, []string{"-q", "-f", "-F", "-L", "nt"}, func(b []byte) []byte { b[3] ^= 0xff; return b }, "", ""},
+		{"ntfs MFT beyond the volume", "mkntfs", 16 << 20, []string{"-q", "-f", "-F", "-L", "nt"}, func(b []byte) []byte {
+			for i := 0x30; i < 0x38; i++ {
+				b[i] = 0x7f
+			}
+			return b
+		}, "ntfs", ""},
+		{"ntfs record size 2^-100", "mkntfs", 16 << 20, []string{"-q", "-f", "-F", "-L", "nt"}, func(b []byte) []byte { b[0x40] = 0x9c; return b }, "ntfs", ""},
+		{"ntfs $Volume record damaged", "mkntfs", 16 << 20, []string{"-q", "-f", "-F", "-L", "nt"}, func(b []byte) []byte {
+			// Find $Volume (record 3) as the probe does and break its fixup.
+			bps := int64(b[0x0B]) | int64(b[0x0C])<<8
+			cluster := bps * int64(b[0x0D])
+			mft := int64(b[0x30]) | int64(b[0x31])<<8 | int64(b[0x32])<<16
+			rec := int64(1) << -int(int8(b[0x40]))
+			off := mft*cluster + 3*rec
+			if string(b[off:off+4]) != "FILE" {
+				t.Fatalf("no MFT record at %#x", off)
+			}
+			b[off+bps-1] ^= 0xff
+			return b
+		}, "ntfs", ""},
+		{"swap signature flipped", "mkswap", 4 << 20, []string{"-L", "sw"}, func(b []byte) []byte { b[4096-10] ^= 0xff; return b }, "", ""},
+		{"swap truncated before the signature", "mkswap", 4 << 20, []string{"-L", "sw"}, func(b []byte) []byte { return b[:4090] }, "", ""},
+		{"exfat root cluster beyond the volume", "mkfs.exfat", 8 << 20, []string{"-L", "ex"}, func(b []byte) []byte {
+			b[96], b[97], b[98], b[99] = 0xff, 0xff, 0xff, 0x7f
+			return b
+		}, "exfat", ""},
+		{"exfat bad sector shift", "mkfs.exfat", 8 << 20, []string{"-L", "ex"}, func(b []byte) []byte { b[108] = 200; return b }, "exfat", ""},
+		{"all zeros", "mkfs.ext4", 8 << 20, []string{"-q", "-F"}, func(b []byte) []byte { return make([]byte, len(b)) }, "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := tc.mutate(mkfsBytes(t, tc.size, tc.tool, tc.args...))
+			got := Detect(bytes.NewReader(b), int64(len(b)))
+			if got.Name != tc.want || got.Label != tc.wantLabel {
+				t.Errorf("Detect = %+v, want Name %q Label %q", got, tc.want, tc.wantLabel)
+			}
+		})
+	}
+}
