@@ -126,6 +126,11 @@ func TestCorruptTables(t *testing.T) {
 			setEntry(b, ebr1, 0, 0, 0x83, 2048, 4500) // logical 5 runs into logical 6
 			return b
 		}, scheme: SchemeMBR, nums: all, sizes: map[int]int64{5: 4500 * 512}, warnings: []string{"partition 5 at 0x500000: overlaps partition 6"}},
+		{name: "EBR link in the third entry", base: mbrDisk, mutate: func(b []byte) []byte {
+			copy(b[ebr1+mbrEntriesOff+32:ebr1+mbrEntriesOff+48], b[ebr1+mbrEntriesOff+16:ebr1+mbrEntriesOff+32])
+			clear(b[ebr1+mbrEntriesOff+16 : ebr1+mbrEntriesOff+32])
+			return b
+		}, scheme: SchemeMBR, nums: all},
 		{name: "bad status byte", base: mbrDisk, mutate: func(b []byte) []byte {
 			b[446] = 0x12
 			return b
@@ -142,6 +147,10 @@ func TestCorruptTables(t *testing.T) {
 			}},
 
 		{name: "intact GPT", base: gptDisk, scheme: SchemeGPT, nums: []int{1, 2, 3, 5}},
+		{name: "GPT without protective MBR", base: gptDisk, mutate: func(b []byte) []byte {
+			clear(b[:512])
+			return b
+		}, scheme: SchemeGPT, nums: []int{1, 2, 3, 5}, warnings: []string{"mbr: boot sector at 0x0: no 0x55AA signature but a GPT header follows"}},
 		{name: "GPT primary header CRC", base: gptDisk, mutate: func(b []byte) []byte {
 			b[512+56] ^= 1 // disk GUID
 			return b

@@ -77,10 +77,16 @@ func readEBRChain(r io.ReaderAt, size, extStart, extSize int64, warn fs.WarnFunc
 				parts = append(parts, p)
 			}
 		}
-		link := m.Entries[1]
-		if link.empty() || !link.extended() {
+		next := int64(-1)
+		for _, link := range m.Entries[1:] {
+			if !link.empty() && link.extended() {
+				next = extStart + int64(link.LBA)*sectorSize
+				break
+			}
+		}
+		if next < 0 {
 			return parts
 		}
-		cur = extStart + int64(link.LBA)*sectorSize
+		cur = next
 	}
 }

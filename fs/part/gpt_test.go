@@ -56,6 +56,29 @@ func TestReadGPTMatchesSfdisk(t *testing.T) {
 	}
 }
 
+// A hybrid MBR (sgdisk -h: real MBR entries next to the 0xEE one) is read
+// as GPT, as Linux does.
+func TestReadHybridMBR(t *testing.T) {
+	p := gptImage(t)
+	run(t, "", "sgdisk", "-h", "1:2:EE", p)
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := decodeMBR(b[:512])
+	if !m.protective() || m.Entries[0].Type == 0xEE {
+		t.Fatalf("sgdisk -h wrote no hybrid MBR: %+v", m.Entries)
+	}
+	tab, warns, err := readImage(t, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tab.Scheme != SchemeGPT || len(warns) != 0 {
+		t.Errorf("scheme %q, warnings %v", tab.Scheme, warns)
+	}
+	compareWithSfdisk(t, p, tab)
+}
+
 // TestReadGPT4Kn reads a GPT made by sgdisk on a loop device with
 // 4096-byte sectors (testdata/mkgpt4k.sh) and compares it with the
 // sfdisk --json output saved beside it.
