@@ -184,7 +184,9 @@ type diffs struct {
 	list []string
 }
 
-func (d *diffs) add(format string, args ...any) { d.list = append(d.list, fmt.Sprintf(format, args...)) }
+func (d *diffs) add(format string, args ...any) {
+	d.list = append(d.list, fmt.Sprintf(format, args...))
+}
 
 func (d *diffs) report(t *testing.T, what string) {
 	t.Helper()
