@@ -174,16 +174,21 @@ func TestCorruptTables(t *testing.T) {
 		{name: "GPT disk grown after partitioning", base: gptDisk, mutate: func(b []byte) []byte {
 			return append(b, make([]byte, 1<<20)...)
 		}, scheme: SchemeGPT, nums: []int{1, 2, 3, 5}, warnings: []string{"gpt: primary header at 0x200: backup header recorded at LBA 32767, not in the disk's last sector (LBA 34815)"}},
+		{name: "GPT primary reserved field set", base: gptDisk, mutate: func(b []byte) []byte {
+			b[512+20] = 1
+			fixGPTCRCs(b)
+			return b
+		}, scheme: SchemeGPT, nums: []int{1, 2, 3, 5}, warnings: []string{"primary header at 0x200 invalid", "reserved field"}},
 		{name: "GPT both headers", base: gptDisk, mutate: func(b []byte) []byte {
 			b[512+56] ^= 1
 			b[len(b)-512+56] ^= 1
 			return b
-		}, wantErr: []string{"primary at 0x200", "backup at 0xfffe00", "CRC32"}},
+		}, wantErr: []string{"header at 0x200", "header at 0xfffe00", "CRC32"}},
 		{name: "GPT primary header and backup entry array", base: gptDisk, mutate: func(b []byte) []byte {
 			b[512+56] ^= 1
 			b[len(b)-33*512+56] ^= 1
 			return b
-		}, wantErr: []string{"primary at 0x200", "backup at 0xfffe00", "entry array at 0xffbe00"}},
+		}, wantErr: []string{"header at 0x200", "entry array at 0xffbe00"}},
 		{name: "GPT truncated to its first sector", base: gptDisk, mutate: func(b []byte) []byte { return b[:512] },
 			wantErr: []string{"gpt"}},
 		{name: "GPT partition past the disk's end", base: gptDisk, mutate: func(b []byte) []byte {

@@ -89,6 +89,9 @@ func checkGPTHeader(r io.ReaderAt, size, ss, off int64) (*gptHeader, error) {
 	if rev := binary.LittleEndian.Uint32(b[8:]); rev != 0x00010000 {
 		return nil, ferr("revision %#x, want 0x10000", rev)
 	}
+	if binary.LittleEndian.Uint32(b[20:]) != 0 {
+		return nil, ferr("reserved field at +20 is not zero") // go-diskfs refuses it too
+	}
 	want := binary.LittleEndian.Uint32(b[16:])
 	copy(b[16:20], []byte{0, 0, 0, 0})
 	if got := crc32.ChecksumIEEE(b); got != want {
@@ -125,7 +128,7 @@ func checkGPTHeader(r io.ReaderAt, size, ss, off int64) (*gptHeader, error) {
 	}
 	if got := crc32.ChecksumIEEE(arr); got != h.EntriesCRC {
 		return nil, &fs.FormatError{FS: "gpt", Off: h.entriesArrayOff, What: "entry array",
-			Msg: fmt.Sprintf("CRC32 %#08x does not match the header's %#08x", got, h.EntriesCRC)}
+			Msg: fmt.Sprintf("CRC32 %#08x does not match the %#08x stored in the header at %#x", got, h.EntriesCRC, off)}
 	}
 	return h, nil
 }
@@ -139,7 +142,7 @@ func readGPT(r io.ReaderAt, size, ss int64, warn fs.WarnFunc) (*Table, error) {
 	if perr != nil {
 		bh, berr := checkGPTHeader(r, size, ss, backupOff)
 		if berr != nil {
-			return nil, fmt.Errorf("gpt: no valid header: primary at %#x: %w; backup at %#x: %v", primaryOff, perr, backupOff, berr)
+			return nil, fmt.Errorf("gpt: no valid header (primary: %w; backup: %v)", perr, berr)
 		}
 		ph = bh
 		// Hide the primary from go-diskfs so that it takes the backup
@@ -150,9 +153,14 @@ func readGPT(r io.ReaderAt, size, ss int64, warn fs.WarnFunc) (*Table, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gpt: reading the table at %#x: %w", ph.headerOffset, err)
 	}
-	if perr == nil {
+	switch {
+	case perr == nil && t.RecoveredFromBackup:
+		// Our checks passed the primary but go-diskfs did not.
+		warn(&fs.FormatError{FS: "gpt", Off: primaryOff, What: "primary header",
+			Msg: fmt.Sprintf("refused by go-diskfs, using backup header at %#x", backupOff)})
+	case perr == nil:
 		checkBackup(r, size, ss, ph, warn)
-	} else {
+	default:
 		if !t.RecoveredFromBackup {
 			return nil, fmt.Errorf("gpt: primary header at %#x invalid (%w) but go-diskfs did not use the backup", primaryOff, perr)
 		}
