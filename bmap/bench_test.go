@@ -1,6 +1,7 @@
 package bmap
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -131,5 +132,33 @@ func BenchmarkLookup(b *testing.B) {
 			}
 			b.ReportMetric(float64(hits)/float64(i), "hits/op")
 		})
+	}
+}
+
+func BenchmarkReadText(b *testing.B) {
+	var buf bytes.Buffer
+	if err := WriteText(&buf, syntheticMap()); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(buf.Len()))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ReadText(bytes.NewReader(buf.Bytes())); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkReadJSON(b *testing.B) {
+	var buf bytes.Buffer
+	if err := WriteJSON(&buf, syntheticMap()); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(buf.Len()))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ReadJSON(bytes.NewReader(buf.Bytes())); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

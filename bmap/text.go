@@ -123,13 +123,16 @@ func unescape(s string) string {
 // the form cannot hold (bad disk index, kind or device) or an extent with
 // a negative offset or length; empty extents are skipped.
 func WriteText(w io.Writer, m *Map) error {
-	keys := make(map[textKey]int32)
+	nspans := 0
+	for i := range m.Objects {
+		nspans += len(m.Objects[i].Extents)
+	}
+	keys := make(map[textKey]int32, len(m.Objects))
 	var (
-		sfx   []byte  // "TYPE DEVICE PATH" of every key, back to back
-		sfxAt []int32 // key i's text is sfx[sfxAt[i]:sfxAt[i+1]]
-		spans []span
+		sfx   []byte                               // "TYPE DEVICE PATH" of every key, back to back
+		sfxAt = make([]int32, 1, len(m.Objects)+1) // key i's text is sfx[sfxAt[i]:sfxAt[i+1]]
+		spans = make([]span, 0, nspans)
 	)
-	sfxAt = append(sfxAt, 0)
 	for i := range m.Objects {
 		o := &m.Objects[i]
 		if len(o.Extents) == 0 {
