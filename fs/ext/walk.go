@@ -25,7 +25,8 @@ type walker struct {
 	err     error // fn's error
 	m       fileMap
 	in      Inode
-	ibuf    []byte
+	ibuf    []byte // raw bytes of the directory being read (w.in.extra aliases it)
+	cbuf    []byte // raw bytes of a child inode
 	dirBuf  []byte
 	visited map[uint32]struct{}    // directories reached
 	links   map[uint32][]fs.Extent // extents of inodes with several links
@@ -51,6 +52,7 @@ func (f *FS) Walk(fn func(fs.Entry) error) error {
 		f:       f,
 		fn:      fn,
 		ibuf:    make([]byte, f.sb.inodeSize),
+		cbuf:    make([]byte, f.sb.inodeSize),
 		visited: make(map[uint32]struct{}),
 		links:   make(map[uint32][]fs.Extent),
 	}
@@ -199,7 +201,7 @@ func (w *walker) entry(de dirent) error {
 		return nil
 	}
 	var in Inode
-	if err := f.readInode(de.ino, &in, w.ibuf); err != nil {
+	if err := f.readInode(de.ino, &in, w.cbuf); err != nil {
 		w.warnAt(de.ino, path, "", err, "")
 		return nil
 	}

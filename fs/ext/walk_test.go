@@ -2,6 +2,7 @@ package ext
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -227,8 +228,23 @@ func TestExt4InlineData(t *testing.T) {
 	writeFile(t, src, "inl/c150", 150)
 	writeFile(t, src, "smalldir/x", 5) // a directory small enough to be inline
 	writeFile(t, src, "smalldir/y", 5)
+	writeFile(t, src, "xattrdir/a", 5)
+	writeFile(t, src, "other/c", 5)
 	img := mkfs(t, "ext4", src, "16M", "-O", "inline_data", "-I", "256")
+	// libext2fs moves a full inline directory to a block; the kernel
+	// continues it in the system.data attribute. Make such a directory:
+	// a second entry, "c" (a hard link to /other/c), in system.data.
+	dent := make([]byte, 16)
+	binary.LittleEndian.PutUint32(dent, statInode(t, img, "/other/c"))
+	binary.LittleEndian.PutUint16(dent[4:], 16)
+	dent[6], dent[7], dent[8] = 1, 1, 'c'
+	df := filepath.Join(t.TempDir(), "dent")
+	must(t, os.WriteFile(df, dent, 0o644))
+	debugfsW(t, img, "ea_set -f "+df+" /xattrdir system.data", "sif /xattrdir size 76")
 	w := checkAll(t, img, src)
+	if a, b := w.byPath(t, "/xattrdir/c"), w.byPath(t, "/other/c"); a.Inode != b.Inode {
+		t.Errorf("/xattrdir/c is inode %d, /other/c %d", a.Inode, b.Inode)
+	}
 	var xattrPart, dirInline bool
 	for _, e := range w.entries {
 		for _, x := range e.Extents {
@@ -244,6 +260,15 @@ func TestExt4InlineData(t *testing.T) {
 		t.Errorf("inline data in system.data: %v, inline directory: %v", xattrPart, dirInline)
 	}
 	w.byPath(t, "/smalldir/y")
+	var parts int
+	for _, x := range w.byPath(t, "/xattrdir").Extents {
+		if x.Role == fs.RoleInline {
+			parts++
+		}
+	}
+	if parts != 2 {
+		t.Errorf("/xattrdir has %d inline extents, want 2 (i_block and system.data)", parts)
+	}
 }
 
 func TestExt4Bigalloc(t *testing.T) {
