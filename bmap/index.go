@@ -241,18 +241,22 @@ func (ix *Index) LookupAppend(dst []Hit, disk int, off, length int64) []Hit {
 	if end <= off {
 		return dst
 	}
-	var d *diskIndex
-	for i := range ix.disks {
-		if ix.disks[i].disk == disk {
-			d = &ix.disks[i]
-			break
+	// Disks are in increasing order (the sweep goes disk by disk).
+	lo, hi := 0, len(ix.disks)
+	for lo < hi {
+		h := int(uint(lo+hi) >> 1)
+		if ix.disks[h].disk < disk {
+			lo = h + 1
+		} else {
+			hi = h
 		}
 	}
-	if d == nil {
+	if lo == len(ix.disks) || ix.disks[lo].disk != disk {
 		return dst
 	}
+	d := &ix.disks[lo]
 	// First segment ending after off.
-	lo, hi := 0, len(d.end)
+	lo, hi = 0, len(d.end)
 	for lo < hi {
 		h := int(uint(lo+hi) >> 1)
 		if d.end[h] <= off {
