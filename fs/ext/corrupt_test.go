@@ -108,6 +108,7 @@ func corruptBase(t testing.TB, typ string, opts ...string) (string, string) {
 
 func TestCorruptions(t *testing.T) {
 	needTools(t, "mkfs.ext4", "mkfs.ext2", "debugfs")
+	t.Parallel()
 	ext4, _ := corruptBase(t, "ext4", "-b", "4096")
 	ext2, _ := corruptBase(t, "ext2", "-b", "1024")
 	put32 := func(b []byte, off int64, v uint32) { binary.LittleEndian.PutUint32(b[off:], v) }

@@ -111,6 +111,7 @@ func TestParseDirBlockStops(t *testing.T) {
 // backslash, UTF-8 and a 255-byte name, compared with debugfs ncheck.
 func TestRawNames(t *testing.T) {
 	needTools(t, "mkfs.ext4", "debugfs")
+	t.Parallel()
 	src := t.TempDir()
 	names := []string{"new\nline", `back\slash`, "ünïcødé", strings.Repeat("n", 255), "sp ace"}
 	for _, n := range names {

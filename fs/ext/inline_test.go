@@ -13,6 +13,7 @@ import (
 // symlinks, fast symlinks, xattr blocks, indirect blocks.
 func TestFixtures(t *testing.T) {
 	needTools(t, "debugfs", "fls")
+	t.Parallel()
 	for _, name := range fixtures {
 		t.Run(name, func(t *testing.T) {
 			b := loadFixture(t, name)

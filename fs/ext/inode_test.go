@@ -12,6 +12,7 @@ import (
 // mode, links, size, flags and the xattr block with debugfs stat.
 func TestInodeAgainstDebugfs(t *testing.T) {
 	needTools(t, "debugfs")
+	t.Parallel()
 	hdr := regexp.MustCompile(`Type: \S+\s+Mode:\s+(\d+)\s+Flags: 0x([0-9a-f]+)`)
 	links := regexp.MustCompile(`Links: (\d+)`)
 	for _, name := range fixtures {

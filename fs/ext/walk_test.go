@@ -107,12 +107,16 @@ func checkAll(t *testing.T, img, src string) *walked {
 
 func TestExt4Features(t *testing.T) {
 	needTools(t, "mkfs.ext4", "debugfs", "fls", "dumpe2fs")
+	t.Parallel()
 	src := commonTree(t)
 	// Fragmentation: 200 4 KiB files, every other one deleted after
 	// mkfs, then a 1 MiB file written into the holes -> an extent tree
 	// with an index level.
 	for i := range 200 {
 		writeFile(t, src, fmt.Sprintf("frag/%03d", i), 4096)
+	}
+	for i := range 400 {
+		writeFile(t, src, fmt.Sprintf("wide/a-twenty-char-name-%03d", i), 0)
 	}
 	img := mkfs(t, "ext4", src, "32M", "-b", "4096")
 	host := t.TempDir()
@@ -127,6 +131,12 @@ func TestExt4Features(t *testing.T) {
 		"write /dev/null /prealloc", "fallocate /prealloc 0 20",
 		"ea_set -f "+filepath.Join(host, "xattr")+" /small.txt user.big",
 		"ea_set -f "+filepath.Join(host, "xattr")+" /many/f002 user.big")
+	// e2fsck -D rebuilds every directory of more than one block as an
+	// htree, with metadata_csum dx tails.
+	runAllowExit(t, []int{0, 1}, "e2fsck", "-fyD", img)
+	if out := debugfsOut(t, img, "stat /wide"); !strings.Contains(out, "Flags: 0x81000") {
+		t.Fatalf("/wide is not an htree directory:\n%s", out)
+	}
 	debugfsW(t, img, cmds...)
 	w := checkAll(t, img, src)
 	if n := w.checkContents(t, host); n != 1 {
@@ -184,6 +194,7 @@ func TestExt4Features(t *testing.T) {
 
 func TestExt2TripleIndirect(t *testing.T) {
 	needTools(t, "mkfs.ext2", "debugfs", "fls", "dumpe2fs")
+	t.Parallel()
 	src := commonTree(t)
 	// With 1 KiB blocks the triple indirect tree starts at file block
 	// 12 + 256 + 65536 = 65804: write blocks on both sides of it.
@@ -204,6 +215,7 @@ func TestExt2TripleIndirect(t *testing.T) {
 
 func TestExt3TwoKiB(t *testing.T) {
 	needTools(t, "mkfs.ext3", "debugfs", "fls", "dumpe2fs")
+	t.Parallel()
 	src := commonTree(t)
 	writeFile(t, src, "dind.bin", 3<<20) // past 12 + 512 blocks of 2 KiB: double indirect
 	img := mkfs(t, "ext3", src, "24M", "-b", "2048")
@@ -222,6 +234,7 @@ func TestExt3TwoKiB(t *testing.T) {
 
 func TestExt4InlineData(t *testing.T) {
 	needTools(t, "mkfs.ext4", "debugfs", "fls", "dumpe2fs")
+	t.Parallel()
 	src := commonTree(t)
 	writeFile(t, src, "inl/a40", 40)   // in i_block only
 	writeFile(t, src, "inl/b100", 100) // i_block and system.data
@@ -273,6 +286,7 @@ func TestExt4InlineData(t *testing.T) {
 
 func TestExt4Bigalloc(t *testing.T) {
 	needTools(t, "mkfs.ext4", "debugfs", "fls", "dumpe2fs")
+	t.Parallel()
 	src := commonTree(t)
 	img := mkfs(t, "ext4", src, "64M", "-O", "bigalloc", "-C", "16384")
 	checkAll(t, img, src)
@@ -280,6 +294,7 @@ func TestExt4Bigalloc(t *testing.T) {
 
 func TestExt4MetaBG(t *testing.T) {
 	needTools(t, "mkfs.ext4", "debugfs", "fls", "dumpe2fs")
+	t.Parallel()
 	src := commonTree(t)
 	// 1 KiB blocks and 256 blocks per group: 96 groups, 16 descriptors a
 	// block with 64bit, so 6 meta groups.
@@ -298,6 +313,7 @@ func TestExt4MetaBG(t *testing.T) {
 
 func TestExt4HtreeDir(t *testing.T) {
 	needTools(t, "mkfs.ext4", "debugfs", "fls", "dumpe2fs", "e2fsck")
+	t.Parallel()
 	src := t.TempDir()
 	for i := range 10000 {
 		fh, err := os.Create(filepath.Join(src, "big", fmt.Sprintf("f%05d", i)))
@@ -308,7 +324,9 @@ func TestExt4HtreeDir(t *testing.T) {
 		must(t, err)
 		fh.Close()
 	}
-	img := mkfs(t, "ext4", src, "64M", "-b", "4096")
+	// Without metadata_csum libext2fs adds the 10,000 entries more than
+	// twice as fast; TestExt4Features has htrees with checksums.
+	img := mkfs(t, "ext4", src, "64M", "-b", "4096", "-O", "^metadata_csum")
 	// e2fsck -D rebuilds directories as htrees (dir_index).
 	runAllowExit(t, []int{0, 1}, "e2fsck", "-fyD", img)
 	flags := string(run(t, "debugfs", "-R", "stat /big", img))
@@ -332,6 +350,7 @@ func TestExt4HtreeDir(t *testing.T) {
 // different places.
 func TestLayoutVariants(t *testing.T) {
 	needTools(t, "mkfs.ext4", "debugfs", "fls", "dumpe2fs")
+	t.Parallel()
 	cases := []struct {
 		name, typ, size string
 		opts            []string
@@ -342,6 +361,7 @@ func TestLayoutVariants(t *testing.T) {
 		{"32-bit descriptors", "ext4", "300M", []string{"-b", "4096", "-O", "^64bit,^metadata_csum"}},
 		{"1k bigalloc", "ext4", "200M", []string{"-b", "1024", "-O", "bigalloc", "-C", "8192"}},
 		{"ext3 4k resize", "ext3", "300M", []string{"-b", "4096"}},
+		{"64k blocks", "ext4", "200M", []string{"-b", "65536", "-g", "1024"}},
 	}
 	src := commonTree(t)
 	for _, c := range cases {
