@@ -151,6 +151,10 @@ func TestCorruptions(t *testing.T) {
 			put32(b, 4096+0x08, 0xFFFFFFF0) // group 0 descriptor, bg_inode_table_lo
 			return b
 		}, newErr: "inode table"},
+		{name: "superblock checksum", img: ext4, bs: 4096, corrupt: func(t *testing.T, img string, b []byte) []byte {
+			b[superblockOff+0x78] ^= 0x20 // the label
+			return b
+		}, warn: "checksum mismatch"},
 		{name: "bad extent header magic", img: ext4, bs: 4096, corrupt: func(t *testing.T, img string, b []byte) []byte {
 			off := inodeOffset(t, img, "/victim", 4096)
 			put16(b, off+iBlockOff, 0)

@@ -1,7 +1,9 @@
 package ext
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 
 	"github.com/virt-bmap/virt-bmap/fs"
 )
@@ -142,7 +144,7 @@ func (f *FS) walkMeta(fn func(fs.Entry) error, m *fileMap) error {
 		{"quota (user)", sb.usrQuotaInum, sb.featureROCompat&roCompatQuota != 0},
 		{"quota (group)", sb.grpQuotaInum, sb.featureROCompat&roCompatQuota != 0},
 		{"quota (project)", sb.prjQuotaInum, sb.featureROCompat&roCompatQuota != 0},
-		{"orphan file", sb.orphanFileInum, sb.featureROCompat&roCompatOrphanFile != 0},
+		{"orphan file", sb.orphanFileInum, sb.featureCompat&compatOrphanFile != 0},
 	}
 	for _, s := range specials {
 		if !s.on || s.ino == 0 || s.ino > sb.inodesCount {
@@ -156,14 +158,18 @@ func (f *FS) walkMeta(fn func(fs.Entry) error, m *fileMap) error {
 		}
 		m.reset(&in, s.name)
 		m.mapInode()
-		e := fs.Entry{Kind: fs.KindMeta, Path: s.name, Inode: uint64(s.ino)}
+		// Metadata has no file offsets: the blocks sorted by place and
+		// merged (the resize inode's blocks interleave across groups).
+		var runs []fs.Extent
 		for _, x := range m.data {
-			if x.Role == fs.RoleInline {
-				continue
+			if x.Role != fs.RoleInline {
+				runs = append(runs, x)
 			}
-			e.Extents = appendRun(e.Extents, x.Off, x.Len)
 		}
-		for _, x := range m.other {
+		runs = append(runs, m.other...)
+		slices.SortFunc(runs, func(a, b fs.Extent) int { return cmp.Compare(a.Off, b.Off) })
+		e := fs.Entry{Kind: fs.KindMeta, Path: s.name, Inode: uint64(s.ino)}
+		for _, x := range runs {
 			e.Extents = appendRun(e.Extents, x.Off, x.Len)
 		}
 		if len(e.Extents) == 0 {
@@ -186,8 +192,8 @@ func boolU64(b bool) uint64 {
 // appendRun appends a RoleMeta run, merging it with the previous one when
 // adjacent.
 func appendRun(es []fs.Extent, off, n int64) []fs.Extent {
-	if k := len(es); k > 0 && es[k-1].End() == off {
-		es[k-1].Len += n
+	if k := len(es); k > 0 && es[k-1].End() >= off {
+		es[k-1].Len = max(es[k-1].End(), off+n) - es[k-1].Off
 		return es
 	}
 	return append(es, fs.Extent{Off: off, Len: n, FileOff: -1, Role: fs.RoleMeta})

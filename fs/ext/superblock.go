@@ -46,7 +46,7 @@ const (
 	roCompatBigalloc    = 0x0200
 	roCompatMetaCsum    = 0x0400
 	roCompatQuota       = 0x0100
-	roCompatOrphanFile  = 0x10000
+	compatOrphanFile    = 0x1000 // s_feature_compat
 )
 
 // What ext2 and ext3 understand, as libblkid decides the type: a
@@ -128,7 +128,7 @@ func parseSuperblock(b []byte) (*superblock, error) {
 		grpQuotaInum:     le.Uint32(b[0x244:]),
 		backupBGs:        [2]uint32{le.Uint32(b[0x24C:]), le.Uint32(b[0x250:])},
 		prjQuotaInum:     le.Uint32(b[0x26C:]),
-		orphanFileInum:   le.Uint32(b[0x290:]),
+		orphanFileInum:   le.Uint32(b[0x280:]),
 		checksumType:     b[0x175],
 		checksum:         le.Uint32(b[0x3FC:]),
 	}

@@ -57,6 +57,9 @@ func (f *FS) Walk(fn func(fs.Entry) error) error {
 		links:   make(map[uint32][]fs.Extent),
 	}
 	w.m = fileMap{f: f, warn: f.warnErr}
+	if !f.sb.checksumOK() {
+		f.warnErr(&fs.FormatError{FS: "ext", Off: superblockOff + 0x3FC, What: "superblock", Msg: "metadata_csum checksum mismatch (the walk goes on)"})
+	}
 	if err := f.walkMeta(fn, &w.m); err != nil {
 		return err
 	}

@@ -187,6 +187,11 @@ func TestExt4Features(t *testing.T) {
 	if xattr != 2 {
 		t.Errorf("%d xattr blocks, want 2", xattr)
 	}
+	for _, p := range []string{"/fifo", "/null"} {
+		if e := w.byPath(t, p); e.Kind != fs.KindFile || len(e.Extents) != 0 || e.Symlink {
+			t.Errorf("%s = %+v, want a file entry without extents", p, e)
+		}
+	}
 	if !w.f.SuperblockChecksumOK() {
 		t.Error("superblock checksum does not match")
 	}
@@ -362,6 +367,7 @@ func TestLayoutVariants(t *testing.T) {
 		{"1k bigalloc", "ext4", "200M", []string{"-b", "1024", "-O", "bigalloc", "-C", "8192"}},
 		{"ext3 4k resize", "ext3", "300M", []string{"-b", "4096"}},
 		{"64k blocks", "ext4", "200M", []string{"-b", "65536", "-g", "1024"}},
+		{"quota and orphan_file", "ext4", "300M", []string{"-b", "4096", "-O", "quota,project,orphan_file", "-I", "256"}},
 	}
 	src := commonTree(t)
 	for _, c := range cases {
@@ -370,6 +376,17 @@ func TestLayoutVariants(t *testing.T) {
 			w := checkAll(t, img, src)
 			if w.f.ngroups < 3 {
 				t.Errorf("%d groups, want several", w.f.ngroups)
+			}
+			if c.name == "quota and orphan_file" {
+				names := map[string]bool{}
+				for _, e := range w.entries {
+					names[e.Path] = e.Kind == fs.KindMeta && len(e.Extents) > 0
+				}
+				for _, n := range []string{"quota (user)", "quota (group)", "quota (project)", "orphan file", "journal"} {
+					if !names[n] {
+						t.Errorf("no %s entry", n)
+					}
+				}
 			}
 		})
 	}
