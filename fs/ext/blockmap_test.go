@@ -25,14 +25,14 @@ func TestBlockMapSynthetic(t *testing.T) {
 	must(t, err)
 	img = bytes.Clone(img)
 	const k = 1024
-	const ind = 600 // a free block of the 640-block image used as indirect block
+	const ind = 440 // a free block of the 512-block image used as indirect block
 	le := binary.LittleEndian
 	for i := range k / 4 {
 		le.PutUint32(img[ind*k+i*4:], 0)
 	}
-	le.PutUint32(img[ind*k+0:], 610)  // file block 12
-	le.PutUint32(img[ind*k+4:], 611)  // file block 13, merges with 12
-	le.PutUint32(img[ind*k+40:], 620) // file block 22
+	le.PutUint32(img[ind*k+0:], 450)  // file block 12
+	le.PutUint32(img[ind*k+4:], 451)  // file block 13, merges with 12
+	le.PutUint32(img[ind*k+40:], 460) // file block 22
 	f.r = bytes.NewReader(img)
 	var in Inode
 	in.Num, in.Off, in.Mode, in.Size = 98, 0x5000, modeReg, 30*k
@@ -46,8 +46,8 @@ func TestBlockMapSynthetic(t *testing.T) {
 	want := []fs.Extent{
 		{Off: 500 * k, Len: 2 * k, FileOff: 0, Role: fs.RoleData},
 		{Off: 503 * k, Len: k, FileOff: 3 * k, Role: fs.RoleData},
-		{Off: 610 * k, Len: 2 * k, FileOff: 12 * k, Role: fs.RoleData},
-		{Off: 620 * k, Len: k, FileOff: 22 * k, Role: fs.RoleData},
+		{Off: 450 * k, Len: 2 * k, FileOff: 12 * k, Role: fs.RoleData},
+		{Off: 460 * k, Len: k, FileOff: 22 * k, Role: fs.RoleData},
 		{Off: ind * k, Len: k, FileOff: -1, Role: fs.RoleIndirect},
 	}
 	if len(got) != len(want) {

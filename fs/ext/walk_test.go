@@ -391,3 +391,32 @@ func TestLayoutVariants(t *testing.T) {
 		})
 	}
 }
+
+// TestExt4DeepExtentTree builds a file of more than 4 x 84 extents on a
+// 1 KiB-block filesystem, which needs an extent tree of depth 2.
+func TestExt4DeepExtentTree(t *testing.T) {
+	t.Parallel()
+	needTools(t, "mkfs.ext4", "debugfs", "fls", "dumpe2fs")
+	src := t.TempDir()
+	for i := range 900 {
+		writeFile(t, src, fmt.Sprintf("d%d/%03d", i/100, i), 1024)
+	}
+	img := mkfs(t, "ext4", src, "8M", "-b", "1024", "-O", "^has_journal", "-N", "1200")
+	host := t.TempDir()
+	writeFile(t, host, "deep", 600<<10)
+	var cmds []string
+	for i := 0; i < 900; i += 2 {
+		cmds = append(cmds, fmt.Sprintf("rm /d%d/%03d", i/100, i))
+	}
+	debugfsW(t, img, append(cmds, "write "+filepath.Join(host, "deep")+" /deep")...)
+	w := checkAll(t, img, src)
+	if n := w.checkContents(t, host); n != 1 {
+		t.Errorf("checked %d files against the host copy, want 1", n)
+	}
+	b, err := os.ReadFile(img)
+	must(t, err)
+	off := inodeOffset(t, img, "/deep", 1024)
+	if d := binary.LittleEndian.Uint16(b[off+iBlockOff+6:]); d < 2 {
+		t.Errorf("/deep has extent depth %d, want 2", d)
+	}
+}

@@ -9,7 +9,7 @@
 #                    extent index block), fast and slow symlinks, a hard
 #                    link, a nested directory, a FIFO, an xattr block.
 # small-ext4-inline: 256 KiB, inline_data files and directory.
-# small-ext2:        384 KiB, 1 KiB blocks, a file with single and double
+# small-ext2:        512 KiB, 1 KiB blocks, a file with single and double
 #                    indirect blocks, a sparse file.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -35,11 +35,20 @@ mksrc() {
 	done
 }
 
+# mkfs -d copies the source tree's times: fix them.
+fixtimes() {
+	find "$1" -exec touch -h -d @1700000000 {} +
+}
+
 rm -rf "$tmp/src" && mksrc "$tmp/src"
+fixtimes "$tmp/src"
 mkfs.ext4 $common -L fuzz-ext4 -b 1024 -N 64 -O ^has_journal -d "$tmp/src" "$tmp/small-ext4.img" 384K
 head -c 20000 /dev/zero | tr '\0' 'z' > "$tmp/frag"
 head -c 600 /dev/zero | tr "\0" "a" > "$tmp/xattr"
+fixtimes "$tmp/frag"
+fixtimes "$tmp/xattr"
 debugfs -w -f - "$tmp/small-ext4.img" >/dev/null 2>&1 <<EOC
+set_current_time 20231114221320
 rm /dir/f0
 rm /dir/f2
 rm /dir/f4
@@ -54,11 +63,13 @@ EOC
 
 rm -rf "$tmp/src" && mksrc "$tmp/src"
 head -c 100 /dev/zero | tr '\0' 'i' > "$tmp/src/inline100"
+fixtimes "$tmp/src"
 mkfs.ext4 $common -L fuzz-inline -b 1024 -N 64 -O ^has_journal,inline_data -I 256 -d "$tmp/src" "$tmp/small-ext4-inline.img" 256K
 
 rm -rf "$tmp/src" && mksrc "$tmp/src"
 head -c 300000 /dev/zero | tr '\0' 'b' > "$tmp/src/big"
-mkfs.ext2 $common -L fuzz-ext2 -b 1024 -N 64 -d "$tmp/src" "$tmp/small-ext2.img" 640K
+fixtimes "$tmp/src"
+mkfs.ext2 $common -L fuzz-ext2 -b 1024 -N 64 -d "$tmp/src" "$tmp/small-ext2.img" 512K
 
 for img in small-ext4 small-ext4-inline small-ext2; do
 	gzip -9n < "$tmp/$img.img" > "$here/$img.img.gz"
