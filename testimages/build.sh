@@ -51,7 +51,13 @@ export E2FSPROGS_FAKE_TIME=$SOURCE_DATE_EPOCH E2FSCK_TIME=$SOURCE_DATE_EPOCH
 export MKE2FS_CONFIG=/etc/mke2fs.conf
 export DEBUGFS_PAGER=__none__ PAGER=cat
 
-work=$(mktemp -d "$out/work.XXXXXX")
+# Source trees and filesystem files are made on tmpfs when there is one:
+# creating the 10,000 files of /htree takes 3 s on a disk, 0.1 s on tmpfs.
+if [ -d /dev/shm ] && [ -w /dev/shm ]; then
+	work=$(mktemp -d /dev/shm/virt-bmap-testimages.XXXXXX)
+else
+	work=$(mktemp -d "$out/work.XXXXXX")
+fi
 trap 'rm -rf "$work"' EXIT
 
 # --- helpers ---------------------------------------------------------------
@@ -226,12 +232,13 @@ line"
 	fragment "$work/p2.fs" 300000
 	xattr_block "$work/p2.fs"
 
-	# sda5: ext4, 4k blocks: a 10,000-entry htree directory, extent tree depth >= 1,
+	# sda5: ext4, 4k blocks: a 10,000-entry htree directory (short names: mke2fs -d
+	# inserts into a linear directory, quadratic in its size), extent tree depth >= 1,
 	# unwritten extents
 	t=$work/t5
 	common_tree "$t"
 	mkdir -p "$t/htree"
-	(cd "$t/htree" && seq -f 'entry-with-a-longish-name-%05g' 1 10000 | xargs touch)
+	(cd "$t/htree" && seq -f 'e%05g' 1 10000 | xargs touch)
 	printf 'x' >"$t/names/new
 line"
 	mkfs_file ext4 "$work/p5.fs" 40M "$t" 11111111-0000-4000-8000-000000000005 mbr-ext4 -b 4096 -N 12288
