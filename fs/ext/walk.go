@@ -162,7 +162,7 @@ func (w *walker) dir(d dirItem) error {
 				}
 				buf := w.dirBuf[:chunk]
 				off := e.Off + done
-				if _, err := f.r.ReadAt(buf, off); err != nil {
+				if err := readAt(f.r, buf, off); err != nil {
 					w.warnf(d.ino, d.path, off, "reading directory blocks: %v", err)
 					break
 				}
