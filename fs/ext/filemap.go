@@ -150,11 +150,54 @@ func (m *fileMap) mapInode() {
 		}
 	}
 	m.sortData()
+	if m.f.sb.featureIncompat&incompatEAInode != 0 {
+		m.mapEAInodes()
+	}
 	if acl := in.FileACL; acl != 0 {
 		if m.blockOK(acl, 1) {
 			m.other = append(m.other, fs.Extent{Off: int64(acl) * m.f.bs, Len: m.f.bs, FileOff: -1, Role: fs.RoleXattr})
 		} else {
 			m.warnf(in.Off+0x68, "extended attribute block %d beyond the filesystem", acl)
+		}
+	}
+}
+
+// mapEAInodes maps the inodes holding the values of the inode's large
+// extended attributes (feature ea_inode) as RoleXattr: they are reachable
+// only through the xattr entries that name them.
+func (m *fileMap) mapEAInodes() {
+	nums := m.eaInodes()
+	if len(nums) == 0 {
+		return
+	}
+	owner, path := m.in, m.path
+	sub := &fileMap{f: m.f, warn: m.warn}
+	buf := make([]byte, m.f.sb.inodeSize)
+	for _, n := range nums {
+		if n > m.f.sb.inodesCount || n == owner.Num {
+			m.warnf(owner.Off, "xattr value in inode %d, out of range", n)
+			continue
+		}
+		var ea Inode
+		if err := m.f.readInode(n, &ea, buf); err != nil {
+			m.warnf(owner.Off, "xattr value inode %d: %v", n, err)
+			continue
+		}
+		if ea.Flags&flagEAInode == 0 || !ea.IsRegular() {
+			m.warnf(ea.Off, "xattr value inode %d is not an EA inode (flags %#x)", n, ea.Flags)
+			continue
+		}
+		sub.reset(&ea, fmt.Sprintf("%s xattr value", path))
+		if ea.HasExtents() {
+			sub.extentTree()
+		} else {
+			sub.blockMap()
+		}
+		for _, x := range append(sub.data, sub.other...) {
+			if x.Role == fs.RoleInline {
+				continue
+			}
+			m.other = append(m.other, fs.Extent{Off: x.Off, Len: x.Len, FileOff: -1, Role: fs.RoleXattr})
 		}
 	}
 }

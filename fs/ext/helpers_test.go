@@ -305,18 +305,23 @@ func (w *walked) checkAgainstDebugfs(t testing.TB, img string) {
 		}
 		var inl int64
 		var acl []uint64
+		eaInode := w.f.sb.featureIncompat&incompatEAInode != 0
 		for _, x := range e.Extents {
 			if x.Role == fs.RoleInline {
 				inl += x.Len
 			}
 			if x.Role == fs.RoleXattr {
-				acl = append(acl, uint64(x.Off/bs))
-				if x.Len != bs || x.FileOff != -1 {
+				if x.FileOff != -1 || x.Len%bs != 0 || x.Len != bs && !eaInode {
 					t.Errorf("%s: xattr extent %+v", e.Path, x)
+				}
+				for b := x.Off / bs; b < x.End()/bs; b++ {
+					acl = append(acl, uint64(b))
 				}
 			}
 		}
-		if s.fileACL != 0 && (len(acl) != 1 || acl[0] != s.fileACL) || s.fileACL == 0 && len(acl) != 0 {
+		// The xattr block is debugfs' File ACL; with ea_inode, the
+		// blocks of value inodes follow (checked by TestEAInode).
+		if s.fileACL != 0 && (len(acl) == 0 || acl[0] != s.fileACL) || len(acl) > 1 && !eaInode || s.fileACL == 0 && len(acl) != 0 && !eaInode {
 			t.Errorf("%s: xattr blocks %v, debugfs File ACL %d", e.Path, acl, s.fileACL)
 		}
 		switch {

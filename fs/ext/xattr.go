@@ -60,3 +60,51 @@ func ibodyXattr(in *Inode, index uint8, name string) (off, n int, ok bool, msg s
 	}
 	return 0, 0, false, ""
 }
+
+// External xattr block header (ext4_xattr_header): magic, refcount,
+// h_blocks (must be 1); entries start after the 32-byte header and their
+// value offsets are relative to the block.
+const (
+	xattrBlockHdrLen = 32
+	// maxEAInodes caps the EA inodes followed for one file.
+	maxEAInodes = 64
+)
+
+// xattrValueInodes appends the inode numbers holding xattr values
+// (e_value_inum, feature ea_inode) of the entries in x from offset first.
+func xattrValueInodes(x []byte, first int, dst []uint32) []uint32 {
+	le := binary.LittleEndian
+	for p := first; p+xattrEntryLen <= len(x) && len(dst) < maxEAInodes; {
+		if le.Uint32(x[p:]) == 0 {
+			break
+		}
+		if n := le.Uint32(x[p+4:]); n != 0 {
+			dst = append(dst, n)
+		}
+		p += (xattrEntryLen + int(x[p]) + 3) &^ 3
+	}
+	return dst
+}
+
+// eaInodes returns the EA inodes that hold the values of in's extended
+// attributes, from the inode body and from its xattr block.
+func (m *fileMap) eaInodes() []uint32 {
+	in := m.in
+	var out []uint32
+	le := binary.LittleEndian
+	if x := in.extra; len(x) >= 4 {
+		isize := int(le.Uint16(x[0:]))
+		if isize%4 == 0 && isize+4 <= len(x) && le.Uint32(x[isize:]) == xattrMagic {
+			out = xattrValueInodes(x, isize+4, out)
+		}
+	}
+	if in.FileACL != 0 && m.blockOK(in.FileACL, 1) {
+		buf := m.buf(0)
+		if err := m.f.readBlocks(buf, in.FileACL, 1); err != nil {
+			m.warnf(int64(in.FileACL)*m.f.bs, "reading xattr block %d: %v", in.FileACL, err)
+		} else if le.Uint32(buf[0:]) == xattrMagic && le.Uint32(buf[8:]) == 1 {
+			out = xattrValueInodes(buf, xattrBlockHdrLen, out)
+		}
+	}
+	return out
+}

@@ -2,7 +2,12 @@ package ext
 
 import (
 	"encoding/binary"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
+
+	"github.com/virt-bmap/virt-bmap/fs"
 )
 
 // ibody builds an inode's bytes past 128 with i_extra_isize 32 and the
@@ -67,5 +72,65 @@ func TestIbodyXattr(t *testing.T) {
 				t.Errorf("got off %d n %d ok %v msg %q; want off %d n %d ok %v bad %v", off, n, ok, msg, tc.off, tc.n, tc.ok, tc.bad)
 			}
 		})
+	}
+}
+
+// TestEAInode: with ea_inode, a large xattr value lives in an inode of its
+// own, reachable only through the xattr entry: its blocks are mapped as
+// RoleXattr of the file. debugfs icheck names the owner of each block and
+// debugfs stat lists that inode's blocks.
+func TestEAInode(t *testing.T) {
+	t.Parallel()
+	needTools(t, "mkfs.ext4", "debugfs")
+	src := t.TempDir()
+	writeFile(t, src, "file", 100)
+	writeFile(t, src, "other", 100)
+	img := mkfs(t, "ext4", src, "16M", "-O", "ea_inode", "-I", "256")
+	host := t.TempDir()
+	writeFile(t, host, "value", 1024)
+	debugfsW(t, img, "ea_set -f "+filepath.Join(host, "value")+" /file user.big")
+	w := walkImage(t, img)
+	w.noWarnings(t)
+	w.checkAgainstDebugfs(t, img)
+	var blocks []string
+	for _, x := range w.byPath(t, "/file").Extents {
+		if x.Role == fs.RoleXattr {
+			for b := x.Off / w.f.bs; b < x.End()/w.f.bs; b++ {
+				blocks = append(blocks, strconv.FormatInt(b, 10))
+			}
+		}
+	}
+	if len(blocks) == 0 {
+		t.Fatal("no xattr value blocks mapped for /file")
+	}
+	out := debugfsOut(t, img, "icheck "+strings.Join(blocks, " "))
+	owners := map[string]bool{}
+	for _, line := range strings.Split(out, "\n")[1:] {
+		if f := strings.Fields(line); len(f) == 2 {
+			owners[f[1]] = true
+		}
+	}
+	if len(owners) != 1 {
+		t.Fatalf("icheck owners %v of %v, want one EA inode:\n%s", owners, blocks, out)
+	}
+	for o := range owners {
+		n, err := strconv.ParseUint(o, 10, 64)
+		must(t, err)
+		st := debugfsOut(t, img, "stat <"+o+">")
+		if !strings.Contains(st, "Flags: 0x280000") && !strings.Contains(st, "Flags: 0x200000") {
+			t.Errorf("owner inode %s is not an EA inode:\n%s", o, st)
+		}
+		var want []string
+		for _, r := range debugfsStat(t, img, []uint64{n})[n].data {
+			for i := uint64(0); i < r.n; i++ {
+				want = append(want, strconv.FormatUint(r.pblk+i, 10))
+			}
+		}
+		if strings.Join(want, " ") != strings.Join(blocks, " ") {
+			t.Errorf("xattr value blocks %v, debugfs stat <%s> %v", blocks, o, want)
+		}
+	}
+	if e := w.byPath(t, "/other"); len(e.Extents) != 1 {
+		t.Errorf("/other: %+v", e)
 	}
 }
