@@ -20,6 +20,24 @@
 // layout documented in the kernel's Documentation/filesystems/ext4 and
 // e2fsprogs' lib/ext2fs.
 //
+// # Metadata entries
+//
+// Walk first reports the metadata, as fs.KindMeta entries with RoleMeta
+// extents, one entry per structure and group: "superblock" (byte 1024 to
+// the end of its block; the boot area before it is not the filesystem's),
+// "superblock backup (group N)", "group descriptors" (every primary
+// descriptor block, including the meta_bg ones placed in each meta
+// group), "group descriptors backup (group N)", "reserved GDT blocks" and
+// "reserved GDT blocks backup (group N)", "group N block bitmap", "group N
+// inode bitmap", "group N inode table" (located through the descriptors,
+// so flex_bg packing is followed), then the special inodes whose blocks
+// are metadata: "bad blocks" (inode 1), "boot loader" (inode 5), "resize
+// inode" (inode 7 with its indirect blocks), "journal" (internal only),
+// "quota (user|group|project)" and "orphan file". Backups follow
+// sparse_super, sparse_super2 and meta_bg as e2fsprogs places them;
+// bigalloc with 1 KiB blocks is handled (block 0 outside group 0's
+// superblock).
+//
 // # Offsets, roles and conventions
 //
 // Every offset reported is relative to the filesystem's first byte (the
@@ -44,7 +62,9 @@
 // fs.RoleData. Inline-data files and directories, and fast symbolic links,
 // get fs.RoleInline extents at the inode's own bytes inside the inode table
 // (i_block, and the system.data extended attribute's value when used). An
-// external extended-attribute block (i_file_acl) is fs.RoleXattr.
+// external extended-attribute block (i_file_acl) is fs.RoleXattr, and so
+// are the blocks of the inodes holding large attribute values (ea_inode),
+// which no directory names.
 //
 // Device nodes, FIFOs and sockets are reported as fs.KindFile entries with
 // no data extents (only an xattr block, if they have one), so that the set
