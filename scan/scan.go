@@ -129,7 +129,7 @@ func (s *scanner) run(image string) ([]Summary, error) {
 // tableStructures maps the partition table's own sectors as metadata of
 // the disk device, so a read of them is not reported as a read of nothing.
 func (s *scanner) tableStructures(dev string, tab *part.Table) {
-	for _, st := range tab.Structures() {
+	for _, st := range tab.Regions {
 		if st.Len <= 0 || st.Off < 0 || st.Off >= s.size {
 			continue
 		}

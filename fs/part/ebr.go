@@ -22,8 +22,7 @@ const maxEBRs = 256
 // disk, a missing signature, an unreadable sector or a chain longer than
 // maxEBRs is warned about (naming the EBR's byte offset) and ends the chain;
 // the partitions found so far are kept.
-func readEBRChain(r io.ReaderAt, size, extStart, extSize int64, warn fs.WarnFunc) []Partition {
-	var parts []Partition
+func readEBRChain(r io.ReaderAt, size, extStart, extSize int64, warn fs.WarnFunc) (parts []Partition, ebrs []Region) {
 	visited := make(map[int64]bool)
 	extEnd := extStart + extSize
 	cur := extStart
@@ -32,33 +31,34 @@ func readEBRChain(r io.ReaderAt, size, extStart, extSize int64, warn fs.WarnFunc
 		if n >= maxEBRs {
 			warn(&fs.FormatError{FS: "mbr", Off: cur, What: "EBR",
 				Msg: fmt.Sprintf("chain longer than %d EBRs: stopped", maxEBRs)})
-			return parts
+			return parts, ebrs
 		}
 		if visited[cur] {
 			warn(&fs.FormatError{FS: "mbr", Off: cur, What: "EBR",
 				Msg: "loop in the EBR chain (this EBR was already read): stopped"})
-			return parts
+			return parts, ebrs
 		}
 		visited[cur] = true
 		if cur < extStart || cur+sectorSize > extEnd {
 			warn(&fs.FormatError{FS: "mbr", Off: cur, What: "EBR",
 				Msg: fmt.Sprintf("outside the extended partition %#x-%#x: chain stopped", extStart, extEnd)})
-			return parts
+			return parts, ebrs
 		}
 		if cur+sectorSize > size {
 			warn(&fs.FormatError{FS: "mbr", Off: cur, What: "EBR",
 				Msg: fmt.Sprintf("beyond the disk's end %#x: chain stopped", size)})
-			return parts
+			return parts, ebrs
 		}
 		if _, err := r.ReadAt(sec[:], cur); err != nil {
 			warn(fmt.Errorf("mbr: reading EBR at %#x: chain stopped: %w", cur, err))
-			return parts
+			return parts, ebrs
 		}
 		if sec[510] != 0x55 || sec[511] != 0xAA {
 			warn(&fs.FormatError{FS: "mbr", Off: cur, What: "EBR",
 				Msg: "no 0x55AA signature: chain stopped"})
-			return parts
+			return parts, ebrs
 		}
+		ebrs = append(ebrs, Region{"EBR", cur, sectorSize})
 		m := decodeMBR(sec[:])
 		if e := m.Entries[0]; !e.empty() && !e.extended() {
 			p := Partition{
@@ -85,7 +85,7 @@ func readEBRChain(r io.ReaderAt, size, extStart, extSize int64, warn fs.WarnFunc
 			}
 		}
 		if next < 0 {
-			return parts
+			return parts, ebrs
 		}
 		cur = next
 	}

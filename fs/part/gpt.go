@@ -166,7 +166,17 @@ func readGPT(r io.ReaderAt, size, ss int64, warn fs.WarnFunc) (*Table, error) {
 		}
 		warn(fmt.Errorf("gpt: primary header at %#x invalid, using backup header at %#x: %w", primaryOff, backupOff, perr))
 	}
-	out := &Table{Scheme: SchemeGPT, DiskGUID: t.GUID, SectorSize: ss}
+	out := &Table{Scheme: SchemeGPT, DiskGUID: t.GUID, SectorSize: ss,
+		Regions: []Region{{"protective MBR", 0, sectorSize}}}
+	for _, h := range []struct {
+		name string
+		off  int64
+	}{{"GPT header", primaryOff}, {"GPT backup header", backupOff}} {
+		if hh, err := checkGPTHeader(r, size, ss, h.off); err == nil {
+			out.Regions = append(out.Regions, Region{h.name, h.off, ss},
+				Region{h.name[:len(h.name)-len("header")] + "entries", hh.entriesArrayOff, int64(hh.Count) * gptEntrySize})
+		}
+	}
 	lbas := uint64(size / ss)
 	for _, p := range t.Partitions {
 		if p == nil {

@@ -106,7 +106,8 @@ func readMBR(r io.ReaderAt, size int64, m mbr, warn fs.WarnFunc) (*Table, error)
 			Msg: fmt.Sprintf("status byte %#02x is neither 0x00 nor 0x80: sector 0 is not a partition table", m.Entries[bad].Status)})
 		return &Table{SectorSize: sectorSize}, nil
 	}
-	t := &Table{Scheme: SchemeMBR, DiskID: m.DiskID, SectorSize: sectorSize}
+	t := &Table{Scheme: SchemeMBR, DiskID: m.DiskID, SectorSize: sectorSize,
+		Regions: []Region{{"MBR", 0, sectorSize}}}
 	var ext *Partition
 	for i, e := range m.Entries {
 		if e.empty() {
@@ -135,8 +136,9 @@ func readMBR(r io.ReaderAt, size int64, m mbr, warn fs.WarnFunc) (*Table, error)
 		}
 	}
 	if ext != nil {
-		logicals := readEBRChain(r, size, ext.Start, ext.Size, warn)
+		logicals, ebrs := readEBRChain(r, size, ext.Start, ext.Size, warn)
 		t.Partitions = append(t.Partitions, logicals...)
+		t.Regions = append(t.Regions, ebrs...)
 	}
 	warnOverlaps("mbr", t.Partitions, warn)
 	return t, nil

@@ -36,6 +36,15 @@ type Table struct {
 	DiskID     uint32 // MBR disk signature
 	SectorSize int64  // logical sector size the table was read with: 512, or 4096 for a 4Kn GPT
 	Partitions []Partition
+	// Regions are where the table itself lies: the MBR, each EBR of the
+	// chain, the GPT headers and entry arrays that were found valid.
+	Regions []Region
+}
+
+// Region is a partition-table structure on the disk.
+type Region struct {
+	Name     string // "MBR", "EBR", "GPT header", "GPT entries", "GPT backup header"...
+	Off, Len int64
 }
 
 // Partition is one entry of the table.
