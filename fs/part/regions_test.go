@@ -54,7 +54,9 @@ func TestRegionsMatchMmls(t *testing.T) {
 		skip func(Region) bool
 	}{
 		{"mbr", mbrImage, func(Region) bool { return false }},
-		{"gpt", gptImage, func(r Region) bool { return r.Name == "protective MBR" || r.Name == "GPT backup header" || r.Name == "GPT backup entries" }},
+		{"gpt", gptImage, func(r Region) bool {
+			return r.Name == "protective MBR" || r.Name == "GPT backup header" || r.Name == "GPT backup entries"
+		}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			img := c.img(t)
