@@ -1,0 +1,213 @@
+#!/usr/bin/env bash
+# ext50k.sh — virt-bmap against The Sleuth Kit on an ext4 disk of 50,000+ files.
+#
+# Builds once (cached in build/bench/) a disk image with one ext4 partition
+# holding 202 directories x 250 files of 0-16 KiB (50,500; 250 of them are
+# then removed to make holes) plus three big fragmented files written into
+# those holes with debugfs, then times, pinned to one core (taskset -c 0):
+#   ours: virt-bmap -q --format text and --format json, best wall time of 3
+#         runs under /usr/bin/time -v (wall, user, max RSS);
+#   TSK:  fls -r -p, then istat for every inode fls lists, serially. If that
+#         would take more than MAX_TSK_SECONDS (default 600), a random sample
+#         of 2,000 istat calls is timed and the total extrapolated (said so).
+# and prints a table and PASS/FAIL for the goals: >= 50x faster than the TSK
+# route, < 2 s for 50k files on one core, < 200 MiB max RSS.
+#
+# Usage: bench/ext50k.sh [BUILD_DIR]     (default: build/bench)
+# Env:   VIRT_BMAP=path/to/virt-bmap (default: built from ./cmd/virt-bmap)
+#        MAX_TSK_SECONDS=600  REBUILD=1 (rebuild the image)
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/.." && pwd)
+bdir=${1:-$root/build/bench}
+mkdir -p "$bdir"
+bdir=$(cd "$bdir" && pwd)
+PATH=$PATH:/sbin:/usr/sbin:/usr/local/go/bin
+export LC_ALL=C TZ=UTC DEBUGFS_PAGER=__none__
+export SOURCE_DATE_EPOCH=1700000000 E2FSPROGS_FAKE_TIME=1700000000
+max_tsk=${MAX_TSK_SECONDS:-600}
+
+need() { # need TOOL DEBIAN-PACKAGE
+	command -v "$1" >/dev/null 2>&1 || {
+		echo "ext50k: $1 not found: install the Debian package '$2'" >&2
+		exit 1
+	}
+}
+need mkfs.ext4 e2fsprogs
+need debugfs e2fsprogs
+need sfdisk fdisk
+need fls sleuthkit
+need istat sleuthkit
+need taskset util-linux
+need shuf coreutils
+[ -x /usr/bin/time ] || {
+	echo "ext50k: /usr/bin/time not found: install the Debian package 'time'" >&2
+	exit 1
+}
+
+img=$bdir/ext50k.img
+part_start=2048 # sectors
+stamp=$bdir/ext50k.stamp
+version="ext50k v2: 202x250 files 0-16KiB + 3 fragmented 8 MiB files, 1 MiB-aligned MBR partition"
+
+# --- the image (cached) -------------------------------------------------------
+build_image() {
+	local work
+	if [ -d /dev/shm ] && [ -w /dev/shm ]; then
+		work=$(mktemp -d /dev/shm/ext50k.XXXXXX)
+	else
+		work=$(mktemp -d "$bdir/work.XXXXXX")
+	fi
+	trap 'rm -rf "$work"' RETURN
+	echo "ext50k: building $img (once; cached)..." >&2
+	local src=$work/src pat d f size
+	mkdir -p "$src"
+	# 16 KiB of text; every file is a prefix of it (bash builtins only: fast)
+	pat=$(printf 'line %05d of the ext50k benchmark tree, nothing to see here.....\n' $(seq 1 256))
+	for d in $(seq 0 201); do
+		printf -v dn '%s/d%03d' "$src" "$d"
+		mkdir "$dn"
+		for f in $(seq 0 249); do
+			size=$(((d * 7919 + f * 104729) % 16385))
+			printf '%s' "${pat:0:size}" >"$dn/f$f"
+		done
+	done
+	local n
+	n=$(find "$src" -type f | wc -l)
+	[ "$n" -ge 50500 ] || {
+		echo "ext50k: only $n files made" >&2
+		exit 1
+	}
+	find "$src" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
+	local fsimg=$work/fs.img
+	mkfs.ext4 -q -F -U 55555555-0000-4000-8000-000000050000 -L ext50k \
+		-E root_owner=0:0,hash_seed=55555555-0000-4000-8000-000000050000 \
+		-b 4096 -N 60000 -d "$src" "$fsimg" 1G >/dev/null
+	# big fragmented files: free every other file of two directories, then
+	# write three 8 MiB files, which fill those holes first
+	{
+		for f in $(seq 0 2 249); do echo "rm /d000/f$f"; echo "rm /d100/f$f"; done
+		for f in 1 2 3; do
+			(
+				set +o pipefail # yes ends on SIGPIPE
+				yes "big fragmented file $f" | head -c $((8 << 20)) >"$work/big$f"
+			)
+			echo "write $work/big$f /big$f"
+		done
+	} >"$work/cmds"
+	debugfs -w -f "$work/cmds" "$fsimg" >/dev/null 2>"$work/dbg.err" || {
+		cat "$work/dbg.err" >&2
+		exit 1
+	}
+	rm -f "$img"
+	local fsz
+	fsz=$(stat -c %s "$fsimg")
+	truncate -s $((part_start * 512 + fsz)) "$img"
+	printf 'label: dos\nlabel-id: 0x5eed0050\nunit: sectors\n\nstart=%d, size=%d, type=83\n' \
+		"$part_start" $((fsz / 512)) | sfdisk -q --no-reread --no-tell-kernel "$img"
+	dd if="$fsimg" of="$img" bs=1M seek=$((part_start * 512)) oflag=seek_bytes conv=notrunc,sparse status=none
+	echo "$version" >"$stamp"
+}
+if [ "${REBUILD:-}" = 1 ] || [ ! -f "$img" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$version" ]; then
+	build_image
+fi
+
+# --- the binary -----------------------------------------------------------------
+bin=${VIRT_BMAP:-}
+if [ -z "$bin" ]; then
+	bin=$bdir/virt-bmap
+	(cd "$root" && go build -trimpath -o "$bin" ./cmd/virt-bmap)
+fi
+
+# --- ours ---------------------------------------------------------------------------
+# timed RUN-NAME ARGS...: best of 3 runs; sets best_wall best_user best_rss (KiB)
+timed() {
+	local name=$1
+	shift
+	best_wall= best_user= best_rss=
+	local i log wall user rss
+	for i in 1 2 3; do
+		log=$bdir/time.$name.$i
+		# -o - with stdout to /dev/null: the output is written, then discarded
+		/usr/bin/time -v -o "$log" taskset -c 0 "$bin" -q "$@" -o - "$img" >/dev/null
+		wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {
+			n = split($2, p, ":"); s = 0; for (k = 1; k <= n; k++) s = s * 60 + p[k]; print s }' "$log")
+		user=$(awk -F': ' '/User time/ {print $2}' "$log")
+		rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$log")
+		if [ -z "$best_wall" ] || awk -v a="$wall" -v b="$best_wall" 'BEGIN{exit !(a < b)}'; then
+			best_wall=$wall best_user=$user
+		fi
+		if [ -z "$best_rss" ] || [ "$rss" -lt "$best_rss" ]; then best_rss=$rss; fi
+	done
+}
+
+files=$(fls -r -p -o $part_start "$img" | grep -v -e '^[^ ]* \*' -e '\$OrphanFiles' | grep -c -E '^(r/r|l/l) ')
+dirs=$(fls -r -p -o $part_start "$img" | grep -v -e '^[^ ]* \*' -e '\$OrphanFiles' | grep -c -E '^d/d ')
+echo "ext50k: $img: $files files, $dirs directories (fls)" >&2
+
+timed text --format text
+text_wall=$best_wall text_user=$best_user text_rss=$best_rss
+timed json --format json
+json_wall=$best_wall json_user=$best_user json_rss=$best_rss
+
+# --- TSK: fls + istat per inode ---------------------------------------------------
+inodes=$bdir/inodes.txt
+t0=$(date +%s.%N)
+taskset -c 0 fls -r -p -o $part_start "$img" >"$bdir/fls.txt"
+t1=$(date +%s.%N)
+fls_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", b - a}')
+grep -v -e '^[^ ]* \*' -e '\$OrphanFiles' "$bdir/fls.txt" | sed -E 's/^[^ ]+ ([0-9]+)(\([^)]*\))?:.*/\1/' | sort -un >"$inodes"
+n_inodes=$(wc -l <"$inodes")
+
+# istat_run LIST: run istat serially for every inode of LIST; prints seconds
+istat_run() {
+	local s e ino
+	s=$(date +%s.%N)
+	while read -r ino; do
+		taskset -c 0 istat -o $part_start "$img" "$ino" >/dev/null
+	done <"$1"
+	e=$(date +%s.%N)
+	awk -v a="$s" -v b="$e" 'BEGIN{printf "%.3f", b - a}'
+}
+# Probe 200 calls to estimate the full run.
+shuf -n 200 --random-source=<(yes) "$inodes" >"$bdir/probe.txt"
+probe_s=$(istat_run "$bdir/probe.txt")
+estimate=$(awk -v p="$probe_s" -v n="$n_inodes" 'BEGIN{printf "%.0f", p / 200 * n}')
+if [ "$estimate" -le "$max_tsk" ]; then
+	istat_s=$(istat_run "$inodes")
+	tsk_note="istat run on all $n_inodes inodes"
+else
+	shuf -n 2000 --random-source=<(yes) "$inodes" >"$bdir/sample.txt"
+	sample_s=$(istat_run "$bdir/sample.txt")
+	istat_s=$(awk -v p="$sample_s" -v n="$n_inodes" 'BEGIN{printf "%.3f", p / 2000 * n}')
+	tsk_note="EXTRAPOLATED: istat timed on a random sample of 2,000 of $n_inodes inodes ($sample_s s), x $n_inodes/2000 (a full run was estimated at ${estimate} s > ${max_tsk} s)"
+fi
+tsk_s=$(awk -v a="$fls_s" -v b="$istat_s" 'BEGIN{printf "%.3f", a + b}')
+
+# --- report -----------------------------------------------------------------------
+ratio=$(awk -v t="$tsk_s" -v o="$text_wall" 'BEGIN{printf "%.0f", t / o}')
+ratio_json=$(awk -v t="$tsk_s" -v o="$json_wall" 'BEGIN{printf "%.0f", t / o}')
+n_obj=$((files + dirs))
+fps() { awk -v n="$n_obj" -v s="$1" 'BEGIN{printf "%.0f", n / s}'; }
+mib() { awk -v k="$1" 'BEGIN{printf "%.1f", k / 1024}'; }
+
+echo
+echo "ext50k benchmark: $(basename "$img") — $files files, $dirs directories, one core (taskset -c 0)"
+echo "CPU: $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), load average now: $(cut -d' ' -f1-3 /proc/loadavg)"
+printf '%-34s %10s %10s %12s %12s %8s\n' "route" "wall s" "user s" "max RSS MiB" "objects/s" "TSK/ours"
+printf '%-34s %10s %10s %12s %12s %8s\n' "virt-bmap --format text (best/3)" "$text_wall" "$text_user" "$(mib "$text_rss")" "$(fps "$text_wall")" "${ratio}x"
+printf '%-34s %10s %10s %12s %12s %8s\n' "virt-bmap --format json (best/3)" "$json_wall" "$json_user" "$(mib "$json_rss")" "$(fps "$json_wall")" "${ratio_json}x"
+printf '%-34s %10s %10s %12s %12s %8s\n' "TSK fls -r -p" "$fls_s" "-" "-" "-" "-"
+printf '%-34s %10s %10s %12s %12s %8s\n' "TSK fls + istat per inode" "$tsk_s" "-" "-" "$(fps "$tsk_s")" "1x"
+echo "TSK: $tsk_note"
+echo
+
+fail=0
+goal() { # goal NAME OK(0/1) DETAIL
+	if [ "$2" = 1 ]; then echo "PASS  $1 ($3)"; else echo "FAIL  $1 ($3)"; fail=1; fi
+}
+goal ">= 50x faster than fls + istat" "$(awk -v r="$ratio" 'BEGIN{print (r >= 50)}')" "${ratio}x text, ${ratio_json}x json"
+goal "< 2 s for 50k files on one core" "$(awk -v a="$text_wall" -v b="$json_wall" 'BEGIN{print (a < 2 && b < 2)}')" "text ${text_wall} s, json ${json_wall} s"
+goal "max RSS < 200 MiB" "$(awk -v a="$text_rss" -v b="$json_rss" 'BEGIN{print (a < 200 * 1024 && b < 200 * 1024)}')" "text $(mib "$text_rss") MiB, json $(mib "$json_rss") MiB"
+exit $fail
