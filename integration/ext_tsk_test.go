@@ -6,6 +6,7 @@ package integration
 // sfdisk. The oracle is always the independent tool, never our output.
 
 import (
+	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -35,6 +36,7 @@ func TestExtAgainstTSK(t *testing.T) {
 				t.Fatal(err)
 			}
 			checkDiskAndPartitions(t, m, img, st.Size(), parts, sectorSize)
+			checkDiskStructures(t, m, img, st.Size(), parts, sectorSize)
 			nExt := 0
 			for _, p := range parts {
 				if p.Extended() {
@@ -58,6 +60,7 @@ func TestExtAgainstTSK(t *testing.T) {
 			if nExt == 0 {
 				t.Fatalf("%s: no ext filesystem found by dumpe2fs in any partition", name)
 			}
+			checkShapesCovered(t, m, name)
 		})
 	}
 }
@@ -598,5 +601,128 @@ func checkMeta(d *diffs, objs []bmap.Object, info *e2info, dfs map[uint64]*dfsIn
 	// the journal, when there is one, must be there
 	if info.has("has_journal") && dfs[8] == nil {
 		d.add("has_journal, but no metadata object for inode 8 (the journal)")
+	}
+}
+
+// checkDiskStructures checks the partition-table structures the map puts
+// on the disk itself (type m, device /dev/sda) against sfdisk, sgdisk and
+// the bytes on disk: the MBR (or protective MBR), one EBR per logical
+// partition whose first entry leads to that partition, the GPT headers and
+// entry arrays where sgdisk and the headers' own fields place them.
+func checkDiskStructures(t *testing.T, m *jsonMap, img string, size int64, parts []sfPart, ss int64) {
+	var d diffs
+	label, err := sfdiskLabel(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.Open(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	sector := func(off int64) []byte {
+		b := make([]byte, ss)
+		if _, err := raw.ReadAt(b, off); err != nil {
+			t.Fatalf("reading %s at %#x: %v", img, off, err)
+		}
+		return b
+	}
+	got := map[string][][2]int64{}
+	for _, o := range m.Objects {
+		if o.Kind == fs.KindMeta && o.Device == "/dev/sda" {
+			got[o.Path] = append(got[o.Path], mergedRanges(o.Extents)...)
+		}
+	}
+	want := map[string][][2]int64{}
+	switch label {
+	case "dos":
+		want["MBR"] = [][2]int64{{0, 512}}
+		// each logical partition's EBR: a sector with the 0x55AA signature
+		// whose first entry starts the partition (relative to the EBR)
+		logical := map[int64]bool{}
+		for _, p := range parts {
+			if p.Number >= 5 {
+				logical[p.Start] = true
+			}
+		}
+		for _, r := range got["EBR"] {
+			b := sector(r[0])
+			rel := int64(binary.LittleEndian.Uint32(b[446+8:]))
+			start := r[0]/ss + rel
+			switch {
+			case r[1]-r[0] != 512:
+				d.add("EBR at %#x: %d bytes, want 512", r[0], r[1]-r[0])
+			case b[510] != 0x55 || b[511] != 0xaa:
+				d.add("EBR at %#x: no 0x55AA signature", r[0])
+			case !logical[start]:
+				d.add("EBR at %#x: its first entry starts at sector %d, not a logical partition of sfdisk's", r[0], start)
+			}
+			delete(logical, start)
+		}
+		for s := range logical {
+			d.add("logical partition at sector %d: no EBR in the map leads to it", s)
+		}
+		delete(got, "EBR")
+	case "gpt":
+		first, last, err := sgdiskMainTable(img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want["protective MBR"] = [][2]int64{{0, 512}}
+		want["GPT header"] = [][2]int64{{ss, 2 * ss}}
+		want["GPT entries"] = [][2]int64{{first * ss, (last + 1) * ss}}
+		backup := size - ss
+		want["GPT backup header"] = [][2]int64{{backup, size}}
+		h := sector(backup)
+		if string(h[:8]) != "EFI PART" {
+			d.add("no GPT backup header in the disk's last sector")
+		} else {
+			lba := int64(binary.LittleEndian.Uint64(h[72:]))
+			n := int64(binary.LittleEndian.Uint32(h[80:])) * int64(binary.LittleEndian.Uint32(h[84:]))
+			want["GPT backup entries"] = [][2]int64{{lba * ss, lba*ss + (n+ss-1)/ss*ss}}
+		}
+	default:
+		t.Fatalf("sfdisk label %q: this test knows dos and gpt", label)
+	}
+	for name, w := range want {
+		if g := got[name]; !slices.Equal(g, w) {
+			d.add("%s: map %x, want %x", name, g, w)
+		}
+		delete(got, name)
+	}
+	for name, g := range got {
+		d.add("%q at %x: a disk structure this test does not know (%s table)", name, g, label)
+	}
+	d.report(t, filepath.Base(img)+": partition table structures vs sfdisk, sgdisk and the bytes on disk")
+}
+
+// checkShapesCovered makes sure the comparison above went through every
+// shape the images were built to have (testimages/README.md): if a tool
+// change made build.sh lose one, this says so instead of passing quietly.
+func checkShapesCovered(t *testing.T, m *jsonMap, name string) {
+	want := map[string][]string{
+		"mbr-ext.img": {"data", "inline", "extent-index", "indirect", "dindirect", "tindirect", "xattr", "unwritten", "symlink", "htree-dir"},
+		"gpt-ext.img": {"data", "extent-index", "indirect", "xattr", "symlink"},
+		"sample.img":  {"data", "symlink"},
+	}[name]
+	seen := map[string]bool{}
+	for _, o := range m.Objects {
+		if o.Symlink {
+			seen["symlink"] = true
+		}
+		if o.Kind == fs.KindDir && o.Path == "/htree" && o.Size >= 32*4096 {
+			seen["htree-dir"] = true
+		}
+		for _, e := range o.Extents {
+			seen[string(e.Role)] = true
+			if e.Unwritten {
+				seen["unwritten"] = true
+			}
+		}
+	}
+	for _, w := range want {
+		if !seen[w] {
+			t.Errorf("%s: no object with %s in the map: the image lost a shape it was built to have, or the map misses it", name, w)
+		}
 	}
 }

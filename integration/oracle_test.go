@@ -35,6 +35,37 @@ func (p sfPart) Extended() bool {
 	return false
 }
 
+// sfdiskLabel is the partition table type sfdisk sees: "dos" or "gpt".
+func sfdiskLabel(img string) (string, error) {
+	out, err := runTool("sfdisk", "--json", img)
+	if err != nil {
+		return "", err
+	}
+	var v struct {
+		PT struct {
+			Label string `json:"label"`
+		} `json:"partitiontable"`
+	}
+	if err := json.Unmarshal(out, &v); err != nil {
+		return "", fmt.Errorf("sfdisk --json %s: %w", img, err)
+	}
+	return v.PT.Label, nil
+}
+
+// sgdiskMainTable is where sgdisk -p says the main GPT entry array lies
+// (first and last sector).
+func sgdiskMainTable(img string) (int64, int64, error) {
+	out, err := runTool("sgdisk", "-p", img)
+	if err != nil {
+		return 0, 0, err
+	}
+	m := regexp.MustCompile(`Main partition table begins at sector (\d+) and ends at sector (\d+)`).FindSubmatch(out)
+	if m == nil {
+		return 0, 0, fmt.Errorf("sgdisk -p %s: no main partition table line", img)
+	}
+	return int64(atou(string(m[1]))), int64(atou(string(m[2]))), nil
+}
+
 func sfdiskParts(img string) ([]sfPart, int64, error) {
 	out, err := runTool("sfdisk", "--json", img)
 	if err != nil {

@@ -198,6 +198,17 @@ place() {
 	dd if="$2" of="$1" bs=512 seek="$3" conv=notrunc,sparse status=none
 }
 
+# expect FSIMG WHAT DEBUGFS-CMD REGEX: fail unless debugfs's answer matches,
+# so a change in the tools that loses a shape the tests rely on is caught here.
+expect() {
+	local img=$1 what=$2 cmd=$3 re=$4
+	if ! debugfs -R "$cmd" "$img" 2>&1 | grep -E -q -- "$re"; then
+		echo "build.sh: $(basename "$img"): expected $what (debugfs -R '$cmd' should match /$re/):" >&2
+		debugfs -R "$cmd" "$img" 2>&1 | head -20 >&2
+		exit 1
+	fi
+}
+
 # --- mbr-ext.img -----------------------------------------------------------
 build_mbr() {
 	local disk=$out/mbr-ext.img
@@ -266,6 +277,21 @@ line"
 		-b 2048 -I 512 -O inline_data
 	fragment "$work/p6.fs" 200000
 
+	expect "$work/p1.fs" "a triple indirect block" "stat /tindirect" '\(TIND\):[0-9]+'
+	expect "$work/p1.fs" "a double indirect block" "stat /dindirect" '\(DIND\):[0-9]+'
+	expect "$work/p1.fs" "an external xattr block" "stat /etc/passwd" '^File ACL: [1-9]'
+	expect "$work/p2.fs" "a double indirect block" "stat /dindirect" '\(DIND\):[0-9]+'
+	expect "$work/p2.fs" "a journal" "stat <8>" 'Size: [1-9]'
+	expect "$work/p5.fs" "an htree index on /htree" "htree /htree" '^Root node dump:'
+	expect "$work/p5.fs" "an extent tree of depth 1" "ex /frag/big" '^ *1/ *1 '
+	expect "$work/p5.fs" "unwritten extents" "stat /prealloc" '\[u\]\):'
+	expect "$work/p5.fs" "a slow symlink" "stat /links/slow" '^\(0\):[0-9]+'
+	expect "$work/p5.fs" "a fast symlink" "stat /links/fast" '^Fast link dest:'
+	expect "$work/p5.fs" "three links to one inode" "stat /links/hard1" 'Links: 3 '
+	expect "$work/p6.fs" "an inline file" "stat /inline/small3" '^Size of inline data: '
+	expect "$work/p6.fs" "an inline directory" "stat /inline/dir1" '^Size of inline data: '
+	expect "$work/p6.fs" "inline data past i_block" "stat /inline/dir2/fits-with-xattr-space" '^  system.data \([1-9]'
+
 	rm -f "$disk"
 	truncate -s $((total * 512)) "$disk"
 	sfdisk -q --no-reread --no-tell-kernel "$disk" <<EOF
@@ -324,6 +350,12 @@ build_gpt() {
 	common_tree "$t"
 	mkfs_file ext2 "$work/g4.fs" 8M "$t" 22222222-0000-4000-8000-000000000004 gpt-ext2 -b 4096
 	fragment "$work/g4.fs" 200000
+
+	expect "$work/g1.fs" "64bit, metadata_csum, flex_bg" "features" '64bit.*flex_bg.*metadata_csum'
+	expect "$work/g1.fs" "an extent tree of depth 1" "ex /frag/big" '^ *1/ *1 '
+	expect "$work/g2.fs" "bigalloc" "features" 'bigalloc'
+	expect "$work/g3.fs" "meta_bg" "features" 'meta_bg'
+	expect "$work/g4.fs" "an indirect block" "stat /frag/big" '\(IND\):[0-9]+'
 
 	rm -f "$disk"
 	truncate -s $((total * 512)) "$disk"
