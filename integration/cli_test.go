@@ -312,12 +312,8 @@ func TestCLIOutputs(t *testing.T) {
 
 	// the default output is ./bmap, as the original virt-bmap
 	cmdDir := t.TempDir()
-	wd, _ := os.Getwd()
-	if err := os.Chdir(cmdDir); err != nil {
-		t.Fatal(err)
-	}
+	t.Chdir(cmdDir)
 	_, stderr, code = runUntouched(t, []string{img}, "-q", img)
-	os.Chdir(wd)
 	if code != 0 {
 		t.Fatalf("default output: exit %d: %s", code, stderr)
 	}
