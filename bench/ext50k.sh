@@ -41,6 +41,10 @@ need fls sleuthkit
 need istat sleuthkit
 need taskset util-linux
 need shuf coreutils
+if [ ! -x /usr/bin/time ] && [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+	echo "ext50k: installing the Debian package 'time' for /usr/bin/time" >&2
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null
+fi
 [ -x /usr/bin/time ] || {
 	echo "ext50k: /usr/bin/time not found: install the Debian package 'time'" >&2
 	exit 1
