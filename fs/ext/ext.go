@@ -8,6 +8,8 @@ import (
 	"github.com/virt-bmap/virt-bmap/fs"
 )
 
+var _ fs.Walker = (*FS)(nil)
+
 // FS is an ext2, ext3 or ext4 filesystem opened read-only. Its methods may
 // be called from several goroutines at once.
 type FS struct {

@@ -686,3 +686,76 @@ func (w *walked) checkAgainstDebugfsLs(t testing.TB, img string) {
 		}
 	}
 }
+
+// checkAgainstIstat compares, for up to max files with data, the data
+// blocks and the index or indirect blocks with The Sleuth Kit's istat
+// ("Direct Blocks", "Indirect Blocks", "Extent Blocks"). istat leaves out
+// unwritten extents, so they are left out here too, and lists holes as
+// block 0, which is left out of its lists.
+func (w *walked) checkAgainstIstat(t testing.TB, img string, max int) {
+	t.Helper()
+	needTools(t, "istat")
+	bs := w.f.bs
+	done := map[uint64]bool{}
+	for _, e := range w.entries {
+		if e.Kind != fs.KindFile || done[e.Inode] || len(done) >= max || e.Size > 8<<20 {
+			// istat takes seconds over a large sparse file's holes;
+			// debugfs stat covers those.
+			continue
+		}
+		var data, other []uint64
+		for _, x := range e.Extents {
+			for b := x.Off / bs; b < x.End()/bs; b++ {
+				switch {
+				case x.Role == fs.RoleData && !x.Unwritten:
+					data = append(data, uint64(b))
+				case x.Role == fs.RoleIndirect || x.Role == fs.RoleDIndirect || x.Role == fs.RoleTIndirect || x.Role == fs.RoleExtentIndex:
+					other = append(other, uint64(b))
+				}
+			}
+		}
+		if len(data) == 0 {
+			continue
+		}
+		done[e.Inode] = true
+		out := string(run(t, "istat", img, strconv.FormatUint(e.Inode, 10)))
+		var wantData, wantOther []uint64
+		var cur *[]uint64
+		for _, line := range strings.Split(out, "\n") {
+			switch {
+			case strings.HasPrefix(line, "Direct Blocks:"):
+				cur = &wantData
+				continue
+			case strings.HasPrefix(line, "Indirect Blocks:"), strings.HasPrefix(line, "Extent Blocks:"):
+				cur = &wantOther
+				continue
+			case strings.TrimSpace(line) == "" || strings.HasSuffix(line, ":"):
+				cur = nil
+				continue
+			}
+			if cur == nil {
+				continue
+			}
+			for _, f := range strings.Fields(line) {
+				n, err := strconv.ParseUint(f, 10, 64)
+				if err != nil {
+					cur = nil
+					break
+				}
+				if n != 0 { // istat lists holes as block 0
+					*cur = append(*cur, n)
+				}
+			}
+		}
+		slices.Sort(data)
+		slices.Sort(other)
+		slices.Sort(wantData)
+		slices.Sort(wantOther)
+		if !slices.Equal(data, wantData) || !slices.Equal(other, wantOther) {
+			t.Errorf("%s (inode %d): data %s, other %s; istat data %s, other %s", e.Path, e.Inode, short(data), short(other), short(wantData), short(wantOther))
+		}
+	}
+	if len(done) == 0 {
+		t.Error("istat compared no file")
+	}
+}

@@ -25,6 +25,9 @@ func TestFixtures(t *testing.T) {
 			w.checkAgainstDebugfsLs(t, img)
 			w.checkAgainstFls(t, img)
 			w.checkAgainstDumpe2fs(t, img)
+			if name != "small-ext4-inline.img.gz" {
+				w.checkAgainstIstat(t, img, 50)
+			}
 			inline := 0
 			for _, e := range w.entries {
 				if e.Kind != fs.KindFile || e.Size == 0 {

@@ -145,6 +145,7 @@ func TestExt4Features(t *testing.T) {
 	if got := w.f.Info(); got.Type != "ext4" || got.UUID != testUUID || got.Label != "test-ext4" || got.BlockSize != 4096 || got.Size != 32<<20 {
 		t.Errorf("Info = %+v", got)
 	}
+	w.checkAgainstIstat(t, img, 20)
 	frag := w.byPath(t, "/fragmented")
 	var idx, data int
 	for _, x := range frag.Extents {
@@ -209,6 +210,7 @@ func TestExt2TripleIndirect(t *testing.T) {
 	if got := w.f.Info(); got.Type != "ext2" || got.BlockSize != 1024 {
 		t.Errorf("Info = %+v", got)
 	}
+	w.checkAgainstIstat(t, img, 20)
 	roles := map[fs.Role]int{}
 	for _, x := range w.byPath(t, "/tind").Extents {
 		roles[x.Role]++
