@@ -121,6 +121,13 @@ func TestCheckerCatchesMistakes(t *testing.T) {
 			o.Extents = slices.DeleteFunc(o.Extents, func(e fs.Extent) bool { return e.Role == fs.RoleXattr })
 		}, true},
 		{"symlink flag lost", "/links/slow", func(o *bmap.Object) { o.Symlink = false }, false},
+		{"data extents out of order", "/frag/big", func(o *bmap.Object) {
+			i := firstRole(*o, fs.RoleData)
+			o.Extents[i], o.Extents[i+1] = o.Extents[i+1], o.Extents[i]
+		}, false},
+		{"a data extent listed twice", "/frag/big", func(o *bmap.Object) {
+			o.Extents = append(o.Extents, o.Extents[firstRole(*o, fs.RoleData)])
+		}, false},
 	}
 	for _, mu := range mutations {
 		t.Run(strings.ReplaceAll(mu.name, " ", "_"), func(t *testing.T) {

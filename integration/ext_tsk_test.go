@@ -164,6 +164,30 @@ func blocksOf(e fs.Extent, partOff, bs int64) (first, n uint64, err error) {
 
 func ourView(o bmap.Object, partOff, bs int64) *ourInode {
 	v := &ourInode{obj: o}
+	// fs.Entry's contract: contents extents sorted by file offset, none
+	// overlapping another in the file or on the disk.
+	var prevEnd int64 = -1
+	for _, e := range o.Extents {
+		if e.FileOff < 0 {
+			continue
+		}
+		if e.FileOff < prevEnd {
+			v.problems = append(v.problems, fmt.Sprintf("contents extent at file offset %d overlaps or precedes the previous one (ending at %d)", e.FileOff, prevEnd))
+		}
+		prevEnd = e.FileOff + e.Len
+	}
+	if r := mergedRanges(o.Extents); len(r) > 0 {
+		var total, merged int64
+		for _, e := range o.Extents {
+			total += e.Len
+		}
+		for _, x := range r {
+			merged += x[1] - x[0]
+		}
+		if merged != total {
+			v.problems = append(v.problems, fmt.Sprintf("extents overlap on the disk (%d bytes listed, %d distinct)", total, merged))
+		}
+	}
 	for _, e := range o.Extents {
 		if e.Role == fs.RoleInline {
 			v.inline = append(v.inline, e)
