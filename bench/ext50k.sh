@@ -63,7 +63,7 @@ build_image() {
 	else
 		work=$(mktemp -d "$bdir/work.XXXXXX")
 	fi
-	trap 'rm -rf "$work"' RETURN
+	trap 'rm -rf "$work"' EXIT # also when a step fails and the script exits
 	echo "ext50k: building $img (once; cached)..." >&2
 	local src=$work/src pat d f size
 	mkdir -p "$src"
