@@ -77,6 +77,9 @@ func (m *fileMap) indirect(blk uint64, level int, base uint64, ptrOff int64) {
 	}
 	buf := m.buf(level)
 	off := int64(blk) * m.f.bs
+	if !m.spend(1) {
+		return
+	}
 	if err := m.f.readBlocks(buf, blk, 1); err != nil {
 		m.warnf(off, "reading %s block %d: %v", indirectRole(level), blk, err)
 		return

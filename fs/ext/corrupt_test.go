@@ -259,3 +259,42 @@ func TestCorruptions(t *testing.T) {
 		})
 	}
 }
+
+// TestWalkBudget: many inodes sharing one extent tree make the walk read
+// the tree again and again; the walk's budget stops it with an error
+// instead of doing work quadratic in the image's size.
+// It changes walkBudget, so it must not run in parallel.
+func TestWalkBudget(t *testing.T) {
+	needTools(t, "mkfs.ext4", "debugfs")
+	img, _ := corruptBase(t, "ext4", "-b", "1024", "-O", "^has_journal")
+	b, err := os.ReadFile(img)
+	must(t, err)
+	src := inodeOffset(t, img, "/fragmented", 1024)
+	if binary.LittleEndian.Uint16(b[src+iBlockOff+6:]) == 0 {
+		t.Fatal("/fragmented has no extent index")
+	}
+	for i := 1; i < 60; i += 2 {
+		dst := inodeOffset(t, img, fmt.Sprintf("/frag/%02d", i), 1024)
+		copy(b[dst+iBlockOff:dst+iBlockOff+iBlockLen], b[src+iBlockOff:src+iBlockOff+iBlockLen])
+	}
+	f, err := New(bytes.NewReader(b), int64(len(b)))
+	must(t, err)
+	f.SetWarn(func(error) {})
+	count := func() (int, error) {
+		n := 0
+		err := f.Walk(func(fs.Entry) error { n++; return nil })
+		return n, err
+	}
+	full, err := count()
+	if err != nil {
+		t.Fatalf("default budget: %v", err)
+	}
+	old := walkBudget
+	defer func() { walkBudget = old }()
+	walkBudget = func(n uint64) int64 { return 20 }
+	n, err := count()
+	var fe *fs.FormatError
+	if !errors.As(err, &fe) || !strings.Contains(err.Error(), "walk stopped") || n >= full {
+		t.Errorf("small budget: %d of %d entries, %v; want a FormatError saying the walk stopped", n, full, err)
+	}
+}

@@ -102,6 +102,9 @@ func (m *fileMap) extentNode(b []byte, off int64, want, level int) {
 		}
 		cb := m.buf(level + 1)
 		coff := int64(child) * bs
+		if !m.spend(1) {
+			return
+		}
 		if err := m.f.readBlocks(cb, child, 1); err != nil {
 			m.warnf(coff, "reading extent tree block %d: %v", child, err)
 			continue

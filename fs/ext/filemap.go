@@ -22,7 +22,10 @@ type fileMap struct {
 	full  bool   // the cap on mapped blocks was hit
 	seenL []uint64
 	seenM map[uint64]struct{}
-	bufs  [maxExtentDepth + 2][]byte // one block buffer per tree level
+	// budget, when set, is the walk's allowance of blocks read for
+	// trees and directories (see walker.budget); nil for no limit.
+	budget *int64
+	bufs   [maxExtentDepth + 2][]byte // one block buffer per tree level
 }
 
 func (m *fileMap) reset(in *Inode, path string) {
@@ -121,6 +124,20 @@ func (m *fileMap) addOther(blk uint64, role fs.Role) {
 		}
 	}
 	m.other = append(m.other, e)
+}
+
+// spend takes n blocks from the walk's budget; it reports false (and
+// stops this inode's mapping) once the budget is exhausted.
+func (m *fileMap) spend(n int64) bool {
+	if m.budget == nil {
+		return true
+	}
+	*m.budget -= n
+	if *m.budget < 0 {
+		m.full = true
+		return false
+	}
+	return true
 }
 
 // buf returns the scratch block buffer for tree level l.

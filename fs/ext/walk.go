@@ -33,7 +33,29 @@ type walker struct {
 	stack   []dirItem              // directories still to read
 	kids    []dirItem              // subdirectories of the directory being read
 	parent  dirItem
+	// budget bounds the work of one walk on a damaged image: blocks of
+	// extent trees, indirect blocks, xattr blocks and directories read,
+	// plus extents copied for hard links. A sound filesystem reads each
+	// such block once (twice at most, for hard-linked trees), so the
+	// allowance is four times the filesystem's blocks plus a margin;
+	// blocks shared between many inodes exhaust it, and the walk stops
+	// instead of doing work quadratic in the image's size.
+	budget int64
 }
+
+// errBudget is returned when the walk's budget is exhausted.
+func (w *walker) errBudget() error {
+	return &fs.FormatError{FS: "ext", Off: superblockOff, What: "filesystem", Msg: fmt.Sprintf("walk stopped after reading more than %d blocks of trees and directories: blocks shared between many inodes", walkBudget(w.f.sb.blocksCount))}
+}
+
+// walkBudget is the budget of a walk over a filesystem of n blocks (see
+// walker.budget). A variable so that a test can lower it.
+var walkBudget = func(n uint64) int64 { return int64(4*n) + 1<<16 }
+
+// freeLinkExtents is how many extents a hard link's copy may have before
+// the copy is charged to the budget: backup trees of hard-linked small
+// files cost nothing, a huge extent list named by many entries does.
+const freeLinkExtents = 16
 
 type dirItem struct {
 	ino   uint32
@@ -56,7 +78,8 @@ func (f *FS) Walk(fn func(fs.Entry) error) error {
 		visited: make(map[uint32]struct{}),
 		links:   make(map[uint32][]fs.Extent),
 	}
-	w.m = fileMap{f: f, warn: f.warnErr}
+	w.budget = walkBudget(f.sb.blocksCount)
+	w.m = fileMap{f: f, warn: f.warnErr, budget: &w.budget}
 	if !f.sb.checksumOK() {
 		f.warnErr(&fs.FormatError{FS: "ext", Off: superblockOff + 0x3FC, What: "superblock", Msg: "metadata_csum checksum mismatch (the walk goes on)"})
 	}
@@ -75,6 +98,9 @@ func (f *FS) Walk(fn func(fs.Entry) error) error {
 		w.stack = w.stack[:len(w.stack)-1]
 		if err := w.dir(d); err != nil {
 			return err
+		}
+		if w.budget < 0 {
+			return w.errBudget()
 		}
 	}
 	return nil
@@ -122,6 +148,9 @@ func (w *walker) dir(d dirItem) error {
 	}
 	w.m.reset(in, d.path)
 	w.m.mapInode()
+	if w.budget < 0 {
+		return w.errBudget()
+	}
 	if err := w.fn(fs.Entry{Kind: fs.KindDir, Path: d.path, Inode: uint64(d.ino), Size: in.Size, Extents: w.m.extents()}); err != nil {
 		return err
 	}
@@ -162,6 +191,9 @@ func (w *walker) dir(d dirItem) error {
 				}
 				buf := w.dirBuf[:chunk]
 				off := e.Off + done
+				if w.budget -= chunk / f.bs; w.budget < 0 {
+					return w.errBudget()
+				}
 				if err := readAt(f.r, buf, off); err != nil {
 					w.warnf(d.ino, d.path, off, "reading directory blocks: %v", err)
 					break
@@ -225,12 +257,20 @@ func (w *walker) entry(de dirent) error {
 	}
 	if in.Links > 1 {
 		if ext, ok := w.links[de.ino]; ok {
+			if w.budget -= int64(max(0, len(ext)-freeLinkExtents)); w.budget < 0 {
+				w.err = w.errBudget()
+				return errStop
+			}
 			e.Extents = append([]fs.Extent(nil), ext...)
 			return w.emit(e)
 		}
 	}
 	w.m.reset(&in, path)
 	w.m.mapInode()
+	if w.budget < 0 {
+		w.err = w.errBudget()
+		return errStop
+	}
 	e.Extents = w.m.extents()
 	if in.Links > 1 {
 		w.links[de.ino] = append([]fs.Extent(nil), e.Extents...)

@@ -98,7 +98,7 @@ func (m *fileMap) eaInodes() []uint32 {
 			out = xattrValueInodes(x, isize+4, out)
 		}
 	}
-	if in.FileACL != 0 && m.blockOK(in.FileACL, 1) {
+	if in.FileACL != 0 && m.blockOK(in.FileACL, 1) && m.spend(1) {
 		buf := m.buf(0)
 		if err := m.f.readBlocks(buf, in.FileACL, 1); err != nil {
 			m.warnf(int64(in.FileACL)*m.f.bs, "reading xattr block %d: %v", in.FileACL, err)
