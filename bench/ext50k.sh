@@ -56,14 +56,14 @@ stamp=$bdir/ext50k.stamp
 version="ext50k v2: 202x250 files 0-16KiB + 3 fragmented 8 MiB files, 1 MiB-aligned MBR partition"
 
 # --- the image (cached) -------------------------------------------------------
+work= # global: the EXIT trap removes it
 build_image() {
-	local work
 	if [ -d /dev/shm ] && [ -w /dev/shm ]; then
 		work=$(mktemp -d /dev/shm/ext50k.XXXXXX)
 	else
 		work=$(mktemp -d "$bdir/work.XXXXXX")
 	fi
-	trap 'rm -rf "$work"' EXIT # also when a step fails and the script exits
+	trap 'rm -rf "$work"' EXIT # also when a step fails
 	echo "ext50k: building $img (once; cached)..." >&2
 	local src=$work/src pat d f size
 	mkdir -p "$src"
@@ -112,6 +112,7 @@ build_image() {
 		"$part_start" $((fsz / 512)) | sfdisk -q --no-reread --no-tell-kernel "$img"
 	dd if="$fsimg" of="$img" bs=1M seek=$((part_start * 512)) oflag=seek_bytes conv=notrunc,sparse status=none
 	echo "$version" >"$stamp"
+	rm -rf "$work"
 }
 if [ "${REBUILD:-}" = 1 ] || [ ! -f "$img" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$version" ]; then
 	build_image
