@@ -112,11 +112,27 @@ func scanImage(b *bmap.Builder, disk int, path string, warn func(error), prog *p
 	return scan.Disk(b, disk, path, img, img.Size(), opt)
 }
 
-// writeMap writes through a temporary file renamed into place, so the
-// output is either the complete map or untouched.
+// writeMap writes a regular file through a temporary file renamed into
+// place, so the output is either the complete map or untouched. Anything
+// else that exists (/dev/null, a FIFO, a terminal) is written to directly:
+// renaming over it would replace the device with a file.
 func writeMap(output string, stdout io.Writer, write func(io.Writer) error) error {
 	if output == "-" {
 		return write(stdout)
+	}
+	if st, err := os.Stat(output); err == nil && !st.Mode().IsRegular() {
+		f, err := os.OpenFile(output, os.O_WRONLY, 0)
+		if err != nil {
+			return fmt.Errorf("output: %w", err)
+		}
+		err = write(f)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("writing %s: %w", output, err)
+		}
+		return nil
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(output), "."+filepath.Base(output)+".*")
 	if err != nil {

@@ -6,7 +6,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 func runCmd(args ...string) (code int, stdout, stderr string) {
@@ -90,5 +93,41 @@ func TestHumanSize(t *testing.T) {
 		if got := humanSize(n); got != want {
 			t.Errorf("humanSize(%d) = %q, want %q", n, got, want)
 		}
+	}
+}
+
+// TestOutputToDevice writes the map to a character device and a FIFO: they
+// must be written to, not replaced by a regular file.
+func TestOutputToDevice(t *testing.T) {
+	dir := t.TempDir()
+	img := filepath.Join(dir, "blank.img")
+	if err := os.WriteFile(img, make([]byte, 1<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	null := filepath.Join(dir, "null")
+	if err := syscall.Mknod(null, syscall.S_IFCHR|0o666, int(unix.Mkdev(1, 3))); err != nil {
+		t.Skipf("mknod (needs root): %v", err)
+	}
+	if code, _, stderr := runCmd("-q", "-o", null, img); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if st, err := os.Stat(null); err != nil || st.Mode()&os.ModeCharDevice == 0 {
+		t.Fatalf("%s is no longer a character device: %v %v", null, st.Mode(), err)
+	}
+
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan string)
+	go func() {
+		b, _ := os.ReadFile(fifo)
+		got <- string(b)
+	}()
+	if code, _, stderr := runCmd("-q", "-o", fifo, img); code != 0 {
+		t.Fatalf("fifo: exit %d: %s", code, stderr)
+	}
+	if m := <-got; m != "1 0 100000 v /dev/sda\n" {
+		t.Fatalf("read from the fifo %q", m)
 	}
 }
