@@ -22,7 +22,8 @@ type Options struct {
 	// disk and partition it happened in.
 	Warn fs.WarnFunc
 	// Progress, when set, is called after every object added to the map
-	// with running totals for this disk; it must be cheap (the caller
+	// with running totals for this disk: objects, and bytes of files,
+	// directories and metadata mapped. It must be cheap (the caller
 	// rate-limits what it prints).
 	Progress func(objects, bytes int64)
 }
@@ -73,8 +74,10 @@ func (s *scanner) warn(err error) {
 func (s *scanner) add(o bmap.Object) {
 	s.b.Add(o)
 	s.objects++
-	for _, e := range o.Extents {
-		s.bytes += e.Len
+	if o.Kind == fs.KindFile || o.Kind == fs.KindDir || o.Kind == fs.KindMeta {
+		for _, e := range o.Extents { // the disk and partitions are not "walked"
+			s.bytes += e.Len
+		}
 	}
 	if s.opt.Progress != nil {
 		s.opt.Progress(s.objects, s.bytes)
