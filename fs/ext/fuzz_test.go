@@ -60,6 +60,9 @@ func walkAll(b []byte) {
 	}
 }
 
+// FuzzWalk mutates whole images. Go's fuzzing engine runs inputs of this
+// size (256-512 KiB) only a few times a second, so FuzzWalkPatch, which
+// patches the same images at any offset, does most of the exploring.
 func FuzzWalk(f *testing.F) {
 	for _, name := range fixtures {
 		f.Add(loadFixture(f, name))
