@@ -369,6 +369,7 @@ func TestLayoutVariants(t *testing.T) {
 		{"1k bigalloc", "ext4", "200M", []string{"-b", "1024", "-O", "bigalloc", "-C", "8192"}},
 		{"ext3 4k resize", "ext3", "300M", []string{"-b", "4096"}},
 		{"64k blocks", "ext4", "200M", []string{"-b", "65536", "-g", "1024"}},
+		{"casefold and large_dir", "ext4", "40M", []string{"-O", "casefold,large_dir"}},
 		{"quota and orphan_file", "ext4", "300M", []string{"-b", "4096", "-O", "quota,project,orphan_file", "-I", "256"}},
 	}
 	src := commonTree(t)
