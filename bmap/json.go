@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"unicode/utf8"
 
 	"github.com/virt-bmap/virt-bmap/fs"
 )
@@ -22,8 +23,15 @@ import (
 //	]}
 //
 // One disk or object per line, so that two maps diff well. Names are
-// JSON strings: a name that is not valid UTF-8 comes back with U+FFFD in
-// place of its bad bytes (the text form keeps the bytes).
+// JSON strings; a name that is not valid UTF-8 (Linux names are bytes) is
+// written with U+FFFD in place of its bad bytes in "path", for people, and
+// byte-exact in "path_bytes" (base64), which a reader prefers.
+
+// jsonObject is an Object as the JSON form holds it.
+type jsonObject struct {
+	*Object
+	PathBytes []byte `json:"path_bytes,omitempty"`
+}
 
 // JSONVersion is the version of the JSON form this package writes and
 // the only one it reads.
@@ -63,15 +71,16 @@ func WriteJSON(w io.Writer, m *Map) error {
 			bw.WriteByte(',')
 		}
 		bw.WriteByte('\n')
-		var err error
+		jo := jsonObject{Object: o}
 		if o.Extents == nil {
 			c := *o
 			c.Extents = []fs.Extent{}
-			err = put(&c)
-		} else {
-			err = put(o)
+			jo.Object = &c
 		}
-		if err != nil {
+		if !utf8.ValidString(o.Path) {
+			jo.PathBytes = []byte(o.Path)
+		}
+		if err := put(&jo); err != nil {
 			return fmt.Errorf("bmap: object %d (%s): %w", i, label(o), err)
 		}
 	}
@@ -188,8 +197,12 @@ func readJSON(data []byte) (*Map, error) {
 			}
 			for i := 0; dec.More(); i++ {
 				var o Object
-				if err := dec.Decode(&o); err != nil {
+				jo := jsonObject{Object: &o}
+				if err := dec.Decode(&jo); err != nil {
 					return nil, fail(err, fmt.Sprintf("object %d", i))
+				}
+				if jo.PathBytes != nil {
+					o.Path = string(jo.PathBytes)
 				}
 				if err := checkJSONObject(&o); err != nil {
 					return nil, &SyntaxError{lineAt(dec.InputOffset()), fmt.Sprintf("object %d (%s): %v", i, label(&o), err)}

@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/virt-bmap/virt-bmap/fs"
 )
 
 func TestJSONRoundTrip(t *testing.T) {
@@ -67,5 +69,27 @@ func TestReadJSONIgnoresUnknownFields(t *testing.T) {
 	}
 	if len(m.Objects) != 1 || m.Objects[0].Extents[0].Off != 4096 || m.Objects[0].Path != "/a" {
 		t.Fatalf("%+v", m)
+	}
+}
+
+// TestJSONNonUTF8Name checks a Linux name that is not UTF-8 (a Latin-1
+// file name) comes back byte for byte, and that "path" stays readable.
+func TestJSONNonUTF8Name(t *testing.T) {
+	m := &Map{Disks: []Disk{{Index: 1, Device: "/dev/sda", Size: 1 << 20}},
+		Objects: []Object{{Disk: 1, Kind: 'f', Device: "/dev/sda1", Path: "/caf\xe9 \xff.txt",
+			Extents: []fs.Extent{{Off: 4096, Len: 4096, FileOff: 0, Role: fs.RoleData}}}}}
+	var buf bytes.Buffer
+	if err := WriteJSON(&buf, m); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), `"path":"/caf\ufffd \ufffd.txt"`) || !strings.Contains(buf.String(), `"path_bytes":"`) {
+		t.Fatalf("JSON = %s", buf.String())
+	}
+	back, err := ReadJSON(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Objects[0].Path != m.Objects[0].Path {
+		t.Fatalf("path read back %q, want %q", back.Objects[0].Path, m.Objects[0].Path)
 	}
 }
