@@ -68,7 +68,9 @@ func TestDetectRealFormats(t *testing.T) {
 		{"vhdx", func(o string) { run(t, "qemu-img", "convert", "-O", "vhdx", raw, o) }, "vhdx", false},
 		{"vdi", func(o string) { run(t, "qemu-img", "convert", "-O", "vdi", raw, o) }, "vdi", false},
 		{"vpc-dynamic", func(o string) { run(t, "qemu-img", "convert", "-O", "vpc", raw, o) }, "vhd", false},
-		{"vpc-fixed", func(o string) { run(t, "qemu-img", "convert", "-O", "vpc", "-o", "subformat=fixed,force_size=on", raw, o) }, "vhd-fixed", true},
+		{"vpc-fixed", func(o string) {
+			run(t, "qemu-img", "convert", "-O", "vpc", "-o", "subformat=fixed,force_size=on", raw, o)
+		}, "vhd-fixed", true},
 		{"xz", func(o string) { run(t, "sh", "-c", "xz -c "+raw+" > "+o) }, "xz", false},
 		{"gzip", func(o string) { run(t, "sh", "-c", "gzip -c "+raw+" > "+o) }, "gzip", false},
 	}
