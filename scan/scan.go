@@ -143,7 +143,7 @@ func (s *scanner) tableStructures(dev string, tab *part.Table) {
 
 // filesystem detects and walks the filesystem of one partition (or of the
 // bare disk) and fills in the rest of its summary.
-func (s *scanner) filesystem(sum Summary) Summary {
+func (s *scanner) filesystem(sum Summary) (out Summary) {
 	where := fmt.Sprintf("%s at %#x", sum.Device, sum.Start)
 	sec := io.NewSectionReader(s.r, sum.Start, sum.Size)
 	t := fs.Detect(sec, sum.Size)
@@ -162,6 +162,16 @@ func (s *scanner) filesystem(sum Summary) Summary {
 		return sum
 	}
 	warn := func(err error) { s.warn(fmt.Errorf("%s: %w", where, err)) }
+	// A walker must never panic (each is fuzzed); if one does all the
+	// same, the partition is reported as not walked and the other
+	// partitions are still mapped.
+	defer func() {
+		if r := recover(); r != nil {
+			s.warn(fmt.Errorf("%s: %s walker failed (a bug: please report it with the image): %v", where, t.Name, r))
+			out = sum
+			out.Note = "walk failed: internal error"
+		}
+	}()
 	w, err := open(sec, sum.Size, warn)
 	if err != nil {
 		s.warn(fmt.Errorf("%s: %w", where, err))

@@ -2,6 +2,7 @@ package scan
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"os/exec"
 	"strings"
@@ -157,5 +158,28 @@ func TestUnreadableImage(t *testing.T) {
 	f.Close() // reads now fail with "file already closed"
 	if _, err := Disk(bmap.NewBuilder(), 1, "closed", f, 1<<20, Options{}); err == nil || !strings.Contains(err.Error(), "/dev/sda") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+type panicWalker struct{}
+
+func (panicWalker) Info() fs.Info { return fs.Info{} }
+func (panicWalker) Walk(func(fs.Entry) error) error {
+	panic("index out of range [7] with length 4") // the kind of bug fuzzing is there to find
+}
+
+// TestWalkerPanicIsContained makes the ext4 walker panic: the partition is
+// reported as not walked, with a warning, and the ext2 one is still mapped.
+func TestWalkerPanicIsContained(t *testing.T) {
+	img := sample(t)
+	saved := walkers["ext4"]
+	walkers["ext4"] = func(io.ReaderAt, int64, fs.WarnFunc) (fs.Walker, error) { return panicWalker{}, nil }
+	defer func() { walkers["ext4"] = saved }()
+	_, sums, warns := scanBytes(t, img)
+	if len(sums) != 2 || sums[0].Files == 0 || sums[1].Note != "walk failed: internal error" {
+		t.Fatalf("summaries = %+v", sums)
+	}
+	if len(warns) != 1 || !strings.Contains(warns[0], "/dev/sda2") || !strings.Contains(warns[0], "a bug") {
+		t.Fatalf("warnings = %q", warns)
 	}
 }
