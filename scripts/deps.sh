@@ -19,7 +19,7 @@ if [ "$what" != demo ]; then
     [mkfs.vfat]=dosfstools [mcopy]=mtools [mkntfs]=ntfs-3g
     [mkswap]=util-linux [blkid]=util-linux
     [mkfs.xfs]=xfsprogs [mkfs.btrfs]=btrfs-progs [cryptsetup]=cryptsetup-bin
-    [xorriso]=xorriso [mkfs.exfat]=exfatprogs [pvcreate]=lvm2
+    [xorriso]=xorriso [mkfs.exfat]=exfatprogs
     [/usr/bin/time]=time
   )
 fi
