@@ -63,6 +63,7 @@ type scanner struct {
 	opt     Options
 	objects int64
 	bytes   int64
+	scratch []fs.Extent // reused for each walked entry: the Builder copies
 }
 
 func (s *scanner) warn(err error) {
@@ -183,7 +184,7 @@ func (s *scanner) filesystem(sum Summary) (out Summary) {
 	}
 	err = w.Walk(func(e fs.Entry) error {
 		o := bmap.Object{Disk: s.disk, Kind: e.Kind, Device: sum.Device, Path: e.Path,
-			Inode: e.Inode, Size: e.Size, Symlink: e.Symlink, Extents: make([]fs.Extent, 0, len(e.Extents))}
+			Inode: e.Inode, Size: e.Size, Symlink: e.Symlink, Extents: s.scratch[:0]}
 		for _, x := range e.Extents {
 			// Clamp to the partition: a walker reports what its
 			// filesystem says, and the filesystem may claim more than
@@ -205,6 +206,7 @@ func (s *scanner) filesystem(sum Summary) (out Summary) {
 			sum.Dirs++
 		}
 		s.add(o)
+		s.scratch = o.Extents
 		return nil
 	})
 	if err != nil {
