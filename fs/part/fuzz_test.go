@@ -6,8 +6,9 @@ import (
 	"hash/crc32"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"testing"
+
+	"github.com/virt-bmap/virt-bmap/internal/testutil"
 )
 
 // checkTable calls every accessor and checks what Read promises: every
@@ -31,20 +32,8 @@ func seedImage(f *testing.F, size int64, stdin string, tool string, args ...stri
 	if _, err := exec.LookPath(tool); err != nil {
 		return nil
 	}
-	p := filepath.Join(f.TempDir(), "seed.img")
-	if err := os.WriteFile(p, nil, 0o644); err != nil {
-		f.Fatal(err)
-	}
-	if err := os.Truncate(p, size); err != nil {
-		f.Fatal(err)
-	}
-	cmd := exec.Command(tool, append(args, p)...)
-	if stdin != "" {
-		cmd.Stdin = bytes.NewBufferString(stdin)
-	}
-	if out, err := cmd.CombinedOutput(); err != nil {
-		f.Fatalf("%s: %v\n%s", tool, err, out)
-	}
+	p := testutil.SparseFile(f, size)
+	testutil.Run(f, stdin, tool, append(args, p)...)
 	b, err := os.ReadFile(p)
 	if err != nil {
 		f.Fatal(err)
@@ -113,11 +102,11 @@ func FuzzGPT(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte, size int64, fixCRC bool) {
 		size &= 1<<44 - 1
-		d := &sparseDisk{size: size}
+		d := &testutil.Sparse{Size: size}
 		half := len(data) / 2
-		d.chunks = append(d.chunks, chunk{0, data[:half]})
+		d.Chunks = append(d.Chunks, testutil.Chunk{Off: 0, Data: data[:half]})
 		if tail := data[half:]; size-int64(len(tail)) >= int64(half) {
-			d.chunks = append(d.chunks, chunk{size - int64(len(tail)), tail})
+			d.Chunks = append(d.Chunks, testutil.Chunk{Off: size - int64(len(tail)), Data: tail})
 		}
 		if fixCRC {
 			fixSparseCRCs(d)
@@ -131,13 +120,13 @@ func FuzzGPT(f *testing.F) {
 
 // fixSparseCRCs sets the CRCs of the GPT headers at LBA 1 and in the last
 // sector of d (where they lie inside one chunk) to match the bytes.
-func fixSparseCRCs(d *sparseDisk) {
-	for _, off := range []int64{512, d.size - 512} {
-		for _, c := range d.chunks {
-			if off < c.off || off+92 > c.off+int64(len(c.data)) {
+func fixSparseCRCs(d *testutil.Sparse) {
+	for _, off := range []int64{512, d.Size - 512} {
+		for _, c := range d.Chunks {
+			if off < c.Off || off+92 > c.Off+int64(len(c.Data)) {
 				continue
 			}
-			hdr := c.data[off-c.off : off-c.off+92]
+			hdr := c.Data[off-c.Off : off-c.Off+92]
 			n := min(int64(binary.LittleEndian.Uint32(hdr[80:]))*128, 1<<20)
 			arr := make([]byte, n)
 			d.ReadAt(arr, int64(binary.LittleEndian.Uint64(hdr[72:])&(1<<50-1))*512)

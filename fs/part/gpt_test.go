@@ -2,7 +2,6 @@ package part
 
 import (
 	"bytes"
-	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +13,7 @@ import (
 	"github.com/diskfs/go-diskfs/partition/gpt"
 
 	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/internal/testutil"
 )
 
 const gptDiskGUID = "11111111-2222-3333-4444-555555555555"
@@ -22,9 +22,9 @@ const gptDiskGUID = "11111111-2222-3333-4444-555555555555"
 // GUIDs, a gap in the entry numbers (1, 2, 3, 5) and a non-ASCII name.
 func gptImage(t testing.TB) string {
 	t.Helper()
-	needTool(t, "sgdisk")
-	p := sparseImage(t, 16<<20)
-	run(t, "", "sgdisk", "-U", gptDiskGUID,
+	testutil.NeedTools(t, "sgdisk")
+	p := testutil.SparseFile(t, 16<<20)
+	testutil.Run(t, "", "sgdisk", "-U", gptDiskGUID,
 		"-n", "1:2048:+2M", "-t", "1:ef00", "-c", "1:EFI system partition", "-u", "1:AAAAAAAA-0000-0000-0000-000000000001",
 		"-n", "2:0:+4M", "-t", "2:8300", "-c", "2:root fs", "-u", "2:aaaaaaaa-0000-0000-0000-000000000002",
 		"-n", "5:0:+1M", "-t", "5:8200", "-c", "5:swap", "-u", "5:AAAAAAAA-0000-0000-0000-000000000005",
@@ -35,7 +35,7 @@ func gptImage(t testing.TB) string {
 
 func TestReadGPTMatchesSfdisk(t *testing.T) {
 	p := gptImage(t)
-	needTool(t, "sfdisk")
+	testutil.NeedTools(t, "sfdisk")
 	tab, warns, err := readImage(t, p)
 	if err != nil {
 		t.Fatal(err)
@@ -60,7 +60,7 @@ func TestReadGPTMatchesSfdisk(t *testing.T) {
 // as GPT, as Linux does.
 func TestReadHybridMBR(t *testing.T) {
 	p := gptImage(t)
-	run(t, "", "sgdisk", "-h", "1:2:EE", p)
+	testutil.Run(t, "", "sgdisk", "-h", "1:2:EE", p)
 	b, err := os.ReadFile(p)
 	if err != nil {
 		t.Fatal(err)
@@ -83,7 +83,7 @@ func TestReadHybridMBR(t *testing.T) {
 // 4096-byte sectors (testdata/mkgpt4k.sh) and compares it with the
 // sfdisk --json output saved beside it.
 func TestReadGPT4Kn(t *testing.T) {
-	img := gunzip(t, "testdata/gpt4k.img.gz")
+	img := testutil.Gunzip(t, "testdata/gpt4k.img.gz")
 	js, err := os.ReadFile("testdata/gpt4k.sfdisk.json")
 	if err != nil {
 		t.Fatal(err)
@@ -101,24 +101,6 @@ func TestReadGPT4Kn(t *testing.T) {
 		t.Fatalf("table %+v, warnings %v", tab, warns)
 	}
 	compareTables(t, st, "gpt4k.img", tab)
-}
-
-func gunzip(t testing.TB, path string) []byte {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := io.ReadAll(io.LimitReader(zr, 64<<20))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 // corruptFile flips bytes of a copy of the image.

@@ -5,6 +5,8 @@ import (
 	"io"
 	"os"
 	"testing"
+
+	"github.com/virt-bmap/virt-bmap/internal/testutil"
 )
 
 var errEOF = io.EOF
@@ -24,9 +26,9 @@ size=1024,type=b
 // partition holding three logicals.
 func mbrImage(t testing.TB) string {
 	t.Helper()
-	needTool(t, "sfdisk")
-	p := sparseImage(t, 16<<20)
-	run(t, mbrScript, "sfdisk", "-q", p)
+	testutil.NeedTools(t, "sfdisk")
+	p := testutil.SparseFile(t, 16<<20)
+	testutil.Run(t, mbrScript, "sfdisk", "-q", p)
 	return p
 }
 
@@ -58,7 +60,7 @@ func TestReadMBRMatchesSfdisk(t *testing.T) {
 // extended partition in slot 2 with an empty slot 3, four primaries, one
 // logical, and a partition ending exactly at the disk's end.
 func TestReadMBRLayouts(t *testing.T) {
-	needTool(t, "sfdisk")
+	testutil.NeedTools(t, "sfdisk")
 	for _, tc := range []struct {
 		name     string
 		script   string
@@ -70,8 +72,8 @@ func TestReadMBRLayouts(t *testing.T) {
 		{"slot 3 empty", "label: dos\n1: size=4096,type=83\n2: size=16384,type=5\n4: size=2048,type=83\n5: size=2048,type=83\n", 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := sparseImage(t, 16<<20)
-			run(t, tc.script, "sfdisk", "-q", p)
+			p := testutil.SparseFile(t, 16<<20)
+			testutil.Run(t, tc.script, "sfdisk", "-q", p)
 			tab, warns, err := readImage(t, p)
 			if err != nil {
 				t.Fatal(err)
@@ -125,9 +127,9 @@ func TestBareFilesystemIsNotMBR(t *testing.T) {
 		{"mkfs.exfat", nil},
 	} {
 		t.Run(tc.tool+fmtArgs(tc.args), func(t *testing.T) {
-			needTool(t, tc.tool)
-			p := sparseImage(t, 64<<20)
-			run(t, "", tc.tool, append(tc.args, p)...)
+			testutil.NeedTools(t, tc.tool)
+			p := testutil.SparseFile(t, 64<<20)
+			testutil.Run(t, "", tc.tool, append(tc.args, p)...)
 			b, err := os.ReadFile(p)
 			if err != nil {
 				t.Fatal(err)

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/virt-bmap/virt-bmap/internal/testutil"
 )
 
 // mmlsTables lists the sectors The Sleuth Kit's mmls shows as partition
@@ -14,9 +16,7 @@ import (
 // "Partition Table"), as "start+length" in sectors.
 func mmlsTables(t *testing.T, img string) []string {
 	t.Helper()
-	if _, err := exec.LookPath("mmls"); err != nil {
-		t.Skip("mmls (sleuthkit) not installed")
-	}
+	testutil.NeedTools(t, "mmls")
 	out, err := exec.Command("mmls", img).Output()
 	if err != nil {
 		t.Fatalf("mmls: %v", err)
