@@ -6,42 +6,10 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"testing"
+
+	"github.com/virt-bmap/virt-bmap/internal/testutil"
 )
-
-// sparseVolume is a volume of any size holding a few chunks of data;
-// everything else reads as zeros.
-type sparseVolume struct {
-	size   int64
-	chunks []volChunk
-}
-
-type volChunk struct {
-	off  int64
-	data []byte
-}
-
-func (v *sparseVolume) ReadAt(p []byte, off int64) (int, error) {
-	if off < 0 || off >= v.size {
-		return 0, io.EOF
-	}
-	n := len(p)
-	if int64(n) > v.size-off {
-		n = int(v.size - off)
-	}
-	clear(p[:n])
-	for _, c := range v.chunks {
-		lo, hi := max(off, c.off), min(off+int64(n), c.off+int64(len(c.data)))
-		if lo < hi {
-			copy(p[lo-off:hi-off], c.data[lo-c.off:hi-c.off])
-		}
-	}
-	if n < len(p) {
-		return n, io.EOF
-	}
-	return n, nil
-}
 
 // The fuzz input is a list of chunks: 8-byte offset, 2-byte length, data.
 // compact turns a real image into that form, keeping its non-zero 4 KiB
@@ -60,12 +28,12 @@ func compact(img []byte, max int) []byte {
 	return out
 }
 
-func expand(b []byte, size int64) *sparseVolume {
-	v := &sparseVolume{size: size}
-	for len(b) >= 10 && len(v.chunks) < 256 {
+func expand(b []byte, size int64) *testutil.Sparse {
+	v := &testutil.Sparse{Size: size}
+	for len(b) >= 10 && len(v.Chunks) < 256 {
 		off := int64(binary.LittleEndian.Uint64(b) &^ (1 << 63))
 		n := min(int(binary.LittleEndian.Uint16(b[8:])), len(b)-10)
-		v.chunks = append(v.chunks, volChunk{off, b[10 : 10+n]})
+		v.Chunks = append(v.Chunks, testutil.Chunk{Off: off, Data: b[10 : 10+n]})
 		b = b[10+n:]
 	}
 	return v
@@ -74,8 +42,7 @@ func expand(b []byte, size int64) *sparseVolume {
 // FuzzDetect runs Detect on sparse volumes seeded from images made by each
 // mkfs that is installed, and from the committed LVM2 physical volume.
 func FuzzDetect(f *testing.F) {
-	dir := f.TempDir()
-	for i, tc := range []struct {
+	for _, tc := range []struct {
 		size int64
 		tool string
 		args []string
@@ -94,16 +61,8 @@ func FuzzDetect(f *testing.F) {
 		if _, err := exec.LookPath(tc.tool); err != nil {
 			continue
 		}
-		p := filepath.Join(dir, string(rune('a'+i)))
-		if err := os.WriteFile(p, nil, 0o644); err != nil {
-			f.Fatal(err)
-		}
-		if err := os.Truncate(p, tc.size); err != nil {
-			f.Fatal(err)
-		}
-		if out, err := exec.Command(tc.tool, append(tc.args, p)...).CombinedOutput(); err != nil {
-			f.Fatalf("%s: %v\n%s", tc.tool, err, out)
-		}
+		p := testutil.SparseFile(f, tc.size)
+		testutil.Run(f, "", tc.tool, append(tc.args, p)...)
 		img, err := readHead(p, 40<<20) // Detect reads little past the first MiB
 		if err != nil {
 			f.Fatal(err)
@@ -111,7 +70,7 @@ func FuzzDetect(f *testing.F) {
 		f.Add(compact(img, 256<<10), tc.size)
 		os.Remove(p)
 	}
-	if lvm := gunzipFixture(f, "testdata/lvm2-pv.img.gz"); lvm != nil {
+	if lvm := testutil.Gunzip(f, "testdata/lvm2-pv.img.gz"); lvm != nil {
 		f.Add(compact(lvm, 64<<10), int64(len(lvm)))
 	}
 	f.Fuzz(func(t *testing.T, data []byte, size int64) {

@@ -3,13 +3,13 @@ package fs
 import (
 	"bufio"
 	"bytes"
-	"compress/gzip"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/virt-bmap/virt-bmap/internal/testutil"
 )
 
 const fixedUUID = "12345678-1234-4234-9234-123456789abc"
@@ -79,9 +79,7 @@ func compareBlkid(t *testing.T, got Type, b map[string]string) {
 // missing (Debian packages: e2fsprogs, dosfstools, ntfs-3g, util-linux,
 // exfatprogs, xfsprogs, btrfs-progs, cryptsetup-bin, xorriso).
 func TestDetectMatchesBlkid(t *testing.T) {
-	if _, err := exec.LookPath("blkid"); err != nil {
-		t.Skip("blkid not installed")
-	}
+	testutil.NeedTools(t, "blkid")
 	for _, tc := range []struct {
 		name     string
 		size     int64
@@ -113,23 +111,12 @@ func TestDetectMatchesBlkid(t *testing.T) {
 		{name: "luks1", size: 4 << 20, tool: "cryptsetup", args: []string{"luksFormat", "-q", "--type", "luks1", "--pbkdf-force-iterations", "1000", "--uuid", fixedUUID, "--key-file", "KEY", "IMG"}, note: "LUKS"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := exec.LookPath(tc.tool); err != nil {
-				t.Skipf("%s not installed", tc.tool)
-			}
+			testutil.NeedTools(t, tc.tool)
 			dir := t.TempDir()
-			img := filepath.Join(dir, "fs.img")
+			img := testutil.SparseFile(t, tc.size)
 			if err := os.WriteFile(filepath.Join(dir, "key"), []byte("secret"), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			if err := os.Truncate(img, 0); err != nil && !os.IsNotExist(err) {
-				t.Fatal(err)
-			}
-			f, err := os.Create(img)
-			if err != nil {
-				t.Fatal(err)
-			}
-			f.Truncate(tc.size)
-			f.Close()
 			args, hasImg := []string{}, false
 			for _, a := range tc.args {
 				switch a {
@@ -143,9 +130,7 @@ func TestDetectMatchesBlkid(t *testing.T) {
 			if !hasImg {
 				args = append(args, img)
 			}
-			if out, err := exec.Command(tc.tool, args...).CombinedOutput(); err != nil {
-				t.Fatalf("%s %v: %v\n%s", tc.tool, args, err, out)
-			}
+			testutil.Run(t, "", tc.tool, args...)
 			got := detectFile(t, img)
 			b := blkid(t, img)
 			if b["TYPE"] == "" {
@@ -166,19 +151,13 @@ func TestDetectMatchesBlkid(t *testing.T) {
 }
 
 func TestDetectISO9660(t *testing.T) {
-	for _, tool := range []string{"xorriso", "blkid"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed", tool)
-		}
-	}
+	testutil.NeedTools(t, "xorriso", "blkid")
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "hello.txt"), []byte("hello\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	img := filepath.Join(t.TempDir(), "cd.iso")
-	if out, err := exec.Command("xorriso", "-as", "mkisofs", "-quiet", "-V", "ISO_LABEL", "-o", img, dir).CombinedOutput(); err != nil {
-		t.Fatalf("xorriso: %v\n%s", err, out)
-	}
+	testutil.Run(t, "", "xorriso", "-as", "mkisofs", "-quiet", "-V", "ISO_LABEL", "-o", img, dir)
 	got := detectFile(t, img)
 	compareBlkid(t, got, blkid(t, img))
 	if got.Walkable || got.Note == "" {
@@ -190,7 +169,7 @@ func TestDetectISO9660(t *testing.T) {
 // testdata/mklvm.sh and compares with blkid's output saved beside it (and
 // with blkid itself, when it is installed).
 func TestDetectLVM2(t *testing.T) {
-	img := gunzipFixture(t, "testdata/lvm2-pv.img.gz")
+	img := testutil.Gunzip(t, "testdata/lvm2-pv.img.gz")
 	saved, err := os.ReadFile("testdata/lvm2-pv.blkid")
 	if err != nil {
 		t.Fatal(err)
@@ -215,24 +194,6 @@ func TestDetectLVM2(t *testing.T) {
 	}
 }
 
-func gunzipFixture(t testing.TB, path string) []byte {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := io.ReadAll(io.LimitReader(zr, 64<<20))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 func TestDetectNothing(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -255,19 +216,9 @@ func TestDetectNothing(t *testing.T) {
 // skips the test when the tool is missing.
 func mkfsBytes(t *testing.T, size int64, tool string, args ...string) []byte {
 	t.Helper()
-	if _, err := exec.LookPath(tool); err != nil {
-		t.Skipf("%s not installed", tool)
-	}
-	p := filepath.Join(t.TempDir(), "fs.img")
-	if err := os.WriteFile(p, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Truncate(p, size); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command(tool, append(args, p)...).CombinedOutput(); err != nil {
-		t.Fatalf("%s: %v\n%s", tool, err, out)
-	}
+	testutil.NeedTools(t, tool)
+	p := testutil.SparseFile(t, size)
+	testutil.Run(t, "", tool, append(args, p)...)
 	b, err := os.ReadFile(p)
 	if err != nil {
 		t.Fatal(err)
