@@ -7,12 +7,13 @@ import (
 	"testing"
 
 	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/internal/testutil"
 )
 
 // benchImage builds an ext4 image with dirs*perDir small files.
 func benchImage(b *testing.B, dirs, perDir int) string {
 	b.Helper()
-	needTools(b, "mkfs.ext4")
+	testutil.NeedTools(b, "mkfs.ext4")
 	src := b.TempDir()
 	for d := range dirs {
 		dir := filepath.Join(src, fmt.Sprintf("d%03d", d))

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/internal/testutil"
 )
 
 // debugfsOut runs one read-only debugfs request.
@@ -107,7 +108,7 @@ func corruptBase(t testing.TB, typ string, opts ...string) (string, string) {
 }
 
 func TestCorruptions(t *testing.T) {
-	needTools(t, "mkfs.ext4", "mkfs.ext2", "debugfs")
+	testutil.NeedTools(t, "mkfs.ext4", "mkfs.ext2", "debugfs")
 	t.Parallel()
 	ext4, _ := corruptBase(t, "ext4", "-b", "4096")
 	ext2, _ := corruptBase(t, "ext2", "-b", "1024")
@@ -265,7 +266,7 @@ func TestCorruptions(t *testing.T) {
 // instead of doing work quadratic in the image's size.
 // It changes walkBudget, so it must not run in parallel.
 func TestWalkBudget(t *testing.T) {
-	needTools(t, "mkfs.ext4", "debugfs")
+	testutil.NeedTools(t, "mkfs.ext4", "debugfs")
 	img, _ := corruptBase(t, "ext4", "-b", "1024", "-O", "^has_journal")
 	b, err := os.ReadFile(img)
 	must(t, err)

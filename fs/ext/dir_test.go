@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/internal/testutil"
 )
 
 // dirBlock builds a directory block of size bs from entries (inode,
@@ -110,7 +111,7 @@ func TestParseDirBlockStops(t *testing.T) {
 // TestRawNames checks that names are reported as raw bytes: a newline, a
 // backslash, UTF-8 and a 255-byte name, compared with debugfs ncheck.
 func TestRawNames(t *testing.T) {
-	needTools(t, "mkfs.ext4", "debugfs")
+	testutil.NeedTools(t, "mkfs.ext4", "debugfs")
 	t.Parallel()
 	src := t.TempDir()
 	names := []string{"new\nline", `back\slash`, "ünïcødé", strings.Repeat("n", 255), "sp ace"}

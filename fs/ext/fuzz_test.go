@@ -2,14 +2,12 @@ package ext
 
 import (
 	"bytes"
-	"compress/gzip"
 	"encoding/binary"
-	"io"
-	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/internal/testutil"
 )
 
 // The fuzz targets are seeded from the images testdata/mkfixtures.sh
@@ -19,20 +17,7 @@ var fixtures = []string{"small-ext4.img.gz", "small-ext4-inline.img.gz", "small-
 
 func loadFixture(t testing.TB, name string) []byte {
 	t.Helper()
-	fh, err := os.Open(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fh.Close()
-	zr, err := gzip.NewReader(fh)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := io.ReadAll(zr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return testutil.Gunzip(t, filepath.Join("testdata", name))
 }
 
 // walkAll opens b and walks it, calling every accessor; errors and

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/internal/testutil"
 )
 
 // Tests build real filesystems with e2fsprogs and compare the walk with
@@ -21,15 +22,6 @@ import (
 // Kit (fls: the path tree) and dumpe2fs (group layout).
 
 const testUUID = "6a1f0c3e-2b7d-4c59-9e0a-5d3b8f1c2e47"
-
-func needTools(t testing.TB, tools ...string) {
-	t.Helper()
-	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed: %v", tool, err)
-		}
-	}
-}
 
 // run runs a command with reproducible e2fsprogs settings and returns its
 // standard output.
@@ -50,7 +42,7 @@ func run(t testing.TB, name string, args ...string) []byte {
 // src if it is not empty.
 func mkfs(t testing.TB, typ, src, size string, opts ...string) string {
 	t.Helper()
-	needTools(t, "mkfs."+typ)
+	testutil.NeedTools(t, "mkfs."+typ)
 	img := filepath.Join(t.TempDir(), typ+".img")
 	args := []string{"-q", "-F", "-U", testUUID, "-L", "test-" + typ, "-E", "root_owner=0:0"}
 	args = append(args, opts...)
@@ -65,7 +57,7 @@ func mkfs(t testing.TB, typ, src, size string, opts ...string) string {
 // debugfsW runs debugfs commands that change the image.
 func debugfsW(t testing.TB, img string, cmds ...string) {
 	t.Helper()
-	needTools(t, "debugfs")
+	testutil.NeedTools(t, "debugfs")
 	cf := filepath.Join(t.TempDir(), "cmds")
 	if err := os.WriteFile(cf, []byte(strings.Join(cmds, "\n")+"\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -147,7 +139,7 @@ var (
 // debugfsStat runs "stat <ino>" for every inode in one debugfs process.
 func debugfsStat(t testing.TB, img string, inos []uint64) map[uint64]*statInfo {
 	t.Helper()
-	needTools(t, "debugfs")
+	testutil.NeedTools(t, "debugfs")
 	var cmds strings.Builder
 	for _, n := range inos {
 		fmt.Fprintf(&cmds, "stat <%d>\n", n)
@@ -356,7 +348,7 @@ func mapsEqual[K comparable, V comparable](a, b map[K]V) bool {
 // checkAgainstFls compares the set of (path, inode) with TSK's fls -r -p.
 func (w *walked) checkAgainstFls(t testing.TB, img string) {
 	t.Helper()
-	needTools(t, "fls")
+	testutil.NeedTools(t, "fls")
 	out := run(t, "fls", "-r", "-p", img)
 	want := map[string]uint64{}
 	fls := map[string]string{} // path -> fls type field
@@ -463,7 +455,7 @@ func (w *walked) checkContents(t testing.TB, src string) int {
 // group of each meta group holds a primary descriptor block.
 func dumpe2fsLayout(t testing.TB, img string, dpb int) map[string][]uint64 {
 	t.Helper()
-	needTools(t, "dumpe2fs")
+	testutil.NeedTools(t, "dumpe2fs")
 	out := run(t, "dumpe2fs", img)
 	res := map[string][]uint64{}
 	add := func(name, rng string) {
@@ -694,7 +686,7 @@ func (w *walked) checkAgainstDebugfsLs(t testing.TB, img string) {
 // block 0, which is left out of its lists.
 func (w *walked) checkAgainstIstat(t testing.TB, img string, max int) {
 	t.Helper()
-	needTools(t, "istat")
+	testutil.NeedTools(t, "istat")
 	bs := w.f.bs
 	done := map[uint64]bool{}
 	for _, e := range w.entries {

@@ -6,13 +6,14 @@ import (
 	"testing"
 
 	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/internal/testutil"
 )
 
 // TestFixtures walks the committed fixtures and compares them with
 // debugfs (stat, ls -p, cat) and fls: inline data files, directories and
 // symlinks, fast symlinks, xattr blocks, indirect blocks.
 func TestFixtures(t *testing.T) {
-	needTools(t, "debugfs", "fls")
+	testutil.NeedTools(t, "debugfs", "fls")
 	t.Parallel()
 	for _, name := range fixtures {
 		t.Run(name, func(t *testing.T) {

@@ -6,12 +6,14 @@ import (
 	"regexp"
 	"strconv"
 	"testing"
+
+	"github.com/virt-bmap/virt-bmap/internal/testutil"
 )
 
 // TestInodeAgainstDebugfs decodes inodes of the fixtures and compares
 // mode, links, size, flags and the xattr block with debugfs stat.
 func TestInodeAgainstDebugfs(t *testing.T) {
-	needTools(t, "debugfs")
+	testutil.NeedTools(t, "debugfs")
 	t.Parallel()
 	hdr := regexp.MustCompile(`Type: \S+\s+Mode:\s+(\d+)\s+Flags: 0x([0-9a-f]+)`)
 	links := regexp.MustCompile(`Links: (\d+)`)

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/virt-bmap/virt-bmap/internal/testutil"
 )
 
 // dumpe2fsHeader parses "dumpe2fs -h": field name -> value.
@@ -23,7 +25,7 @@ func dumpe2fsHeader(t testing.TB, img string) map[string]string {
 // TestSuperblockAgainstDumpe2fs decodes the superblocks of images of every
 // shape and compares the fields with dumpe2fs -h, and the type with blkid.
 func TestSuperblockAgainstDumpe2fs(t *testing.T) {
-	needTools(t, "mkfs.ext4", "dumpe2fs")
+	testutil.NeedTools(t, "mkfs.ext4", "dumpe2fs")
 	t.Parallel()
 	cases := []struct {
 		typ  string

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/internal/testutil"
 )
 
 // writeFile writes n pseudo-random bytes (seeded by name) to dir/name.
@@ -106,7 +107,7 @@ func checkAll(t *testing.T, img, src string) *walked {
 }
 
 func TestExt4Features(t *testing.T) {
-	needTools(t, "mkfs.ext4", "debugfs", "fls", "dumpe2fs")
+	testutil.NeedTools(t, "mkfs.ext4", "debugfs", "fls", "dumpe2fs")
 	t.Parallel()
 	src := commonTree(t)
 	// Fragmentation: 200 4 KiB files, every other one deleted after
@@ -199,7 +200,7 @@ func TestExt4Features(t *testing.T) {
 }
 
 func TestExt2TripleIndirect(t *testing.T) {
-	needTools(t, "mkfs.ext2", "debugfs", "fls", "dumpe2fs")
+	testutil.NeedTools(t, "mkfs.ext2", "debugfs", "fls", "dumpe2fs")
 	t.Parallel()
 	src := commonTree(t)
 	// With 1 KiB blocks the triple indirect tree starts at file block
@@ -221,7 +222,7 @@ func TestExt2TripleIndirect(t *testing.T) {
 }
 
 func TestExt3TwoKiB(t *testing.T) {
-	needTools(t, "mkfs.ext3", "debugfs", "fls", "dumpe2fs")
+	testutil.NeedTools(t, "mkfs.ext3", "debugfs", "fls", "dumpe2fs")
 	t.Parallel()
 	src := commonTree(t)
 	writeFile(t, src, "dind.bin", 3<<20) // past 12 + 512 blocks of 2 KiB: double indirect
@@ -240,7 +241,7 @@ func TestExt3TwoKiB(t *testing.T) {
 }
 
 func TestExt4InlineData(t *testing.T) {
-	needTools(t, "mkfs.ext4", "debugfs", "fls", "dumpe2fs")
+	testutil.NeedTools(t, "mkfs.ext4", "debugfs", "fls", "dumpe2fs")
 	t.Parallel()
 	src := commonTree(t)
 	writeFile(t, src, "inl/a40", 40)   // in i_block only
@@ -292,7 +293,7 @@ func TestExt4InlineData(t *testing.T) {
 }
 
 func TestExt4Bigalloc(t *testing.T) {
-	needTools(t, "mkfs.ext4", "debugfs", "fls", "dumpe2fs")
+	testutil.NeedTools(t, "mkfs.ext4", "debugfs", "fls", "dumpe2fs")
 	t.Parallel()
 	src := commonTree(t)
 	img := mkfs(t, "ext4", src, "64M", "-O", "bigalloc", "-C", "16384")
@@ -300,7 +301,7 @@ func TestExt4Bigalloc(t *testing.T) {
 }
 
 func TestExt4MetaBG(t *testing.T) {
-	needTools(t, "mkfs.ext4", "debugfs", "fls", "dumpe2fs")
+	testutil.NeedTools(t, "mkfs.ext4", "debugfs", "fls", "dumpe2fs")
 	t.Parallel()
 	src := commonTree(t)
 	// 1 KiB blocks and 256 blocks per group: 96 groups, 16 descriptors a
@@ -319,7 +320,7 @@ func TestExt4MetaBG(t *testing.T) {
 }
 
 func TestExt4HtreeDir(t *testing.T) {
-	needTools(t, "mkfs.ext4", "debugfs", "fls", "dumpe2fs", "e2fsck")
+	testutil.NeedTools(t, "mkfs.ext4", "debugfs", "fls", "dumpe2fs", "e2fsck")
 	t.Parallel()
 	src := t.TempDir()
 	for i := range 10000 {
@@ -356,7 +357,7 @@ func TestExt4HtreeDir(t *testing.T) {
 // multi-group filesystems whose superblock backups and descriptors sit in
 // different places.
 func TestLayoutVariants(t *testing.T) {
-	needTools(t, "mkfs.ext4", "debugfs", "fls", "dumpe2fs")
+	testutil.NeedTools(t, "mkfs.ext4", "debugfs", "fls", "dumpe2fs")
 	t.Parallel()
 	cases := []struct {
 		name, typ, size string
@@ -399,7 +400,7 @@ func TestLayoutVariants(t *testing.T) {
 // 1 KiB-block filesystem, which needs an extent tree of depth 2.
 func TestExt4DeepExtentTree(t *testing.T) {
 	t.Parallel()
-	needTools(t, "mkfs.ext4", "debugfs", "fls", "dumpe2fs")
+	testutil.NeedTools(t, "mkfs.ext4", "debugfs", "fls", "dumpe2fs")
 	src := t.TempDir()
 	for i := range 900 {
 		writeFile(t, src, fmt.Sprintf("d%d/%03d", i/100, i), 1024)

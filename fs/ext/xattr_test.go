@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/internal/testutil"
 )
 
 // ibody builds an inode's bytes past 128 with i_extra_isize 32 and the
@@ -81,7 +82,7 @@ func TestIbodyXattr(t *testing.T) {
 // debugfs stat lists that inode's blocks.
 func TestEAInode(t *testing.T) {
 	t.Parallel()
-	needTools(t, "mkfs.ext4", "debugfs")
+	testutil.NeedTools(t, "mkfs.ext4", "debugfs")
 	src := t.TempDir()
 	writeFile(t, src, "file", 100)
 	writeFile(t, src, "other", 100)
