@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/internal/testutil"
 )
 
 // TestRealExtImage checks the map and the index against a real
@@ -21,11 +22,7 @@ import (
 // debugfs "icheck" (which inode owns the block) and "bmap" (which block
 // holds a logical block of a file).
 func TestRealExtImage(t *testing.T) {
-	for _, tool := range []string{"mkfs.ext4", "debugfs"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed", tool)
-		}
-	}
+	testutil.NeedTools(t, "mkfs.ext4", "debugfs")
 	dir := t.TempDir()
 	root := filepath.Join(dir, "root")
 	must(t, os.MkdirAll(filepath.Join(root, "a", "b"), 0o755))

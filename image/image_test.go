@@ -5,10 +5,11 @@ import (
 	"crypto/sha256"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/virt-bmap/virt-bmap/internal/testutil"
 )
 
 // makeRaw writes a 1 MiB raw disk with an MBR boot signature and a marker.
@@ -24,14 +25,12 @@ func makeRaw(t *testing.T, dir string) string {
 	return p
 }
 
+// run runs a tool to make a test image, skipping the test when the tool
+// is missing.
 func run(t *testing.T, name string, args ...string) {
 	t.Helper()
-	if _, err := exec.LookPath(name); err != nil {
-		t.Skipf("%s not installed", name)
-	}
-	if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-	}
+	testutil.NeedTools(t, name)
+	testutil.Run(t, "", name, args...)
 }
 
 func TestOpenRaw(t *testing.T) {

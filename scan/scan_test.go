@@ -10,15 +10,14 @@ import (
 
 	"github.com/virt-bmap/virt-bmap/bmap"
 	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/internal/testutil"
 )
 
 // sample unpacks the bundled sample disk: MBR, /dev/sda1 ext2 "boot" at
 // 1 MiB, /dev/sda2 ext4 "root" at 9 MiB (see testimages/README.md).
 func sample(t testing.TB) []byte {
 	t.Helper()
-	if _, err := exec.LookPath("xz"); err != nil {
-		t.Skip("xz not installed")
-	}
+	testutil.NeedTools(t, "xz")
 	out, err := exec.Command("xz", "-dc", "../testimages/sample.img.xz").Output()
 	if err != nil {
 		t.Fatalf("xz: %v", err)

@@ -3,13 +3,14 @@ package main
 import (
 	"bytes"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/virt-bmap/virt-bmap/internal/testutil"
 )
 
 func runCmd(args ...string) (code int, stdout, stderr string) {
@@ -54,14 +55,10 @@ func TestMissingImageWritesNoMap(t *testing.T) {
 }
 
 func TestUnsupportedFormatRefused(t *testing.T) {
-	if _, err := exec.LookPath("qemu-img"); err != nil {
-		t.Skip("qemu-img not installed")
-	}
+	testutil.NeedTools(t, "qemu-img")
 	dir := t.TempDir()
 	img := filepath.Join(dir, "d.qcow2")
-	if out, err := exec.Command("qemu-img", "create", "-f", "qcow2", img, "16M").CombinedOutput(); err != nil {
-		t.Fatalf("qemu-img: %v %s", err, out)
-	}
+	testutil.Run(t, "", "qemu-img", "create", "-f", "qcow2", img, "16M")
 	code, _, stderr := runCmd("-q", "-o", filepath.Join(dir, "m"), img)
 	if code != 1 || !strings.Contains(stderr, "qcow2") || !strings.Contains(stderr, "qemu-img convert") {
 		t.Fatalf("exit %d, stderr %q; want 1 with a qcow2 hint", code, stderr)
