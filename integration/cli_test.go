@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/internal/testutil"
 )
 
 // textLine is one line of the text map: 1 START END TYPE DEVICE [PATH].
@@ -404,13 +405,7 @@ func TestCLIBadInput(t *testing.T) {
 
 	// an all-zeros image: no partition table, no filesystem: the map is the
 	// disk alone.
-	zeros := filepath.Join(dir, "zeros.img")
-	if err := os.WriteFile(zeros, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Truncate(zeros, 10<<20); err != nil {
-		t.Fatal(err)
-	}
+	zeros := testutil.SparseFile(t, 10<<20)
 	stdout, stderr, code := runUntouched(t, []string{zeros}, "-q", "-o", "-", zeros)
 	if code != 0 {
 		t.Fatalf("all-zeros image: exit %d: %s", code, stderr)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/virt-bmap/virt-bmap/bmap"
+	"github.com/virt-bmap/virt-bmap/internal/testutil"
 )
 
 // The images and the binary are built once per test run into workDir and
@@ -31,11 +32,12 @@ var (
 	maps   = map[string]*jsonMap{}
 )
 
-// tools the end-to-end tests need, with the Debian package providing each.
-var tools = map[string]string{
-	"fls": "sleuthkit", "istat": "sleuthkit",
-	"debugfs": "e2fsprogs", "dumpe2fs": "e2fsprogs", "mkfs.ext4": "e2fsprogs", "e2fsck": "e2fsprogs",
-	"sfdisk": "fdisk", "sgdisk": "gdisk", "dd": "coreutils", "xz": "xz-utils",
+// tools the end-to-end tests need (testutil.NeedTools names the Debian
+// package providing each).
+var tools = []string{
+	"fls", "istat",
+	"debugfs", "dumpe2fs", "mkfs.ext4", "e2fsck",
+	"sfdisk", "sgdisk", "dd", "xz",
 }
 
 func TestMain(m *testing.M) {
@@ -55,11 +57,7 @@ func TestMain(m *testing.M) {
 // the binary (once) and fails the test if that failed.
 func setup(t *testing.T) {
 	t.Helper()
-	for tool, pkg := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not found (Debian package %s): %v", tool, pkg, err)
-		}
-	}
+	testutil.NeedTools(t, tools...)
 	setupOnce.Do(func() { setupErr = doSetup() })
 	if setupErr != nil {
 		t.Fatal(setupErr)

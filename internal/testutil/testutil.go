@@ -19,6 +19,7 @@ import (
 var debianPackage = map[string]string{
 	"blkid":      "util-linux",
 	"cryptsetup": "cryptsetup-bin",
+	"dd":         "coreutils",
 	"debugfs":    "e2fsprogs",
 	"dumpe2fs":   "e2fsprogs",
 	"e2fsck":     "e2fsprogs",
