@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/virt-bmap/virt-bmap/internal/testutil"
 )
 
 // ---- sfdisk --------------------------------------------------------------
@@ -41,15 +43,11 @@ func sfdiskLabel(img string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	var v struct {
-		PT struct {
-			Label string `json:"label"`
-		} `json:"partitiontable"`
-	}
+	var v testutil.SfdiskTable
 	if err := json.Unmarshal(out, &v); err != nil {
 		return "", fmt.Errorf("sfdisk --json %s: %w", img, err)
 	}
-	return v.PT.Label, nil
+	return v.PartitionTable.Label, nil
 }
 
 // sgdiskMainTable is where sgdisk -p says the main GPT entry array lies
@@ -71,23 +69,12 @@ func sfdiskParts(img string) ([]sfPart, int64, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	var v struct {
-		PT struct {
-			Label      string `json:"label"`
-			SectorSize int64  `json:"sectorsize"`
-			Partitions []struct {
-				Node  string `json:"node"`
-				Start int64  `json:"start"`
-				Size  int64  `json:"size"`
-				Type  string `json:"type"`
-			} `json:"partitions"`
-		} `json:"partitiontable"`
-	}
+	var v testutil.SfdiskTable
 	if err := json.Unmarshal(out, &v); err != nil {
 		return nil, 0, fmt.Errorf("sfdisk --json %s: %w", img, err)
 	}
 	var ps []sfPart
-	for _, p := range v.PT.Partitions {
+	for _, p := range v.PartitionTable.Partitions {
 		num := strings.TrimPrefix(p.Node, img)
 		n, err := strconv.Atoi(num)
 		if err != nil {
@@ -95,7 +82,7 @@ func sfdiskParts(img string) ([]sfPart, int64, error) {
 		}
 		ps = append(ps, sfPart{Device: "/dev/sda" + num, Number: n, Start: p.Start, Size: p.Size, Type: p.Type})
 	}
-	ss := v.PT.SectorSize
+	ss := v.PartitionTable.SectorSize
 	if ss == 0 {
 		ss = 512
 	}

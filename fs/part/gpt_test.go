@@ -43,7 +43,7 @@ func TestReadGPTMatchesSfdisk(t *testing.T) {
 	if len(warns) != 0 {
 		t.Errorf("warnings: %v", warns)
 	}
-	st := sfdiskJSON(t, p)
+	st := testutil.Sfdisk(t, p)
 	if tab.Scheme != SchemeGPT || tab.DiskGUID != st.PartitionTable.ID || tab.DiskGUID != gptDiskGUID || tab.SectorSize != 512 {
 		t.Errorf("table %+v, sfdisk id %s", tab, st.PartitionTable.ID)
 	}
@@ -88,7 +88,7 @@ func TestReadGPT4Kn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var st sfdiskTable
+	var st testutil.SfdiskTable
 	if err := json.Unmarshal(js, &st); err != nil {
 		t.Fatal(err)
 	}

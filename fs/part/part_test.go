@@ -2,7 +2,6 @@ package part
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -11,38 +10,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/virt-bmap/virt-bmap/internal/testutil"
 )
-
-// sfdiskTable is `sfdisk --json` output.
-type sfdiskTable struct {
-	PartitionTable struct {
-		Label      string `json:"label"`
-		ID         string `json:"id"`
-		SectorSize int64  `json:"sectorsize"`
-		Partitions []struct {
-			Node     string `json:"node"`
-			Start    int64  `json:"start"`
-			Size     int64  `json:"size"`
-			Type     string `json:"type"`
-			UUID     string `json:"uuid"`
-			Name     string `json:"name"`
-			Bootable bool   `json:"bootable"`
-		} `json:"partitions"`
-	} `json:"partitiontable"`
-}
-
-func sfdiskJSON(t testing.TB, path string) sfdiskTable {
-	t.Helper()
-	out, err := exec.Command("sfdisk", "--json", path).Output()
-	if err != nil {
-		t.Fatalf("sfdisk --json: %v", err)
-	}
-	var st sfdiskTable
-	if err := json.Unmarshal(out, &st); err != nil {
-		t.Fatalf("sfdisk --json: %v\n%s", err, out)
-	}
-	return st
-}
 
 // readImage runs Read on a file and collects the warnings.
 func readImage(t testing.TB, path string) (*Table, []error, error) {
@@ -64,12 +34,12 @@ func readImage(t testing.TB, path string) (*Table, []error, error) {
 // compareWithSfdisk checks every partition Read found against sfdisk's.
 func compareWithSfdisk(t *testing.T, path string, tab *Table) {
 	t.Helper()
-	compareTables(t, sfdiskJSON(t, path), path, tab)
+	compareTables(t, testutil.Sfdisk(t, path), path, tab)
 }
 
 // compareTables checks tab against sfdisk's view; node names are path
 // followed by the partition number.
-func compareTables(t *testing.T, st sfdiskTable, path string, tab *Table) {
+func compareTables(t *testing.T, st testutil.SfdiskTable, path string, tab *Table) {
 	t.Helper()
 	if tab.SectorSize != st.PartitionTable.SectorSize {
 		t.Errorf("sector size %d, sfdisk %d", tab.SectorSize, st.PartitionTable.SectorSize)

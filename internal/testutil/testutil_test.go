@@ -195,3 +195,31 @@ func TestSparseFile(t *testing.T) {
 		t.Errorf("two SparseFiles share the path %s", p)
 	}
 }
+
+func TestSfdisk(t *testing.T) {
+	NeedTools(t, "sfdisk")
+	p := SparseFile(t, 8<<20)
+	Run(t, "label: dos\nlabel-id: 0x1234abcd\nstart=2048, size=4096, type=83, bootable\nstart=8192, type=7\n", "sfdisk", "-q", p)
+	var st SfdiskTable
+	if f := call(t, func(tb testing.TB) { st = Sfdisk(tb, p) }); f.failed {
+		t.Fatalf("Sfdisk: %s", f.msg)
+	}
+	pt := st.PartitionTable
+	if pt.Label != "dos" || pt.ID != "0x1234abcd" || pt.SectorSize != 512 || len(pt.Partitions) != 2 {
+		t.Fatalf("table %+v", pt)
+	}
+	want := []SfdiskPartition{
+		{Node: p + "1", Start: 2048, Size: 4096, Type: "83", Bootable: true},
+		{Node: p + "2", Start: 8192, Size: 16384 - 8192, Type: "7"},
+	}
+	for i, w := range want {
+		if pt.Partitions[i] != w {
+			t.Errorf("partition %d: %+v, want %+v", i+1, pt.Partitions[i], w)
+		}
+	}
+	// A disk without a table: sfdisk fails and so does the test.
+	blank := SparseFile(t, 1<<20)
+	if f := call(t, func(tb testing.TB) { Sfdisk(tb, blank) }); !f.failed || !strings.Contains(f.msg, "sfdisk --json "+blank) {
+		t.Errorf("Sfdisk(blank): failed %v, message %q", f.failed, f.msg)
+	}
+}
