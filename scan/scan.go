@@ -10,6 +10,7 @@ package scan
 import (
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/virt-bmap/virt-bmap/bmap"
 	"github.com/virt-bmap/virt-bmap/fs"
@@ -157,8 +158,8 @@ func (s *scanner) filesystem(sum Summary) (out Summary) {
 	}
 	open, ok := walkers[t.Name]
 	if !ok {
-		if sum.Note == "" {
-			sum.Note = t.Name + ": files not mapped yet"
+		if t.Walkable { // FAT and NTFS: the walker comes in a later release
+			sum.Note = strings.TrimPrefix(sum.Note+"; files not mapped yet", "; ")
 		}
 		return sum
 	}

@@ -182,3 +182,32 @@ func TestWalkerPanicIsContained(t *testing.T) {
 		t.Fatalf("warnings = %q", warns)
 	}
 }
+
+// TestNotes checks the summary says why a partition's files are not in the
+// map, on filesystems made by the real mkfs tools.
+func TestNotes(t *testing.T) {
+	for _, c := range []struct {
+		tool string
+		args []string
+		fs   string
+		note string
+	}{
+		{"mkfs.vfat", []string{"-F", "32", "-n", "ESP"}, "vfat", "FAT32; files not mapped yet"},
+		{"mkfs.vfat", []string{"-F", "12"}, "vfat", "FAT12; files not mapped yet"},
+		{"mkswap", nil, "swap", "swap: not walked"},
+	} {
+		t.Run(c.note, func(t *testing.T) {
+			testutil.NeedTools(t, c.tool)
+			p := testutil.SparseFile(t, 40<<20)
+			testutil.Run(t, "", c.tool, append(c.args, p)...)
+			img, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, sums, _ := scanBytes(t, img)
+			if len(sums) != 1 || sums[0].FS != c.fs || sums[0].Note != c.note {
+				t.Fatalf("summaries %+v, want %s with note %q", sums, c.fs, c.note)
+			}
+		})
+	}
+}
