@@ -1,6 +1,6 @@
 # virt-bmap — see README.md. Every target installs what it needs (scripts/deps.sh).
 SHELL := /bin/bash
-export PATH := $(PATH):/usr/local/go/bin:$(shell go env GOPATH 2>/dev/null || echo $$HOME/go)/bin
+export PATH := $(PATH):/usr/sbin:/sbin:/usr/local/go/bin:$(shell go env GOPATH 2>/dev/null || echo $$HOME/go)/bin
 GO ?= go
 BIN := bin
 BUILD := build
