@@ -34,6 +34,10 @@ func Open(path string) (*Image, error) {
 	if err != nil {
 		return nil, err
 	}
+	if st, err := f.Stat(); err == nil && st.IsDir() {
+		f.Close()
+		return nil, fmt.Errorf("image: %s: is a directory, not a disk image", path)
+	}
 	size, err := f.Seek(0, io.SeekEnd) // works for regular files and block devices alike
 	if err != nil {
 		f.Close()

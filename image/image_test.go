@@ -112,6 +112,10 @@ func TestOpenErrors(t *testing.T) {
 	if _, err := Open(filepath.Join(t.TempDir(), "missing.img")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("missing file: %v", err)
 	}
+	dir := t.TempDir()
+	if _, err := Open(dir); err == nil || !strings.Contains(err.Error(), "is a directory") {
+		t.Fatalf("directory: %v", err)
+	}
 	// An empty file and a tiny one are raw disks of that size, not errors:
 	// what is on them is for the partition and filesystem probes to say.
 	for _, n := range []int{0, 3} {
