@@ -137,21 +137,24 @@ func checkGPTHeader(r io.ReaderAt, size, ss, off int64) (*gptHeader, error) {
 func readGPT(r io.ReaderAt, size, ss int64, warn fs.WarnFunc) (*Table, error) {
 	primaryOff := ss
 	backupOff := (size/ss - 1) * ss
+	// Each header and its entry array are read and checked once; the
+	// results choose the header, drive the warnings and give the regions.
 	ph, perr := checkGPTHeader(r, size, ss, primaryOff)
+	bh, berr := checkGPTHeader(r, size, ss, backupOff)
 	f := &gptFile{r: r, size: size}
+	used := ph
 	if perr != nil {
-		bh, berr := checkGPTHeader(r, size, ss, backupOff)
 		if berr != nil {
 			return nil, fmt.Errorf("gpt: no valid header (primary: %w; backup: %v)", perr, berr)
 		}
-		ph = bh
+		used = bh
 		// Hide the primary from go-diskfs so that it takes the backup
 		// even when the primary only failed one of our own checks.
 		f.maskOff, f.maskLen = primaryOff, ss
 	}
 	t, err := gpt.Read(f, int(ss), int(ss))
 	if err != nil {
-		return nil, fmt.Errorf("gpt: reading the table at %#x: %w", ph.headerOffset, err)
+		return nil, fmt.Errorf("gpt: reading the table at %#x: %w", used.headerOffset, err)
 	}
 	switch {
 	case perr == nil && t.RecoveredFromBackup:
@@ -159,7 +162,7 @@ func readGPT(r io.ReaderAt, size, ss int64, warn fs.WarnFunc) (*Table, error) {
 		warn(&fs.FormatError{FS: "gpt", Off: primaryOff, What: "primary header",
 			Msg: fmt.Sprintf("refused by go-diskfs, using backup header at %#x", backupOff)})
 	case perr == nil:
-		checkBackup(r, size, ss, ph, warn)
+		checkBackup(size, ss, ph, berr, warn)
 	default:
 		if !t.RecoveredFromBackup {
 			return nil, fmt.Errorf("gpt: primary header at %#x invalid (%w) but go-diskfs did not use the backup", primaryOff, perr)
@@ -168,21 +171,18 @@ func readGPT(r io.ReaderAt, size, ss int64, warn fs.WarnFunc) (*Table, error) {
 	}
 	out := &Table{Scheme: SchemeGPT, DiskGUID: t.GUID, SectorSize: ss,
 		Regions: []Region{{"protective MBR", 0, sectorSize}}}
-	for _, h := range []struct {
-		name string
-		off  int64
-	}{{"GPT header", primaryOff}, {"GPT backup header", backupOff}} {
-		if hh, err := checkGPTHeader(r, size, ss, h.off); err == nil {
-			out.Regions = append(out.Regions, Region{h.name, h.off, ss},
-				Region{h.name[:len(h.name)-len("header")] + "entries", hh.entriesArrayOff, int64(hh.Count) * gptEntrySize})
-		}
+	if perr == nil {
+		out.Regions = append(out.Regions, ph.regions("GPT header", "GPT entries", ss)...)
+	}
+	if berr == nil {
+		out.Regions = append(out.Regions, bh.regions("GPT backup header", "GPT backup entries", ss)...)
 	}
 	lbas := uint64(size / ss)
 	for _, p := range t.Partitions {
 		if p == nil {
 			continue
 		}
-		entryOff := ph.entriesArrayOff + int64(p.Index-1)*gptEntrySize
+		entryOff := used.entriesArrayOff + int64(p.Index-1)*gptEntrySize
 		q := Partition{
 			Number:   p.Index,
 			Type:     string(p.Type),
@@ -215,19 +215,24 @@ func readGPT(r io.ReaderAt, size, ss int64, warn fs.WarnFunc) (*Table, error) {
 }
 
 // checkBackup warns when the primary header is sound but the backup is
-// not where it should be or is damaged, as sgdisk -v does: the table is
-// still read from the primary, but one more fault would make it
-// unreadable.
-func checkBackup(r io.ReaderAt, size, ss int64, ph *gptHeader, warn fs.WarnFunc) {
+// not where it should be or is damaged (berr, from checking the disk's
+// last sector), as sgdisk -v does: the table is still read from the
+// primary, but one more fault would make it unreadable.
+func checkBackup(size, ss int64, ph *gptHeader, berr error, warn fs.WarnFunc) {
 	last := uint64(size/ss - 1)
 	if ph.AltLBA != last {
 		warn(&fs.FormatError{FS: "gpt", Off: ph.headerOffset, What: "primary header",
 			Msg: fmt.Sprintf("backup header recorded at LBA %d, not in the disk's last sector (LBA %d): was the image resized?", ph.AltLBA, last)})
 		return
 	}
-	if _, err := checkGPTHeader(r, size, ss, int64(last)*ss); err != nil {
-		warn(fmt.Errorf("gpt: backup header at %#x invalid (the primary is used): %w", int64(last)*ss, err))
+	if berr != nil {
+		warn(fmt.Errorf("gpt: backup header at %#x invalid (the primary is used): %w", int64(last)*ss, berr))
 	}
+}
+
+// regions are where a valid header and its entry array lie.
+func (h *gptHeader) regions(header, entries string, ss int64) []Region {
+	return []Region{{header, h.headerOffset, ss}, {entries, h.entriesArrayOff, int64(h.Count) * gptEntrySize}}
 }
 
 // gptFile adapts an io.ReaderAt to go-diskfs' backend.File, read-only: it
