@@ -148,7 +148,10 @@ type Info struct {
 type Walker interface {
 	Info() Info
 	// Walk calls fn for every object of the filesystem: metadata first,
-	// then the directory tree from the root. A damaged object is reported
+	// then the directory tree from the root. The Entry's Extents are
+	// valid only during the call and must not be changed: a walker reuses
+	// one buffer for every entry, and fn copies what it keeps (as
+	// bufio.Scanner.Bytes). A damaged object is reported
 	// through the walker's warning function and skipped; Walk returns an
 	// error only when it cannot go on at all, or when fn returns one.
 	Walk(fn func(Entry) error) error

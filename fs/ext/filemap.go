@@ -258,9 +258,14 @@ func (m *fileMap) extents() []fs.Extent {
 	if len(m.data)+len(m.other) == 0 {
 		return nil
 	}
-	out := make([]fs.Extent, 0, len(m.data)+len(m.other))
-	out = append(out, m.data...)
-	return append(out, m.other...)
+	return m.appendExtents(make([]fs.Extent, 0, len(m.data)+len(m.other)))
+}
+
+// appendExtents appends the contents extents, then the others, to dst:
+// Walk reuses one buffer for every entry instead of allocating one each.
+func (m *fileMap) appendExtents(dst []fs.Extent) []fs.Extent {
+	dst = append(dst, m.data...)
+	return append(dst, m.other...)
 }
 
 // Extents returns the extents of inode in: its contents sorted by file

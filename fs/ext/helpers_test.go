@@ -86,6 +86,7 @@ func walkImage(t testing.TB, img string) *walked {
 	w := &walked{f: f, img: b}
 	f.SetWarn(func(err error) { w.warns = append(w.warns, err) })
 	if err := f.Walk(func(e fs.Entry) error {
+		e.Extents = slices.Clone(e.Extents) // valid only during the call
 		w.entries = append(w.entries, e)
 		return nil
 	}); err != nil {

@@ -28,6 +28,8 @@ type walker struct {
 	ibuf    []byte // raw bytes of the directory being read (w.in.extra aliases it)
 	cbuf    []byte // raw bytes of a child inode
 	dirBuf  []byte
+	out     []fs.Extent // extents of the entry being reported (fs.Walker: valid during fn only)
+	dirExt  []fs.Extent // data extents of the directory being read
 	visited map[uint32]struct{}    // directories reached
 	links   map[uint32][]fs.Extent // extents of inodes with several links
 	stack   []dirItem              // directories still to read
@@ -151,7 +153,8 @@ func (w *walker) dir(d dirItem) error {
 	if w.budget < 0 {
 		return w.errBudget()
 	}
-	if err := w.fn(fs.Entry{Kind: fs.KindDir, Path: d.path, Inode: uint64(d.ino), Size: in.Size, Extents: w.m.extents()}); err != nil {
+	w.out = w.m.appendExtents(w.out[:0])
+	if err := w.fn(fs.Entry{Kind: fs.KindDir, Path: d.path, Inode: uint64(d.ino), Size: in.Size, Extents: w.out}); err != nil {
 		return err
 	}
 	w.parent = d
@@ -176,7 +179,8 @@ func (w *walker) dir(d dirItem) error {
 	} else {
 		// Read every mapped block within i_size; the extents are copied
 		// first since reading entries reuses w.m.
-		data := append([]fs.Extent(nil), w.m.data...)
+		w.dirExt = append(w.dirExt[:0], w.m.data...)
+		data := w.dirExt
 		size := in.Size
 		for _, e := range data {
 			if e.Unwritten || e.Role != fs.RoleData || e.FileOff >= size {
@@ -261,7 +265,7 @@ func (w *walker) entry(de dirent) error {
 				w.err = w.errBudget()
 				return errStop
 			}
-			e.Extents = append([]fs.Extent(nil), ext...)
+			e.Extents = ext // fn may not keep or change it (fs.Walker)
 			return w.emit(e)
 		}
 	}
@@ -271,7 +275,8 @@ func (w *walker) entry(de dirent) error {
 		w.err = w.errBudget()
 		return errStop
 	}
-	e.Extents = w.m.extents()
+	w.out = w.m.appendExtents(w.out[:0])
+	e.Extents = w.out
 	if in.Links > 1 {
 		w.links[de.ino] = append([]fs.Extent(nil), e.Extents...)
 	}
