@@ -28,8 +28,8 @@ type walker struct {
 	ibuf    []byte // raw bytes of the directory being read (w.in.extra aliases it)
 	cbuf    []byte // raw bytes of a child inode
 	dirBuf  []byte
-	out     []fs.Extent // extents of the entry being reported (fs.Walker: valid during fn only)
-	dirExt  []fs.Extent // data extents of the directory being read
+	out     []fs.Extent            // extents of the entry being reported (fs.Walker: valid during fn only)
+	dirExt  []fs.Extent            // data extents of the directory being read
 	visited map[uint32]struct{}    // directories reached
 	links   map[uint32][]fs.Extent // extents of inodes with several links
 	stack   []dirItem              // directories still to read
