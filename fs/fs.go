@@ -71,6 +71,7 @@ const (
 	RoleTIndirect   Role = "tindirect"    // ext2/3 triple indirect block
 	RoleXattr       Role = "xattr"        // external extended-attribute block
 	RoleMeta        Role = "metadata"     // a filesystem metadata structure (Kind m)
+	RoleRecord      Role = "record"       // an NTFS file's own MFT record(s): attributes, resident data, $INDEX_ROOT
 )
 
 // MarshalText writes the kind as its letter ("f"), as both map forms do.

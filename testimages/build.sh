@@ -460,6 +460,14 @@ build_mbr
 build_gpt
 build_sample
 
+# The FAT and NTFS disks have their own scripts (fat.sh, ntfs.sh), each
+# usable alone; they write into the same OUTDIR.
+for extra in fat ntfs; do
+	if [ -f "$here/$extra.sh" ]; then
+		bash "$here/$extra.sh" "$out"
+	fi
+done
+
 if [ "${UPDATE_SAMPLE:-}" = 1 ]; then
 	xz -9e -T1 -c "$out/sample.img" >"$here/sample.img.xz"
 	echo "wrote $here/sample.img.xz ($(stat -c %s "$here/sample.img.xz") bytes)"
