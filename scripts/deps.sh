@@ -21,12 +21,19 @@ if [ "$what" != demo ]; then
     [mkfs.xfs]=xfsprogs [mkfs.btrfs]=btrfs-progs [cryptsetup]=cryptsetup-bin
     [xorriso]=xorriso [mkfs.exfat]=exfatprogs
     [/usr/bin/time]=time
+    [mshowfat]=mtools [ntfscluster]=ntfs-3g [gcc]=gcc
+    [/usr/include/ntfs-3g/volume.h]=ntfs-3g-dev
   )
+fi
+if [ "$what" = bench ]; then
+  need+=([nbdkit]=nbdkit [fio]=fio [qemu-nbd]=qemu-utils [nbdcopy]=libnbd-bin)
 fi
 
 missing=()
 for cmd in "${!need[@]}"; do
-  if ! command -v "$cmd" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$cmd" ] && [ ! -x "/sbin/$cmd" ]; then
+  if [[ $cmd == /* ]]; then
+    [ -e "$cmd" ] || missing+=("${need[$cmd]}")
+  elif ! command -v "$cmd" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$cmd" ] && [ ! -x "/sbin/$cmd" ]; then
     missing+=("${need[$cmd]}")
   fi
 done
