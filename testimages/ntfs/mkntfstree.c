@@ -1,0 +1,272 @@
+/*
+ * mkntfstree: populate an unmounted NTFS volume (a file made by mkntfs)
+ * from a manifest, through libntfs-3g, without FUSE or loop devices.
+ *
+ * Usage: mkntfstree VOLUME < MANIFEST
+ *
+ * One command a line, fields separated by TABs (so names may hold spaces);
+ * blank lines and lines starting with '#' are ignored. Paths are absolute,
+ * UTF-8. File contents are a pseudo-random stream from SEED (xorshift), so
+ * they do not compress, except for "compressed", whose contents repeat.
+ *
+ *   dir       PATH                      a directory
+ *   cdir      PATH                      a directory with the compressed flag:
+ *                                       files created in it are compressed
+ *   file      PATH SIZE SEED            a file of SIZE bytes
+ *   compressed PATH SIZE SEED           a file of SIZE compressible bytes (put
+ *                                       it in a cdir)
+ *   ads       PATH STREAM SIZE SEED     a named $DATA stream on an existing file
+ *   sparse    PATH OFF SIZE SEED        a file with SIZE bytes written at OFF,
+ *                                       and nothing before (a hole)
+ *   link      TARGET NEWPATH            a hard link
+ *   frag      PATH PIECES SEED          a file of PIECES clusters, each in its
+ *                                       own run: after writing each cluster
+ *                                       the one after it is reserved, and the
+ *                                       reserved clusters are freed at the end
+ *                                       (a few hundred pieces need an
+ *                                       $ATTRIBUTE_LIST)
+ *
+ * The volume is opened with compression allowed (as ntfs-3g's
+ * "-o compression" option does).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <locale.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <ntfs-3g/types.h>
+#include <ntfs-3g/attrib.h>
+#include <ntfs-3g/dir.h>
+#include <ntfs-3g/inode.h>
+#include <ntfs-3g/lcnalloc.h>
+#include <ntfs-3g/unistr.h>
+#include <ntfs-3g/volume.h>
+
+static ntfs_volume *vol;
+static int lineno;
+
+static void die(const char *what, const char *arg)
+{
+	fprintf(stderr, "mkntfstree: line %d: %s %s: %s\n", lineno, what,
+		arg ? arg : "", strerror(errno));
+	if (vol)
+		ntfs_umount(vol, 0);
+	exit(1);
+}
+
+static uint64_t rng;
+
+static uint64_t next(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return rng;
+}
+
+static void fill(unsigned char *b, size_t n, int compressible)
+{
+	size_t i;
+	for (i = 0; i < n; i += 8) {
+		uint64_t v = next();
+		size_t j;
+		if (compressible)
+			v = 0x2020202020202020ULL | (v & 0x0f0f);
+		for (j = 0; j < 8 && i + j < n; j++)
+			b[i + j] = compressible && j > 1 ? "NTFS data "[(i + j) % 10]
+							 : (unsigned char)(v >> (8 * j));
+	}
+}
+
+/* split PATH into parent inode and the last component (as UTF-16). */
+static ntfs_inode *parent_of(const char *path, ntfschar **uname, int *ulen)
+{
+	char *p = strdup(path), *slash = strrchr(p, '/');
+	ntfs_inode *dir;
+	if (!slash || slash[1] == 0) {
+		errno = EINVAL;
+		die("bad path", path);
+	}
+	*slash = 0;
+	dir = ntfs_pathname_to_inode(vol, NULL, *p ? p : "/");
+	if (!dir)
+		die("parent of", path);
+	*uname = NULL;
+	*ulen = ntfs_mbstoucs(slash + 1, uname);
+	if (*ulen <= 0)
+		die("name", path);
+	free(p);
+	return dir;
+}
+
+static ntfs_inode *create(const char *path, mode_t type)
+{
+	ntfschar *uname;
+	int ulen;
+	ntfs_inode *dir = parent_of(path, &uname, &ulen);
+	ntfs_inode *ni = ntfs_create(dir, const_cpu_to_le32(0), uname, ulen, type);
+	if (!ni)
+		die("create", path);
+	free(uname);
+	ntfs_inode_close(dir);
+	return ni;
+}
+
+static ntfs_inode *open_path(const char *path)
+{
+	ntfs_inode *ni = ntfs_pathname_to_inode(vol, NULL, path);
+	if (!ni)
+		die("open", path);
+	return ni;
+}
+
+static unsigned char buf[1 << 20];
+
+static void write_attr(ntfs_inode *ni, ntfschar *name, int nlen, int64_t off,
+		       int64_t size, int compressible, const char *path)
+{
+	ntfs_attr *na = ntfs_attr_open(ni, AT_DATA, name, nlen);
+	if (!na)
+		die("open $DATA of", path);
+	while (size > 0) {
+		int64_t n = size < (int64_t)sizeof(buf) ? size : (int64_t)sizeof(buf);
+		fill(buf, n, compressible);
+		if (ntfs_attr_pwrite(na, off, n, buf) != n)
+			die("write", path);
+		off += n;
+		size -= n;
+	}
+	ntfs_attr_close(na);
+}
+
+static int64_t num(const char *s)
+{
+	char *end;
+	long long v;
+	errno = 0;
+	v = strtoll(s, &end, 0);
+	if (errno || *end || v < 0) {
+		errno = EINVAL;
+		die("bad number", s);
+	}
+	return v;
+}
+
+int main(int argc, char **argv)
+{
+	char line[8192];
+	char *f[8];
+	if (argc != 2) {
+		fprintf(stderr, "usage: mkntfstree VOLUME < MANIFEST\n");
+		return 2;
+	}
+	setlocale(LC_ALL, "C.UTF-8");
+	vol = ntfs_mount(argv[1], NTFS_MNT_NONE);
+	if (!vol)
+		die("mount", argv[1]);
+	set_nvol_flag(vol, Compression);
+	while (fgets(line, sizeof(line), stdin)) {
+		int n = 0;
+		char *s = line, *tok;
+		ntfs_inode *ni;
+		lineno++;
+		line[strcspn(line, "\n")] = 0;
+		if (!line[0] || line[0] == '#')
+			continue;
+		while (n < 8 && (tok = strsep(&s, "\t")) != NULL)
+			f[n++] = tok;
+		errno = EINVAL;
+#define NEED(k) do { if (n != (k)) die("wrong field count for", f[0]); } while (0)
+		if (!strcmp(f[0], "dir") || !strcmp(f[0], "cdir")) {
+			NEED(2);
+			ni = create(f[1], S_IFDIR);
+			if (f[0][0] == 'c') {
+				ni->flags |= FILE_ATTR_COMPRESSED;
+				NInoFileNameSetDirty(ni);
+				ntfs_inode_mark_dirty(ni);
+			}
+			ntfs_inode_close(ni);
+		} else if (!strcmp(f[0], "file") || !strcmp(f[0], "compressed")) {
+			NEED(4);
+			ni = create(f[1], S_IFREG);
+			rng = num(f[3]) * 2654435761ULL + 1;
+			write_attr(ni, AT_UNNAMED, 0, 0, num(f[2]), f[0][0] == 'c', f[1]);
+			ntfs_inode_close(ni);
+		} else if (!strcmp(f[0], "sparse")) {
+			NEED(5);
+			ni = create(f[1], S_IFREG);
+			rng = num(f[4]) * 2654435761ULL + 1;
+			write_attr(ni, AT_UNNAMED, 0, num(f[2]), num(f[3]), 0, f[1]);
+			ntfs_inode_close(ni);
+		} else if (!strcmp(f[0], "ads")) {
+			ntfschar *uname = NULL;
+			int ulen;
+			NEED(5);
+			ni = open_path(f[1]);
+			ulen = ntfs_mbstoucs(f[2], &uname);
+			if (ulen <= 0)
+				die("stream name", f[2]);
+			if (ntfs_attr_add(ni, AT_DATA, uname, ulen, NULL, 0))
+				die("add stream to", f[1]);
+			rng = num(f[4]) * 2654435761ULL + 1;
+			write_attr(ni, uname, ulen, 0, num(f[3]), 0, f[1]);
+			free(uname);
+			ntfs_inode_close(ni);
+		} else if (!strcmp(f[0], "link")) {
+			ntfschar *uname;
+			int ulen;
+			ntfs_inode *dir;
+			NEED(3);
+			ni = open_path(f[1]);
+			dir = parent_of(f[2], &uname, &ulen);
+			if (ntfs_link(ni, dir, uname, ulen))
+				die("link", f[2]);
+			free(uname);
+			ntfs_inode_close(dir);
+			ntfs_inode_close(ni);
+		} else if (!strcmp(f[0], "frag")) {
+			ntfs_attr *na;
+			int64_t pieces, cl = vol->cluster_size, i;
+			runlist **held;
+			NEED(4);
+			pieces = num(f[2]);
+			rng = num(f[3]) * 2654435761ULL + 1;
+			held = calloc(pieces, sizeof(*held));
+			ni = create(f[1], S_IFREG);
+			na = ntfs_attr_open(ni, AT_DATA, AT_UNNAMED, 0);
+			if (!na || !held)
+				die("open $DATA of", f[1]);
+			for (i = 0; i < pieces; i++) {
+				LCN lcn;
+				fill(buf, cl, 0);
+				if (ntfs_attr_pwrite(na, i * cl, cl, buf) != cl)
+					die("write", f[1]);
+				lcn = ntfs_attr_vcn_to_lcn(na, i);
+				if (lcn < 0)
+					die("vcn to lcn", f[1]);
+				/* Hold the next cluster so that the next piece goes elsewhere. */
+				held[i] = ntfs_cluster_alloc(vol, 0, 1, lcn + 1, DATA_ZONE);
+				if (!held[i])
+					die("reserve cluster after piece of", f[1]);
+			}
+			ntfs_attr_close(na);
+			ntfs_inode_close(ni);
+			for (i = 0; i < pieces; i++) {
+				if (ntfs_cluster_free_from_rl(vol, held[i]))
+					die("free reserved cluster", f[1]);
+				free(held[i]);
+			}
+			free(held);
+			} else {
+			errno = EINVAL;
+			die("unknown command", f[0]);
+		}
+	}
+	if (ntfs_umount(vol, 0))
+		die("umount", argv[1]);
+	return 0;
+}
