@@ -1,0 +1,115 @@
+package fat
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/virt-bmap/virt-bmap/fs"
+)
+
+var _ fs.Walker = (*FS)(nil)
+
+// FS is a FAT12, FAT16 or FAT32 volume opened read-only. Its methods may
+// be called from several goroutines at once: each Walk has its own state.
+type FS struct {
+	r     io.ReaderAt
+	size  int64
+	p     *bpb
+	warn  fs.WarnFunc
+	label string
+}
+
+// New opens the FAT volume that starts at r's first byte; size is the size
+// of the partition (or image) holding it. It fails with an *fs.FormatError
+// when the boot sector is missing, inconsistent or describes a volume
+// larger than size.
+func New(r io.ReaderAt, size int64) (*FS, error) {
+	if size < 512 {
+		return nil, &fs.FormatError{FS: "fat", Off: 0, What: "boot sector", Msg: fmt.Sprintf("device of %d bytes too small for a boot sector", size)}
+	}
+	b := make([]byte, 512)
+	if err := readAt(r, b, 0); err != nil {
+		return nil, &fs.FormatError{FS: "fat", Off: 0, What: "boot sector", Msg: fmt.Sprintf("reading: %v", err)}
+	}
+	p, err := parseBPB(b, size)
+	if err != nil {
+		return nil, err
+	}
+	f := &FS{r: r, size: size, p: p}
+	f.label = f.readLabel()
+	return f, nil
+}
+
+// SetWarn sets the function that receives the problems Walk works around
+// (a broken cluster chain, a bad long name, a directory loop). Without
+// one, they are dropped.
+func (f *FS) SetWarn(w fs.WarnFunc) { f.warn = w }
+
+// Variant says whether the volume is FAT12, FAT16 or FAT32: FAT32 when
+// the boot sector has the FAT32 layout (16-bit FAT size 0), else FAT12
+// below 4085 clusters and FAT16 from there, as Linux and Microsoft decide.
+func (f *FS) Variant() Variant { return f.p.variant }
+
+// Info describes the volume as blkid -p does: Type "vfat", the label of
+// the root directory's volume label entry (else the boot sector's, unless
+// it is "NO NAME"), the serial number as UUID ("1234-ABCD"); BlockSize is
+// the cluster size and Size the bytes the boot sector's total sectors
+// span.
+func (f *FS) Info() fs.Info {
+	return fs.Info{
+		Type:      "vfat",
+		Label:     f.label,
+		UUID:      f.p.uuid(),
+		BlockSize: f.p.clusterSize,
+		Size:      f.p.totalSectors * f.p.bps,
+	}
+}
+
+// readLabel finds the volume label as blkid does: the root directory's
+// volume label entry (looked for in its first 64 KiB), else the boot
+// sector's.
+func (f *FS) readLabel() string {
+	off, n := f.p.rootOff, f.p.rootLen
+	if f.p.variant == FAT32 {
+		off, n = f.p.clusterOff(f.p.rootCluster), f.p.clusterSize
+	}
+	n = min(n, 64<<10, f.size-off)
+	if n <= 0 {
+		return f.p.bpbLabel()
+	}
+	b := make([]byte, n)
+	if readAt(f.r, b, off) != nil {
+		return f.p.bpbLabel()
+	}
+	for i := 0; i+direntSize <= len(b); i += direntSize {
+		e := b[i : i+direntSize]
+		if e[0] == 0 {
+			break
+		}
+		if e[0] == 0xE5 || e[11]&0x3F == attrLFN || e[11]&attrVolume == 0 {
+			continue
+		}
+		return strings.TrimRight(decodeOEM(e[:11]), " ")
+	}
+	return f.p.bpbLabel()
+}
+
+func (f *FS) warnErr(err error) {
+	if f.warn != nil && err != nil {
+		f.warn(err)
+	}
+}
+
+// readAt fills b from off. An io.ReaderAt may return io.EOF with a full
+// buffer at the end of its data; that is a success.
+func readAt(r io.ReaderAt, b []byte, off int64) error {
+	n, err := r.ReadAt(b, off)
+	if err == io.EOF && n == len(b) {
+		return nil
+	}
+	if err == nil && n < len(b) {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}

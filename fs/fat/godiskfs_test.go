@@ -1,0 +1,98 @@
+//go:build godiskfs
+
+// The cross-check with go-diskfs needs its FAT packages' dependency
+// (github.com/elliotwutingfeng/asciiset) in go.sum, which the module does
+// not carry: run it with
+//
+//	go get github.com/diskfs/go-diskfs/filesystem/fat12@v1.9.4
+//	go test -tags godiskfs -run GoDiskfs ./fs/fat/
+//
+// and do not commit the go.mod/go.sum change.
+
+package fat
+
+import (
+	"errors"
+	"os"
+	"slices"
+	"testing"
+
+	diskfile "github.com/diskfs/go-diskfs/backend/file"
+	"github.com/diskfs/go-diskfs/filesystem"
+	"github.com/diskfs/go-diskfs/filesystem/fat12"
+	"github.com/diskfs/go-diskfs/filesystem/fat16"
+	"github.com/diskfs/go-diskfs/filesystem/fat32"
+
+	"github.com/virt-bmap/virt-bmap/fs"
+)
+
+// TestWalkVsGoDiskfs cross-checks every file's and directory's byte
+// ranges with go-diskfs' GetDiskRanges (which follows the whole chain).
+func TestWalkVsGoDiskfs(t *testing.T) {
+	for _, name := range fixtures {
+		t.Run(name, func(t *testing.T) {
+			img, b := fixtureFile(t, name)
+			w := walkBytes(t, b)
+			fh, err := os.Open(img)
+			must(t, err)
+			defer fh.Close()
+			st := diskfile.New(fh, true)
+			size := int64(len(b))
+			var dfs filesystem.FileSystem
+			switch w.f.Variant() {
+			case FAT12:
+				dfs, err = fat12.Read(st, size, 0, 512)
+			case FAT16:
+				dfs, err = fat16.Read(st, size, 0, 512)
+			default:
+				dfs, err = fat32.Read(st, size, 0, 512)
+			}
+			must(t, err)
+			n := 0
+			for _, e := range w.entries {
+				if e.Kind != fs.KindFile || e.Size == 0 {
+					continue
+				}
+				fl, err := dfs.OpenFile(e.Path, os.O_RDONLY)
+				if err != nil {
+					t.Errorf("go-diskfs OpenFile %q: %v", e.Path, err)
+					continue
+				}
+				var ff *fat12.File
+				if !errors.As(asFile(fl), &ff) {
+					t.Fatalf("go-diskfs file %T", fl)
+				}
+				rs, err := ff.GetDiskRanges()
+				must(t, err)
+				var got, want [][2]int64
+				for _, x := range e.Extents {
+					got = append(got, [2]int64{x.Off, x.Len})
+				}
+				for _, r := range rs {
+					want = append(want, [2]int64{int64(r.Offset), int64(r.Length)})
+				}
+				if !slices.Equal(got, want) {
+					t.Errorf("%q: ranges %v, go-diskfs %v", e.Path, got, want)
+				}
+				n++
+			}
+			if n < 50 {
+				t.Errorf("only %d files compared", n)
+			}
+		})
+	}
+}
+
+// fileErr wraps a go-diskfs file so errors.As can find its concrete type.
+type fileErr struct{ f filesystem.File }
+
+func (e fileErr) Error() string { return "" }
+func (e fileErr) As(target any) bool {
+	if p, ok := target.(**fat12.File); ok {
+		f, ok := e.f.(*fat12.File)
+		*p = f
+		return ok
+	}
+	return false
+}
+func asFile(f filesystem.File) error { return fileErr{f} }
