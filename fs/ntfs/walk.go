@@ -1,0 +1,716 @@
+package ntfs
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"unicode/utf16"
+
+	"github.com/virt-bmap/virt-bmap/fs"
+)
+
+// maxDepth caps the directory nesting Walk follows.
+const maxDepth = 4096
+
+// maxBitmap caps the bytes of a directory's $BITMAP read (one bit per
+// index record: 1 MiB covers 8 million index records).
+const maxBitmap = 1 << 20
+
+// firstUserRecord is the first record number that is not reserved: 0-15
+// are the system files, 16-23 are reserved for $MFT's own extension
+// records (mkntfs marks them in use without a name).
+const firstUserRecord = 24
+
+// errStop ends an index parse when fn returned an error (kept in
+// walker.err).
+var errStop = errors.New("ntfs: walk stopped")
+
+// recSlot is one MFT record of the file being loaded (the base record
+// first, then its extension records) and where it lies on disk.
+type recSlot struct {
+	n      uint64
+	buf    []byte
+	rec    record
+	pieces []piece
+}
+
+// fileAttr is one attribute of the file being loaded, its pieces from
+// several records (an $ATTRIBUTE_LIST) merged.
+type fileAttr struct {
+	typ      uint32
+	name     string
+	resident bool
+	flags    uint16
+	size     int64 // data size (resident: value length)
+	slot     int   // resident: the record holding the value
+	valueOff int
+	valueLen int
+	runs     []run // non-resident
+}
+
+type dirItem struct {
+	n     uint64
+	depth int
+	path  string
+}
+
+// walker is the state of one Walk.
+type walker struct {
+	f      *FS
+	fn     func(fs.Entry) error
+	err    error // fn's error
+	slots  []recSlot
+	nslots int
+	attrs  []fileAttr
+	nattrs int
+	alBuf  []byte
+	extRec []uint64
+	out    []fs.Extent
+	ps     []piece
+	// The directory being listed: its index, copied out of the record
+	// buffers that loading its children reuses.
+	parent  dirItem
+	rootBuf []byte
+	dirRuns []run
+	dirSize int64
+	bitmap  []byte
+	ixBuf   []byte
+	kids    []dirItem
+	stack   []dirItem
+	visited map[uint64]struct{} // directories listed
+	reached []uint64            // bit set of records named by an index
+	// budget bounds the records read by one walk: each is read about
+	// twice on a sound volume (a directory when named and when listed;
+	// a file once per name); a damaged index naming one file with many
+	// extension records over and over exhausts it.
+	budget int64
+}
+
+// walkBudget is the budget of a walk over a volume of n records. A
+// variable so that a test can lower it.
+var walkBudget = func(n int64) int64 { return 8*n + 1<<16 }
+
+func (w *walker) errBudget() error {
+	return &fs.FormatError{FS: "ntfs", Off: w.f.boot.mftLCN * w.f.boot.clusterSize, What: "$MFT", Msg: fmt.Sprintf("walk stopped after reading more than %d MFT records: indexes name the same records over and over", walkBudget(w.f.nrec))}
+}
+
+// Walk calls fn for the boot sector and its backup, then for the root
+// directory and every directory, file and named stream reachable from
+// it, each directory before its contents. The system files ($MFT,
+// $MFTMirr, $LogFile, $Volume, $AttrDef, $Bitmap, $Boot, $BadClus,
+// $Secure, $UpCase, $Extend and what it holds) are reached through the
+// root index like any file, under their NTFS names. See the package
+// documentation for the extents. Damage is reported through the SetWarn
+// function and skipped; Walk returns fn's error, or an error when the
+// root directory cannot be read.
+func (f *FS) Walk(fn func(fs.Entry) error) error {
+	w := &walker{
+		f:       f,
+		fn:      fn,
+		visited: make(map[uint64]struct{}),
+		reached: make([]uint64, (f.nrec+63)/64),
+		budget:  walkBudget(f.nrec),
+	}
+	f.unreachable = 0
+	if err := w.meta(); err != nil {
+		return err
+	}
+	if err := w.load(rootRecord, "/"); err != nil {
+		return fmt.Errorf("root directory: %w", err)
+	}
+	if !w.slots[0].rec.isDir() {
+		return &fs.FormatError{FS: "ntfs", Off: w.slots[0].pieces[0].off, What: "MFT record 5 (/)", Msg: "root is not a directory"}
+	}
+	w.mark(rootRecord)
+	w.stack = append(w.stack, dirItem{n: rootRecord, path: "/"})
+	for len(w.stack) > 0 {
+		d := w.stack[len(w.stack)-1]
+		w.stack = w.stack[:len(w.stack)-1]
+		if err := w.dir(d); err != nil {
+			return err
+		}
+		if w.budget < 0 {
+			return w.errBudget()
+		}
+	}
+	w.countUnreachable()
+	return nil
+}
+
+const rootRecord = 5
+
+// meta reports the boot sector and its backup.
+func (w *walker) meta() error {
+	f := w.f
+	bps := f.boot.bytesPerSector
+	if err := w.fn(fs.Entry{Kind: fs.KindMeta, Path: "boot sector", Extents: append(w.out[:0], fs.Extent{Off: 0, Len: bps, FileOff: -1, Role: fs.RoleMeta})}); err != nil {
+		return err
+	}
+	// The backup sits in the sector after the last one the boot sector
+	// counts (mkntfs and Windows both put it in the partition's last
+	// sector).
+	off := f.boot.volumeSize()
+	b := make([]byte, bootSize)
+	switch {
+	case off+bps > f.size:
+		f.warnErr(&fs.FormatError{FS: "ntfs", Off: off, What: "backup boot sector", Msg: fmt.Sprintf("beyond the device's %d bytes (volume truncated?); not mapped", f.size)})
+		return nil
+	case readAt(f.r, b, off) != nil:
+		f.warnErr(&fs.FormatError{FS: "ntfs", Off: off, What: "backup boot sector", Msg: "unreadable; not mapped"})
+		return nil
+	}
+	if _, err := parseBoot(b, off, f.size); err != nil {
+		f.warnErr(fmt.Errorf("%w (mapped anyway)", err))
+	}
+	return w.fn(fs.Entry{Kind: fs.KindMeta, Path: "backup boot sector", Extents: append(w.out[:0], fs.Extent{Off: off, Len: bps, FileOff: -1, Role: fs.RoleMeta})})
+}
+
+func (w *walker) mark(n uint64) {
+	if n < uint64(w.f.nrec) {
+		w.reached[n/64] |= 1 << (n % 64)
+	}
+}
+
+func (w *walker) isMarked(n uint64) bool {
+	return n < uint64(w.f.nrec) && w.reached[n/64]&(1<<(n%64)) != 0
+}
+
+// slot returns the i-th record slot, growing the list.
+func (w *walker) slot(i int) *recSlot {
+	for len(w.slots) <= i {
+		w.slots = append(w.slots, recSlot{buf: make([]byte, w.f.boot.recordSize)})
+	}
+	return &w.slots[i]
+}
+
+// readRecord reads and checks record n into slot i.
+func (w *walker) readRecord(i int, n uint64) error {
+	s := w.slot(i)
+	s.n = n
+	w.budget--
+	var err error
+	if s.pieces, err = w.f.locate(n, s.pieces[:0], false); err != nil {
+		return &fs.FormatError{FS: "ntfs", Off: w.f.boot.mftLCN * w.f.boot.clusterSize, What: fmt.Sprintf("MFT record %d", n), Msg: err.Error()}
+	}
+	bad := func(err error) error {
+		return &fs.FormatError{FS: "ntfs", Off: s.pieces[0].off, What: fmt.Sprintf("MFT record %d", n), Msg: err.Error()}
+	}
+	if err := w.f.readPieces(s.buf, s.pieces); err != nil {
+		return bad(err)
+	}
+	if err := parseRecord(s.buf, &s.rec); err != nil {
+		return bad(err)
+	}
+	if !s.rec.inUse() {
+		return bad(errors.New("not in use"))
+	}
+	return nil
+}
+
+// load reads file record n and every extension record its
+// $ATTRIBUTE_LIST names, and gathers the attributes. An error names the
+// record and its disk offset.
+func (w *walker) load(n uint64, path string) error {
+	w.nslots, w.nattrs = 0, 0
+	if err := w.readRecord(0, n); err != nil {
+		return err
+	}
+	w.nslots = 1
+	base := &w.slots[0]
+	if base.rec.baseRef != 0 {
+		return &fs.FormatError{FS: "ntfs", Off: base.pieces[0].off, What: fmt.Sprintf("MFT record %d", n), Msg: fmt.Sprintf("an extension record of record %d, not a file", refRecord(base.rec.baseRef))}
+	}
+	var list *fileAttr
+	if err := w.addAttrs(0); err != nil {
+		return err
+	}
+	for i := 0; i < w.nattrs; i++ {
+		if w.attrs[i].typ == atAttributeList {
+			list = &w.attrs[i]
+		}
+	}
+	if list == nil {
+		return nil
+	}
+	var al []byte
+	if list.resident {
+		al = list.value(w)
+	} else {
+		sz := list.size
+		if sz > maxAttrList || sz < 0 {
+			return w.recErr(0, fmt.Sprintf("$ATTRIBUTE_LIST of %d bytes (more than %d)", sz, maxAttrList))
+		}
+		if int64(cap(w.alBuf)) < sz {
+			w.alBuf = make([]byte, sz)
+		}
+		al = w.alBuf[:sz]
+		var err error
+		if w.ps, err = w.f.mapRange(list.runs, 0, sz, w.ps[:0]); err == nil {
+			err = w.f.readPieces(al, w.ps)
+		}
+		if err != nil {
+			return w.recErr(0, "$ATTRIBUTE_LIST: "+err.Error())
+		}
+	}
+	var err error
+	w.extRec, err = attrListRecords(al, n, w.extRec[:0])
+	if err != nil {
+		return w.recErr(0, "$ATTRIBUTE_LIST: "+err.Error())
+	}
+	for _, x := range w.extRec {
+		i := w.nslots
+		if err := w.readRecord(i, x); err != nil {
+			return fmt.Errorf("extension record of MFT record %d (%s): %w", n, path, err)
+		}
+		if s := &w.slots[i]; refRecord(s.rec.baseRef) != n {
+			return w.recErr(i, fmt.Sprintf("named by record %d's $ATTRIBUTE_LIST but its base record is %d", n, refRecord(s.rec.baseRef)))
+		}
+		w.nslots++
+		if err := w.addAttrs(i); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (w *walker) recErr(i int, msg string) error {
+	s := &w.slots[i]
+	return &fs.FormatError{FS: "ntfs", Off: s.pieces[0].off, What: fmt.Sprintf("MFT record %d", s.n), Msg: msg}
+}
+
+// addAttrs adds the attributes of record slot i to w.attrs, merging the
+// pieces of a non-resident attribute split over several records.
+func (w *walker) addAttrs(i int) error {
+	s := &w.slots[i]
+	err := parseAttrs(&s.rec, func(a *attr) error {
+		if a.typ == atAttributeList && i > 0 {
+			return fmt.Errorf("$ATTRIBUTE_LIST in an extension record")
+		}
+		var fa *fileAttr
+		if !a.resident {
+			for j := 0; j < w.nattrs; j++ {
+				if x := &w.attrs[j]; x.typ == a.typ && x.name == a.name && !x.resident {
+					fa = x
+					break
+				}
+			}
+		}
+		if fa == nil {
+			if w.nattrs == len(w.attrs) {
+				w.attrs = append(w.attrs, fileAttr{})
+			}
+			fa = &w.attrs[w.nattrs]
+			w.nattrs++
+			*fa = fileAttr{typ: a.typ, name: a.name, resident: a.resident, runs: fa.runs[:0], slot: i}
+		}
+		fa.flags |= a.flags
+		if a.resident {
+			fa.valueOff, fa.valueLen, fa.size = a.valueOff, a.valueLen, int64(a.valueLen)
+			return nil
+		}
+		if a.startVCN == 0 {
+			fa.size = a.dataSize
+		}
+		var err error
+		n := len(fa.runs)
+		if fa.runs, err = decodeRuns(a.runBytes(&s.rec), a.startVCN, w.f.boot.clusters(), fa.runs); err != nil {
+			return fmt.Errorf("%s %q: %w", typeName(a.typ), a.name, err)
+		}
+		if got := fa.runs[n:]; len(got) > 0 {
+			if end := got[len(got)-1].VCN + got[len(got)-1].Len - 1; end != a.lastVCN {
+				return fmt.Errorf("%s %q: runs end at VCN %d, header says %d", typeName(a.typ), a.name, end, a.lastVCN)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return w.recErr(i, err.Error())
+	}
+	return nil
+}
+
+func (a *fileAttr) value(w *walker) []byte {
+	return w.slots[a.slot].buf[a.valueOff : a.valueOff+a.valueLen]
+}
+
+// recordExtents appends every record of the loaded file (role record).
+func (w *walker) recordExtents(out []fs.Extent) []fs.Extent {
+	for i := 0; i < w.nslots; i++ {
+		for _, p := range w.slots[i].pieces {
+			out = append(out, fs.Extent{Off: p.off, Len: p.len, FileOff: -1, Role: fs.RoleRecord})
+		}
+	}
+	return out
+}
+
+// inlineExtents appends where a resident value lies on disk, inside its
+// record (role inline, file offsets from 0).
+func (w *walker) inlineExtents(a *fileAttr, out []fs.Extent) []fs.Extent {
+	off, n := int64(a.valueOff), int64(a.valueLen)
+	fo := int64(0)
+	for _, p := range w.slots[a.slot].pieces {
+		if n == 0 {
+			break
+		}
+		if off >= p.len {
+			off -= p.len
+			continue
+		}
+		l := min(n, p.len-off)
+		out = append(out, fs.Extent{Off: p.off + off, Len: l, FileOff: fo, Role: fs.RoleInline})
+		fo += l
+		n -= l
+		off = 0
+	}
+	return out
+}
+
+// runExtents appends the allocated runs of a non-resident attribute, in
+// VCN order; sparse runs are holes. fileOff gives data roles VCN ×
+// cluster size as their offset, the others -1.
+func (w *walker) runExtents(a *fileAttr, role fs.Role, out []fs.Extent) []fs.Extent {
+	cs := w.f.boot.clusterSize
+	if !slices.IsSortedFunc(a.runs, cmpRun) {
+		slices.SortFunc(a.runs, cmpRun)
+	}
+	for _, r := range a.runs {
+		if r.LCN < 0 {
+			continue
+		}
+		fo := int64(-1)
+		if role == fs.RoleData {
+			fo = r.VCN * cs
+		}
+		if k := len(out) - 1; k >= 0 && out[k].Role == role && out[k].End() == r.LCN*cs && (fo < 0 && out[k].FileOff < 0 || fo >= 0 && out[k].FileOff+out[k].Len == fo) {
+			out[k].Len += r.Len * cs
+			continue
+		}
+		out = append(out, fs.Extent{Off: r.LCN * cs, Len: r.Len * cs, FileOff: fo, Role: role})
+	}
+	return out
+}
+
+func cmpRun(a, b run) int {
+	switch {
+	case a.VCN < b.VCN:
+		return -1
+	case a.VCN > b.VCN:
+		return 1
+	}
+	return 0
+}
+
+// streamName returns the name of the stream an attribute belongs to: ""
+// for the file itself (unnamed $DATA, the $I30 index of a directory, and
+// every other attribute), the name for a named $DATA and for the
+// attributes of a named index other than $I30 ($Secure:$SDH,
+// $Extend/$Quota:$O).
+func streamName(a *fileAttr) string {
+	switch a.typ {
+	case atData:
+		return a.name
+	case atIndexRoot, atIndexAlloc, atBitmap:
+		if a.name != "$I30" {
+			return a.name
+		}
+	}
+	return ""
+}
+
+// streamExtents appends the extents of the loaded file's stream name
+// ("" the file itself) and returns its size.
+func (w *walker) streamExtents(name string, out []fs.Extent) ([]fs.Extent, int64) {
+	size := int64(0)
+	// Contents first (sorted by file offset), then the other attributes.
+	for i := 0; i < w.nattrs; i++ {
+		a := &w.attrs[i]
+		if streamName(a) != name {
+			continue
+		}
+		switch {
+		case a.typ == atData:
+			size = a.size
+			if a.resident {
+				out = w.inlineExtents(a, out)
+			} else {
+				out = w.runExtents(a, fs.RoleData, out)
+			}
+		case a.typ == atIndexAlloc && !a.resident:
+			size = a.size
+			out = w.runExtents(a, fs.RoleData, out)
+		}
+	}
+	for i := 0; i < w.nattrs; i++ {
+		a := &w.attrs[i]
+		if streamName(a) != name || a.resident || a.typ == atData || a.typ == atIndexAlloc {
+			continue
+		}
+		out = w.runExtents(a, fs.RoleMeta, out)
+	}
+	return out, size
+}
+
+// emit reports the loaded file (record n) under path, then each of its
+// named streams as path:name.
+func (w *walker) emit(n uint64, path string, kind fs.Kind) error {
+	out := w.recordExtents(w.out[:0])
+	out, size := w.streamExtents("", out)
+	w.out = out
+	if err := w.fn(fs.Entry{Kind: kind, Path: path, Inode: n, Size: size, Extents: out}); err != nil {
+		return err
+	}
+	for i := 0; i < w.nattrs; i++ {
+		name := streamName(&w.attrs[i])
+		if name == "" || w.seenStream(i, name) {
+			continue
+		}
+		w.out, size = w.streamExtents(name, w.out[:0])
+		if err := w.fn(fs.Entry{Kind: fs.KindFile, Path: path + ":" + name, Inode: n, Size: size, Extents: w.out}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// seenStream reports whether an attribute before i belongs to stream
+// name.
+func (w *walker) seenStream(i int, name string) bool {
+	for j := 0; j < i; j++ {
+		if streamName(&w.attrs[j]) == name {
+			return true
+		}
+	}
+	return false
+}
+
+func (w *walker) warnf(n uint64, path string, off int64, format string, args ...any) {
+	w.f.warnErr(&fs.FormatError{FS: "ntfs", Off: off, What: fmt.Sprintf("MFT record %d (%s)", n, path), Msg: fmt.Sprintf(format, args...)})
+}
+
+// warnLoad passes on an error from load, naming the path.
+func (w *walker) warnLoad(path string, err error) {
+	var fe *fs.FormatError
+	if errors.As(err, &fe) {
+		c := *fe
+		c.What += " (" + path + ")"
+		c.Msg += "; skipped"
+		w.f.warnErr(&c)
+		return
+	}
+	w.f.warnErr(fmt.Errorf("ntfs: %s: %w; skipped", path, err))
+}
+
+// dir reports directory d, lists its index, reports its files and queues
+// its subdirectories.
+func (w *walker) dir(d dirItem) error {
+	if _, ok := w.visited[d.n]; ok {
+		w.warnf(d.n, d.path, 0, "directory reached twice (a loop); skipped")
+		return nil
+	}
+	w.visited[d.n] = struct{}{}
+	if err := w.load(d.n, d.path); err != nil {
+		w.warnLoad(d.path, err)
+		return nil
+	}
+	recOff := w.slots[0].pieces[0].off
+	if err := w.emit(d.n, d.path, fs.KindDir); err != nil {
+		return err
+	}
+	// Copy the $I30 index out of the record buffers.
+	w.rootBuf, w.dirRuns, w.bitmap, w.dirSize = w.rootBuf[:0], w.dirRuns[:0], w.bitmap[:0], 0
+	var bitmapAttr *fileAttr
+	for i := 0; i < w.nattrs; i++ {
+		a := &w.attrs[i]
+		if a.name != "$I30" {
+			continue
+		}
+		switch {
+		case a.typ == atIndexRoot && a.resident:
+			w.rootBuf = append(w.rootBuf, a.value(w)...)
+		case a.typ == atIndexAlloc && !a.resident:
+			w.dirRuns = append(w.dirRuns, a.runs...)
+			w.dirSize = a.size
+		case a.typ == atBitmap:
+			bitmapAttr = a
+		}
+	}
+	if len(w.rootBuf) == 0 {
+		w.warnf(d.n, d.path, recOff, "directory without a resident $INDEX_ROOT $I30; contents skipped")
+		return nil
+	}
+	typ, ixSize, err := indexRootInfo(w.rootBuf)
+	if err == nil && typ != atFileName {
+		err = fmt.Errorf("$I30 indexes attribute %#x, not $FILE_NAME", typ)
+	}
+	if err != nil {
+		w.warnf(d.n, d.path, recOff, "%v; contents skipped", err)
+		return nil
+	}
+	w.parent = d
+	w.kids = w.kids[:0]
+	if err := parseIndexNode(w.rootBuf, 0x10, w.entry); err != nil {
+		if w.err != nil {
+			return w.err
+		}
+		w.warnf(d.n, d.path, recOff, "$INDEX_ROOT: %v; rest of the node skipped", err)
+	}
+	if len(w.dirRuns) > 0 {
+		if err := w.readAllocation(d, bitmapAttr, ixSize); err != nil {
+			return err
+		}
+	}
+	for i := len(w.kids) - 1; i >= 0; i-- {
+		w.stack = append(w.stack, w.kids[i])
+	}
+	return nil
+}
+
+// readAllocation reads every in-use index record of the directory's
+// $INDEX_ALLOCATION (the $BITMAP says which), in order. Each node is read
+// once, whatever its subnode pointers say.
+func (w *walker) readAllocation(d dirItem, bm *fileAttr, ixSize int64) error {
+	f := w.f
+	if ixSize < 512 || ixSize > maxIndexSize || ixSize&(ixSize-1) != 0 {
+		w.warnf(d.n, d.path, 0, "index record size %d; $INDEX_ALLOCATION skipped", ixSize)
+		return nil
+	}
+	if bm == nil {
+		w.warnf(d.n, d.path, 0, "$INDEX_ALLOCATION without a $BITMAP; skipped")
+		return nil
+	}
+	// The bitmap: resident or not, as bm is still valid (no record was
+	// loaded since the directory).
+	if bm.resident {
+		w.bitmap = append(w.bitmap, bm.value(w)...)
+	} else {
+		n := min(bm.size, maxBitmap)
+		var err error
+		if w.ps, err = f.mapRange(bm.runs, 0, n, w.ps[:0]); err == nil {
+			if int64(cap(w.bitmap)) < n {
+				w.bitmap = make([]byte, n)
+			}
+			w.bitmap = w.bitmap[:n]
+			err = f.readPieces(w.bitmap, w.ps)
+		}
+		if err != nil {
+			w.warnf(d.n, d.path, 0, "$BITMAP $I30: %v; $INDEX_ALLOCATION skipped", err)
+			return nil
+		}
+	}
+	bitmap := append([]byte(nil), w.bitmap...) // entry() reuses nothing of it, but keep it stable
+	runs := append([]run(nil), w.dirRuns...)
+	slices.SortFunc(runs, cmpRun)
+	if int64(cap(w.ixBuf)) < ixSize {
+		w.ixBuf = make([]byte, ixSize)
+	}
+	buf := w.ixBuf[:ixSize]
+	var ps []piece
+	nblocks := w.dirSize / ixSize
+	for i := int64(0); i < nblocks && i/8 < int64(len(bitmap)); i++ {
+		if bitmap[i/8]&(1<<(i%8)) == 0 {
+			continue
+		}
+		w.budget--
+		if w.budget < 0 {
+			return w.errBudget()
+		}
+		var err error
+		ps, err = f.mapRange(runs, i*ixSize, ixSize, ps[:0])
+		if err != nil {
+			w.warnf(d.n, d.path, 0, "index record %d: %v; skipped", i, err)
+			continue
+		}
+		if err := f.readPieces(buf, ps); err != nil {
+			w.warnf(d.n, d.path, ps[0].off, "index record %d: %v; skipped", i, err)
+			continue
+		}
+		if err := applyFixup(buf, "INDX"); err != nil {
+			w.warnf(d.n, d.path, ps[0].off, "index record %d: %v; skipped", i, err)
+			continue
+		}
+		if err := parseIndexNode(buf, 0x18, w.entry); err != nil {
+			if w.err != nil {
+				return w.err
+			}
+			w.warnf(d.n, d.path, ps[0].off, "index record %d: %v; rest of the record skipped", i, err)
+		}
+	}
+	return nil
+}
+
+// entry handles one entry of the directory w.parent: a subdirectory is
+// queued, anything else is reported at once.
+func (w *walker) entry(e *indexEntry) error {
+	d := w.parent
+	if e.namespace == nsDOS {
+		return nil // the 8.3 alias of a name listed in the Win32 namespace
+	}
+	n := refRecord(e.ref)
+	if n == d.n {
+		return nil // the root's "." entry
+	}
+	name := string(utf16.Decode(e.name))
+	path := "/" + name
+	if d.path != "/" {
+		path = d.path + "/" + name
+	}
+	if err := w.load(n, path); err != nil {
+		w.warnLoad(path, err)
+		return w.checkBudget()
+	}
+	s := &w.slots[0]
+	if seq := refSeq(e.ref); seq != 0 && seq != s.rec.seq {
+		w.warnf(n, path, s.pieces[0].off, "the index entry in %s names sequence number %d, the record has %d (a stale entry); skipped", d.path, seq, s.rec.seq)
+		return nil
+	}
+	w.mark(n)
+	if s.rec.isDir() {
+		if d.depth+1 > maxDepth {
+			w.warnf(n, path, s.pieces[0].off, "directory nested deeper than %d; skipped", maxDepth)
+			return nil
+		}
+		w.kids = append(w.kids, dirItem{n: n, depth: d.depth + 1, path: path})
+		return w.checkBudget()
+	}
+	if err := w.emit(n, path, fs.KindFile); err != nil {
+		w.err = err
+		return errStop
+	}
+	return w.checkBudget()
+}
+
+func (w *walker) checkBudget() error {
+	if w.budget < 0 {
+		w.err = w.errBudget()
+		return errStop
+	}
+	return nil
+}
+
+// countUnreachable counts the in-use base records after the reserved
+// ones that no index named, and warns once if there are any.
+func (w *walker) countUnreachable() {
+	f := w.f
+	var first uint64
+	var firstOff int64
+	s := w.slot(0)
+	for n := uint64(firstUserRecord); n < uint64(f.nrec); n++ {
+		if w.isMarked(n) {
+			continue
+		}
+		var err error
+		if s.pieces, err = f.locate(n, s.pieces[:0], false); err != nil || f.readPieces(s.buf, s.pieces) != nil {
+			continue
+		}
+		if parseRecord(s.buf, &s.rec) != nil || !s.rec.inUse() || s.rec.baseRef != 0 {
+			continue
+		}
+		if f.unreachable == 0 {
+			first, firstOff = n, s.pieces[0].off
+		}
+		f.unreachable++
+	}
+	if f.unreachable > 0 {
+		f.warnErr(&fs.FormatError{FS: "ntfs", Off: firstOff, What: fmt.Sprintf("MFT record %d", first), Msg: fmt.Sprintf("%d in-use file record(s) not reachable from the root directory (orphans), the first this one; not mapped", f.unreachable)})
+	}
+}
