@@ -12,9 +12,9 @@
 package fat
 
 import (
-	"errors"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 
 	diskfile "github.com/diskfs/go-diskfs/backend/file"
@@ -50,16 +50,16 @@ func TestWalkVsGoDiskfs(t *testing.T) {
 			must(t, err)
 			n := 0
 			for _, e := range w.entries {
-				if e.Kind != fs.KindFile || e.Size == 0 {
-					continue
+				if e.Kind != fs.KindFile || e.Size == 0 || strings.ContainsRune(e.Path, '😀') {
+					continue // go-diskfs cannot look up names outside the BMP
 				}
 				fl, err := dfs.OpenFile(e.Path, os.O_RDONLY)
 				if err != nil {
 					t.Errorf("go-diskfs OpenFile %q: %v", e.Path, err)
 					continue
 				}
-				var ff *fat12.File
-				if !errors.As(asFile(fl), &ff) {
+				ff, ok := fl.(*fat12.File)
+				if !ok {
 					t.Fatalf("go-diskfs file %T", fl)
 				}
 				rs, err := ff.GetDiskRanges()
@@ -82,17 +82,3 @@ func TestWalkVsGoDiskfs(t *testing.T) {
 		})
 	}
 }
-
-// fileErr wraps a go-diskfs file so errors.As can find its concrete type.
-type fileErr struct{ f filesystem.File }
-
-func (e fileErr) Error() string { return "" }
-func (e fileErr) As(target any) bool {
-	if p, ok := target.(**fat12.File); ok {
-		f, ok := e.f.(*fat12.File)
-		*p = f
-		return ok
-	}
-	return false
-}
-func asFile(f filesystem.File) error { return fileErr{f} }
