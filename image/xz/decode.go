@@ -1,0 +1,141 @@
+package xz
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/ulikunitz/xz/lzma"
+)
+
+// memReader reads the compressed bytes of a block from memory. The LZMA2
+// decoder asks for one byte at a time through an io.LimitedReader, so
+// this Read is kept as short as it can be; it also tells how many bytes
+// the decoder consumed.
+type memReader struct {
+	b []byte
+	i int
+}
+
+func (m *memReader) Read(p []byte) (int, error) {
+	if m.i >= len(m.b) {
+		return 0, io.EOF
+	}
+	if len(p) == 1 {
+		p[0] = m.b[m.i]
+		m.i++
+		return 1, nil
+	}
+	n := copy(p, m.b[m.i:])
+	m.i += n
+	return n, nil
+}
+
+// dictCap is the dictionary the decoder needs for a block: the one the
+// LZMA2 properties give, but never more than the block, since a block
+// starts with a dictionary reset and no match reaches before it.
+func dictCap(b *block) int {
+	d := b.filters[len(b.filters)-1].dict
+	d = min(d, b.usize)
+	return int(max(d, lzma.MinDictCap))
+}
+
+// newChain returns the decoder of a block's filter chain over src, and the
+// LZMA2 reader at its bottom.
+func newChain(b *block, src io.Reader, dict int) (io.Reader, *lzma.Reader2, error) {
+	lz, err := lzma.Reader2Config{DictCap: dict}.NewReader2(src)
+	if err != nil {
+		return nil, nil, err
+	}
+	var rd io.Reader = lz
+	for i := len(b.filters) - 2; i >= 0; i-- {
+		uf, err := newUnfilter(b.filters[i])
+		if err != nil {
+			return nil, nil, err
+		}
+		rd = newUnfilterReader(rd, uf)
+	}
+	return rd, lz, nil
+}
+
+// errDecode wraps what went wrong in a block with where.
+func (x *Reader) errDecode(bi int, err error) error {
+	return fmt.Errorf("xz: %s: %w", x.blocks[bi].where(bi), err)
+}
+
+// ErrCorrupt is wrapped by the errors of blocks whose data does not
+// decode or whose check does not match.
+var ErrCorrupt = errors.New("corrupt data")
+
+// decodeBlock decodes block bi whole into out (len(out) == usize) and
+// verifies everything the file says about it: the LZMA2 end marker, the
+// compressed size, the zero block padding and the check.
+func (x *Reader) decodeBlock(bi int, out []byte) error {
+	b := &x.blocks[bi]
+	pad := (4 - b.csize%4) % 4
+	tail := pad + int64(b.check.Size())
+	comp := make([]byte, b.csize+tail)
+	if n, err := x.r.ReadAt(comp, b.dataOff); n < len(comp) {
+		return x.errDecode(bi, fmt.Errorf("reading %d compressed bytes at %#x: %w (truncated file?)", len(comp), b.dataOff, err))
+	}
+	src := &memReader{b: comp[:b.csize]}
+	rd, lz, err := newChain(b, src, dictCap(b))
+	if err != nil {
+		return x.errDecode(bi, err)
+	}
+	n, err := io.ReadFull(rd, out)
+	x.bytesDecoded.Add(int64(n))
+	if err != nil {
+		return x.errDecode(bi, fmt.Errorf("%w: at uncompressed offset %#x (compressed %#x): %v", ErrCorrupt, b.uoff+int64(n), b.dataOff+int64(src.i), err))
+	}
+	if err := endOfBlock(rd, lz); err != nil {
+		return x.errDecode(bi, fmt.Errorf("%w: after %d uncompressed bytes: %v", ErrCorrupt, n, err))
+	}
+	if int64(src.i) != b.csize {
+		return x.errDecode(bi, fmt.Errorf("%w: LZMA2 data ends after %d bytes, the index says %d", ErrCorrupt, src.i, b.csize))
+	}
+	if err := x.checkTail(bi, comp[b.csize:], out); err != nil {
+		return err
+	}
+	x.blocksDecoded.Add(1)
+	return nil
+}
+
+// endOfBlock checks that the chain has nothing after the uncompressed
+// size and that LZMA2 saw its end marker.
+func endOfBlock(rd io.Reader, lz *lzma.Reader2) error {
+	var one [1]byte
+	k, err := rd.Read(one[:])
+	if k > 0 || err == nil {
+		return errors.New("more data than the uncompressed size")
+	}
+	if err != io.EOF {
+		return err
+	}
+	if !lz.EOS() {
+		return errors.New("no LZMA2 end marker")
+	}
+	return nil
+}
+
+// checkTail verifies the block padding and the check (tail holds both)
+// over the uncompressed data out.
+func (x *Reader) checkTail(bi int, tail, out []byte) error {
+	b := &x.blocks[bi]
+	pad := len(tail) - b.check.Size()
+	for i := 0; i < pad; i++ {
+		if tail[i] != 0 {
+			return x.errDecode(bi, fmt.Errorf("%w: non-zero block padding at %#x", ErrCorrupt, b.dataOff+b.csize+int64(i)))
+		}
+	}
+	h := newCheck(b.check)
+	if h == nil {
+		return nil
+	}
+	h.Write(out)
+	if got, want := checkSum(b.check, h), tail[pad:]; !bytes.Equal(got, want) {
+		return x.errDecode(bi, fmt.Errorf("%w: %v mismatch: computed %x, stored %x at %#x", ErrCorrupt, b.check, got, want, b.dataOff+b.csize+int64(pad)))
+	}
+	return nil
+}
