@@ -225,3 +225,13 @@ func stamp(t testing.TB, path string) fileStamp {
 	}
 	return fileStamp{sha256.Sum256(b), st.Size(), st.ModTime().UnixNano()}
 }
+
+// runIn runs a tool in directory dir and fails the test on error.
+func runIn(t testing.TB, dir, name string, args ...string) {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+}
