@@ -546,6 +546,30 @@ func (w *walker) dir(d dirItem) error {
 		w.warnf(d.n, d.path, recOff, "%v; contents skipped", err)
 		return nil
 	}
+	// The bitmap of the index records in use, read before any child
+	// record is loaded over the directory's.
+	if bm := bitmapAttr; bm == nil {
+		if len(w.dirRuns) > 0 {
+			w.warnf(d.n, d.path, recOff, "$INDEX_ALLOCATION without a $BITMAP; skipped")
+		}
+		w.bitmap = nil
+	} else 	if bm.resident {
+		w.bitmap = append(w.bitmap, bm.value(w)...)
+	} else {
+		n := min(bm.size, maxBitmap)
+		var err error
+		if w.ps, err = w.f.mapRange(bm.runs, 0, n, w.ps[:0]); err == nil {
+			if int64(cap(w.bitmap)) < n {
+				w.bitmap = make([]byte, n)
+			}
+			w.bitmap = w.bitmap[:n]
+			err = w.f.readPieces(w.bitmap, w.ps)
+		}
+		if err != nil {
+			w.warnf(d.n, d.path, recOff, "$BITMAP $I30: %v; $INDEX_ALLOCATION skipped", err)
+			w.bitmap = nil
+		}
+	}
 	w.parent = d
 	w.kids = w.kids[:0]
 	if err := parseIndexNode(w.rootBuf, 0x10, w.entry); err != nil {
@@ -554,8 +578,8 @@ func (w *walker) dir(d dirItem) error {
 		}
 		w.warnf(d.n, d.path, recOff, "$INDEX_ROOT: %v; rest of the node skipped", err)
 	}
-	if len(w.dirRuns) > 0 {
-		if err := w.readAllocation(d, bitmapAttr, ixSize); err != nil {
+	if len(w.dirRuns) > 0 && w.bitmap != nil {
+		if err := w.readAllocation(d, ixSize); err != nil {
 			return err
 		}
 	}
@@ -568,37 +592,14 @@ func (w *walker) dir(d dirItem) error {
 // readAllocation reads every in-use index record of the directory's
 // $INDEX_ALLOCATION (the $BITMAP says which), in order. Each node is read
 // once, whatever its subnode pointers say.
-func (w *walker) readAllocation(d dirItem, bm *fileAttr, ixSize int64) error {
+func (w *walker) readAllocation(d dirItem, ixSize int64) error {
 	f := w.f
 	if ixSize < 512 || ixSize > maxIndexSize || ixSize&(ixSize-1) != 0 {
 		w.warnf(d.n, d.path, 0, "index record size %d; $INDEX_ALLOCATION skipped", ixSize)
 		return nil
 	}
-	if bm == nil {
-		w.warnf(d.n, d.path, 0, "$INDEX_ALLOCATION without a $BITMAP; skipped")
-		return nil
-	}
-	// The bitmap: resident or not, as bm is still valid (no record was
-	// loaded since the directory).
-	if bm.resident {
-		w.bitmap = append(w.bitmap, bm.value(w)...)
-	} else {
-		n := min(bm.size, maxBitmap)
-		var err error
-		if w.ps, err = f.mapRange(bm.runs, 0, n, w.ps[:0]); err == nil {
-			if int64(cap(w.bitmap)) < n {
-				w.bitmap = make([]byte, n)
-			}
-			w.bitmap = w.bitmap[:n]
-			err = f.readPieces(w.bitmap, w.ps)
-		}
-		if err != nil {
-			w.warnf(d.n, d.path, 0, "$BITMAP $I30: %v; $INDEX_ALLOCATION skipped", err)
-			return nil
-		}
-	}
-	bitmap := append([]byte(nil), w.bitmap...) // entry() reuses nothing of it, but keep it stable
-	runs := append([]run(nil), w.dirRuns...)
+	bitmap := w.bitmap
+	runs := w.dirRuns
 	slices.SortFunc(runs, cmpRun)
 	if int64(cap(w.ixBuf)) < ixSize {
 		w.ixBuf = make([]byte, ixSize)

@@ -13,8 +13,8 @@
  *   cdir      PATH                      a directory with the compressed flag:
  *                                       files created in it are compressed
  *   file      PATH SIZE SEED            a file of SIZE bytes
- *   compressed PATH SIZE SEED           a file of SIZE compressible bytes (put
- *                                       it in a cdir)
+ *   compressed PATH SIZE SEED           a file of SIZE compressible bytes
+ *                                       (compressed when made in a cdir)
  *   ads       PATH STREAM SIZE SEED     a named $DATA stream on an existing file
  *   sparse    PATH OFF SIZE SEED        a file with SIZE bytes written at OFF,
  *                                       and nothing before (a hole)
@@ -22,7 +22,8 @@
  *   frag      PATH PIECES SEED          a file of PIECES clusters, each in its
  *                                       own run: after writing each cluster
  *                                       the one after it is reserved, and the
- *                                       reserved clusters are freed at the end
+ *                                       reserved clusters are freed at the end;
+ *                                       compressible contents
  *                                       (a few hundred pieces need an
  *                                       $ATTRIBUTE_LIST)
  *
@@ -74,11 +75,14 @@ static void fill(unsigned char *b, size_t n, int compressible)
 	for (i = 0; i < n; i += 8) {
 		uint64_t v = next();
 		size_t j;
-		if (compressible)
-			v = 0x2020202020202020ULL | (v & 0x0f0f);
-		for (j = 0; j < 8 && i + j < n; j++)
-			b[i + j] = compressible && j > 1 ? "NTFS data "[(i + j) % 10]
-							 : (unsigned char)(v >> (8 * j));
+		for (j = 0; j < 8 && i + j < n; j++) {
+			if (!compressible)
+				b[i + j] = (unsigned char)(v >> (8 * j));
+			else if ((i + j) % 64 == 0)
+				b[i + j] = 'a' + (v % 26); /* one varying byte in 64 */
+			else
+				b[i + j] = "NTFS test data. "[(i + j) % 16];
+		}
 	}
 }
 
@@ -242,7 +246,7 @@ int main(int argc, char **argv)
 				die("open $DATA of", f[1]);
 			for (i = 0; i < pieces; i++) {
 				LCN lcn;
-				fill(buf, cl, 0);
+				fill(buf, cl, 1);
 				if (ntfs_attr_pwrite(na, i * cl, cl, buf) != cl)
 					die("write", f[1]);
 				lcn = ntfs_attr_vcn_to_lcn(na, i);
