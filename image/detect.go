@@ -16,6 +16,8 @@ type Format struct {
 var (
 	Raw      = Format{Name: "raw"}
 	VHDFixed = Format{Name: "vhd-fixed"}
+	XZ       = Format{Name: "xz"}
+	QCOW2    = Format{Name: "qcow2"}
 )
 
 // probe recognises one format by bytes at fixed offsets. at < 0 counts
@@ -36,8 +38,8 @@ type probe struct {
 //     is otherwise a raw disk, so everything that starts with a header
 //     must have been ruled out first.
 var probes = []probe{
-	{Format{"xz", "xz-compressed images come in a later release; for now unpack it: xz -dk IMAGE"}, 0, []byte{0xfd, '7', 'z', 'X', 'Z', 0}},
-	{Format{"qcow2", "convert it to raw: qemu-img convert -O raw IMAGE IMAGE.raw"}, 0, []byte{'Q', 'F', 'I', 0xfb}},
+	{XZ, 0, []byte{0xfd, '7', 'z', 'X', 'Z', 0}},
+	{QCOW2, 0, []byte{'Q', 'F', 'I', 0xfb}},
 	{Format{"vmdk", "convert it to raw: qemu-img convert -O raw IMAGE IMAGE.raw"}, 0, []byte("KDMV")},
 	{Format{"vmdk", "this is a VMDK descriptor; convert the disk to raw: qemu-img convert -O raw IMAGE IMAGE.raw"}, 0, []byte("# Disk DescriptorFile")},
 	{Format{"vhdx", "convert it to raw: qemu-img convert -O raw IMAGE IMAGE.raw"}, 0, []byte("vhdxfile")},

@@ -2,11 +2,13 @@
 // virt-bmap as an io.ReaderAt and a size.
 //
 // The format is found by its magic (detect.go), never by the file name.
-// Raw images (and block devices) are served as they are; formats virt-bmap
-// does not read yet (xz, qcow2, VMDK, VHDX, VDI, compressed streams) are
-// refused with a message that names the format and says what to do, so a
-// qcow2 is never mistaken for a raw disk with no partitions. New formats
-// plug into the detection table and the switch in Open.
+// Raw images (and block devices) are served as they are; xz files are read
+// with random access through image/xz (nothing is unpacked to disk); qcow2
+// images, with their backing chains, through image/qcow2. Formats virt-bmap
+// does not read (VMDK, VHDX, VDI, dynamic VHD, gzip, zstd and bzip2
+// streams) are refused with a message that names the format and says what
+// to do, so a VMDK is never mistaken for a raw disk with no partitions. New
+// formats plug into the detection table and the switch in newImage.
 package image
 
 import (
@@ -14,6 +16,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/virt-bmap/virt-bmap/image/qcow2"
+	"github.com/virt-bmap/virt-bmap/image/xz"
 )
 
 // ErrUnsupported is wrapped by the error Open returns for an image in a
@@ -28,8 +33,22 @@ type Image struct {
 	closer io.Closer
 }
 
+// Options tune how compressed images are read. The zero value gives the
+// defaults.
+type Options struct {
+	// CacheSize bounds the decoded data of an xz image kept in memory,
+	// shared by every reader of the Image (0: xz.DefaultCacheSize).
+	CacheSize int64
+	// Warn receives one-time notices about the image, such as an xz file
+	// made of one huge block, where random access is slow. nil drops them.
+	Warn func(msg string)
+}
+
 // Open opens the image at path read-only and detects its format.
-func Open(path string) (*Image, error) {
+func Open(path string) (*Image, error) { return OpenOptions(path, Options{}) }
+
+// OpenOptions is Open with options for compressed images.
+func OpenOptions(path string, opt Options) (*Image, error) {
 	f, err := os.Open(path) // O_RDONLY: an image is never written to
 	if err != nil {
 		return nil, err
@@ -43,18 +62,31 @@ func Open(path string) (*Image, error) {
 		f.Close()
 		return nil, fmt.Errorf("image: %s: %w", path, err)
 	}
-	img, err := New(f, size)
+	if Detect(f, size).Name == QCOW2.Name {
+		// qcow2.Open follows the backing chain itself, resolving each
+		// name against the directory of the image that names it.
+		f.Close()
+		q, err := qcow2.Open(path)
+		if err != nil {
+			return nil, fmt.Errorf("image: %s: %w", path, err)
+		}
+		return &Image{r: q, size: q.Size(), format: QCOW2, closer: q}, nil
+	}
+	img, err := newImage(f, size, opt)
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("image: %s: %w", path, err)
 	}
-	img.closer = f
+	img.closer = closers{img.closer, f}
 	return img, nil
 }
 
 // New detects the format of the image held in r and returns it ready to
-// read. It fails for formats that are recognised but not supported.
-func New(r io.ReaderAt, size int64) (*Image, error) {
+// read. It fails for formats that are recognised but not supported, and
+// for a qcow2 image with a backing file, which needs Open to find it.
+func New(r io.ReaderAt, size int64) (*Image, error) { return newImage(r, size, Options{}) }
+
+func newImage(r io.ReaderAt, size int64, opt Options) (*Image, error) {
 	if size < 0 {
 		return nil, fmt.Errorf("negative size %d", size)
 	}
@@ -65,8 +97,37 @@ func New(r io.ReaderAt, size int64) (*Image, error) {
 	case VHDFixed.Name:
 		// A fixed VHD is the raw disk followed by a 512-byte footer.
 		return &Image{r: io.NewSectionReader(r, 0, size-512), size: size - 512, format: fm}, nil
+	case XZ.Name:
+		x, err := xz.NewReader(r, size, xz.Options{CacheSize: opt.CacheSize, Warn: opt.Warn})
+		if err != nil {
+			return nil, err
+		}
+		return &Image{r: x, size: x.Size(), format: fm, closer: x}, nil
+	case QCOW2.Name:
+		q, err := qcow2.New(r, size, nil)
+		if err != nil {
+			return nil, err
+		}
+		return &Image{r: q, size: q.Size(), format: fm, closer: q}, nil
 	}
 	return nil, fmt.Errorf("%s image: %w (%s)", fm.Name, ErrUnsupported, fm.Hint)
+}
+
+// closers closes each of its members, nil ones skipped, and returns the
+// first error.
+type closers []io.Closer
+
+func (cs closers) Close() error {
+	var first error
+	for _, c := range cs {
+		if c == nil {
+			continue
+		}
+		if err := c.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 // ReadAt reads the guest-visible bytes of the disk.

@@ -62,7 +62,8 @@ func TestDetectRealFormats(t *testing.T) {
 		format string
 		ok     bool
 	}{
-		{"qcow2", func(o string) { run(t, "qemu-img", "convert", "-O", "qcow2", raw, o) }, "qcow2", false},
+		{"qcow2", func(o string) { run(t, "qemu-img", "convert", "-O", "qcow2", raw, o) }, "qcow2", true},
+		{"qcow2-compressed", func(o string) { run(t, "qemu-img", "convert", "-c", "-O", "qcow2", raw, o) }, "qcow2", true},
 		{"vmdk", func(o string) { run(t, "qemu-img", "convert", "-O", "vmdk", raw, o) }, "vmdk", false},
 		{"vhdx", func(o string) { run(t, "qemu-img", "convert", "-O", "vhdx", raw, o) }, "vhdx", false},
 		{"vdi", func(o string) { run(t, "qemu-img", "convert", "-O", "vdi", raw, o) }, "vdi", false},
@@ -70,7 +71,8 @@ func TestDetectRealFormats(t *testing.T) {
 		{"vpc-fixed", func(o string) {
 			run(t, "qemu-img", "convert", "-O", "vpc", "-o", "subformat=fixed,force_size=on", raw, o)
 		}, "vhd-fixed", true},
-		{"xz", func(o string) { run(t, "sh", "-c", "xz -c "+raw+" > "+o) }, "xz", false},
+		{"xz", func(o string) { run(t, "sh", "-c", "xz -c "+raw+" > "+o) }, "xz", true},
+		{"xz-blocks", func(o string) { run(t, "sh", "-c", "xz -T2 --block-size=64KiB -c "+raw+" > "+o) }, "xz", true},
 		{"gzip", func(o string) { run(t, "sh", "-c", "gzip -c "+raw+" > "+o) }, "gzip", false},
 	}
 	for _, c := range cases {
@@ -102,9 +104,69 @@ func TestDetectRealFormats(t *testing.T) {
 				t.Fatal(err)
 			}
 			if !bytes.Equal(got, want) {
-				t.Fatalf("fixed VHD contents differ from the raw disk (size %d want %d)", len(got), len(want))
+				t.Fatalf("%s contents differ from the raw disk (size %d want %d)", c.name, len(got), len(want))
 			}
 		})
+	}
+}
+
+// TestOpenQCOW2Chain opens an overlay whose backing file is named by a
+// relative path: Open finds it beside the overlay, New (which has no path)
+// refuses it and says why.
+func TestOpenQCOW2Chain(t *testing.T) {
+	dir := t.TempDir()
+	raw := makeRaw(t, dir)
+	want, _ := os.ReadFile(raw)
+	copy(want[8192:], "overlay!")
+	run(t, "qemu-img", "convert", "-O", "qcow2", raw, filepath.Join(dir, "base.qcow2"))
+	run(t, "sh", "-c", "cd "+dir+" && qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 top.qcow2")
+	run(t, "qemu-io", "-f", "qcow2", "-c", "write -P 0 8192 512", filepath.Join(dir, "top.qcow2"))
+	run(t, "sh", "-c", "printf overlay! > "+dir+"/w && qemu-io -f qcow2 -c 'write -s "+dir+"/w 8192 8' "+dir+"/top.qcow2")
+	img, err := Open(filepath.Join(dir, "top.qcow2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer img.Close()
+	got := make([]byte, img.Size())
+	if _, err := img.ReadAt(got, 0); err != nil {
+		t.Fatal(err)
+	}
+	want[8192+8] = 0 // write -P 0 zeroed the rest of the 512 bytes
+	for i := 8192 + 8; i < 8192+512; i++ {
+		want[i] = 0
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatal("overlay contents differ from what qemu-io wrote over the base")
+	}
+	f, _ := os.Open(filepath.Join(dir, "top.qcow2"))
+	defer f.Close()
+	st, _ := f.Stat()
+	if _, err := New(f, st.Size()); err == nil || !strings.Contains(err.Error(), "backing") {
+		t.Fatalf("New on an overlay: %v; want an error about the backing file", err)
+	}
+}
+
+// TestOpenXZOneBlockWarns: a file plain xz made is one block; Open says
+// once that random access will be slow and how to recompress.
+func TestOpenXZOneBlockWarns(t *testing.T) {
+	dir := t.TempDir()
+	raw := makeRaw(t, dir)
+	big := filepath.Join(dir, "big.raw")
+	// Bigger than a quarter of the smallest cache, so it is one huge block.
+	run(t, "sh", "-c", "head -c 80000000 /dev/zero | cat "+raw+" - > "+big+" && xz -0 -T1 -c "+big+" > "+big+".xz")
+	var msgs []string
+	img, err := OpenOptions(big+".xz", Options{CacheSize: 64 << 20, Warn: func(m string) { msgs = append(msgs, m) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer img.Close()
+	buf := make([]byte, 6)
+	if _, err := img.ReadAt(buf, 4096); err != nil || string(buf) != "marker" {
+		t.Fatalf("ReadAt = %q, %v", buf, err)
+	}
+	img.ReadAt(buf, 0)
+	if len(msgs) != 1 || !strings.Contains(msgs[0], "xz -T0 --block-size=16MiB") {
+		t.Fatalf("notices %q; want one advising xz -T0 --block-size=16MiB", msgs)
 	}
 }
 
@@ -156,8 +218,19 @@ func FuzzDetect(f *testing.F) {
 	f.Add(append(make([]byte, 600), []byte("conectix")...))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		img, err := New(bytes.NewReader(b), int64(len(b)))
-		if err == nil && img.Size() > int64(len(b)) {
-			t.Fatalf("size %d beyond data %d", img.Size(), len(b))
+		if err != nil {
+			return
+		}
+		defer img.Close()
+		switch img.Format().Name {
+		case Raw.Name, VHDFixed.Name:
+			if img.Size() > int64(len(b)) {
+				t.Fatalf("size %d beyond data %d", img.Size(), len(b))
+			}
+		default: // xz, qcow2: a read must not panic
+			buf := make([]byte, 4096)
+			img.ReadAt(buf, 0)
+			img.ReadAt(buf, img.Size()-1)
 		}
 	})
 }

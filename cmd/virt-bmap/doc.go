@@ -10,8 +10,9 @@ SYNOPSIS
 
 # DESCRIPTION
 
-virt-bmap reads each IMAGE (a raw disk image or a block device, opened
-read-only; never written to), finds its partitions (MBR with extended and
+virt-bmap reads each IMAGE (a raw disk image, a block device, an
+xz-compressed image or a qcow2 image with its backing chain; opened
+read-only, never written to, never unpacked to disk), finds its partitions (MBR with extended and
 logical partitions, GPT) and in each partition the filesystem by its magic,
 walks ext2, ext3 and ext4 filesystems without mounting them, and writes a
 block map: for every byte range, the whole disk (v), the partition (p), the

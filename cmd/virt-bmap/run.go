@@ -99,7 +99,9 @@ var writers = map[string]func(io.Writer, *bmap.Map) error{
 }
 
 func scanImage(b *bmap.Builder, disk int, path string, warn func(error), prog *progress) ([]scan.Summary, error) {
-	img, err := image.Open(path)
+	img, err := image.OpenOptions(path, image.Options{
+		Warn: func(msg string) { warn(fmt.Errorf("%s: %s", path, msg)) },
+	})
 	if err != nil {
 		return nil, err
 	}
