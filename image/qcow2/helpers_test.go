@@ -79,19 +79,6 @@ func qemuIO(t testing.TB, path string, cmds ...string) {
 	}
 }
 
-// oracle converts a qcow2 image (with its chain) to raw with qemu-img and
-// returns the raw bytes.
-func oracle(t testing.TB, path string) []byte {
-	t.Helper()
-	raw := filepath.Join(t.TempDir(), filepath.Base(path)+".raw")
-	qemuImg(t, "convert", "-f", "qcow2", "-O", "raw", path, raw)
-	b, err := os.ReadFile(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 // checkImage compares everything img gives with want (the oracle's raw
 // image): the size, a full read written to a file and compared with cmp
 // against rawPath, and many random reads, some from concurrent
