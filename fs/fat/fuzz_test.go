@@ -2,6 +2,7 @@ package fat
 
 import (
 	"bytes"
+	"io"
 	"testing"
 
 	"github.com/virt-bmap/virt-bmap/fs"
@@ -12,15 +13,47 @@ import (
 
 // walkAll opens b and walks it, calling every accessor; errors and
 // warnings are expected, panics and hangs are not.
-func walkAll(t *testing.T, b []byte) {
-	f, err := New(bytes.NewReader(b), int64(len(b)))
+func walkAll(t *testing.T, b []byte) { walkReader(t, bytes.NewReader(b), int64(len(b))) }
+
+// patched reads base with patch written over it at off, without copying
+// the (up to 33 MiB) image for every input.
+type patched struct {
+	base  []byte
+	off   int64
+	patch []byte
+}
+
+func (p patched) ReadAt(b []byte, off int64) (int, error) {
+	if off < 0 || off >= int64(len(p.base)) {
+		return 0, io.EOF
+	}
+	n := copy(b, p.base[off:])
+	// overlay the part of the patch inside [off, off+n)
+	lo, hi := max(off, p.off), min(off+int64(n), p.off+int64(len(p.patch)))
+	if lo < hi {
+		copy(b[lo-off:hi-off], p.patch[lo-p.off:hi-p.off])
+	}
+	if n < len(b) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// walkPatched walks base with patch at off (clipped to the image).
+func walkPatched(t *testing.T, base []byte, off int64, patch []byte) {
+	off %= int64(len(base))
+	patch = patch[:min(int64(len(patch)), int64(len(base))-off)]
+	walkReader(t, patched{base, off, patch}, int64(len(base)))
+}
+
+func walkReader(t *testing.T, r io.ReaderAt, size int64) {
+	f, err := New(r, size)
 	if err != nil {
 		return
 	}
 	f.SetWarn(func(error) {})
 	_ = f.Info()
 	_ = f.Variant().String()
-	size := int64(len(b))
 	_ = f.Walk(func(e fs.Entry) error {
 		for _, x := range e.Extents {
 			if x.Len <= 0 || x.Off < 0 || x.End() > size {
@@ -57,9 +90,7 @@ func FuzzBootSector(f *testing.F) {
 			}
 		}
 		_, _ = parseFSInfo(sector)
-		img := bytes.Clone(base)
-		copy(img[:512], sector)
-		walkAll(t, img)
+		walkPatched(t, base, 0, sector[:min(len(sector), 512)])
 	})
 }
 
@@ -82,9 +113,7 @@ func FuzzChain(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, which uint8, off uint16, patch []byte) {
 		i := int(which) % len(imgs)
-		img := bytes.Clone(imgs[i])
-		copy(img[fatOffs[i]+int64(off):], patch)
-		walkAll(t, img)
+		walkPatched(t, imgs[i], fatOffs[i]+int64(off), patch)
 	})
 }
 
@@ -117,9 +146,7 @@ func FuzzDirent(f *testing.F) {
 			_, _ = s.take(&e)
 		}
 		d := dirs[int(which)%len(dirs)]
-		img := bytes.Clone(base)
-		copy(img[d[0]:d[0]+d[1]], b)
-		walkAll(t, img)
+		walkPatched(t, base, d[0], b[:min(int64(len(b)), d[1])])
 	})
 }
 
@@ -136,8 +163,21 @@ func FuzzWalkPatch(f *testing.F) {
 	f.Add(uint8(2), uint32(44), []byte{0x05, 0x00, 0x00, 0x00})
 	f.Fuzz(func(t *testing.T, which uint8, off uint32, patch []byte) {
 		base := imgs[int(which)%len(imgs)]
-		img := bytes.Clone(base)
-		copy(img[int64(off)%int64(len(img)):], patch)
-		walkAll(t, img)
+		walkPatched(t, base, int64(off), patch)
 	})
+}
+
+func TestPatched(t *testing.T) {
+	base := []byte("0123456789")
+	r := patched{base, 3, []byte("abc")}
+	for _, tc := range []struct {
+		off  int64
+		n    int
+		want string
+	}{{0, 10, "012abc6789"}, {4, 2, "bc"}, {0, 3, "012"}, {6, 4, "6789"}, {5, 1, "c"}} {
+		b := make([]byte, tc.n)
+		if _, err := r.ReadAt(b, tc.off); err != nil && tc.off+int64(tc.n) < 10 || string(b) != tc.want {
+			t.Errorf("ReadAt(%d, %d) = %q, %v; want %q", tc.n, tc.off, b, err, tc.want)
+		}
+	}
 }
