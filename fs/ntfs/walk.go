@@ -553,7 +553,7 @@ func (w *walker) dir(d dirItem) error {
 			w.warnf(d.n, d.path, recOff, "$INDEX_ALLOCATION without a $BITMAP; skipped")
 		}
 		w.bitmap = nil
-	} else 	if bm.resident {
+	} else if bm.resident {
 		w.bitmap = append(w.bitmap, bm.value(w)...)
 	} else {
 		n := min(bm.size, maxBitmap)

@@ -5,8 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -141,17 +141,23 @@ func TestWalkShapes(t *testing.T) {
 		ok   func(e fs.Entry) bool
 		what string
 	}{
-		{"boot sector", func(e fs.Entry) bool { return e.Kind == fs.KindMeta && e.Extents[0] == fs.Extent{Off: 0, Len: 512, FileOff: -1, Role: fs.RoleMeta} }, "the first sector"},
+		{"boot sector", func(e fs.Entry) bool {
+			return e.Kind == fs.KindMeta && e.Extents[0] == fs.Extent{Off: 0, Len: 512, FileOff: -1, Role: fs.RoleMeta}
+		}, "the first sector"},
 		{"backup boot sector", func(e fs.Entry) bool { return e.Extents[0].Off == 4095*512 }, "the last sector"},
 		{"/", func(e fs.Entry) bool { return e.Kind == fs.KindDir && e.Inode == 5 }, "the root"},
-		{"/$MFT", func(e fs.Entry) bool { return e.Inode == 0 && count(e, fs.RoleData) > 0 && count(e, fs.RoleRecord) == 1 }, "$MFT's data and record"},
+		{"/$MFT", func(e fs.Entry) bool {
+			return e.Inode == 0 && count(e, fs.RoleData) > 0 && count(e, fs.RoleRecord) == 1
+		}, "$MFT's data and record"},
 		{"/$Extend/$Quota:$Q", func(e fs.Entry) bool { return e.Kind == fs.KindFile }, "a named index stream"},
 		{"/$BadClus:$Bad", func(e fs.Entry) bool { return len(e.Extents) == 0 && e.Size > 0 }, "a sparse stream of the volume's size"},
 		{"/dir", func(e fs.Entry) bool { return e.Kind == fs.KindDir && count(e, fs.RoleData) > 0 }, "$INDEX_ALLOCATION"},
 		{"/tiny", func(e fs.Entry) bool {
 			return count(e, fs.RoleInline) == 1 && e.Extents[1].Len == 5 && e.Extents[1].Off > e.Extents[0].Off && e.Extents[1].End() <= e.Extents[0].End()
 		}, "resident data inside its record"},
-		{"/tiny:s", func(e fs.Entry) bool { return e.Size == 3000 && count(e, fs.RoleData) == 1 && count(e, fs.RoleRecord) == 0 }, "a named stream"},
+		{"/tiny:s", func(e fs.Entry) bool {
+			return e.Size == 3000 && count(e, fs.RoleData) == 1 && count(e, fs.RoleRecord) == 0
+		}, "a named stream"},
 		{"/dir/big-link", func(e fs.Entry) bool { return e.Inode == m["/big"].Inode && slices.Equal(e.Extents, m["/big"].Extents) }, "a hard link"},
 		{"/sparse", func(e fs.Entry) bool { return count(e, fs.RoleData) == 1 && e.Extents[1].FileOff == 100000/1024*1024 }, "data after a hole"},
 		{"/frag", func(e fs.Entry) bool { return count(e, fs.RoleRecord) > 1 && count(e, fs.RoleData) > 200 }, "extension records"},
