@@ -97,25 +97,45 @@ func shortData(err error) error {
 // describes; guest is a guest offset inside it, for error messages.
 // Clusters are cached by host offset.
 func (img *Image) compressedCluster(e uint64, guest int64) ([]byte, error) {
-	off, size := compressedDesc(e, img.clusterBits)
+	off, _ := compressedDesc(e, img.clusterBits)
 	if b, ok := img.clusterCache.get(off); ok {
 		return b, nil
 	}
+	out := make([]byte, img.clusterSize)
+	if err := img.decompressCluster(out, e, guest); err != nil {
+		return nil, err
+	}
+	img.clusterCache.add(off, out)
+	return out, nil
+}
+
+// inBufs reuses the buffers compressed data is read into.
+var inBufs sync.Pool
+
+// decompressCluster decompresses the cluster that L2 entry e describes
+// into out (one cluster). guest is a guest offset inside it, for error
+// messages.
+func (img *Image) decompressCluster(out []byte, e uint64, guest int64) error {
+	off, size := compressedDesc(e, img.clusterBits)
 	what := fmt.Sprintf("compressed cluster for guest offset %#x", guest&^(img.clusterSize-1))
 	if off >= img.fileSize {
-		return nil, formatErr(off, what, "starts past the end of the file (%d bytes)", img.fileSize)
+		return formatErr(off, what, "starts past the end of the file (%d bytes)", img.fileSize)
 	}
 	// The last compressed cluster of a file may end in a partial sector:
 	// its descriptor's sector count then runs past the end of the file.
 	size = min(size, img.fileSize-off)
-	in := make([]byte, size)
+	var in []byte
+	if p, ok := inBufs.Get().(*[]byte); ok && int64(cap(*p)) >= size {
+		in = (*p)[:size]
+	} else {
+		in = make([]byte, size, max(size, 2*img.clusterSize))
+	}
+	defer inBufs.Put(&in)
 	if n, err := img.r.ReadAt(in, off); n < len(in) {
-		return nil, fmt.Errorf("qcow2: reading the %s at %#x: %w", what, off, err)
+		return fmt.Errorf("qcow2: reading the %s at %#x: %w", what, off, err)
 	}
-	out := make([]byte, img.clusterSize)
 	if err := decompress(out, in, img.hdr.compression); err != nil {
-		return nil, formatErr(off, what, "%v", err)
+		return formatErr(off, what, "%v", err)
 	}
-	img.clusterCache.add(off, out)
-	return out, nil
+	return nil
 }

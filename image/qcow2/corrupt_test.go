@@ -179,7 +179,7 @@ func TestCorruptions(t *testing.T) {
 		{"L1 size huge", "plain", put32(36, 0xffffffff), "larger than 32 MiB", true},
 		{"L1 offset unaligned", "plain", put64(40, 0x3200), "not aligned", true},
 		{"L1 beyond the file", "plain", put64(40, 1<<40), "past the end of the file", true},
-		{"L1 offset zero", "plain", put64(40, 0), "past the end of the file", true},
+		{"L1 offset zero", "plain", put64(40, 0), "L1 table offset is 0", true},
 		{"backing name too long", "plain", func(_ *testing.T, b []byte) []byte {
 			be.PutUint64(b[8:], 0x200)
 			be.PutUint32(b[16:], 2000)

@@ -296,7 +296,10 @@ func (h *header) check(fileSize uint64) error {
 	if need := h.l1Needed(); uint64(h.l1Size) < need {
 		return formatErr(36, "header", "L1 table of %d entries is too small for a virtual size of %d bytes (needs %d)", h.l1Size, h.size, need)
 	}
-	if n := h.l1Needed(); n > 0 && (h.l1Offset == 0 || h.l1Offset > fileSize || n*8 > fileSize-h.l1Offset) {
+	if n := h.l1Needed(); n > 0 && h.l1Offset == 0 {
+		return formatErr(40, "header", "L1 table offset is 0 (the header's cluster)")
+	}
+	if n := h.l1Needed(); n > 0 && (h.l1Offset > fileSize || n*8 > fileSize-h.l1Offset) {
 		return formatErr(40, "L1 table", "%d entries at %#x run past the end of the file (%d bytes)", n, h.l1Offset, fileSize)
 	}
 	return nil

@@ -301,6 +301,16 @@ type compJob struct {
 }
 
 func (img *Image) doCompressed(j compJob) error {
+	if int64(len(j.buf)) == img.clusterSize {
+		// A whole cluster (sequential reads): decompress straight into
+		// the caller's buffer, unless it is cached; do not cache it.
+		off, _ := compressedDesc(j.entry, img.clusterBits)
+		if b, ok := img.clusterCache.get(off); ok {
+			copy(j.buf, b)
+			return nil
+		}
+		return img.decompressCluster(j.buf, j.entry, j.at)
+	}
 	b, err := img.compressedCluster(j.entry, j.at)
 	if err != nil {
 		return err

@@ -46,7 +46,10 @@ type extent struct {
 func readL1(r io.ReaderAt, h *header) ([]uint64, error) {
 	n := h.l1Needed()
 	buf := make([]byte, n*8)
-	if _, err := r.ReadAt(buf, int64(h.l1Offset)); err != nil && !(err == io.EOF && len(buf) > 0) {
+	if m, err := r.ReadAt(buf, int64(h.l1Offset)); m < len(buf) {
+		if err == nil {
+			err = io.ErrUnexpectedEOF
+		}
 		return nil, fmt.Errorf("qcow2: reading the L1 table at %#x: %w", h.l1Offset, err)
 	}
 	l1 := make([]uint64, n)
