@@ -163,7 +163,9 @@ expect_istat() { # expect_istat FSFILE PATH REGEX WHAT
 	local ino
 	ino=$(inode_of "$1" "$2")
 	[ -n "$ino" ] || fail "$2 not listed by fls"
-	istat "$1" "$ino" | grep -Eq "$3" || fail "$2: $4"
+	local out
+	out=$(istat "$1" "$ino") # not piped into grep -q: SIGPIPE under pipefail
+	grep -Eq "$3" <<<"$out" || fail "$2: $4"
 }
 expect_istat "$work/p1.fs" frag/scattered '^Type: \$ATTRIBUTE_LIST' '$ATTRIBUTE_LIST'
 expect_istat "$work/p2.fs" small/frag '^Type: \$ATTRIBUTE_LIST' '$ATTRIBUTE_LIST'

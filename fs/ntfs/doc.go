@@ -26,6 +26,7 @@
 //   - Directory indexes (index.go): go-ntfs' DirNodes assumes 4 KiB index
 //     records and Dir returns "." and DOS 8.3 aliases; we read the index
 //     record size from $INDEX_ROOT and skip 8.3 aliases.
+//
 // go-ntfs reads each field through its reader on demand, with no bounds
 // from the image; validating before every call would have been most of a
 // decoder anyway. Besides, go.sum lacks the checksums of go-ntfs'
@@ -53,6 +54,7 @@
 //     $ATTRIBUTE_LIST, $SECURITY_DESCRIPTOR, $MFT's $BITMAP, $EA,
 //     $REPARSE_POINT, $LOGGED_UTILITY_STREAM...) belongs to the entry as
 //     fs.RoleMeta with FileOff -1: a guest opening the file reads them.
+//
 // Each named $DATA stream is a further entry "PATH:NAME" (Kind f, even on
 // a directory), as is each named index other than $I30 ("/$Secure:$SDH",
 // "/$Extend/$Quota:$O": its $INDEX_ALLOCATION as RoleData, its $BITMAP as
