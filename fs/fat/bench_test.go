@@ -24,7 +24,7 @@ func benchImage(b *testing.B, dirs, perDir int) string {
 		}
 	}
 	img := filepath.Join(b.TempDir(), "bench.img")
-	testutil.Run(b, "", "mkfs.fat", "-C", "--invariant", "-F", "32", "-s", "8", "-i", "BE7C0001", img, "262144")
+	testutil.Run(b, "", "mkfs.fat", "-C", "--invariant", "-F", "32", "-s", "4", "-i", "BE7C0001", img, "262144")
 	entries, err := os.ReadDir(src)
 	must(b, err)
 	args := []string{"-s", "-i", img}

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/virt-bmap/virt-bmap/fs"
@@ -18,10 +19,24 @@ import (
 // The fixtures are made by testdata/mkfixtures.sh (mkfs.fat + mtools).
 var fixtures = []string{"fat12", "fat16", "fat32"}
 
+// loadFixture returns a fresh copy of the unpacked fixture (unpacked once
+// per test binary).
 func loadFixture(t testing.TB, name string) []byte {
 	t.Helper()
-	return testutil.Gunzip(t, filepath.Join("testdata", name+".img.gz"))
+	fixtureMu.Lock()
+	defer fixtureMu.Unlock()
+	b, ok := fixtureCache[name]
+	if !ok {
+		b = testutil.Gunzip(t, filepath.Join("testdata", name+".img.gz"))
+		fixtureCache[name] = b
+	}
+	return bytes.Clone(b)
 }
+
+var (
+	fixtureMu    sync.Mutex
+	fixtureCache = map[string][]byte{}
+)
 
 // fixtureFile writes a fixture unpacked into a temporary file, for the
 // external tools.

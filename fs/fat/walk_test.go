@@ -96,6 +96,27 @@ func TestWalkFixtures(t *testing.T) {
 			for p := range want {
 				t.Errorf("%q: in the fixture's tree, not walked", p)
 			}
+			// metadata: the names, in the places the boot sector gives
+			// (checked against fsstat by TestBPBVsFsstat)
+			p := w.f.p
+			wantMeta := map[string][2]int64{
+				"boot sector": {0, p.bps},
+				"FAT 1":       {p.fatOff, p.fatLen},
+				"FAT 2":       {p.fatOff + p.fatLen, p.fatLen},
+			}
+			if p.variant == FAT32 {
+				wantMeta["fsinfo"] = [2]int64{p.bps, p.bps}
+				wantMeta["backup boot sector"] = [2]int64{6 * p.bps, p.bps}
+				wantMeta["backup fsinfo"] = [2]int64{7 * p.bps, p.bps}
+			} else {
+				wantMeta["root directory"] = [2]int64{p.rootOff, p.rootLen}
+			}
+			for n, r := range wantMeta {
+				e, ok := w.meta(n)
+				if !ok || len(e.Extents) != 1 || e.Extents[0].Off != r[0] || e.Extents[0].Len != r[1] || e.Extents[0].Role != fs.RoleMeta {
+					t.Errorf("metadata %q: %+v, want [%#x,+%#x)", n, e, r[0], r[1])
+				}
+			}
 			// the shapes the fixtures were built for
 			if n := len(w.byPath(t, "/frag/big").Extents); n < 3 {
 				t.Errorf("/frag/big: %d extents, want a fragmented file", n)
