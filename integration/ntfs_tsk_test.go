@@ -84,13 +84,13 @@ func flsNTFS(img string, sector int64) ([]flsEntry, error) {
 
 // ntfsAttr is one attribute istat lists.
 type ntfsAttr struct {
-	Type     string // "$DATA"
-	TypeID   int    // 128
-	ID       int
-	Name     string // "" for N/A
+	Type       string // "$DATA"
+	TypeID     int    // 128
+	ID         int
+	Name       string // "" for N/A
 	Resident   bool
 	Compressed bool
-	Clusters []uint64 // non-resident: allocated clusters (0 = sparse, dropped, except for $Boot)
+	Clusters   []uint64 // non-resident: allocated clusters (0 = sparse, dropped, except for $Boot)
 }
 
 var reIstatNTFSAttr = regexp.MustCompile(`^Type: (\S+) \((\d+)-(\d+)\)\s+Name: (.*?)\s+(Resident|Non-Resident)(, Compressed)?`)
