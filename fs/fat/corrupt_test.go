@@ -354,3 +354,34 @@ func TestWalkStops(t *testing.T) {
 		}
 	}
 }
+
+// TestFATCopies: copies that differ are not an error (go-diskfs refuses
+// such FAT32 volumes); with mirroring off (extended flags bit 7) the copy
+// the boot sector names is the one read.
+func TestFATCopies(t *testing.T) {
+	orig := loadFixture(t, "fat32")
+	pristine := walkBytes(t, orig)
+	p := pristine.f.p
+	for _, tc := range []struct {
+		name string
+		edit func(b []byte)
+	}{
+		{"second copy zeroed", func(b []byte) { clear(b[p.fatOff+p.fatLen+8 : p.fatOff+2*p.fatLen]) }},
+		{"mirroring off, FAT 2 active, FAT 1 zeroed", func(b []byte) {
+			binary.LittleEndian.PutUint16(b[40:], 0x81)
+			clear(b[p.fatOff+8 : p.fatOff+p.fatLen])
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := bytes.Clone(orig)
+			tc.edit(b)
+			w := walkBytes(t, b)
+			if len(w.warns) != 0 {
+				t.Errorf("warnings: %v", w.warns)
+			}
+			if fmt.Sprint(w.entries) != fmt.Sprint(pristine.entries) {
+				t.Errorf("walk differs from the pristine image's")
+			}
+		})
+	}
+}
