@@ -61,11 +61,17 @@ done
 echo "check: all three images read back equal to the source (cmp)"
 
 # --- timing ---------------------------------------------------------------
-# timed FILE CMD... runs CMD under /usr/bin/time; FILE gets "wall user sys maxrss_kb".
+# timed FILE CMD... runs CMD under /usr/bin/time; FILE gets "wall user sys
+# maxrss_kb". The wall time is taken with date +%s%N around it: /usr/bin/time
+# only gives hundredths of a second.
 timed() {
-	local f=$1
+	local f=$1 t0 t1 u s m
 	shift
-	/usr/bin/time -f '%e %U %S %M' -o "$f" "$@" >/dev/null
+	t0=$(date +%s%N)
+	/usr/bin/time -f '%U %S %M' -o "$f.t" "$@" >/dev/null
+	t1=$(date +%s%N)
+	read -r u s m <"$f.t"
+	echo "$(awk "BEGIN{printf \"%.3f\", ($t1 - $t0) / 1e9}") $u $s $m" >"$f"
 }
 
 # nbd IMAGE FILE: qemu-nbd serves IMAGE read-only on a Unix socket, nbdcopy
@@ -74,7 +80,7 @@ timed() {
 nbd() {
 	local img=$1 f=$2 sock=$work/nbd.sock
 	rm -f "$sock"
-	/usr/bin/time -f '%e %U %S %M' -o "$work/server.time" \
+	/usr/bin/time -f '0 %U %S %M' -o "$work/server.time" \
 		qemu-nbd -r -e 4 -k "$sock" -f qcow2 "$img" &
 	server_pid=$!
 	for _ in $(seq 200); do [ -S "$sock" ] && break; sleep 0.05; done
@@ -126,9 +132,9 @@ for kind in plain zlib zstd; do
 		qemu-img) name="qemu-img convert -> null-co" ;;
 		nbd) name="qemu-nbd + nbdcopy -> null:" ;;
 		esac
-		printf '%-6s %-32s %8.2f %8.2f %12.1f %10s %10s\n' "$kind" "$name" "$w" "$cpu" \
+		printf '%-6s %-32s %8.3f %8.2f %12.1f %10s %10s\n' "$kind" "$name" "$w" "$cpu" \
 			"$(awk "BEGIN{print ${best[$kind.$route.rss]} / 1024}")" \
-			"$(awk "BEGIN{printf \"%.2fx\", $w / ($ow + 0.005)}")" "$(awk "BEGIN{printf \"%.2fx\", $cpu / ($ocpu + 0.005)}")"
+			"$(awk "BEGIN{printf \"%.2fx\", $w / $ow}")" "$(awk "BEGIN{printf \"%.2fx\", $cpu / ($ocpu + 0.005)}")"
 	done
 done
 echo "(nbd: wall time of nbdcopy, CPU of qemu-nbd + nbdcopy, max RSS of qemu-nbd)"
