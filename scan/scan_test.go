@@ -183,8 +183,9 @@ func TestWalkerPanicIsContained(t *testing.T) {
 	}
 }
 
-// TestNotes checks the summary says why a partition's files are not in the
-// map, on filesystems made by the real mkfs tools.
+// TestNotes checks the summary's note on filesystems made by the real mkfs
+// tools: the FAT variant for FAT (walked), why a partition's files are not
+// in the map for the others.
 func TestNotes(t *testing.T) {
 	for _, c := range []struct {
 		tool string
@@ -192,11 +193,12 @@ func TestNotes(t *testing.T) {
 		fs   string
 		note string
 	}{
-		{"mkfs.vfat", []string{"-F", "32", "-n", "ESP"}, "vfat", "FAT32; files not mapped yet"},
-		{"mkfs.vfat", []string{"-F", "12"}, "vfat", "FAT12; files not mapped yet"},
+		{"mkfs.vfat", []string{"-F", "32", "-n", "ESP"}, "vfat", "FAT32"},
+		{"mkfs.vfat", []string{"-F", "12"}, "vfat", "FAT12"},
+		{"mkntfs", []string{"-F", "-Q", "-q"}, "ntfs", ""},
 		{"mkswap", nil, "swap", "swap: not walked"},
 	} {
-		t.Run(c.note, func(t *testing.T) {
+		t.Run(c.fs+" "+c.note, func(t *testing.T) {
 			testutil.NeedTools(t, c.tool)
 			p := testutil.SparseFile(t, 40<<20)
 			testutil.Run(t, "", c.tool, append(c.args, p)...)
@@ -207,6 +209,10 @@ func TestNotes(t *testing.T) {
 			_, sums, _ := scanBytes(t, img)
 			if len(sums) != 1 || sums[0].FS != c.fs || sums[0].Note != c.note {
 				t.Fatalf("summaries %+v, want %s with note %q", sums, c.fs, c.note)
+			}
+			// A walked filesystem has at least its root directory.
+			if walked := c.fs != "swap"; walked != (sums[0].Dirs > 0) {
+				t.Fatalf("summaries %+v: walked %v, want %v", sums, sums[0].Dirs > 0, walked)
 			}
 		})
 	}

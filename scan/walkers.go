@@ -5,6 +5,8 @@ import (
 
 	"github.com/virt-bmap/virt-bmap/fs"
 	"github.com/virt-bmap/virt-bmap/fs/ext"
+	"github.com/virt-bmap/virt-bmap/fs/fat"
+	"github.com/virt-bmap/virt-bmap/fs/ntfs"
 )
 
 // openFunc opens a filesystem for walking. r starts at the filesystem's
@@ -17,10 +19,30 @@ var walkers = map[string]openFunc{
 	"ext2": openExt,
 	"ext3": openExt,
 	"ext4": openExt,
+	"vfat": openFAT, // FAT12, FAT16 and FAT32
+	"ntfs": openNTFS,
 }
 
 func openExt(r io.ReaderAt, size int64, warn fs.WarnFunc) (fs.Walker, error) {
 	f, err := ext.New(r, size)
+	if err != nil {
+		return nil, err
+	}
+	f.SetWarn(warn)
+	return f, nil
+}
+
+func openFAT(r io.ReaderAt, size int64, warn fs.WarnFunc) (fs.Walker, error) {
+	f, err := fat.New(r, size)
+	if err != nil {
+		return nil, err
+	}
+	f.SetWarn(warn)
+	return f, nil
+}
+
+func openNTFS(r io.ReaderAt, size int64, warn fs.WarnFunc) (fs.Walker, error) {
+	f, err := ntfs.New(r, size)
 	if err != nil {
 		return nil, err
 	}

@@ -1,13 +1,6 @@
-//go:build godiskfs
-
-// The cross-check with go-diskfs needs its FAT packages' dependency
-// (github.com/elliotwutingfeng/asciiset) in go.sum, which the module does
-// not carry: run it with
-//
-//	go get github.com/diskfs/go-diskfs/filesystem/fat12@v1.9.4
-//	go test -tags godiskfs -run GoDiskfs ./fs/fat/
-//
-// and do not commit the go.mod/go.sum change.
+// A cross-check with go-diskfs, which maps FAT files correctly on sound
+// volumes (../shared/LIBRARIES.md) but is not safe on damaged ones: on
+// the fixtures, its disk ranges for every file must equal ours.
 
 package fat
 
