@@ -14,13 +14,16 @@ virt-bmap reads each IMAGE (a raw disk image, a block device, an
 xz-compressed image or a qcow2 image with its backing chain; opened
 read-only, never written to, never unpacked to disk), finds its partitions (MBR with extended and
 logical partitions, GPT) and in each partition the filesystem by its magic,
-walks ext2, ext3 and ext4 filesystems without mounting them, and writes a
-block map: for every byte range, the whole disk (v), the partition (p), the
-filesystem metadata structure (m: superblocks, group descriptors, bitmaps,
-inode tables, journal...), the directory (d) or the file (f) that owns it.
-Swap, LVM physical volumes, exFAT, XFS, Btrfs, LUKS and ISO9660 are
-recognised and mapped as partitions only; FAT and NTFS are recognised and
-will be walked in a later release.
+walks ext2, ext3, ext4, FAT12, FAT16, FAT32 and NTFS filesystems without
+mounting them, and writes a block map: for every byte range, the whole disk
+(v), the partition (p), the filesystem metadata structure (m: superblocks,
+group descriptors, bitmaps, inode tables, journal; boot sectors, FSInfo,
+FAT copies, the FAT12/16 root directory region), the directory (d) or the
+file (f) that owns it. NTFS system files ($MFT, $MFTMirr, $LogFile,
+$Bitmap, $Secure:$SDS, $Extend/...) are files under their NTFS names, as
+The Sleuth Kit lists them; named streams are PATH:STREAM; each file's own
+MFT records belong to it. Swap, LVM physical volumes, exFAT, XFS, Btrfs,
+LUKS and ISO9660 are recognised and mapped as partitions only.
 
 The first IMAGE is disk 1, /dev/sda, the second disk 2, /dev/sdb, and so on;
 partitions are named as Linux names them (/dev/sda1; logical partitions from
@@ -36,8 +39,8 @@ with START and END in lower-case hex without 0x, END exclusive, and a
 newline or backslash in PATH written \n, \\. The JSON form has one object per
 file, directory, structure or partition, with its inode, size and every
 extent: disk offset, length, offset inside the file and role (data, inline,
-extent-index, indirect, dindirect, tindirect, xattr, metadata; unwritten
-extents are marked).
+extent-index, indirect, dindirect, tindirect, xattr, metadata, record;
+unwritten extents are marked).
 
 When stderr is a terminal a progress line shows objects mapped per second
 and bytes walked. At the end a table shows each partition: device, scheme,
@@ -46,6 +49,14 @@ mapped. Problems that were worked around (a damaged inode, an EBR chain
 that loops, a partition running past the end of the image) are printed as
 warnings naming the disk, partition, structure and byte offset; the rest of
 the map is still written.
+
+An xz image is read in place: only the xz blocks a read needs are
+decoded, and decoded blocks are cached (256 MiB at most). A file written by
+single-threaded xz is one block, which is decoded forward as the walk goes;
+virt-bmap then says once how to recompress it for fast random access
+(xz -T0 --block-size=16MiB). A qcow2 image is read as the guest sees it,
+unallocated clusters from its backing file (a relative name is found beside
+the image naming it) or as zeros; encrypted qcow2 images are refused.
 
 OPTIONS
 
@@ -70,9 +81,12 @@ EXAMPLES
 	virt-bmap disk.img                     # writes ./bmap
 	virt-bmap -o - disk.img | grep ' f '   # files only
 	virt-bmap --format json -o disk.json disk.img data.img
+	virt-bmap -o win7.bmap win7.img.xz     # read in place, nothing unpacked
+	virt-bmap -o vm.bmap overlay.qcow2     # with its backing chain
 
 SEE ALSO
 
-	bmaplogger(1), virt-inspector(1), fls(1), istat(1), debugfs(8)
+	bmaplogger(1), virt-inspector(1), fls(1), istat(1), debugfs(8),
+	ntfscluster(8), mshowfat(1), qemu-img(1), xz(1)
 */
 package main
