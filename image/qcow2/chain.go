@@ -123,7 +123,7 @@ func (c *chain) open(path, format string) (io.ReaderAt, int64, error) {
 	}})
 	if err != nil {
 		f.Close()
-		return nil, 0, fmt.Errorf("%s: %w", path, err)
+		return nil, 0, wrap("qcow2: "+path, err)
 	}
 	img.closers = append(img.closers, f)
 	return img, img.Size(), nil
@@ -137,3 +137,18 @@ func (c *chain) describe(path string) string {
 	}
 	return strings.Join(append(names, path), " → ")
 }
+
+// wrapped is an error with context in front, without repeating the
+// "qcow2: " of the error it wraps: errors from a backing chain nest.
+type wrapped struct {
+	msg string
+	err error
+}
+
+func wrap(msg string, err error) error { return &wrapped{msg, err} }
+
+func (w *wrapped) Error() string {
+	return w.msg + ": " + strings.TrimPrefix(w.err.Error(), "qcow2: ")
+}
+
+func (w *wrapped) Unwrap() error { return w.err }

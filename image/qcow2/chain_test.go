@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -432,5 +433,30 @@ func TestNewWithoutOpener(t *testing.T) {
 	want := append(backing, make([]byte, 1<<20-len(backing))...)
 	if !bytes.Equal(got, want) {
 		t.Errorf("read through the opener differs at %#x", firstDiff(got, want))
+	}
+}
+
+// TestChainDepth: a chain longer than MaxChain is refused, naming the
+// limit, and one of MaxChain images is read.
+func TestChainDepth(t *testing.T) {
+	testutil.NeedTools(t, "qemu-img")
+	dir := t.TempDir()
+	name := func(i int) string { return filepath.Join(dir, fmt.Sprintf("l%03d.qcow2", i)) }
+	qemuImg(t, "create", "-f", "qcow2", name(0), "64k")
+	for i := 1; i <= MaxChain; i++ {
+		// -u: do not open the chain below, which would make this quadratic.
+		qemuImg(t, "create", "-f", "qcow2", "-u", "-b", filepath.Base(name(i-1)), "-F", "qcow2", name(i), "64k")
+	}
+	img, err := Open(name(MaxChain - 1))
+	if err != nil {
+		t.Fatalf("chain of %d: %v", MaxChain, err)
+	}
+	if _, err := img.ReadAt(make([]byte, 100), 1000); err != nil {
+		t.Error(err)
+	}
+	img.Close()
+	_, err = Open(name(MaxChain))
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("longer than %d images", MaxChain)) {
+		t.Errorf("chain of %d: %v", MaxChain+1, err)
 	}
 }

@@ -166,7 +166,7 @@ func NewConfig(r io.ReaderAt, size int64, c Config) (*Image, error) {
 		}
 		d, dsize, err := c.Open(h.dataFile, DataFileFormat)
 		if err != nil {
-			return nil, fmt.Errorf("qcow2: external data file %q: %w", h.dataFile, err)
+			return nil, wrap(fmt.Sprintf("qcow2: external data file %q", h.dataFile), err)
 		}
 		img.data, img.dataSize = d, dsize
 		img.addCloser(d)
@@ -179,7 +179,7 @@ func NewConfig(r io.ReaderAt, size int64, c Config) (*Image, error) {
 		b, bsize, err := c.Open(h.backingFile, h.backingFormat)
 		if err != nil {
 			img.Close()
-			return nil, fmt.Errorf("qcow2: backing file %q: %w", h.backingFile, err)
+			return nil, wrap(fmt.Sprintf("qcow2: backing file %q", h.backingFile), err)
 		}
 		if bsize < 0 {
 			bsize = 0
