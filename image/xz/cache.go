@@ -34,14 +34,14 @@ type entry struct {
 }
 
 type cache struct {
-	mu      sync.Mutex
-	max     int64 // bytes
-	held    int64 // bytes of all buffers: cached, in flight, pinned after eviction, free
-	cached  int64 // bytes of data of the entries in the list
-	m       map[unitKey]*entry
-	head    entry // sentinel of the LRU list: head.next is the most recent
-	free    [][]byte
-	closed  bool
+	mu     sync.Mutex
+	max    int64 // bytes
+	held   int64 // bytes of all buffers: cached, in flight, pinned after eviction, free
+	cached int64 // bytes of data of the entries in the list
+	m      map[unitKey]*entry
+	head   entry // sentinel of the LRU list: head.next is the most recent
+	free   [][]byte
+	closed bool
 
 	hits, misses, waits, raUsed int64
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/ulikunitz/xz/lzma"
 )
@@ -31,6 +32,10 @@ func (m *memReader) Read(p []byte) (int, error) {
 	m.i += n
 	return n, nil
 }
+
+// compPool recycles the buffers that hold a block's compressed bytes
+// while it is decoded: fewer garbage collections on the decode path.
+var compPool = sync.Pool{New: func() any { return new([]byte) }}
 
 // dictCap is the dictionary the decoder needs for a block: the one the
 // LZMA2 properties give, but never more than the block, since a block
@@ -75,7 +80,12 @@ func (x *Reader) decodeBlock(bi int, out []byte) error {
 	b := &x.blocks[bi]
 	pad := (4 - b.csize%4) % 4
 	tail := pad + int64(b.check.Size())
-	comp := make([]byte, b.csize+tail)
+	cp := compPool.Get().(*[]byte)
+	defer compPool.Put(cp)
+	if int64(cap(*cp)) < b.csize+tail {
+		*cp = make([]byte, bufCap(int(b.csize+tail)))
+	}
+	comp := (*cp)[:b.csize+tail]
 	if n, err := x.r.ReadAt(comp, b.dataOff); n < len(comp) {
 		return x.errDecode(bi, fmt.Errorf("reading %d compressed bytes at %#x: %w (truncated file?)", len(comp), b.dataOff, err))
 	}
@@ -87,7 +97,7 @@ func (x *Reader) decodeBlock(bi int, out []byte) error {
 	n, err := io.ReadFull(rd, out)
 	x.bytesDecoded.Add(int64(n))
 	if err != nil {
-		return x.errDecode(bi, fmt.Errorf("%w: at uncompressed offset %#x (compressed %#x): %v", ErrCorrupt, b.uoff+int64(n), b.dataOff+int64(src.i), err))
+		return x.errDecode(bi, fmt.Errorf("%w: decoding stopped after %d uncompressed bytes, at compressed offset %#x: %v", ErrCorrupt, n, b.dataOff+int64(src.i), err))
 	}
 	if err := endOfBlock(rd, lz); err != nil {
 		return x.errDecode(bi, fmt.Errorf("%w: after %d uncompressed bytes: %v", ErrCorrupt, n, err))

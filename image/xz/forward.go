@@ -78,8 +78,8 @@ func (c *countReader) Read(p []byte) (int, error) {
 func newForward(x *Reader, bi int) (*forward, error) {
 	b := &x.blocks[bi]
 	d := dictCap(b)
-	if d > maxDict {
-		return nil, x.errDecode(bi, fmt.Errorf("LZMA2 dictionary of %d MiB is over the %d MiB this reader allocates", d>>20, maxDict>>20))
+	if lim := min(maxDict, x.opt.CacheSize); int64(d) > lim {
+		return nil, x.errDecode(bi, fmt.Errorf("LZMA2 dictionary of %d MiB is over the %d MiB this reader allocates (the cache size, at most %d MiB)", d>>20, lim>>20, maxDict>>20))
 	}
 	per := d + 256<<10 + pageSize
 	f := &forward{x: x, bi: bi, dict: d, maxCursors: max(1, min(4, (48<<20)/per))}

@@ -479,12 +479,17 @@ func (x *Reader) readSpans(p []byte, off int64, spans []span) (int, error) {
 	return n, nil
 }
 
+// seqSlack is how far past the end of a recent read a read may start and
+// still count as sequential: readers with several requests in flight
+// (nbdcopy, qemu) send them slightly out of order.
+const seqSlack = 16 << 10
+
 // sequential records a read and says whether it continues one of the
 // recent reads.
 func (x *Reader) sequential(off, end int64) bool {
 	seq := false
 	for i := range x.recent {
-		if e := x.recent[i].Load(); e >= 0 && off >= e && off <= e+64<<10 {
+		if e := x.recent[i].Load(); e >= 0 && off >= e && off < e+seqSlack {
 			seq = true
 			break
 		}
