@@ -125,11 +125,7 @@ func TestChainRelative(t *testing.T) {
 		stamps[p] = stamp(t, p)
 	}
 	// Open from another working directory: names must not depend on it.
-	wd, _ := os.Getwd()
-	if err := os.Chdir(filepath.Join(root, "d1")); err != nil {
-		t.Fatal(err)
-	}
-	defer os.Chdir(wd)
+	t.Chdir(filepath.Join(root, "d1"))
 	openAndCheck(t, top)
 	for p, s := range stamps {
 		if stamp(t, p) != s {
@@ -229,11 +225,7 @@ func TestDataFile(t *testing.T) {
 			p := filepath.Join(imgDir, "e.qcow2")
 			runIn(t, imgDir, "qemu-img", "create", "-f", "qcow2", "-o", "data_file=e.data,data_file_raw="+raw, p, "3M")
 			runIn(t, imgDir, "qemu-io", "-f", "qcow2", "-c", "write -P 0x77 0 100k", "-c", "write -z 64k 8k", "-c", "write -P 0x78 2m 3k", p)
-			wd, _ := os.Getwd()
-			if err := os.Chdir(imgDir); err != nil {
-				t.Fatal(err)
-			}
-			defer os.Chdir(wd)
+			t.Chdir(imgDir)
 			img := openAndCheck(t, p)
 			if img.Info().DataFile != "e.data" {
 				t.Errorf("DataFile = %q", img.Info().DataFile)
