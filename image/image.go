@@ -70,6 +70,7 @@ func OpenOptions(path string, opt Options) (*Image, error) {
 		if err != nil {
 			return nil, fmt.Errorf("image: %s: %w", path, err)
 		}
+		warnCorrupt(q, opt)
 		return &Image{r: q, size: q.Size(), format: QCOW2, closer: q}, nil
 	}
 	img, err := newImage(f, size, opt)
@@ -108,9 +109,19 @@ func newImage(r io.ReaderAt, size int64, opt Options) (*Image, error) {
 		if err != nil {
 			return nil, err
 		}
+		warnCorrupt(q, opt)
 		return &Image{r: q, size: q.Size(), format: fm, closer: q}, nil
 	}
 	return nil, fmt.Errorf("%s image: %w (%s)", fm.Name, ErrUnsupported, fm.Hint)
+}
+
+// warnCorrupt passes on qemu's corrupt bit: qemu found inconsistent
+// metadata and stopped writing to the image. It is still read, as qemu
+// reads it read-only, and every table is checked as it is used.
+func warnCorrupt(q *qcow2.Image, opt Options) {
+	if q.Info().Corrupt && opt.Warn != nil {
+		opt.Warn("qcow2 image marked corrupt by qemu: some metadata may be wrong (qemu-img check tells more)")
+	}
 }
 
 // closers closes each of its members, nil ones skipped, and returns the
