@@ -372,6 +372,66 @@ func checkNTFS(t *testing.T, m *jsonMap, img string, p sfPart, ss int64) {
 	d.report(t, p.Device+" against fls/istat/icat")
 	checkNTFSCluster(t, fsImg, ours, partOff, cs)
 	checkNTFSShapes(t, ours, attrs)
+	checkNTFSReparse(t, ours, listed, attrs)
+}
+
+// checkNTFSReparse: each reparse point the image is built with (a
+// junction, a directory symbolic link, a junction to its own parent) is
+// one directory object of ours, under the record fls names, that istat
+// shows holding a $REPARSE_POINT; nothing is listed under it, by fls or
+// by us (its target is not followed), and its record is mapped (the
+// record's place itself is checked against istat's $MFT runs above).
+func checkNTFSReparse(t *testing.T, ours map[string]bmap.Object, listed map[string]flsEntry, attrs map[uint64][]ntfsAttr) {
+	found := 0
+	for _, path := range []string{"/reparse/junction-to-docs", "/reparse/symlink-to-nested", "/small/up"} {
+		e, ok := listed[path]
+		if !ok {
+			continue // not in this partition
+		}
+		found++
+		o, ok := ours[path]
+		if !ok {
+			t.Errorf("%s: reparse point listed by fls (record %d), not by us", path, e.Inode)
+			continue
+		}
+		if o.Kind != fs.KindDir || o.Inode != e.Inode {
+			t.Errorf("%s: kind %c record %d, fls says a directory, record %d", path, o.Kind, o.Inode, e.Inode)
+		}
+		hasReparse := false
+		for _, a := range attrs[e.Inode] {
+			hasReparse = hasReparse || a.TypeID == 192
+		}
+		if !hasReparse {
+			t.Errorf("%s: istat shows no $REPARSE_POINT in record %d", path, e.Inode)
+		}
+		records := 0
+		for _, x := range o.Extents {
+			if x.Role == fs.RoleRecord {
+				records++
+			}
+		}
+		if records != 1 {
+			t.Errorf("%s: %d record extents, want its one record", path, records)
+		}
+		for p := range listed {
+			if strings.HasPrefix(p, path+"/") {
+				t.Errorf("%s: fls lists %s under the reparse point", path, p)
+			}
+		}
+		for p := range ours {
+			if strings.HasPrefix(p, path+"/") {
+				t.Errorf("%s: we list %s under the reparse point", path, p)
+			}
+		}
+	}
+	if found == 0 {
+		if _, ok := ours["/small"]; ok {
+			t.Error("/small/up: the junction is not listed by fls")
+		}
+		if _, ok := ours["/docs"]; ok {
+			t.Error("/reparse/...: the junction and symbolic link are not listed by fls")
+		}
+	}
 }
 
 // istatNTFSAll runs istat on every record, a few at a time.

@@ -9,8 +9,9 @@
 #         non-resident index ($INDEX_ALLOCATION), long and non-ASCII names,
 #         empty / resident / large files, a fragmented file with an
 #         $ATTRIBUTE_LIST, sparse and compressed files, named streams, hard
-#         links
-#   sda2  16 MiB, 1 KiB clusters: a smaller tree (other cluster size)
+#         links, a junction and a directory symbolic link (reparse points)
+#   sda2  16 MiB, 1 KiB clusters: a smaller tree (other cluster size), a
+#         junction to its own parent directory
 #
 # MKNTFSTREE=PATH uses an already built mkntfstree instead of compiling it.
 # Usable alone; testimages/build.sh runs it at its end.
@@ -111,6 +112,11 @@ manifest1() {
 	echo "dir${T}/frag"
 	echo "frag${T}/frag/scattered${T}400${T}18"
 	echo "frag${T}/frag/few${T}12${T}19"
+	# Reparse points: a junction and a directory symbolic link to existing
+	# directories (not followed: each is its own, empty, directory).
+	echo "dir${T}/reparse"
+	echo "junction${T}/reparse/junction-to-docs${T}/docs"
+	echo "symlink${T}/reparse/symlink-to-nested${T}/docs/nested"
 }
 
 manifest2() {
@@ -120,6 +126,8 @@ manifest2() {
 	echo "ads${T}/small/two${T}s${T}3000${T}23"
 	echo "frag${T}/small/frag${T}300${T}24"
 	echo "sparse${T}/small/sparse${T}200000${T}1024${T}25"
+	# A junction to its own parent: following it would loop.
+	echo "junction${T}/small/up${T}/small"
 }
 
 # Partition table: 2048-sector alignment, fixed disk id.
@@ -176,5 +184,16 @@ expect_istat "$work/p1.fs" docs/tiny '\$DATA \(128-[0-9]+\)   Name: N/A   Reside
 expect_istat "$work/p1.fs" streams 'Name: big stream   Non-Resident' 'non-resident named stream'
 expect_istat "$work/p1.fs" streams 'Name: small   Resident' 'resident named stream'
 [ "$(fls -r -p "$work/p1.fs" | grep -cE $'\t(links/hard[12]|docs/hard3)$')" = 3 ] || fail "three names of /links/hard1"
+expect_reparse() { # expect_reparse FSFILE PATH TAG WHAT: a reparse point, listed once, nothing under it
+	expect_istat "$1" "$2" '^Type: \$REPARSE_POINT' "$4: \$REPARSE_POINT"
+	local out
+	out=$(ntfsinfo -F "/$2" "$1" 2>&1)
+	grep -q "Reparse tag:.*$3" <<<"$out" || fail "$2: $4: reparse tag $3"
+	out=$(fls -r -p "$1")
+	[ "$(grep -cF $'\t'"$2" <<<"$out")" = 1 ] || fail "$2: $4: listed once by fls, nothing under it"
+}
+expect_reparse "$work/p1.fs" reparse/junction-to-docs 0xa0000003 junction
+expect_reparse "$work/p1.fs" reparse/symlink-to-nested 0xa000000c 'symbolic link'
+expect_reparse "$work/p2.fs" small/up 0xa0000003 'junction to its parent'
 [ "$(blkid -p -o value -s UUID "$work/p1.fs")" = 0123456789ABCDEF ] || fail "fixed serial (blkid -p)"
 echo "built ntfs.img in $out"

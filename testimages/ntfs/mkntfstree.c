@@ -26,6 +26,13 @@
  *                                       compressible contents
  *                                       (a few hundred pieces need an
  *                                       $ATTRIBUTE_LIST)
+ *   junction  PATH TARGET               a directory with a mount-point reparse
+ *                                       point (IO_REPARSE_TAG_MOUNT_POINT) to
+ *                                       TARGET, an absolute path in the volume
+ *                                       ("\??\C:\TARGET"); TARGET must exist
+ *   symlink   PATH TARGET               a directory symbolic link
+ *                                       (IO_REPARSE_TAG_SYMLINK, absolute) to
+ *                                       the existing directory TARGET
  *
  * The volume is opened with compression allowed (as ntfs-3g's
  * "-o compression" option does).
@@ -44,6 +51,7 @@
 #include <ntfs-3g/dir.h>
 #include <ntfs-3g/inode.h>
 #include <ntfs-3g/lcnalloc.h>
+#include <ntfs-3g/reparse.h>
 #include <ntfs-3g/unistr.h>
 #include <ntfs-3g/volume.h>
 
@@ -145,6 +153,74 @@ static void write_attr(ntfs_inode *ni, ntfschar *name, int nlen, int64_t off,
 		size -= n;
 	}
 	ntfs_attr_close(na);
+}
+
+/* put16 stores a little-endian 16-bit value. */
+static void put16(unsigned char *b, unsigned v)
+{
+	b[0] = v & 0xff;
+	b[1] = v >> 8;
+}
+
+/*
+ * reparse makes PATH a directory whose reparse point (tag 0xA0000003 mount
+ * point or 0xA000000C symbolic link) names the directory TARGET: the
+ * substitute name "\??\C:\DIR\SUB" and the print name "C:\DIR\SUB" for
+ * TARGET /DIR/SUB.
+ */
+static void reparse(const char *path, const char *target, int symlink)
+{
+	char sub[4200], print[4096];
+	ntfschar *usub = NULL, *uprint = NULL;
+	int ls, lp, i;
+	unsigned char rp[16384];
+	size_t hdr = symlink ? 20 : 16, n;
+	ntfs_inode *ni = open_path(target);
+	ntfs_inode_close(ni); /* TARGET must exist */
+	snprintf(print, sizeof(print), "C:%s", target);
+	for (i = 0; print[i]; i++)
+		if (print[i] == '/')
+			print[i] = '\\';
+	snprintf(sub, sizeof(sub), "\\??\\%s", print);
+	ls = ntfs_mbstoucs(sub, &usub);
+	lp = ntfs_mbstoucs(print, &uprint);
+	if (ls <= 0 || lp <= 0)
+		die("reparse target", target);
+	ls *= 2;
+	lp *= 2;
+	memset(rp, 0, sizeof(rp));
+	if (hdr + ls + lp + 4 > sizeof(rp)) {
+		errno = ENAMETOOLONG;
+		die("reparse target", target);
+	}
+	put16(rp, symlink ? 0x000C : 0x0003); /* ReparseTag */
+	put16(rp + 2, 0xA000);
+	if (symlink) {
+		/* Print name first, then the substitute name; no NULs; Flags 0. */
+		put16(rp + 8, lp);      /* SubstituteNameOffset */
+		put16(rp + 10, ls);     /* SubstituteNameLength */
+		put16(rp + 12, 0);      /* PrintNameOffset */
+		put16(rp + 14, lp);     /* PrintNameLength */
+		memcpy(rp + hdr, uprint, lp);
+		memcpy(rp + hdr + lp, usub, ls);
+		n = hdr + lp + ls;
+	} else {
+		/* Substitute name, NUL, print name, NUL. */
+		put16(rp + 8, 0);
+		put16(rp + 10, ls);
+		put16(rp + 12, ls + 2);
+		put16(rp + 14, lp);
+		memcpy(rp + hdr, usub, ls);
+		memcpy(rp + hdr + ls + 2, uprint, lp);
+		n = hdr + ls + 2 + lp + 2;
+	}
+	put16(rp + 4, n - 8); /* ReparseDataLength */
+	ni = create(path, S_IFDIR);
+	if (ntfs_set_ntfs_reparse_data(ni, (char *)rp, n, 0))
+		die("set reparse point on", path);
+	ntfs_inode_close(ni);
+	free(usub);
+	free(uprint);
 }
 
 static int64_t num(const char *s)
@@ -265,7 +341,10 @@ int main(int argc, char **argv)
 				free(held[i]);
 			}
 			free(held);
-			} else {
+		} else if (!strcmp(f[0], "junction") || !strcmp(f[0], "symlink")) {
+			NEED(3);
+			reparse(f[1], f[2], f[0][0] == 's');
+		} else {
 			errno = EINVAL;
 			die("unknown command", f[0]);
 		}

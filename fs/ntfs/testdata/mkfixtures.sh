@@ -6,7 +6,9 @@
 #   small.img.gz   2 MiB, 1 KiB clusters: a directory with an
 #                  $INDEX_ALLOCATION, resident and non-resident files, a
 #                  named stream, a hard link, a sparse file, a fragmented
-#                  file with an $ATTRIBUTE_LIST
+#                  file with an $ATTRIBUTE_LIST, a junction to its own
+#                  parent (/dir/up) and a directory symbolic link (/slink)
+#                  to /dir
 #   small4k.img.gz 4 MiB, 4 KiB clusters: a compressed file, a large file
 #
 # The volume serial is fixed; mkntfs -T zeroes the times. libntfs-3g still
@@ -48,6 +50,8 @@ mk() { # mk NAME SECTORS CLUSTER SERIAL < MANIFEST
 	echo "sparse${T}/sparse${T}100000${T}1024${T}4"
 	echo "frag${T}/frag${T}260${T}5"
 	echo "file${T}/ünï${T}10${T}6"
+	echo "junction${T}/dir/up${T}/dir"
+	echo "symlink${T}/slink${T}/dir"
 } | mk small 4096 1024 1122334455667788
 
 {
