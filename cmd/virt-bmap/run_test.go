@@ -57,11 +57,39 @@ func TestMissingImageWritesNoMap(t *testing.T) {
 func TestUnsupportedFormatRefused(t *testing.T) {
 	testutil.NeedTools(t, "qemu-img")
 	dir := t.TempDir()
-	img := filepath.Join(dir, "d.qcow2")
-	testutil.Run(t, "", "qemu-img", "create", "-f", "qcow2", img, "16M")
+	img := filepath.Join(dir, "d.vmdk")
+	testutil.Run(t, "", "qemu-img", "create", "-f", "vmdk", img, "16M")
 	code, _, stderr := runCmd("-q", "-o", filepath.Join(dir, "m"), img)
-	if code != 1 || !strings.Contains(stderr, "qcow2") || !strings.Contains(stderr, "qemu-img convert") {
-		t.Fatalf("exit %d, stderr %q; want 1 with a qcow2 hint", code, stderr)
+	if code != 1 || !strings.Contains(stderr, "vmdk") || !strings.Contains(stderr, "qemu-img convert") {
+		t.Fatalf("exit %d, stderr %q; want 1 with a vmdk hint", code, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "m")); !os.IsNotExist(err) {
+		t.Fatalf("a map was written for a refused image: %v", err)
+	}
+}
+
+// TestQCOW2OverlayMapped maps an empty qcow2 overlay of a raw disk holding
+// an ext4 filesystem: the map comes from the backing file, found by the
+// relative name the overlay stores, and a missing backing file is an
+// error naming it.
+func TestQCOW2OverlayMapped(t *testing.T) {
+	testutil.NeedTools(t, "qemu-img", "mkfs.ext4")
+	dir := t.TempDir()
+	base := filepath.Join(dir, "base.raw")
+	testutil.Run(t, "", "truncate", "-s", "8M", base)
+	testutil.Run(t, "", "mkfs.ext4", "-q", "-F", "-L", "under", base)
+	top := filepath.Join(dir, "top.qcow2")
+	testutil.Run(t, "", "sh", "-c", "cd "+dir+" && qemu-img create -q -f qcow2 -b base.raw -F raw top.qcow2")
+	code, stdout, stderr := runCmd("-q", "-o", "-", top)
+	if code != 0 || !strings.Contains(stdout, " d /dev/sda /lost+found\n") {
+		t.Fatalf("exit %d, stderr %q; want a map with /lost+found:\n%.300s", code, stderr, stdout)
+	}
+	if err := os.Rename(base, base+".moved"); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr = runCmd("-q", "-o", "-", top)
+	if code != 1 || !strings.Contains(stderr, "base.raw") {
+		t.Fatalf("exit %d, stderr %q; want 1 naming the missing backing file", code, stderr)
 	}
 }
 
