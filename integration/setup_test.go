@@ -38,6 +38,9 @@ var tools = []string{
 	"fls", "istat",
 	"debugfs", "dumpe2fs", "mkfs.ext4", "e2fsck",
 	"sfdisk", "sgdisk", "dd", "xz",
+	"mkfs.fat", "mcopy", "mshowfat", "fsstat", "icat",
+	"mkntfs", "ntfscluster", "gcc",
+	"qemu-img", "qemu-io",
 }
 
 func TestMain(m *testing.M) {
@@ -100,7 +103,7 @@ func doSetup() error {
 }
 
 func haveImages(dir string) bool {
-	for _, n := range []string{"mbr-ext.img", "gpt-ext.img", "sample.img"} {
+	for _, n := range []string{"mbr-ext.img", "gpt-ext.img", "sample.img", "fat.img", "ntfs.img"} {
 		if _, err := os.Stat(filepath.Join(dir, n)); err != nil {
 			return false
 		}
