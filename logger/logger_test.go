@@ -1,0 +1,414 @@
+package logger
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/virt-bmap/virt-bmap/bmap"
+	"github.com/virt-bmap/virt-bmap/fs"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+const K = 1024
+
+// testMap is a small disk laid out by hand:
+//
+//	[0, 1M)        v /dev/sda
+//	[64K, 1M)      p /dev/sda1
+//	[64K, 68K)     m /dev/sda1 superblock
+//	[68K, 72K)     d /dev/sda1 /            (file offset 0)
+//	[72K, 80K)     f /dev/sda1 /a           (file offsets 0-8K)
+//	[80K, 88K)     f /dev/sda1 /b
+//	[88K, 92K)     f /dev/sda1 /we\ird\n    (a name with a backslash and a newline)
+//	[92K, 96K)     f /dev/sda1 /bad\xff     (not UTF-8)
+//	[96K, 100K)    m /dev/sda1 /a's extent index block (an index block: no file offset)
+//	[100K, 104K)   f /dev/sda1 /a           (file offsets 8K-12K)
+//	[2M, 3M)       v /dev/sdb, f /dev/sdb /c on disk 2
+func testMap() *bmap.Map {
+	data := func(off, n, fo int64) fs.Extent {
+		return fs.Extent{Off: off, Len: n, FileOff: fo, Role: fs.RoleData}
+	}
+	meta := func(off, n int64) fs.Extent {
+		return fs.Extent{Off: off, Len: n, FileOff: -1, Role: fs.RoleMeta}
+	}
+	return &bmap.Map{
+		Disks: []bmap.Disk{{Index: 1, Device: "/dev/sda", Size: 1 << 20}, {Index: 2, Device: "/dev/sdb", Size: 3 << 20}},
+		Objects: []bmap.Object{
+			{Disk: 1, Kind: fs.KindDisk, Device: "/dev/sda", Extents: []fs.Extent{meta(0, 1<<20)}},
+			{Disk: 1, Kind: fs.KindPartition, Device: "/dev/sda1", Extents: []fs.Extent{meta(64*K, 1<<20-64*K)}},
+			{Disk: 1, Kind: fs.KindMeta, Device: "/dev/sda1", Path: "superblock", Extents: []fs.Extent{meta(64*K, 4*K)}},
+			{Disk: 1, Kind: fs.KindDir, Device: "/dev/sda1", Path: "/", Inode: 2, Extents: []fs.Extent{data(68*K, 4*K, 0)}},
+			{Disk: 1, Kind: fs.KindFile, Device: "/dev/sda1", Path: "/a", Inode: 12, Size: 12 * K, Extents: []fs.Extent{
+				data(72*K, 8*K, 0),
+				{Off: 96 * K, Len: 4 * K, FileOff: -1, Role: fs.RoleExtentIndex},
+				data(100*K, 4*K, 8*K),
+			}},
+			{Disk: 1, Kind: fs.KindFile, Device: "/dev/sda1", Path: "/b", Inode: 13, Extents: []fs.Extent{data(80*K, 8*K, 0)}},
+			{Disk: 1, Kind: fs.KindFile, Device: "/dev/sda1", Path: "/we\\ird\n", Inode: 14, Extents: []fs.Extent{data(88*K, 4*K, 0)}},
+			{Disk: 1, Kind: fs.KindFile, Device: "/dev/sda1", Path: "/bad\xff", Inode: 15, Extents: []fs.Extent{data(92*K, 4*K, 0)}},
+			{Disk: 2, Kind: fs.KindDisk, Device: "/dev/sdb", Extents: []fs.Extent{meta(0, 3<<20)}},
+			{Disk: 2, Kind: fs.KindFile, Device: "/dev/sdb", Path: "/c", Extents: []fs.Extent{data(2<<20, 1<<20, 0)}},
+		},
+	}
+}
+
+// capture is a sink that keeps deep copies of the events.
+type capture struct {
+	mu      sync.Mutex
+	events  []Event
+	flushes int
+	closed  bool
+	delay   time.Duration
+	err     error
+}
+
+func (c *capture) Write(ev *Event) error {
+	if c.delay > 0 {
+		time.Sleep(c.delay)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := *ev
+	e.Objects = slices.Clone(ev.Objects)
+	c.events = append(c.events, e)
+	return c.err
+}
+
+func (c *capture) Flush() error {
+	c.mu.Lock()
+	c.flushes++
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *capture) Close() error {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	return nil
+}
+
+// obj is an expected object: "TYPE DEVICE PATH off len fileoff".
+type obj struct {
+	kind          fs.Kind
+	path          string
+	off, n, fileo int64
+}
+
+func (o obj) String() string {
+	return string(o.kind) + " " + strings.ReplaceAll(o.path, "\n", `\n`) + " " +
+		itoa(o.off) + "+" + itoa(o.n) + "@" + itoa(o.fileo)
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func objsOf(ev Event) []obj {
+	var out []obj
+	for _, o := range ev.Objects {
+		p := o.Path
+		if o.Kind == fs.KindDisk || o.Kind == fs.KindPartition {
+			p = o.Device
+		}
+		out = append(out, obj{o.Kind, p, o.Off, o.Len, o.FileOff})
+	}
+	return out
+}
+
+func TestEvents(t *testing.T) {
+	m := testMap()
+	ix := bmap.NewIndex(m)
+	v := func(off, n int64) obj { return obj{fs.KindDisk, "/dev/sda", off, n, -1} }
+	p := func(off, n int64) obj { return obj{fs.KindPartition, "/dev/sda1", off, n, -1} }
+	tests := []struct {
+		name   string
+		export string
+		off    int64
+		n      uint32
+		want   []obj
+	}{
+		{"disk only", "", 0, 512, []obj{v(0, 512)}},
+		{"metadata over partition", "", 64 * K, 512, []obj{{fs.KindMeta, "superblock", 64 * K, 512, -1}, p(64*K, 512), v(64*K, 512)}},
+		{"directory", "", 68*K + 100, 100, []obj{{fs.KindDir, "/", 68*K + 100, 100, 100}, p(68*K+100, 100), v(68*K+100, 100)}},
+		{"inside a file", "", 74 * K, 512, []obj{{fs.KindFile, "/a", 74 * K, 512, 2 * K}, p(74*K, 512), v(74*K, 512)}},
+		{"spanning two files", "", 78 * K, 4 * K, []obj{
+			// Both are files; the narrower first (the index's order).
+			{fs.KindFile, "/b", 80 * K, 2 * K, 0},
+			{fs.KindFile, "/a", 78 * K, 2 * K, 6 * K},
+			p(78*K, 4*K), v(78*K, 4*K)}},
+		{"second extent of a fragmented file", "", 100*K + 512, 1024, []obj{{fs.KindFile, "/a", 100*K + 512, 1024, 8*K + 512}, p(100*K+512, 1024), v(100*K+512, 1024)}},
+		{"index block of a file", "", 96 * K, 512, []obj{{fs.KindFile, "/a", 96 * K, 512, -1}, p(96*K, 512), v(96*K, 512)}},
+		{"partition gap past the files", "", 200 * K, 4 * K, []obj{p(200*K, 4*K), v(200*K, 4*K)}},
+		{"past the end of the map", "", 2 << 20, 512, nil},
+		{"second disk by export name", "sdb", 2<<20 + 4*K, 512, []obj{{fs.KindFile, "/c", 2<<20 + 4*K, 512, 4 * K}, {fs.KindDisk, "/dev/sdb", 2<<20 + 4*K, 512, -1}}},
+		{"unknown export is disk 1", "nope", 74 * K, 512, []obj{{fs.KindFile, "/a", 74 * K, 512, 2 * K}, p(74*K, 512), v(74*K, 512)}},
+	}
+	c := &capture{}
+	start := time.Now()
+	lg := New(ix, Options{Exports: map[string]int{"sda": 1, "sdb": 2}, Start: start}, c)
+	for i, tc := range tests {
+		lg.Log(Read{Conn: uint64(i + 1), Export: tc.export, Off: tc.off, Len: tc.n, Start: start.Add(time.Duration(i) * time.Millisecond)})
+	}
+	if err := lg.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.events) != len(tests) {
+		t.Fatalf("%d events, want %d", len(c.events), len(tests))
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ev := c.events[i]
+			if ev.Off != tc.off || ev.Len != tc.n || ev.Conn != uint64(i+1) || ev.Export != tc.export {
+				t.Errorf("event %+v does not match the read", ev)
+			}
+			if ev.Time != time.Duration(i)*time.Millisecond {
+				t.Errorf("Time %v, want %v", ev.Time, time.Duration(i)*time.Millisecond)
+			}
+			got := objsOf(ev)
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("objects:\n got %v\nwant %v", got, tc.want)
+			}
+		})
+	}
+	if !c.closed {
+		t.Error("sink not closed")
+	}
+	if s := lg.Stats(); s.Events != int64(len(tests)) || s.Late != 0 || s.Errors != 0 {
+		t.Errorf("stats %+v", s)
+	}
+}
+
+// TestNoDrops logs from many goroutines into a tiny queue in front of a
+// slow sink: every read must arrive, each connection's in order, and Log
+// must have waited.
+func TestNoDrops(t *testing.T) {
+	ix := bmap.NewIndex(testMap())
+	c := &capture{delay: 20 * time.Microsecond}
+	lg := New(ix, Options{Queue: 2}, c)
+	const conns, per = 8, 300
+	var wg sync.WaitGroup
+	for g := range conns {
+		wg.Go(func() {
+			for i := range per {
+				lg.Log(Read{Conn: uint64(g + 1), Off: int64(i) * 512, Len: 512})
+			}
+		})
+	}
+	wg.Wait()
+	if err := lg.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.events) != conns*per {
+		t.Fatalf("%d events, want %d", len(c.events), conns*per)
+	}
+	next := make([]int64, conns+1)
+	for _, ev := range c.events {
+		if ev.Off != next[ev.Conn] {
+			t.Fatalf("connection %d: read at %d, want %d (out of order or lost)", ev.Conn, ev.Off, next[ev.Conn])
+		}
+		next[ev.Conn] += 512
+	}
+	s := lg.Stats()
+	if s.Blocked == 0 {
+		t.Error("Stats.Blocked = 0 with a 2-entry queue and a slow sink")
+	}
+	if s.Events != conns*per {
+		t.Errorf("Stats.Events = %d", s.Events)
+	}
+}
+
+func TestFlushAndClose(t *testing.T) {
+	ix := bmap.NewIndex(testMap())
+	c := &capture{}
+	lg := New(ix, Options{FlushInterval: time.Hour}, c)
+	for i := range 10 {
+		lg.Log(Read{Off: int64(i) * 512, Len: 512})
+	}
+	if err := lg.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	c.mu.Lock()
+	n, f := len(c.events), c.flushes
+	c.mu.Unlock()
+	if n != 10 || f == 0 {
+		t.Fatalf("after Flush: %d events, %d flushes; want 10 and at least 1", n, f)
+	}
+	if err := lg.Close(); err != nil {
+		t.Fatal(err)
+	}
+	lg.Log(Read{Off: 0, Len: 512})
+	if s := lg.Stats(); s.Late != 1 || s.Events != 10 {
+		t.Errorf("after Close: stats %+v, want 1 late and 10 events", s)
+	}
+	if lg.Flush() == nil {
+		t.Error("Flush after Close gave no error")
+	}
+	if lg.Close() == nil {
+		t.Error("second Close gave no error")
+	}
+}
+
+// TestFlushInterval: a trace streams without anyone calling Flush.
+func TestFlushInterval(t *testing.T) {
+	ix := bmap.NewIndex(testMap())
+	var mu sync.Mutex
+	var out bytes.Buffer
+	w := writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return out.Write(p)
+	})
+	lg := New(ix, Options{FlushInterval: time.Millisecond}, NewConsole(w, false))
+	defer lg.Close()
+	lg.Log(Read{Off: 74 * K, Len: 512})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		s := out.String()
+		mu.Unlock()
+		if s == "read f /dev/sda1 /a\n" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("console output %q 10 s after the read, want it flushed", s)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+func TestSinkError(t *testing.T) {
+	ix := bmap.NewIndex(testMap())
+	boom := errors.New("disk full")
+	c := &capture{err: boom}
+	lg := New(ix, Options{}, c)
+	lg.Log(Read{Off: 0, Len: 512})
+	lg.Log(Read{Off: 0, Len: 512})
+	err := lg.Close()
+	if !errors.Is(err, boom) {
+		t.Fatalf("Close: %v, want %v", err, boom)
+	}
+	if s := lg.Stats(); s.Errors != 2 || s.Events != 2 {
+		t.Errorf("stats %+v, want 2 errors, 2 events", s)
+	}
+}
+
+// consoleReads is the read sequence of the console golden files: one
+// connection reading as a boot loader does, then a second connection
+// interleaving.
+var consoleReads = []Read{
+	{Conn: 1, Off: 0, Len: 512},                   // v
+	{Conn: 1, Off: 512, Len: 512},                 // v again: suppressed
+	{Conn: 1, Off: 64 * K, Len: 1024},             // m superblock
+	{Conn: 1, Off: 68 * K, Len: 4096},             // d /
+	{Conn: 1, Off: 72 * K, Len: 4096},             // f /a
+	{Conn: 1, Off: 76 * K, Len: 4096},             // f /a: suppressed
+	{Conn: 1, Off: 78 * K, Len: 4096},             // /a and /b: /a holds the first byte
+	{Conn: 1, Off: 80 * K, Len: 4096},             // f /b
+	{Conn: 1, Off: 88 * K, Len: 512},              // f /we\ird\n, escaped
+	{Conn: 1, Off: 96 * K, Len: 512},              // /a's index block: the file
+	{Conn: 1, Off: 200 * K, Len: 512},             // p
+	{Conn: 1, Off: 2 << 20, Len: 512},             // nothing: no line
+	{Conn: 2, Off: 200 * K, Len: 512},             // p from another connection: suppressed
+	{Conn: 1, Off: 72 * K, Len: 512},              // f /a
+	{Conn: 2, Off: 80 * K, Len: 512},              // f /b
+	{Conn: 1, Off: 72 * K, Len: 512},              // f /a again
+	{Conn: 1, Off: 72 * K, Len: 512, Cache: true}, // a prefetch of /a
+}
+
+func TestConsoleGolden(t *testing.T) {
+	for _, ranges := range []bool{false, true} {
+		name := "console"
+		if ranges {
+			name = "console-ranges"
+		}
+		t.Run(name, func(t *testing.T) {
+			var out bytes.Buffer
+			lg := New(bmap.NewIndex(testMap()), Options{}, NewConsole(&out, ranges))
+			for _, r := range consoleReads {
+				lg.Log(r)
+			}
+			if err := lg.Close(); err != nil {
+				t.Fatal(err)
+			}
+			golden(t, name+".golden", out.Bytes())
+		})
+	}
+}
+
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs (go test -update rewrites it):\n--- got\n%s\n--- want\n%s", path, got, want)
+	}
+}
+
+// TestConsoleRules checks the rules the golden file shows, independently
+// of it.
+func TestConsoleRules(t *testing.T) {
+	run := func(ranges bool, reads ...Read) string {
+		var out bytes.Buffer
+		lg := New(bmap.NewIndex(testMap()), Options{}, NewConsole(&out, ranges))
+		for _, r := range reads {
+			lg.Log(r)
+		}
+		if err := lg.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return out.String()
+	}
+	tests := []struct {
+		name   string
+		ranges bool
+		reads  []Read
+		want   string
+	}{
+		{"priority f over p and v", false, []Read{{Off: 74 * K, Len: 512}}, "read f /dev/sda1 /a\n"},
+		{"priority m over p", false, []Read{{Off: 64 * K, Len: 512}}, "read m /dev/sda1 superblock\n"},
+		{"priority d over m", false, []Read{{Off: 67 * K, Len: 2 * K}}, "read d /dev/sda1 /\n"},
+		{"first file in disk order", false, []Read{{Off: 78 * K, Len: 4 * K}}, "read f /dev/sda1 /a\n"},
+		{"duplicates suppressed", false, []Read{{Off: 72 * K, Len: 512}, {Off: 73 * K, Len: 512}, {Off: 100 * K, Len: 512}},
+			"read f /dev/sda1 /a\n"},
+		{"not suppressed after another line", false, []Read{{Off: 72 * K, Len: 512}, {Off: 80 * K, Len: 512}, {Off: 72 * K, Len: 512}},
+			"read f /dev/sda1 /a\nread f /dev/sda1 /b\nread f /dev/sda1 /a\n"},
+		{"a read of nothing breaks no run", false, []Read{{Off: 72 * K, Len: 512}, {Off: 2 << 20, Len: 512}, {Off: 72 * K, Len: 512}},
+			"read f /dev/sda1 /a\n"},
+		{"ranges", true, []Read{{Off: 72 * K, Len: 512}, {Off: 73 * K, Len: 512}, {Off: 80 * K, Len: 4 * K}},
+			"read f /dev/sda1 /a\n 12000-12200 12400-12600\nread f /dev/sda1 /b\n 14000-15000\n"},
+		{"escaped name", false, []Read{{Off: 88 * K, Len: 512}}, "read f /dev/sda1 /we\\\\ird\\n\n"},
+		{"nothing", true, nil, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := run(tc.ranges, tc.reads...); got != tc.want {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,271 @@
+package logger
+
+import (
+	"bufio"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/virt-bmap/virt-bmap/fs"
+)
+
+// The NDJSON trace is one JSON object per line. The first line is a
+// header, every other line one request, in the order the requests were
+// logged:
+//
+//	{"version":1,"start":"2026-11-20T10:00:00.123456789Z","exports":[
+//	 {"name":"win7.img","disk":1,"device":"/dev/sda","image":"/vm/win7.img","size":42949672960}]}
+//	{"t_ns":1234567,"dur_ns":8200,"conn":1,"export":"win7.img","disk":1,"off":1048576,"len":4096,
+//	 "objects":[{"type":"f","device":"/dev/sda1","path":"/Boot/BCD","inode":57,"off":1048576,"len":4096,"file_off":8192},
+//	            {"type":"p","device":"/dev/sda1","off":1048576,"len":4096,"file_off":-1},
+//	            {"type":"v","device":"/dev/sda","off":1048576,"len":4096,"file_off":-1}]}
+//
+// (each shown here on several lines; one line each in the file).
+//
+// Header: "version" is NDJSONVersion, bumped on any incompatible change
+// (fields may be added without a bump: readers ignore unknown fields);
+// "start" is the time t_ns counts from (RFC 3339, nanoseconds, UTC);
+// "exports" lists what was served: export name, the map's disk index,
+// its device, the image path and size in bytes.
+//
+// Event: "t_ns" is when the request arrived, in nanoseconds since
+// "start"; "dur_ns" the time taken to serve it; "conn" the connection
+// (from 1); "export" and "disk" what it read; "off" and "len" the request
+// in bytes; "cache":true for an NBD_CMD_CACHE (prefetch) request, absent
+// for a read; "error" the error the client got, absent on success;
+// "objects" every object of the map the request touched, highest priority
+// first (f, d, m, l, p, v; within one type the narrowest first), never
+// null. Per object: "type" (v p l m d f), "device", "path" (absent for
+// disks and partitions; a name that is not valid UTF-8 has U+FFFD for its
+// bad bytes in "path" and is byte-exact in "path_bytes", base64, as in
+// the JSON map), "inode" (when the map knows it), "off" and "len" the
+// part of the request inside the object as a disk offset and a byte count,
+// and "file_off" the offset inside the file or directory of the byte at
+// "off" (-1 when that byte is not contents: metadata, an index block, a
+// partition).
+
+// NDJSONVersion is the version of the NDJSON trace this package writes.
+const NDJSONVersion = 1
+
+// Header is the NDJSON trace's first line.
+type Header struct {
+	Version int           `json:"version"`
+	Start   time.Time     `json:"start"`
+	Exports []ExportEntry `json:"exports"`
+}
+
+// ExportEntry is one export in the Header.
+type ExportEntry struct {
+	Name   string `json:"name"`
+	Disk   int    `json:"disk"`
+	Device string `json:"device"`
+	Image  string `json:"image,omitempty"`
+	Size   int64  `json:"size"`
+}
+
+// JSONEvent is an event line of the NDJSON trace, for readers.
+type JSONEvent struct {
+	T       int64        `json:"t_ns"`
+	Dur     int64        `json:"dur_ns"`
+	Conn    uint64       `json:"conn"`
+	Export  string       `json:"export"`
+	Disk    int          `json:"disk"`
+	Off     int64        `json:"off"`
+	Len     uint32       `json:"len"`
+	Cache   bool         `json:"cache,omitempty"`
+	Error   string       `json:"error,omitempty"`
+	Objects []JSONObject `json:"objects"`
+}
+
+// JSONObject is one object of a JSONEvent.
+type JSONObject struct {
+	Type      fs.Kind `json:"type"`
+	Device    string  `json:"device"`
+	Path      string  `json:"path,omitempty"`
+	PathBytes []byte  `json:"path_bytes,omitempty"`
+	Inode     uint64  `json:"inode,omitempty"`
+	Off       int64   `json:"off"`
+	Len       int64   `json:"len"`
+	FileOff   int64   `json:"file_off"`
+}
+
+// Name is the object's path, byte-exact.
+func (o *JSONObject) Name() string {
+	if o.PathBytes != nil {
+		return string(o.PathBytes)
+	}
+	return o.Path
+}
+
+// NDJSON writes the trace as NDJSON (see the schema above). Events are
+// encoded by hand into a reused buffer: no allocation per event.
+type NDJSON struct {
+	w   *bufio.Writer
+	buf []byte
+}
+
+// NewNDJSON returns a sink writing to w, and writes the header line
+// (h.Version is set to NDJSONVersion). Close flushes but does not close w.
+func NewNDJSON(w io.Writer, h Header) (*NDJSON, error) {
+	h.Version = NDJSONVersion
+	h.Start = h.Start.UTC()
+	if h.Exports == nil {
+		h.Exports = []ExportEntry{}
+	}
+	n := &NDJSON{w: bufio.NewWriterSize(w, 256<<10)}
+	b, err := json.Marshal(h)
+	if err != nil {
+		return nil, fmt.Errorf("ndjson header: %w", err)
+	}
+	n.w.Write(b)
+	if err := n.w.WriteByte('\n'); err != nil {
+		return nil, fmt.Errorf("ndjson header: %w", err)
+	}
+	return n, nil
+}
+
+// Write implements Sink.
+func (n *NDJSON) Write(ev *Event) error {
+	b := n.buf[:0]
+	b = append(b, `{"t_ns":`...)
+	b = strconv.AppendInt(b, int64(ev.Time), 10)
+	b = append(b, `,"dur_ns":`...)
+	b = strconv.AppendInt(b, int64(ev.Dur), 10)
+	b = append(b, `,"conn":`...)
+	b = strconv.AppendUint(b, ev.Conn, 10)
+	b = append(b, `,"export":`...)
+	b = appendJSONString(b, ev.Export)
+	b = append(b, `,"disk":`...)
+	b = strconv.AppendInt(b, int64(ev.Disk), 10)
+	b = append(b, `,"off":`...)
+	b = strconv.AppendInt(b, ev.Off, 10)
+	b = append(b, `,"len":`...)
+	b = strconv.AppendUint(b, uint64(ev.Len), 10)
+	if ev.Cache {
+		b = append(b, `,"cache":true`...)
+	}
+	if ev.Err != nil {
+		b = append(b, `,"error":`...)
+		b = appendJSONString(b, ev.Err.Error())
+	}
+	b = append(b, `,"objects":[`...)
+	for i := range ev.Objects {
+		o := &ev.Objects[i]
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"type":"`...)
+		b = append(b, byte(o.Kind))
+		b = append(b, `","device":`...)
+		b = appendJSONString(b, o.Device)
+		if o.Path != "" {
+			b = append(b, `,"path":`...)
+			b = appendJSONString(b, o.Path)
+			if !utf8.ValidString(o.Path) {
+				b = append(b, `,"path_bytes":"`...)
+				b = base64.StdEncoding.AppendEncode(b, []byte(o.Path))
+				b = append(b, '"')
+			}
+		}
+		if o.Inode != 0 {
+			b = append(b, `,"inode":`...)
+			b = strconv.AppendUint(b, o.Inode, 10)
+		}
+		b = append(b, `,"off":`...)
+		b = strconv.AppendInt(b, o.Off, 10)
+		b = append(b, `,"len":`...)
+		b = strconv.AppendInt(b, o.Len, 10)
+		b = append(b, `,"file_off":`...)
+		b = strconv.AppendInt(b, o.FileOff, 10)
+		b = append(b, '}')
+	}
+	b = append(b, "]}\n"...)
+	n.buf = b
+	_, err := n.w.Write(b)
+	return err
+}
+
+// Flush implements Sink.
+func (n *NDJSON) Flush() error { return n.w.Flush() }
+
+// Close implements Sink: it flushes.
+func (n *NDJSON) Close() error { return n.w.Flush() }
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString appends s as a JSON string: quotes, backslashes and
+// control characters escaped, invalid UTF-8 replaced by U+FFFD.
+func appendJSONString(b []byte, s string) []byte {
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				b = append(b, '\\', c)
+			case c == '\n':
+				b = append(b, '\\', 'n')
+			case c == '\t':
+				b = append(b, '\\', 't')
+			case c == '\r':
+				b = append(b, '\\', 'r')
+			case c < 0x20 || c == 0x7f:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&15])
+			default:
+				b = append(b, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, `\ufffd`...)
+		} else {
+			b = append(b, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(b, '"')
+}
+
+// MaxNDJSONLine is the longest line ReadNDJSON accepts.
+const MaxNDJSONLine = 64 << 20
+
+// ReadNDJSON reads an NDJSON trace: the header, then fn for every event in
+// order. It fails on a header of another version, and on a malformed line
+// with its line number.
+func ReadNDJSON(r io.Reader, fn func(*JSONEvent) error) (*Header, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64<<10), MaxNDJSONLine)
+	if !sc.Scan() {
+		if err := sc.Err(); err != nil {
+			return nil, fmt.Errorf("ndjson: line 1: %w", err)
+		}
+		return nil, errors.New("ndjson: empty trace: no header")
+	}
+	h := new(Header)
+	if err := json.Unmarshal(sc.Bytes(), h); err != nil {
+		return nil, fmt.Errorf("ndjson: line 1 (header): %w", err)
+	}
+	if h.Version != NDJSONVersion {
+		return nil, fmt.Errorf("ndjson: line 1: trace version %d, want %d", h.Version, NDJSONVersion)
+	}
+	for line := 2; sc.Scan(); line++ {
+		var ev JSONEvent
+		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+			return h, fmt.Errorf("ndjson: line %d: %w", line, err)
+		}
+		if err := fn(&ev); err != nil {
+			return h, err
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return h, fmt.Errorf("ndjson: %w", err)
+	}
+	return h, nil
+}
