@@ -275,7 +275,7 @@ cp "$busybox" "$root/bin/busybox"
 stamp "$root"
 ext=$work/sda2.ext4
 rm -f "$ext"
-mkfs.ext4 -q -F -U 5b1d7a1e-0b00-4e00-8000-000000000002 -L bmaproot \
+mkfs.ext4 -q -F -b 4096 -U 5b1d7a1e-0b00-4e00-8000-000000000002 -L bmaproot \
 	-E root_owner=0:0,hash_seed=5b1d7a1e-0b00-4e00-8000-0000000000ff \
 	-d "$root" "$ext" $((n2 / 2))k >/dev/null
 # mke2fs -d copies each source file's ctime, which cannot be set on the
