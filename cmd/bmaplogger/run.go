@@ -1,0 +1,441 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/virt-bmap/virt-bmap/bmap"
+	"github.com/virt-bmap/virt-bmap/image"
+	"github.com/virt-bmap/virt-bmap/logger"
+	"github.com/virt-bmap/virt-bmap/nbd"
+	"github.com/virt-bmap/virt-bmap/scan"
+)
+
+const usage = `usage: bmaplogger [options] IMAGE... [--run CMD]
+       bmaplogger file=IMAGE [bmap=FILE] [logfile=FILE] [options]
+
+Serves the disk images read-only over NBD and prints, for every read, the
+file, directory, metadata, partition or disk it touched.
+
+  --bmap FILE               block map (text or JSON, from virt-bmap); default:
+                            map the images at start-up
+  --ranges                  append each read's hex byte range to the console
+  --json FILE               write every read and every object it touched as
+                            NDJSON ("-" for standard output)
+  --log FILE                write the console lines to FILE, not stdout
+  --no-trace                serve without tracing
+  -q                        no console lines, no start-up messages
+  -U PATH                   listen on a Unix socket ("-": a private one)
+  -p PORT                   listen on TCP PORT (default 10809; 0: any free port)
+  -i ADDR                   TCP address to listen on (default localhost)
+  -e, --export-name NAME    name of the first export (default: its file name)
+  --tls off|on|require      TLS (default off)
+  --tls-certificates DIR    certificates (default $HOME/.pki/nbdkit or /etc/pki/nbdkit)
+  --tls-verify-peer         require a client certificate signed by the CA
+  --run CMD                 run CMD with $uri set, then exit with its status
+  --version                 print the version and exit
+`
+
+// stdio is where the command writes: the trace's console and the
+// captive command share stdout, as with nbdkit.
+type stdio struct {
+	stdout, stderr io.Writer
+}
+
+// run is the whole command, testable: it returns the exit status.
+func run(args []string, stdout, stderr io.Writer) int {
+	cfg, err := parseArgs(args)
+	if err != nil {
+		fmt.Fprintf(stderr, "bmaplogger: %v\n%s", err, usage)
+		return 2
+	}
+	switch {
+	case cfg.help:
+		fmt.Fprint(stdout, usage)
+		return 0
+	case cfg.version:
+		fmt.Fprintln(stdout, "bmaplogger", version)
+		return 0
+	case len(cfg.images) == 0:
+		fmt.Fprintf(stderr, "bmaplogger: no IMAGE given\n%s", usage)
+		return 2
+	case cfg.unix != "" && cfg.port != 0:
+		fmt.Fprintf(stderr, "bmaplogger: -U and -p are exclusive\n")
+		return 2
+	case cfg.noTrace && (cfg.bmap != "" || cfg.json != "" || cfg.log != "" || cfg.ranges):
+		fmt.Fprintf(stderr, "bmaplogger: --no-trace with a trace option (--bmap, --json, --log, --ranges)\n")
+		return 2
+	case cfg.tls == nbd.TLSOff && (cfg.tlsCerts != "" || cfg.tlsVerify):
+		fmt.Fprintf(stderr, "bmaplogger: --tls-certificates and --tls-verify-peer need --tls=on or --tls=require\n")
+		return 2
+	}
+	status, err := serve(cfg, stdio{stdout, stderr})
+	if err != nil {
+		fmt.Fprintf(stderr, "bmaplogger: %v\n", err)
+		if status == 0 {
+			status = 1
+		}
+	}
+	return status
+}
+
+// disk is one image being served.
+type disk struct {
+	path   string
+	img    *image.Image
+	src    nbd.Source
+	export string
+}
+
+func serve(cfg *config, out stdio) (status int, err error) {
+	say := func(format string, args ...any) {
+		if !cfg.quiet {
+			fmt.Fprintf(out.stderr, "bmaplogger: "+format+"\n", args...)
+		}
+	}
+	warn := func(err error) { fmt.Fprintf(out.stderr, "bmaplogger: warning: %v\n", err) }
+
+	disks, err := openDisks(cfg, warn)
+	defer func() {
+		for _, d := range disks {
+			if c, ok := d.src.(io.Closer); ok && d.src != nbd.Source(d.img) {
+				c.Close()
+			}
+			d.img.Close()
+		}
+	}()
+	if err != nil {
+		return 1, err
+	}
+
+	var tlsConfig *tls.Config
+	if cfg.tls != nbd.TLSOff {
+		dir := cfg.tlsCerts
+		if dir == "" {
+			dir = defaultCertDir()
+		}
+		if tlsConfig, err = nbd.LoadTLS(dir, cfg.tlsVerify); err != nil {
+			return 1, err
+		}
+	}
+
+	// The trace: map, logger and sinks, set up before anything listens so
+	// that the first read is traced.
+	var lg *logger.Logger
+	var closeFiles []func() error
+	if !cfg.noTrace {
+		if lg, closeFiles, err = startTrace(cfg, disks, out, say, warn); err != nil {
+			return 1, err
+		}
+	}
+	finishTrace := func() error {
+		if lg == nil {
+			return nil
+		}
+		err := lg.Close()
+		for _, c := range closeFiles {
+			if cerr := c(); err == nil {
+				err = cerr
+			}
+		}
+		if s := lg.Stats(); s.Blocked > 0 || s.Late > 0 {
+			say("trace: %d reads, the server waited for the trace %d times, %d reads after shutdown not traced", s.Events, s.Blocked, s.Late)
+		}
+		lg = nil
+		return err
+	}
+	defer finishTrace()
+
+	srv := &nbd.Server{TLSConfig: tlsConfig, TLS: cfg.tls}
+	srv.Logf = func(format string, args ...any) {
+		fmt.Fprintf(out.stderr, "bmaplogger: "+format+"\n", args...)
+	}
+	for _, d := range disks {
+		srv.Exports = append(srv.Exports, nbd.Export{Name: d.export, Description: d.path, Source: d.src})
+	}
+	if lg != nil {
+		srv.OnRead = func(r nbd.Read) { lg.Log(logger.Read(r)) }
+	}
+
+	lc := nbd.ListenConfig{Unix: cfg.unix, Port: cfg.port, Addr: cfg.addr}
+	if cfg.run != "" && cfg.unix == "" && cfg.port == 0 {
+		lc.Unix = "-" // as nbdkit --run: a private socket
+	}
+	l, ep, cleanup, err := nbd.Listen(lc)
+	if err != nil {
+		return 1, err
+	}
+	defer cleanup()
+	ep.SetExport(disks[0].export, cfg.tls)
+	if cfg.exportName == "" {
+		// The default export is reached by the empty name too; keep
+		// $uri short and as nbdkit's.
+		ep.SetExport("", cfg.tls)
+	}
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(l) }()
+
+	stop := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+		if err := <-served; err != nil && !errors.Is(err, nbd.ErrServerClosed) {
+			return err
+		}
+		return nil
+	}
+
+	if cfg.run != "" {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		status, err := nbd.RunCaptive(ctx, cfg.run, ep, out.stdout, out.stderr)
+		serr := stop()
+		terr := finishTrace()
+		if err != nil {
+			return status, err
+		}
+		if serr != nil {
+			return status, serr
+		}
+		if terr != nil {
+			return status, fmt.Errorf("trace: %w", terr)
+		}
+		return status, nil
+	}
+
+	say("serving %s on %s", exportList(disks), ep.URI)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	select {
+	case s := <-sigs:
+		say("%v: shutting down", s)
+		if err := stop(); err != nil {
+			return 1, err
+		}
+	case err := <-served:
+		if err != nil && !errors.Is(err, nbd.ErrServerClosed) {
+			return 1, err
+		}
+	}
+	if err := finishTrace(); err != nil {
+		return 1, fmt.Errorf("trace: %w", err)
+	}
+	return 0, nil
+}
+
+// openDisks opens every image read-only and names its export.
+func openDisks(cfg *config, warn func(error)) ([]disk, error) {
+	var disks []disk
+	used := map[string]bool{}
+	for i, path := range cfg.images {
+		img, err := image.OpenOptions(path, image.Options{
+			Warn: func(msg string) { warn(fmt.Errorf("%s: %s", path, msg)) },
+		})
+		if err != nil {
+			return disks, err
+		}
+		d := disk{path: path, img: img, src: img}
+		if img.Format().Name == image.Raw.Name {
+			// A raw file is served through nbd.File, which reports
+			// holes as nbdkit's file plugin does.
+			if f, err := nbd.OpenFile(path); err == nil && f.Size() == img.Size() {
+				d.src = f
+			} else if err == nil {
+				f.Close()
+			}
+		}
+		name := filepath.Base(path)
+		if i == 0 && cfg.exportName != "" {
+			name = cfg.exportName
+		}
+		if used[name] {
+			name = "disk" + strconv.Itoa(i+1)
+		}
+		used[name] = true
+		d.export = name
+		disks = append(disks, d)
+	}
+	return disks, nil
+}
+
+func exportList(disks []disk) string {
+	s := ""
+	for i, d := range disks {
+		if i > 0 {
+			s += ", "
+		}
+		s += strconv.Quote(d.export)
+		if i == 0 {
+			s += " (default)"
+		}
+	}
+	return s
+}
+
+// defaultCertDir is where nbdkit looks for certificates without
+// --tls-certificates: $HOME/.pki/nbdkit for users, /etc/pki/nbdkit for
+// root.
+func defaultCertDir() string {
+	if os.Geteuid() != 0 {
+		if home, err := os.UserHomeDir(); err == nil {
+			return filepath.Join(home, ".pki", "nbdkit")
+		}
+	}
+	return "/etc/pki/nbdkit"
+}
+
+// startTrace loads or builds the map and starts the logger with its
+// sinks. closeFiles close the files the sinks write, after the logger.
+func startTrace(cfg *config, disks []disk, out stdio, say func(string, ...any), warn func(error)) (*logger.Logger, []func() error, error) {
+	start := time.Now()
+	m, err := loadMap(cfg, disks, say, warn)
+	if err != nil {
+		return nil, nil, err
+	}
+	ix := bmap.NewIndex(m)
+	if n := ix.Truncated(); n > 0 {
+		warn(fmt.Errorf("block map: %d segments covered by too many objects: only the highest-priority ones are traced", n))
+	}
+
+	var sinks []logger.Sink
+	var closeFiles []func() error
+	fail := func(err error) (*logger.Logger, []func() error, error) {
+		for _, c := range closeFiles {
+			c()
+		}
+		return nil, nil, err
+	}
+	create := func(path string) (*os.File, error) {
+		f, err := os.Create(path)
+		if err != nil {
+			return nil, err
+		}
+		closeFiles = append(closeFiles, f.Close)
+		return f, nil
+	}
+
+	consoleTo := out.stdout
+	switch {
+	case cfg.log != "":
+		f, err := create(cfg.log)
+		if err != nil {
+			return fail(fmt.Errorf("--log: %w", err))
+		}
+		consoleTo = f
+	case cfg.quiet || cfg.json == "-":
+		consoleTo = nil
+	}
+	if consoleTo != nil {
+		sinks = append(sinks, logger.NewConsole(consoleTo, cfg.ranges))
+	}
+
+	exports := map[string]int{"": 1}
+	if cfg.json != "" {
+		h := logger.Header{Start: start}
+		for i, d := range disks {
+			dev := ""
+			if i < len(m.Disks) {
+				dev = m.Disks[i].Device
+			}
+			abs, err := filepath.Abs(d.path)
+			if err != nil {
+				abs = d.path
+			}
+			h.Exports = append(h.Exports, logger.ExportEntry{Name: d.export, Disk: i + 1, Device: dev, Image: abs, Size: d.img.Size()})
+		}
+		var w io.Writer = out.stdout
+		if cfg.json != "-" {
+			f, err := create(cfg.json)
+			if err != nil {
+				return fail(fmt.Errorf("--json: %w", err))
+			}
+			w = f
+		}
+		nd, err := logger.NewNDJSON(w, h)
+		if err != nil {
+			return fail(fmt.Errorf("--json %s: %w", cfg.json, err))
+		}
+		sinks = append(sinks, nd)
+	}
+	for i, d := range disks {
+		exports[d.export] = i + 1
+	}
+	lg := logger.New(ix, logger.Options{Exports: exports, Start: start}, sinks...)
+	return lg, closeFiles, nil
+}
+
+// loadMap reads --bmap, or maps the images (as virt-bmap does) when none
+// is given.
+func loadMap(cfg *config, disks []disk, say func(string, ...any), warn func(error)) (*bmap.Map, error) {
+	if cfg.bmap != "" {
+		f, err := os.Open(cfg.bmap)
+		if err != nil {
+			return nil, fmt.Errorf("--bmap: %w", err)
+		}
+		defer f.Close()
+		m, err := bmap.Read(f)
+		if err != nil {
+			return nil, fmt.Errorf("--bmap %s: %w", cfg.bmap, err)
+		}
+		checkMap(m, disks, warn)
+		return m, nil
+	}
+	t0 := time.Now()
+	b := bmap.NewBuilder()
+	var files, dirs, parts int
+	for i, d := range disks {
+		sums, err := scan.Disk(b, i+1, d.path, d.img, d.img.Size(), scan.Options{Warn: warn})
+		if err != nil {
+			return nil, fmt.Errorf("mapping %s: %w", d.path, err)
+		}
+		for _, s := range sums {
+			files += s.Files
+			dirs += s.Dirs
+			if s.Scheme != "" {
+				parts++
+			}
+		}
+	}
+	m := b.Map()
+	say("mapped %d objects (%d files, %d directories, %d partitions) on %d disk(s) in %.2fs", len(m.Objects), files, dirs, parts, len(disks), time.Since(t0).Seconds())
+	return m, nil
+}
+
+// checkMap warns when a map does not look like the map of the images:
+// tracing against the wrong map names the wrong files.
+func checkMap(m *bmap.Map, disks []disk, warn func(error)) {
+	for i, d := range disks {
+		var md *bmap.Disk
+		for j := range m.Disks {
+			if m.Disks[j].Index == i+1 {
+				md = &m.Disks[j]
+			}
+		}
+		switch {
+		case md == nil:
+			found := false
+			for _, o := range m.Objects {
+				if o.Disk == i+1 {
+					found = true
+					break
+				}
+			}
+			if !found {
+				warn(fmt.Errorf("--bmap has nothing on disk %d (%s): its reads are not traced", i+1, d.path))
+			}
+		case md.Size != 0 && md.Size != d.img.Size():
+			warn(fmt.Errorf("--bmap disk %d is %d bytes, %s is %d bytes: is the map made from this image?", i+1, md.Size, d.path, d.img.Size()))
+		}
+	}
+}

@@ -1,0 +1,145 @@
+package logger
+
+import (
+	"fmt"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/virt-bmap/virt-bmap/bmap"
+	"github.com/virt-bmap/virt-bmap/fs"
+)
+
+// benchMap is a disk of n files of 64 KiB in one partition, each with a
+// metadata block before it, under a handful of directories: about the
+// shape of a small root filesystem.
+func benchMap(n int) *bmap.Map {
+	const fileSize = 64 << 10
+	size := int64(1<<20) + int64(n)*(fileSize+4096)
+	m := &bmap.Map{
+		Disks: []bmap.Disk{{Index: 1, Device: "/dev/sda", Size: size}},
+		Objects: []bmap.Object{
+			{Disk: 1, Kind: fs.KindDisk, Device: "/dev/sda", Extents: []fs.Extent{{Off: 0, Len: size, FileOff: -1, Role: fs.RoleMeta}}},
+			{Disk: 1, Kind: fs.KindPartition, Device: "/dev/sda1", Extents: []fs.Extent{{Off: 1 << 20, Len: size - 1<<20, FileOff: -1, Role: fs.RoleMeta}}},
+		},
+	}
+	off := int64(1 << 20)
+	for i := range n {
+		m.Objects = append(m.Objects,
+			bmap.Object{Disk: 1, Kind: fs.KindMeta, Device: "/dev/sda1", Path: fmt.Sprintf("inode table %d", i),
+				Extents: []fs.Extent{{Off: off, Len: 4096, FileOff: -1, Role: fs.RoleMeta}}},
+			bmap.Object{Disk: 1, Kind: fs.KindFile, Device: "/dev/sda1", Path: fmt.Sprintf("/usr/lib/dir%d/file%d.so", i%50, i), Inode: uint64(i + 12),
+				Extents: []fs.Extent{{Off: off + 4096, Len: fileSize, FileOff: 0, Role: fs.RoleData}}})
+		off += fileSize + 4096
+	}
+	return m
+}
+
+func benchEvent(b *testing.B, ix *bmap.Index, off int64, n uint32) *Event {
+	ev := &Event{Time: 1234567, Dur: 8000, Conn: 1, Export: "disk.img", Disk: 1, Off: off, Len: n}
+	for _, h := range ix.Lookup(1, off, int64(n)) {
+		ev.Objects = append(ev.Objects, Object{Object: h.Object, Off: h.Off, Len: h.Len, FileOff: h.FileOff})
+	}
+	if len(ev.Objects) < 3 {
+		b.Fatalf("bench read touches %d objects", len(ev.Objects))
+	}
+	return ev
+}
+
+// BenchmarkNDJSONWrite is the cost of encoding one event of three objects.
+func BenchmarkNDJSONWrite(b *testing.B) {
+	ix := bmap.NewIndex(benchMap(1000))
+	ev := benchEvent(b, ix, 1<<20+500*(68<<10)+8192, 4096)
+	nd, err := NewNDJSON(io.Discard, Header{Start: time.Now()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := nd.Write(ev); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkConsoleWrite alternates two files, so every event prints a line.
+func BenchmarkConsoleWrite(b *testing.B) {
+	ix := bmap.NewIndex(benchMap(1000))
+	ev1 := benchEvent(b, ix, 1<<20+500*(68<<10)+8192, 4096)
+	ev2 := benchEvent(b, ix, 1<<20+501*(68<<10)+8192, 4096)
+	c := NewConsole(io.Discard, true)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		ev := ev1
+		if i&1 == 1 {
+			ev = ev2
+		}
+		i++
+		if err := c.Write(ev); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkPipeline is the whole trace path at full speed: Log on the
+// caller's goroutine, lookup and NDJSON encoding on the consumer, to
+// io.Discard; 4 KiB reads walking the disk. ns/op is the sustained cost
+// per event, which bounds the IOPS a trace keeps up with; blocked/op
+// says how often Log had to wait (the consumer being the bottleneck).
+func BenchmarkPipeline(b *testing.B) {
+	for _, sinks := range []string{"ndjson", "ndjson+console"} {
+		b.Run(sinks, func(b *testing.B) {
+			m := benchMap(20000)
+			ix := bmap.NewIndex(m)
+			size := m.Disks[0].Size
+			nd, _ := NewNDJSON(io.Discard, Header{Start: time.Now()})
+			ss := []Sink{nd}
+			if sinks == "ndjson+console" {
+				ss = append(ss, NewConsole(io.Discard, false))
+			}
+			lg := New(ix, Options{}, ss...)
+			now := time.Now()
+			off := int64(0)
+			b.ReportAllocs()
+			for b.Loop() {
+				lg.Log(Read{Conn: 1, Export: "disk.img", Off: off, Len: 4096, Start: now})
+				off = (off + 4096) % size
+			}
+			if err := lg.Flush(); err != nil {
+				b.Fatal(err)
+			}
+			b.StopTimer()
+			lg.Close()
+			b.ReportMetric(float64(lg.Stats().Blocked)/float64(b.N), "blocked/op")
+		})
+	}
+}
+
+// BenchmarkLogParallel is the cost of Log as the NBD server's connections
+// pay it, four goroutines at once, with a sink that does nothing (so the
+// queue, not the encoding, is measured).
+func BenchmarkLogParallel(b *testing.B) {
+	ix := bmap.NewIndex(benchMap(100))
+	lg := New(ix, Options{}, nopSink{})
+	now := time.Now()
+	b.SetParallelism(2) // 2 x GOMAXPROCS goroutines
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		off := int64(0)
+		for pb.Next() {
+			lg.Log(Read{Conn: 1, Off: off, Len: 4096, Start: now})
+			off = (off + 4096) % (1 << 20)
+		}
+	})
+	lg.Flush()
+	b.StopTimer()
+	lg.Close()
+	b.ReportMetric(float64(lg.Stats().Blocked)/float64(b.N), "blocked/op")
+}
+
+type nopSink struct{}
+
+func (nopSink) Write(*Event) error { return nil }
+func (nopSink) Flush() error       { return nil }
+func (nopSink) Close() error       { return nil }
