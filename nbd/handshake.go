@@ -74,7 +74,7 @@ func (s *Server) serve(nc net.Conn) {
 }
 
 func addrString(nc net.Conn) string {
-	if a := nc.RemoteAddr(); a != nil && a.String() != "" {
+	if a := nc.RemoteAddr(); a != nil && a.Network() == "tcp" {
 		return a.String()
 	}
 	return "local socket"
