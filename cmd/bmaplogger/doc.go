@@ -1,0 +1,172 @@
+/*
+NAME
+
+	bmaplogger - serve disk images read-only over NBD and trace which files,
+	directories, metadata and partitions a guest reads while it boots
+
+SYNOPSIS
+
+	bmaplogger [options] IMAGE... [--run CMD]
+	bmaplogger file=IMAGE [bmap=FILE] [logfile=FILE] [options]
+
+# DESCRIPTION
+
+bmaplogger is an NBD server that sits in front of a virtual machine (or any
+NBD client): it serves each IMAGE read-only (a raw image, an xz-compressed
+image read in place, or a qcow2 image with its backing chain), looks every
+read up in the block map of the images, and prints what was read while the
+guest runs:
+
+	read m /dev/sda MBR
+	read f /dev/sda1 /boot/syslinux/ldlinux.c32
+	read d /dev/sda1 /boot/syslinux
+	read f /dev/sda1 /boot/vmlinuz
+
+It replaces the bmaplogger nbdkit plugin of the original virt-bmap
+("nbdkit -f bmaplogger file=disk.img bmap=bmap --run '...'"), whose
+parameters file=, bmap= and logfile= it accepts.
+
+The block map is the one virt-bmap(1) writes, in its text or JSON form
+(--bmap FILE; the form is recognised by its first character). Without
+--bmap, bmaplogger maps the images itself at start-up, as virt-bmap does,
+and keeps the map in memory, so one command traces a boot. A map read
+from a file should be made from the same images: bmaplogger warns when a
+disk's size in the map differs from the image's.
+
+The console shows, for each read, the object of highest priority it
+touched (f file > d directory > m filesystem metadata > l logical volume >
+p partition > v whole disk; among several of the same type the one holding
+the read's first byte), as the original plugin did, and leaves out a line
+equal to the one printed just before it, so a file read in a thousand
+requests prints one line. There is one such "previous line" for the whole
+server, not one per connection as in the original (whose lines from
+several connections then interleaved with the wrong ranges). A read that
+touches nothing in the map prints nothing. Names are printed as the text
+map writes them: a newline is \n and a backslash \\. A NBD_CMD_CACHE
+(prefetch) request prints "cache" instead of "read". With --ranges every
+read's bytes are shown under its line as the original printed them, START-END
+in lower-case hex, END exclusive:
+
+	read f /dev/sda1 /boot/vmlinuz
+	 2a5000-2a7000 2a7000-2a9000
+
+--json FILE writes the whole trace as NDJSON, one line per request: time,
+connection, offset and length, and every object the request touched (not
+only the first), with the part of the request inside each object and the
+offset of that part inside the file. The first line is a header with the
+format's version, the start time and the exports. The schema is in the
+documentation of package logger.
+
+Tracing does not slow the server down: the server hands each request to
+the tracer through a queue and goes on; lookups and output happen on
+another core. No request is ever left out of the trace: if the queue
+(32,768 requests) is full, the server waits for the tracer. At exit
+everything is written out before bmaplogger returns. Console lines and the
+NDJSON file are written at least every 50 ms, so a boot can be followed
+live (tail -f).
+
+Every image is one export. Export names are the images' file names
+(disk.img), or disk1, disk2... when two images have the same file name;
+-e renames the first. The first image is the default export, which a
+client also reaches with an empty name (nbd+unix:///?socket=...), and disk
+1 of the map (/dev/sda); the second is disk 2 (/dev/sdb), and so on.
+Writes, trims and zeroing requests are refused (EPERM): an image is never
+written to. A raw image's holes are reported to clients as nbdkit's file
+plugin reports them.
+
+In captive mode (--run CMD) bmaplogger listens, runs CMD with /bin/sh
+with the variables $uri (also $nbd), $unixsocket, $port, $exportname and
+$tls set as nbdkit sets them, waits for CMD, shuts the server down, writes
+out the whole trace and exits with CMD's exit status (128+N if signal N
+killed it). SIGINT and SIGTERM are passed on to CMD. Without --run and
+without -U or -p, nbdkit's default applies: TCP port 10809; with --run
+and no -U or -p, a private Unix socket is used ("-U -"). Without --run,
+bmaplogger serves until SIGINT or SIGTERM and then writes out the trace.
+
+The console lines go to standard output, as with the original plugin;
+CMD's standard output and error are bmaplogger's. Start-up messages
+(the map's summary, where the server listens), warnings and errors go to
+standard error.
+
+OPTIONS
+
+	IMAGE, file=IMAGE        an image to serve (several: one export each).
+	--bmap FILE, bmap=FILE   the block map, text or JSON (default: map the
+	                         images at start-up).
+	--ranges                 show each read's byte range under its line.
+	--json FILE              write the NDJSON trace to FILE ("-": standard
+	                         output, and no console lines there).
+	--log FILE, logfile=FILE write the console lines to FILE instead of
+	                         standard output.
+	--no-trace               serve only: no map, no trace (not with the
+	                         options above).
+	-q, --quiet              no console lines on standard output and no
+	                         start-up messages; --json and --log still write.
+	-U PATH, --unix PATH     listen on the Unix socket PATH; "-" makes one in
+	                         a private temporary directory, removed at exit.
+	-p PORT, --port PORT     listen on TCP PORT (default 10809; 0: a free
+	                         port, shown in the start-up message and $port).
+	-i ADDR, --ipaddr ADDR   TCP address to listen on (default localhost).
+	-e NAME, --export-name NAME
+	                         name of the first export (default: its file
+	                         name); $uri then names it.
+	--tls off|on|require     offer TLS (on) or insist on it (require; $uri
+	                         is then nbds://...); default off.
+	--tls-certificates DIR   server-cert.pem, server-key.pem and ca-cert.pem
+	                         as nbdkit lays them out (default
+	                         $HOME/.pki/nbdkit, /etc/pki/nbdkit for root).
+	--tls-verify-peer        clients must present a certificate signed by
+	                         ca-cert.pem.
+	--run CMD                captive mode (see above).
+	-f, -r                   accepted for nbdkit's command line and ignored:
+	                         bmaplogger always runs in the foreground and
+	                         read-only.
+	--version                print the version and exit.
+
+Options and images may come in any order; "--" ends the options. An
+argument KEY=VALUE where KEY is a plain word is a parameter: only file,
+bmap and logfile exist, so a file whose name looks like one is given as
+./NAME.
+
+EXIT STATUS
+
+	0     served until SIGINT/SIGTERM and wrote the whole trace
+	1     an image, the map, the certificates or an output file could not
+	      be opened or read, the server could not listen, or the trace
+	      could not be written
+	2     bad command line
+	N     with --run: CMD's exit status (1 if CMD succeeded but the trace
+	      could not be written)
+
+EXAMPLES
+
+Trace a boot (SYSLINUX and Linux under TCG; -snapshot because qemu
+refuses a read-only export as an IDE disk):
+
+	bmaplogger disk.img --run 'qemu-system-x86_64 -accel tcg -m 512 \
+	    -snapshot -drive file="$uri",format=raw -nographic'
+
+The original plugin's command line, with a map made by virt-bmap:
+
+	virt-bmap -o bmap disk.img
+	bmaplogger file=disk.img bmap=bmap logfile=boot.log --run 'qemu-system-x86_64 ...'
+
+An xz image, read in place, with the full trace for reports:
+
+	bmaplogger -q --json boot.ndjson win7.img.xz --run 'qemu-system-x86_64 -hda "$uri" ...'
+
+Serve on TCP for a guest started elsewhere:
+
+	bmaplogger -p 10809 -i 0.0.0.0 --tls=require --tls-certificates /etc/pki/nbd disk.img
+
+Which files did a copy read?
+
+	bmaplogger -q --json t.ndjson disk.img --run 'nbdcopy "$uri" copy.img'
+	jq -r '.objects[]? | select(.type=="f") | .path' t.ndjson | sort -u
+
+SEE ALSO
+
+	virt-bmap(1), virt-inspector(1), nbdkit(1), nbdkit-captive(1),
+	nbdkit-log-filter(1), nbdinfo(1), nbdcopy(1), qemu-system-x86_64(1)
+*/
+package main
