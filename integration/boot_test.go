@@ -117,7 +117,9 @@ func bootImage(t *testing.T) (string, []bootPart) {
 	return bootImg, bootParts
 }
 
-// buildBmaplogger builds cmd/bmaplogger into the work directory once.
+// buildBmaplogger builds cmd/bmaplogger into the work directory once
+// (under its own name: bmaplogger_test.go's helper needs NBD client tools
+// this test does not).
 var bmapLoggerBin string
 
 func buildBmaplogger(t *testing.T) string {
@@ -125,7 +127,7 @@ func buildBmaplogger(t *testing.T) string {
 	if bmapLoggerBin != "" {
 		return bmapLoggerBin
 	}
-	bin := filepath.Join(workDir, "bmaplogger")
+	bin := filepath.Join(workDir, "bmaplogger-boot")
 	cmd := exec.Command("go", "build", "-o", bin, "./cmd/bmaplogger")
 	cmd.Dir = repoRoot
 	if out, err := cmd.CombinedOutput(); err != nil {
