@@ -100,7 +100,7 @@ mkdir -p "$cache"
 deb=${KERNEL_DEB:-}
 if [ -z "$deb" ]; then
 	# linux-image-amd64 depends on the current linux-image-X.Y.Z-N-amd64.
-	kpkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
+	kpkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ { print $2; exit }' || true)
 	if [ -n "$kpkg" ]; then
 		deb=$(ls "$cache/${kpkg}"_*_amd64.deb 2>/dev/null | head -1 || true)
 		if [ -z "$deb" ]; then
