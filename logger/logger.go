@@ -9,7 +9,9 @@
 // Log is called by the NBD server once per request, on the connection's
 // goroutine. It copies the small Read into a bounded queue (a buffered
 // channel, DefaultQueue entries) and returns: no lookup, no formatting, no
-// I/O on the data path. One consumer goroutine does the lookups (with
+// I/O and, while reads keep coming, no wake-up of another goroutine on the
+// data path (the consumer polls the queue every millisecond while busy and
+// parks only after 200 ms without a read). One consumer goroutine does the lookups (with
 // bmap.Index.LookupAppend into a reused slice: no allocation per event),
 // builds the Event and hands it to every sink; sinks write through
 // buffered writers, flushed every FlushInterval (50 ms) when something was
@@ -252,6 +254,7 @@ func (l *Logger) consume() {
 		// between events.
 		lastExport string
 		lastDisk   = l.diskOf("")
+		lastFlush  time.Time
 	)
 	defer tick.Stop()
 	flush := func() {
@@ -293,24 +296,73 @@ func (l *Logger) consume() {
 		l.events.Add(1)
 		dirty = true
 	}
+	lastEvent := time.Now()
+	finish := func() {
+		flush()
+		for _, s := range l.sinks {
+			l.fail(s.Close())
+		}
+	}
 	for {
+		// Busy: drain the queue, then sleep a little and look again,
+		// rather than park on the channel. A send to a channel with a
+		// parked receiver wakes it (a futex call and a context switch
+		// per read on a busy server: a third of fio's 4 KiB QD16 IOPS
+		// on two cores); a send to a channel nobody waits on is a copy
+		// under a lock.
+		n := 0
+	drain:
+		for {
+			select {
+			case it, ok := <-l.queue:
+				if !ok {
+					finish()
+					return
+				}
+				handle(it)
+				n++
+			default:
+				break drain
+			}
+		}
+		now := time.Now()
+		if n > 0 {
+			lastEvent = now
+		}
+		if dirty && now.Sub(lastFlush) >= l.opt.FlushInterval {
+			flush()
+			lastFlush = now
+		}
+		if now.Sub(lastEvent) < idleAfter {
+			time.Sleep(pollInterval)
+			continue
+		}
+		// Idle: park until the next read or flush tick.
 		select {
 		case it, ok := <-l.queue:
 			if !ok {
-				flush()
-				for _, s := range l.sinks {
-					l.fail(s.Close())
-				}
+				finish()
 				return
 			}
 			handle(it)
+			lastEvent = time.Now()
 		case <-tick.C:
 			if dirty {
 				flush()
+				lastFlush = time.Now()
 			}
 		}
 	}
 }
+
+// While reads keep coming the consumer polls the queue every
+// pollInterval; after idleAfter without one it parks on the queue. At
+// pollInterval the queue (DefaultQueue entries) fills only above 30
+// million reads a second.
+const (
+	pollInterval = time.Millisecond
+	idleAfter    = 200 * time.Millisecond
+)
 
 func (l *Logger) diskOf(export string) int {
 	if d, ok := l.opt.Exports[export]; ok {
