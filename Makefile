@@ -46,11 +46,16 @@ staticcheck:
 	@if command -v staticcheck >/dev/null; then staticcheck $(PKGS); \
 	  else echo "staticcheck not installed: skipped"; fi
 
-# Benchmarks: go test -bench over every package, then the side-by-side
-# comparison with The Sleuth Kit on a 50,000-file ext4 image.
-bench: deps build
+# Benchmarks: go test -bench over every package, then each side-by-side
+# comparison (bench/README.md): TSK on 50,000 ext4 and 20,000 NTFS files,
+# xz-utils and nbdkit's xz filter, qemu-img and qemu-nbd on qcow2, nbdkit
+# and qemu-nbd serving NBD, nbdkit's log filter against tracing.
+BENCHES ?= ext50k ntfs20k xz qcow2 nbd bmaplogger
+bench: build
+	@scripts/deps.sh bench
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
-	bench/ext50k.sh
+	@set -e; for b in $(BENCHES); do \
+	  if [ -f bench/$$b.sh ]; then echo "== bench/$$b.sh"; bash bench/$$b.sh; fi; done
 
 # Runs every fuzz target for FUZZTIME each.
 fuzz: deps
