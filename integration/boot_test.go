@@ -37,7 +37,8 @@ const (
 )
 
 // The trace's NDJSON records, the fields this test reads (schema in
-// cmd/bmaplogger's documentation).
+// logger/ndjson.go; declared here so that the test reads the documented
+// format, not the package's own decoder).
 type traceHeader struct {
 	Version int `json:"version"`
 	Exports []struct {
