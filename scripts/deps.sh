@@ -23,6 +23,11 @@ if [ "$what" != demo ]; then
     [/usr/bin/time]=time
     [mshowfat]=mtools [ntfscluster]=ntfs-3g [gcc]=gcc
     [/usr/include/ntfs-3g/volume.h]=ntfs-3g-dev
+    [qemu-io]=qemu-utils [qemu-nbd]=qemu-utils [nbdinfo]=libnbd-bin [nbdcopy]=libnbd-bin
+    [nbdsh]=python3-libnbd [certtool]=gnutls-bin [openssl]=openssl
+    [qemu-system-x86_64]=qemu-system-x86 [syslinux]=syslinux
+    [/usr/lib/syslinux/mbr/mbr.bin]=syslinux-common
+    [cpio]=cpio
   )
 fi
 if [ "$what" = bench ]; then
@@ -37,6 +42,13 @@ for cmd in "${!need[@]}"; do
     missing+=("${need[$cmd]}")
   fi
 done
+# Packages checked by name: the boot image needs the static busybox, and a
+# dynamic one may also be at /bin/busybox.
+if [ "$what" != demo ]; then
+  for pkg in busybox-static; do
+    dpkg-query -W -f '${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed' || missing+=("$pkg")
+  done
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   pkgs=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')
   echo "deps: installing Debian packages: $pkgs"
