@@ -138,7 +138,7 @@ EXIT STATUS
 	N     with --run: CMD's exit status (1 if CMD succeeded but the trace
 	      could not be written)
 
-EXAMPLES
+# EXAMPLES
 
 Trace a boot (SYSLINUX and Linux under TCG; -snapshot because qemu
 refuses a read-only export as an IDE disk):
