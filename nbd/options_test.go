@@ -320,7 +320,7 @@ func TestMalformedHandshake(t *testing.T) {
 	garbage := []string{
 		"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
 		"\x00\x00\x00\x01" + "IHAVEOPX" + strings.Repeat("\xff", 40), // bad option magic
-		"\x00\x00\x00\x08",                                           // unknown client flag
+		"\x00\x00\x00\x08", // unknown client flag
 		"\x00\x00\x00\x00" + "IHAVEOPT\x00\x00\x00\x07\x00\x00\x00\x00", // GO without fixed newstyle
 	}
 	done := make(chan error, len(garbage))

@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# nbd.sh — package nbd (bench/nbdserve) against nbdkit's file plugin and
+# qemu-nbd -r, side by side in one run, with the same clients.
+#
+# Builds once (cached in BUILD_DIR, default build/bench) a deterministic
+# 2 GiB sparse-ish raw image: 16 runs of 64 MiB of AES-CTR keystream (fixed
+# key, so the bytes are the same on every machine), one every 128 MiB, and
+# holes between them (1 GiB data, 1 GiB holes). The image is read once to
+# warm the page cache, then for each server, each in a fresh process over a
+# private Unix socket:
+#   nbdcopy to /dev/null (stdout; the null: destination makes nbdcopy skip
+#     reading altogether): with 1 connection and with --connections=4 (MB/s
+#     of the 2 GiB image; all three servers report the holes through
+#     base:allocation, so nbdcopy skips them alike), timed in ns;
+#   fio --ioengine=nbd, 4 KiB random reads, --iodepth=1 and --iodepth=16,
+#     --time_based --runtime=RUNTIME (IOPS).
+# The client is timed inside captive mode;
+# the server's peak RSS is its VmHWM read when the client is done. qemu-nbd has no
+# captive mode: it runs with --pid-file and -e 16 (16 shared connections)
+# and is stopped by that pid. Tracing is off in ours (no OnRead hook).
+# Each measurement is repeated REPS times (default 3) and the best kept.
+# Prints a table: rate, ratio to nbdkit and to qemu-nbd, server max RSS.
+#
+# Usage: bench/nbd.sh [BUILD_DIR]   Env: RUNTIME=10 REPS=3 REBUILD=1
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/.." && pwd)
+bdir=${1:-$root/build/bench}
+mkdir -p "$bdir"
+bdir=$(cd "$bdir" && pwd)
+PATH=$PATH:/usr/local/go/bin:/usr/sbin:/sbin
+export LC_ALL=C
+runtime=${RUNTIME:-10}
+reps=${REPS:-3}
+
+need() { # need TOOL DEBIAN-PACKAGE
+	command -v "$1" >/dev/null 2>&1 || {
+		echo "nbd.sh: $1 not found: install the Debian package '$2'" >&2
+		exit 1
+	}
+}
+need nbdkit nbdkit
+need qemu-nbd qemu-utils
+need nbdcopy libnbd-bin
+need fio fio
+need openssl openssl
+need go golang
+fio --enghelp=nbd >/dev/null 2>&1 || { echo "nbd.sh: this fio has no nbd engine" >&2; exit 1; }
+
+(cd "$root" && go build -o "$bdir/nbdserve" ./bench/nbdserve)
+
+img=$bdir/nbd-2g.img
+if [ ! -f "$img" ] || [ -n "${REBUILD:-}" ]; then
+	echo "building $img" >&2
+	rm -f "$img"
+	truncate -s 2G "$img"
+	openssl enc -aes-128-ctr -nosalt -K 000102030405060708090a0b0c0d0e0f -iv 0 </dev/zero 2>/dev/null |
+		head -c $((64 << 20)) >"$bdir/nbd-run.bin" || true # openssl dies of SIGPIPE
+	[ "$(stat -c %s "$bdir/nbd-run.bin")" -eq $((64 << 20)) ] || { echo "nbd.sh: openssl gave no keystream" >&2; exit 1; }
+	for i in $(seq 0 15); do
+		dd if="$bdir/nbd-run.bin" of="$img" bs=1M seek=$((i * 128)) conv=notrunc status=none
+	done
+	rm -f "$bdir/nbd-run.bin"
+fi
+cat "$img" >/dev/null # warm the page cache for every server alike
+
+ct=$bdir/nbd.client.time
+st=$bdir/nbd.server.time
+sock=$bdir/qemu-nbd.sock
+pidf=$bdir/qemu-nbd.pid
+
+# serve SERVER CMD: run CMD (which sees $uri) against a fresh SERVER and
+# write the server's peak RSS (VmHWM, KiB) into $st. /usr/bin/time cannot
+# give it in captive mode: its max RSS covers the client child too. In
+# captive mode the command's parent ($PPID) is the server.
+serve() {
+	local server=$1 cmd="$2; rc=\$?; awk '/VmHWM/ { print \$2 }' /proc/\$PPID/status >$st; exit \$rc"
+	case $server in
+	ours) "$bdir/nbdserve" --run "$cmd" "$img" ;;
+	nbdkit) nbdkit -U - file "$img" --run "$cmd" ;;
+	qemu-nbd)
+		rm -f "$sock" "$pidf"
+		qemu-nbd -r -t -e 16 -f raw -k "$sock" --pid-file="$pidf" "$img" &
+		local qpid=$!
+		for _ in $(seq 200); do [ -S "$sock" ] && [ -s "$pidf" ] && break; sleep 0.05; done
+		local rc=0
+		uri="nbd+unix:///?socket=$sock" sh -c "$2" || rc=$?
+		awk '/VmHWM/ { print $2 }' "/proc/$qpid/status" >"$st"
+		kill -TERM "$qpid"
+		wait "$qpid" || true
+		return $rc
+		;;
+	esac
+}
+
+declare -A rate rss
+tests=("nbdcopy 1 conn" "nbdcopy 4 conns" "fio QD1" "fio QD16")
+servers=(ours nbdkit qemu-nbd)
+fio_args="--name=r --ioengine=nbd --rw=randread --bs=4k --time_based --runtime=$runtime --randrepeat=1 --output-format=json"
+
+for t in "${tests[@]}"; do
+	for s in "${servers[@]}"; do
+		best=0 bestrss=0
+		for _ in $(seq "$reps"); do
+			case $t in
+			"nbdcopy 1 conn") cmd="t0=\$(date +%s%N); nbdcopy \"\$uri\" - >/dev/null; echo \$((\$(date +%s%N) - t0)) >$ct" ;;
+			"nbdcopy 4 conns") cmd="t0=\$(date +%s%N); nbdcopy --connections=4 \"\$uri\" - >/dev/null; echo \$((\$(date +%s%N) - t0)) >$ct" ;;
+			"fio QD1") cmd="fio $fio_args --iodepth=1 --uri=\"\$uri\" --output=$bdir/fio.json" ;;
+			"fio QD16") cmd="fio $fio_args --iodepth=16 --uri=\"\$uri\" --output=$bdir/fio.json" ;;
+			esac
+			serve "$s" "$cmd" >"$bdir/nbd.out" 2>&1 || { echo "nbd.sh: $s, $t failed:" >&2; cat "$bdir/nbd.out" >&2; exit 1; }
+			case $t in
+			nbdcopy*) r=$(awk 'NR==1 { printf "%.0f", 2048 / ($1 / 1e9) }' "$ct") ;;
+			fio*) r=$(python3 -c 'import json,sys; print("%.0f" % sum(j["read"]["iops"] for j in json.load(open(sys.argv[1]))["jobs"]))' "$bdir/fio.json") ;;
+			esac
+			m=$(tail -1 "$st")
+			[ "$r" -gt "$best" ] && best=$r
+			[ "$m" -gt "$bestrss" ] && bestrss=$m
+		done
+		rate[$t,$s]=$best
+		rss[$t,$s]=$bestrss
+		echo "$t, $s: $best (max RSS $((bestrss / 1024)) MiB)" >&2
+	done
+done
+
+printf '\n%-16s %-9s %12s %10s %12s %14s\n' test server "MB/s|IOPS" "/nbdkit" "/qemu-nbd" "server RSS MiB"
+for t in "${tests[@]}"; do
+	for s in "${servers[@]}"; do
+		printf '%-16s %-9s %12s %10s %12s %14s\n' "$t" "$s" "${rate[$t,$s]}" \
+			"$(awk -v a="${rate[$t,$s]}" -v b="${rate[$t,nbdkit]}" 'BEGIN { printf "%.2fx", a / b }')" \
+			"$(awk -v a="${rate[$t,$s]}" -v b="${rate[$t,qemu-nbd]}" 'BEGIN { printf "%.2fx", a / b }')" \
+			"$((${rss[$t,$s]} / 1024))"
+	done
+done
