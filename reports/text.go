@@ -52,17 +52,17 @@ func WriteText(w io.Writer, s *Summary, top int) error {
 	byBytes := slices.Clone(files)
 	slices.SortStableFunc(byBytes, func(a, b *ObjectStats) int { return cmp.Compare(b.Bytes, a.Bytes) })
 	if len(byBytes) > 0 {
-		p("\nTop %d by bytes read:\n", min(top, len(byBytes)))
+		p("\nTop %d files, directories and metadata by bytes read:\n", min(top, len(byBytes)))
 		rows := [][]string{}
 		for i, o := range byBytes[:min(top, len(byBytes))] {
 			rows = append(rows, []string{strconv.Itoa(i + 1), string(o.Type), o.Device, o.Path, num(o.Reads), num(o.Bytes), num(o.DistinctBytes), shareStr(o), durStr(o.First)})
 		}
-		if err := table(w, []string{"#", "Type", "Device", "Path", "Reads", "Bytes", "Distinct", "Share", "First"}, "rllllrrrrr", rows); err != nil {
+		if err := table(w, []string{"#", "Type", "Device", "Path", "Reads", "Bytes", "Distinct", "Share", "First"}, "rlllrrrrr", rows); err != nil {
 			return err
 		}
 	}
 	if len(files) > 0 {
-		p("\nFirst %d read:\n", min(top, len(files)))
+		p("\nThe first %d files, directories and metadata read:\n", min(top, len(files)))
 		rows := [][]string{}
 		for _, o := range files[:min(top, len(files))] {
 			rows = append(rows, []string{strconv.Itoa(o.Order), durStr(o.First), string(o.Type), o.Device, o.Path, num(o.Reads), num(o.Bytes), shareStr(o)})
@@ -191,7 +191,7 @@ func shareStr(o *ObjectStats) string {
 	return s
 }
 
-// durStr writes a time since the start in seconds, to the millisecond.
+// durStr writes a time since the start, to the microsecond.
 func durStr(n Nanos) string {
-	return strconv.FormatFloat(time.Duration(n).Seconds(), 'f', 3, 64) + "s"
+	return time.Duration(n).Round(time.Microsecond).String()
 }

@@ -17,6 +17,7 @@ type config struct {
 	bmap       string
 	ranges     bool
 	json       string
+	reports    []string // --report FILE, repeatable
 	log        string
 	noTrace    bool
 	quiet      bool
@@ -42,6 +43,19 @@ func (e *usageError) Unwrap() error { return errUsage }
 
 func usagef(format string, args ...any) error {
 	return &usageError{fmt.Sprintf(format, args...)}
+}
+
+// listFlag is a repeatable string option.
+type listFlag []string
+
+func (f *listFlag) String() string { return strings.Join(*f, ",") }
+
+func (f *listFlag) Set(s string) error {
+	if s == "" {
+		return errors.New("empty file name")
+	}
+	*f = append(*f, s)
+	return nil
 }
 
 type tlsFlag struct{ mode *nbd.TLSMode }
@@ -78,6 +92,7 @@ func parseArgs(args []string) (*config, error) {
 	fl.StringVar(&c.bmap, "bmap", "", "")
 	fl.BoolVar(&c.ranges, "ranges", false, "")
 	fl.StringVar(&c.json, "json", "", "")
+	fl.Var((*listFlag)(&c.reports), "report", "")
 	fl.StringVar(&c.log, "log", "", "")
 	fl.BoolVar(&c.noTrace, "no-trace", false, "")
 	fl.BoolVar(&c.quiet, "q", false, "")

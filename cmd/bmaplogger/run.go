@@ -17,11 +17,13 @@ import (
 	"github.com/virt-bmap/virt-bmap/image"
 	"github.com/virt-bmap/virt-bmap/logger"
 	"github.com/virt-bmap/virt-bmap/nbd"
+	"github.com/virt-bmap/virt-bmap/reports"
 	"github.com/virt-bmap/virt-bmap/scan"
 )
 
 const usage = `usage: bmaplogger [options] IMAGE... [--run CMD]
        bmaplogger file=IMAGE [bmap=FILE] [logfile=FILE] [options]
+       bmaplogger report TRACE.ndjson [-o FILE]... [--bmap FILE | --no-map]
 
 Serves the disk images read-only over NBD and prints, for every read, the
 file, directory, metadata, partition or disk it touched.
@@ -31,9 +33,12 @@ file, directory, metadata, partition or disk it touched.
   --ranges                  append each read's hex byte range to the console
   --json FILE               write every read and every object it touched as
                             NDJSON ("-" for standard output)
+  --report FILE             write a report of the trace at exit: .json, .txt
+                            or .html by FILE's extension (repeatable)
   --log FILE                write the console lines to FILE, not stdout
   --no-trace                serve without tracing
-  -q                        no console lines, no start-up messages
+  -q                        no console lines, no start-up messages, no
+                            text report at the end of --run
   -U PATH                   listen on a Unix socket ("-": a private one)
   -p PORT                   listen on TCP PORT (default 10809; 0: any free port)
   -i ADDR                   TCP address to listen on (default localhost)
@@ -53,6 +58,9 @@ type stdio struct {
 
 // run is the whole command, testable: it returns the exit status.
 func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "report" {
+		return runReport(args[1:], stdout, stderr)
+	}
 	cfg, err := parseArgs(args)
 	if err != nil {
 		fmt.Fprintf(stderr, "bmaplogger: %v\n%s", err, usage)
@@ -71,12 +79,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case cfg.unix != "" && cfg.port != 0:
 		fmt.Fprintf(stderr, "bmaplogger: -U and -p are exclusive\n")
 		return 2
-	case cfg.noTrace && (cfg.bmap != "" || cfg.json != "" || cfg.log != "" || cfg.ranges):
-		fmt.Fprintf(stderr, "bmaplogger: --no-trace with a trace option (--bmap, --json, --log, --ranges)\n")
+	case cfg.noTrace && (cfg.bmap != "" || cfg.json != "" || cfg.log != "" || cfg.ranges || len(cfg.reports) > 0):
+		fmt.Fprintf(stderr, "bmaplogger: --no-trace with a trace option (--bmap, --json, --log, --ranges, --report)\n")
 		return 2
 	case cfg.tls == nbd.TLSOff && (cfg.tlsCerts != "" || cfg.tlsVerify):
 		fmt.Fprintf(stderr, "bmaplogger: --tls-certificates and --tls-verify-peer need --tls=on or --tls=require\n")
 		return 2
+	}
+	for _, r := range cfg.reports {
+		if _, err := reports.FormatOf(r); err != nil {
+			fmt.Fprintf(stderr, "bmaplogger: --report: %v\n", err)
+			return 2
+		}
 	}
 	status, err := serve(cfg, stdio{stdout, stderr})
 	if err != nil {
@@ -131,9 +145,10 @@ func serve(cfg *config, out stdio) (status int, err error) {
 	// The trace: map, logger and sinks, set up before anything listens so
 	// that the first read is traced.
 	var lg *logger.Logger
+	var agg *reports.Aggregator
 	var closeFiles []func() error
 	if !cfg.noTrace {
-		if lg, closeFiles, err = startTrace(cfg, disks, out, say, warn); err != nil {
+		if lg, agg, closeFiles, err = startTrace(cfg, disks, out, say, warn); err != nil {
 			return 1, err
 		}
 	}
@@ -201,6 +216,7 @@ func serve(cfg *config, out stdio) (status int, err error) {
 		status, err := nbd.RunCaptive(ctx, cfg.run, ep, out.stdout, out.stderr)
 		serr := stop()
 		terr := finishTrace()
+		rerr := writeReports(cfg, agg, out, true)
 		if err != nil {
 			return status, err
 		}
@@ -209,6 +225,9 @@ func serve(cfg *config, out stdio) (status int, err error) {
 		}
 		if terr != nil {
 			return status, fmt.Errorf("trace: %w", terr)
+		}
+		if rerr != nil {
+			return status, rerr
 		}
 		return status, nil
 	}
@@ -231,7 +250,35 @@ func serve(cfg *config, out stdio) (status int, err error) {
 	if err := finishTrace(); err != nil {
 		return 1, fmt.Errorf("trace: %w", err)
 	}
+	if err := writeReports(cfg, agg, out, false); err != nil {
+		return 1, err
+	}
 	return 0, nil
+}
+
+// writeReports writes the --report files from the aggregator, once the
+// trace is complete (the logger closed), and at the end of a captive run
+// prints the text report to standard error unless -q: standard output
+// carries the console trace (or the NDJSON with --json -) and the
+// command's own output.
+func writeReports(cfg *config, agg *reports.Aggregator, out stdio, captive bool) error {
+	if agg == nil {
+		return nil
+	}
+	s := agg.Summary()
+	var first error
+	for _, path := range cfg.reports {
+		if err := reports.Write(path, s); err != nil && first == nil {
+			first = fmt.Errorf("--report: %w", err)
+		}
+	}
+	if captive && !cfg.quiet {
+		fmt.Fprintln(out.stderr)
+		if err := reports.WriteText(out.stderr, s, reports.DefaultTop); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 // openDisks opens every image read-only and names its export.
@@ -296,12 +343,14 @@ func defaultCertDir() string {
 }
 
 // startTrace loads or builds the map and starts the logger with its
-// sinks. closeFiles close the files the sinks write, after the logger.
-func startTrace(cfg *config, disks []disk, out stdio, say func(string, ...any), warn func(error)) (*logger.Logger, []func() error, error) {
+// sinks, and the reports' aggregator when --report is given or a captive
+// run ends with the text report. closeFiles close the files the sinks
+// write, after the logger.
+func startTrace(cfg *config, disks []disk, out stdio, say func(string, ...any), warn func(error)) (*logger.Logger, *reports.Aggregator, []func() error, error) {
 	start := time.Now()
 	m, err := loadMap(cfg, disks, say, warn)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	ix := bmap.NewIndex(m)
 	if n := ix.Truncated(); n > 0 {
@@ -310,11 +359,11 @@ func startTrace(cfg *config, disks []disk, out stdio, say func(string, ...any), 
 
 	var sinks []logger.Sink
 	var closeFiles []func() error
-	fail := func(err error) (*logger.Logger, []func() error, error) {
+	fail := func(err error) (*logger.Logger, *reports.Aggregator, []func() error, error) {
 		for _, c := range closeFiles {
 			c()
 		}
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	create := func(path string) (*os.File, error) {
 		f, err := os.Create(path)
@@ -341,19 +390,19 @@ func startTrace(cfg *config, disks []disk, out stdio, say func(string, ...any), 
 	}
 
 	exports := map[string]int{"": 1}
-	if cfg.json != "" {
-		h := logger.Header{Start: start}
-		for i, d := range disks {
-			dev := ""
-			if i < len(m.Disks) {
-				dev = m.Disks[i].Device
-			}
-			abs, err := filepath.Abs(d.path)
-			if err != nil {
-				abs = d.path
-			}
-			h.Exports = append(h.Exports, logger.ExportEntry{Name: d.export, Disk: i + 1, Device: dev, Image: abs, Size: d.img.Size()})
+	h := logger.Header{Start: start}
+	for i, d := range disks {
+		dev := ""
+		if i < len(m.Disks) {
+			dev = m.Disks[i].Device
 		}
+		abs, err := filepath.Abs(d.path)
+		if err != nil {
+			abs = d.path
+		}
+		h.Exports = append(h.Exports, logger.ExportEntry{Name: d.export, Disk: i + 1, Device: dev, Image: abs, Size: d.img.Size()})
+	}
+	if cfg.json != "" {
 		var w io.Writer = out.stdout
 		if cfg.json != "-" {
 			f, err := create(cfg.json)
@@ -368,11 +417,16 @@ func startTrace(cfg *config, disks []disk, out stdio, say func(string, ...any), 
 		}
 		sinks = append(sinks, nd)
 	}
+	var agg *reports.Aggregator
+	if len(cfg.reports) > 0 || (cfg.run != "" && !cfg.quiet) {
+		agg = reports.NewAggregator(m, reports.Options{Start: start, Exports: h.Exports})
+		sinks = append(sinks, agg)
+	}
 	for i, d := range disks {
 		exports[d.export] = i + 1
 	}
 	lg := logger.New(ix, logger.Options{Exports: exports, Start: start}, sinks...)
-	return lg, closeFiles, nil
+	return lg, agg, closeFiles, nil
 }
 
 // loadMap reads --bmap, or maps the images (as virt-bmap does) when none

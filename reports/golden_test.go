@@ -1,0 +1,106 @@
+package reports
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/virt-bmap/virt-bmap/bmap"
+	"github.com/virt-bmap/virt-bmap/logger"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+// The fixture: testdata/sample.ndjson, a real trace of qemu-io reads of
+// testimages/sample.img through bmaplogger, and testdata/sample.bmap.json,
+// the map it was traced against (both made by testdata/mktrace.sh).
+
+func readMap(t testing.TB, path string) *bmap.Map {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	m, err := bmap.Read(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// readTrace reads an NDJSON trace into its header and events.
+func readTrace(t testing.TB, path string) (*logger.Header, []logger.JSONEvent) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var evs []logger.JSONEvent
+	h, err := logger.ReadNDJSON(f, func(ev *logger.JSONEvent) error {
+		evs = append(evs, *ev)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h, evs
+}
+
+// summarise aggregates events of an NDJSON trace, against m (may be nil).
+func summarise(h *logger.Header, evs []logger.JSONEvent, m *bmap.Map) *Summary {
+	a := NewAggregator(m, Options{Start: h.Start, Exports: h.Exports})
+	for i := range evs {
+		a.AddJSON(&evs[i])
+	}
+	return a.Summary()
+}
+
+// golden compares got with testdata/name, or rewrites it with -update.
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to make it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from the golden file; got:\n%s", path, got)
+	}
+}
+
+// TestGolden renders the fixture's summary, with its map and without,
+// as JSON and text.
+func TestGolden(t *testing.T) {
+	h, evs := readTrace(t, "testdata/sample.ndjson")
+	m := readMap(t, "testdata/sample.bmap.json")
+	for _, tc := range []struct {
+		name string
+		m    *bmap.Map
+	}{{"sample", m}, {"sample-nomap", nil}} {
+		s := summarise(h, evs, tc.m)
+		t.Run(tc.name+".json", func(t *testing.T) {
+			var b bytes.Buffer
+			if err := WriteJSON(&b, s); err != nil {
+				t.Fatal(err)
+			}
+			golden(t, tc.name+".json.golden", b.Bytes())
+		})
+		t.Run(tc.name+".txt", func(t *testing.T) {
+			var b bytes.Buffer
+			if err := WriteText(&b, s, 0); err != nil {
+				t.Fatal(err)
+			}
+			golden(t, tc.name+".txt.golden", b.Bytes())
+		})
+	}
+}
