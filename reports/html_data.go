@@ -42,16 +42,16 @@ const tintShare = 0.3
 
 // htmlData is the JSON blob of the page.
 type htmlData struct {
-	Start    string      `json:"start"`
-	Duration int64       `json:"duration_ns"`
-	Totals   Totals      `json:"totals"`
-	Objects  []htmlObj   `json:"objects"`
-	Devices  []htmlDev   `json:"devices"`
-	Disks    []htmlDisk  `json:"disks"`
-	Timeline htmlTL      `json:"timeline"`
-	Unmapped []Range     `json:"unmapped"`
-	Cut      htmlCut     `json:"cut"`
-	Limits   htmlLimits  `json:"limits"`
+	Start    string       `json:"start"`
+	Duration int64        `json:"duration_ns"`
+	Totals   Totals       `json:"totals"`
+	Objects  []htmlObj    `json:"objects"`
+	Devices  []htmlDev    `json:"devices"`
+	Disks    []htmlDisk   `json:"disks"`
+	Timeline htmlTL       `json:"timeline"`
+	Unmapped []Range      `json:"unmapped"`
+	Cut      htmlCut      `json:"cut"`
+	Limits   htmlLimits   `json:"limits"`
 	Exports  []htmlExport `json:"exports"`
 }
 
