@@ -18,10 +18,13 @@
 # the server's peak RSS is its VmHWM read when the client is done. qemu-nbd has no
 # captive mode: it runs with --pid-file and -e 16 (16 shared connections)
 # and is stopped by that pid. Tracing is off in ours (no OnRead hook).
-# Each measurement is repeated REPS times (default 3) and the best kept.
+# Each measurement is repeated REPS times (default 3, going round the
+# servers) and the best kept. BASE=PATH adds a row "ours-base" served by
+# another nbdserve binary (say, one built from an older commit), so a
+# change is measured before and after in the same run.
 # Prints a table: rate, ratio to nbdkit and to qemu-nbd, server max RSS.
 #
-# Usage: bench/nbd.sh [BUILD_DIR]   Env: RUNTIME=10 REPS=3 REBUILD=1
+# Usage: bench/nbd.sh [BUILD_DIR]   Env: RUNTIME=10 REPS=3 REBUILD=1 BASE=
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -78,6 +81,7 @@ serve() {
 	local server=$1 cmd="$2; rc=\$?; awk '/VmHWM/ { print \$2 }' /proc/\$PPID/status >$st; exit \$rc"
 	case $server in
 	ours) "$bdir/nbdserve" --run "$cmd" "$img" ;;
+	ours-base) "$BASE" --run "$cmd" "$img" ;;
 	nbdkit) nbdkit -U - file "$img" --run "$cmd" ;;
 	qemu-nbd)
 		rm -f "$sock" "$pidf"
@@ -97,12 +101,17 @@ serve() {
 declare -A rate rss
 tests=("nbdcopy 1 conn" "nbdcopy 4 conns" "fio QD1" "fio QD16")
 servers=(ours nbdkit qemu-nbd)
+[ -z "${BASE:-}" ] || servers+=(ours-base)
 fio_args="--name=r --ioengine=nbd --rw=randread --bs=4k --time_based --runtime=$runtime --randrepeat=1 --output-format=json"
 
 for t in "${tests[@]}"; do
 	for s in "${servers[@]}"; do
-		best=0 bestrss=0
-		for _ in $(seq "$reps"); do
+		rate[$t,$s]=0 rss[$t,$s]=0
+	done
+	# Repetitions go round the servers, so a busy moment of the machine
+	# hits every server alike.
+	for _ in $(seq "$reps"); do
+		for s in "${servers[@]}"; do
 			case $t in
 			"nbdcopy 1 conn") cmd="t0=\$(date +%s%N); nbdcopy \"\$uri\" - >/dev/null; echo \$((\$(date +%s%N) - t0)) >$ct" ;;
 			"nbdcopy 4 conns") cmd="t0=\$(date +%s%N); nbdcopy --connections=4 \"\$uri\" - >/dev/null; echo \$((\$(date +%s%N) - t0)) >$ct" ;;
@@ -115,12 +124,12 @@ for t in "${tests[@]}"; do
 			fio*) r=$(python3 -c 'import json,sys; print("%.0f" % sum(j["read"]["iops"] for j in json.load(open(sys.argv[1]))["jobs"]))' "$bdir/fio.json") ;;
 			esac
 			m=$(tail -1 "$st")
-			[ "$r" -gt "$best" ] && best=$r
-			[ "$m" -gt "$bestrss" ] && bestrss=$m
+			[ "$r" -gt "${rate[$t,$s]}" ] && rate[$t,$s]=$r
+			[ "$m" -gt "${rss[$t,$s]}" ] && rss[$t,$s]=$m
 		done
-		rate[$t,$s]=$best
-		rss[$t,$s]=$bestrss
-		echo "$t, $s: $best (max RSS $((bestrss / 1024)) MiB)" >&2
+	done
+	for s in "${servers[@]}"; do
+		echo "$t, $s: ${rate[$t,$s]} (max RSS $((${rss[$t,$s]} / 1024)) MiB)" >&2
 	done
 done
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync/atomic"
 	"syscall"
 )
 
@@ -16,6 +17,35 @@ type File struct {
 	f    *os.File
 	fd   int
 	size int64
+
+	// data remembers data runs lseek found, one slot per 64 MiB of the
+	// file (direct-mapped on the offset asked about), so that a READ
+	// inside a known run skips the two lseek calls. Only data is
+	// remembered, never a hole: if the file changed under the server, a
+	// stale entry still reads the file's real bytes.
+	data [dataSlots]atomic.Pointer[dataRun]
+	// noSeek is set when the file cannot find holes (SEEK_DATA fails):
+	// everything is data.
+	noSeek atomic.Bool
+}
+
+// dataRun is [off, end) known to be data.
+type dataRun struct{ off, end int64 }
+
+const (
+	dataSlots     = 64
+	dataSlotShift = 26 // 64 MiB
+)
+
+func dataSlot(off int64) int { return int(uint64(off)>>dataSlotShift) % dataSlots }
+
+// knownData reports whether [off, off+n) is known to be all data.
+func (f *File) knownData(off, n int64) bool {
+	if f.noSeek.Load() {
+		return true
+	}
+	r := f.data[dataSlot(off)].Load()
+	return r != nil && r.off <= off && off+n <= r.end
 }
 
 // OpenFile opens path read-only.
@@ -60,6 +90,7 @@ func (f *File) Extents(off, length int64) ([]Extent, error) {
 		if errors.Is(err, syscall.ENXIO) {
 			d = end // no data after pos
 		} else if err != nil {
+			f.noSeek.Store(true)
 			if len(out) == 0 {
 				return []Extent{{Off: off, Len: end - off}}, nil
 			}
@@ -74,6 +105,8 @@ func (f *File) Extents(off, length int64) ([]Extent, error) {
 		h, err := syscall.Seek(f.fd, pos, seekHole)
 		if err != nil || h <= pos {
 			h = end
+		} else {
+			f.data[dataSlot(pos)].Store(&dataRun{pos, h})
 		}
 		l := min(h, end) - pos
 		out = append(out, Extent{Off: pos, Len: l})

@@ -41,10 +41,16 @@ type conn struct {
 	eflags uint16
 	meta   bool // base:allocation usable in BLOCK_STATUS
 	hdr    [28]byte
-	wmu    sync.Mutex // serialises replies
+	wmu    sync.Mutex // serialises replies; guards the fields below to broken
 	wg     sync.WaitGroup
 	budget budget
-	broken bool // guarded by wmu: a write failed
+
+	pending []*task     // replies queued for the writer (guarded by wmu)
+	spare   []*task     // the previous batch's array, reused (guarded by wmu)
+	writing bool        // a goroutine is writing replies (guarded by wmu)
+	broken  bool        // a write failed (guarded by wmu)
+	iov     [][]byte    // the batch being written (the writer's only)
+	nb      net.Buffers // iov for writev (the writer's only)
 }
 
 // interrupt wakes the connection's blocked read (Shutdown).

@@ -67,8 +67,21 @@ func getBuf(n int) *[]byte {
 
 func putBuf(p *[]byte) { bufPools[bufClass(cap(*p))].Put(p) }
 
+// idle reports whether nothing is in flight.
+func (b *budget) idle() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.n == 0
+}
+
 // transmit serves requests until the client disconnects, a socket or
 // protocol error, or Shutdown.
+//
+// A READ, CACHE or BLOCK_STATUS request is served in its own goroutine,
+// except when nothing else is in flight and no further request is already
+// buffered (a client waiting for each reply, such as fio at QD 1): then
+// the reader serves it inline, which saves the hand-off to another
+// goroutine and back.
 func (c *conn) transmit() {
 	c.budget.init(c.s.maxInFlight(), maxInFlightBytes)
 	defer c.wg.Wait() // answer what was received before closing
@@ -102,7 +115,7 @@ func (c *conn) transmit() {
 		case CmdWrite:
 			// Read-only: skip the payload without storing it, then refuse.
 			if _, err := io.CopyN(io.Discard, c.br, int64(req.len)); err != nil {
-				c.s.logf("nbd: connection %d: %v: skipping payload: %v", c.id, &req, err)
+				c.s.logf("nbd: connection %d: %s: skipping payload: %v", c.id, req.String(), err)
 				return
 			}
 			c.replyError(&req, EPERM, "the export is read-only")
@@ -112,30 +125,91 @@ func (c *conn) transmit() {
 			continue
 		}
 		if errno, msg := c.validate(&req); errno != 0 {
-			c.s.logf("nbd: connection %d: %v: %v: %s", c.id, &req, errno, msg)
+			c.s.logf("nbd: connection %d: %s: %v: %s", c.id, req.String(), errno, msg)
 			c.replyError(&req, errno, msg)
 			continue
 		}
+		var budget int64
 		switch req.cmd {
 		case CmdFlush:
 			c.replyOK(&req)
+			continue
 		case CmdRead:
-			c.budget.acquire(int64(req.len))
-			c.wg.Add(1)
-			go c.read(req, start)
+			budget = int64(req.len)
 		case CmdCache:
-			c.budget.acquire(cacheChunk)
-			c.wg.Add(1)
-			go c.cache(req, start)
-		case CmdBlockStatus:
-			c.budget.acquire(0)
-			c.wg.Add(1)
-			go c.blockStatus(req)
+			budget = cacheChunk
+		}
+		inline := c.br.Buffered() == 0 && c.budget.idle()
+		c.budget.acquire(budget)
+		c.wg.Add(1)
+		t := newTask(c, req, start, budget)
+		if inline {
+			t.run()
+		} else {
+			go t.run()
 		}
 		if c.isBroken() {
 			return
 		}
 	}
+}
+
+// task is one READ, CACHE or BLOCK_STATUS request from its arrival to the
+// end of the write of its reply. Tasks, their header space and their data
+// buffers are pooled: a request served from a Source that does not
+// allocate costs no allocation but the goroutine's closure.
+type task struct {
+	c      *conn
+	req    request
+	start  time.Time
+	budget int64
+
+	hdr   [32]byte // the first (or only) reply header
+	extra []byte   // further headers, error messages, block status descriptors
+	bp    *[]byte  // pooled data buffer, returned after the write
+	bufs  [][]byte // the reply, in order
+	spans []span
+}
+
+var taskPool = sync.Pool{New: func() any { return new(task) }}
+
+func newTask(c *conn, req request, start time.Time, budget int64) *task {
+	t := taskPool.Get().(*task)
+	t.c, t.req, t.start, t.budget = c, req, start, budget
+	return t
+}
+
+// run serves the task and queues its reply.
+func (t *task) run() {
+	switch t.req.cmd {
+	case CmdRead:
+		t.c.read(t)
+	case CmdCache:
+		t.c.cache(t)
+	case CmdBlockStatus:
+		t.c.blockStatus(t)
+	}
+}
+
+// finish releases what the task held once its reply is written (or
+// dropped on a broken connection).
+func (t *task) finish() {
+	c := t.c
+	if t.bp != nil {
+		putBuf(t.bp)
+		t.bp = nil
+	}
+	clear(t.bufs)
+	t.bufs = t.bufs[:0]
+	if cap(t.extra) > 64<<10 {
+		t.extra = nil
+	}
+	t.spans = t.spans[:0]
+	budget := t.budget
+	t.c = nil
+	taskPool.Put(t)
+	c.budget.release(budget)
+	c.wg.Done()
 }
 
 // validate checks a request as nbdkit's validate_request does. It returns
@@ -197,20 +271,79 @@ func (c *conn) isBroken() bool {
 	return c.broken
 }
 
-// write sends one whole reply. A failed write closes the connection.
-func (c *conn) write(bufs net.Buffers) {
+// send queues t's reply (t.bufs) and writes it. Replies are written by
+// whichever goroutine finds the socket free: it takes every reply queued
+// so far and writes them in one writev (header and data together, several
+// replies per system call under load), and goes on while more arrive.
+// Each reply is whole and contiguous in the stream, so replies never
+// interleave. A failed write closes the connection; the replies still
+// queued are dropped (their tasks finished).
+func (c *conn) send(t *task) {
 	c.wmu.Lock()
-	defer c.wmu.Unlock()
 	if c.broken {
+		c.wmu.Unlock()
+		t.finish()
 		return
 	}
-	if _, err := bufs.WriteTo(c.nc); err != nil {
-		c.broken = true
-		if !errors.Is(err, net.ErrClosed) {
-			c.s.logf("nbd: connection %d: writing reply: %v", c.id, err)
-		}
-		c.raw.Close()
+	c.pending = append(c.pending, t)
+	if c.writing {
+		c.wmu.Unlock()
+		return
 	}
+	c.writing = true
+	for len(c.pending) > 0 && !c.broken {
+		batch := c.pending
+		c.pending = c.spare[:0]
+		c.wmu.Unlock()
+		iov := c.iov[:0]
+		for _, t := range batch {
+			iov = append(iov, t.bufs...)
+		}
+		err := c.writeBufs(iov)
+		clear(iov)
+		c.iov = iov[:0]
+		for _, t := range batch {
+			t.finish()
+		}
+		clear(batch)
+		c.wmu.Lock()
+		c.spare = batch[:0]
+		if err != nil {
+			c.broken = true
+			if !errors.Is(err, net.ErrClosed) {
+				c.s.logf("nbd: connection %d: writing reply: %v", c.id, err)
+			}
+			c.raw.Close()
+		}
+	}
+	var dropped []*task
+	if len(c.pending) > 0 { // broken
+		dropped = c.pending
+		c.pending = nil
+	}
+	c.writing = false
+	c.wmu.Unlock()
+	for _, t := range dropped {
+		t.finish()
+	}
+}
+
+// writeBufs writes bufs to the connection: one writev on a plain socket,
+// through the buffered writer over TLS (a record per buffer otherwise).
+// Only the goroutine that is writing calls it.
+func (c *conn) writeBufs(bufs [][]byte) error {
+	if !c.tls {
+		c.nb = bufs
+		_, err := c.nb.WriteTo(c.nc)
+		c.nb = nil
+		return err
+	}
+	for _, b := range bufs {
+		if _, err := c.bw.Write(b); err != nil {
+			return err
+		}
+	}
+	return c.bw.Flush()
 }
 
 func putSimple(h []byte, errno Errno, handle uint64) []byte {
@@ -229,27 +362,40 @@ func putChunk(h []byte, flags, typ uint16, handle uint64, n uint32) []byte {
 	return h[:20]
 }
 
+// replyOK answers r (FLUSH) with success, from the reader.
 func (c *conn) replyOK(r *request) {
-	var h [16]byte
-	c.write(net.Buffers{putSimple(h[:], 0, r.handle)})
+	c.budget.acquire(0)
+	c.wg.Add(1)
+	t := newTask(c, *r, time.Time{}, 0)
+	t.bufs = append(t.bufs, putSimple(t.hdr[:], 0, r.handle))
+	c.send(t)
 }
 
-// replyError answers r with errno: a structured NBD_REPLY_TYPE_ERROR
+// replyError answers r with errno from the reader.
+func (c *conn) replyError(r *request, errno Errno, msg string) {
+	c.budget.acquire(0)
+	c.wg.Add(1)
+	t := newTask(c, *r, time.Time{}, 0)
+	t.error(errno, msg)
+}
+
+// error sends t's reply as errno: a structured NBD_REPLY_TYPE_ERROR
 // carrying msg when structured replies were negotiated, a simple reply
 // otherwise.
-func (c *conn) replyError(r *request, errno Errno, msg string) {
-	if !c.structured {
-		var h [16]byte
-		c.write(net.Buffers{putSimple(h[:], errno, r.handle)})
+func (t *task) error(errno Errno, msg string) {
+	t.bufs = t.bufs[:0]
+	if !t.c.structured {
+		t.bufs = append(t.bufs, putSimple(t.hdr[:], errno, t.req.handle))
+		t.c.send(t)
 		return
 	}
 	msg = msg[:min(len(msg), maxString)]
-	h := make([]byte, 26+len(msg))
-	putChunk(h, replyFlagDone, replyTypeError, r.handle, uint32(6+len(msg)))
-	be.PutUint32(h[20:], uint32(errno))
-	be.PutUint16(h[24:], uint16(len(msg)))
-	copy(h[26:], msg)
-	c.write(net.Buffers{h})
+	putChunk(t.hdr[:], replyFlagDone, replyTypeError, t.req.handle, uint32(6+len(msg)))
+	be.PutUint32(t.hdr[20:], uint32(errno))
+	be.PutUint16(t.hdr[24:], uint16(len(msg)))
+	t.extra = append(t.extra[:0], msg...)
+	t.bufs = append(t.bufs, t.hdr[:26], t.extra)
+	t.c.send(t)
 }
 
 // readFull reads len(p) bytes at off; io.EOF with a full read is success.
@@ -264,28 +410,27 @@ func (c *conn) readFull(p []byte, off int64) error {
 	return err
 }
 
-// read serves NBD_CMD_READ: the data is read (holes found) first, then the
-// whole reply is written at once.
-func (c *conn) read(r request, start time.Time) {
-	defer c.wg.Done()
-	defer c.budget.release(int64(r.len))
-	bp := getBuf(int(r.len))
-	defer putBuf(bp)
-	buf := (*bp)[:r.len]
+// read serves NBD_CMD_READ: the data is read (holes found) first, straight
+// into the buffer the reply is written from, then the whole reply is
+// queued at once. Holes are not read.
+func (c *conn) read(t *task) {
+	r := &t.req
+	t.bp = getBuf(int(r.len))
+	buf := (*t.bp)[:r.len]
 	off := int64(r.off)
 	var t0 time.Time
 	if c.s.OnRead != nil {
 		t0 = time.Now()
 	}
-	var chunks []span
 	var err error
-	if c.structured && c.ext != nil && r.flags&cmdFlagDF == 0 {
-		chunks = c.spans(off, int64(r.len))
+	t.spans = t.spans[:0]
+	if c.structured && c.ext != nil && r.flags&cmdFlagDF == 0 && !c.knownData(off, int64(r.len)) {
+		t.spans = c.spans(t.spans, off, int64(r.len))
 	}
-	if chunks == nil {
+	if len(t.spans) == 0 {
 		err = c.readFull(buf, off)
 	} else {
-		for _, s := range chunks {
+		for _, s := range t.spans {
 			if !s.zero {
 				if err = c.readFull(buf[s.off-off:s.off-off+s.len], s.off); err != nil {
 					break
@@ -294,30 +439,34 @@ func (c *conn) read(r request, start time.Time) {
 		}
 	}
 	if c.s.OnRead != nil {
-		c.s.OnRead(Read{Conn: c.id, Export: c.exp.Name, Off: off, Len: r.len, Start: start, Dur: time.Since(t0), Err: err})
+		c.s.OnRead(Read{Conn: c.id, Export: c.exp.Name, Off: off, Len: r.len, Start: t.start, Dur: time.Since(t0), Err: err})
 	}
 	if err != nil {
-		c.s.logf("nbd: connection %d: %v: %v", c.id, &r, err)
-		c.replyError(&r, errnoOf(err), fmt.Sprintf("read at %d: %v", off, err))
+		c.s.logf("nbd: connection %d: %v: %v", c.id, r, err)
+		putBuf(t.bp)
+		t.bp = nil
+		t.error(errnoOf(err), fmt.Sprintf("read at %d: %v", off, err))
 		return
 	}
 	if !c.structured {
-		var h [16]byte
-		c.write(net.Buffers{putSimple(h[:], 0, r.handle), buf})
+		t.bufs = append(t.bufs, putSimple(t.hdr[:], 0, r.handle), buf)
+		c.send(t)
 		return
 	}
-	if chunks == nil {
-		var h [28]byte
-		putChunk(h[:], replyFlagDone, replyTypeOffsetData, r.handle, 8+r.len)
-		be.PutUint64(h[20:], r.off)
-		c.write(net.Buffers{h[:], buf})
+	if len(t.spans) == 0 {
+		putChunk(t.hdr[:], replyFlagDone, replyTypeOffsetData, r.handle, 8+r.len)
+		be.PutUint64(t.hdr[20:], r.off)
+		t.bufs = append(t.bufs, t.hdr[:28], buf)
+		c.send(t)
 		return
 	}
-	hdrs := make([]byte, 32*len(chunks))
-	bufs := make(net.Buffers, 0, 2*len(chunks))
-	for i, s := range chunks {
+	if n := 32 * len(t.spans); cap(t.extra) < n {
+		t.extra = make([]byte, n)
+	}
+	hdrs := t.extra[:32*len(t.spans)]
+	for i, s := range t.spans {
 		var flags uint16
-		if i == len(chunks)-1 {
+		if i == len(t.spans)-1 {
 			flags = replyFlagDone
 		}
 		h := hdrs[32*i : 32*i+32]
@@ -325,14 +474,21 @@ func (c *conn) read(r request, start time.Time) {
 			putChunk(h, flags, replyTypeOffsetHole, r.handle, 12)
 			be.PutUint64(h[20:], uint64(s.off))
 			be.PutUint32(h[28:], uint32(s.len))
-			bufs = append(bufs, h)
+			t.bufs = append(t.bufs, h)
 		} else {
 			putChunk(h, flags, replyTypeOffsetData, r.handle, uint32(8+s.len))
 			be.PutUint64(h[20:], uint64(s.off))
-			bufs = append(bufs, h[:28], buf[s.off-off:s.off-off+s.len])
+			t.bufs = append(t.bufs, h[:28], buf[s.off-off:s.off-off+s.len])
 		}
 	}
-	c.write(bufs)
+	c.send(t)
+}
+
+// knownData reports whether the source knows [off, off+n) to be all data
+// without asking for extents (File remembers the data runs it found).
+func (c *conn) knownData(off, n int64) bool {
+	k, ok := c.ext.(interface{ knownData(off, n int64) bool })
+	return ok && k.knownData(off, n)
 }
 
 // span is a run of a READ: data, or zeroes sent as a hole.
@@ -344,15 +500,15 @@ type span struct {
 // maxSpans bounds the chunks of one READ reply; past it, the rest is data.
 const maxSpans = 1024
 
-// spans splits [off, off+n) into data and zero runs from the source's
-// extents. It returns nil when there is no hole worth a chunk, or when the
-// source cannot say.
-func (c *conn) spans(off, n int64) []span {
+// spans appends to out the data and zero runs of [off, off+n) from the
+// source's extents. It appends nothing when there is no hole worth a
+// chunk, or when the source cannot say.
+func (c *conn) spans(out []span, off, n int64) []span {
 	exts, err := c.ext.Extents(off, n)
 	if err != nil || len(exts) == 0 {
-		return nil
+		return out[:0]
 	}
-	var out []span
+	out = out[:0]
 	pos, end := off, off+n
 	holes := false
 	for _, e := range exts {
@@ -372,7 +528,7 @@ func (c *conn) spans(off, n int64) []span {
 		pos += l
 	}
 	if !holes {
-		return nil
+		return out[:0]
 	}
 	if pos < end {
 		if out[len(out)-1].zero {
@@ -389,11 +545,9 @@ const cacheChunk = 1 << 20
 
 // cache serves NBD_CMD_CACHE by reading the range (warming the source's
 // caches, such as decoded xz blocks) without sending it.
-func (c *conn) cache(r request, start time.Time) {
-	defer c.wg.Done()
-	defer c.budget.release(cacheChunk)
+func (c *conn) cache(t *task) {
+	r := &t.req
 	bp := getBuf(min(int(r.len), cacheChunk))
-	defer putBuf(bp)
 	t0 := time.Now()
 	var err error
 	for pos, end := int64(r.off), int64(r.off)+int64(r.len); pos < end && err == nil; {
@@ -401,31 +555,35 @@ func (c *conn) cache(r request, start time.Time) {
 		err = c.readFull((*bp)[:n], pos)
 		pos += n
 	}
+	putBuf(bp)
 	if c.s.OnRead != nil {
-		c.s.OnRead(Read{Conn: c.id, Export: c.exp.Name, Off: int64(r.off), Len: r.len, Start: start, Dur: time.Since(t0), Err: err, Cache: true})
+		c.s.OnRead(Read{Conn: c.id, Export: c.exp.Name, Off: int64(r.off), Len: r.len, Start: t.start, Dur: time.Since(t0), Err: err, Cache: true})
 	}
 	if err != nil {
-		c.replyError(&r, errnoOf(err), fmt.Sprintf("cache at %d: %v", r.off, err))
+		t.error(errnoOf(err), fmt.Sprintf("cache at %d: %v", r.off, err))
 		return
 	}
-	c.replyOK(&r)
+	t.bufs = append(t.bufs, putSimple(t.hdr[:], 0, r.handle))
+	c.send(t)
 }
 
 // blockStatus answers NBD_CMD_BLOCK_STATUS for base:allocation.
-func (c *conn) blockStatus(r request) {
-	defer c.wg.Done()
-	defer c.budget.release(0)
+func (c *conn) blockStatus(t *task) {
+	r := &t.req
 	off, n := int64(r.off), int64(r.len)
 	limit := maxExtents
 	if r.flags&cmdFlagReqOne != 0 {
 		limit = 1
 	}
-	type desc struct{ len, flags uint32 }
-	var ds []desc
+	// Descriptors (length, flags) are built in t.extra after the
+	// 24-byte header.
+	b := append(t.extra[:0], make([]byte, 24)...)
+	nd := 0
+	lastFlags := uint32(0)
 	if c.ext != nil {
 		exts, err := c.ext.Extents(off, n)
 		if err != nil {
-			c.s.logf("nbd: connection %d: %v: extents: %v", c.id, &r, err)
+			c.s.logf("nbd: connection %d: %v: extents: %v", c.id, r, err)
 		}
 		pos, end := off, off+n
 		for _, e := range exts {
@@ -440,26 +598,29 @@ func (c *conn) blockStatus(r request) {
 			if e.Zero {
 				f |= stateZero
 			}
-			if len(ds) > 0 && ds[len(ds)-1].flags == f {
-				ds[len(ds)-1].len += uint32(l)
+			if nd > 0 && lastFlags == f {
+				i := 24 + 8*(nd-1)
+				be.PutUint32(b[i:], be.Uint32(b[i:])+uint32(l))
 			} else {
-				if len(ds) == limit {
+				if nd == limit {
 					break
 				}
-				ds = append(ds, desc{uint32(l), f})
+				b = be.AppendUint32(b, uint32(l))
+				b = be.AppendUint32(b, f)
+				nd++
+				lastFlags = f
 			}
 			pos += l
 		}
 	}
-	if len(ds) == 0 {
-		ds = append(ds, desc{uint32(n), 0})
+	if nd == 0 {
+		b = be.AppendUint32(b, uint32(n))
+		b = be.AppendUint32(b, 0)
+		nd = 1
 	}
-	b := make([]byte, 24+8*len(ds))
-	putChunk(b, replyFlagDone, replyTypeBlockStatus, r.handle, uint32(4+8*len(ds)))
+	putChunk(b, replyFlagDone, replyTypeBlockStatus, r.handle, uint32(4+8*nd))
 	be.PutUint32(b[20:], metaContextID)
-	for i, d := range ds {
-		be.PutUint32(b[24+8*i:], d.len)
-		be.PutUint32(b[28+8*i:], d.flags)
-	}
-	c.write(net.Buffers{b})
+	t.extra = b
+	t.bufs = append(t.bufs, b)
+	c.send(t)
 }
