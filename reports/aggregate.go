@@ -51,6 +51,7 @@ type diskStat struct {
 // hit is one object of an event, whichever way it came.
 type hit struct {
 	id       int32 // index into objs; -1: dropped (MaxObjects)
+	kind     fs.Kind
 	off, len int64
 }
 
@@ -60,8 +61,9 @@ type hit struct {
 // safe for concurrent use (a logger calls its sinks from one goroutine);
 // Summary may be called at any time, between events.
 type Aggregator struct {
-	opt Options
-	m   *bmap.Map
+	opt        Options
+	m          *bmap.Map
+	maxObjects int // MaxObjects; lowered by tests
 
 	byKey  map[objKey][]*bmap.Object // the map's objects, when a map is given
 	byPtr  map[*bmap.Object]int32
@@ -95,12 +97,13 @@ func NewAggregator(m *bmap.Map, opt Options) *Aggregator {
 		opt.MaxRanges = DefaultMaxRanges
 	}
 	a := &Aggregator{
-		opt:      opt,
-		m:        m,
-		byPtr:    make(map[*bmap.Object]int32),
-		ids:      make(map[objKey]int32),
-		conns:    make(map[uint64]struct{}),
-		bucketNs: int64(MinBucket),
+		opt:        opt,
+		m:          m,
+		byPtr:      make(map[*bmap.Object]int32),
+		ids:        make(map[objKey]int32),
+		conns:      make(map[uint64]struct{}),
+		bucketNs:   int64(MinBucket),
+		maxObjects: MaxObjects,
 	}
 	if m != nil {
 		a.byKey = make(map[objKey][]*bmap.Object, len(m.Objects))
@@ -125,7 +128,7 @@ func (a *Aggregator) Write(ev *logger.Event) error {
 				a.byPtr[o.Object] = id
 			}
 		}
-		a.hits = append(a.hits, hit{id, o.Off, o.Len})
+		a.hits = append(a.hits, hit{id, o.Kind, o.Off, o.Len})
 	}
 	errored := ev.Err != nil
 	a.add(int64(ev.Time), int64(ev.Dur), ev.Conn, ev.Disk, ev.Off, int64(ev.Len), ev.Cache, errored)
@@ -151,7 +154,7 @@ func (a *Aggregator) AddJSON(ev *logger.JSONEvent) {
 		if !ok {
 			id = a.idOf(k, nil)
 		}
-		a.hits = append(a.hits, hit{id, o.Off, o.Len})
+		a.hits = append(a.hits, hit{id, o.Type, o.Off, o.Len})
 	}
 	a.add(ev.T, ev.Dur, ev.Conn, ev.Disk, ev.Off, int64(ev.Len), ev.Cache, ev.Error != "")
 }
@@ -167,7 +170,7 @@ func (a *Aggregator) idOf(k objKey, o *bmap.Object) int32 {
 	if len(srcs) == 0 && o != nil {
 		srcs = []*bmap.Object{o}
 	}
-	if len(srcs) == 0 && len(a.objs) >= MaxObjects {
+	if len(srcs) == 0 && len(a.objs) >= a.maxObjects {
 		a.totals.ObjectsDropped++
 		return -1
 	}
@@ -260,7 +263,10 @@ func (a *Aggregator) add(t, dur int64, conn uint64, disk int, off, n int64, cach
 	var inPart int64
 	bk := a.bucket(t)
 	for _, h := range a.hits {
-		if h.id < 0 {
+		if h.id < 0 { // not kept, but mapped all the same
+			if h.kind != fs.KindDisk && h.len > 0 {
+				a.covered = append(a.covered, span{off: h.off, end: h.off + h.len})
+			}
 			continue
 		}
 		st := a.objs[h.id]

@@ -1,0 +1,80 @@
+package reports
+
+import (
+	"testing"
+	"time"
+
+	"github.com/virt-bmap/virt-bmap/bmap"
+	"github.com/virt-bmap/virt-bmap/logger"
+)
+
+// benchEvents repeats the fixture's events to n, each copy later in time
+// and (every other copy) 1 MiB further on in its partition, so the range
+// sets grow as in a long boot.
+func benchEvents(b *testing.B, n int) (*bmap.Map, *logger.Header, []logger.JSONEvent) {
+	h, evs := readTrace(b, "testdata/sample.ndjson")
+	m := readMap(b, "testdata/sample.bmap.json")
+	out := make([]logger.JSONEvent, 0, n)
+	for c := 0; len(out) < n; c++ {
+		for _, ev := range evs {
+			if len(out) == n {
+				break
+			}
+			ev.T += int64(c) * int64(20*time.Millisecond)
+			out = append(out, ev)
+		}
+	}
+	return m, h, out
+}
+
+// BenchmarkAggregateLive: 100,000 events through the aggregator as a
+// logger sink (lookups done beforehand, as the logger does them).
+func BenchmarkAggregateLive(b *testing.B) {
+	m, h, evs := benchEvents(b, 100_000)
+	live := liveEvents(bmap.NewIndex(m), evs)
+	b.ReportAllocs()
+	for b.Loop() {
+		a := NewAggregator(m, Options{Start: h.Start, Exports: h.Exports})
+		for i := range live {
+			a.Write(&live[i])
+		}
+		a.Summary()
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(evs)), "ns/event")
+}
+
+// BenchmarkAggregateNDJSON: the same 100,000 events as decoded NDJSON
+// events (the JSON decoding itself not counted).
+func BenchmarkAggregateNDJSON(b *testing.B) {
+	m, h, evs := benchEvents(b, 100_000)
+	b.ReportAllocs()
+	for b.Loop() {
+		a := NewAggregator(m, Options{Start: h.Start, Exports: h.Exports})
+		for i := range evs {
+			a.AddJSON(&evs[i])
+		}
+		a.Summary()
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(evs)), "ns/event")
+}
+
+// BenchmarkScattered: 100,000 reads at scattered offsets of one disk
+// (the worst case for the range sets: every read a new range, up to the
+// cap).
+func BenchmarkScattered(b *testing.B) {
+	evs := make([]logger.JSONEvent, 100_000)
+	for i := range evs {
+		off := int64(i*7919%100_000) * 8192
+		evs[i] = logger.JSONEvent{T: int64(i) * 1000, Conn: 1, Disk: 1, Off: off, Len: 4096,
+			Objects: []logger.JSONObject{{Type: 'p', Device: "/dev/sda1", Off: off, Len: 4096}, {Type: 'v', Device: "/dev/sda", Off: off, Len: 4096}}}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		a := NewAggregator(nil, Options{})
+		for i := range evs {
+			a.AddJSON(&evs[i])
+		}
+		a.Summary()
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(evs)), "ns/event")
+}
