@@ -1,4 +1,4 @@
-// Counts the page's errors on <body data-errors>, for the tests (and for
+// Counts the page's errors in the body's data-errors attribute, for the tests (and for
 // anyone wondering why a part of the page is empty): uncaught exceptions,
 // failed promises and console.error calls.
 (function () {

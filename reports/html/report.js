@@ -1,11 +1,12 @@
 // The HTML report's script: reads the JSON blob (#data, see
 // reports/html_data.go), draws the disk map on a canvas, the timeline as
-// SVG and the sortable tables, then records what it drew on <body>:
+// SVG and the sortable tables, then records what it drew on the body element:
 //   data-drawn="map,timeline,tables"  the parts drawn, in order
 //   data-map-pixels, data-map-part-pixels="dev=N;...", data-map-read-pixels,
 //   data-map-object-pixels             counted on the canvas (getImageData)
 //   data-timeline-bars, data-timeline-rects
 //   data-rows-objects, data-rows-parts, data-rows-unmapped
+//   data-draw-ms                       time from parsing the data to drawn
 // With ?test=sort,hover,zoom in the URL it also exercises itself (clicks a
 // column header, hovers an object, zooms into a partition) and records the
 // results (data-sort-*, data-hover-*, data-zoom-*), for browser_test.go.
@@ -13,6 +14,7 @@
 (function () {
   "use strict";
 
+  var t0 = window.performance ? performance.now() : 0;
   var D = JSON.parse(document.getElementById("data").textContent);
   var body = document.body;
   var drawn = [];
@@ -548,7 +550,7 @@
       body.setAttribute("data-sort-dir2", th.getAttribute("aria-sort") || "");
       body.setAttribute("data-sort-first2", firstRow(t));
     }
-    if (which.indexOf("hover") >= 0) {
+    if (which.indexOf("hover") >= 0 && D.disks.length > 0) {
       // The first file read: hover the middle cell of its longest extent.
       var d = D.disks[state.disk], best = -1, bestLen = 0, bestOrder = Infinity;
       for (var i = 0; i < d.ext.length; i += 3) {
@@ -597,6 +599,7 @@
     clearTimeout(resizeTimer);
     resizeTimer = setTimeout(function () { if (D.disks.length > 0) drawMap(); drawTimeline(); }, 150);
   });
+  if (window.performance) body.setAttribute("data-draw-ms", (performance.now() - t0).toFixed(1));
   var m = /[?&]test=([^&#]*)/.exec(location.search);
   if (m) selfTest(decodeURIComponent(m[1]).split(","));
   body.setAttribute("data-done", "1");
