@@ -8,6 +8,7 @@ SYNOPSIS
 
 	bmaplogger [options] IMAGE... [--run CMD]
 	bmaplogger file=IMAGE [bmap=FILE] [logfile=FILE] [options]
+	bmaplogger report TRACE.ndjson [-o FILE]... [--bmap FILE | --no-map] [--top N] [-q]
 
 # DESCRIPTION
 
@@ -86,7 +87,56 @@ bmaplogger serves until SIGINT or SIGTERM and then writes out the trace.
 The console lines go to standard output, as with the original plugin;
 CMD's standard output and error are bmaplogger's. Start-up messages
 (the map's summary, where the server listens), warnings and errors go to
-standard error.
+standard error, and so does the text report printed at the end of a
+captive run (see REPORTS).
+
+# REPORTS
+
+A trace answers questions: which files did the boot read, in what order,
+how much of each, how long it took, what was read that belongs to
+nothing, where on the disk the reads went. --report FILE writes those
+answers when bmaplogger exits (after CMD ends, or after SIGINT/SIGTERM,
+once every read is traced), in the format FILE's extension names; the
+option may be given more than once:
+
+	.json   the summary: per file, directory, metadata structure,
+	        partition and disk read: first and last read time, read count,
+	        bytes read, distinct bytes read, share of the object read; the
+	        unmapped reads (bytes in no partition, metadata, directory or
+	        file: only the disk) as ranges; totals; a timeline of requests
+	        and bytes in fixed time buckets, split by partition; the disk
+	        layout for a map. The schema, with its "version", is in the
+	        documentation of package reports.
+	.txt    tables: the top files by bytes read, the first files read in
+	        order, the partitions and disks, the unmapped ranges.
+	.html   one self-contained page (no network access, works offline): a
+	        map of the disk with partitions and files coloured and the
+	        regions read highlighted, the timeline, sortable tables.
+
+At the end of a captive run (--run) the text report is printed to
+standard error unless -q, even without --report: standard output carries
+the console trace (or, with --json -, the NDJSON) and CMD's output, which
+the report must not corrupt.
+
+"bmaplogger report TRACE.ndjson -o FILE" builds the same reports from an
+NDJSON trace afterwards (-o may be repeated; "-o -" or no -o prints the
+text report on standard output). The report needs the block map for
+sizes, shares and the partitions that were not read: --bmap FILE reads
+one; without it the images the trace's header names are mapped again, as
+bmaplogger did when tracing, if they are still there with the size the
+header gives (a relative name is looked up relative to the trace's
+directory too); otherwise, or with --no-map, the report is made from the
+trace alone: no sizes or shares, and each object's distinct bytes counted
+from the part of each request inside it (exact unless an object's extents
+leave a gap inside one request). Built against the same map, the live
+report and the one made afterwards are byte for byte the same.
+
+The reports keep their memory bounded however long the trace: one record
+per object read, at most 4,096 byte ranges per object and for the
+unmapped and read regions of each disk (past that the closest ranges are
+merged and the count is an upper bound, marked "approx"), at most 1,024
+timeline buckets (their width doubles as the trace grows). 100,000 reads
+are aggregated in a few tens of milliseconds.
 
 OPTIONS
 
@@ -96,12 +146,15 @@ OPTIONS
 	--ranges                 show each read's byte range under its line.
 	--json FILE              write the NDJSON trace to FILE ("-": standard
 	                         output, and no console lines there).
+	--report FILE            write a report at exit, .json, .txt or .html
+	                         by FILE's extension (repeatable; see REPORTS).
 	--log FILE, logfile=FILE write the console lines to FILE instead of
 	                         standard output.
 	--no-trace               serve only: no map, no trace (not with the
 	                         options above).
-	-q, --quiet              no console lines on standard output and no
-	                         start-up messages; --json and --log still write.
+	-q, --quiet              no console lines on standard output, no
+	                         start-up messages and no text report at the end
+	                         of --run; --json, --log and --report still write.
 	-U PATH, --unix PATH     listen on the Unix socket PATH; "-" makes one in
 	                         a private temporary directory, removed at exit.
 	-p PORT, --port PORT     listen on TCP PORT (default 10809; 0: a free
@@ -123,6 +176,17 @@ OPTIONS
 	                         read-only.
 	--version                print the version and exit.
 
+Options of "bmaplogger report":
+
+	TRACE                    the NDJSON trace (--json).
+	-o FILE, --output FILE   write a report (.json, .txt, .html; "-": the
+	                         text on standard output); repeatable; default
+	                         "-o -".
+	--bmap FILE              the block map the trace was made with.
+	--no-map                 make the report from the trace alone.
+	--top N                  rows of the text report's tables (default 20).
+	-q, --quiet              no messages on standard error.
+
 Options and images may come in any order; "--" ends the options. An
 argument KEY=VALUE where KEY is a plain word is a parameter: only file,
 bmap and logfile exist, so a file whose name looks like one is given as
@@ -134,7 +198,7 @@ EXIT STATUS
 	1     an image, the map, the certificates or an output file could not
 	      be opened or read, the server could not listen, or the trace
 	      could not be written
-	2     bad command line
+	2     bad command line (also an unknown --report or -o extension)
 	N     with --run: CMD's exit status (1 if CMD succeeded but the trace
 	      could not be written)
 
@@ -158,6 +222,16 @@ An xz image, read in place, with the full trace for reports:
 Serve on TCP for a guest started elsewhere:
 
 	bmaplogger -p 10809 -i 0.0.0.0 --tls=require --tls-certificates /etc/pki/nbd disk.img
+
+Trace a boot, keep the trace, and write the reports:
+
+	bmaplogger -q --json boot.ndjson --report boot.html --report boot.json \
+	    disk.img --run 'qemu-system-x86_64 -accel tcg -snapshot -hda "$uri" ...'
+
+The same reports later, from the trace (the image is mapped again):
+
+	bmaplogger report boot.ndjson -o boot.html -o boot.txt
+	bmaplogger report --bmap bmap boot.ndjson | less
 
 Which files did a copy read?
 
