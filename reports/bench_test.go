@@ -1,6 +1,7 @@
 package reports
 
 import (
+	"io"
 	"testing"
 	"time"
 
@@ -75,6 +76,25 @@ func BenchmarkScattered(b *testing.B) {
 			a.AddJSON(&evs[i])
 		}
 		a.Summary()
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(evs)), "ns/event")
+}
+
+// BenchmarkNDJSONSink: the same 100,000 live events through the NDJSON
+// sink (to io.Discard), the yardstick for the aggregator's cost per event.
+func BenchmarkNDJSONSink(b *testing.B) {
+	m, h, evs := benchEvents(b, 100_000)
+	live := liveEvents(bmap.NewIndex(m), evs)
+	b.ReportAllocs()
+	for b.Loop() {
+		n, err := logger.NewNDJSON(io.Discard, *h)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for i := range live {
+			n.Write(&live[i])
+		}
+		n.Close()
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(evs)), "ns/event")
 }
