@@ -64,6 +64,7 @@ type Aggregator struct {
 	opt        Options
 	m          *bmap.Map
 	maxObjects int // MaxObjects; lowered by tests
+	maxSpans   int // MaxTotalRanges; lowered by tests
 
 	byKey  map[objKey][]*bmap.Object // the map's objects, when a map is given
 	byPtr  map[*bmap.Object]int32
@@ -74,6 +75,7 @@ type Aggregator struct {
 	conns  map[uint64]struct{}
 	maxCon uint64
 	end    int64 // end of the last request (t + dur)
+	spans  int   // ranges held by the objects' sets
 
 	bucketNs int64
 	buckets  []Bucket
@@ -104,6 +106,7 @@ func NewAggregator(m *bmap.Map, opt Options) *Aggregator {
 		conns:      make(map[uint64]struct{}),
 		bucketNs:   int64(MinBucket),
 		maxObjects: MaxObjects,
+		maxSpans:   MaxTotalRanges,
 	}
 	if m != nil {
 		a.byKey = make(map[objKey][]*bmap.Object, len(m.Objects))
@@ -221,6 +224,7 @@ func mergeSpans(s []span) []span {
 	return out
 }
 
+// disk returns the record of disk d, nil past MaxDisks disks.
 func (a *Aggregator) disk(d int, dev string) *diskStat {
 	for _, ds := range a.disks {
 		if ds.disk == d {
@@ -229,6 +233,9 @@ func (a *Aggregator) disk(d int, dev string) *diskStat {
 			}
 			return ds
 		}
+	}
+	if len(a.disks) >= MaxDisks {
+		return nil
 	}
 	ds := &diskStat{disk: d, device: dev, reads: newRangeSet(a.opt.MaxRanges), unmapped: newRangeSet(a.opt.MaxRanges)}
 	a.disks = append(a.disks, ds)
@@ -283,9 +290,16 @@ func (a *Aggregator) add(t, dur int64, conn uint64, disk int, off, n int64, cach
 		} else if h.len > 0 {
 			a.covered = append(a.covered, span{off: h.off, end: h.off + h.len})
 		}
+		before := len(st.set.s)
 		for _, s := range a.covered[from:] {
 			st.set.add(s.off, s.end, t)
 		}
+		if a.spans+len(st.set.s)-before > a.maxSpans && st.set.max > minRanges {
+			// Over the budget: this object keeps few ranges from now on.
+			st.set.max = minRanges
+			st.set.trim()
+		}
+		a.spans += len(st.set.s) - before
 		switch st.key.kind {
 		case fs.KindDisk:
 			diskDev = st.key.device
@@ -298,11 +312,16 @@ func (a *Aggregator) add(t, dur int64, conn uint64, disk int, off, n int64, cach
 		}
 	}
 	ds := a.disk(disk, diskDev)
-	ds.reads.add(off, end, t)
+	if ds != nil {
+		ds.reads.add(off, end, t)
+	}
 	bk.Requests++
 	bk.Bytes += n
 	if rest := n - inPart; rest > 0 {
-		dev := ds.device
+		dev := diskDev
+		if ds != nil && ds.device != "" {
+			dev = ds.device
+		}
 		if dev == "" {
 			dev = a.exportDevice(disk)
 		}
@@ -314,16 +333,20 @@ func (a *Aggregator) add(t, dur int64, conn uint64, disk int, off, n int64, cach
 	a.covered = covered
 	var unm int64
 	pos := off
+	gap := func(from, to int64) {
+		if ds != nil {
+			ds.unmapped.add(from, to, t)
+		}
+		unm += to - from
+	}
 	for _, c := range covered {
 		if c.off > pos {
-			ds.unmapped.add(pos, min(c.off, end), t)
-			unm += min(c.off, end) - pos
+			gap(pos, min(c.off, end))
 		}
 		pos = max(pos, c.end)
 	}
 	if pos < end {
-		ds.unmapped.add(pos, end, t)
-		unm += end - pos
+		gap(pos, end)
 	}
 	if unm > 0 {
 		tot.UnmappedRequests++
@@ -536,9 +559,10 @@ func (a *Aggregator) layout(ds *diskStat, s *Summary) DiskLayout {
 	}
 	// Objects read: files and directories first, then metadata and LVs,
 	// each group in order of first read.
+	budget := MaxLayoutTotal
 	for _, group := range [][]fs.Kind{{fs.KindFile, fs.KindDir}, {fs.KindMeta, fs.KindLV}} {
 		for i, o := range s.Objects {
-			if len(l.Objects) >= MaxLayoutObjects {
+			if len(l.Objects) >= MaxLayoutObjects || budget <= 0 {
 				break
 			}
 			if o.Disk != ds.disk || !slices.Contains(group, o.Type) {
@@ -549,7 +573,8 @@ func (a *Aggregator) layout(ds *diskStat, s *Summary) DiskLayout {
 			if src == nil {
 				src = st.set.s
 			}
-			src = coalesce(slices.Clone(src), MaxLayoutExtents)
+			src = coalesce(slices.Clone(src), min(MaxLayoutExtents, budget))
+			budget -= len(src)
 			lo := LayoutObject{Object: i, Extents: make([]Span, len(src))}
 			for j, x := range src {
 				lo.Extents[j] = Span{Off: x.off, Len: x.end - x.off}

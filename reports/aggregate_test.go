@@ -312,6 +312,41 @@ func TestLimits(t *testing.T) {
 	}
 }
 
+// TestBudgets: past the total range budget growing objects are cut to a
+// few ranges (flagged approx, never fewer bytes than read); past MaxDisks
+// disks the reads count in the totals only.
+func TestBudgets(t *testing.T) {
+	a := NewAggregator(nil, Options{})
+	a.maxSpans = 100
+	const n = 2000
+	for i := range n {
+		off := int64(i) * 8192
+		ev := logger.JSONEvent{T: int64(i), Conn: 1, Disk: 1, Off: off, Len: 512,
+			Objects: []logger.JSONObject{{Type: fs.KindFile, Device: "/dev/sda1", Path: fmt.Sprintf("/f%d", i%3), Off: off, Len: 512}}}
+		a.AddJSON(&ev)
+	}
+	if a.spans > 100+3*minRanges {
+		t.Errorf("%d ranges held, budget 100", a.spans)
+	}
+	s := a.Summary()
+	for _, o := range s.Objects {
+		if !o.Approx || o.DistinctBytes < n/3*512 {
+			t.Errorf("%s: approx %v distinct %d", o.Path, o.Approx, o.DistinctBytes)
+		}
+	}
+
+	a = NewAggregator(nil, Options{})
+	for i := range n {
+		ev := logger.JSONEvent{T: int64(i), Conn: 1, Disk: 1 + i%(MaxDisks+10), Off: 0, Len: 512,
+			Objects: []logger.JSONObject{{Type: fs.KindPartition, Device: "/dev/sdx1", Off: 0, Len: 512}}}
+		a.AddJSON(&ev)
+	}
+	s = a.Summary()
+	if len(s.Layout) != MaxDisks || s.Totals.Requests != n || s.Totals.Bytes != n*512 || s.Totals.UnmappedBytes != 0 {
+		t.Errorf("%d disk layouts, totals %+v", len(s.Layout), s.Totals)
+	}
+}
+
 // TestOddEvents: errors, cache requests, several connections, bad kinds
 // and negative lengths are counted or ignored, never a panic.
 func TestOddEvents(t *testing.T) {

@@ -17,9 +17,11 @@
 // MaxObjects for a trace without one), a set of coalesced byte ranges per
 // object capped at Options.MaxRanges ranges (past the cap the closest
 // ranges are merged and the object's distinct bytes become an upper bound,
-// flagged "approx"), the same for the unmapped ranges and the read regions
-// of each disk, and at most MaxBuckets timeline buckets (the bucket width
-// doubles as the trace grows).
+// flagged "approx"; once all objects together hold MaxTotalRanges ranges,
+// an object that grows is cut to 16), the same for the unmapped ranges and the read regions
+// of each disk (of at most MaxDisks disks: the reads of further disks
+// count in the totals and the timeline only), and at most MaxBuckets
+// timeline buckets (the bucket width doubles as the trace grows).
 //
 // # The JSON report (version 1)
 //
@@ -68,7 +70,8 @@
 //	    "partitions":[{"device":"/dev/sda1","off":1048576,"len":66060288}],
 //	    "objects":[{"object":0,"extents":[{"off":..., "len":...}]}],   objects read (index into
 //	                            "objects"), files and directories first, at most MaxLayoutObjects,
-//	                            each at most MaxLayoutExtents extents
+//	                            each at most MaxLayoutExtents extents (the closest merged), at
+//	                            most MaxLayoutTotal extents in all
 //	    "reads":[{"off":0,"len":1024,"first_ns":0}],   coalesced regions read, with the
 //	                            first time any of their bytes was read; at most Options.MaxRanges
 //	    "reads_approx":false}
@@ -202,11 +205,15 @@ type ReadRegion struct {
 // Limits on what a Summary holds (see Memory in the package doc).
 const (
 	DefaultMaxRanges = 4096    // Options.MaxRanges default
-	MaxObjects       = 1 << 20 // objects kept from a trace without a map
+	MaxObjects       = 1 << 18 // objects kept from a trace without a map
+	MaxTotalRanges   = 1 << 21 // ranges held by all objects' sets (48 MiB)
+	minRanges        = 16      // ranges per object once MaxTotalRanges is reached
 	MaxBuckets       = 1024    // timeline buckets (the width doubles past it)
 	MinBucket        = time.Millisecond
-	MaxLayoutObjects = 20000
-	MaxLayoutExtents = 256
+	MaxDisks         = 64      // disks with read regions, unmapped ranges and a layout
+	MaxLayoutObjects = 20000   // objects in a disk's layout
+	MaxLayoutExtents = 256     // extents per layout object (the closest merged)
+	MaxLayoutTotal   = 1 << 17 // extents in a disk's layout
 )
 
 // Options configures an Aggregator.
