@@ -24,6 +24,7 @@ const (
 	MaxHTMLReads    = 20000 // read regions on the map, per disk
 	MaxHTMLUnmapped = 5000  // unmapped ranges listed
 	MaxHTMLBars     = 300   // timeline bars
+	MaxHTMLParts    = 1000  // partitions on the map, all disks
 )
 
 // partPalette colours partitions (and LVs) on the map and the timeline,
@@ -35,6 +36,12 @@ var partPalette = []string{
 
 // diskColour is the timeline colour of bytes read outside any partition.
 const diskColour = "#8c8c8c"
+
+// otherDevices names, on the timeline, the partitions past MaxHTMLParts.
+const (
+	otherDevices = "(other partitions)"
+	otherColour  = "#c9b38a"
+)
 
 // tintShare is how much of a partition's colour its tint on the map keeps
 // (the rest is white).
@@ -119,6 +126,7 @@ type htmlTL struct {
 
 // htmlCut counts what the caps left out (0: nothing).
 type htmlCut struct {
+	Parts    int `json:"parts"`
 	Objects  int `json:"objects"`
 	Extents  int `json:"extents"`
 	Reads    int `json:"reads"`
@@ -126,6 +134,7 @@ type htmlCut struct {
 }
 
 type htmlLimits struct {
+	Parts    int `json:"parts"`
 	Objects  int `json:"objects"`
 	Extents  int `json:"extents"`
 	Reads    int `json:"reads"`
@@ -154,7 +163,7 @@ func newHTMLData(s *Summary) *htmlData {
 		Disks:    []htmlDisk{},
 		Unmapped: []Range{},
 		Exports:  []htmlExport{},
-		Limits:   htmlLimits{MaxHTMLObjects, MaxHTMLExtents, MaxHTMLReads, MaxHTMLUnmapped},
+		Limits:   htmlLimits{MaxHTMLParts, MaxHTMLObjects, MaxHTMLExtents, MaxHTMLReads, MaxHTMLUnmapped},
 	}
 	if s.Start.IsZero() {
 		d.Start = ""
@@ -207,7 +216,7 @@ func newHTMLData(s *Summary) *htmlData {
 		nextColour++
 		return c
 	}
-	extLeft := MaxHTMLExtents
+	extLeft, nparts := MaxHTMLExtents, 0
 	for _, l := range s.Layout {
 		hd := htmlDisk{Disk: l.Disk, Device: l.Device, Size: l.Size, Parts: []int{}, Ext: []int64{}, Reads: []int64{}, ReadFirst: []int64{}, ReadsApprox: l.ReadsApprox}
 		parts := slices.Clone(l.Partitions)
@@ -216,6 +225,11 @@ func newHTMLData(s *Summary) *htmlData {
 			if _, ok := devIdx[p.Device]; ok {
 				continue
 			}
+			if nparts == MaxHTMLParts {
+				d.Cut.Parts++
+				continue
+			}
+			nparts++
 			c := colour()
 			hd.Parts = append(hd.Parts, addDev(htmlDev{Device: p.Device, Disk: l.Disk, Colour: c, Tint: mixWhite(c, tintShare), Off: p.Off, Len: p.Len}))
 		}
@@ -268,8 +282,14 @@ func newHTMLData(s *Summary) *htmlData {
 	}
 	slices.Sort(others)
 	for _, dev := range others {
-		c := colour()
-		addDev(htmlDev{Device: dev, Colour: c, Tint: mixWhite(c, tintShare)})
+		if nparts < MaxHTMLParts {
+			nparts++
+			c := colour()
+			addDev(htmlDev{Device: dev, Colour: c, Tint: mixWhite(c, tintShare)})
+			continue
+		}
+		// Past the cap, the timeline adds them up as one.
+		devIdx[dev] = addDev(htmlDev{Device: otherDevices, Colour: otherColour, Tint: mixWhite(otherColour, tintShare)})
 	}
 
 	d.Timeline = newHTMLTimeline(s.Timeline, d.Devices, devIdx)

@@ -97,6 +97,8 @@ var htmlCases = []htmlCase{
 		return NewAggregator(nil, Options{}).Summary()
 	}},
 	{"hostile", hostileSummary},
+	{"two-disks", twoDisksSummary},
+	{"many-parts", manyPartsSummary},
 	{"100k", func(t testing.TB) *Summary { return bigSummary(t) }},
 }
 
@@ -121,6 +123,48 @@ func hostileSummary(t testing.TB) *Summary {
 		a.AddJSON(&logger.JSONEvent{T: int64(i) * 1e6, Conn: 1, Export: "<b>disk</b>.img", Disk: 1, Off: off, Len: 4096, Objects: []logger.JSONObject{
 			{Type: fs.KindFile, Device: "/dev/sda1", Path: n, Inode: uint64(12 + i), Off: off, Len: 4096, FileOff: 0},
 			{Type: fs.KindPartition, Device: "/dev/sda1", Off: off, Len: 4096, FileOff: -1},
+			{Type: fs.KindDisk, Device: "/dev/sda", Off: off, Len: 4096, FileOff: -1},
+		}})
+	}
+	return a.Summary()
+}
+
+// twoDisksSummary is the fixture trace read from two disks (the second
+// as /dev/sdb), without a map.
+func twoDisksSummary(t testing.TB) *Summary {
+	h, evs := readTrace(t, "testdata/sample.ndjson")
+	exports := append(slices.Clone(h.Exports), logger.ExportEntry{Name: "second.img", Disk: 2, Device: "/dev/sdb", Size: h.Exports[0].Size})
+	a := NewAggregator(nil, Options{Start: h.Start, Exports: exports})
+	for i := range evs {
+		a.AddJSON(&evs[i])
+	}
+	for i := range evs {
+		ev := evs[i]
+		ev.Disk, ev.Export, ev.T = 2, "second.img", ev.T+1e6
+		ev.Objects = slices.Clone(ev.Objects)
+		for j := range ev.Objects {
+			ev.Objects[j].Device = strings.Replace(ev.Objects[j].Device, "/dev/sda", "/dev/sdb", 1)
+		}
+		a.AddJSON(&ev)
+	}
+	return a.Summary()
+}
+
+// manyPartsSummary has more partitions than the map draws, each read.
+func manyPartsSummary(t testing.TB) *Summary {
+	const n, psize = MaxHTMLParts + 100, 1 << 20
+	size := int64(n+1) * psize
+	m := &bmap.Map{Disks: []bmap.Disk{{Index: 1, Device: "/dev/sda", Size: size}}}
+	m.Objects = append(m.Objects, bmap.Object{Disk: 1, Kind: fs.KindDisk, Device: "/dev/sda", Extents: []fs.Extent{{Off: 0, Len: size, FileOff: -1}}})
+	for i := range n {
+		m.Objects = append(m.Objects, bmap.Object{Disk: 1, Kind: fs.KindPartition, Device: fmt.Sprintf("/dev/sda%d", i+1),
+			Extents: []fs.Extent{{Off: int64(i+1) * psize, Len: psize, FileOff: -1}}})
+	}
+	a := NewAggregator(m, Options{Exports: []logger.ExportEntry{{Name: "parts.img", Disk: 1, Device: "/dev/sda", Size: size}}})
+	for i := range n {
+		off := int64(i+1)*psize + 4096
+		a.AddJSON(&logger.JSONEvent{T: int64(i) * 1e5, Conn: 1, Export: "parts.img", Disk: 1, Off: off, Len: 4096, Objects: []logger.JSONObject{
+			{Type: fs.KindPartition, Device: fmt.Sprintf("/dev/sda%d", i+1), Off: off, Len: 4096, FileOff: -1},
 			{Type: fs.KindDisk, Device: "/dev/sda", Off: off, Len: 4096, FileOff: -1},
 		}})
 	}
@@ -263,12 +307,15 @@ func checkHTMLPage(t *testing.T, s *Summary, page []byte) {
 			t.Errorf("export name %q written unescaped", e.Name)
 		}
 	}
-	cut := len(s.Objects) > MaxHTMLObjects
-	if got := strings.Contains(p, `id="cut"`); got != cut {
-		t.Errorf("the page says it is cut: %v; %d objects (cap %d)", got, len(s.Objects), MaxHTMLObjects)
+	d := newHTMLData(s)
+	if got := strings.Contains(p, `id="cut"`); got != (d.Cut != htmlCut{}) {
+		t.Errorf("the page says it is cut: %v; cut %+v", got, d.Cut)
 	}
-	if cut && !strings.Contains(p, htmlCount(int64(len(s.Objects)-MaxHTMLObjects))+" objects past the first") {
+	if d.Cut.Objects > 0 && !strings.Contains(p, htmlCount(int64(d.Cut.Objects))+" objects past the first") {
 		t.Errorf("the cut notice does not say how many objects were left out")
+	}
+	if d.Cut.Parts > 0 && !strings.Contains(p, htmlCount(int64(d.Cut.Parts))+" partitions past the first") {
+		t.Errorf("the cut notice does not say how many partitions were left out")
 	}
 }
 
@@ -292,10 +339,16 @@ func checkHTMLData(t *testing.T, s *Summary, d *htmlData) {
 			t.Fatalf("object %d: %+v, the summary's is %+v", i, o, so)
 		}
 	}
-	// Devices: every partition of the layout coloured with its tint.
+	// Devices: every partition of the layout coloured with its tint, but
+	// those past the cap.
+	nparts := 0
 	for _, l := range s.Layout {
+		nparts += len(l.Partitions)
 		for _, p := range l.Partitions {
 			j := slices.IndexFunc(d.Devices, func(v htmlDev) bool { return v.Device == p.Device })
+			if j < 0 && d.Cut.Parts > 0 {
+				continue
+			}
 			if j < 0 {
 				t.Errorf("partition %s not among the page's devices", p.Device)
 				continue
@@ -305,6 +358,9 @@ func checkHTMLData(t *testing.T, s *Summary, d *htmlData) {
 				t.Errorf("partition %s: %+v", p.Device, v)
 			}
 		}
+	}
+	if drawn := nparts - d.Cut.Parts; d.Cut.Parts != max(0, nparts-MaxHTMLParts) || drawn > MaxHTMLParts {
+		t.Errorf("%d partitions, %d cut (cap %d)", nparts, d.Cut.Parts, MaxHTMLParts)
 	}
 	// The map's arrays: sorted, in range, within the caps.
 	if len(d.Disks) != len(s.Layout) {
@@ -358,6 +414,12 @@ func checkHTMLData(t *testing.T, s *Summary, d *htmlData) {
 	}
 	if reqs != wantReqs || reqs != s.Totals.Requests {
 		t.Errorf("timeline: %d requests, the buckets have %d, the totals %d", reqs, wantReqs, s.Totals.Requests)
+	}
+	for dev, v := range wantDev {
+		if !slices.ContainsFunc(d.Devices, func(x htmlDev) bool { return x.Device == dev }) {
+			delete(wantDev, dev)
+			wantDev[otherDevices] += v
+		}
 	}
 	for dev, v := range wantDev {
 		if byDev[dev] != v {

@@ -132,7 +132,7 @@
     map.height = rows * CELL;
     map.style.width = map.width + "px";
 
-    var part = new Int16Array(n).fill(-1);
+    var part = new Int32Array(n).fill(-1);
     var obj = new Int32Array(n).fill(-1);
     var prio = new Int8Array(n);
     var read = new Uint8Array(n);
@@ -191,17 +191,20 @@
     ctx.imageSmoothingEnabled = false;
     ctx.drawImage(off, 0, 0, cols * CELL, rows * CELL);
 
-    // Count what the canvas shows (read back, not what was meant).
+    // Count what the canvas shows (read back, not what was meant): cells
+    // of each partition in its tint, cells of objects in their colours.
     var back = octx.getImageData(0, 0, cols, rows).data;
-    var tintKey = {};
-    d.parts.forEach(function (pi) { tintKey[devTint[pi].join(",")] = D.devices[pi].device; });
-    var partPx = {}, nonBG = 0, objPx = 0, bgKey = BG.join(",");
-    d.parts.forEach(function (pi) { partPx[D.devices[pi].device] = 0; });
+    function is(k, c) { return back[k * 4] === c[0] && back[k * 4 + 1] === c[1] && back[k * 4 + 2] === c[2]; }
+    var partPx = {}, nonBG = 0, objPx = 0;
+    d.parts.forEach(function (pi) {
+      var p = D.devices[pi], c = cells(p.off, p.len), m = 0;
+      for (var k = c ? c[0] : 1; c && k <= c[1]; k++) if (is(k, devTint[pi])) m++;
+      partPx[p.device] = m;
+    });
     for (k = 0; k < n; k++) {
-      var key = back[k * 4] + "," + back[k * 4 + 1] + "," + back[k * 4 + 2];
-      if (key === bgKey || key === "255,255,255") continue;
+      if (is(k, BG) || is(k, [255, 255, 255])) continue;
       nonBG++;
-      if (tintKey[key] !== undefined) partPx[tintKey[key]]++; else objPx++;
+      if (obj[k] >= 0 && (is(k, objCol[obj[k]]) || is(k, objPale[obj[k]]))) objPx++;
     }
 
     // Partition labels at each partition's first cell.
@@ -209,7 +212,7 @@
     ctx.textBaseline = "top";
     d.parts.forEach(function (pi) {
       var p = D.devices[pi], c = cells(p.off, p.len);
-      if (!c) return;
+      if (!c || c[1] - c[0] < 200) return; // no room for a label
       var x = (c[0] % cols) * CELL, y = Math.floor(c[0] / cols) * CELL;
       var label = p.device.replace(/^\/dev\//, "") + " " + fmtBytes(p.len);
       var w = ctx.measureText(label).width + 8;
