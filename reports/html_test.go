@@ -530,3 +530,25 @@ func TestHTMLCoarsenReads(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkHTML writes the 100k-request summary as HTML and, for a ratio,
+// as the JSON report; bytes/page is the output's size.
+func BenchmarkHTML(b *testing.B) {
+	s := bigSummary(b)
+	for _, f := range []struct {
+		name string
+		w    Format
+	}{{"html", WriteHTML}, {"json", WriteJSON}} {
+		b.Run(f.name, func(b *testing.B) {
+			var n int
+			for b.Loop() {
+				var buf bytes.Buffer
+				if err := f.w(&buf, s); err != nil {
+					b.Fatal(err)
+				}
+				n = buf.Len()
+			}
+			b.ReportMetric(float64(n), "bytes/page")
+		})
+	}
+}
