@@ -67,6 +67,7 @@ type Aggregator struct {
 	maxSpans   int // MaxTotalRanges; lowered by tests
 
 	byKey  map[objKey][]*bmap.Object // the map's objects, when a map is given
+	byName map[objKey][]*bmap.Object // the same without inodes, made on first need
 	byPtr  map[*bmap.Object]int32
 	ids    map[objKey]int32
 	objs   []*objStat
@@ -93,7 +94,9 @@ const maxConns = 1 << 16
 // (an NDJSON trace without its map): sizes, shares and partitions not
 // read are then unknown, and an object's distinct bytes are counted from
 // each request's first byte in it and its byte count (exact unless the
-// object's extents leave gaps inside one request).
+// object's extents leave gaps inside one request). Objects of an NDJSON
+// trace are found in m by disk, type, device, path and inode, or, when
+// that fails (a trace made against a text map, without inodes), by name.
 func NewAggregator(m *bmap.Map, opt Options) *Aggregator {
 	if opt.MaxRanges <= 0 {
 		opt.MaxRanges = DefaultMaxRanges
@@ -170,6 +173,22 @@ func (a *Aggregator) idOf(k objKey, o *bmap.Object) int32 {
 		return id
 	}
 	srcs := a.byKey[k]
+	if len(srcs) == 0 && a.m != nil && o == nil {
+		// A trace made with another form of the map (a text map has
+		// no inodes; a map built from the image has them): match by
+		// name alone.
+		if a.byName == nil {
+			a.byName = make(map[objKey][]*bmap.Object, len(a.m.Objects))
+			for i := range a.m.Objects {
+				n := keyOf(&a.m.Objects[i])
+				n.inode = 0
+				a.byName[n] = append(a.byName[n], &a.m.Objects[i])
+			}
+		}
+		n := k
+		n.inode = 0
+		srcs = a.byName[n]
+	}
 	if len(srcs) == 0 && o != nil {
 		srcs = []*bmap.Object{o}
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -344,6 +345,34 @@ func TestBudgets(t *testing.T) {
 	s = a.Summary()
 	if len(s.Layout) != MaxDisks || s.Totals.Requests != n || s.Totals.Bytes != n*512 || s.Totals.UnmappedBytes != 0 {
 		t.Errorf("%d disk layouts, totals %+v", len(s.Layout), s.Totals)
+	}
+}
+
+// TestOtherMapForm: a trace made against a text map (no inodes) reported
+// with the JSON map of the same image (inodes) finds every object's size
+// by name.
+func TestOtherMapForm(t *testing.T) {
+	h, evs := readTrace(t, "testdata/sample.ndjson")
+	m := readMap(t, "testdata/sample.bmap.json")
+	for i := range evs {
+		objs := slices.Clone(evs[i].Objects)
+		for j := range objs {
+			objs[j].Inode = 0
+		}
+		evs[i].Objects = objs
+	}
+	s := summarise(h, evs, m)
+	n := 0
+	for _, o := range s.Objects {
+		if o.Type == fs.KindFile {
+			if o.Size == 0 || o.Share == nil {
+				t.Errorf("%s: no size or share", o.Path)
+			}
+			n++
+		}
+	}
+	if n == 0 {
+		t.Fatal("no file read in the fixture")
 	}
 }
 
