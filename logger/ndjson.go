@@ -10,7 +10,9 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
+	"github.com/virt-bmap/virt-bmap/bmap"
 	"github.com/virt-bmap/virt-bmap/fs"
 )
 
@@ -103,11 +105,44 @@ func (o *JSONObject) Name() string {
 }
 
 // NDJSON writes the trace as NDJSON (see the schema above). Events are
-// encoded by hand into a reused buffer: no allocation per event.
+// encoded by hand, straight into the output buffer (no allocation per
+// event, no copy but the write), which goes to w whenever it holds
+// ndjsonBuffer bytes. The part of an object's JSON that does not depend
+// on the read ({"type":...,"device":...,"path":...,"inode":N,"off":) is
+// built once per *bmap.Object and reused: the objects of a map are fixed
+// while it is served.
 type NDJSON struct {
-	w   *bufio.Writer
+	w   io.Writer
 	buf []byte
+	err error // the first write error; sticky
+
+	prefix map[*bmap.Object]prefixRef
+	arena  []byte // the prefixes, back to back
+	// recent is a direct-mapped cache in front of prefix, by pointer:
+	// a hit costs a load and a compare, where the map costs a hash.
+	recent [recentSlots]struct {
+		o *bmap.Object
+		r prefixRef
+	}
 }
+
+const recentSlots = 4096
+
+func recentSlot(o *bmap.Object) int {
+	p := uintptr(unsafe.Pointer(o))
+	return int((p>>4 ^ p>>16)) & (recentSlots - 1)
+}
+
+// prefixRef locates an object's prefix in NDJSON.arena.
+type prefixRef struct{ off, n uint32 }
+
+const (
+	// ndjsonBuffer is how much NDJSON output is gathered per write(2).
+	ndjsonBuffer = 256 << 10
+	// maxPrefixArena bounds the memory of cached object prefixes; past
+	// it, further objects are encoded every time.
+	maxPrefixArena = 32 << 20
+)
 
 // NewNDJSON returns a sink writing to w, and writes the header line
 // (h.Version is set to NDJSONVersion). Close flushes but does not close w.
@@ -117,21 +152,21 @@ func NewNDJSON(w io.Writer, h Header) (*NDJSON, error) {
 	if h.Exports == nil {
 		h.Exports = []ExportEntry{}
 	}
-	n := &NDJSON{w: bufio.NewWriterSize(w, 256<<10)}
+	n := &NDJSON{w: w, buf: make([]byte, 0, ndjsonBuffer+64<<10), prefix: make(map[*bmap.Object]prefixRef)}
 	b, err := json.Marshal(h)
 	if err != nil {
 		return nil, fmt.Errorf("ndjson header: %w", err)
 	}
-	n.w.Write(b)
-	if err := n.w.WriteByte('\n'); err != nil {
-		return nil, fmt.Errorf("ndjson header: %w", err)
-	}
+	n.buf = append(append(n.buf, b...), '\n')
 	return n, nil
 }
 
 // Write implements Sink.
 func (n *NDJSON) Write(ev *Event) error {
-	b := n.buf[:0]
+	if n.err != nil {
+		return n.err
+	}
+	b := n.buf
 	b = append(b, `{"t_ns":`...)
 	b = strconv.AppendInt(b, int64(ev.Time), 10)
 	b = append(b, `,"dur_ns":`...)
@@ -159,24 +194,7 @@ func (n *NDJSON) Write(ev *Event) error {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = append(b, `{"type":"`...)
-		b = append(b, byte(o.Kind))
-		b = append(b, `","device":`...)
-		b = appendJSONString(b, o.Device)
-		if o.Path != "" {
-			b = append(b, `,"path":`...)
-			b = appendJSONString(b, o.Path)
-			if !utf8.ValidString(o.Path) {
-				b = append(b, `,"path_bytes":"`...)
-				b = base64.StdEncoding.AppendEncode(b, []byte(o.Path))
-				b = append(b, '"')
-			}
-		}
-		if o.Inode != 0 {
-			b = append(b, `,"inode":`...)
-			b = strconv.AppendUint(b, o.Inode, 10)
-		}
-		b = append(b, `,"off":`...)
+		b = n.appendPrefix(b, o.Object)
 		b = strconv.AppendInt(b, o.Off, 10)
 		b = append(b, `,"len":`...)
 		b = strconv.AppendInt(b, o.Len, 10)
@@ -186,15 +204,78 @@ func (n *NDJSON) Write(ev *Event) error {
 	}
 	b = append(b, "]}\n"...)
 	n.buf = b
-	_, err := n.w.Write(b)
-	return err
+	if len(b) >= ndjsonBuffer {
+		return n.Flush()
+	}
+	return nil
 }
 
-// Flush implements Sink.
-func (n *NDJSON) Flush() error { return n.w.Flush() }
+// appendPrefix appends o's JSON up to the value of "off", from the cache.
+func (n *NDJSON) appendPrefix(b []byte, o *bmap.Object) []byte {
+	e := &n.recent[recentSlot(o)]
+	if e.o == o {
+		return append(b, n.arena[e.r.off:e.r.off+e.r.n]...)
+	}
+	if r, ok := n.prefix[o]; ok {
+		e.o, e.r = o, r
+		return append(b, n.arena[r.off:r.off+r.n]...)
+	}
+	if len(n.arena) >= maxPrefixArena {
+		return appendObjectPrefix(b, o)
+	}
+	start := len(n.arena)
+	n.arena = appendObjectPrefix(n.arena, o)
+	r := prefixRef{uint32(start), uint32(len(n.arena) - start)}
+	n.prefix[o] = r
+	e.o, e.r = o, r
+	return append(b, n.arena[start:]...)
+}
+
+// appendObjectPrefix appends {"type":...,"device":...[,"path":...
+// [,"path_bytes":...]][,"inode":N],"off": for o.
+func appendObjectPrefix(b []byte, o *bmap.Object) []byte {
+	b = append(b, `{"type":"`...)
+	b = append(b, byte(o.Kind))
+	b = append(b, `","device":`...)
+	b = appendJSONString(b, o.Device)
+	if o.Path != "" {
+		b = append(b, `,"path":`...)
+		b = appendJSONString(b, o.Path)
+		if !utf8.ValidString(o.Path) {
+			b = append(b, `,"path_bytes":"`...)
+			b = base64.StdEncoding.AppendEncode(b, []byte(o.Path))
+			b = append(b, '"')
+		}
+	}
+	if o.Inode != 0 {
+		b = append(b, `,"inode":`...)
+		b = strconv.AppendUint(b, o.Inode, 10)
+	}
+	return append(b, `,"off":`...)
+}
+
+// Flush implements Sink: it writes what is buffered.
+func (n *NDJSON) Flush() error {
+	if n.err != nil {
+		return n.err
+	}
+	if len(n.buf) == 0 {
+		return nil
+	}
+	m, err := n.w.Write(n.buf)
+	if err == nil && m < len(n.buf) {
+		err = io.ErrShortWrite
+	}
+	if err != nil {
+		n.err = err
+		return err
+	}
+	n.buf = n.buf[:0]
+	return nil
+}
 
 // Close implements Sink: it flushes.
-func (n *NDJSON) Close() error { return n.w.Flush() }
+func (n *NDJSON) Close() error { return n.Flush() }
 
 const hexDigits = "0123456789abcdef"
 

@@ -2,14 +2,17 @@ package logger
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
 
 	"github.com/virt-bmap/virt-bmap/bmap"
+	"github.com/virt-bmap/virt-bmap/fs"
 )
 
 // TestNDJSONRoundTrip writes reads over every part of the test map to an
@@ -142,3 +145,149 @@ func TestReadNDJSONErrors(t *testing.T) {
 		})
 	}
 }
+
+// refEncode is the straightforward encoder the NDJSON sink had before it
+// cached object prefixes: every field of every object encoded every time.
+// The sink's output must stay byte for byte the same.
+func refEncode(b []byte, ev *Event) []byte {
+	b = append(b, `{"t_ns":`...)
+	b = strconv.AppendInt(b, int64(ev.Time), 10)
+	b = append(b, `,"dur_ns":`...)
+	b = strconv.AppendInt(b, int64(ev.Dur), 10)
+	b = append(b, `,"conn":`...)
+	b = strconv.AppendUint(b, ev.Conn, 10)
+	b = append(b, `,"export":`...)
+	b = appendJSONString(b, ev.Export)
+	b = append(b, `,"disk":`...)
+	b = strconv.AppendInt(b, int64(ev.Disk), 10)
+	b = append(b, `,"off":`...)
+	b = strconv.AppendInt(b, ev.Off, 10)
+	b = append(b, `,"len":`...)
+	b = strconv.AppendUint(b, uint64(ev.Len), 10)
+	if ev.Cache {
+		b = append(b, `,"cache":true`...)
+	}
+	if ev.Err != nil {
+		b = append(b, `,"error":`...)
+		b = appendJSONString(b, ev.Err.Error())
+	}
+	b = append(b, `,"objects":[`...)
+	for i := range ev.Objects {
+		o := &ev.Objects[i]
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"type":"`...)
+		b = append(b, byte(o.Kind))
+		b = append(b, `","device":`...)
+		b = appendJSONString(b, o.Device)
+		if o.Path != "" {
+			b = append(b, `,"path":`...)
+			b = appendJSONString(b, o.Path)
+			if !utf8.ValidString(o.Path) {
+				b = append(b, `,"path_bytes":"`...)
+				b = base64.StdEncoding.AppendEncode(b, []byte(o.Path))
+				b = append(b, '"')
+			}
+		}
+		if o.Inode != 0 {
+			b = append(b, `,"inode":`...)
+			b = strconv.AppendUint(b, o.Inode, 10)
+		}
+		b = append(b, `,"off":`...)
+		b = strconv.AppendInt(b, o.Off, 10)
+		b = append(b, `,"len":`...)
+		b = strconv.AppendInt(b, o.Len, 10)
+		b = append(b, `,"file_off":`...)
+		b = strconv.AppendInt(b, o.FileOff, 10)
+		b = append(b, '}')
+	}
+	return append(b, "]}\n"...)
+}
+
+// TestNDJSONBytes checks the sink's output byte for byte against
+// refEncode: objects of every kind, paths with quotes, control characters
+// and invalid UTF-8, inode 0 and large, each object met many times (its
+// cached prefix reused), enough events to go through several buffer
+// flushes, and an error and a cache flag.
+func TestNDJSONBytes(t *testing.T) {
+	objs := []*bmap.Object{
+		{Kind: fs.KindDisk, Device: "/dev/sda"},
+		{Kind: fs.KindPartition, Device: "/dev/sda1"},
+		{Kind: fs.KindMeta, Device: "/dev/sda1", Path: "inode table 3"},
+		{Kind: fs.KindFile, Device: "/dev/sda1", Path: `/a "quoted" \ name`, Inode: 12},
+		{Kind: fs.KindFile, Device: "/dev/sda1", Path: "/tab\there\nnl\x01\x7f", Inode: 1<<64 - 1},
+		{Kind: fs.KindFile, Device: "/dev/sda1", Path: "/bad\xff\xfeutf8/é", Inode: 99},
+		{Kind: fs.KindDir, Device: "/dev/sda1", Path: "/", Inode: 2},
+		{Kind: fs.KindFile, Device: "/dev/\"odd\"", Path: "/x"},
+	}
+	var want []byte
+	var out bytes.Buffer
+	nd, err := NewNDJSON(&out, Header{Start: time.Unix(1700000000, 5)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hdrLen := out.Len()
+	if err := nd.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	hdrLen = out.Len() - hdrLen
+	const n = 6000 // several times ndjsonBuffer of output
+	for i := range n {
+		ev := &Event{Time: time.Duration(i) * 1001, Dur: time.Duration(i % 7), Conn: uint64(i%4 + 1), Export: "disk \"1\"",
+			Disk: 1 + i%2, Off: int64(i) * 4096, Len: uint32(4096 + i), Cache: i%11 == 0}
+		if i%13 == 0 {
+			ev.Err = errors.New("read at 5: input/output error\n")
+		}
+		for j := range i % (len(objs) + 1) {
+			o := objs[(i+j)%len(objs)]
+			ev.Objects = append(ev.Objects, Object{Object: o, Off: int64(i*j) - 5, Len: int64(j * 512), FileOff: int64(j) - 1})
+		}
+		want = refEncode(want, ev)
+		if err := nd.Write(ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := nd.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got := out.Bytes()[hdrLen:]
+	if len(want) < 3*ndjsonBuffer {
+		t.Fatalf("test too small: %d bytes", len(want))
+	}
+	if !bytes.Equal(got, want) {
+		i := 0
+		for i < min(len(got), len(want)) && got[i] == want[i] {
+			i++
+		}
+		t.Fatalf("output differs from the reference encoder at byte %d (of %d, want %d): got %q, want %q",
+			i, len(got), len(want), got[i:min(i+80, len(got))], want[i:min(i+80, len(want))])
+	}
+}
+
+// TestNDJSONWriteError: a failed write is returned, and stays.
+func TestNDJSONWriteError(t *testing.T) {
+	nd, err := NewNDJSON(failWriter{}, Header{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := &Event{Objects: []Object{{Object: &bmap.Object{Kind: fs.KindDisk, Device: "/dev/sda"}}}}
+	if err := nd.Write(ev); err != nil {
+		t.Fatalf("buffered write failed early: %v", err)
+	}
+	if err := nd.Flush(); !errors.Is(err, errDiskFull) {
+		t.Fatalf("Flush: %v, want %v", err, errDiskFull)
+	}
+	if err := nd.Write(ev); !errors.Is(err, errDiskFull) {
+		t.Fatalf("Write after a failed flush: %v, want %v", err, errDiskFull)
+	}
+	if err := nd.Close(); !errors.Is(err, errDiskFull) {
+		t.Fatalf("Close: %v, want %v", err, errDiskFull)
+	}
+}
+
+var errDiskFull = errors.New("no space left on device")
+
+type failWriter struct{}
+
+func (failWriter) Write([]byte) (int, error) { return 0, errDiskFull }
