@@ -12,6 +12,9 @@
 #   nbdkit:   nbdkit -U - --filter=log file IMAGE logfile=LOG
 #   ours:     bmaplogger -q --bmap MAP --json TRACE IMAGE   (tracing on)
 #   ours-off: bmaplogger --no-trace IMAGE                   (for scale)
+#   ours-base: $BASE -q --bmap MAP --json TRACE IMAGE       (only with
+#             BASE=PATH: another bmaplogger binary, say one built from an
+#             older commit, traced, to measure a change in the same run)
 # and for each client:
 #   nbdcopy -C 1 "$uri" null:   and  nbdcopy -C 4 "$uri" null:   (MB/s)
 #   fio --ioengine=nbd 4 KiB random reads, QD1 and QD16, RUNTIME seconds
@@ -26,8 +29,11 @@
 # fails. Prints a table with MB/s or IOPS, the ratio to the nbdkit row of
 # the same client, the server's CPU seconds and peak RSS.
 #
+# Each client goes round the servers RUNS times (default 1) and the best
+# run of each pair is kept.
+#
 # Usage: bench/bmaplogger.sh [BUILD_DIR]
-# Env:   SIZE_MIB=1024 FILES=20000 RUNTIME=8 REBUILD=1 (FILES x 32 KiB +
+# Env:   SIZE_MIB=1024 FILES=20000 RUNTIME=8 RUNS=1 BASE= REBUILD=1 (FILES x 32 KiB +
 #        SIZE_MIB/8 must fit in SIZE_MIB)
 set -euo pipefail
 
@@ -41,6 +47,7 @@ export LC_ALL=C TZ=UTC SOURCE_DATE_EPOCH=1700000000 E2FSPROGS_FAKE_TIME=17000000
 size_mib=${SIZE_MIB:-1024}
 nfiles=${FILES:-20000}
 runtime=${RUNTIME:-8}
+runs=${RUNS:-1}
 
 need() { # need TOOL DEBIAN-PACKAGE
 	command -v "$1" >/dev/null 2>&1 || {
@@ -125,6 +132,7 @@ run() {
 	case $server in
 	nbdkit) nbdkit -U - --filter=log file "$img" logfile="$log" --run "$cmd" >"$out" 2>&1 ;;
 	ours) "$bl" -q --bmap "$map" --json "$trace" "$img" --run "$cmd" >"$out" 2>&1 ;;
+	ours-base) "$BASE" -q --bmap "$map" --json "$trace" "$img" --run "$cmd" >"$out" 2>&1 ;;
 	ours-off) "$bl" -q --no-trace "$img" --run "$cmd" >"$out" 2>&1 ;;
 	esac || { echo "bmaplogger.sh: $server $cname failed:" >&2; cat "$out" >&2; exit 1; }
 	local wall rss ticks rate
@@ -137,7 +145,7 @@ run() {
 		rate=$(python3 -c 'import json,sys; print("%.0f" % sum(j["read"]["iops"] for j in json.load(open(sys.argv[1]))["jobs"]))' "$work/fio.json")
 	fi
 	local events=-
-	if [ "$server" = ours ]; then
+	if [ "$server" = ours ] || [ "$server" = ours-base ]; then
 		events=$(($(wc -l <"$trace") - 1))
 		if [ "$kind" = rand ]; then
 			local ios
@@ -184,11 +192,41 @@ EOF
 }
 
 fio_base="fio --name=r --ioengine=nbd --uri=\"\$uri\" --rw=randread --bs=4k --size=$size --randrepeat=1 --randseed=7 --time_based --runtime=$runtime --group_reporting --output-format=json --output=$work/fio.json"
-for server in nbdkit ours ours-off; do
-	run "$server" "nbdcopy 1 conn" seq 'nbdcopy -C 1 "$uri" null:'
-	run "$server" "nbdcopy 4 conn" seq 'nbdcopy -C 4 "$uri" null:'
-	run "$server" "fio 4k rand QD1" rand "$fio_base --iodepth=1"
-	run "$server" "fio 4k rand QD16" rand "$fio_base --iodepth=16"
+servers=(nbdkit ours ours-off)
+[ -z "${BASE:-}" ] || servers+=(ours-base)
+# Each client goes round the servers RUNS times (a busy moment of the
+# machine hits all alike); the table keeps each pair's best run.
+for client in 1 2 3 4; do
+	for _ in $(seq "$runs"); do
+		for server in "${servers[@]}"; do
+			case $client in
+			1) run "$server" "nbdcopy 1 conn" seq 'nbdcopy -C 1 "$uri" null:' ;;
+			2) run "$server" "nbdcopy 4 conn" seq 'nbdcopy -C 4 "$uri" null:' ;;
+			3) run "$server" "fio 4k rand QD1" rand "$fio_base --iodepth=1" ;;
+			4) run "$server" "fio 4k rand QD16" rand "$fio_base --iodepth=16" ;;
+			esac
+		done
+	done
+done
+# Keep the best run of each (server, client), in the order first seen.
+declare -A best
+order=()
+for r in "${rows[@]}"; do
+	IFS='|' read -r server cname _ _ _ _ rate _ <<<"$r"
+	k="$server|$cname"
+	if [ -z "${best[$k]:-}" ]; then
+		order+=("$k")
+		best[$k]=$r
+	else
+		IFS='|' read -r _ _ _ _ _ _ brate _ <<<"${best[$k]}"
+		[ "$rate" -gt "$brate" ] && best[$k]=$r
+	fi
+done
+rows=()
+for server in "${servers[@]}"; do
+	for k in "${order[@]}"; do
+		[ "${k%%|*}" = "$server" ] && rows+=("${best[$k]}")
+	done
 done
 
 echo "image: $size_mib MiB, ext4, $nfiles files + 4 x $((size_mib / 32)) MiB; map $(stat -c %s "$map") bytes JSON; $(nproc) CPU cores; load average $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -14,11 +14,19 @@
 #     engine with 1 and 4 jobs (one connection each); ours: xzread rand
 #     with 1 and 4 readers, default cache and a 64 MiB cache (a quarter of
 #     the image, so most reads miss);
-# each under /usr/bin/time (wall, user, max RSS). Our sequential reads
-# must give the SHA-256 of `xz -dc`, or the script fails. Prints a table
+#   ours over NBD: bench/nbdserve -image (package nbd serving image/xz,
+#     default options) read by the SAME clients as nbdkit's rows
+#     (nbdcopy -C 1 and -C 4 to null:, fio's nbd engine with 1 and 4
+#     jobs), each right after the nbdkit row it is compared with;
+# each under /usr/bin/time (wall, user, max RSS; in captive mode these
+# cover the server and the client alike, for nbdkit's rows too). Our
+# xzread sequential reads must give the SHA-256 of `xz -dc`, or the
+# script fails. Prints a table
 # with MB/s or IOPS and the ratio to the nbdkit row of the same kind.
 #
-# Usage: bench/xz.sh [BUILD_DIR]   Env: SIZE_MIB=256 RAND_N=1000 REBUILD=1
+# Usage: bench/xz.sh [BUILD_DIR]
+# Env: SIZE_MIB=256 RAND_N=1000 REBUILD=1 ROUTES=all (ROUTES=nbd: only the
+#      NBD rows, nbdkit's and ours)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -30,6 +38,7 @@ PATH=$PATH:/usr/local/go/bin:/usr/sbin:/sbin
 export LC_ALL=C
 size_mib=${SIZE_MIB:-256}
 rand_n=${RAND_N:-1000}
+routes=${ROUTES:-all}
 
 need() { # need TOOL DEBIAN-PACKAGE
 	command -v "$1" >/dev/null 2>&1 || {
@@ -46,7 +55,8 @@ need go golang
 fio --enghelp=nbd >/dev/null 2>&1 || { echo "xz.sh: this fio has no nbd engine" >&2; exit 1; }
 
 xzread=$bdir/xzread
-(cd "$root" && go build -o "$xzread" ./bench/xzread)
+nbdserve=$bdir/nbdserve
+(cd "$root" && go build -o "$xzread" ./bench/xzread && go build -o "$nbdserve" ./bench/nbdserve)
 
 img=$bdir/xzbench.img
 stamp=$bdir/xzbench.stamp
@@ -91,17 +101,22 @@ for bs in 1 4; do
 	f=$bdir/xzbench.${bs}m.xz
 	want_sha=$(xz -dc "$f" | sha256sum | cut -d' ' -f1)
 	fio_args="--name=r --ioengine=nbd --rw=randread --bs=4k --size=$size --group_reporting --randrepeat=1 --output-format=json --output=$bdir/fio.json"
-	run "${bs}M xz -dc -T1" seq xz -dc -T1 "$f"
-	run "${bs}M xz -dc -T0" seq xz -dc -T0 "$f"
+	ours_nbd=("$nbdserve" -image --run)
+	[ "$routes" = nbd ] || run "${bs}M xz -dc -T1" seq xz -dc -T1 "$f"
+	[ "$routes" = nbd ] || run "${bs}M xz -dc -T0" seq xz -dc -T0 "$f"
 	run "${bs}M nbdkit xz, nbdcopy 1 conn" seq nbdkit -U - file "$f" --filter=xz --run 'nbdcopy -C 1 "$uri" null:'
+	run "${bs}M ours nbd, nbdcopy 1 conn" seq "${ours_nbd[@]}" 'nbdcopy -C 1 "$uri" null:' "$f"
 	run "${bs}M nbdkit xz, nbdcopy 4 conn" seq nbdkit -U - file "$f" --filter=xz --run 'nbdcopy -C 4 "$uri" null:'
-	run "${bs}M ours seq 1 reader" seq "$xzread" seq -readers 1 "$f"
-	run "${bs}M ours seq 4 readers" seq "$xzread" seq -readers 4 "$f"
+	run "${bs}M ours nbd, nbdcopy 4 conn" seq "${ours_nbd[@]}" 'nbdcopy -C 4 "$uri" null:' "$f"
+	[ "$routes" = nbd ] || run "${bs}M ours seq 1 reader" seq "$xzread" seq -readers 1 "$f"
+	[ "$routes" = nbd ] || run "${bs}M ours seq 4 readers" seq "$xzread" seq -readers 4 "$f"
 	run "${bs}M nbdkit xz, fio 1 job" rand nbdkit -U - file "$f" --filter=xz --run "fio $fio_args --number_ios=$rand_n --numjobs=1 --uri=\"\$uri\""
+	run "${bs}M ours nbd, fio 1 job" rand "${ours_nbd[@]}" "fio $fio_args --number_ios=$rand_n --numjobs=1 --uri=\"\$uri\"" "$f"
 	run "${bs}M nbdkit xz, fio 4 jobs" rand nbdkit -U - file "$f" --filter=xz --run "fio $fio_args --number_ios=$((rand_n / 4)) --numjobs=4 --uri=\"\$uri\""
-	run "${bs}M ours rand 1 reader" rand "$xzread" rand -n "$rand_n" -bs 4096 -readers 1 "$f"
-	run "${bs}M ours rand 4 readers" rand "$xzread" rand -n "$rand_n" -bs 4096 -readers 4 "$f"
-	run "${bs}M ours rand 4 readers, 64MiB cache" rand "$xzread" rand -n "$rand_n" -bs 4096 -readers 4 -cache 64 "$f"
+	run "${bs}M ours nbd, fio 4 jobs" rand "${ours_nbd[@]}" "fio $fio_args --number_ios=$((rand_n / 4)) --numjobs=4 --uri=\"\$uri\"" "$f"
+	[ "$routes" = nbd ] || run "${bs}M ours rand 1 reader" rand "$xzread" rand -n "$rand_n" -bs 4096 -readers 1 "$f"
+	[ "$routes" = nbd ] || run "${bs}M ours rand 4 readers" rand "$xzread" rand -n "$rand_n" -bs 4096 -readers 4 "$f"
+	[ "$routes" = nbd ] || run "${bs}M ours rand 4 readers, 64MiB cache" rand "$xzread" rand -n "$rand_n" -bs 4096 -readers 4 -cache 64 "$f"
 done
 
 echo "image: $size_mib MiB of disk-like data; $(nproc) CPU cores; load average $(cut -d' ' -f1-3 /proc/loadavg)"

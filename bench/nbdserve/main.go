@@ -1,8 +1,10 @@
 // Command nbdserve serves one file read-only over NBD with package nbd,
 // tracing off, for bench/nbd.sh: the same job as `nbdkit file` and
-// `qemu-nbd -r`.
+// `qemu-nbd -r`. With -image the file is opened through image.Open
+// (raw, qcow2 or xz, detected), for bench/xz.sh: the job of
+// `nbdkit file --filter=xz`.
 //
-//	nbdserve [-U PATH|-] [-p PORT] [--run CMD] FILE
+//	nbdserve [-U PATH|-] [-p PORT] [-image] [--run CMD] FILE
 package main
 
 import (
@@ -12,6 +14,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/virt-bmap/virt-bmap/image"
 	"github.com/virt-bmap/virt-bmap/nbd"
 )
 
@@ -20,12 +23,19 @@ func main() {
 	port := flag.Int("p", 0, "TCP port instead of a Unix socket")
 	run := flag.String("run", "", "captive mode: run this command, then exit with its status")
 	inflight := flag.Int("inflight", 0, "requests in flight per connection (0: default)")
+	img := flag.Bool("image", false, "open FILE with image.Open (raw, qcow2, xz) instead of as a raw file")
 	flag.Parse()
 	if flag.NArg() != 1 {
-		fmt.Fprintln(os.Stderr, "usage: nbdserve [-U PATH|-] [-p PORT] [--run CMD] FILE")
+		fmt.Fprintln(os.Stderr, "usage: nbdserve [-U PATH|-] [-p PORT] [-image] [--run CMD] FILE")
 		os.Exit(2)
 	}
-	f, err := nbd.OpenFile(flag.Arg(0))
+	var src nbd.Source
+	var err error
+	if *img {
+		src, err = image.Open(flag.Arg(0))
+	} else {
+		src, err = nbd.OpenFile(flag.Arg(0))
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "nbdserve:", err)
 		os.Exit(1)
@@ -41,7 +51,7 @@ func main() {
 	}
 	defer cleanup()
 	s := &nbd.Server{
-		Exports:     []nbd.Export{{Source: f}},
+		Exports:     []nbd.Export{{Source: src}},
 		MaxInFlight: *inflight,
 		Logf:        func(format string, args ...any) { fmt.Fprintf(os.Stderr, "nbdserve: "+format+"\n", args...) },
 	}
