@@ -383,7 +383,7 @@
     for (var t = 0; t <= total; t += tstep) {
       var x = ml + t / Math.max(total, 1) * pw;
       svgEl("line", { x1: x, x2: x, y1: mt + ph, y2: mt + ph + 4, "class": "axis" }, svg);
-      svgEl("text", { x: x, y: mt + ph + 17, "text-anchor": "middle" }, svg).textContent = fmtTick(t, tstep);
+      svgEl("text", { x: x, y: mt + ph + 17, "text-anchor": x > ml + pw - 24 ? "end" : "middle" }, svg).textContent = fmtTick(t, tstep);
     }
     svgEl("text", { x: ml + pw, y: H - 3, "text-anchor": "end" }, svg).textContent =
       "time since the trace started (" + fmtNs(T.bucket_ns) + " per bar)";
