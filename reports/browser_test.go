@@ -125,6 +125,9 @@ func partPixels(s string) map[string]int {
 }
 
 func TestBrowserHTML(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts chromium 14 times (about a minute): not in -short")
+	}
 	bin := chromium(t)
 	art := artifactDir(t)
 	t.Logf("screenshots in %s", art)
