@@ -3,9 +3,10 @@ package ext
 import (
 	"fmt"
 	"io"
-	"sync"
+	"math"
 
 	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/internal/chunkcache"
 )
 
 var _ fs.Walker = (*FS)(nil)
@@ -21,7 +22,7 @@ type FS struct {
 	groups    []groupDesc
 	gdtBlocks []uint64 // primary group descriptor blocks, in table order
 	warn      fs.WarnFunc
-	cache     *chunkCache
+	cache     *chunkcache.Cache
 }
 
 // New opens the filesystem that starts at r's first byte; size is the
@@ -44,7 +45,11 @@ func New(r io.ReaderAt, size int64) (*FS, error) {
 		return nil, err
 	}
 	f := &FS{r: r, size: size, sb: sb, bs: sb.blockSize(), ngroups: sb.groupCount()}
-	f.cache = newChunkCache(r, sb.blocksCount*uint64(f.bs))
+	limit := int64(math.MaxInt64)
+	if sb.blocksCount < uint64(math.MaxInt64)/uint64(f.bs) {
+		limit = int64(sb.blocksCount * uint64(f.bs))
+	}
+	f.cache = chunkcache.New(r, limit, chunkSize, cacheChunks)
 	if err := f.readGroupDescs(); err != nil {
 		return nil, err
 	}
@@ -96,93 +101,12 @@ func readAt(r io.ReaderAt, b []byte, off int64) error {
 	return err
 }
 
-// chunkSize is the unit in which inode tables are read and cached.
-const chunkSize = 64 << 10
-
-// cacheChunks is how many chunks the cache keeps (16 MiB).
-const cacheChunks = 256
-
-// chunkCache keeps recently read 64 KiB chunks of the device, so that
-// inode tables are read in large pieces instead of one syscall per inode.
-type chunkCache struct {
-	r     io.ReaderAt
-	limit uint64 // bytes of the filesystem; nothing past it is read
-	mu    sync.Mutex
-	index map[int64]int // chunk number -> slot
-	slots []chunkSlot
-	hand  int
-}
-
-type chunkSlot struct {
-	chunk int64
-	ref   bool
-	n     int // valid bytes
-	buf   []byte
-}
-
-func newChunkCache(r io.ReaderAt, limit uint64) *chunkCache {
-	return &chunkCache{r: r, limit: limit, index: make(map[int64]int)}
-}
-
-// read copies len(dst) bytes at off into dst; the range must not cross a
-// chunk boundary (callers read inodes, whose size divides chunkSize).
-func (c *chunkCache) read(dst []byte, off int64) error {
-	ch := off / chunkSize
-	in := int(off % chunkSize)
-	if in+len(dst) > chunkSize {
-		return readAt(c.r, dst, off)
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	i, ok := c.index[ch]
-	if !ok {
-		var err error
-		if i, err = c.load(ch); err != nil {
-			return err
-		}
-	}
-	s := &c.slots[i]
-	s.ref = true
-	if in+len(dst) > s.n {
-		return fmt.Errorf("read at %#x: %w", off, io.ErrUnexpectedEOF)
-	}
-	copy(dst, s.buf[in:])
-	return nil
-}
-
-// load reads chunk ch into a slot chosen by the clock algorithm.
-func (c *chunkCache) load(ch int64) (int, error) {
-	var i int
-	if len(c.slots) < cacheChunks {
-		c.slots = append(c.slots, chunkSlot{buf: make([]byte, chunkSize)})
-		i = len(c.slots) - 1
-	} else {
-		for c.slots[c.hand].ref {
-			c.slots[c.hand].ref = false
-			c.hand = (c.hand + 1) % len(c.slots)
-		}
-		i = c.hand
-		c.hand = (c.hand + 1) % len(c.slots)
-		delete(c.index, c.slots[i].chunk)
-	}
-	s := &c.slots[i]
-	n := int64(chunkSize)
-	if end := uint64(ch+1) * chunkSize; end > c.limit {
-		n = int64(c.limit) - ch*chunkSize
-	}
-	s.n = 0
-	if n > 0 {
-		m, err := c.r.ReadAt(s.buf[:n], ch*chunkSize)
-		if err != nil && !(err == io.EOF && int64(m) == n) {
-			// Keep the slot empty; the caller reports the error.
-			c.slots[i].chunk = -1
-			return 0, err
-		}
-		s.n = m
-	}
-	s.chunk = ch
-	c.index[ch] = i
-	return i, nil
-}
+// The inode tables are read through a cache of 64 KiB chunks (16 MiB in
+// all), so that inodes are read in large pieces instead of one syscall
+// each.
+const (
+	chunkSize   = 64 << 10
+	cacheChunks = 256
+)
 
 func sprintfMsg(format string, args ...any) string { return fmt.Sprintf(format, args...) }

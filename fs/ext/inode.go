@@ -106,7 +106,7 @@ func (f *FS) readInode(n uint32, in *Inode, buf []byte) error {
 		return &fs.FormatError{FS: "ext", Off: superblockOff, What: fmt.Sprintf("inode %d", n), Msg: fmt.Sprintf("inode number out of range 1-%d", f.sb.inodesCount)}
 	}
 	off := f.inodeOff(n)
-	if err := f.cache.read(buf, off); err != nil {
+	if err := f.cache.Read(buf, off); err != nil {
 		return &fs.FormatError{FS: "ext", Off: off, What: fmt.Sprintf("inode %d", n), Msg: fmt.Sprintf("reading: %v", err)}
 	}
 	if err := decodeInode(n, off, buf, in); err != nil {

@@ -7,7 +7,16 @@ import (
 	"sort"
 
 	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/internal/chunkcache"
 )
+
+// chunkSize is the unit in which MFT records and index records are read
+// and cached: records of one directory's files usually sit together, so
+// one 64 KiB read serves 64 records of 1 KiB.
+const chunkSize = 64 << 10
+
+// cacheChunks is how many chunks the cache keeps (8 MiB).
+const cacheChunks = 128
 
 var _ fs.Walker = (*FS)(nil)
 
@@ -20,7 +29,7 @@ type FS struct {
 	nrec    int64 // records in $MFT (its data size / record size)
 	label   string
 	warn    fs.WarnFunc
-	cache   *chunkCache
+	cache   *chunkcache.Cache
 	// unreachable counts, after Walk, the in-use base records that no
 	// directory names.
 	unreachable int64
@@ -43,7 +52,7 @@ func New(r io.ReaderAt, size int64) (*FS, error) {
 		return nil, err
 	}
 	f := &FS{r: r, size: size, boot: boot}
-	f.cache = newChunkCache(r, min(size, boot.volumeSize()))
+	f.cache = chunkcache.New(r, min(size, boot.volumeSize()), chunkSize, cacheChunks)
 	if err := f.loadMFT(); err != nil {
 		return nil, err
 	}
@@ -242,7 +251,7 @@ func (f *FS) readPieces(buf []byte, ps []piece) error {
 		if p.off+p.len > f.size {
 			return fmt.Errorf("bytes %#x-%#x beyond the device's %d bytes", p.off, p.off+p.len, f.size)
 		}
-		if err := f.cache.read(buf[at:at+p.len], p.off); err != nil {
+		if err := f.cache.Read(buf[at:at+p.len], p.off); err != nil {
 			return err
 		}
 		at += p.len
