@@ -1,6 +1,11 @@
-// Package scan walks one disk image into a block map: the disk, its
+// Package scan walks disk images into a block map: each disk, its
 // partitions (fs/part), and in each partition the filesystem found by its
 // magic (fs.Detect), walked by the walker registered for it (walkers.go).
+// LVM2 physical volumes found on any of the disks are put together into
+// volume groups (fs/lvm) once every disk has been read, so a VG spread
+// over several disks is mapped whole: each logical volume is an object of
+// kind l, and the filesystem inside it is walked through the LV's segments,
+// every extent translated back to the disk (or disks) holding it.
 //
 // One broken partition does not stop the others: a filesystem that cannot
 // be opened or walked is reported through Options.Warn, its partition stays
@@ -10,10 +15,12 @@ package scan
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/virt-bmap/virt-bmap/bmap"
 	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/fs/lvm"
 	"github.com/virt-bmap/virt-bmap/fs/part"
 )
 
@@ -51,9 +58,41 @@ type Summary struct {
 // that can be walked. image is the path recorded in the map. It returns one
 // Summary per partition. It fails only when the disk cannot be read at all;
 // everything else is a warning.
+//
+// LVM2 volume groups whose PVs are all on this disk are mapped too; use
+// Disks for a guest with several disks.
 func Disk(b *bmap.Builder, disk int, image string, r io.ReaderAt, size int64, opt Options) ([]Summary, error) {
-	s := &scanner{b: b, disk: disk, r: r, size: size, opt: opt}
-	return s.run(image)
+	return Disks(b, []DiskInput{{Index: disk, Image: image, R: r, Size: size}}, opt)
+}
+
+// DiskInput is one disk image for Disks.
+type DiskInput struct {
+	Index int    // 1-based disk number; 0 means its position in the list + 1
+	Image string // path recorded in the map
+	R     io.ReaderAt
+	Size  int64
+}
+
+// Disks adds the disks to b as Disk does for one, then assembles the LVM2
+// volume groups from the PVs found on all of them and adds their logical
+// volumes (kind l, device /dev/VG/LV) and the files inside them. It returns
+// the summaries of every disk's partitions, then one per LV. It fails when
+// a disk cannot be read at all.
+func Disks(b *bmap.Builder, disks []DiskInput, opt Options) ([]Summary, error) {
+	s := &scanner{b: b, opt: opt}
+	var sums []Summary
+	for i, d := range disks {
+		s.disk, s.r, s.size = d.Index, d.R, d.Size
+		if s.disk == 0 {
+			s.disk = i + 1
+		}
+		ds, err := s.run(d.Image)
+		if err != nil {
+			return nil, err
+		}
+		sums = append(sums, ds...)
+	}
+	return append(sums, s.volumeGroups()...), nil
 }
 
 type scanner struct {
@@ -64,7 +103,10 @@ type scanner struct {
 	opt     Options
 	objects int64
 	bytes   int64
-	scratch []fs.Extent // reused for each walked entry: the Builder copies
+	pvs     []*lvm.PV // LVM2 physical volumes found so far, on every disk
+	// perDisk holds the current entry's extents on each disk, reused from
+	// entry to entry (the Builder copies).
+	perDisk map[int][]fs.Extent
 }
 
 func (s *scanner) warn(err error) {
@@ -144,11 +186,40 @@ func (s *scanner) tableStructures(dev string, tab *part.Table) {
 }
 
 // filesystem detects and walks the filesystem of one partition (or of the
-// bare disk) and fills in the rest of its summary.
-func (s *scanner) filesystem(sum Summary) (out Summary) {
-	where := fmt.Sprintf("%s at %#x", sum.Device, sum.Start)
+// bare disk) and fills in the rest of its summary. An LVM2 PV is kept for
+// volumeGroups.
+func (s *scanner) filesystem(sum Summary) Summary {
 	sec := io.NewSectionReader(s.r, sum.Start, sum.Size)
+	disk, start := s.disk, sum.Start
 	t := fs.Detect(sec, sum.Size)
+	if t.Name == "LVM2_member" {
+		return s.physicalVolume(sum, sec, t)
+	}
+	return s.walk(sum, t, sec, func(x fs.Extent, emit func(int, fs.Extent)) {
+		// Clamp to the partition: a walker reports what its
+		// filesystem says, and the filesystem may claim more than
+		// the partition holds.
+		if x.Off < 0 || x.Len <= 0 || x.Off >= sum.Size {
+			return
+		}
+		if x.End() > sum.Size {
+			x.Len = sum.Size - x.Off
+		}
+		x.Off += start
+		emit(disk, x)
+	})
+}
+
+// walk walks the filesystem of type t on the device r (a partition, a bare
+// disk or an LV) and adds its objects, translating each extent the walker
+// reports from device offsets to disk offsets with place (which calls emit
+// once per disk run; an LV can put one extent on several disks).
+func (s *scanner) walk(sum Summary, t fs.Type, r io.ReaderAt, place func(x fs.Extent, emit func(int, fs.Extent))) (out Summary) {
+	where := fmt.Sprintf("%s at %#x", sum.Device, sum.Start)
+	if sum.Scheme == "lvm" {
+		where = sum.Device
+	}
+	sec := r
 	sum.FS, sum.Label, sum.Note = t.Name, t.Label, t.Note
 	if t.Name == "" {
 		if sum.Note == "" {
@@ -183,22 +254,24 @@ func (s *scanner) filesystem(sum Summary) (out Summary) {
 	if info := w.Info(); info.Label != "" {
 		sum.Label = info.Label
 	}
+	if s.perDisk == nil {
+		s.perDisk = map[int][]fs.Extent{}
+	}
+	var disks []int // the disks the current entry has extents on, in first-seen order
+	emit := func(disk int, x fs.Extent) {
+		if x.Len <= 0 {
+			return
+		}
+		if !slices.Contains(disks, disk) {
+			disks = append(disks, disk)
+		}
+		s.perDisk[disk] = append(s.perDisk[disk], x)
+		sum.Bytes += x.Len
+	}
 	err = w.Walk(func(e fs.Entry) error {
-		o := bmap.Object{Disk: s.disk, Kind: e.Kind, Device: sum.Device, Path: e.Path,
-			Inode: e.Inode, Size: e.Size, Symlink: e.Symlink, Extents: s.scratch[:0]}
+		disks = disks[:0]
 		for _, x := range e.Extents {
-			// Clamp to the partition: a walker reports what its
-			// filesystem says, and the filesystem may claim more than
-			// the partition holds.
-			if x.Off < 0 || x.Len <= 0 || x.Off >= sum.Size {
-				continue
-			}
-			if x.End() > sum.Size {
-				x.Len = sum.Size - x.Off
-			}
-			x.Off += sum.Start
-			o.Extents = append(o.Extents, x)
-			sum.Bytes += x.Len
+			place(x, emit)
 		}
 		switch e.Kind {
 		case fs.KindFile:
@@ -206,8 +279,17 @@ func (s *scanner) filesystem(sum Summary) (out Summary) {
 		case fs.KindDir:
 			sum.Dirs++
 		}
-		s.add(o)
-		s.scratch = o.Extents
+		o := bmap.Object{Disk: sum.Disk, Kind: e.Kind, Device: sum.Device, Path: e.Path,
+			Inode: e.Inode, Size: e.Size, Symlink: e.Symlink}
+		if len(disks) == 0 {
+			s.add(o) // an object without extents (an empty file) is still listed
+		}
+		slices.Sort(disks)
+		for _, d := range disks {
+			o.Disk, o.Extents = d, s.perDisk[d]
+			s.add(o)
+			s.perDisk[d] = o.Extents[:0]
+		}
 		return nil
 	})
 	if err != nil {

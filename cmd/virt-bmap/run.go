@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/olekukonko/tablewriter"
@@ -17,11 +18,14 @@ import (
 	"github.com/virt-bmap/virt-bmap/scan"
 )
 
-const usage = `usage: virt-bmap [-o OUTPUT] [--format text|json] [-q] IMAGE...
+const usage = `usage: virt-bmap [-o OUTPUT] [--format text|json] [-q] [-a IMAGE]... [IMAGE...]
 
 Writes the block map of the disk images: for every byte range, the disk,
-partition, filesystem metadata, directory or file that owns it.
+partition, LVM logical volume, filesystem metadata, directory or file that
+owns it. The images are the disks of one guest, in order: disk 1, 2, ...
 
+  -a IMAGE      add a disk image (repeatable; as the virt tools take them;
+                given before any positional IMAGE)
   -o OUTPUT     output file (default "bmap"; "-" for standard output)
   --format FMT  text (default, as the original virt-bmap) or json
   -q            no progress line and no summary table
@@ -36,6 +40,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	format := fl.String("format", "text", "")
 	quiet := fl.Bool("q", false, "")
 	showVersion := fl.Bool("version", false, "")
+	var added []string
+	fl.Func("a", "", func(v string) error { added = append(added, v); return nil })
 	if err := fl.Parse(args); err != nil {
 		if err == flag.ErrHelp {
 			fmt.Fprint(stdout, usage)
@@ -53,7 +59,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "virt-bmap: --format %q: want text or json\n", *format)
 		return 2
 	}
-	if fl.NArg() == 0 {
+	images := append(added, fl.Args()...)
+	if len(images) == 0 {
 		fmt.Fprintf(stderr, "virt-bmap: no IMAGE given\n%s", usage)
 		return 2
 	}
@@ -65,17 +72,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 
 	b := bmap.NewBuilder()
-	var sums []scan.Summary
-	for i, path := range fl.Args() {
-		s, err := scanImage(b, i+1, path, warn, prog)
-		if err != nil {
-			prog.clear()
-			fmt.Fprintf(stderr, "virt-bmap: %v\n", err)
-			return 1
-		}
-		sums = append(sums, s...)
-	}
+	sums, err := scanImages(b, images, warn, prog)
 	prog.clear()
+	if err != nil {
+		fmt.Fprintf(stderr, "virt-bmap: %v\n", err)
+		return 1
+	}
 
 	if err := writeMap(*output, stdout, func(w io.Writer) error { return write(w, b.Map()) }); err != nil {
 		fmt.Fprintf(stderr, "virt-bmap: %v\n", err)
@@ -98,20 +100,26 @@ var writers = map[string]func(io.Writer, *bmap.Map) error{
 	"json": bmap.WriteJSON,
 }
 
-func scanImage(b *bmap.Builder, disk int, path string, warn func(error), prog *progress) ([]scan.Summary, error) {
-	img, err := image.OpenOptions(path, image.Options{
-		Warn: func(msg string) { warn(fmt.Errorf("%s: %s", path, msg)) },
-	})
-	if err != nil {
-		return nil, err
+// scanImages opens every image (all stay open: an LVM volume group may
+// span them) and scans them as the disks of one guest.
+func scanImages(b *bmap.Builder, paths []string, warn func(error), prog *progress) ([]scan.Summary, error) {
+	var disks []scan.DiskInput
+	for i, path := range paths {
+		img, err := image.OpenOptions(path, image.Options{
+			Warn: func(msg string) { warn(fmt.Errorf("%s: %s", path, msg)) },
+		})
+		if err != nil {
+			return nil, err
+		}
+		defer img.Close()
+		disks = append(disks, scan.DiskInput{Index: i + 1, Image: path, R: img, Size: img.Size()})
 	}
-	defer img.Close()
 	opt := scan.Options{Warn: warn}
 	if prog != nil {
 		opt.Progress = prog.update
-		prog.disk = path
+		prog.disk = strings.Join(paths, ", ")
 	}
-	return scan.Disk(b, disk, path, img, img.Size(), opt)
+	return scan.Disks(b, disks, opt)
 }
 
 // writeMap writes a regular file through a temporary file renamed into
