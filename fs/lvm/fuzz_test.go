@@ -64,7 +64,9 @@ func FuzzMDAHeader(f *testing.F) {
 	})
 }
 
-func put32(b []byte, v uint32) { b[0], b[1], b[2], b[3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24) }
+func put32(b []byte, v uint32) {
+	b[0], b[1], b[2], b[3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
+}
 
 func FuzzMetadata(f *testing.F) {
 	_, _, texts := seeds(f)
