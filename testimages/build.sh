@@ -462,7 +462,11 @@ build_sample
 
 # The FAT and NTFS disks have their own scripts (fat.sh, ntfs.sh), each
 # usable alone; they write into the same OUTDIR.
-for extra in fat ntfs; do
+# lvm.sh needs root (losetup) and lvm2: it is skipped without them.
+for extra in fat ntfs lvm; do
+	if [ "$extra" = lvm ] && { [ "$(id -u)" != 0 ] || ! command -v pvcreate >/dev/null 2>&1; }; then
+		continue
+	fi
 	if [ -f "$here/$extra.sh" ]; then
 		bash "$here/$extra.sh" "$out"
 	fi

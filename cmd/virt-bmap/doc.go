@@ -6,7 +6,7 @@ NAME
 
 SYNOPSIS
 
-	virt-bmap [-o OUTPUT] [--format text|json] [-q] IMAGE...
+	virt-bmap [-o OUTPUT] [--format text|json] [-q] [-a IMAGE]... [IMAGE...]
 
 # DESCRIPTION
 
@@ -22,10 +22,22 @@ FAT copies, the FAT12/16 root directory region), the directory (d) or the
 file (f) that owns it. NTFS system files ($MFT, $MFTMirr, $LogFile,
 $Bitmap, $Secure:$SDS, $Extend/...) are files under their NTFS names, as
 The Sleuth Kit lists them; named streams are PATH:STREAM; each file's own
-MFT records belong to it. Swap, LVM physical volumes, exFAT, XFS, Btrfs,
-LUKS and ISO9660 are recognised and mapped as partitions only.
+MFT records belong to it. Swap, exFAT, XFS, Btrfs, LUKS and ISO9660 are
+recognised and mapped as partitions only.
 
-The first IMAGE is disk 1, /dev/sda, the second disk 2, /dev/sdb, and so on;
+LVM2 physical volumes (a partition or a whole disk) are read for their
+label and metadata (mapped as m "LVM label", "LVM metadata area"); once
+every IMAGE has been read, the volume groups are put together from the PVs
+of all the disks, so a VG spread over several disks is mapped whole. Each
+logical volume is an object of type l named /dev/VG/LV, on every disk it
+has extents on; the filesystem inside it is walked like any other and its
+files are mapped back to the disk offsets through the LV's segments.
+Linear and striped LVs are mapped; for mirror and raid1 LVs the first leg
+is mapped and the others named in a note; thin pools and volumes,
+snapshots and caches are listed with a note and not mapped.
+
+The images are the disks of one guest: the first (-a images first, then
+positional ones) is disk 1, /dev/sda, the second disk 2, /dev/sdb, and so on;
 partitions are named as Linux names them (/dev/sda1; logical partitions from
 /dev/sda5).
 
@@ -67,6 +79,9 @@ OPTIONS
 	--format FMT   "text" (default) or "json".
 	-q             quiet: no progress line and no summary table (warnings and
 	               errors are still printed).
+	-a IMAGE       add a disk image, as the virt tools take them
+	               (repeatable; "virt-bmap -a d1.img -a d2.img" is
+	               "virt-bmap d1.img d2.img").
 	--version      print the version and exit.
 
 EXIT STATUS
@@ -83,6 +98,7 @@ EXAMPLES
 	virt-bmap --format json -o disk.json disk.img data.img
 	virt-bmap -o win7.bmap win7.img.xz     # read in place, nothing unpacked
 	virt-bmap -o vm.bmap overlay.qcow2     # with its backing chain
+	virt-bmap -a d1.img -a d2.img          # two disks; an LV over both
 
 SEE ALSO
 
