@@ -156,3 +156,23 @@ func TestOutputToDevice(t *testing.T) {
 		t.Fatalf("read from the fifo %q", m)
 	}
 }
+
+// TestSeveralDisks: -a IMAGE (repeatable) and positional images give the
+// same map, disks numbered 1, 2, ... in order, -a ones first.
+func TestSeveralDisks(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.img"), filepath.Join(dir, "b.img")
+	if err := os.WriteFile(a, make([]byte, 1<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(b, make([]byte, 2<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want := "1 0 100000 v /dev/sda\n2 0 200000 v /dev/sdb\n"
+	for _, args := range [][]string{{a, b}, {"-a", a, "-a", b}, {"-a", a, b}} {
+		code, stdout, stderr := runCmd(append([]string{"-q", "-o", "-"}, args...)...)
+		if code != 0 || stdout != want {
+			t.Errorf("%q: exit %d, map %q (stderr %q), want %q", args, code, stdout, stderr, want)
+		}
+	}
+}
