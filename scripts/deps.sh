@@ -28,6 +28,7 @@ if [ "$what" != demo ]; then
     [qemu-system-x86_64]=qemu-system-x86 [syslinux]=syslinux
     [/usr/lib/syslinux/mbr/mbr.bin]=syslinux-common
     [cpio]=cpio
+    [pvcreate]=lvm2 [losetup]=mount
   )
 fi
 if [ "$what" = bench ]; then
