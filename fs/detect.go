@@ -147,7 +147,7 @@ func probeLVM2(r io.ReaderAt, size int64) (Type, bool) {
 		if lvmCRC(b[0x14:512]) != binary.LittleEndian.Uint32(b[0x10:]) {
 			continue // blkid rejects a label whose CRC does not match
 		}
-		t := Type{Name: "LVM2_member", Note: "LVM2 physical volume: logical volumes not mapped yet"}
+		t := Type{Name: "LVM2_member", Note: "LVM2 physical volume"}
 		if off := binary.LittleEndian.Uint32(b[0x14:]); off >= 0x20 && off <= 512-32 {
 			u := string(b[off : off+32])
 			t.UUID = u[0:6] + "-" + u[6:10] + "-" + u[10:14] + "-" + u[14:18] + "-" + u[18:22] + "-" + u[22:26] + "-" + u[26:32]
