@@ -3,6 +3,7 @@ package ext
 import (
 	"bytes"
 	"encoding/binary"
+	iofs "io/fs"
 	"path/filepath"
 	"testing"
 
@@ -43,6 +44,28 @@ func walkAll(b []byte) {
 			_, _ = f.Extents(in)
 		}
 	}
+	readSome(f)
+}
+
+// readSome reads a few paths of the fixtures through the io/fs API and
+// walks the tree, reading at most a few files.
+func readSome(f *FS) {
+	for _, p := range []string{"hello.txt", "etc/conf", "dir/sub/file", "fast", "slow", "fifo", "inline100", "big"} {
+		_, _ = iofs.ReadFile(f, p)
+		_, _ = f.Lstat(p)
+		_, _ = f.ReadLink(p)
+	}
+	n := 0
+	_ = iofs.WalkDir(f, ".", func(p string, d iofs.DirEntry, err error) error {
+		if err != nil || n > 64 {
+			return iofs.SkipDir
+		}
+		n++
+		if !d.IsDir() {
+			_, _ = iofs.ReadFile(f, p)
+		}
+		return nil
+	})
 }
 
 // FuzzWalk mutates whole images. Go's fuzzing engine runs inputs of this

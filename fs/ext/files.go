@@ -1,0 +1,559 @@
+package ext
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	iofs "io/fs"
+	"path"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/virt-bmap/virt-bmap/fs"
+)
+
+// Read access: *FS implements io/fs's FS, ReadDirFS, StatFS and
+// ReadLinkFS, so that callers read files by path (fs.ReadFile,
+// fs.ReadDir, fs.WalkDir, fs.Glob) without mounting. Names are
+// case-sensitive, as on Linux. Open and Stat follow symbolic links
+// (absolute targets from the filesystem's root, at most maxLinkHops of
+// them); Lstat and ReadLink do not. Device files, FIFOs and sockets open
+// as empty files. Files are read through their extents (or block map),
+// holes and unwritten extents reading as zeros, inline data from the
+// inode.
+var (
+	_ iofs.FS         = (*FS)(nil)
+	_ iofs.ReadDirFS  = (*FS)(nil)
+	_ iofs.StatFS     = (*FS)(nil)
+	_ iofs.ReadLinkFS = (*FS)(nil)
+)
+
+// Limits on path resolution and directory listing.
+const (
+	maxLinkHops   = 40      // symbolic links followed in one lookup (Linux's MAXSYMLINKS)
+	maxPathSteps  = 8192    // components walked in one lookup, links' included
+	maxLinkTarget = 4096    // bytes of a symbolic link's target (PATH_MAX)
+	maxDirEntries = 1 << 20 // entries a directory listing returns
+	maxDirBytes   = 1 << 30 // bytes of a directory read for a listing or lookup
+)
+
+// errNotDir is returned when a path goes through something that is not a
+// directory.
+var errNotDir = errors.New("not a directory")
+
+// node is a resolved inode with the name it was reached by.
+type node struct {
+	name  string
+	in    *Inode
+	mtime time.Time
+}
+
+// Open opens the named file for reading, following symbolic links.
+func (f *FS) Open(name string) (iofs.File, error) {
+	n, err := f.resolve("open", name, true)
+	if err != nil {
+		return nil, err
+	}
+	return f.openNode("open", name, n)
+}
+
+// Stat returns a FileInfo for the named file, following symbolic links.
+func (f *FS) Stat(name string) (iofs.FileInfo, error) {
+	n, err := f.resolve("stat", name, true)
+	if err != nil {
+		return nil, err
+	}
+	return &fileInfo{n}, nil
+}
+
+// Lstat returns a FileInfo for the named file without following a final
+// symbolic link.
+func (f *FS) Lstat(name string) (iofs.FileInfo, error) {
+	n, err := f.resolve("lstat", name, false)
+	if err != nil {
+		return nil, err
+	}
+	return &fileInfo{n}, nil
+}
+
+// ReadLink returns the target of the named symbolic link.
+func (f *FS) ReadLink(name string) (string, error) {
+	n, err := f.resolve("readlink", name, false)
+	if err != nil {
+		return "", err
+	}
+	if !n.in.IsSymlink() {
+		return "", &iofs.PathError{Op: "readlink", Path: name, Err: iofs.ErrInvalid}
+	}
+	t, err := f.linkTarget(n.in)
+	if err != nil {
+		return "", &iofs.PathError{Op: "readlink", Path: name, Err: err}
+	}
+	return t, nil
+}
+
+// ReadDir lists the named directory, sorted by name.
+func (f *FS) ReadDir(name string) ([]iofs.DirEntry, error) {
+	n, err := f.resolve("readdir", name, true)
+	if err != nil {
+		return nil, err
+	}
+	if !n.in.IsDir() {
+		return nil, &iofs.PathError{Op: "readdir", Path: name, Err: errNotDir}
+	}
+	es, err := f.list(n.in)
+	if err != nil {
+		return nil, &iofs.PathError{Op: "readdir", Path: name, Err: err}
+	}
+	return es, nil
+}
+
+// resolve looks name up from the root. follow says whether a symbolic
+// link as the last component is followed; links before it always are.
+func (f *FS) resolve(op, name string, follow bool) (*node, error) {
+	if !iofs.ValidPath(name) {
+		return nil, &iofs.PathError{Op: op, Path: name, Err: iofs.ErrInvalid}
+	}
+	fail := func(err error) (*node, error) { return nil, &iofs.PathError{Op: op, Path: name, Err: err} }
+	root, err := f.loadNode(rootIno, ".")
+	if err != nil {
+		return fail(err)
+	}
+	stack := []*node{root}
+	var parts []string
+	if name != "." {
+		parts = strings.Split(name, "/")
+	}
+	hops, steps := 0, 0
+	for len(parts) > 0 {
+		p := parts[0]
+		parts = parts[1:]
+		if steps++; steps > maxPathSteps {
+			return fail(fmt.Errorf("more than %d path components", maxPathSteps))
+		}
+		switch p {
+		case "", ".":
+			continue
+		case "..":
+			if len(stack) > 1 {
+				stack = stack[:len(stack)-1]
+			}
+			continue
+		}
+		cur := stack[len(stack)-1]
+		if !cur.in.IsDir() {
+			return fail(errNotDir)
+		}
+		ino, err := f.lookup(cur.in, p)
+		if err != nil {
+			return fail(err)
+		}
+		child, err := f.loadNode(ino, p)
+		if err != nil {
+			return fail(err)
+		}
+		if child.in.IsSymlink() && (len(parts) > 0 || follow) {
+			if hops++; hops > maxLinkHops {
+				return fail(fmt.Errorf("more than %d symbolic links", maxLinkHops))
+			}
+			t, err := f.linkTarget(child.in)
+			if err != nil {
+				return fail(err)
+			}
+			if strings.HasPrefix(t, "/") {
+				stack = stack[:1]
+			}
+			parts = append(strings.Split(t, "/"), parts...)
+			continue
+		}
+		stack = append(stack, child)
+	}
+	n := stack[len(stack)-1]
+	if len(stack) > 1 || name == "." {
+		n.name = path.Base(name)
+	}
+	return n, nil
+}
+
+// loadNode reads inode ino, reached by name.
+func (f *FS) loadNode(ino uint32, name string) (*node, error) {
+	buf := make([]byte, f.sb.inodeSize)
+	in := new(Inode)
+	if err := f.readInode(ino, in, buf); err != nil {
+		return nil, err
+	}
+	in.extra = append([]byte(nil), in.extra...)
+	return &node{name: name, in: in, mtime: inodeMtime(buf)}, nil
+}
+
+// inodeMtime decodes i_mtime, with its extra epoch bits and nanoseconds
+// when the inode's extra space holds i_mtime_extra.
+func inodeMtime(b []byte) time.Time {
+	le := binary.LittleEndian
+	sec := int64(int32(le.Uint32(b[0x10:])))
+	var nsec int64
+	if len(b) >= 0x8C && 128+int(le.Uint16(b[0x80:])) >= 0x8C {
+		x := le.Uint32(b[0x88:])
+		sec += int64(x&3) << 32
+		nsec = int64(x >> 2)
+		if nsec > 999999999 {
+			nsec = 0
+		}
+	}
+	return time.Unix(sec, nsec).UTC()
+}
+
+// dataExtents returns the extents holding in's contents, sorted by file
+// offset. A damaged map is an error: reading a file with missing pieces
+// as zeros would be a lie.
+func (f *FS) dataExtents(in *Inode) ([]fs.Extent, error) {
+	switch in.Mode & modeTypeMask {
+	case modeChar, modeBlock, modeFIFO, modeSocket:
+		return nil, nil
+	}
+	var errs []error
+	m := &fileMap{f: f, warn: func(err error) { errs = append(errs, err) }}
+	m.reset(in, "")
+	m.mapInode()
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return slices.Clone(m.data), nil
+}
+
+// linkTarget returns a symbolic link's target.
+func (f *FS) linkTarget(in *Inode) (string, error) {
+	if in.Size <= 0 || in.Size > maxLinkTarget {
+		return "", &fs.FormatError{FS: "ext", Off: in.Off, What: fmt.Sprintf("inode %d", in.Num), Msg: fmt.Sprintf("symbolic link target of %d bytes", in.Size)}
+	}
+	if in.isFastSymlink() {
+		return string(in.Block[:in.Size]), nil
+	}
+	c, err := f.contents(in)
+	if err != nil {
+		return "", err
+	}
+	b := make([]byte, in.Size)
+	if _, err := c.ReadAt(b, 0); err != nil && err != io.EOF {
+		return "", err
+	}
+	return string(b), nil
+}
+
+// contents returns a reader of in's contents.
+func (f *FS) contents(in *Inode) (*extentReader, error) {
+	es, err := f.dataExtents(in)
+	if err != nil {
+		return nil, err
+	}
+	size := in.Size
+	switch in.Mode & modeTypeMask {
+	case modeChar, modeBlock, modeFIFO, modeSocket:
+		size = 0
+	}
+	return &extentReader{r: f.r, size: size, ext: es}, nil
+}
+
+// lookup finds name in directory in and returns its inode number.
+func (f *FS) lookup(in *Inode, name string) (uint32, error) {
+	var found uint32
+	want := []byte(name)
+	err := f.scanDir(in, func(de dirent) error {
+		if bytes.Equal(de.name, want) {
+			found = de.ino
+			return errFound
+		}
+		return nil
+	})
+	if err == errFound {
+		return found, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return 0, iofs.ErrNotExist
+}
+
+var errFound = errors.New("found")
+
+// scanDir calls fn for every entry of directory in, "." and ".."
+// excluded. A malformed block is an error.
+func (f *FS) scanDir(in *Inode, fn func(dirent) error) error {
+	filetype := f.sb.hasFiletype()
+	if in.HasInlineData() {
+		m := &fileMap{f: f}
+		m.reset(in, "")
+		a, aOff, b, bOff := m.inlineDirParts()
+		if err := parseDirBlock(a, aOff, filetype, f.bs, fn); err != nil {
+			return err
+		}
+		if b != nil {
+			return parseDirBlock(b, bOff, filetype, f.bs, fn)
+		}
+		return nil
+	}
+	c, err := f.contents(in)
+	if err != nil {
+		return err
+	}
+	size := min(c.size, maxDirBytes)
+	buf := make([]byte, f.bs)
+	for off := int64(0); off+f.bs <= size; off += f.bs {
+		if _, err := c.ReadAt(buf, off); err != nil && err != io.EOF {
+			return err
+		}
+		if !c.mapped(off) {
+			continue // a hole in a directory: no entries
+		}
+		if err := parseDirBlock(buf, c.diskOff(off), filetype, f.bs, fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// list returns the entries of directory in, sorted by name.
+func (f *FS) list(in *Inode) ([]iofs.DirEntry, error) {
+	var es []iofs.DirEntry
+	err := f.scanDir(in, func(de dirent) error {
+		if len(es) >= maxDirEntries {
+			return fmt.Errorf("directory of more than %d entries", maxDirEntries)
+		}
+		n, err := f.loadNode(de.ino, string(de.name))
+		if err != nil {
+			return err
+		}
+		es = append(es, iofs.FileInfoToDirEntry(&fileInfo{n}))
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(es, func(i, j int) bool { return es[i].Name() < es[j].Name() })
+	return es, nil
+}
+
+// openNode makes the file or directory handle for n.
+func (f *FS) openNode(op, name string, n *node) (iofs.File, error) {
+	if n.in.IsDir() {
+		return &dir{f: f, n: n, path: name}, nil
+	}
+	c, err := f.contents(n.in)
+	if err != nil {
+		return nil, &iofs.PathError{Op: op, Path: name, Err: err}
+	}
+	return &file{n: n, path: name, c: c}, nil
+}
+
+// fileInfo is the FileInfo of an inode. Sys returns the inode number as
+// a uint64.
+type fileInfo struct{ n *node }
+
+func (i *fileInfo) Name() string       { return i.n.name }
+func (i *fileInfo) Size() int64        { return i.n.in.Size }
+func (i *fileInfo) ModTime() time.Time { return i.n.mtime }
+func (i *fileInfo) IsDir() bool        { return i.n.in.IsDir() }
+func (i *fileInfo) Sys() any           { return uint64(i.n.in.Num) }
+
+func (i *fileInfo) Mode() iofs.FileMode {
+	m := iofs.FileMode(i.n.in.Mode & 0o777)
+	if i.n.in.Mode&0o4000 != 0 {
+		m |= iofs.ModeSetuid
+	}
+	if i.n.in.Mode&0o2000 != 0 {
+		m |= iofs.ModeSetgid
+	}
+	if i.n.in.Mode&0o1000 != 0 {
+		m |= iofs.ModeSticky
+	}
+	switch i.n.in.Mode & modeTypeMask {
+	case modeDir:
+		m |= iofs.ModeDir
+	case modeSymlink:
+		m |= iofs.ModeSymlink
+	case modeChar:
+		m |= iofs.ModeDevice | iofs.ModeCharDevice
+	case modeBlock:
+		m |= iofs.ModeDevice
+	case modeFIFO:
+		m |= iofs.ModeNamedPipe
+	case modeSocket:
+		m |= iofs.ModeSocket
+	case modeReg:
+	default:
+		m |= iofs.ModeIrregular
+	}
+	return m
+}
+
+// file is an open regular file (or link, device...): an fs.File,
+// io.ReaderAt and io.Seeker.
+type file struct {
+	n    *node
+	path string
+	c    *extentReader
+	off  int64
+}
+
+func (x *file) Stat() (iofs.FileInfo, error) { return &fileInfo{x.n}, nil }
+func (x *file) Close() error                 { return nil }
+
+func (x *file) Read(p []byte) (int, error) {
+	n, err := x.ReadAt(p, x.off)
+	x.off += int64(n)
+	return n, err
+}
+
+func (x *file) ReadAt(p []byte, off int64) (int, error) {
+	n, err := x.c.ReadAt(p, off)
+	if err != nil && err != io.EOF {
+		err = &iofs.PathError{Op: "read", Path: x.path, Err: err}
+	}
+	return n, err
+}
+
+func (x *file) Seek(off int64, whence int) (int64, error) {
+	return seek(&x.off, x.c.size, off, whence, x.path)
+}
+
+// seek implements io.Seeker over a position and a size.
+func seek(pos *int64, size, off int64, whence int, name string) (int64, error) {
+	switch whence {
+	case io.SeekStart:
+	case io.SeekCurrent:
+		off += *pos
+	case io.SeekEnd:
+		off += size
+	default:
+		return 0, &iofs.PathError{Op: "seek", Path: name, Err: iofs.ErrInvalid}
+	}
+	if off < 0 {
+		return 0, &iofs.PathError{Op: "seek", Path: name, Err: iofs.ErrInvalid}
+	}
+	*pos = off
+	return off, nil
+}
+
+// dir is an open directory: an fs.ReadDirFile. Read fails; ReadAt and
+// Seek act on nothing.
+type dir struct {
+	f       *FS
+	n       *node
+	path    string
+	entries []iofs.DirEntry
+	read    bool
+	off     int64
+}
+
+func (d *dir) Stat() (iofs.FileInfo, error) { return &fileInfo{d.n}, nil }
+func (d *dir) Close() error                 { return nil }
+func (d *dir) Read([]byte) (int, error) {
+	return 0, &iofs.PathError{Op: "read", Path: d.path, Err: errors.New("is a directory")}
+}
+func (d *dir) ReadAt([]byte, int64) (int, error) {
+	return 0, &iofs.PathError{Op: "read", Path: d.path, Err: errors.New("is a directory")}
+}
+func (d *dir) Seek(off int64, whence int) (int64, error) {
+	var p int64
+	return seek(&p, 0, off, whence, d.path)
+}
+
+// ReadDir returns the next n entries in name order (all of them for n <=
+// 0), as fs.ReadDirFile says.
+func (d *dir) ReadDir(n int) ([]iofs.DirEntry, error) {
+	if !d.read {
+		es, err := d.f.list(d.n.in)
+		if err != nil {
+			return nil, &iofs.PathError{Op: "readdir", Path: d.path, Err: err}
+		}
+		d.entries, d.read = es, true
+	}
+	rest := d.entries[d.off:]
+	if n <= 0 {
+		d.off += int64(len(rest))
+		return rest, nil
+	}
+	if len(rest) == 0 {
+		return nil, io.EOF
+	}
+	n = min(n, len(rest))
+	d.off += int64(n)
+	return rest[:n:n], nil
+}
+
+// extentReader reads contents of size bytes mapped by data extents
+// sorted by FileOff; what no extent maps, and unwritten extents, read as
+// zeros.
+type extentReader struct {
+	r    io.ReaderAt
+	size int64
+	ext  []fs.Extent
+}
+
+// find returns the index of the first extent ending after off.
+func (c *extentReader) find(off int64) int {
+	return sort.Search(len(c.ext), func(i int) bool { return c.ext[i].FileOff+c.ext[i].Len > off })
+}
+
+// mapped reports whether byte off is in a written extent.
+func (c *extentReader) mapped(off int64) bool {
+	i := c.find(off)
+	return i < len(c.ext) && c.ext[i].FileOff <= off && !c.ext[i].Unwritten
+}
+
+// diskOff returns where byte off lies on disk (for error messages), or
+// -1.
+func (c *extentReader) diskOff(off int64) int64 {
+	i := c.find(off)
+	if i < len(c.ext) && c.ext[i].FileOff <= off {
+		return c.ext[i].Off + off - c.ext[i].FileOff
+	}
+	return -1
+}
+
+func (c *extentReader) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, iofs.ErrInvalid
+	}
+	if off >= c.size {
+		return 0, io.EOF
+	}
+	want := len(p)
+	if int64(want) > c.size-off {
+		p = p[:c.size-off]
+	}
+	done := 0
+	i := c.find(off)
+	for done < len(p) {
+		pos := off + int64(done)
+		for i < len(c.ext) && c.ext[i].FileOff+c.ext[i].Len <= pos {
+			i++
+		}
+		if i == len(c.ext) || c.ext[i].FileOff > pos {
+			// A hole up to the next extent.
+			end := int64(len(p))
+			if i < len(c.ext) {
+				end = min(end, c.ext[i].FileOff-off)
+			}
+			clear(p[done:end])
+			done = int(end)
+			continue
+		}
+		e := c.ext[i]
+		n := int(min(int64(len(p)-done), e.FileOff+e.Len-pos))
+		if e.Unwritten {
+			clear(p[done : done+n])
+		} else if err := readAt(c.r, p[done:done+n], e.Off+pos-e.FileOff); err != nil {
+			return done, fmt.Errorf("reading %d bytes at %#x: %w", n, e.Off+pos-e.FileOff, err)
+		}
+		done += n
+	}
+	if done < want {
+		return done, io.EOF
+	}
+	return done, nil
+}
