@@ -3,6 +3,7 @@ package ext
 import (
 	"bytes"
 	"encoding/binary"
+	"io"
 	iofs "io/fs"
 	"path/filepath"
 	"testing"
@@ -51,7 +52,7 @@ func walkAll(b []byte) {
 // walks the tree, reading at most a few files.
 func readSome(f *FS) {
 	for _, p := range []string{"hello.txt", "etc/conf", "dir/sub/file", "fast", "slow", "fifo", "inline100", "big"} {
-		_, _ = iofs.ReadFile(f, p)
+		readLimited(f, p)
 		_, _ = f.Lstat(p)
 		_, _ = f.ReadLink(p)
 	}
@@ -62,10 +63,24 @@ func readSome(f *FS) {
 		}
 		n++
 		if !d.IsDir() {
-			_, _ = iofs.ReadFile(f, p)
+			readLimited(f, p)
 		}
 		return nil
 	})
+}
+
+// readLimited reads up to 1 MiB of a file: fs.ReadFile would allocate
+// the size a damaged inode claims.
+func readLimited(f iofs.FS, p string) {
+	fl, err := f.Open(p)
+	if err != nil {
+		return
+	}
+	defer fl.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(fl, 1<<20))
+	if ra, ok := fl.(io.ReaderAt); ok {
+		_, _ = ra.ReadAt(make([]byte, 4096), 1<<40)
+	}
 }
 
 // FuzzWalk mutates whole images. Go's fuzzing engine runs inputs of this
