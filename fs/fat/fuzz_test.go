@@ -3,6 +3,7 @@ package fat
 import (
 	"bytes"
 	"io"
+	iofs "io/fs"
 	"testing"
 
 	"github.com/virt-bmap/virt-bmap/fs"
@@ -62,6 +63,42 @@ func walkReader(t *testing.T, r io.ReaderAt, size int64) {
 		}
 		return nil
 	})
+	readSome(f)
+}
+
+// readSome reads fixture paths through the io/fs API (by other cases and
+// 8.3 names too) and a few files of the tree, with bounded reads.
+func readSome(f *FS) {
+	for _, p := range []string{"hello.txt", "ALONGF~1.CON", "DIR/SUB/DEEPER/LARGE.BIN", "frag/big", "many", "case3/readme.txt"} {
+		readLimited(f, p)
+		_, _ = f.Stat(p)
+		_, _ = f.ReadDir(p)
+	}
+	n := 0
+	_ = iofs.WalkDir(f, ".", func(p string, d iofs.DirEntry, err error) error {
+		if err != nil || n > 64 {
+			return iofs.SkipDir
+		}
+		n++
+		if !d.IsDir() {
+			readLimited(f, p)
+		}
+		return nil
+	})
+}
+
+// readLimited reads up to 1 MiB of a file (fs.ReadFile would allocate
+// the size the entry claims).
+func readLimited(f iofs.FS, p string) {
+	fl, err := f.Open(p)
+	if err != nil {
+		return
+	}
+	defer fl.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(fl, 1<<20))
+	if ra, ok := fl.(io.ReaderAt); ok {
+		_, _ = ra.ReadAt(make([]byte, 4096), 1<<31)
+	}
 }
 
 // FuzzWalk mutates whole FAT12 images (1 MiB; the larger fixtures are
