@@ -46,6 +46,11 @@ type fileAttr struct {
 	valueOff int
 	valueLen int
 	runs     []run // non-resident
+	// initSize and compUnit are the non-resident attribute's initialized
+	// size and log2 of its compression unit in clusters (0: none), for
+	// reading its contents (files.go).
+	initSize int64
+	compUnit int
 }
 
 type dirItem struct {
@@ -310,6 +315,7 @@ func (w *walker) addAttrs(i int) error {
 		}
 		if a.startVCN == 0 {
 			fa.size = a.dataSize
+			fa.initSize, fa.compUnit = a.initSize, a.compUnit
 		}
 		var err error
 		n := len(fa.runs)
