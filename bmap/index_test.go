@@ -356,3 +356,29 @@ func TestLookupConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// TestLookupManyHits reads across more segments than foldHits keeps keys
+// for on the stack: 3,000 one-sector files, each in a partition on a disk
+// covered by a fragmented directory, so the raw hits number in the
+// thousands before they fold into one per object.
+func TestLookupManyHits(t *testing.T) {
+	m := &Map{Disks: []Disk{{Index: 1, Device: "/dev/sda", Size: 1 << 30}}}
+	m.Objects = append(m.Objects,
+		Object{Disk: 1, Kind: fs.KindDisk, Device: "/dev/sda", Extents: []fs.Extent{{Off: 0, Len: 1 << 30, FileOff: -1}}},
+		Object{Disk: 1, Kind: fs.KindPartition, Device: "/dev/sda1", Extents: []fs.Extent{{Off: 1 << 20, Len: 1 << 29, FileOff: -1}}})
+	dir := Object{Disk: 1, Kind: fs.KindDir, Device: "/dev/sda1", Path: "/d"}
+	for i := range 3000 {
+		off := int64(1<<20 + i*1024)
+		m.Objects = append(m.Objects, Object{Disk: 1, Kind: fs.KindFile, Device: "/dev/sda1", Path: fmt.Sprintf("/d/f%d", i),
+			Extents: []fs.Extent{{Off: off, Len: 512, FileOff: 0, Role: fs.RoleData}}})
+		dir.Extents = append(dir.Extents, fs.Extent{Off: off + 512, Len: 512, FileOff: int64(i) * 512, Role: fs.RoleData})
+	}
+	m.Objects = append(m.Objects, dir)
+	ix := NewIndex(m)
+	off, n := int64(1<<20), int64(3000*1024)
+	want := bruteLookup(m, 1, off, n)
+	got := ix.LookupAppend(nil, 1, off, n)
+	if len(want) != 3003 || !slices.Equal(got, want) {
+		t.Fatalf("%d hits, brute force %d; first differences:\n%s\n---\n%s", len(got), len(want), hitsString(got[:min(5, len(got))]), hitsString(want[:min(5, len(want))]))
+	}
+}
