@@ -363,4 +363,3 @@ func BenchmarkWalkDir(b *testing.B) {
 		}
 	}
 }
-

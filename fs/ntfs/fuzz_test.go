@@ -2,6 +2,8 @@ package ntfs
 
 import (
 	"bytes"
+	"io"
+	iofs "io/fs"
 	"slices"
 	"testing"
 
@@ -163,5 +165,50 @@ func FuzzWalk(f *testing.F) {
 			return nil
 		})
 		_ = fsys.Unreachable()
+		readSome(fsys)
+	})
+}
+
+// readSome reads fixture paths through the io/fs API and a few files of
+// the tree, with bounded reads.
+func readSome(f *FS) {
+	for _, p := range []string{"tiny", "BIG", "sparse", "frag", "dir/file-with-a-long-name-3", "ünï", "c/text", "$MFT"} {
+		readLimited(f, p)
+		_, _ = f.Stat(p)
+	}
+	n := 0
+	_ = iofs.WalkDir(f, ".", func(p string, d iofs.DirEntry, err error) error {
+		if err != nil || n > 64 {
+			return iofs.SkipDir
+		}
+		n++
+		if !d.IsDir() {
+			readLimited(f, p)
+		}
+		return nil
+	})
+}
+
+// readLimited reads up to 1 MiB of a file (fs.ReadFile would allocate
+// the size the record claims).
+func readLimited(f iofs.FS, p string) {
+	fl, err := f.Open(p)
+	if err != nil {
+		return
+	}
+	defer fl.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(fl, 1<<20))
+	if ra, ok := fl.(io.ReaderAt); ok {
+		_, _ = ra.ReadAt(make([]byte, 4096), 1<<40)
+	}
+}
+
+// FuzzLZNT1 decompresses arbitrary input into units of 4 and 64 KiB.
+func FuzzLZNT1(f *testing.F) {
+	f.Add([]byte{5, 0xB0, 0x08, 'a', 'b', 'c', 0x0C, 0x20})
+	f.Add(append([]byte{0xFF, 0x3F}, make([]byte, 4096)...))
+	f.Fuzz(func(t *testing.T, src []byte) {
+		_ = lznt1Decompress(make([]byte, 4096), src)
+		_ = lznt1Decompress(make([]byte, 64<<10), src)
 	})
 }
