@@ -1,0 +1,240 @@
+// Package inspect finds the operating systems on a guest's disks and
+// describes them the way libguestfs' inspection does (guestfs_inspect_os
+// and the guestfs_inspect_get_* calls), without booting anything: it lists
+// every partition, bare disk and LVM logical volume (scan.Volumes), opens
+// each filesystem virt-bmap can read (ext2/3/4, FAT, NTFS) as an io/fs.FS,
+// and asks an ordered table of OS probes (probes.go) whether it is the
+// root of an operating system. For each root it resolves the mount table
+// to the guest's devices, reads the OS's facts through the mounted view
+// (so /var or /usr on their own filesystems are seen) and lists the
+// installed applications from the package database of its format.
+//
+// Every slice in a Result is empty, never nil, because it ends up in JSON.
+package inspect
+
+import (
+	"fmt"
+	"io"
+	iofs "io/fs"
+	"sort"
+	"strings"
+
+	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/fs/ext"
+	"github.com/virt-bmap/virt-bmap/fs/fat"
+	"github.com/virt-bmap/virt-bmap/fs/ntfs"
+	"github.com/virt-bmap/virt-bmap/inspect/app"
+	"github.com/virt-bmap/virt-bmap/scan"
+)
+
+// Disk is one opened disk image of the guest, in the order the guest sees
+// its disks (the first is /dev/sda).
+type Disk struct {
+	Name string // the image's path, for messages
+	R    io.ReaderAt
+	Size int64
+}
+
+// Options tune an inspection. The zero value lists applications and
+// discards warnings.
+type Options struct {
+	// Warn receives every problem worked around (a filesystem that cannot
+	// be opened, a package database that cannot be read).
+	Warn fs.WarnFunc
+	// NoApplications skips reading the package databases.
+	NoApplications bool
+}
+
+// Result is everything found on the guest.
+type Result struct {
+	OperatingSystems []OS `json:"operatingsystems"`
+}
+
+// Application is one installed package.
+type Application = app.Application
+
+// OS is one operating system root, with libguestfs' facts and names.
+// Empty strings are facts not known; libguestfs leaves them out too.
+type OS struct {
+	Root                     string         `json:"root"` // the root filesystem's device
+	Name                     string         `json:"name"` // "linux", "windows"...
+	Arch                     string         `json:"arch,omitempty"`
+	Distro                   string         `json:"distro,omitempty"`
+	ProductName              string         `json:"product_name,omitempty"`
+	ProductVariant           string         `json:"product_variant,omitempty"`
+	MajorVersion             int            `json:"major_version"`
+	MinorVersion             int            `json:"minor_version"`
+	WindowsSystemRoot        string         `json:"windows_systemroot,omitempty"`
+	WindowsCurrentControlSet string         `json:"windows_current_control_set,omitempty"`
+	PackageFormat            string         `json:"package_format,omitempty"`
+	PackageManagement        string         `json:"package_management,omitempty"`
+	Hostname                 string         `json:"hostname,omitempty"`
+	BuildID                  string         `json:"build_id,omitempty"`
+	OSInfo                   string         `json:"osinfo,omitempty"`
+	Mountpoints              []Mountpoint   `json:"mountpoints"`
+	Filesystems              []Filesystem   `json:"filesystems"`
+	DriveMappings            []DriveMapping `json:"drive_mappings"`
+	Applications             []Application  `json:"applications"`
+}
+
+// Mountpoint says which device the OS mounts where.
+type Mountpoint struct {
+	Device string `json:"device"`
+	Path   string `json:"mountpoint"`
+}
+
+// Filesystem is one filesystem that belongs to an OS.
+type Filesystem struct {
+	Device string `json:"device"`
+	Type   string `json:"type,omitempty"`
+	Label  string `json:"label,omitempty"`
+	UUID   string `json:"uuid,omitempty"`
+}
+
+// DriveMapping is a Windows drive letter and the device it names.
+type DriveMapping struct {
+	Name   string `json:"name"` // "C"
+	Device string `json:"device"`
+}
+
+// Volume is one device of the guest as the probes see it: its place and
+// what fs.Detect found, and its files when the filesystem can be read.
+type Volume struct {
+	scan.Volume
+	FS iofs.FS // nil when the filesystem is not one virt-bmap reads
+}
+
+// Inspect inspects the guest made of disks with the default options.
+func Inspect(disks []Disk) (*Result, error) { return InspectOptions(disks, Options{}) }
+
+// InspectOptions lists the guest's volumes, opens their filesystems and
+// runs the OS probes on each. It fails only when a disk cannot be read at
+// all; a guest with no OS found gives an empty Result.
+func InspectOptions(disks []Disk, opt Options) (*Result, error) {
+	warn := opt.Warn
+	if warn == nil {
+		warn = func(error) {}
+	}
+	in := make([]scan.DiskInput, len(disks))
+	for i, d := range disks {
+		in[i] = scan.DiskInput{Index: i + 1, Image: d.Name, R: d.R, Size: d.Size}
+	}
+	svols, err := scan.Volumes(in, warn)
+	if err != nil {
+		return nil, fmt.Errorf("inspect: %w", err)
+	}
+	vols := make([]*Volume, len(svols))
+	for i, sv := range svols {
+		vols[i] = &Volume{Volume: sv}
+		vols[i].FS = openFS(sv, warn)
+	}
+	g := &guest{vols: vols, warn: warn, opt: opt}
+	res := &Result{OperatingSystems: []OS{}}
+	for _, v := range vols {
+		if v.FS == nil {
+			continue
+		}
+		for _, p := range probes {
+			if os, ok := p.fn(g, v); ok {
+				res.OperatingSystems = append(res.OperatingSystems, *os)
+				break
+			}
+		}
+	}
+	return res, nil
+}
+
+// openers open the filesystems virt-bmap can read by path, by fs.Detect's
+// type name.
+var openers = map[string]func(r io.ReaderAt, size int64, warn fs.WarnFunc) (iofs.FS, error){
+	"ext2": openExt, "ext3": openExt, "ext4": openExt,
+	"vfat": func(r io.ReaderAt, size int64, warn fs.WarnFunc) (iofs.FS, error) {
+		f, err := fat.New(r, size)
+		if err != nil {
+			return nil, err
+		}
+		f.SetWarn(warn)
+		return f, nil
+	},
+	"ntfs": func(r io.ReaderAt, size int64, warn fs.WarnFunc) (iofs.FS, error) {
+		f, err := ntfs.New(r, size)
+		if err != nil {
+			return nil, err
+		}
+		f.SetWarn(warn)
+		return f, nil
+	},
+}
+
+func openExt(r io.ReaderAt, size int64, warn fs.WarnFunc) (iofs.FS, error) {
+	f, err := ext.New(r, size)
+	if err != nil {
+		return nil, err
+	}
+	f.SetWarn(warn)
+	return f, nil
+}
+
+func openFS(v scan.Volume, warn fs.WarnFunc) iofs.FS {
+	open, ok := openers[v.Type.Name]
+	if !ok {
+		return nil
+	}
+	w := func(err error) { warn(fmt.Errorf("%s: %w", v.Device, err)) }
+	f, err := open(v.R, v.Size, w)
+	if err != nil {
+		w(err)
+		return nil
+	}
+	return f
+}
+
+// guest is the state the probes share: every volume of the guest.
+type guest struct {
+	vols []*Volume
+	warn fs.WarnFunc
+	opt  Options
+}
+
+// filesystem describes v for an OS's filesystem list.
+func (v *Volume) filesystem() Filesystem {
+	return Filesystem{Device: v.Device, Type: v.Type.Name, Label: v.Type.Label, UUID: v.Type.UUID}
+}
+
+// sortMountpoints orders mount points as virt-inspector prints them:
+// shortest path first, then by name, so a parent comes before its
+// children.
+func sortMountpoints(m []Mountpoint) {
+	sort.SliceStable(m, func(i, j int) bool {
+		if len(m[i].Path) != len(m[j].Path) {
+			return len(m[i].Path) < len(m[j].Path)
+		}
+		return m[i].Path < m[j].Path
+	})
+}
+
+func sortFilesystems(f []Filesystem) {
+	sort.SliceStable(f, func(i, j int) bool { return f[i].Device < f[j].Device })
+}
+
+// byDevice finds a volume by its device name.
+func (g *guest) byDevice(dev string) *Volume {
+	for _, v := range g.vols {
+		if v.Device == dev {
+			return v
+		}
+	}
+	return nil
+}
+
+func (g *guest) find(pred func(v *Volume) bool) *Volume {
+	for _, v := range g.vols {
+		if pred(v) {
+			return v
+		}
+	}
+	return nil
+}
+
+// equalFold compares identifiers (UUIDs, GUIDs) case-insensitively.
+func equalFold(a, b string) bool { return a != "" && strings.EqualFold(a, b) }

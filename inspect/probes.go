@@ -1,0 +1,120 @@
+package inspect
+
+import (
+	"fmt"
+	"path"
+	"strings"
+
+	"github.com/virt-bmap/virt-bmap/inspect/apk"
+	"github.com/virt-bmap/virt-bmap/inspect/dpkg"
+	"github.com/virt-bmap/virt-bmap/inspect/linux"
+	"github.com/virt-bmap/virt-bmap/inspect/pacman"
+	iofs "io/fs"
+)
+
+// probe recognises the root filesystem of one kind of OS and describes
+// the OS. ok is false when v is not such a root.
+type probe struct {
+	name string
+	fn   func(g *guest, v *Volume) (os *OS, ok bool)
+}
+
+// probes is tried in order on every readable filesystem; the first match
+// makes it a root. The rules behind the order:
+//
+//   - Linux first: its test (an /etc directory and a release file or an
+//     fstab) is cheap and specific, and a Linux root never holds a Windows
+//     system directory.
+//   - Windows (inspect/windows: a system root such as /Windows with its
+//     registry hives) goes after Linux: appended to this table as
+//     {"windows", probeWindows}, it reads the NTFS or FAT filesystems
+//     Linux has rejected.
+var probes = []probe{
+	{"linux", probeLinux},
+}
+
+// catalogers list the installed applications for a package format. rpm is
+// missing: no rpm database reader is available yet.
+var catalogers = map[string]func(fsys iofs.FS, warn func(error)) ([]Application, error){
+	"deb":    func(fsys iofs.FS, _ func(error)) ([]Application, error) { return dpkg.Installed(fsys) },
+	"apk":    func(fsys iofs.FS, _ func(error)) ([]Application, error) { return apk.Installed(fsys) },
+	"pacman": pacman.Installed,
+}
+
+func probeLinux(g *guest, v *Volume) (*OS, bool) {
+	if !linux.IsRoot(v.FS) {
+		return nil, false
+	}
+	warn := func(err error) { g.warn(fmt.Errorf("%s: %w", v.Device, err)) }
+	info, err := linux.Inspect(v.FS, warn)
+	if err != nil {
+		warn(err)
+		return nil, false
+	}
+	os := &OS{Root: v.Device, Name: "linux", Mountpoints: []Mountpoint{}, Filesystems: []Filesystem{},
+		DriveMappings: []DriveMapping{}, Applications: []Application{}}
+	mfs := &mountFS{mounts: []mount{{"/", v}}}
+	seen := map[string]bool{v.Device: true}
+	os.Filesystems = append(os.Filesystems, v.filesystem())
+	for _, e := range info.Fstab {
+		mp := path.Clean(e.File)
+		swap := e.VfsType == "swap"
+		if !swap && !strings.HasPrefix(e.File, "/") {
+			continue // "none", bind sources...
+		}
+		if e.VfsType == "proc" || e.VfsType == "sysfs" || e.VfsType == "tmpfs" || e.VfsType == "devpts" {
+			continue
+		}
+		d := g.resolveSpec(e.Spec)
+		if d == nil {
+			warn(fmt.Errorf("fstab: %s (%s): no such device on the guest", e.Spec, e.File))
+			continue
+		}
+		if !seen[d.Device] {
+			seen[d.Device] = true
+			os.Filesystems = append(os.Filesystems, d.filesystem())
+		}
+		if swap {
+			continue
+		}
+		os.Mountpoints = append(os.Mountpoints, Mountpoint{Device: d.Device, Path: mp})
+		if mp != "/" && d.FS != nil {
+			mfs.mounts = append(mfs.mounts, mount{mp, d})
+		}
+	}
+	if !hasPath(os.Mountpoints, "/") {
+		os.Mountpoints = append(os.Mountpoints, Mountpoint{Device: v.Device, Path: "/"})
+	}
+	sortMountpoints(os.Mountpoints)
+	sortFilesystems(os.Filesystems)
+	if len(mfs.mounts) > 1 {
+		// Read the facts again through the mounted view: /usr or /var
+		// may be filesystems of their own.
+		if i2, err := linux.Inspect(mfs, warn); err == nil {
+			info = i2
+		}
+	}
+	os.Arch, os.Distro, os.ProductName, os.ProductVariant = info.Arch, info.Distro, info.ProductName, info.ProductVariant
+	os.MajorVersion, os.MinorVersion, os.BuildID = info.MajorVersion, info.MinorVersion, info.BuildID
+	os.PackageFormat, os.PackageManagement = info.PackageFormat, info.PackageManagement
+	os.Hostname, os.OSInfo = info.Hostname, info.OSInfo
+	if cat, ok := catalogers[os.PackageFormat]; ok && !g.opt.NoApplications {
+		apps, err := cat(mfs, warn)
+		if err != nil {
+			warn(err)
+		}
+		if apps != nil {
+			os.Applications = apps
+		}
+	}
+	return os, true
+}
+
+func hasPath(m []Mountpoint, p string) bool {
+	for _, x := range m {
+		if x.Path == p {
+			return true
+		}
+	}
+	return false
+}
