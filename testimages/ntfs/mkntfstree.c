@@ -33,6 +33,8 @@
  *   symlink   PATH TARGET               a directory symbolic link
  *                                       (IO_REPARSE_TAG_SYMLINK, absolute) to
  *                                       the existing directory TARGET
+ *   copy      PATH HOSTFILE             a file holding a copy of the host
+ *                                       file HOSTFILE
  *
  * The volume is opened with compression allowed (as ntfs-3g's
  * "-o compression" option does).
@@ -223,6 +225,32 @@ static void reparse(const char *path, const char *target, int symlink)
 	free(uprint);
 }
 
+/* copy_in makes PATH a file with the contents of the host file HOSTFILE. */
+static void copy_in(const char *path, const char *hostfile)
+{
+	FILE *in = fopen(hostfile, "rb");
+	ntfs_inode *ni;
+	ntfs_attr *na;
+	int64_t off = 0;
+	size_t n;
+	if (!in)
+		die("open host file", hostfile);
+	ni = create(path, S_IFREG);
+	na = ntfs_attr_open(ni, AT_DATA, AT_UNNAMED, 0);
+	if (!na)
+		die("open $DATA of", path);
+	while ((n = fread(buf, 1, sizeof(buf), in)) > 0) {
+		if (ntfs_attr_pwrite(na, off, n, buf) != (s64)n)
+			die("write", path);
+		off += n;
+	}
+	if (ferror(in))
+		die("read host file", hostfile);
+	fclose(in);
+	ntfs_attr_close(na);
+	ntfs_inode_close(ni);
+}
+
 static int64_t num(const char *s)
 {
 	char *end;
@@ -341,6 +369,9 @@ int main(int argc, char **argv)
 				free(held[i]);
 			}
 			free(held);
+		} else if (!strcmp(f[0], "copy")) {
+			NEED(3);
+			copy_in(f[1], f[2]);
 		} else if (!strcmp(f[0], "junction") || !strcmp(f[0], "symlink")) {
 			NEED(3);
 			reparse(f[1], f[2], f[0][0] == 's');
