@@ -34,7 +34,7 @@ type xmlOS struct {
 	OSInfo            string     `xml:"osinfo,omitempty"`
 	Mountpoints       []xmlMount `xml:"mountpoints>mountpoint"`
 	Filesystems       []xmlFS    `xml:"filesystems>filesystem"`
-	DriveMappings     []xmlDrive `xml:"drive_mappings>drive_mapping,omitempty"`
+	DriveMappings     *xmlDrives `xml:"drive_mappings,omitempty"`
 	Applications      *xmlApps   `xml:"applications,omitempty"`
 }
 
