@@ -26,11 +26,14 @@ type probe struct {
 //     fstab) is cheap and specific, and a Linux root never holds a Windows
 //     system directory.
 //   - Windows (inspect/windows: a system root such as /Windows with its
-//     registry hives) goes after Linux: appended to this table as
-//     {"windows", probeWindows}, it reads the NTFS or FAT filesystems
-//     Linux has rejected.
+//     registry hives) after Linux: its test reads directories
+//     case-insensitively and opens hives, so it runs only on the
+//     filesystems Linux has rejected.
+//
+// Another OS (FreeBSD, ...) is one more row.
 var probes = []probe{
 	{"linux", probeLinux},
+	{"windows", probeWindows},
 }
 
 // catalogers list the installed applications for a package format. rpm is

@@ -24,9 +24,12 @@ type Volume struct {
 	// ("%08x-%02d"): the disk signature and the partition number.
 	MBRID   uint32
 	PartNum int
-	Type    fs.Type     // what fs.Detect found ("LVM2_member" PVs are listed too)
-	R       io.ReaderAt // the device's bytes, from its first byte
-	Size    int64
+	// Start is the partition's offset on its disk in bytes (0 for a bare
+	// disk and for an LV).
+	Start int64
+	Type  fs.Type     // what fs.Detect found ("LVM2_member" PVs are listed too)
+	R     io.ReaderAt // the device's bytes, from its first byte
+	Size  int64
 }
 
 // Volumes lists every partition (extended containers excepted), every bare
@@ -82,7 +85,7 @@ func Volumes(disks []DiskInput, warn fs.WarnFunc) ([]Volume, error) {
 			if p.Extended {
 				continue
 			}
-			v := Volume{Disk: disk, Device: part.DeviceName(disk, p.Number), PartNum: p.Number,
+			v := Volume{Disk: disk, Device: part.DeviceName(disk, p.Number), PartNum: p.Number, Start: p.Start,
 				R: io.NewSectionReader(d.R, p.Start, p.Size), Size: p.Size}
 			if tab.Scheme == part.SchemeGPT {
 				v.PartUUID = p.GUID

@@ -1,0 +1,53 @@
+package inspect
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/virt-bmap/virt-bmap/inspect/windows"
+)
+
+// probeWindows recognises a Windows system volume (inspect/windows) and
+// matches its drive letters (SYSTEM\MountedDevices) to the guest's
+// partitions: an MBR letter by disk signature and partition offset, a GPT
+// letter by the partition's unique GUID.
+func probeWindows(g *guest, v *Volume) (*OS, bool) {
+	info, err := windows.Inspect(v.FS)
+	if errors.Is(err, windows.ErrNotWindows) || info == nil {
+		return nil, false
+	}
+	if err != nil {
+		g.warn(fmt.Errorf("%s: %w", v.Device, err))
+	}
+	os := &OS{Root: v.Device, Name: "windows", Distro: "windows", Arch: info.Arch,
+		ProductName: info.ProductName, ProductVariant: info.ProductVariant,
+		MajorVersion: info.Major, MinorVersion: info.Minor, WindowsSystemRoot: info.SystemRoot,
+		Hostname: info.Hostname, BuildID: info.BuildID, OSInfo: info.OSInfo,
+		Mountpoints:   []Mountpoint{{Device: v.Device, Path: "/"}},
+		Filesystems:   []Filesystem{v.filesystem()},
+		DriveMappings: []DriveMapping{}, Applications: []Application{}}
+	for _, d := range info.DriveLetters {
+		var p *Volume
+		switch d.Kind {
+		case windows.DriveGPT:
+			p = g.find(func(x *Volume) bool { return equalFold(x.PartUUID, d.GPTGUID) })
+		case windows.DriveMBR:
+			p = g.find(func(x *Volume) bool {
+				return x.LV == "" && x.PartNum > 0 && x.PartUUID == "" && x.MBRID == d.MBRSignature &&
+					x.Start >= 0 && uint64(x.Start) == d.MBROffset
+			})
+		}
+		if p == nil {
+			continue
+		}
+		os.DriveMappings = append(os.DriveMappings, DriveMapping{Name: d.Letter, Device: p.Device})
+	}
+	if !g.opt.NoApplications {
+		for _, a := range info.Applications {
+			os.Applications = append(os.Applications, Application{Name: a.Name, DisplayName: a.DisplayName,
+				Version: a.Version, Publisher: a.Publisher, InstallPath: a.InstallPath, URL: a.URL,
+				Description: a.Description})
+		}
+	}
+	return os, true
+}
