@@ -120,14 +120,15 @@ func decodeMountedDevice(name string, data []byte) (DriveLetter, bool) {
 	}
 	dl := DriveLetter{Letter: string(l)}
 	const dmio = "DMIO:ID:"
+	isDMIO := len(data) >= len(dmio) && string(data[:len(dmio)]) == dmio
 	switch {
-	case len(data) == 12:
+	case isDMIO && len(data) == len(dmio)+16:
+		dl.Kind = DriveGPT
+		dl.GPTGUID = formatGUID(data[len(dmio):])
+	case !isDMIO && len(data) == 12:
 		dl.Kind = DriveMBR
 		dl.MBRSignature = binary.LittleEndian.Uint32(data)
 		dl.MBROffset = binary.LittleEndian.Uint64(data[4:])
-	case len(data) == len(dmio)+16 && string(data[:len(dmio)]) == dmio:
-		dl.Kind = DriveGPT
-		dl.GPTGUID = formatGUID(data[len(dmio):])
 	default:
 		return DriveLetter{}, false
 	}
