@@ -1,0 +1,94 @@
+package dpkg
+
+import (
+	"os"
+	"reflect"
+	"testing"
+	"testing/fstest"
+
+	"github.com/virt-bmap/virt-bmap/inspect/app"
+)
+
+func TestInstalledFixture(t *testing.T) {
+	apps, err := Installed(os.DirFS("testdata"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []app.Application{
+		{Name: "adduser", Epoch: 1, Version: "3.134", Arch: "all", Summary: "add and remove users and groups"},
+		{Name: "bash", Version: "5.2.15", Release: "2+b7", Arch: "amd64",
+			URL:     "http://tiswww.case.edu/php/chet/bash/bashtop.html",
+			Summary: "GNU Bourne Again SHell",
+			Description: "Bash is an sh-compatible command language interpreter.\n\n" +
+				"Bash is ultimately intended to be a conformant implementation."},
+		{Name: "libc6", Version: "2.36", Release: "9+deb12u4", Arch: "amd64", SourcePackage: "glibc",
+			Summary: "GNU C Library: Shared libraries"},
+	}
+	if !reflect.DeepEqual(apps, want) {
+		t.Errorf("got  %+v\nwant %+v", apps, want)
+	}
+}
+
+func TestSplitVersion(t *testing.T) {
+	for _, c := range []struct {
+		in           string
+		epoch        int
+		version, rel string
+	}{
+		{"1.0", 0, "1.0", ""},
+		{"1.0-1", 0, "1.0", "1"},
+		{"2:1.0-1-2", 2, "1.0-1", "2"},
+		{"x:1.0", 0, "1.0", ""},
+		{"-5:1", 0, "1", ""},
+		{"", 0, "", ""},
+	} {
+		t.Run(c.in, func(t *testing.T) {
+			e, v, r := SplitVersion(c.in)
+			if e != c.epoch || v != c.version || r != c.rel {
+				t.Errorf("SplitVersion(%q) = %d %q %q, want %d %q %q", c.in, e, v, r, c.epoch, c.version, c.rel)
+			}
+		})
+	}
+}
+
+func TestParseStatusBad(t *testing.T) {
+	for name, in := range map[string]string{
+		"empty":        "",
+		"zeros":        "\x00\x00\x00\x00",
+		"no colon":     "Package bash\nStatus install ok installed\n",
+		"no package":   "Status: install ok installed\nVersion: 1\n",
+		"continuation": " orphan continuation\n\n",
+		"truncated":    "Package: bash\nStatus: install ok inst",
+	} {
+		t.Run(name, func(t *testing.T) {
+			apps := ParseStatus([]byte(in))
+			if apps == nil || len(apps) != 0 {
+				t.Errorf("ParseStatus(%q) = %+v, want an empty non-nil slice", in, apps)
+			}
+		})
+	}
+}
+
+func TestInstalledMissing(t *testing.T) {
+	apps, err := Installed(fstest.MapFS{})
+	if err == nil || apps == nil {
+		t.Errorf("Installed(empty) = %v, %v; want an error and an empty slice", apps, err)
+	}
+}
+
+func FuzzParseStatus(f *testing.F) {
+	b, err := os.ReadFile("testdata/var/lib/dpkg/status")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(b)
+	f.Add([]byte("Package: a\nStatus: x installed\nVersion: 1:2-3\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		for _, a := range ParseStatus(b) {
+			if a.Name == "" {
+				t.Errorf("application without a name: %+v", a)
+			}
+			SplitVersion(a.Version)
+		}
+	})
+}
