@@ -146,8 +146,14 @@ func resolve(fsys iofs.FS, name string) (string, error) {
 	}
 }
 
+// exists reports whether name exists, following links with resolve's
+// hop limit (never through fsys's own Stat, which may have none).
 func exists(fsys iofs.FS, name string) bool {
-	_, err := iofs.Stat(fsys, name)
+	name, err := resolve(fsys, name)
+	if err != nil {
+		return false
+	}
+	_, err = iofs.Stat(fsys, name)
 	return err == nil
 }
 
