@@ -128,7 +128,7 @@ dpkg_status() {
 # facts_dpkg N: the facts of dpkg_status N a test checks.
 facts_dpkg() {
 	echo "packages=$1"
-	echo "first_package=pkg0001 1.1.1-2 amd64"
+	echo "first_package=pkg0001 2.1.1-2 amd64"
 	echo "epoch_package=pkg0007 2:8.7.0-4 amd64"
 }
 

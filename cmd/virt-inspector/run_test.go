@@ -1,0 +1,228 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/virt-bmap/virt-bmap/inspect"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+var guestNames = []string{"debian12", "ubuntu2204", "alpine319", "arch"}
+
+var (
+	guestsOnce sync.Once
+	guestsDir  string
+	guestsErr  error
+)
+
+// guests builds the phony guests once with testimages/guests.sh.
+func guests(t *testing.T) string {
+	t.Helper()
+	guestsOnce.Do(func() {
+		for _, tool := range []string{"mkfs.ext4", "sfdisk", "xz"} {
+			if _, err := exec.LookPath(tool); err != nil {
+				if _, err2 := os.Stat("/usr/sbin/" + tool); err2 != nil {
+					guestsErr = fmt.Errorf("%s not found: %w", tool, err)
+					return
+				}
+			}
+		}
+		guestsDir, guestsErr = os.MkdirTemp("", "virt-inspector-guests")
+		if guestsErr != nil {
+			return
+		}
+		out, err := exec.Command("bash", "../../testimages/guests.sh", guestsDir).CombinedOutput()
+		if err != nil {
+			guestsErr = fmt.Errorf("guests.sh: %v\n%s", err, out)
+		}
+	})
+	if guestsErr != nil {
+		t.Skip(guestsErr)
+	}
+	return guestsDir
+}
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	code := m.Run()
+	if guestsDir != "" {
+		os.RemoveAll(guestsDir)
+	}
+	os.Exit(code)
+}
+
+func runCmd(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(args, &out, &errb)
+	return out.String(), errb.String(), code
+}
+
+// TestGolden compares the XML, JSON and table output for each guest with
+// testdata/GUEST.{xml,json,table}; -update rewrites them.
+func TestGolden(t *testing.T) {
+	dir := guests(t)
+	for _, g := range guestNames {
+		for _, f := range []string{"xml", "json", "table"} {
+			t.Run(g+"."+f, func(t *testing.T) {
+				out, stderr, code := runCmd(t, "-q", "--"+f, "-a", filepath.Join(dir, g+".img"))
+				if code != 0 {
+					t.Fatalf("exit %d: %s", code, stderr)
+				}
+				golden := filepath.Join("testdata", g+"."+f)
+				if *update {
+					if err := os.MkdirAll("testdata", 0o755); err != nil {
+						t.Fatal(err)
+					}
+					if err := os.WriteFile(golden, []byte(out), 0o644); err != nil {
+						t.Fatal(err)
+					}
+					return
+				}
+				want, err := os.ReadFile(golden)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if out != string(want) {
+					t.Errorf("output differs from %s (rerun with -update to accept):\n%s", golden, out)
+				}
+			})
+		}
+	}
+}
+
+// readFacts reads the KEY=VALUE file guests.sh wrote beside each image.
+func readFacts(t *testing.T, path string) map[string][]string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	m := map[string][]string{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), "=")
+		if ok {
+			m[k] = append(m[k], v)
+		}
+	}
+	return m
+}
+
+// TestFacts checks the JSON output against what guests.sh put in each
+// guest (its .facts file), not against our own earlier output.
+func TestFacts(t *testing.T) {
+	dir := guests(t)
+	for _, g := range guestNames {
+		t.Run(g, func(t *testing.T) {
+			facts := readFacts(t, filepath.Join(dir, g+".facts"))
+			out, stderr, code := runCmd(t, "--json", "-a", filepath.Join(dir, g+".img"))
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			var res inspect.Result
+			if err := json.Unmarshal([]byte(out), &res); err != nil {
+				t.Fatal(err)
+			}
+			if len(res.OperatingSystems) != 1 {
+				t.Fatalf("%d operating systems, want 1", len(res.OperatingSystems))
+			}
+			o := res.OperatingSystems[0]
+			check := func(key, got string) {
+				if w := facts[key]; len(w) != 1 || w[0] != got {
+					t.Errorf("%s = %q, guests.sh wrote %q", key, got, w)
+				}
+			}
+			check("distro", o.Distro)
+			check("product_name", o.ProductName)
+			check("major", fmt.Sprint(o.MajorVersion))
+			check("minor", fmt.Sprint(o.MinorVersion))
+			check("hostname", o.Hostname)
+			check("osinfo", o.OSInfo)
+			check("root", o.Root)
+			check("packages", fmt.Sprint(len(o.Applications)))
+			if o.Arch != "x86_64" { // guests.sh copies the host's x86-64 /bin/dash
+				t.Errorf("arch = %q, want x86_64", o.Arch)
+			}
+			for _, m := range facts["mount"] {
+				path, dev, _ := strings.Cut(m, " ")
+				found := false
+				for _, mp := range o.Mountpoints {
+					found = found || (mp.Path == path && mp.Device == dev)
+				}
+				if !found {
+					t.Errorf("mount point %s on %s missing: %+v", path, dev, o.Mountpoints)
+				}
+			}
+			appFact := func(key string) {
+				for _, v := range facts[key] {
+					f := strings.Fields(v) // "NAME [EPOCH:]VERSION-RELEASE ARCH"
+					var got string
+					for _, a := range o.Applications {
+						if a.Name == f[0] {
+							got = a.Version + "-" + a.Release
+							if a.Epoch != 0 {
+								got = fmt.Sprintf("%d:%s", a.Epoch, got)
+							}
+							got = a.Name + " " + got + " " + a.Arch
+						}
+					}
+					if got != v {
+						t.Errorf("%s: got %q, guests.sh wrote %q", key, got, v)
+					}
+				}
+			}
+			appFact("first_package")
+			appFact("epoch_package")
+		})
+	}
+}
+
+func TestNoApplications(t *testing.T) {
+	dir := guests(t)
+	out, _, code := runCmd(t, "-q", "--no-applications", "-a", filepath.Join(dir, "debian12.img"))
+	if code != 0 || strings.Contains(out, "<applications") || !strings.Contains(out, "<distro>debian</distro>") {
+		t.Errorf("exit %d, output:\n%s", code, out)
+	}
+}
+
+func TestUsage(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		args []string
+		code int
+		msg  string
+	}{
+		{"no image", nil, 2, "no IMAGE"},
+		{"two outputs", []string{"--xml", "--json", "x"}, 2, "at most one"},
+		{"bad format", []string{"--format", "vmdk", "x"}, 2, "--format"},
+		{"missing image", []string{"-a", "/nonexistent/x.img"}, 1, "nonexistent"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, stderr, code := runCmd(t, c.args...)
+			if code != c.code || !strings.Contains(stderr, c.msg) {
+				t.Errorf("exit %d, stderr %q; want %d and %q", code, stderr, c.code, c.msg)
+			}
+		})
+	}
+}
+
+func TestFormatMismatch(t *testing.T) {
+	dir := guests(t)
+	_, stderr, code := runCmd(t, "--format", "xz", "-a", filepath.Join(dir, "arch.img"))
+	if code != 1 || !strings.Contains(stderr, "image is raw") {
+		t.Errorf("exit %d, stderr %q", code, stderr)
+	}
+}
