@@ -22,8 +22,19 @@ const (
 
 // hive is a registry hive opened through regparser.
 type hive struct {
-	reg *regparser.Registry
+	reg  *regparser.Registry
+	r    *pagedReader
+	size int64
 }
+
+// errBudget is returned once a hive has made regparser read more than
+// its budget of bytes (a corrupt hive whose lists point back into
+// themselves or name huge counts).
+var errBudget = errors.New("registry: read budget exhausted (corrupt or looping hive)")
+
+// readBudget is how many bytes regparser may read from a hive of size
+// bytes: enough for every key and value many times over.
+func readBudget(size int64) int64 { return 16*size + 1<<20 }
 
 // key is one key of a hive.
 type key struct {
@@ -41,11 +52,12 @@ func guard(err *error, what string) {
 // openHive opens the hive in r (size bytes).
 func openHive(r io.ReaderAt, size int64) (h *hive, err error) {
 	defer guard(&err, "header")
-	reg, err := regparser.NewRegistry(&pagedReader{r: r, size: size})
+	pr := &pagedReader{r: r, size: size, budget: readBudget(size)}
+	reg, err := regparser.NewRegistry(pr)
 	if err != nil {
 		return nil, fmt.Errorf("registry header at 0x0: %w", err)
 	}
-	return &hive{reg: reg}, nil
+	return &hive{reg: reg, r: pr, size: size}, nil
 }
 
 // root returns the root key.
@@ -77,6 +89,9 @@ func (h *hive) open(path string) (*key, error) {
 		subs, err := k.subkeys()
 		if err != nil {
 			return nil, err
+		}
+		if k.h.r.budget <= 0 {
+			return nil, errBudget
 		}
 		var next *key
 		for _, s := range subs {
@@ -116,7 +131,7 @@ func (k *key) subkeys() (out []namedKey, err error) {
 		}
 		if fl := cell.KeyIndexFast(); fl != nil {
 			for _, e := range regparser.ParseSafeArray_CM_KEY_INDEX_FAST_ELEMENT(p, r, fl.Offset+p.Off_CM_KEY_INDEX_FAST_List, int(fl.Count())) {
-				if len(out) >= maxSubkeys {
+				if len(out) >= maxSubkeys || k.h.r.budget <= 0 {
 					return
 				}
 				if nk := p.HCELL(r, hiveRootCell+int64(e.NodeOffset())).KeyNode(); nk != nil {
@@ -127,7 +142,7 @@ func (k *key) subkeys() (out []namedKey, err error) {
 		}
 		if idx := cell.KeyIndex(); idx != nil {
 			for _, off := range regparser.ParseSafeArray_uint32(r, idx.Offset+p.Off_CM_KEY_INDEX_List, int(idx.Count())) {
-				if len(out) >= maxSubkeys {
+				if len(out) >= maxSubkeys || k.h.r.budget <= 0 {
 					return
 				}
 				child := p.HCELL(r, hiveRootCell+int64(off))
@@ -140,6 +155,9 @@ func (k *key) subkeys() (out []namedKey, err error) {
 		}
 	}
 	walk(p.HCELL(r, hiveRootCell+int64(lists[0])), 0)
+	if k.h.r.budget <= 0 {
+		return out, errBudget
+	}
 	return out, nil
 }
 
@@ -172,13 +190,19 @@ func (k *key) values() (out []value, err error) {
 		if vk == nil {
 			continue
 		}
+		if k.h.r.budget <= 0 {
+			return out, errBudget
+		}
 		v := value{name: vk.ValueName(), typ: vk.Type()}
-		if vk.DataSize() <= maxValueData {
+		if ds := vk.DataSize(); ds <= maxValueData && ds <= k.h.size {
 			v.data = vk.ValueData()
 		} else {
 			v.data = &regparser.ValueData{Type: v.typ, Error: errValueTooLarge}
 		}
 		out = append(out, v)
+	}
+	if k.h.r.budget <= 0 {
+		return out, errBudget
 	}
 	return out, nil
 }
@@ -232,10 +256,13 @@ func dword(m map[string]value, name string) (uint64, bool) {
 
 // pagedReader serves regparser's many small reads (it reads arrays one
 // byte or one word at a time) from a one-page cache, and ends the hive at
-// size with io.EOF, which stops regparser's array reads.
+// size with io.EOF, which stops regparser's array reads. It also ends it
+// (io.EOF) once budget bytes have been read, so that no corrupt hive can
+// keep regparser reading for long; callers check budget.
 type pagedReader struct {
 	r       io.ReaderAt
 	size    int64
+	budget  int64
 	page    [hivePage]byte
 	pageOff int64
 	valid   int // bytes of page loaded; 0: none
@@ -245,6 +272,10 @@ func (p *pagedReader) ReadAt(b []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, errors.New("negative offset")
 	}
+	if p.budget <= 0 {
+		return 0, io.EOF
+	}
+	p.budget -= int64(len(b))
 	n := 0
 	for n < len(b) {
 		if off >= p.size {

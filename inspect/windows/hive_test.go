@@ -3,6 +3,7 @@ package windows
 import (
 	"bytes"
 	"encoding/binary"
+	"io"
 	"os"
 	"reflect"
 	"testing"
@@ -186,7 +187,7 @@ func TestPagedReader(t *testing.T) {
 	for i := range data {
 		data[i] = byte(i * 7)
 	}
-	p := &pagedReader{r: bytesReaderAt(data), size: int64(len(data))}
+	p := &pagedReader{r: bytesReaderAt(data), size: int64(len(data)), budget: 1 << 30}
 	for _, tc := range []struct {
 		off, n int64
 		wantN  int
@@ -207,6 +208,18 @@ func TestPagedReader(t *testing.T) {
 		}
 		if n > 0 && !bytes.Equal(b[:n], data[tc.off:tc.off+int64(n)]) {
 			t.Errorf("ReadAt(%d, %d): wrong bytes", tc.n, tc.off)
+		}
+	}
+}
+
+// TestPagedReaderBudget: once the budget is spent, reads end with io.EOF.
+func TestPagedReaderBudget(t *testing.T) {
+	data := make([]byte, 3*hivePage)
+	p := &pagedReader{r: bytesReaderAt(data), size: int64(len(data)), budget: 8}
+	b := make([]byte, 4)
+	for i, want := range []error{nil, nil, io.EOF} {
+		if _, err := p.ReadAt(b, 0); err != want {
+			t.Errorf("read %d: %v, want %v", i, err, want)
 		}
 	}
 }
