@@ -29,6 +29,7 @@ if [ "$what" != demo ]; then
     [/usr/lib/syslinux/mbr/mbr.bin]=syslinux-common
     [cpio]=cpio
     [pvcreate]=lvm2 [losetup]=mount
+    [hivexregedit]=libwin-hivex-perl [hivexget]=libhivex-bin [file]=file
   )
 fi
 if [ "$what" = bench ]; then
