@@ -30,6 +30,7 @@ if [ "$what" != demo ]; then
     [cpio]=cpio
     [pvcreate]=lvm2 [losetup]=mount
     [hivexregedit]=libwin-hivex-perl [hivexget]=libhivex-bin [file]=file
+    [chromium]=chromium
   )
 fi
 if [ "$what" = bench ]; then
