@@ -9,6 +9,7 @@ import (
 	"github.com/virt-bmap/virt-bmap/inspect/dpkg"
 	"github.com/virt-bmap/virt-bmap/inspect/linux"
 	"github.com/virt-bmap/virt-bmap/inspect/pacman"
+	"github.com/virt-bmap/virt-bmap/inspect/rpm"
 	iofs "io/fs"
 )
 
@@ -36,12 +37,12 @@ var probes = []probe{
 	{"windows", probeWindows},
 }
 
-// catalogers list the installed applications for a package format. rpm is
-// missing: no rpm database reader is available yet.
+// catalogers list the installed applications for a package format.
 var catalogers = map[string]func(fsys iofs.FS, warn func(error)) ([]Application, error){
 	"deb":    func(fsys iofs.FS, _ func(error)) ([]Application, error) { return dpkg.Installed(fsys) },
 	"apk":    func(fsys iofs.FS, _ func(error)) ([]Application, error) { return apk.Installed(fsys) },
 	"pacman": pacman.Installed,
+	"rpm":    rpm.Installed,
 }
 
 func probeLinux(g *guest, v *Volume) (*OS, bool) {
