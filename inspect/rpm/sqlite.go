@@ -2,6 +2,7 @@ package rpm
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -35,6 +36,8 @@ type sqliteDB struct {
 	npages   uint32 // pages in the file, from its size
 	utf16    binary.ByteOrder
 	wal      map[uint32][]byte // pages replaced by the write-ahead log
+
+	onPage func(n uint32, overflow bool) // tests: sees every page walked
 }
 
 func sqliteErr(off int64, what, msg string, args ...any) error {
@@ -89,7 +92,7 @@ func (d *sqliteDB) page(n uint32) ([]byte, error) {
 		return p, nil
 	}
 	if n == 0 || n > d.npages {
-		return nil, sqliteErr(0, "page", "page number %d outside the file's %d pages", n, d.npages)
+		return nil, fmt.Errorf("sqlite: page number %d outside the file's %d pages", n, d.npages)
 	}
 	b := make([]byte, d.pageSize)
 	if _, err := d.r.ReadAt(b, int64(n-1)*int64(d.pageSize)); err != nil {
@@ -135,6 +138,9 @@ func (d *sqliteDB) walkPage(n uint32, depth int, seen map[uint32]bool, fn func(i
 		return sqliteErr(d.pageOff(n), fmt.Sprintf("page %d", n), "page reached twice: the B-tree loops")
 	}
 	seen[n] = true
+	if d.onPage != nil {
+		d.onPage(n, false)
+	}
 	p, err := d.page(n)
 	if err != nil {
 		return err
@@ -224,6 +230,9 @@ func (d *sqliteDB) leafCell(n uint32, off int, cell []byte) (int64, []byte, erro
 	if local == p {
 		return int64(rowid), cell[:p], nil
 	}
+	if max := int64(local) + (int64(d.npages)+int64(len(d.wal)))*int64(u-4); int64(p) > max {
+		return 0, nil, sqliteErr(at, what, "payload of %d bytes is more than the file can hold", p)
+	}
 	rec := make([]byte, 0, p)
 	rec = append(rec, cell[:local]...)
 	next := binary.BigEndian.Uint32(cell[local:])
@@ -236,6 +245,9 @@ func (d *sqliteDB) leafCell(n uint32, off int, cell []byte) (int64, []byte, erro
 			return 0, nil, sqliteErr(d.pageOff(next), what, "overflow page %d reached twice: the chain loops", next)
 		}
 		seen[next] = true
+		if d.onPage != nil {
+			d.onPage(next, true)
+		}
 		op, err := d.page(next)
 		if err != nil {
 			return 0, nil, fmt.Errorf("%s: overflow: %w", what, err)
@@ -356,7 +368,10 @@ func (d *sqliteDB) tableRoot(name string) (uint32, error) {
 	if err != nil {
 		return 0, err
 	}
-	return 0, fmt.Errorf("sqlite: no table %q in the schema", name)
+	return 0, fmt.Errorf("sqlite: table %q: %w", name, errNoTable)
 }
 
-var errStop = fmt.Errorf("stop")
+var (
+	errStop    = errors.New("stop")
+	errNoTable = errors.New("no such table in the schema")
+)
