@@ -10,7 +10,9 @@ import (
 
 // The XML document has libguestfs' element names and order, so that it
 // validates against virt-inspector.rng. Absent facts are left out, as
-// libguestfs does; major and minor versions are always there.
+// libguestfs does; major and minor versions are always there. build_id is
+// not in the schema (libguestfs' virt-inspector leaves it out of its XML
+// too), so it is only in the JSON and the table.
 type xmlOSes struct {
 	XMLName xml.Name `xml:"operatingsystems"`
 	OS      []xmlOS  `xml:"operatingsystem"`
@@ -30,7 +32,6 @@ type xmlOS struct {
 	PackageFormat     string     `xml:"package_format,omitempty"`
 	PackageManagement string     `xml:"package_management,omitempty"`
 	Hostname          string     `xml:"hostname,omitempty"`
-	BuildID           string     `xml:"build_id,omitempty"`
 	OSInfo            string     `xml:"osinfo,omitempty"`
 	Mountpoints       []xmlMount `xml:"mountpoints>mountpoint"`
 	Filesystems       []xmlFS    `xml:"filesystems>filesystem"`
@@ -88,7 +89,7 @@ func writeXML(w io.Writer, res *inspect.Result, withApps bool) error {
 			MajorVersion: o.MajorVersion, MinorVersion: o.MinorVersion,
 			SystemRoot: o.WindowsSystemRoot, ControlSet: o.WindowsCurrentControlSet,
 			PackageFormat: o.PackageFormat, PackageManagement: o.PackageManagement,
-			Hostname: o.Hostname, BuildID: o.BuildID, OSInfo: o.OSInfo}
+			Hostname: o.Hostname, OSInfo: o.OSInfo}
 		for _, m := range o.Mountpoints {
 			x.Mountpoints = append(x.Mountpoints, xmlMount{Dev: m.Device, Path: m.Path})
 		}
