@@ -180,7 +180,7 @@ func TestDescription(t *testing.T) {
 // TestInstalledLive builds a fresh database with rpm and rpmbuild and
 // compares with rpm -qa on it.
 func TestInstalledLive(t *testing.T) {
-	for _, tool := range []string{"rpm", "rpmbuild", "gpg"} {
+	for _, tool := range []string{"rpm", "rpmbuild", "gpg", "sqlite3"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skipf("%s not installed", tool)
 		}

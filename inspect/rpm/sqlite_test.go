@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"os"
 	"testing"
 	"testing/fstest"
 
@@ -174,8 +175,10 @@ func TestParseRecordBad(t *testing.T) {
 
 // FuzzSQLite feeds damaged databases to the reader and every accessor.
 func FuzzSQLite(f *testing.F) {
-	b := testDB(f)
-	f.Add(b[:8*4096])
+	b, err := os.ReadFile("testdata/small.sqlite")
+	if err != nil {
+		f.Fatal(err)
+	}
 	f.Add(b)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		d, err := openSQLite(bytes.NewReader(b), int64(len(b)))
@@ -197,4 +200,39 @@ func FuzzSQLite(f *testing.F) {
 		})
 		_, _ = Installed(fstest.MapFS{"var/lib/rpm/rpmdb.sqlite": {Data: b}}, func(error) {})
 	})
+}
+
+// TestSmall reads the fuzz seed: 512-byte pages, every row overflowing,
+// interior pages; its rows are copies of the fixture's (checked against
+// rpm -qa in TestInstalledFixture).
+func TestSmall(t *testing.T) {
+	b, err := os.ReadFile("testdata/small.sqlite")
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, tree, overflow := pages(t, b)
+	if len(tree) < 3 || len(overflow) < 12 {
+		t.Errorf("root %d: %d tree pages, %d overflow pages", root, len(tree), len(overflow))
+	}
+	small, err := Installed(fstest.MapFS{"var/lib/rpm/rpmdb.sqlite": {Data: b}}, func(err error) { t.Error(err) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := Installed(fstest.MapFS{"var/lib/rpm/rpmdb.sqlite": {Data: testDB(t)}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]int{}
+	for i, a := range all {
+		byName[a.Name] = i
+	}
+	if len(small) < 11 {
+		t.Fatalf("%d packages", len(small))
+	}
+	for _, a := range small {
+		i, ok := byName[a.Name]
+		if !ok || all[i] != a {
+			t.Errorf("%+v differs from the fixture's", a)
+		}
+	}
 }

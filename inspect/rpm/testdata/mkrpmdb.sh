@@ -8,7 +8,7 @@
 # Usage: testdata/mkrpmdb.sh OUTDIR (writes rpmdb.sqlite and rpmqa.txt);
 # regenerate the checked-in files with
 #   testdata/mkrpmdb.sh /tmp/x && gzip -9n </tmp/x/rpmdb.sqlite >testdata/rpmdb.sqlite.gz &&
-#   cp /tmp/x/rpmqa.txt testdata/
+#   cp /tmp/x/rpmqa.txt /tmp/x/small.sqlite testdata/
 set -eu
 mkdir -p "${1:?usage: mkrpmdb.sh OUTDIR}"
 out=$(realpath "$1")
@@ -67,3 +67,9 @@ gpg --batch --armor --export test@example.org >"$top/key.asc"
 rpm --import --dbpath "$out" "$top/key.asc"
 rpm -qa --dbpath "$out" --qf '%{NAME}|%{EPOCHNUM}|%{VERSION}|%{RELEASE}|%{ARCH}|%{URL}|%{SUMMARY}|%{SOURCERPM}\n' | sort >"$out/rpmqa.txt"
 rm -f "$out/.rpm.lock" "$out/rpmdb.sqlite-shm" "$out/rpmdb.sqlite-wal"
+# small.sqlite (the fuzz seed): 12 headers on 512-byte pages, so that
+# every row overflows and the tree has interior pages, in few bytes.
+rm -f "$out/small.sqlite"
+sqlite3 "$out/small.sqlite" "PRAGMA page_size=512; ATTACH '$out/rpmdb.sqlite' AS r;
+CREATE TABLE Packages (hnum INTEGER PRIMARY KEY AUTOINCREMENT, blob BLOB NOT NULL);
+INSERT INTO Packages SELECT * FROM r.Packages WHERE hnum <= 12;"
