@@ -31,6 +31,7 @@ if [ "$what" != demo ]; then
     [pvcreate]=lvm2 [losetup]=mount
     [hivexregedit]=libwin-hivex-perl [hivexget]=libhivex-bin [file]=file
     [chromium]=chromium
+    [rpmbuild]=rpm [sqlite3]=sqlite3 [gpg]=gpg
   )
 fi
 if [ "$what" = bench ]; then
