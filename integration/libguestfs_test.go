@@ -236,10 +236,6 @@ type lgAllowance struct {
 }
 
 var lgAllowed = []lgAllowance{
-	{Guest: "debian12", Key: "/dev/sda2 product_name", LG: "12.5", Ours: "Debian GNU/Linux 12 (bookworm)",
-		Why: "os-release's VERSION_ID has no minor version, so libguestfs reads /etc/debian_version and reports its " +
-			"contents as the product name; we keep os-release's PRETTY_NAME (and take only the minor version from " +
-			"debian_version), as guests.sh's facts say"},
 	{Guest: "debian12", Key: "/dev/sda2 filesystem /dev/sdb1 present", LG: "yes", Ours: "",
 		Why: "fstab names /dev/sdb1 (swap), a device this one-disk guest does not have; libguestfs lists it as an " +
 			"empty filesystem element in some runs (not in others: seen with the same image), we list only " +
@@ -249,9 +245,6 @@ var lgAllowed = []lgAllowance{
 			"\"install ok half-installed\"; dpkg does not count it as installed and neither do we"},
 	{Guest: "ubuntu2204", Key: "/dev/sda1 application halfdone-pkg *", Match: lgAnyVsMissing,
 		Why: "as for debian12: a half-installed package is not installed"},
-	{Guest: "alpine319", Key: "/dev/sda1 application * release", Match: func(lg, ours string) bool { return ours == "r"+lg },
-		Why: "apk versions end in -rN; libguestfs reports the release without the 'r', we keep apk's own form " +
-			"(guests.sh's facts and our golden files say r1); to be decided whether to follow libguestfs"},
 }
 
 func lgAnyVsMissing(lg, ours string) bool { return ours == "" }

@@ -165,7 +165,7 @@ mkext "$work/$g-root.ext4" 40 0b1e6c00-0000-4000-8000-000000000002 debroot "$r"
 disk "$out/$g.img" 0x0b1e0001 "16:$work/$g-boot.ext4" "40:$work/$g-root.ext4"
 {
 	echo "distro=debian"
-	echo "product_name=Debian GNU/Linux 12 (bookworm)"
+	echo "product_name=12.5" # from debian_version, as libguestfs reports it
 	echo "major=12"
 	echo "minor=5"
 	echo "hostname=debian-guest"
@@ -241,7 +241,7 @@ disk "$out/$g.img" 0x0b1e0003 "16:$work/$g.ext4"
 	echo "osinfo=alpinelinux3.19"
 	echo "root=/dev/sda1"
 	echo "packages=30"
-	echo "first_package=apkpkg01 2.1.1-r1 x86_64"
+	echo "first_package=apkpkg01 2.1.1-1 x86_64" # apk 2.1.1-r1: release 1, as libguestfs reports it
 } >"$out/$g.facts"
 finish $g
 

@@ -39,7 +39,9 @@ func ParseInstalled(b []byte) []app.Application {
 			cur.Name = v
 		case 'V':
 			if i := strings.LastIndexByte(v, '-'); i >= 0 {
-				cur.Version, cur.Release = v[:i], v[i+1:]
+				// "1.36.1-r15": release "15", without apk's "r", as
+				// libguestfs reports it.
+				cur.Version, cur.Release = v[:i], strings.TrimPrefix(v[i+1:], "r")
 			} else {
 				cur.Version = v
 			}

@@ -14,9 +14,9 @@ func TestInstalledFixture(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []app.Application{
-		{Name: "busybox", Version: "1.36.1", Release: "r15", Arch: "x86_64", URL: "https://busybox.net/",
+		{Name: "busybox", Version: "1.36.1", Release: "15", Arch: "x86_64", URL: "https://busybox.net/",
 			SourcePackage: "busybox", Description: "Size optimized toolbox"},
-		{Name: "musl", Version: "1.2.4_git20230717", Release: "r4", Arch: "x86_64", URL: "https://musl.libc.org/",
+		{Name: "musl", Version: "1.2.4_git20230717", Release: "4", Arch: "x86_64", URL: "https://musl.libc.org/",
 			SourcePackage: "musl", Description: "the musl c library (libc) implementation"},
 	}
 	if !reflect.DeepEqual(apps, want) {

@@ -81,10 +81,13 @@ func Inspect(fsys iofs.FS, warn func(error)) (*Info, error) {
 		}
 	}
 	if info.Distro == "debian" && info.MinorVersion == 0 {
-		// os-release has only "12"; debian_version has "12.5".
+		// os-release has only "12"; debian_version has "12.5". As
+		// libguestfs does, the release file then also gives the product
+		// name ("12.5"), so consumers of its output see the same value.
 		if b, ok := read("etc/debian_version"); ok {
 			if ma, mi, ok := parseVersion(firstLine(b)); ok && ma == info.MajorVersion {
 				info.MinorVersion = mi
+				info.ProductName = firstLine(b)
 			}
 		}
 	}

@@ -123,7 +123,7 @@ func TestInspectMapFS(t *testing.T) {
 			"etc/fstab":          {Data: []byte("UUID=x / ext4 defaults 0 1\n")},
 			"bin/dash":           {Data: elf},
 			"bin/sh":             {Data: []byte("dash"), Mode: os.ModeSymlink},
-		}, Info{Distro: "debian", ProductName: "Debian 12", MajorVersion: 12, MinorVersion: 7, Arch: "x86_64",
+		}, Info{Distro: "debian", ProductName: "12.7", MajorVersion: 12, MinorVersion: 7, Arch: "x86_64",
 			Hostname: "host1", OSInfo: "debian12", PackageFormat: "deb", PackageManagement: "apt",
 			Fstab: []FstabEntry{{"UUID=x", "/", "ext4", "defaults"}}}},
 		{"rhel release file", fstest.MapFS{
