@@ -237,8 +237,8 @@ type hideBroken struct{ f *FS }
 
 func (h hideBroken) Open(name string) (iofs.File, error) {
 	x, err := h.f.Open(name)
-	if d, ok := x.(*dir); ok {
-		return &hiddenDir{d, h.f, false}, nil
+	if d, ok := x.(iofs.ReadDirFile); ok && err == nil {
+		return &hiddenDir{ReadDirFile: d, h: h, path: name}, nil
 	}
 	return x, err
 }
@@ -263,18 +263,33 @@ func (h hideBroken) Lstat(name string) (iofs.FileInfo, error) { return h.f.Lstat
 func (h hideBroken) ReadLink(name string) (string, error)     { return h.f.ReadLink(name) }
 
 type hiddenDir struct {
-	*dir
-	f    *FS
-	done bool
+	iofs.ReadDirFile
+	h       hideBroken
+	path    string
+	entries []iofs.DirEntry
+	done    bool
 }
 
 func (d *hiddenDir) ReadDir(n int) ([]iofs.DirEntry, error) {
 	if !d.done {
-		d.dir.ReadDir(0)
-		d.entries = hideBroken{d.f}.filter(d.path, d.entries)
-		d.off, d.done = 0, true
+		es, err := d.ReadDirFile.ReadDir(-1)
+		if err != nil {
+			return nil, err
+		}
+		d.entries, d.done = d.h.filter(d.path, es), true
 	}
-	return d.dir.ReadDir(n)
+	if n <= 0 {
+		es := d.entries
+		d.entries = nil
+		return es, nil
+	}
+	if len(d.entries) == 0 {
+		return nil, io.EOF
+	}
+	n = min(n, len(d.entries))
+	es := d.entries[:n:n]
+	d.entries = d.entries[n:]
+	return es, nil
 }
 
 func pathJoin(dir, name string) string {

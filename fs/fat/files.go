@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/internal/fsfile"
 )
 
 // Read access: *FS implements io/fs's FS, ReadDirFS, StatFS and
@@ -73,13 +74,13 @@ func (f *FS) Open(name string) (iofs.File, error) {
 		return nil, err
 	}
 	if n.isDir() {
-		return &dir{f: f, n: n, path: name}, nil
+		return fsfile.NewDir(&fileInfo{n}, name, func() ([]iofs.DirEntry, error) { return f.list(n) }), nil
 	}
 	c, err := f.contents(n)
 	if err != nil {
 		return nil, &iofs.PathError{Op: "open", Path: name, Err: err}
 	}
-	return &file{n: n, path: name, c: c}, nil
+	return fsfile.NewFile(&fileInfo{n}, name, c, c.size), nil
 }
 
 // Stat returns a FileInfo for the named file.
@@ -353,97 +354,6 @@ func (i *fileInfo) Mode() iofs.FileMode {
 		return iofs.ModeDir | 0o555
 	}
 	return 0o444
-}
-
-// file is an open file: an fs.File, io.ReaderAt and io.Seeker.
-type file struct {
-	n    *node
-	path string
-	c    *extentReader
-	off  int64
-}
-
-func (x *file) Stat() (iofs.FileInfo, error) { return &fileInfo{x.n}, nil }
-func (x *file) Close() error                 { return nil }
-
-func (x *file) Read(p []byte) (int, error) {
-	n, err := x.ReadAt(p, x.off)
-	x.off += int64(n)
-	return n, err
-}
-
-func (x *file) ReadAt(p []byte, off int64) (int, error) {
-	n, err := x.c.ReadAt(p, off)
-	if err != nil && err != io.EOF {
-		err = &iofs.PathError{Op: "read", Path: x.path, Err: err}
-	}
-	return n, err
-}
-
-func (x *file) Seek(off int64, whence int) (int64, error) {
-	return seek(&x.off, x.c.size, off, whence, x.path)
-}
-
-func seek(pos *int64, size, off int64, whence int, name string) (int64, error) {
-	switch whence {
-	case io.SeekStart:
-	case io.SeekCurrent:
-		off += *pos
-	case io.SeekEnd:
-		off += size
-	default:
-		return 0, &iofs.PathError{Op: "seek", Path: name, Err: iofs.ErrInvalid}
-	}
-	if off < 0 {
-		return 0, &iofs.PathError{Op: "seek", Path: name, Err: iofs.ErrInvalid}
-	}
-	*pos = off
-	return off, nil
-}
-
-// dir is an open directory: an fs.ReadDirFile.
-type dir struct {
-	f       *FS
-	n       *node
-	path    string
-	entries []iofs.DirEntry
-	read    bool
-	off     int
-}
-
-func (d *dir) Stat() (iofs.FileInfo, error) { return &fileInfo{d.n}, nil }
-func (d *dir) Close() error                 { return nil }
-func (d *dir) Read([]byte) (int, error) {
-	return 0, &iofs.PathError{Op: "read", Path: d.path, Err: errors.New("is a directory")}
-}
-func (d *dir) ReadAt([]byte, int64) (int, error) {
-	return 0, &iofs.PathError{Op: "read", Path: d.path, Err: errors.New("is a directory")}
-}
-func (d *dir) Seek(off int64, whence int) (int64, error) {
-	var p int64
-	return seek(&p, 0, off, whence, d.path)
-}
-
-// ReadDir returns the next n entries in name order (all for n <= 0).
-func (d *dir) ReadDir(n int) ([]iofs.DirEntry, error) {
-	if !d.read {
-		es, err := d.f.list(d.n)
-		if err != nil {
-			return nil, &iofs.PathError{Op: "readdir", Path: d.path, Err: err}
-		}
-		d.entries, d.read = es, true
-	}
-	rest := d.entries[d.off:]
-	if n <= 0 {
-		d.off += len(rest)
-		return rest, nil
-	}
-	if len(rest) == 0 {
-		return nil, io.EOF
-	}
-	n = min(n, len(rest))
-	d.off += n
-	return rest[:n:n], nil
 }
 
 // extentReader reads size bytes mapped by extents sorted by FileOff.
