@@ -34,7 +34,7 @@ func New(r io.ReaderAt, size int64) (*FS, error) {
 		return nil, &fs.FormatError{FS: "ext", Off: superblockOff, What: "superblock", Msg: fmt.Sprintf("device of %d bytes too small for a superblock", size)}
 	}
 	b := make([]byte, superblockSize)
-	if err := readAt(r, b, superblockOff); err != nil {
+	if err := chunkcache.ReadFull(r, b, superblockOff); err != nil {
 		return nil, &fs.FormatError{FS: "ext", Off: superblockOff, What: "superblock", Msg: fmt.Sprintf("reading: %v", err)}
 	}
 	sb, err := parseSuperblock(b)
@@ -88,17 +88,7 @@ func (f *FS) readBlocks(buf []byte, blk, n uint64) error {
 	if blk >= f.sb.blocksCount || f.sb.blocksCount-blk < n {
 		return fmt.Errorf("blocks %d-%d beyond the filesystem's %d blocks", blk, blk+n-1, f.sb.blocksCount)
 	}
-	return readAt(f.r, buf[:int64(n)*f.bs], int64(blk)*f.bs)
-}
-
-// readAt fills b from off. An io.ReaderAt may return io.EOF with a full
-// buffer at the end of its data; that is a success.
-func readAt(r io.ReaderAt, b []byte, off int64) error {
-	n, err := r.ReadAt(b, off)
-	if err == io.EOF && n == len(b) {
-		return nil
-	}
-	return err
+	return chunkcache.ReadFull(f.r, buf[:int64(n)*f.bs], int64(blk)*f.bs)
 }
 
 // The inode tables are read through a cache of 64 KiB chunks (16 MiB in

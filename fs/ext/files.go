@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/internal/chunkcache"
 	"github.com/virt-bmap/virt-bmap/internal/fsfile"
 )
 
@@ -453,7 +454,7 @@ func (c *extentReader) ReadAt(p []byte, off int64) (int, error) {
 		n := int(min(int64(len(p)-done), e.FileOff+e.Len-pos))
 		if e.Unwritten {
 			clear(p[done : done+n])
-		} else if err := readAt(c.r, p[done:done+n], e.Off+pos-e.FileOff); err != nil {
+		} else if err := chunkcache.ReadFull(c.r, p[done:done+n], e.Off+pos-e.FileOff); err != nil {
 			return done, fmt.Errorf("reading %d bytes at %#x: %w", n, e.Off+pos-e.FileOff, err)
 		}
 		done += n

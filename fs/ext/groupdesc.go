@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/internal/chunkcache"
 )
 
 // groupDesc holds the fields of a block group descriptor this package
@@ -99,7 +100,7 @@ func (f *FS) readGroupDescs() error {
 		if blk >= f.sb.blocksCount {
 			return &fs.FormatError{FS: "ext", Off: superblockOff, What: "group descriptors", Msg: fmt.Sprintf("descriptor block %d at block %d beyond the filesystem's %d blocks", i, blk, f.sb.blocksCount)}
 		}
-		if err := readAt(f.r, buf, off); err != nil {
+		if err := chunkcache.ReadFull(f.r, buf, off); err != nil {
 			return &fs.FormatError{FS: "ext", Off: off, What: "group descriptors", Msg: fmt.Sprintf("reading descriptor block %d: %v", i, err)}
 		}
 		f.gdtBlocks = append(f.gdtBlocks, blk)

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/internal/chunkcache"
 )
 
 // maxDepth caps the directory nesting Walk follows.
@@ -198,7 +199,7 @@ func (w *walker) dir(d dirItem) error {
 				if w.budget -= chunk / f.bs; w.budget < 0 {
 					return w.errBudget()
 				}
-				if err := readAt(f.r, buf, off); err != nil {
+				if err := chunkcache.ReadFull(f.r, buf, off); err != nil {
 					w.warnf(d.ino, d.path, off, "reading directory blocks: %v", err)
 					break
 				}

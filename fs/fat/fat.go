@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/internal/chunkcache"
 )
 
 var _ fs.Walker = (*FS)(nil)
@@ -29,7 +30,7 @@ func New(r io.ReaderAt, size int64) (*FS, error) {
 		return nil, &fs.FormatError{FS: "fat", Off: 0, What: "boot sector", Msg: fmt.Sprintf("device of %d bytes too small for a boot sector", size)}
 	}
 	b := make([]byte, 512)
-	if err := readAt(r, b, 0); err != nil {
+	if err := chunkcache.ReadFull(r, b, 0); err != nil {
 		return nil, &fs.FormatError{FS: "fat", Off: 0, What: "boot sector", Msg: fmt.Sprintf("reading: %v", err)}
 	}
 	p, err := parseBPB(b, size)
@@ -79,7 +80,7 @@ func (f *FS) readLabel() string {
 		return f.p.bpbLabel()
 	}
 	b := make([]byte, n)
-	if readAt(f.r, b, off) != nil {
+	if chunkcache.ReadFull(f.r, b, off) != nil {
 		return f.p.bpbLabel()
 	}
 	for i := 0; i+direntSize <= len(b); i += direntSize {
@@ -99,17 +100,4 @@ func (f *FS) warnErr(err error) {
 	if f.warn != nil && err != nil {
 		f.warn(err)
 	}
-}
-
-// readAt fills b from off. An io.ReaderAt may return io.EOF with a full
-// buffer at the end of its data; that is a success.
-func readAt(r io.ReaderAt, b []byte, off int64) error {
-	n, err := r.ReadAt(b, off)
-	if err == io.EOF && n == len(b) {
-		return nil
-	}
-	if err == nil && n < len(b) {
-		return io.ErrUnexpectedEOF
-	}
-	return err
 }

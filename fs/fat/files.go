@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/internal/chunkcache"
 	"github.com/virt-bmap/virt-bmap/internal/fsfile"
 )
 
@@ -234,7 +235,7 @@ func (f *FS) dirBytes(n *node) ([]byte, []fs.Extent, error) {
 	p := f.p
 	if n.root && p.variant != FAT32 {
 		b := make([]byte, min(p.rootLen, maxDirBytes))
-		if err := readAt(f.r, b, p.rootOff); err != nil {
+		if err := chunkcache.ReadFull(f.r, b, p.rootOff); err != nil {
 			return nil, nil, &fs.FormatError{FS: "fat", Off: p.rootOff, What: "root directory", Msg: err.Error()}
 		}
 		return b, []fs.Extent{{Off: p.rootOff, Len: int64(len(b)), FileOff: 0}}, nil
@@ -253,7 +254,7 @@ func (f *FS) dirBytes(n *node) ([]byte, []fs.Extent, error) {
 	}
 	b := make([]byte, total)
 	for _, e := range es {
-		if err := readAt(f.r, b[e.FileOff:e.FileOff+e.Len], e.Off); err != nil {
+		if err := chunkcache.ReadFull(f.r, b[e.FileOff:e.FileOff+e.Len], e.Off); err != nil {
 			return nil, nil, &fs.FormatError{FS: "fat", Off: e.Off, What: "directory", Msg: err.Error()}
 		}
 	}
@@ -386,7 +387,7 @@ func (c *extentReader) ReadAt(p []byte, off int64) (int, error) {
 		}
 		e := c.ext[i]
 		n := int(min(int64(len(p)-done), e.FileOff+e.Len-pos))
-		if err := readAt(c.r, p[done:done+n], e.Off+pos-e.FileOff); err != nil {
+		if err := chunkcache.ReadFull(c.r, p[done:done+n], e.Off+pos-e.FileOff); err != nil {
 			return done, fmt.Errorf("reading %d bytes at %#x: %w", n, e.Off+pos-e.FileOff, err)
 		}
 		done += n

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/internal/chunkcache"
 )
 
 // maxDepth caps the directory nesting Walk follows.
@@ -116,7 +117,7 @@ func (w *walker) meta() error {
 	}
 	sector := make([]byte, 512)
 	check := func(name string, s int64, parse func([]byte) error) {
-		if err := readAt(w.f.r, sector, s*p.bps); err != nil {
+		if err := chunkcache.ReadFull(w.f.r, sector, s*p.bps); err != nil {
 			w.warnf(s*p.bps, name, "reading: %v", err)
 		} else if err := parse(sector); err != nil {
 			w.warnf(s*p.bps, name, "%v", err)
@@ -243,7 +244,7 @@ func (w *walker) dir(d dirItem) error {
 			}
 			buf := w.buf[:n]
 			off := pl[0] + done
-			if err := readAt(w.f.r, buf, off); err != nil {
+			if err := chunkcache.ReadFull(w.f.r, buf, off); err != nil {
 				w.warnf(off, what, "reading directory entries: %v; rest skipped", err)
 				end = true
 				break

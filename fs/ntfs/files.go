@@ -14,6 +14,7 @@ import (
 	"unicode/utf16"
 
 	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/internal/chunkcache"
 	"github.com/virt-bmap/virt-bmap/internal/fsfile"
 )
 
@@ -520,7 +521,7 @@ func (c *dataReader) readRuns(p []byte, pos int64) (int, error) {
 	if d+int64(k) > c.f.size {
 		return 0, fmt.Errorf("bytes %#x-%#x beyond the device's %d bytes", d, d+int64(k), c.f.size)
 	}
-	if err := readAt(c.f.r, p[:k], d); err != nil {
+	if err := chunkcache.ReadFull(c.f.r, p[:k], d); err != nil {
 		return 0, fmt.Errorf("reading %d bytes at %#x: %w", k, d, err)
 	}
 	return k, nil

@@ -44,7 +44,7 @@ func New(r io.ReaderAt, size int64) (*FS, error) {
 		return nil, &fs.FormatError{FS: "ntfs", What: "boot sector", Msg: fmt.Sprintf("device of %d bytes too small for a boot sector", size)}
 	}
 	b := make([]byte, bootSize)
-	if err := readAt(r, b, 0); err != nil {
+	if err := chunkcache.ReadFull(r, b, 0); err != nil {
 		return nil, &fs.FormatError{FS: "ntfs", What: "boot sector", Msg: fmt.Sprintf("reading: %v", err)}
 	}
 	boot, err := parseBoot(b, 0, size)
@@ -73,7 +73,7 @@ func (f *FS) loadMFT() error {
 		return bad("record of %d bytes beyond the device's %d bytes", rs, f.size)
 	}
 	buf := make([]byte, rs)
-	if err := readAt(f.r, buf, off); err != nil {
+	if err := chunkcache.ReadFull(f.r, buf, off); err != nil {
 		return bad("reading: %v", err)
 	}
 	var rec record
@@ -257,14 +257,4 @@ func (f *FS) readPieces(buf []byte, ps []piece) error {
 		at += p.len
 	}
 	return nil
-}
-
-// readAt fills b from off. An io.ReaderAt may return io.EOF with a full
-// buffer at the end of its data; that is a success.
-func readAt(r io.ReaderAt, b []byte, off int64) error {
-	n, err := r.ReadAt(b, off)
-	if err == io.EOF && n == len(b) {
-		return nil
-	}
-	return err
 }

@@ -7,6 +7,7 @@ import (
 	"unicode/utf16"
 
 	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/internal/chunkcache"
 )
 
 // maxDepth caps the directory nesting Walk follows.
@@ -160,7 +161,7 @@ func (w *walker) meta() error {
 	case off+bps > f.size:
 		f.warnErr(&fs.FormatError{FS: "ntfs", Off: off, What: "backup boot sector", Msg: fmt.Sprintf("beyond the device's %d bytes (volume truncated?); not mapped", f.size)})
 		return nil
-	case readAt(f.r, b, off) != nil:
+	case chunkcache.ReadFull(f.r, b, off) != nil:
 		f.warnErr(&fs.FormatError{FS: "ntfs", Off: off, What: "backup boot sector", Msg: "unreadable; not mapped"})
 		return nil
 	}

@@ -103,11 +103,15 @@ func (c *Cache) load(ch int64) (int, error) {
 
 // ReadFull reads len(b) bytes at off. Unlike a bare ReadAt it accepts
 // io.EOF with a full buffer, which an io.ReaderAt may return for a read
-// that ends exactly at its end.
+// that ends exactly at its end, and it refuses a short read that a
+// misbehaving reader reports without an error.
 func ReadFull(r io.ReaderAt, b []byte, off int64) error {
 	n, err := r.ReadAt(b, off)
 	if err == io.EOF && n == len(b) {
 		return nil
+	}
+	if err == nil && n < len(b) {
+		return io.ErrUnexpectedEOF
 	}
 	return err
 }

@@ -101,3 +101,21 @@ func TestCacheReadError(t *testing.T) {
 		t.Fatal("second read of a failed chunk succeeded")
 	}
 }
+
+// shortReader returns fewer bytes than asked, without an error.
+type shortReader struct{}
+
+func (shortReader) ReadAt(p []byte, off int64) (int, error) { return len(p) / 2, nil }
+
+func TestReadFull(t *testing.T) {
+	r := &patternReader{size: 100}
+	if err := ReadFull(r, make([]byte, 10), 90); err != nil {
+		t.Errorf("read ending at the end, io.EOF with a full buffer: %v", err)
+	}
+	if err := ReadFull(r, make([]byte, 10), 95); err != io.EOF {
+		t.Errorf("read past the end: %v, want io.EOF", err)
+	}
+	if err := ReadFull(shortReader{}, make([]byte, 10), 0); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("short read without an error: %v, want io.ErrUnexpectedEOF", err)
+	}
+}
