@@ -21,7 +21,7 @@ func probeWindows(g *guest, v *Volume) (*OS, bool) {
 	}
 	os := &OS{Root: v.Device, Name: "windows", Distro: "windows", Arch: info.Arch,
 		ProductName: info.ProductName, ProductVariant: info.ProductVariant,
-		MajorVersion: info.Major, MinorVersion: info.Minor, WindowsSystemRoot: info.SystemRoot,
+		MajorVersion: info.Major, MinorVersion: info.Minor, WindowsSystemRoot: info.SystemRoot, WindowsCurrentControlSet: info.ControlSet,
 		Hostname: info.Hostname, BuildID: info.BuildID, OSInfo: info.OSInfo,
 		Mountpoints:   []Mountpoint{{Device: v.Device, Path: "/"}},
 		Filesystems:   []Filesystem{v.filesystem()},

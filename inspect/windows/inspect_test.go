@@ -27,7 +27,7 @@ func TestInspectImages(t *testing.T) {
 		{"win10.img", Info{
 			SystemRoot: "/Windows", ProductName: "Windows 10 Pro", ProductVariant: "Client", EditionID: "Professional",
 			InstallationType: "Client", BuildID: "19045", Major: 10, Minor: 0, OSInfo: "win10", Arch: "x86_64",
-			Hostname: "WIN10-DESKTOP",
+			Hostname: "WIN10-DESKTOP", ControlSet: "ControlSet002",
 			DriveLetters: []DriveLetter{
 				{Letter: "C", Kind: DriveMBR, MBRSignature: 0x57494e31, MBROffset: 1 << 20},
 				{Letter: "E", Kind: DriveGPT, GPTGUID: "6F1CE3A2-5B6E-4E0C-9A1D-2C3B4D5E6F70"},
@@ -41,7 +41,7 @@ func TestInspectImages(t *testing.T) {
 		{"win2k19.img", Info{
 			SystemRoot: "/winnt", ProductName: "Windows Server 2019 Standard", ProductVariant: "Server", EditionID: "ServerStandard",
 			InstallationType: "Server", BuildID: "17763", Major: 10, Minor: 0, OSInfo: "win2k19", Arch: "x86_64",
-			Hostname:     "WIN2K19-SRV",
+			Hostname: "WIN2K19-SRV", ControlSet: "ControlSet001",
 			DriveLetters: []DriveLetter{{Letter: "C", Kind: DriveMBR, MBRSignature: 0x32534b32, MBROffset: 1 << 20}},
 			Applications: []Application{{Name: "VMware Tools", DisplayName: "VMware Tools", Version: "12.1.5.20735119", Publisher: "VMware, Inc."}},
 		}},

@@ -40,6 +40,7 @@ type Info struct {
 	OSInfo           string // libosinfo short id: "win10", "win2k19"; "" if none
 	Arch             string // "i386", "x86_64", "aarch64"; "" if unknown
 	Hostname         string
+	ControlSet       string        // SYSTEM\Select\Current as a key name: "ControlSet001"
 	DriveLetters     []DriveLetter // from SYSTEM\MountedDevices, sorted by letter
 	Applications     []Application // from the Uninstall keys, in hive order
 }
@@ -89,6 +90,7 @@ func Inspect(fsys iofs.FS) (*Info, error) {
 		}
 		sys, err := readSystem(h)
 		info.Hostname = sys.Hostname
+		info.ControlSet = sys.ControlSet
 		info.DriveLetters = sys.DriveLetters
 		return err
 	}); err != nil {
