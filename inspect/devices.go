@@ -11,7 +11,8 @@ import (
 )
 
 // resolveSpec finds the guest volume an fstab (or crypttab...) device spec
-// names: UUID=, LABEL=, PARTUUID=, /dev/disk/by-uuid|by-label|by-partuuid/,
+// names: UUID=, LABEL=, PARTUUID=, PARTLABEL= (GPT partition names),
+// /dev/disk/by-uuid|by-label|by-partuuid|by-partlabel/,
 // /dev/mapper/VG-LV, /dev/VG/LV, and kernel names of any disk driver
 // (/dev/sdb2, /dev/vda1, /dev/hda3, /dev/xvda1, /dev/nvme0n1p2) taken as
 // the disk in that position. It returns nil when nothing matches.
@@ -20,7 +21,7 @@ func (g *guest) resolveSpec(spec string) *Volume {
 	if !ok {
 		for _, by := range []struct{ prefix, key string }{
 			{"/dev/disk/by-uuid/", "UUID"}, {"/dev/disk/by-label/", "LABEL"},
-			{"/dev/disk/by-partuuid/", "PARTUUID"},
+			{"/dev/disk/by-partuuid/", "PARTUUID"}, {"/dev/disk/by-partlabel/", "PARTLABEL"},
 		} {
 			if rest, ok := strings.CutPrefix(spec, by.prefix); ok {
 				key, val = by.key, udevUnescape(rest)
@@ -34,6 +35,8 @@ func (g *guest) resolveSpec(spec string) *Volume {
 		return g.find(func(v *Volume) bool { return equalFold(v.Type.UUID, val) })
 	case "LABEL":
 		return g.find(func(v *Volume) bool { return v.Type.Label != "" && v.Type.Label == val })
+	case "PARTLABEL":
+		return g.find(func(v *Volume) bool { return v.PartLabel != "" && v.PartLabel == val })
 	case "PARTUUID":
 		return g.find(func(v *Volume) bool {
 			if v.PartUUID != "" {

@@ -32,7 +32,7 @@ func TestResolveSpec(t *testing.T) {
 	g := &guest{vols: []*Volume{
 		{Volume: scan.Volume{Device: "/dev/sda1", PartNum: 1, MBRID: 0x0b1e0004,
 			Type: fs.Type{Name: "ext4", UUID: "0b1e6c00-0000-4000-8000-000000000002", Label: "root"}}},
-		{Volume: scan.Volume{Device: "/dev/sdb1", PartNum: 1, PartUUID: "6F1CE3A2-5B6E-4E0C-9A1D-2C3B4D5E6F70",
+		{Volume: scan.Volume{Device: "/dev/sdb1", PartNum: 1, PartUUID: "6F1CE3A2-5B6E-4E0C-9A1D-2C3B4D5E6F70", PartLabel: "EFI system",
 			Type: fs.Type{Name: "vfat", UUID: "ABCD-1234", Label: "my/efi"}}},
 		{Volume: scan.Volume{Device: "/dev/vg-0/lv_home", VG: "vg-0", LV: "lv_home", Type: fs.Type{Name: "ext4"}}},
 	}}
@@ -45,6 +45,10 @@ func TestResolveSpec(t *testing.T) {
 		{"PARTUUID=0b1e0004-01", "/dev/sda1"},
 		{"PARTUUID=6f1ce3a2-5b6e-4e0c-9a1d-2c3b4d5e6f70", "/dev/sdb1"},
 		{"/dev/disk/by-partuuid/6F1CE3A2-5B6E-4E0C-9A1D-2C3B4D5E6F70", "/dev/sdb1"},
+		{"PARTLABEL=EFI system", "/dev/sdb1"},
+		{"/dev/disk/by-partlabel/EFI\\x20system", "/dev/sdb1"},
+		{"PARTLABEL=efi system", ""},
+		{"PARTLABEL=", ""},
 		{"/dev/mapper/vg--0-lv_home", "/dev/vg-0/lv_home"},
 		{"/dev/vg-0/lv_home", "/dev/vg-0/lv_home"},
 		{"/dev/vda1", "/dev/sda1"},

@@ -20,6 +20,8 @@ type Volume struct {
 	VG, LV string
 	// PartUUID is the GPT unique partition GUID (upper-case), "" otherwise.
 	PartUUID string
+	// PartLabel is the GPT partition name (fstab's PARTLABEL=), "" otherwise.
+	PartLabel string
 	// MBRID and PartNum give the PARTUUID Linux makes for an MBR partition
 	// ("%08x-%02d"): the disk signature and the partition number.
 	MBRID   uint32
@@ -88,7 +90,7 @@ func Volumes(disks []DiskInput, warn fs.WarnFunc) ([]Volume, error) {
 			v := Volume{Disk: disk, Device: part.DeviceName(disk, p.Number), PartNum: p.Number, Start: p.Start,
 				R: io.NewSectionReader(d.R, p.Start, p.Size), Size: p.Size}
 			if tab.Scheme == part.SchemeGPT {
-				v.PartUUID = p.GUID
+				v.PartUUID, v.PartLabel = p.GUID, p.Name
 			} else {
 				v.MBRID = tab.DiskID
 			}
