@@ -1,14 +1,19 @@
 // Package rpm lists the packages installed on an rpm-based guest (Fedora,
-// RHEL, SUSE...) from rpm's database. The modern database is a SQLite file,
-// rpmdb.sqlite, with a table Packages (hnum INTEGER PRIMARY KEY, blob BLOB)
-// holding one rpm header per package. sqlite.go is a small read-only
-// SQLite reader (header, schema, table B-tree walk, overflow chains, the
-// write-ahead log) and header.go the rpm header decoder, written here
-// because the Go rpm database reader (github.com/knqyf263/go-rpmdb) is not
-// available to us and a SQLite library would mean cgo or a large
-// transpiled module for a read of one table. The older Berkeley DB
-// (Packages) and SUSE's ndb (Packages.db) formats are recognised and
-// refused with an error naming them.
+// RHEL, SUSE...) from rpm's database, which holds one rpm header per
+// package (header.go decodes them) in one of three containers:
+//   - rpmdb.sqlite (Fedora 33+, RHEL 9+): a SQLite file with a table
+//     Packages (hnum INTEGER PRIMARY KEY, blob BLOB). sqlite.go is a small
+//     read-only SQLite reader (header, schema, table B-tree walk,
+//     overflow chains) and wal.go applies the write-ahead log.
+//   - Packages (RHEL/CentOS up to 8, SLES up to 12, old Fedora): a
+//     Berkeley DB hash database, read by bdb*.go.
+//   - Packages.db (SUSE 15+): rpm's own ndb format, recognised and
+//     refused with an error wrapping ErrUnsupported.
+//
+// The readers are written here because the Go rpm database reader
+// (github.com/knqyf263/go-rpmdb) is not available to us, and a SQLite or
+// Berkeley DB library would mean cgo or a large transpiled module for a
+// read of one table.
 package rpm
 
 import (
@@ -29,7 +34,8 @@ var dbDirs = []string{"var/lib/rpm", "usr/lib/sysimage/rpm"}
 
 // MaxDB caps the bytes of a database read into memory when the guest's
 // file cannot be read at random offsets (a desktop's rpmdb.sqlite is about
-// 100 MiB).
+// 100 MiB), and the bytes of headers read from a Berkeley DB file, whose
+// items could otherwise share overflow chains to make more.
 const MaxDB = 1 << 30
 
 // ErrUnsupported is wrapped by the error for a database format this
@@ -42,38 +48,74 @@ var ErrUnsupported = errors.New("not supported yet")
 // package whose header is broken is reported to warn (if not nil) and
 // skipped.
 func Installed(fsys iofs.FS, warn func(error)) ([]app.Application, error) {
-	for _, dir := range dbDirs {
-		name := dir + "/rpmdb.sqlite"
-		f, err := fsys.Open(name)
-		if err != nil {
-			continue
-		}
-		defer f.Close()
-		r, size, err := readerAt(f, name)
-		if err != nil {
-			return []app.Application{}, fmt.Errorf("rpm: %w", err)
-		}
-		db, err := openSQLite(r, size)
-		if err != nil {
-			return []app.Application{}, fmt.Errorf("rpm: %s: %w", name, err)
-		}
-		if err := loadWAL(db, fsys, name+"-wal"); err != nil && warn != nil {
-			warn(fmt.Errorf("rpm: %s-wal: %w (recent changes may be missing)", name, err))
-		}
-		apps, err := packages(db, warn)
-		if err != nil {
-			err = fmt.Errorf("rpm: %s: %w", name, err)
-		}
-		return apps, err
+	if warn == nil {
+		warn = func(error) {}
 	}
-	for _, dir := range dbDirs {
-		for _, db := range []struct{ file, format string }{{"Packages", "Berkeley DB"}, {"Packages.db", "ndb"}} {
-			if _, err := iofs.Stat(fsys, dir+"/"+db.file); err == nil {
-				return []app.Application{}, fmt.Errorf("rpm: %s/%s: %s rpm database: %w", dir, db.file, db.format, ErrUnsupported)
+	// The newest format first: a guest converted from Berkeley DB to
+	// SQLite (Fedora 33 and later, RHEL 9) may keep its old Packages.
+	for _, db := range dbFormats {
+		for _, dir := range dbDirs {
+			name := dir + "/" + db.file
+			f, err := fsys.Open(name)
+			if err != nil {
+				continue
 			}
+			defer f.Close()
+			r, size, err := readerAt(f, name)
+			if err != nil {
+				return []app.Application{}, fmt.Errorf("rpm: %w", err)
+			}
+			apps, err := db.read(fsys, name, r, size, warn)
+			sortApps(apps)
+			if err != nil {
+				err = fmt.Errorf("rpm: %s: %w", name, err)
+			}
+			return apps, err
 		}
 	}
 	return []app.Application{}, fmt.Errorf("rpm: no rpm database in %s: %w", strings.Join(dbDirs, " or "), iofs.ErrNotExist)
+}
+
+// dbFormats are the database formats in the order Installed looks for
+// them: the first file found is read, the others are not looked at.
+var dbFormats = []struct {
+	file string
+	read func(fsys iofs.FS, name string, r io.ReaderAt, size int64, warn func(error)) ([]app.Application, error)
+}{
+	{"rpmdb.sqlite", readSQLite},
+	{"Packages", readBDB},
+	{"Packages.db", readNDB},
+}
+
+// readSQLite lists the packages of rpmdb.sqlite, with its write-ahead
+// log applied when there is one.
+func readSQLite(fsys iofs.FS, name string, r io.ReaderAt, size int64, warn func(error)) ([]app.Application, error) {
+	db, err := openSQLite(r, size)
+	if err != nil {
+		return []app.Application{}, err
+	}
+	if err := loadWAL(db, fsys, name+"-wal"); err != nil {
+		warn(fmt.Errorf("rpm: %s-wal: %w (recent changes may be missing)", name, err))
+	}
+	return packages(db, warn)
+}
+
+// readBDB lists the packages of a Berkeley DB Packages file.
+func readBDB(_ iofs.FS, name string, r io.ReaderAt, size int64, warn func(error)) ([]app.Application, error) {
+	db, err := openBDB(r, size)
+	if err != nil {
+		return []app.Application{}, err
+	}
+	apps := []app.Application{}
+	err = db.walk(func(key uint32, at int64, blob []byte) {
+		apps = addApp(apps, blob, fmt.Sprintf("%s: package %d (item at %#x)", name, key, at), warn)
+	}, func(err error) { warn(fmt.Errorf("rpm: %s: %w", name, err)) })
+	return apps, err
+}
+
+// readNDB refuses SUSE's ndb format.
+func readNDB(_ iofs.FS, _ string, _ io.ReaderAt, _ int64, _ func(error)) ([]app.Application, error) {
+	return []app.Application{}, fmt.Errorf("ndb rpm database: %w", ErrUnsupported)
 }
 
 // readerAt gives random access to f: directly when the file offers it,
@@ -115,25 +157,38 @@ func packages(db *sqliteDB, warn func(error)) ([]app.Application, error) {
 				err = fmt.Errorf("blob column is %T", vals[1])
 			}
 		}
-		var a app.Application
-		if err == nil {
-			a, err = application(blob)
-		}
-		if err != nil && warn != nil {
+		if err != nil {
 			warn(fmt.Errorf("rpm: Packages row %d: %w", rowid, err))
+			return nil
 		}
-		if a.Name != "" && a.Name != "gpg-pubkey" {
-			apps = append(apps, a)
-		}
+		apps = addApp(apps, blob, fmt.Sprintf("Packages row %d", rowid), warn)
 		return nil
 	})
+	return apps, err
+}
+
+// addApp decodes the header blob and appends its package to apps, unless
+// it is an imported signing key (gpg-pubkey) or cannot be named. A
+// broken header is reported to warn, naming it by where.
+func addApp(apps []app.Application, blob []byte, where string, warn func(error)) []app.Application {
+	a, err := application(blob)
+	if err != nil {
+		warn(fmt.Errorf("rpm: %s: %w", where, err))
+	}
+	if a.Name != "" && a.Name != "gpg-pubkey" {
+		apps = append(apps, a)
+	}
+	return apps
+}
+
+// sortApps sorts by name then architecture.
+func sortApps(apps []app.Application) {
 	sort.SliceStable(apps, func(i, j int) bool {
 		if apps[i].Name != apps[j].Name {
 			return apps[i].Name < apps[j].Name
 		}
 		return apps[i].Arch < apps[j].Arch
 	})
-	return apps, err
 }
 
 // application decodes the fields libguestfs reports from one header. A

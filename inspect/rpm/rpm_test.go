@@ -282,7 +282,7 @@ func TestWAL(t *testing.T) {
 	}
 }
 
-func mustRead(t *testing.T, name string) []byte {
+func mustRead(t testing.TB, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(name)
 	if err != nil {
@@ -292,21 +292,14 @@ func mustRead(t *testing.T, name string) []byte {
 }
 
 func TestUnsupportedFormats(t *testing.T) {
-	for _, tc := range []struct{ path, format string }{
-		{"var/lib/rpm/Packages", "Berkeley DB"},
-		{"usr/lib/sysimage/rpm/Packages.db", "ndb"},
-	} {
-		t.Run(tc.format, func(t *testing.T) {
-			apps, err := Installed(fstest.MapFS{tc.path: {Data: []byte("x")}}, nil)
-			if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), tc.format) {
-				t.Errorf("err = %v, want %s not supported", err, tc.format)
-			}
-			if apps == nil || len(apps) != 0 {
-				t.Errorf("apps = %v", apps)
-			}
-		})
+	apps, err := Installed(fstest.MapFS{"usr/lib/sysimage/rpm/Packages.db": {Data: []byte("x")}}, nil)
+	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "ndb") {
+		t.Errorf("err = %v, want ndb not supported", err)
 	}
-	_, err := Installed(fstest.MapFS{"etc/os-release": {Data: []byte("ID=fedora\n")}}, nil)
+	if apps == nil || len(apps) != 0 {
+		t.Errorf("apps = %v", apps)
+	}
+	_, err = Installed(fstest.MapFS{"etc/os-release": {Data: []byte("ID=fedora\n")}}, nil)
 	if !errors.Is(err, iofs.ErrNotExist) {
 		t.Errorf("no database: err = %v", err)
 	}
