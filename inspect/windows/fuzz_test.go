@@ -3,25 +3,60 @@ package windows
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 )
 
-// hiveSeeds adds the minimal hive and, when windows.sh can run, the hives
-// it builds.
+// hiveSeeds adds the minimal hive and the named hives checked in under
+// testdata (copies of what testimages/windows.sh builds from
+// testimages/windows/*.reg; TestSeedHives keeps them in step). They are
+// read from testdata rather than built because every fuzz worker process
+// runs this setup again, and building the Windows images takes a while.
 func hiveSeeds(f *testing.F, names ...string) {
-	if b, err := os.ReadFile("testdata/minimal"); err == nil {
-		f.Add(b)
-	}
-	if testing.Short() {
-		return
-	}
-	dir := images(f)
-	for _, n := range names {
-		b, err := os.ReadFile(filepath.Join(dir, n))
+	for _, n := range append([]string{"minimal"}, names...) {
+		b, err := os.ReadFile(filepath.Join("testdata", n))
 		if err != nil {
 			f.Fatal(err)
 		}
 		f.Add(b)
+	}
+}
+
+// TestSeedHives checks that the hives in testdata read the same as the
+// ones windows.sh builds now (regenerate them with
+// `bash testimages/windows.sh DIR && cp DIR/win*-s* inspect/windows/testdata/`).
+func TestSeedHives(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the Windows test images")
+	}
+	for _, g := range []string{"win10", "win2k19"} {
+		sw, sys := g+"-software", g+"-system"
+		seed := func(name string) *hive {
+			b, err := os.ReadFile(filepath.Join("testdata", name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := fuzzHive(b)
+			if h == nil {
+				t.Fatalf("testdata/%s does not open as a hive", name)
+			}
+			return h
+		}
+		gotSW, err1 := readSoftware(seed(sw))
+		wantSW, err2 := readSoftware(hiveFile(t, sw))
+		if err1 != nil || err2 != nil || gotSW != wantSW {
+			t.Errorf("testdata/%s: %+v (%v); windows.sh builds %+v (%v): regenerate the seeds", sw, gotSW, err1, wantSW, err2)
+		}
+		gotApps, err1 := readApplications(seed(sw))
+		wantApps, err2 := readApplications(hiveFile(t, sw))
+		if err1 != nil || err2 != nil || !reflect.DeepEqual(gotApps, wantApps) {
+			t.Errorf("testdata/%s: applications %+v (%v); windows.sh builds %+v (%v): regenerate the seeds", sw, gotApps, err1, wantApps, err2)
+		}
+		gotSys, err1 := readSystem(seed(sys))
+		wantSys, err2 := readSystem(hiveFile(t, sys))
+		if err1 != nil || err2 != nil || !reflect.DeepEqual(gotSys, wantSys) {
+			t.Errorf("testdata/%s: %+v (%v); windows.sh builds %+v (%v): regenerate the seeds", sys, gotSys, err1, wantSys, err2)
+		}
 	}
 }
 
