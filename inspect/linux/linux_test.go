@@ -168,7 +168,13 @@ func TestOSInfo(t *testing.T) {
 	}{
 		{"debian", 12, 5, "debian12"}, {"ubuntu", 22, 4, "ubuntu22.04"}, {"fedora", 40, 0, "fedora40"},
 		{"rhel", 9, 3, "rhel9.3"}, {"alpinelinux", 3, 19, "alpinelinux3.19"}, {"archlinux", 0, 0, "archlinux"},
-		{"centos", 7, 9, "centos7.0"}, {"centos", 9, 0, "centos-stream9"}, {"nosuch", 1, 0, ""},
+		{"centos", 7, 9, "centos7.0"}, {"centos", 9, 0, "centos9"}, {"centos", 6, 10, "centos6.10"},
+		{"centos", 5, 11, "centos5.11"}, {"rocky", 9, 3, "rocky9"}, {"rocky", 7, 1, "rocky7.1"},
+		{"oraclelinux", 8, 9, "oraclelinux8.9"}, {"almalinux", 9, 3, "almalinux9.3"},
+		{"opensuse", 15, 5, "opensuse15.5"}, {"opensuse", 0, 0, ""}, {"sles", 15, 0, "sles15"},
+		{"sles", 15, 5, "sles15sp5"}, {"debian", 3, 1, "debian3.1"}, {"fedora", 0, 0, "fedora0"},
+		{"altlinux", 10, 1, "alt10.1"}, {"altlinux", 7, 0, "altlinux7.0"}, {"gentoo", 2, 14, "gentoo"},
+		{"nosuch", 1, 0, "nosuch1.0"}, {"nosuch", 0, 0, ""}, {"", 3, 0, ""},
 	} {
 		if got := osinfoID(c.distro, c.major, c.minor); got != c.want {
 			t.Errorf("osinfoID(%s, %d, %d) = %q, want %q", c.distro, c.major, c.minor, got, c.want)

@@ -37,47 +37,54 @@ func packaging(distro string, major int) (format, management string) {
 	return "", ""
 }
 
-// osinfoID gives the libosinfo short id libguestfs derives
-// (guestfs_inspect_get_osinfo): "debian12", "ubuntu22.04", "fedora40",
-// "rhel9.3", "alpinelinux3.19", "archlinux". "" when none is known.
+// osinfoID gives the libosinfo short id libguestfs derives for a Linux
+// guest (guestfs_impl_inspect_get_osinfo in libguestfs'
+// lib/inspect-osinfo.c, whose rules are followed one for one): a few
+// distributions have their own form ("centos7.0", "ubuntu22.04",
+// "sles15sp5", "archlinux"), any other known one with a version is
+// DISTRO<major>.<minor> ("rhel9.3", "oraclelinux8.9", "opensuse15.5",
+// "alpinelinux3.19"). "" stands for libguestfs' "unknown", which
+// virt-inspector leaves out of its XML.
 func osinfoID(distro string, major, minor int) string {
 	switch distro {
-	case "debian", "fedora", "mageia":
-		if major > 0 {
+	case "":
+		return ""
+	case "centos":
+		switch {
+		case major >= 8:
+			return fmt.Sprintf("centos%d", major)
+		case major == 7:
+			return "centos7.0"
+		case major == 6:
+			return fmt.Sprintf("centos%d.%d", major, minor)
+		}
+	case "circle", "rocky":
+		if major >= 8 {
 			return fmt.Sprintf("%s%d", distro, major)
 		}
-	case "ubuntu":
-		return fmt.Sprintf("ubuntu%d.%02d", major, minor)
-	case "rhel", "oraclelinux", "rocky", "almalinux":
-		id := map[string]string{"rhel": "rhel", "oraclelinux": "ol", "rocky": "rocky", "almalinux": "almalinux"}[distro]
-		return fmt.Sprintf("%s%d.%d", id, major, minor)
-	case "centos":
-		if major >= 8 {
-			return fmt.Sprintf("centos-stream%d", major)
+	case "debian":
+		if major >= 4 {
+			return fmt.Sprintf("debian%d", major)
 		}
-		if major == 7 {
-			return "centos7.0"
-		}
-		return fmt.Sprintf("centos%d.%d", major, minor)
-	case "alpinelinux":
-		return fmt.Sprintf("alpinelinux%d.%d", major, minor)
-	case "archlinux":
-		return "archlinux"
-	case "opensuse":
-		if major >= 42 {
-			return fmt.Sprintf("opensuse%d.%d", major, minor)
-		}
-		if major > 0 {
-			return fmt.Sprintf("opensuse%d.%d", major, minor)
-		}
-		return "opensusetumbleweed"
+	case "fedora", "mageia":
+		return fmt.Sprintf("%s%d", distro, major)
 	case "sles":
 		if minor == 0 {
 			return fmt.Sprintf("sles%d", major)
 		}
 		return fmt.Sprintf("sles%dsp%d", major, minor)
-	case "voidlinux":
-		return "voidlinux"
+	case "ubuntu":
+		return fmt.Sprintf("ubuntu%d.%02d", major, minor)
+	case "archlinux", "gentoo", "voidlinux":
+		return distro
+	case "altlinux":
+		if major >= 8 {
+			return fmt.Sprintf("alt%d.%d", major, minor)
+		}
+		return fmt.Sprintf("altlinux%d.%d", major, minor)
+	}
+	if major > 0 || minor > 0 {
+		return fmt.Sprintf("%s%d.%d", distro, major, minor)
 	}
 	return ""
 }

@@ -75,11 +75,13 @@ func parseVersion(s string) (int, int, error) {
 }
 
 // OSInfo returns the libosinfo short id that libguestfs'
-// inspect_get_osinfo gives a Windows guest, or "" when it gives none.
-// variant is InstallationType ("Server" for servers); build is
-// CurrentBuildNumber, which tells apart the versions that all say 10.0.
+// inspect_get_osinfo gives a Windows guest, or "" when it gives none
+// ("unknown"). As there, variant is InstallationType and a server is one
+// whose variant contains "Server" ("Server", "Server Core"); a 10.0
+// server is told apart by the year in its product name, a 10.0 client by
+// CurrentBuildNumber (22000 and later is Windows 11).
 func OSInfo(major, minor int, variant, build, productName string) string {
-	server := variant == "Server"
+	server := strings.Contains(variant, "Server")
 	pick := func(srv, client string) string {
 		if server {
 			return srv
@@ -105,19 +107,17 @@ func OSInfo(major, minor int, variant, build, productName string) string {
 		return pick("win2k12", "win8")
 	case major == 6 && minor == 3:
 		return pick("win2k12r2", "win8.1")
+	case major == 10 && minor == 0 && server:
+		for _, y := range []struct{ year, id string }{{"2025", "win2k25"}, {"2022", "win2k22"}, {"2019", "win2k19"}} {
+			if strings.Contains(productName, y.year) {
+				return y.id
+			}
+		}
+		return "win2k16"
 	case major == 10 && minor == 0:
 		b, err := strconv.ParseUint(build, 10, 32)
 		if err != nil {
 			return ""
-		}
-		if server {
-			switch {
-			case b >= 20348:
-				return "win2k22"
-			case b >= 17763:
-				return "win2k19"
-			}
-			return "win2k16"
 		}
 		if b >= 22000 {
 			return "win11"

@@ -27,7 +27,11 @@ func TestOSInfo(t *testing.T) {
 		{10, 0, "Server", "14393", "Windows Server 2016 Standard", "win2k16"},
 		{10, 0, "Server", "17763", "Windows Server 2019 Standard", "win2k19"},
 		{10, 0, "Server", "20348", "Windows Server 2022 Standard", "win2k22"},
-		{10, 0, "Server Core", "17763", "Windows Server 2019 Datacenter", "win10"}, // libguestfs compares "Server" exactly
+		{10, 0, "Server Core", "17763", "Windows Server 2019 Datacenter", "win2k19"}, // strstr(variant, "Server")
+		{10, 0, "Server", "26100", "Windows Server 2025 Datacenter", "win2k25"},
+		{10, 0, "Server", "", "Windows Server 2022 Datacenter", "win2k22"}, // no build needed for a server
+		{10, 0, "Server", "26100", "Windows Server Datacenter", "win2k16"}, // no year: libguestfs' fallback
+		{6, 1, "Server Core", "7601", "Windows Server 2008 R2 Datacenter", "win2k8r2"},
 		{10, 0, "Client", "", "Windows 10 Pro", ""},
 		{10, 0, "Client", "19045.1", "Windows 10 Pro", ""},
 		{6, 4, "Client", "9841", "Windows 10 Technical Preview", ""},
