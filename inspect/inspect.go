@@ -43,6 +43,8 @@ type Options struct {
 	Warn fs.WarnFunc
 	// NoApplications skips reading the package databases.
 	NoApplications bool
+	// NoIcon skips looking for the guest's icon (virt-inspector --no-icon).
+	NoIcon bool
 }
 
 // Result is everything found on the guest.
@@ -75,6 +77,8 @@ type OS struct {
 	Filesystems              []Filesystem   `json:"filesystems"`
 	DriveMappings            []DriveMapping `json:"drive_mappings"`
 	Applications             []Application  `json:"applications"`
+	// Icon is the guest's logo, a PNG (icon.go); nil when there is none.
+	Icon []byte `json:"icon,omitempty"`
 }
 
 // Mountpoint says which device the OS mounts where.

@@ -111,6 +111,9 @@ func probeLinux(g *guest, v *Volume) (*OS, bool) {
 			os.Applications = apps
 		}
 	}
+	if !g.opt.NoIcon {
+		os.Icon = findIcon(mfs, os.Name, os.Distro, os.MajorVersion)
+	}
 	return os, true
 }
 

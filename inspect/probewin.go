@@ -49,5 +49,8 @@ func probeWindows(g *guest, v *Volume) (*OS, bool) {
 				Description: a.Description})
 		}
 	}
+	if !g.opt.NoIcon {
+		os.Icon = findIcon(v.FS, os.Name, os.Distro, os.MajorVersion)
+	}
 	return os, true
 }
