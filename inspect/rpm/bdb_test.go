@@ -511,6 +511,7 @@ func BenchmarkInstalled(b *testing.B) {
 		{"bdb", "Packages"},
 		{"bdb-be512", "Packages"},
 		{"bdb-16k", "Packages"},
+		{"ndb", "Packages.db"},
 	} {
 		var data []byte
 		switch tc.name {
@@ -522,6 +523,8 @@ func BenchmarkInstalled(b *testing.B) {
 			data = gunzipFile(b, "testdata/Packages-be512.gz")
 		case "bdb-16k":
 			data = gunzipFile(b, "testdata/Packages-16k.gz")
+		case "ndb":
+			data = makeNDB(sqliteHeaders(b, testDB(b)))
 		}
 		fsys := fstest.MapFS{"var/lib/rpm/" + tc.file: {Data: data}}
 		b.Run(tc.name, func(b *testing.B) {

@@ -7,8 +7,9 @@
 //     overflow chains) and wal.go applies the write-ahead log.
 //   - Packages (RHEL/CentOS up to 8, SLES up to 12, old Fedora): a
 //     Berkeley DB hash database, read by bdb*.go.
-//   - Packages.db (SUSE 15+): rpm's own ndb format, recognised and
-//     refused with an error wrapping ErrUnsupported.
+//   - Packages.db (SUSE 15+): rpm's own ndb format, read by ndb.go; no
+//     program here writes it, so it is tested against our reading of
+//     rpm's source only.
 //
 // The readers are written here because the Go rpm database reader
 // (github.com/knqyf263/go-rpmdb) is not available to us, and a SQLite or
@@ -113,9 +114,17 @@ func readBDB(_ iofs.FS, name string, r io.ReaderAt, size int64, warn func(error)
 	return apps, err
 }
 
-// readNDB refuses SUSE's ndb format.
-func readNDB(_ iofs.FS, _ string, _ io.ReaderAt, _ int64, _ func(error)) ([]app.Application, error) {
-	return []app.Application{}, fmt.Errorf("ndb rpm database: %w", ErrUnsupported)
+// readNDB lists the packages of an ndb Packages.db.
+func readNDB(_ iofs.FS, name string, r io.ReaderAt, size int64, warn func(error)) ([]app.Application, error) {
+	db, err := openNDB(r, size)
+	if err != nil {
+		return []app.Application{}, err
+	}
+	apps := []app.Application{}
+	err = db.walk(func(pkgidx uint32, at int64, blob []byte) {
+		apps = addApp(apps, blob, fmt.Sprintf("%s: package %d (blob at %#x)", name, pkgidx, at), warn)
+	}, func(err error) { warn(fmt.Errorf("rpm: %s: %w", name, err)) })
+	return apps, err
 }
 
 // readerAt gives random access to f: directly when the file offers it,

@@ -291,15 +291,18 @@ func mustRead(t testing.TB, name string) []byte {
 	return b
 }
 
-func TestUnsupportedFormats(t *testing.T) {
-	apps, err := Installed(fstest.MapFS{"usr/lib/sysimage/rpm/Packages.db": {Data: []byte("x")}}, nil)
-	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "ndb") {
-		t.Errorf("err = %v, want ndb not supported", err)
+// TestNotADatabase: a file of each name that is not a database.
+func TestNotADatabase(t *testing.T) {
+	for _, name := range []string{"rpmdb.sqlite", "Packages", "Packages.db"} {
+		apps, err := Installed(fstest.MapFS{"usr/lib/sysimage/rpm/" + name: {Data: []byte("x")}}, nil)
+		if err == nil || !strings.Contains(err.Error(), name+": ") {
+			t.Errorf("%s: err = %v, want one naming the file", name, err)
+		}
+		if apps == nil || len(apps) != 0 {
+			t.Errorf("%s: apps = %v", name, apps)
+		}
 	}
-	if apps == nil || len(apps) != 0 {
-		t.Errorf("apps = %v", apps)
-	}
-	_, err = Installed(fstest.MapFS{"etc/os-release": {Data: []byte("ID=fedora\n")}}, nil)
+	_, err := Installed(fstest.MapFS{"etc/os-release": {Data: []byte("ID=fedora\n")}}, nil)
 	if !errors.Is(err, iofs.ErrNotExist) {
 		t.Errorf("no database: err = %v", err)
 	}
