@@ -1,0 +1,441 @@
+package xfs
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	iofs "io/fs"
+	"path"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/internal/chunkcache"
+	"github.com/virt-bmap/virt-bmap/internal/fsfile"
+)
+
+// Read access: *FS implements io/fs's FS, ReadDirFS, StatFS and
+// ReadLinkFS, so that callers (the inspector) read files by path without
+// mounting. Names are case-sensitive, as on Linux. Open and Stat follow
+// symbolic links (absolute targets from the filesystem's root, at most
+// maxLinkHops of them); Lstat and ReadLink do not. Device files, FIFOs and
+// sockets open as empty files. Files are read through their extent map,
+// holes and unwritten extents reading as zeros.
+var (
+	_ iofs.FS         = (*FS)(nil)
+	_ iofs.ReadDirFS  = (*FS)(nil)
+	_ iofs.StatFS     = (*FS)(nil)
+	_ iofs.ReadLinkFS = (*FS)(nil)
+)
+
+// Limits on path resolution and directory listing.
+const (
+	maxLinkHops   = 40      // symbolic links followed in one lookup (Linux's MAXSYMLINKS)
+	maxPathSteps  = 8192    // components walked in one lookup, links' included
+	maxDirEntries = 1 << 20 // entries a directory listing returns
+)
+
+var (
+	errNotDir = errors.New("not a directory")
+	errFound  = errors.New("found")
+)
+
+// node is a resolved inode with the name it was reached by.
+type node struct {
+	name string
+	in   *Inode
+}
+
+// Open opens the named file for reading, following symbolic links.
+func (f *FS) Open(name string) (iofs.File, error) {
+	n, err := f.resolve("open", name, true)
+	if err != nil {
+		return nil, err
+	}
+	if n.in.IsDir() {
+		return fsfile.NewDir(&fileInfo{n}, name, func() ([]iofs.DirEntry, error) { return f.list(n.in) }), nil
+	}
+	c, err := f.contents(n.in)
+	if err != nil {
+		return nil, &iofs.PathError{Op: "open", Path: name, Err: err}
+	}
+	return fsfile.NewFile(&fileInfo{n}, name, c, c.size), nil
+}
+
+// Stat returns a FileInfo for the named file, following symbolic links.
+func (f *FS) Stat(name string) (iofs.FileInfo, error) {
+	n, err := f.resolve("stat", name, true)
+	if err != nil {
+		return nil, err
+	}
+	return &fileInfo{n}, nil
+}
+
+// Lstat returns a FileInfo for the named file without following a final
+// symbolic link.
+func (f *FS) Lstat(name string) (iofs.FileInfo, error) {
+	n, err := f.resolve("lstat", name, false)
+	if err != nil {
+		return nil, err
+	}
+	return &fileInfo{n}, nil
+}
+
+// ReadLink returns the target of the named symbolic link.
+func (f *FS) ReadLink(name string) (string, error) {
+	n, err := f.resolve("readlink", name, false)
+	if err != nil {
+		return "", err
+	}
+	if !n.in.IsSymlink() {
+		return "", &iofs.PathError{Op: "readlink", Path: name, Err: iofs.ErrInvalid}
+	}
+	t, err := f.linkTarget(n.in)
+	if err != nil {
+		return "", &iofs.PathError{Op: "readlink", Path: name, Err: err}
+	}
+	return t, nil
+}
+
+// ReadDir lists the named directory, sorted by name.
+func (f *FS) ReadDir(name string) ([]iofs.DirEntry, error) {
+	n, err := f.resolve("readdir", name, true)
+	if err != nil {
+		return nil, err
+	}
+	if !n.in.IsDir() {
+		return nil, &iofs.PathError{Op: "readdir", Path: name, Err: errNotDir}
+	}
+	es, err := f.list(n.in)
+	if err != nil {
+		return nil, &iofs.PathError{Op: "readdir", Path: name, Err: err}
+	}
+	return es, nil
+}
+
+// resolve looks name up from the root. follow says whether a symbolic
+// link as the last component is followed; links before it always are.
+func (f *FS) resolve(op, name string, follow bool) (*node, error) {
+	if !iofs.ValidPath(name) {
+		return nil, &iofs.PathError{Op: op, Path: name, Err: iofs.ErrInvalid}
+	}
+	fail := func(err error) (*node, error) { return nil, &iofs.PathError{Op: op, Path: name, Err: err} }
+	root, err := f.loadNode(f.sb.rootIno, ".")
+	if err != nil {
+		return fail(err)
+	}
+	stack := []*node{root}
+	var parts []string
+	if name != "." {
+		parts = strings.Split(name, "/")
+	}
+	hops, steps := 0, 0
+	for len(parts) > 0 {
+		p := parts[0]
+		parts = parts[1:]
+		if steps++; steps > maxPathSteps {
+			return fail(fmt.Errorf("more than %d path components", maxPathSteps))
+		}
+		switch p {
+		case "", ".":
+			continue
+		case "..":
+			if len(stack) > 1 {
+				stack = stack[:len(stack)-1]
+			}
+			continue
+		}
+		cur := stack[len(stack)-1]
+		if !cur.in.IsDir() {
+			return fail(errNotDir)
+		}
+		ino, err := f.lookup(cur.in, p)
+		if err != nil {
+			return fail(err)
+		}
+		child, err := f.loadNode(ino, p)
+		if err != nil {
+			return fail(err)
+		}
+		if child.in.IsSymlink() && (len(parts) > 0 || follow) {
+			if hops++; hops > maxLinkHops {
+				return fail(fmt.Errorf("more than %d symbolic links", maxLinkHops))
+			}
+			t, err := f.linkTarget(child.in)
+			if err != nil {
+				return fail(err)
+			}
+			if strings.HasPrefix(t, "/") {
+				stack = stack[:1]
+			}
+			parts = append(strings.Split(t, "/"), parts...)
+			continue
+		}
+		stack = append(stack, child)
+	}
+	n := stack[len(stack)-1]
+	if len(stack) > 1 || name == "." {
+		n.name = path.Base(name)
+	}
+	return n, nil
+}
+
+// loadNode reads inode ino, reached by name.
+func (f *FS) loadNode(ino uint64, name string) (*node, error) {
+	in := new(Inode)
+	if err := f.readInode(ino, in, make([]byte, f.sb.inodeSize)); err != nil {
+		return nil, err
+	}
+	return &node{name: name, in: in}, nil
+}
+
+// newMapper returns a mapper with a budget of its own, for one request.
+func (f *FS) newMapper() *mapper {
+	b := walkBudget(f.sb.dblocks)
+	return &mapper{f: f, budget: &b}
+}
+
+// dataExtents returns the extents holding in's contents, sorted by file
+// offset. A damaged map is an error: reading a file with missing pieces
+// as zeros would be a lie.
+func (f *FS) dataExtents(in *Inode) ([]fs.Extent, error) {
+	if in.special() {
+		return nil, nil
+	}
+	m := f.newMapper()
+	if err := m.mapInode(in); err != nil {
+		return nil, err
+	}
+	return slices.Clone(m.m.data), nil
+}
+
+// linkTarget returns a symbolic link's target.
+func (f *FS) linkTarget(in *Inode) (string, error) {
+	if in.Size <= 0 || in.Size > maxLinkTarget {
+		return "", inodeErr(in.Num, in.Off, "symbolic link target of %d bytes", in.Size)
+	}
+	switch in.Format {
+	case fmtLocal:
+		return string(in.fork[:in.Size]), nil
+	case fmtExtents, fmtBtree:
+		es, err := f.dataExtents(in)
+		if err != nil {
+			return "", err
+		}
+		b, err := f.remoteTarget(in, es)
+		return string(b), err
+	}
+	return "", inodeErr(in.Num, in.Off, "symbolic link with data fork format %d", in.Format)
+}
+
+// contents returns a reader of in's contents.
+func (f *FS) contents(in *Inode) (*extentReader, error) {
+	if in.special() {
+		return &extentReader{r: f.r}, nil
+	}
+	if in.Format == fmtLocal {
+		// Short symbolic link or shortform directory: the fork's bytes.
+		return &extentReader{r: bytes.NewReader(in.fork[:in.Size]), size: in.Size, ext: []fs.Extent{{Off: 0, Len: in.Size, FileOff: 0, Role: fs.RoleInline}}}, nil
+	}
+	es, err := f.dataExtents(in)
+	if err != nil {
+		return nil, err
+	}
+	return &extentReader{r: f.r, size: in.Size, ext: es}, nil
+}
+
+// lookup finds name in directory in and returns its inode number.
+func (f *FS) lookup(in *Inode, name string) (uint64, error) {
+	var found uint64
+	want := []byte(name)
+	err := f.scanDir(in, f.newMapper(), func(de dirent) error {
+		if bytes.Equal(de.name, want) {
+			found = de.ino
+			return errFound
+		}
+		return nil
+	})
+	if err == errFound {
+		return found, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return 0, iofs.ErrNotExist
+}
+
+// scanDir calls fn for every entry of directory in, "." and ".."
+// excluded, mapping it with m. A malformed block is an error.
+func (f *FS) scanDir(in *Inode, m *mapper, fn func(dirent) error) error {
+	if in.Format == fmtLocal {
+		_, err := parseShortform(in.fork[:in.Size], in.forkOff, in.Num, f.sb.hasFtype(), fn)
+		return err
+	}
+	if err := m.mapInode(in); err != nil {
+		return err
+	}
+	return f.dirBlocks(in, m.m.data, m.budget, func(dblk int64, b []byte, off int64) error {
+		return f.parseDataBlock(b, off, in.Num, dblk, fn)
+	})
+}
+
+// dirBlocks calls fn for each directory block of the data space that the
+// extents data of directory in map, with its logical offset, its bytes and
+// its device offset (-1 when its filesystem blocks are not contiguous).
+// Each block read costs its filesystem blocks from budget.
+func (f *FS) dirBlocks(in *Inode, data []fs.Extent, budget *int64, fn func(dblk int64, b []byte, off int64) error) error {
+	c := &extentReader{r: f.r, size: dirLeafOffset, ext: data}
+	buf := make([]byte, f.dirBS)
+	next := int64(0)
+	for _, e := range data {
+		if e.Unwritten {
+			continue
+		}
+		start := max(e.FileOff/f.dirBS*f.dirBS, next)
+		end := min(e.FileOff+e.Len, dirLeafOffset)
+		for db := start; db < end; db += f.dirBS {
+			if *budget -= f.dirBS / f.bs; *budget < 0 {
+				return errBudget
+			}
+			if _, err := c.ReadAt(buf, db); err != nil && err != io.EOF {
+				return dirErr(in.Num, max(c.diskOff(db), 0), fmt.Sprintf("directory block at %#x", db), "reading: %v", err)
+			}
+			off := c.diskOff(db)
+			if off >= 0 && c.diskOff(db+f.dirBS-1) != off+f.dirBS-1 {
+				off = -1
+			}
+			if err := fn(db, buf, off); err != nil {
+				return err
+			}
+			next = db + f.dirBS
+		}
+	}
+	return nil
+}
+
+// list returns the entries of directory in, sorted by name.
+func (f *FS) list(in *Inode) ([]iofs.DirEntry, error) {
+	var es []iofs.DirEntry
+	err := f.scanDir(in, f.newMapper(), func(de dirent) error {
+		if len(es) >= maxDirEntries {
+			return fmt.Errorf("directory of more than %d entries", maxDirEntries)
+		}
+		n, err := f.loadNode(de.ino, string(de.name))
+		if err != nil {
+			return err
+		}
+		es = append(es, iofs.FileInfoToDirEntry(&fileInfo{n}))
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(es, func(i, j int) bool { return es[i].Name() < es[j].Name() })
+	return es, nil
+}
+
+// fileInfo is the FileInfo of an inode. Sys returns the inode number as a
+// uint64.
+type fileInfo struct{ n *node }
+
+func (i *fileInfo) Name() string       { return i.n.name }
+func (i *fileInfo) Size() int64        { return i.n.in.Size }
+func (i *fileInfo) ModTime() time.Time { return i.n.in.Mtime }
+func (i *fileInfo) IsDir() bool        { return i.n.in.IsDir() }
+func (i *fileInfo) Sys() any           { return i.n.in.Num }
+
+func (i *fileInfo) Mode() iofs.FileMode {
+	mode := i.n.in.Mode
+	m := iofs.FileMode(mode & 0o777)
+	if mode&0o4000 != 0 {
+		m |= iofs.ModeSetuid
+	}
+	if mode&0o2000 != 0 {
+		m |= iofs.ModeSetgid
+	}
+	if mode&0o1000 != 0 {
+		m |= iofs.ModeSticky
+	}
+	switch mode & modeTypeMask {
+	case modeDir:
+		m |= iofs.ModeDir
+	case modeSymlink:
+		m |= iofs.ModeSymlink
+	case modeChar:
+		m |= iofs.ModeDevice | iofs.ModeCharDevice
+	case modeBlock:
+		m |= iofs.ModeDevice
+	case modeFIFO:
+		m |= iofs.ModeNamedPipe
+	case modeSocket:
+		m |= iofs.ModeSocket
+	}
+	return m
+}
+
+// extentReader reads contents of size bytes mapped by data extents sorted
+// by FileOff; what no extent maps, and unwritten extents, read as zeros.
+type extentReader struct {
+	r    io.ReaderAt
+	size int64
+	ext  []fs.Extent
+}
+
+// find returns the index of the first extent ending after off.
+func (c *extentReader) find(off int64) int {
+	return sort.Search(len(c.ext), func(i int) bool { return c.ext[i].FileOff+c.ext[i].Len > off })
+}
+
+// diskOff returns where byte off lies on disk, or -1.
+func (c *extentReader) diskOff(off int64) int64 {
+	i := c.find(off)
+	if i < len(c.ext) && c.ext[i].FileOff <= off {
+		return c.ext[i].Off + off - c.ext[i].FileOff
+	}
+	return -1
+}
+
+func (c *extentReader) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, iofs.ErrInvalid
+	}
+	if off >= c.size {
+		return 0, io.EOF
+	}
+	want := len(p)
+	if int64(want) > c.size-off {
+		p = p[:c.size-off]
+	}
+	done := 0
+	i := c.find(off)
+	for done < len(p) {
+		pos := off + int64(done)
+		for i < len(c.ext) && c.ext[i].FileOff+c.ext[i].Len <= pos {
+			i++
+		}
+		if i == len(c.ext) || c.ext[i].FileOff > pos {
+			end := int64(len(p))
+			if i < len(c.ext) {
+				end = min(end, c.ext[i].FileOff-off)
+			}
+			clear(p[done:end])
+			done = int(end)
+			continue
+		}
+		e := c.ext[i]
+		n := int(min(int64(len(p)-done), e.FileOff+e.Len-pos))
+		if e.Unwritten {
+			clear(p[done : done+n])
+		} else if err := chunkcache.ReadFull(c.r, p[done:done+n], e.Off+pos-e.FileOff); err != nil {
+			return done, fmt.Errorf("reading %d bytes at %#x: %w", n, e.Off+pos-e.FileOff, err)
+		}
+		done += n
+	}
+	if done < want {
+		return done, io.EOF
+	}
+	return done, nil
+}
