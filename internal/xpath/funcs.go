@@ -154,7 +154,7 @@ func (ev *evaluator) call(c *call, ctx evalCtx) (Value, error) {
 func (ev *evaluator) nodeSetArg(c *call, v Value) (NodeSet, error) {
 	ns, ok := v.(NodeSet)
 	if !ok {
-		return nil, ev.errAt(c, "the argument must be a node-set, not a %s", typeName(v))
+		return nil, ev.errAt(c, "%s() wants a node-set, not a %s", c.name, typeName(v))
 	}
 	return ns, nil
 }

@@ -41,6 +41,7 @@ type number struct {
 }
 
 type call struct {
+	name string
 	fn   *function
 	args []expr
 	off  int
@@ -515,7 +516,7 @@ func (p *parser) call(name token) (expr, error) {
 		return nil, p.errAt(name.off, "function %s() is not supported", name.text)
 	}
 	p.next() // (
-	c := &call{fn: fn, off: name.off}
+	c := &call{name: name.text, fn: fn, off: name.off}
 	if p.peek().kind != tRParen {
 		for {
 			a, err := p.expr()
