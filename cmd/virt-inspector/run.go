@@ -9,9 +9,14 @@ import (
 
 	"github.com/virt-bmap/virt-bmap/image"
 	"github.com/virt-bmap/virt-bmap/inspect"
+	"github.com/virt-bmap/virt-bmap/internal/xpath"
 )
 
-const usage = `usage: virt-inspector [-a IMAGE]... [--format raw|xz|qcow2|auto] [--xml|--json|--table] [--no-applications] [IMAGE]...
+const usage = `usage: virt-inspector [-a IMAGE]... [--format raw|xz|qcow2|auto] [--xml|--json|--table|-x EXPR]
+                      [--no-applications] [-q] [IMAGE]...
+  -x EXPR, --xpath EXPR  print what the XPath 1.0 expression gives on the XML output, as
+                         xmllint --xpath does; exit status 1 if it selects no node, 2 if
+                         it is not valid
 `
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -27,6 +32,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var added []string
 	fl.Func("a", "", func(v string) error { added = append(added, v); return nil })
 	fl.Func("add", "", func(v string) error { added = append(added, v); return nil })
+	var xpathSrc *string
+	setXPath := func(v string) error { xpathSrc = &v; return nil }
+	fl.Func("x", "", setXPath)
+	fl.Func("xpath", "", setXPath)
 	if err := fl.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(stdout, usage)
@@ -48,6 +57,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if n > 1 {
 		fmt.Fprintf(stderr, "virt-inspector: give at most one of --xml, --json, --table\n")
 		return 2
+	}
+	var expr *xpath.Expr
+	if xpathSrc != nil {
+		// The query runs on the XML document: JSON has other names and
+		// structure, and a table is no document at all.
+		if *asJSON || *asTable {
+			fmt.Fprintf(stderr, "virt-inspector: -x runs on the XML output; it cannot be combined with --json or --table (for JSON, pipe --json into jq)\n")
+			return 2
+		}
+		var err error
+		if expr, err = xpath.Compile(*xpathSrc); err != nil {
+			fmt.Fprintf(stderr, "virt-inspector: -x: %v\n", err)
+			return 2
+		}
 	}
 	switch *format {
 	case "auto", "raw", "xz", "qcow2":
@@ -83,6 +106,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "virt-inspector: %v\n", err)
 		return 1
+	}
+	if expr != nil {
+		code := query(expr, res, !*noApps, stdout, stderr, *quiet)
+		if len(res.OperatingSystems) == 0 {
+			fmt.Fprintln(stderr, "virt-inspector: no operating system was found on the disk(s)")
+			return max(code, 1)
+		}
+		return code
 	}
 	switch {
 	case *asJSON:

@@ -1,0 +1,45 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+
+	"github.com/virt-bmap/virt-bmap/inspect"
+	"github.com/virt-bmap/virt-bmap/internal/xpath"
+)
+
+// query runs -x EXPR on the XML document writeXML makes (parsed back, so
+// the query sees exactly what --xml prints) and prints the result as
+// `xmllint --xpath EXPR` would. It returns the exit status: 0 for a
+// non-empty node-set or any other value, 1 for an empty node-set, 2 when
+// the expression fails (a type error found while evaluating, or too much
+// work).
+func query(x *xpath.Expr, res *inspect.Result, withApps bool, stdout, stderr io.Writer, quiet bool) int {
+	var buf bytes.Buffer
+	if err := writeXML(&buf, res, withApps); err != nil {
+		fmt.Fprintf(stderr, "virt-inspector: %v\n", err)
+		return 1
+	}
+	doc, err := xpath.Parse(&buf)
+	if err != nil { // our own XML: a bug, not the user's
+		fmt.Fprintf(stderr, "virt-inspector: -x: %v\n", err)
+		return 1
+	}
+	v, err := x.Eval(doc)
+	if err != nil {
+		fmt.Fprintf(stderr, "virt-inspector: -x: %v\n", err)
+		return 2
+	}
+	if err := xpath.WriteResult(stdout, v); err != nil {
+		fmt.Fprintf(stderr, "virt-inspector: %v\n", err)
+		return 1
+	}
+	if ns, ok := v.(xpath.NodeSet); ok && len(ns) == 0 {
+		if !quiet {
+			fmt.Fprintln(stderr, "virt-inspector: -x: XPath set is empty")
+		}
+		return 1
+	}
+	return 0
+}
