@@ -35,6 +35,7 @@ func TestAgainstXfsDB(t *testing.T) {
 			w := walkImage(t, img)
 			w.noWarnings(t)
 			w.checkAgainstXfsDB(t, img)
+			w.checkAgainstBlockuse(t, img)
 			if n := checkContents(t, w.f, src); n < im.bigDir {
 				t.Errorf("%d files compared, want %d and more", n, im.bigDir)
 			}
