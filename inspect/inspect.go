@@ -23,6 +23,7 @@ import (
 	"github.com/virt-bmap/virt-bmap/fs/ext"
 	"github.com/virt-bmap/virt-bmap/fs/fat"
 	"github.com/virt-bmap/virt-bmap/fs/ntfs"
+	"github.com/virt-bmap/virt-bmap/fs/xfs"
 	"github.com/virt-bmap/virt-bmap/inspect/app"
 	"github.com/virt-bmap/virt-bmap/scan"
 )
@@ -162,6 +163,14 @@ var openers = map[string]func(r io.ReaderAt, size int64, warn fs.WarnFunc) (iofs
 	},
 	"ntfs": func(r io.ReaderAt, size int64, warn fs.WarnFunc) (iofs.FS, error) {
 		f, err := ntfs.New(r, size)
+		if err != nil {
+			return nil, err
+		}
+		f.SetWarn(warn)
+		return f, nil
+	},
+	"xfs": func(r io.ReaderAt, size int64, warn fs.WarnFunc) (iofs.FS, error) {
+		f, err := xfs.New(r, size)
 		if err != nil {
 			return nil, err
 		}

@@ -7,6 +7,7 @@ import (
 	"github.com/virt-bmap/virt-bmap/fs/ext"
 	"github.com/virt-bmap/virt-bmap/fs/fat"
 	"github.com/virt-bmap/virt-bmap/fs/ntfs"
+	"github.com/virt-bmap/virt-bmap/fs/xfs"
 )
 
 // openFunc opens a filesystem for walking. r starts at the filesystem's
@@ -21,6 +22,7 @@ var walkers = map[string]openFunc{
 	"ext4": openExt,
 	"vfat": openFAT, // FAT12, FAT16 and FAT32
 	"ntfs": openNTFS,
+	"xfs":  openXFS,
 }
 
 func openExt(r io.ReaderAt, size int64, warn fs.WarnFunc) (fs.Walker, error) {
@@ -43,6 +45,15 @@ func openFAT(r io.ReaderAt, size int64, warn fs.WarnFunc) (fs.Walker, error) {
 
 func openNTFS(r io.ReaderAt, size int64, warn fs.WarnFunc) (fs.Walker, error) {
 	f, err := ntfs.New(r, size)
+	if err != nil {
+		return nil, err
+	}
+	f.SetWarn(warn)
+	return f, nil
+}
+
+func openXFS(r io.ReaderAt, size int64, warn fs.WarnFunc) (fs.Walker, error) {
+	f, err := xfs.New(r, size)
 	if err != nil {
 		return nil, err
 	}
