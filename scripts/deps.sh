@@ -31,7 +31,7 @@ if [ "$what" != demo ]; then
     [pvcreate]=lvm2 [losetup]=mount
     [hivexregedit]=libwin-hivex-perl [hivexget]=libhivex-bin [file]=file
     [chromium]=chromium
-    [rpmbuild]=rpm [sqlite3]=sqlite3 [gpg]=gpg
+    [rpmbuild]=rpm [sqlite3]=sqlite3 [gpg]=gpg [db_load]=db5.3-util [db_dump]=db5.3-util
     [virt-inspector]=guestfs-tools [xmllint]=libxml2-utils [depmod]=kmod
   )
 fi
