@@ -31,7 +31,7 @@ func (x *Expr) Eval(doc *Document) (Value, error) {
 
 // EvalBudget is Eval with another budget.
 func (x *Expr) EvalBudget(doc *Document, budget int) (Value, error) {
-	ev := &evaluator{src: x.src, budget: budget}
+	ev := &evaluator{src: x.src, budget: budget, limit: budget}
 	// No position or size: libxml2 refuses position() and last() outside
 	// a predicate.
 	return ev.eval(x.root, evalCtx{node: doc.Root})
@@ -39,7 +39,8 @@ func (x *Expr) EvalBudget(doc *Document, budget int) (Value, error) {
 
 type evaluator struct {
 	src    string
-	budget int
+	budget int // what is left
+	limit  int // what there was
 	bufs   []NodeSet
 }
 
@@ -56,7 +57,7 @@ func (ev *evaluator) errAt(e expr, format string, a ...any) error {
 func (ev *evaluator) spend(e expr, n int) error {
 	ev.budget -= n
 	if ev.budget < 0 {
-		return ev.errAt(e, "the expression takes too long to evaluate (more than %d steps)", DefaultBudget)
+		return ev.errAt(e, "the expression takes too long to evaluate (more than %d steps)", ev.limit)
 	}
 	return nil
 }
