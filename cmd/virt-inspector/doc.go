@@ -9,7 +9,7 @@ applications on a virtual machine's disk images, without booting anything
 # SYNOPSIS
 
 	virt-inspector [-a IMAGE]... [--format raw|xz|qcow2|auto]
-	               [--xml | --json | --table | -x EXPR] [--no-applications] [-q]
+	               [--xml | --json | --table | -x EXPR] [--no-applications] [--no-icon] [-q]
 	               [IMAGE]...
 
 # DESCRIPTION
@@ -98,6 +98,13 @@ node, and 2 when the expression is not valid or cannot be evaluated.
 	--no-applications
 	    Do not read the package databases (the XML then has no
 	    <applications> element, as with libguestfs).
+	--no-icon
+	    Do not look for the guest's icon. By default the XML ends each
+	    operating system with <icon>, the base64 of a PNG found as
+	    libguestfs finds it: /etc/favicon.png, else the distribution's
+	    logo (Fedora, RHEL and clones, Debian, Ubuntu, Mageia, openSUSE,
+	    Void, ALT). Windows logos, which libguestfs cuts out of
+	    explorer.exe with wrestool and netpbm, are not extracted.
 	-q
 	    Do not print warnings.
 	--version

@@ -13,7 +13,7 @@ import (
 )
 
 const usage = `usage: virt-inspector [-a IMAGE]... [--format raw|xz|qcow2|auto] [--xml|--json|--table|-x EXPR]
-                      [--no-applications] [-q] [IMAGE]...
+                      [--no-applications] [--no-icon] [-q] [IMAGE]...
   -x EXPR, --xpath EXPR  print what the XPath 1.0 expression gives on the XML output, as
                          xmllint --xpath does; exit status 1 if it selects no node, 2 if
                          it is not valid
@@ -27,6 +27,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	asJSON := fl.Bool("json", false, "")
 	asTable := fl.Bool("table", false, "")
 	noApps := fl.Bool("no-applications", false, "")
+	noIcon := fl.Bool("no-icon", false, "")
 	quiet := fl.Bool("q", false, "")
 	showVersion := fl.Bool("version", false, "")
 	var added []string
@@ -102,7 +103,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		disks = append(disks, inspect.Disk{Name: p, R: img, Size: img.Size()})
 	}
-	res, err := inspect.InspectOptions(disks, inspect.Options{Warn: warn, NoApplications: *noApps})
+	res, err := inspect.InspectOptions(disks, inspect.Options{Warn: warn, NoApplications: *noApps, NoIcon: *noIcon})
 	if err != nil {
 		fmt.Fprintf(stderr, "virt-inspector: %v\n", err)
 		return 1

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/base64"
 	"encoding/xml"
 	"io"
 	"strconv"
@@ -37,6 +38,7 @@ type xmlOS struct {
 	Filesystems       []xmlFS    `xml:"filesystems>filesystem"`
 	DriveMappings     *xmlDrives `xml:"drive_mappings,omitempty"`
 	Applications      *xmlApps   `xml:"applications,omitempty"`
+	Icon              string     `xml:"icon,omitempty"` // base64 PNG
 }
 
 type xmlMount struct {
@@ -113,6 +115,9 @@ func writeXML(w io.Writer, res *inspect.Result, withApps bool) error {
 				}
 				x.Applications.App = append(x.Applications.App, xa)
 			}
+		}
+		if len(o.Icon) > 0 {
+			x.Icon = base64.StdEncoding.EncodeToString(o.Icon)
 		}
 		doc.OS = append(doc.OS, x)
 	}

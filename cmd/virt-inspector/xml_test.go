@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"compress/gzip"
+	"encoding/base64"
+	"encoding/xml"
 	"io"
 	"os"
 	"os/exec"
@@ -29,6 +31,7 @@ func fullResult() *inspect.Result {
 				InstallPath: "/opt/a", Publisher: "p", URL: "https://example.org/", SourcePackage: "a-src",
 				Summary: "s", Description: "d <&> \"q\"",
 			}},
+			Icon: []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR not a whole PNG, only bytes to round-trip"),
 		},
 		{
 			Root: "/dev/sdb2", Name: "windows", Arch: "x86_64", Distro: "windows",
@@ -55,6 +58,34 @@ func TestXMLNoBuildID(t *testing.T) {
 	}
 	if !strings.Contains(b.String(), "<windows_current_control_set>ControlSet001</windows_current_control_set>") {
 		t.Errorf("XML lacks the control set:\n%s", b.String())
+	}
+}
+
+// TestXMLIcon: the icon is the base64 of the PNG bytes, in <icon> after
+// <applications> (the schema's place), and absent when there is none.
+func TestXMLIcon(t *testing.T) {
+	res := fullResult()
+	var b bytes.Buffer
+	if err := writeXML(&b, res, true); err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		OS []struct {
+			Icon *string `xml:"icon"`
+		} `xml:"operatingsystem"`
+	}
+	if err := xml.Unmarshal(b.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.OS) != 2 || doc.OS[0].Icon == nil || doc.OS[1].Icon != nil {
+		t.Fatalf("want an icon on the first OS only:\n%s", b.String())
+	}
+	got, err := base64.StdEncoding.DecodeString(*doc.OS[0].Icon)
+	if err != nil || !bytes.Equal(got, res.OperatingSystems[0].Icon) {
+		t.Errorf("icon decodes to %q (%v), want %q", got, err, res.OperatingSystems[0].Icon)
+	}
+	if i, j := strings.Index(b.String(), "</applications>"), strings.Index(b.String(), "<icon>"); i < 0 || j < i {
+		t.Errorf("<icon> not after </applications>:\n%s", b.String())
 	}
 }
 
