@@ -97,3 +97,21 @@ func readAll(m *mountFS, name string) (string, error) {
 	n, _ := f.Read(b)
 	return string(b[:n]), nil
 }
+
+func TestIgnoredFstabEntry(t *testing.T) {
+	for _, c := range []struct {
+		spec, mp string
+		want     bool
+	}{
+		{"/dev/fd0", "/mnt/floppy", true}, {"/dev/cd1", "/mnt/cd", true}, {"/dev/cdrom", "/mnt/cd", true},
+		{"/dev/floppy", "/mnt/f", true}, {"/dev/iso9660/FREEBSD_INSTALL", "/", true},
+		{"/dev/sr0", "/media/cdrom0", true}, {"UUID=x", "/media", true}, {"UUID=x", "/sys/fs/x", true},
+		{"UUID=x", "/proc", true}, {"UUID=x", "/selinux", true}, {"UUID=x", "/dev/shm", true},
+		{"/dev/fdx", "/mnt", false}, {"/dev/fd", "/mnt", false}, {"/dev/sda1", "/", false},
+		{"UUID=x", "/mediax", false}, {"UUID=x", "/devel", false}, {"LABEL=home", "/home", false},
+	} {
+		if got := ignoredFstabEntry(c.spec, c.mp); got != c.want {
+			t.Errorf("ignoredFstabEntry(%q, %q) = %v, want %v", c.spec, c.mp, got, c.want)
+		}
+	}
+}

@@ -66,10 +66,14 @@ func probeLinux(g *guest, v *Volume) (*OS, bool) {
 		if !swap && !strings.HasPrefix(e.File, "/") {
 			continue // "none", bind sources...
 		}
-		if e.VfsType == "proc" || e.VfsType == "sysfs" || e.VfsType == "tmpfs" || e.VfsType == "devpts" {
+		if e.VfsType == "proc" || e.VfsType == "sysfs" || e.VfsType == "tmpfs" || e.VfsType == "devpts" ||
+			ignoredFstabEntry(e.Spec, mp) {
 			continue
 		}
 		d := g.resolveSpec(e.Spec)
+		if e.Spec == "/dev/root" {
+			d = v
+		}
 		if d == nil {
 			warn(fmt.Errorf("fstab: %s (%s): no such device on the guest", e.Spec, e.File))
 			continue
@@ -115,6 +119,26 @@ func probeLinux(g *guest, v *Volume) (*OS, bool) {
 		os.Icon = findIcon(mfs, os.Name, os.Distro, os.MajorVersion)
 	}
 	return os, true
+}
+
+// ignoredFstabEntry reports the fstab entries libguestfs' check_fstab_entry
+// skips: floppy and CD-ROM devices, and mount points under /dev, /media,
+// /proc, /selinux and /sys.
+func ignoredFstabEntry(spec, mp string) bool {
+	isDrive := func(prefix string) bool {
+		rest, ok := strings.CutPrefix(spec, prefix)
+		return ok && rest != "" && rest[0] >= '0' && rest[0] <= '9'
+	}
+	if isDrive("/dev/fd") || isDrive("/dev/cd") || spec == "/dev/floppy" || spec == "/dev/cdrom" ||
+		strings.HasPrefix(spec, "/dev/iso9660/") {
+		return true
+	}
+	for _, dir := range []string{"/dev", "/media", "/proc", "/selinux", "/sys"} {
+		if mp == dir || strings.HasPrefix(mp, dir+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 func hasPath(m []Mountpoint, p string) bool {
