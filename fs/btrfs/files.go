@@ -1,0 +1,444 @@
+package btrfs
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	iofs "io/fs"
+	"path"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/virt-bmap/virt-bmap/internal/fsfile"
+)
+
+// Read access: a Subvol serves one subvolume through io/fs (FS,
+// ReadDirFS, StatFS, ReadLinkFS), as mounting it with subvolid= would
+// show it: nested subvolumes appear as directories and are entered,
+// absolute symbolic links resolve from the subvolume's root. *FS serves
+// the default subvolume the same way, as a mount without subvol= does.
+// Device files, FIFOs and sockets open as empty files. Files are read
+// through their extents: holes and preallocated extents read as zeros,
+// compressed extents (zlib, LZO, zstd) are decompressed.
+var (
+	_ iofs.FS         = (*Subvol)(nil)
+	_ iofs.ReadDirFS  = (*Subvol)(nil)
+	_ iofs.StatFS     = (*Subvol)(nil)
+	_ iofs.ReadLinkFS = (*Subvol)(nil)
+	_ iofs.FS         = (*FS)(nil)
+	_ iofs.ReadDirFS  = (*FS)(nil)
+	_ iofs.StatFS     = (*FS)(nil)
+	_ iofs.ReadLinkFS = (*FS)(nil)
+)
+
+// Limits on path resolution and directory listing.
+const (
+	maxLinkHops   = 40      // symbolic links followed in one lookup (Linux's MAXSYMLINKS)
+	maxPathSteps  = 8192    // components walked in one lookup, links' included
+	maxLinkTarget = 4096    // bytes of a symbolic link's target (PATH_MAX)
+	maxDirEntries = 1 << 20 // entries a directory listing returns
+)
+
+var errNotDir = errors.New("not a directory")
+
+// Subvol is one subvolume seen through io/fs. Get one with
+// (*FS).Subvolume.
+type Subvol struct {
+	f  *FS
+	id uint64
+}
+
+// ID is the subvolume's id (5 for the top level).
+func (s *Subvol) ID() uint64 { return s.id }
+
+// node is a resolved inode with the name it was reached by.
+type node struct {
+	name string
+	in   *Inode
+}
+
+func (f *FS) Open(name string) (iofs.File, error) {
+	return (&Subvol{f: f, id: f.defaultID}).Open(name)
+}
+func (f *FS) Stat(name string) (iofs.FileInfo, error) {
+	return (&Subvol{f: f, id: f.defaultID}).Stat(name)
+}
+func (f *FS) Lstat(name string) (iofs.FileInfo, error) {
+	return (&Subvol{f: f, id: f.defaultID}).Lstat(name)
+}
+func (f *FS) ReadLink(name string) (string, error) {
+	return (&Subvol{f: f, id: f.defaultID}).ReadLink(name)
+}
+func (f *FS) ReadDir(name string) ([]iofs.DirEntry, error) {
+	return (&Subvol{f: f, id: f.defaultID}).ReadDir(name)
+}
+
+// Open opens the named file for reading, following symbolic links.
+func (s *Subvol) Open(name string) (iofs.File, error) {
+	n, err := s.resolve("open", name, true)
+	if err != nil {
+		return nil, err
+	}
+	if n.in.IsDir() {
+		return fsfile.NewDir(&fileInfo{n}, name, func() ([]iofs.DirEntry, error) { return s.f.list(n.in) }), nil
+	}
+	c, err := s.f.contents(n.in)
+	if err != nil {
+		return nil, &iofs.PathError{Op: "open", Path: name, Err: err}
+	}
+	return fsfile.NewFile(&fileInfo{n}, name, c, c.size), nil
+}
+
+// Stat returns a FileInfo for the named file, following symbolic links.
+// Its Sys is the *Inode.
+func (s *Subvol) Stat(name string) (iofs.FileInfo, error) {
+	n, err := s.resolve("stat", name, true)
+	if err != nil {
+		return nil, err
+	}
+	return &fileInfo{n}, nil
+}
+
+// Lstat returns a FileInfo for the named file without following a final
+// symbolic link.
+func (s *Subvol) Lstat(name string) (iofs.FileInfo, error) {
+	n, err := s.resolve("lstat", name, false)
+	if err != nil {
+		return nil, err
+	}
+	return &fileInfo{n}, nil
+}
+
+// ReadLink returns the target of the named symbolic link.
+func (s *Subvol) ReadLink(name string) (string, error) {
+	n, err := s.resolve("readlink", name, false)
+	if err != nil {
+		return "", err
+	}
+	if !n.in.IsSymlink() {
+		return "", &iofs.PathError{Op: "readlink", Path: name, Err: iofs.ErrInvalid}
+	}
+	t, err := s.f.linkTarget(n.in)
+	if err != nil {
+		return "", &iofs.PathError{Op: "readlink", Path: name, Err: err}
+	}
+	return t, nil
+}
+
+// ReadDir lists the named directory, sorted by name.
+func (s *Subvol) ReadDir(name string) ([]iofs.DirEntry, error) {
+	n, err := s.resolve("readdir", name, true)
+	if err != nil {
+		return nil, err
+	}
+	if !n.in.IsDir() {
+		return nil, &iofs.PathError{Op: "readdir", Path: name, Err: errNotDir}
+	}
+	es, err := s.f.list(n.in)
+	if err != nil {
+		return nil, &iofs.PathError{Op: "readdir", Path: name, Err: err}
+	}
+	return es, nil
+}
+
+// subvolRoot returns the root directory of subvolume id.
+func (f *FS) subvolRoot(id uint64) (*Inode, error) {
+	ri, err := f.findRootItem(id)
+	if err != nil {
+		return nil, err
+	}
+	if ri == nil {
+		return nil, fmt.Errorf("btrfs: subvolume %d: %w", id, iofs.ErrNotExist)
+	}
+	return f.loadInode(id, ri.dirID)
+}
+
+// loadInode reads inode ino of subvolume (tree) sub.
+func (f *FS) loadInode(sub, ino uint64) (*Inode, error) {
+	t, err := f.tree(sub)
+	if err != nil {
+		return nil, err
+	}
+	k := key{objectid: ino, typ: typeInodeItem}
+	var in *Inode
+	err = f.iterate(t, k, func(it item) (bool, error) {
+		if it.key.objectid == ino && it.key.typ == typeInodeItem {
+			var err error
+			in, err = parseInodeItem(it.data, sub, ino, it.phys)
+			return false, err
+		}
+		return false, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if in == nil {
+		return nil, fmt.Errorf("btrfs: %s: inode %d has no inode item", treeName(sub), ino)
+	}
+	return in, nil
+}
+
+// resolve looks name up from the subvolume's root. follow says whether a
+// symbolic link as the last component is followed; links before it
+// always are.
+func (s *Subvol) resolve(op, name string, follow bool) (*node, error) {
+	if !iofs.ValidPath(name) {
+		return nil, &iofs.PathError{Op: op, Path: name, Err: iofs.ErrInvalid}
+	}
+	fail := func(err error) (*node, error) { return nil, &iofs.PathError{Op: op, Path: name, Err: err} }
+	rin, err := s.f.subvolRoot(s.id)
+	if err != nil {
+		return fail(err)
+	}
+	stack := []*node{{name: ".", in: rin}}
+	var parts []string
+	if name != "." {
+		parts = strings.Split(name, "/")
+	}
+	hops, steps := 0, 0
+	for len(parts) > 0 {
+		p := parts[0]
+		parts = parts[1:]
+		if steps++; steps > maxPathSteps {
+			return fail(fmt.Errorf("more than %d path components", maxPathSteps))
+		}
+		switch p {
+		case "", ".":
+			continue
+		case "..":
+			if len(stack) > 1 {
+				stack = stack[:len(stack)-1]
+			}
+			continue
+		}
+		cur := stack[len(stack)-1]
+		if !cur.in.IsDir() {
+			return fail(errNotDir)
+		}
+		child, err := s.f.lookupName(cur.in, p)
+		if err != nil {
+			return fail(err)
+		}
+		if child.in.IsSymlink() && (len(parts) > 0 || follow) {
+			if hops++; hops > maxLinkHops {
+				return fail(fmt.Errorf("more than %d symbolic links", maxLinkHops))
+			}
+			t, err := s.f.linkTarget(child.in)
+			if err != nil {
+				return fail(err)
+			}
+			if strings.HasPrefix(t, "/") {
+				stack = stack[:1]
+			}
+			parts = append(strings.Split(t, "/"), parts...)
+			continue
+		}
+		stack = append(stack, child)
+	}
+	n := *stack[len(stack)-1]
+	if len(stack) > 1 || name == "." {
+		n.name = path.Base(name)
+	}
+	return &n, nil
+}
+
+// entryNode loads what directory entry d of dir points to: an inode of
+// the same subvolume, or the root directory of a nested subvolume.
+func (f *FS) entryNode(dir *Inode, d dirEntry) (*node, error) {
+	switch d.location.typ {
+	case typeInodeItem:
+		in, err := f.loadInode(dir.Subvol, d.location.objectid)
+		if err != nil {
+			return nil, err
+		}
+		return &node{name: string(d.name), in: in}, nil
+	case typeRootItem:
+		ok, err := f.hasRootRef(dir, d)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			// A subvolume entry copied into a snapshot: the subvolume
+			// is not there (no ROOT_REF says so), and the kernel shows
+			// an empty directory (BTRFS_EMPTY_SUBVOL_DIR_OBJECTID).
+			return &node{name: string(d.name), in: &Inode{Subvol: dir.Subvol, Num: emptySubvolDirID, Mode: modeDir | 0o755, Nlink: 1, Mtime: dir.Mtime, empty: true}}, nil
+		}
+		in, err := f.subvolRoot(d.location.objectid)
+		if err != nil {
+			return nil, err
+		}
+		return &node{name: string(d.name), in: in}, nil
+	}
+	return nil, fmt.Errorf("btrfs: %s directory %d: entry %q points to key %v", treeName(dir.Subvol), dir.Num, d.name, d.location)
+}
+
+// emptySubvolDirID is the inode number of the placeholder directory.
+const emptySubvolDirID = 2
+
+// hasRootRef reports whether the root tree's ROOT_REF of the subvolume d
+// points to says it sits at that name in dir, as the kernel checks before
+// entering a subvolume (fixup_tree_root_location).
+func (f *FS) hasRootRef(dir *Inode, d dirEntry) (bool, error) {
+	b, err := f.lookup(f.rootTree, key{objectid: dir.Subvol, typ: typeRootRef, offset: d.location.objectid})
+	if err != nil || b == nil {
+		return false, err
+	}
+	le := binary.LittleEndian
+	if len(b) < 18 || len(b) < 18+int(le.Uint16(b[16:])) {
+		return false, fmt.Errorf("btrfs: root tree: root ref %d -> %d: %d bytes, too short", dir.Subvol, d.location.objectid, len(b))
+	}
+	return le.Uint64(b) == dir.Num && bytes.Equal(b[18:18+int(le.Uint16(b[16:]))], d.name), nil
+}
+
+// lookupName finds name in directory dir through its DIR_ITEM, keyed by
+// the name's hash.
+func (f *FS) lookupName(dir *Inode, name string) (*node, error) {
+	t, err := f.tree(dir.Subvol)
+	if err != nil {
+		return nil, err
+	}
+	want := []byte(name)
+	if len(want) > maxNameLen {
+		return nil, iofs.ErrNotExist
+	}
+	k := key{objectid: dir.Num, typ: typeDirItem, offset: nameHash(want)}
+	var found *dirEntry
+	err = f.iterate(t, k, func(it item) (bool, error) {
+		if it.key != k {
+			return false, nil
+		}
+		return false, parseDirItems(it.data, it.phys, func(d dirEntry) error {
+			if bytes.Equal(d.name, want) {
+				c := d
+				c.name = want
+				found = &c
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	if found == nil {
+		return nil, iofs.ErrNotExist
+	}
+	return f.entryNode(dir, *found)
+}
+
+// dirEntries calls fn for each entry of directory dir in index order
+// (its DIR_INDEX items), as readdir returns them.
+func (f *FS) dirEntries(dir *Inode, fn func(dirEntry) error) error {
+	if dir.empty {
+		return nil
+	}
+	t, err := f.tree(dir.Subvol)
+	if err != nil {
+		return err
+	}
+	n := 0
+	return f.iterate(t, key{objectid: dir.Num, typ: typeDirIndex}, func(it item) (bool, error) {
+		if it.key.objectid != dir.Num || it.key.typ != typeDirIndex {
+			return false, nil
+		}
+		if n++; n > maxDirEntries {
+			return false, fmt.Errorf("btrfs: %s directory %d: more than %d entries", treeName(dir.Subvol), dir.Num, maxDirEntries)
+		}
+		return true, parseDirItems(it.data, it.phys, fn)
+	})
+}
+
+// list returns the entries of directory dir, sorted by name.
+func (f *FS) list(dir *Inode) ([]iofs.DirEntry, error) {
+	var es []iofs.DirEntry
+	err := f.dirEntries(dir, func(d dirEntry) error {
+		n, err := f.entryNode(dir, d)
+		if err != nil {
+			return err
+		}
+		es = append(es, iofs.FileInfoToDirEntry(&fileInfo{n}))
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(es, func(i, j int) bool { return es[i].Name() < es[j].Name() })
+	return es, nil
+}
+
+// linkTarget returns a symbolic link's target (an inline extent).
+func (f *FS) linkTarget(in *Inode) (string, error) {
+	if in.Size <= 0 || in.Size > maxLinkTarget {
+		return "", fmt.Errorf("btrfs: %s inode %d: symbolic link target of %d bytes", treeName(in.Subvol), in.Num, in.Size)
+	}
+	c, err := f.contents(in)
+	if err != nil {
+		return "", err
+	}
+	b := make([]byte, in.Size)
+	if _, err := c.ReadAt(b, 0); err != nil && err != io.EOF {
+		return "", err
+	}
+	return string(b), nil
+}
+
+// contents returns a reader of in's contents.
+func (f *FS) contents(in *Inode) (*extentReader, error) {
+	size := in.Size
+	switch in.Mode & modeTypeMask {
+	case modeChar, modeBlock, modeFIFO, modeSocket:
+		return &extentReader{f: f, size: 0}, nil
+	}
+	t, err := f.tree(in.Subvol)
+	if err != nil {
+		return nil, err
+	}
+	es, err := f.fileExtents(t, in)
+	if err != nil {
+		return nil, err
+	}
+	return &extentReader{f: f, size: size, ext: es}, nil
+}
+
+// fileInfo is the FileInfo of an inode. Sys returns the *Inode.
+type fileInfo struct{ n *node }
+
+func (i *fileInfo) Name() string       { return i.n.name }
+func (i *fileInfo) Size() int64        { return i.n.in.Size }
+func (i *fileInfo) ModTime() time.Time { return i.n.in.Mtime }
+func (i *fileInfo) IsDir() bool        { return i.n.in.IsDir() }
+func (i *fileInfo) Sys() any           { return i.n.in }
+
+func (i *fileInfo) Mode() iofs.FileMode {
+	mode := i.n.in.Mode
+	m := iofs.FileMode(mode & 0o777)
+	if mode&0o4000 != 0 {
+		m |= iofs.ModeSetuid
+	}
+	if mode&0o2000 != 0 {
+		m |= iofs.ModeSetgid
+	}
+	if mode&0o1000 != 0 {
+		m |= iofs.ModeSticky
+	}
+	switch mode & modeTypeMask {
+	case modeDir:
+		m |= iofs.ModeDir
+	case modeSymlink:
+		m |= iofs.ModeSymlink
+	case modeChar:
+		m |= iofs.ModeDevice | iofs.ModeCharDevice
+	case modeBlock:
+		m |= iofs.ModeDevice
+	case modeFIFO:
+		m |= iofs.ModeNamedPipe
+	case modeSocket:
+		m |= iofs.ModeSocket
+	case modeReg:
+	default:
+		m |= iofs.ModeIrregular
+	}
+	return m
+}
