@@ -12,7 +12,8 @@ import (
 
 // resolveSpec finds the guest volume an fstab (or crypttab...) device spec
 // names: UUID=, LABEL=, PARTUUID=, PARTLABEL= (GPT partition names),
-// /dev/disk/by-uuid|by-label|by-partuuid|by-partlabel/,
+// /dev/disk/by-uuid|by-label|by-partuuid|by-partlabel/, an LV's
+// /dev/disk/by-id/dm-uuid-LVM-... (Ubuntu's installer) and dm-name-VG-LV,
 // /dev/mapper/VG-LV, /dev/VG/LV, and kernel names of any disk driver
 // (/dev/sdb2, /dev/vda1, /dev/hda3, /dev/xvda1, /dev/nvme0n1p2) taken as
 // the disk in that position. It returns nil when nothing matches.
@@ -44,6 +45,12 @@ func (g *guest) resolveSpec(spec string) *Volume {
 			}
 			return v.LV == "" && v.PartNum > 0 && equalFold(fmt.Sprintf("%08x-%02x", v.MBRID, v.PartNum), val)
 		})
+	}
+	if id, ok := strings.CutPrefix(spec, "/dev/disk/by-id/dm-uuid-"); ok {
+		return g.find(func(v *Volume) bool { return v.DMUUID != "" && v.DMUUID == id })
+	}
+	if name, ok := strings.CutPrefix(spec, "/dev/disk/by-id/dm-name-"); ok {
+		spec = "/dev/mapper/" + name
 	}
 	if vg, lv, ok := lvm.ParseMapperName(spec); ok && strings.HasPrefix(spec, "/dev/mapper/") {
 		return g.byDevice(lvm.DevicePath(vg, lv))

@@ -34,7 +34,8 @@ func TestResolveSpec(t *testing.T) {
 			Type: fs.Type{Name: "ext4", UUID: "0b1e6c00-0000-4000-8000-000000000002", Label: "root"}}},
 		{Volume: scan.Volume{Device: "/dev/sdb1", PartNum: 1, PartUUID: "6F1CE3A2-5B6E-4E0C-9A1D-2C3B4D5E6F70", PartLabel: "EFI system",
 			Type: fs.Type{Name: "vfat", UUID: "ABCD-1234", Label: "my/efi"}}},
-		{Volume: scan.Volume{Device: "/dev/vg-0/lv_home", VG: "vg-0", LV: "lv_home", Type: fs.Type{Name: "ext4"}}},
+		{Volume: scan.Volume{Device: "/dev/vg-0/lv_home", VG: "vg-0", LV: "lv_home", Type: fs.Type{Name: "ext4"},
+			DMUUID: "LVM-Jq3ZcCAbCdEfGhIjKlMnOpQrStUvWxYzAAbBcCdDeEfFgGhHiIjJkKlLmMnNoOpPqQrRsStT"}},
 	}}
 	for _, c := range []struct{ spec, want string }{
 		{"UUID=0B1E6C00-0000-4000-8000-000000000002", "/dev/sda1"},
@@ -50,6 +51,10 @@ func TestResolveSpec(t *testing.T) {
 		{"PARTLABEL=efi system", ""},
 		{"PARTLABEL=", ""},
 		{"/dev/mapper/vg--0-lv_home", "/dev/vg-0/lv_home"},
+		{"/dev/disk/by-id/dm-uuid-LVM-Jq3ZcCAbCdEfGhIjKlMnOpQrStUvWxYzAAbBcCdDeEfFgGhHiIjJkKlLmMnNoOpPqQrRsStT", "/dev/vg-0/lv_home"},
+		{"/dev/disk/by-id/dm-uuid-LVM-Jq3ZcCAbCdEfGhIjKlMnOpQrStUvWxYz", ""},
+		{"/dev/disk/by-id/dm-uuid-", ""},
+		{"/dev/disk/by-id/dm-name-vg--0-lv_home", "/dev/vg-0/lv_home"},
 		{"/dev/vg-0/lv_home", "/dev/vg-0/lv_home"},
 		{"/dev/vda1", "/dev/sda1"},
 		{"/dev/vdc1", ""},

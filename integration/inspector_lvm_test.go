@@ -3,7 +3,8 @@ package integration
 // virt-inspector on a guest spread over two disks: "/" on the first disk's
 // partition, "/home" on an LVM logical volume whose extents lie on both
 // disks (testimages/lvm.sh's guest-d1.img + guest-d2.img), named in the
-// guest's fstab by its /dev/mapper form. The oracles are the guest's own
+// guest's fstab by its /dev/mapper form, and "/srv" on an LV named by its
+// /dev/disk/by-id/dm-uuid-LVM-... form. The oracles are the guest's own
 // /etc/fstab and blkid run on the LV's bytes cut out at the offsets lvm2
 // itself reported (guest.lvs), never virt-inspector's output.
 
@@ -45,10 +46,17 @@ func TestInspectorLVMTwoDisks(t *testing.T) {
 	if err != nil || !strings.Contains(string(fstab), "/dev/mapper/vgguest-home") {
 		t.Fatalf("the guest's fstab does not mount /dev/mapper/vgguest-home (%v):\n%s", err, fstab)
 	}
+	// /srv by the dm-uuid name lvm2's own UUIDs make (lvs -o vg_uuid,lv_uuid).
+	dmuuid, err := os.ReadFile(filepath.Join(dir, "guest.dmuuid"))
+	if err != nil || !strings.Contains(string(fstab), "/dev/disk/by-id/dm-uuid-"+strings.TrimSpace(string(dmuuid))+" /srv ") {
+		t.Fatalf("the guest's fstab does not mount /srv by dm-uuid %q (%v):\n%s", dmuuid, err, fstab)
+	}
 	// Oracle 2: blkid on the root filesystem and on the LV's bytes.
 	segs := readLVSFile(t, filepath.Join(dir, "guest.lvs"))
 	homeFS := filepath.Join(dir, "home.fs")
 	extractLV(t, segs, "home", []string{d1, d2}, homeFS)
+	srvFS := filepath.Join(dir, "srv.fs")
+	extractLV(t, segs, "srv", []string{d1, d2}, srvFS)
 	blk := func(path, tag string) string {
 		out, err := runTool("blkid", "-p", "-s", tag, "-o", "value", path)
 		if err != nil {
@@ -88,12 +96,13 @@ func TestInspectorLVMTwoDisks(t *testing.T) {
 	for _, m := range o.Mountpoints {
 		mounts[m.Path] = m.Dev
 	}
-	if mounts["/"] != "/dev/sda1" || mounts["/home"] != "/dev/vgguest/home" {
-		t.Errorf("mountpoints %v, want / on /dev/sda1 and /home on /dev/vgguest/home", mounts)
+	if mounts["/"] != "/dev/sda1" || mounts["/home"] != "/dev/vgguest/home" || mounts["/srv"] != "/dev/vgguest/srv" {
+		t.Errorf("mountpoints %v, want / on /dev/sda1, /home on /dev/vgguest/home and /srv on /dev/vgguest/srv", mounts)
 	}
 	want := map[string][2]string{
 		"/dev/sda1":         {blk(rootFS, "LABEL"), blk(rootFS, "UUID")},
 		"/dev/vgguest/home": {blk(homeFS, "LABEL"), blk(homeFS, "UUID")},
+		"/dev/vgguest/srv":  {blk(srvFS, "LABEL"), blk(srvFS, "UUID")},
 	}
 	for _, f := range o.Filesystems {
 		w, ok := want[f.Dev]

@@ -3,6 +3,7 @@ package scan
 import (
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/virt-bmap/virt-bmap/fs"
 	"github.com/virt-bmap/virt-bmap/fs/lvm"
@@ -18,6 +19,10 @@ type Volume struct {
 	Device string // "/dev/sda1", "/dev/sda" for a bare disk, "/dev/VG/LV" for an LV
 	// VG and LV name a logical volume ("" for a partition or a disk).
 	VG, LV string
+	// DMUUID is an LV's device-mapper UUID, what udev links as
+	// /dev/disk/by-id/dm-uuid-DMUUID: "LVM-" then the VG and LV UUIDs
+	// without their dashes.
+	DMUUID string
 	// PartUUID is the GPT unique partition GUID (upper-case), "" otherwise.
 	PartUUID string
 	// PartLabel is the GPT partition name (fstab's PARTLABEL=), "" otherwise.
@@ -111,7 +116,8 @@ func Volumes(disks []DiskInput, warn fs.WarnFunc) ([]Volume, error) {
 				continue // a filesystem cannot be read through a hole
 			}
 			v := Volume{Device: lvm.DevicePath(vg.Name, lv.Name), VG: vg.Name, LV: lv.Name,
-				R: vg.NewReader(lv), Size: lv.Size}
+				DMUUID: "LVM-" + strings.ReplaceAll(vg.UUID+lv.UUID, "-", ""),
+				R:      vg.NewReader(lv), Size: lv.Size}
 			if len(ext) > 0 {
 				v.Disk = ext[0].PV.PV.Disk
 			}

@@ -8,8 +8,11 @@
 #                    2 stripes of 64 KiB over sda1 and sda2)
 #   guest-d1.img     MBR: sda1 ext4 "/" (its /etc/fstab mounts
 #                    /dev/mapper/vgguest-home on /home), sda2 a PV of "vgguest"
-#   guest-d2.img     a whole-disk PV of "vgguest" (no partition table)
-#                    LV "home" (ext4) is linear, 6 MiB on sda2 then 6 MiB on sdb
+#   guest-d2.img     a whole-disk PV of "vgguest" (no partition table);
+#                    LV "home" (ext4) is linear, 6 MiB on sda2 then 6 MiB on
+#                    sdb; LV "srv" (ext4, on sdb) is mounted on /srv by its
+#                    /dev/disk/by-id/dm-uuid-LVM-... name, which lvm2's
+#                    UUIDs make and guest.dmuuid records
 #   *.layout         "DEVICE START_SECTOR SECTORS FSTYPE" per partition / LV
 #   *.lvs            the oracle: one line per LV segment, from lvm2's own
 #                    reports (lvs --segments, pvs -o pe_start), translated to
@@ -240,12 +243,19 @@ EOF
 	lvm_ vgcreate -q -s 1M vgguest "$p2" "$b" >/dev/null
 	lvm_ lvcreate -q -an -Zn -n home -L 6M vgguest "$p2" >/dev/null
 	lvm_ lvextend -q -L +6M vgguest/home "$b" >/dev/null
+	lvm_ lvcreate -q -an -Zn -n srv -L 2M vgguest "$b" >/dev/null
+	# /srv is named as Ubuntu's installer names LVs in fstab: by the
+	# device-mapper UUID, "LVM-" then the VG and LV UUIDs without dashes.
+	local dmuuid
+	dmuuid=LVM-$(lvm_ lvs --noheadings -o vg_uuid,lv_uuid vgguest/srv | tr -d ' -')
 
 	local root=$work/guest-root home=$work/guest-home
 	mkdir -p "$root/etc" "$root/home" "$root/bin"
 	echo guest >"$root/etc/hostname"
 	printf '%s\n' "UUID=4c564d00-0000-4000-8000-0000000000a1 / ext4 defaults 0 1" \
-		"/dev/mapper/vgguest-home /home ext4 defaults 0 2" >"$root/etc/fstab"
+		"/dev/mapper/vgguest-home /home ext4 defaults 0 2" \
+		"/dev/disk/by-id/dm-uuid-$dmuuid /srv ext4 defaults 0 2" >"$root/etc/fstab"
+	echo "$dmuuid" >"$out/guest.dmuuid"
 	text 300000 bin >"$root/bin/tool"
 	mkfs_file "$work/groot.fs" 16M "$root" 4c564d00-0000-4000-8000-0000000000a1 groot
 	dd if="$work/groot.fs" of="$d1" bs=512 seek=$s1 conv=notrunc status=none
@@ -255,11 +265,16 @@ EOF
 	text 100000 notes >"$home/bob/notes"
 	mkfs_file "$work/home.fs" 12M "$home" 4c564d00-0000-4000-8000-0000000000a2 ghome
 	record vgguest home "$work/home.fs" "$lvsfile"
+	mkdir -p "$work/guest-srv/www"
+	text 3000 index >"$work/guest-srv/www/index.html"
+	mkfs_file "$work/srv.fs" 2M "$work/guest-srv" 4c564d00-0000-4000-8000-0000000000a3 gsrv
+	record vgguest srv "$work/srv.fs" "$lvsfile"
 	detach
 	cat >"$out/guest-d1.layout" <<EOF
 /dev/sda1 $s1 $n1 ext4
 /dev/sda2 $s2 $n2 LVM2_member
 /dev/vgguest/home - 24576 ext4
+/dev/vgguest/srv - 4096 ext4
 EOF
 	cat >"$out/guest-d2.layout" <<EOF
 /dev/sdb 0 $((d2size / 512)) LVM2_member
