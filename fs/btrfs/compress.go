@@ -20,20 +20,6 @@ const (
 	compZstd = 3
 )
 
-func compName(c uint8) string {
-	switch c {
-	case compNone:
-		return "none"
-	case compZlib:
-		return "zlib"
-	case compLZO:
-		return "lzo"
-	case compZstd:
-		return "zstd"
-	}
-	return fmt.Sprintf("compression %d", c)
-}
-
 // maxCompressed is BTRFS_MAX_COMPRESSED: a compressed extent holds at most
 // 128 KiB of file data, and its compressed bytes are no more.
 const maxCompressed = 128 << 10
