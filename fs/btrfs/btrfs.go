@@ -127,7 +127,11 @@ func (f *FS) readChunkTree() error {
 		return err
 	}
 	if len(others) > 0 || f.sb.numDevices != 1 {
-		return fmt.Errorf("%w: the filesystem has %d devices, this is device %d; missing device(s) %v", ErrMultiDevice, f.sb.numDevices, f.sb.devID, others)
+		missing := "no DEV_ITEM names the others"
+		if len(others) > 0 {
+			missing = fmt.Sprintf("missing device(s) %v", others)
+		}
+		return fmt.Errorf("%w: the filesystem has %d devices, this is device %d; %s", ErrMultiDevice, f.sb.numDevices, f.sb.devID, missing)
 	}
 	for _, c := range f.chunks.chunks {
 		if c.typ&bgRAIDMask != 0 {

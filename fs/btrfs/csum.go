@@ -65,10 +65,10 @@ func nameHash(name []byte) uint64 {
 func xxhash64(b []byte) uint64 {
 	const (
 		p1 uint64 = 11400714785074694791
-		p2        = 14029467366897019727
-		p3        = 1609587929392839161
-		p4        = 9650029242287828579
-		p5        = 2870177450012600261
+		p2 uint64 = 14029467366897019727
+		p3 uint64 = 1609587929392839161
+		p4 uint64 = 9650029242287828579
+		p5 uint64 = 2870177450012600261
 	)
 	le := binary.LittleEndian
 	round := func(acc, in uint64) uint64 {
