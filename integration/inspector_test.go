@@ -70,7 +70,7 @@ func runInspector(t *testing.T, args ...string) string {
 func TestInspectorRawXZ(t *testing.T) {
 	setupInspector(t)
 	defer os.RemoveAll(inspDir)
-	for _, g := range []string{"debian12", "ubuntu2204", "alpine319", "arch"} {
+	for _, g := range []string{"debian12", "ubuntu2204", "alpine319", "arch", "fedora40", "centos7"} {
 		t.Run(g, func(t *testing.T) {
 			facts, err := os.ReadFile(filepath.Join(inspDir, g+".facts"))
 			if err != nil {

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # guests.sh OUTDIR — build phony guests for virt-inspector, reproducibly.
 #
-# Writes into OUTDIR, for each GUEST in debian12 ubuntu2204 alpine319 arch:
-#   GUEST.img     raw MBR disk (sparse), made without mounting anything:
+# Writes into OUTDIR, for each GUEST in debian12 ubuntu2204 alpine319 arch
+# fedora40 centos7:
+#   GUEST.img     raw disk (sparse), made without mounting anything:
 #                 each filesystem is built as a file with mkfs.ext4 -d from a
 #                 directory tree and copied in with dd conv=notrunc
 #   GUEST.img.xz  the same disk, xz -T1 --block-size=1MiB (random access)
@@ -28,6 +29,18 @@
 #   arch        one partition, fstab by PARTUUID= (MBR id-partition);
 #               os-release with no VERSION_ID (rolling); 20 packages in
 #               pacman's local db, one with an epoch.
+#   fedora40    GPT: sda1 EFI system partition (vfat, /boot/efi), sda2
+#               /boot, sda3 /; fstab by UUID= (also the FAT form) and
+#               LABEL=; a real rpm database (Debian's rpm, sqlite backend)
+#               at /usr/lib/sysimage/rpm, /var/lib/rpm a link to it; 201
+#               packages plus a gpg-pubkey. Needs rpm, gpg, dosfstools,
+#               mtools. See README.md.
+#   centos7     sda1 /boot, sda2 / (ext4: a real one has xfs); CentOS
+#               release files, HOSTNAME= in /etc/sysconfig/network and no
+#               /etc/hostname; rpm's Berkeley DB /var/lib/rpm/Packages
+#               written by db_load from the headers of an rpmdb.sqlite
+#               (db5.3-util, sqlite3), checked with rpm's bdb_ro; 63
+#               packages plus a gpg-pubkey.
 #
 # Reproducible: fixed UUIDs, labels, hash seeds, MBR disk ids,
 # SOURCE_DATE_EPOCH / E2FSPROGS_FAKE_TIME and every file's times set.
@@ -48,6 +61,12 @@ need mkfs.ext4 e2fsprogs
 need sfdisk fdisk
 need xz xz-utils
 need truncate coreutils
+need mkfs.fat dosfstools
+need mcopy mtools
+need rpmbuild rpm
+need gpg gpg
+need sqlite3 sqlite3
+need db_load db5.3-util
 
 export LC_ALL=C.UTF-8 TZ=UTC SOURCE_DATE_EPOCH=1700000000
 export E2FSPROGS_FAKE_TIME=$SOURCE_DATE_EPOCH E2FSCK_TIME=$SOURCE_DATE_EPOCH
@@ -94,6 +113,133 @@ unit: sectors
 		dd if="$fsimg" of="$img" bs=512 seek=$start conv=notrunc,sparse status=none
 		start=$((start + mib * 2048))
 	done
+}
+
+# gptdisk IMG DISKGUID PART...: a GPT disk; each PART is
+# "SIZE_MIB:TYPEGUID:PARTGUID:NAME:FSIMAGE", the first at 1 MiB.
+gptdisk() {
+	local img=$1 id=$2
+	shift 2
+	local total=2 spec="label: gpt
+label-id: $id
+unit: sectors
+first-lba: 2048
+" start=2048 p f
+	for p in "$@"; do total=$((total + ${p%%:*})); done
+	rm -f "$img"
+	truncate -s "${total}M" "$img"
+	for p in "$@"; do
+		IFS=: read -r -a f <<<"$p"
+		spec+="start=$start, size=$((f[0] * 2048)), type=${f[1]}, uuid=${f[2]}, name=\"${f[3]}\"
+"
+		start=$((start + f[0] * 2048))
+	done
+	printf '%s' "$spec" | sfdisk -q "$img" >/dev/null
+	start=2048
+	for p in "$@"; do
+		IFS=: read -r -a f <<<"$p"
+		dd if="${f[4]}" of="$img" bs=512 seek=$start conv=notrunc,sparse status=none
+		start=$((start + f[0] * 2048))
+	done
+}
+
+# mkvfat IMG SIZE_MIB VOLID LABEL TREE: a FAT image of the tree (mkfs.fat
+# --invariant, mcopy honours SOURCE_DATE_EPOCH), no mount.
+mkvfat() {
+	rm -f "$1"
+	mkfs.fat -C --invariant -i "$3" -n "$4" "$1" $(($2 * 1024)) >/dev/null
+	MTOOLS_SKIP_CHECK=1 mcopy -s -i "$1" "$5"/* ::/
+}
+
+# rpmdb DBPATH TOPDIR: build every spec in TOPDIR/SPECS with rpmbuild (a
+# spec's first line "#target ARCH..." builds it once per ARCH) and record
+# the packages in a new rpm database at DBPATH (rpm --justdb: nothing is
+# unpacked), then import a signing key, which rpm lists as a gpg-pubkey
+# "package" that inspectors must skip. The database is rpm's default
+# backend here (Debian's rpm 4.18: sqlite, rpmdb.sqlite). Not byte for byte
+# reproducible: rpm stamps INSTALLTIME/INSTALLTID with the clock and the
+# key is made afresh; builds use SOURCE_DATE_EPOCH as their build time.
+rpmdb() {
+	local db=$1 top=$2 spec targets t
+	for spec in "$top"/SPECS/*.spec; do
+		targets=$(sed -n '1s/^#target //p' "$spec")
+		for t in ${targets:-default}; do
+			rpmbuild --quiet --define "_topdir $top" --define '_buildhost guests.example' \
+				--define '_source_date_epoch_from_changelog 0' --define 'use_source_date_epoch_as_buildtime 1' \
+				${targets:+--target "$t"} -bb "$spec" >/dev/null 2>"$top/rpmbuild.log" ||
+				{ cat "$top/rpmbuild.log" >&2; exit 1; }
+		done
+	done
+	mkdir -p "$db"
+	rpm --initdb --dbpath "$db"
+	rpm -i --force-debian --justdb --nodeps --ignorearch --ignoreos --dbpath "$db" "$top"/RPMS/*/*.rpm
+	export GNUPGHOME="$top/gnupg"
+	mkdir -m 700 "$GNUPGHOME"
+	gpg --batch --quiet --passphrase '' --quick-gen-key 'Phony Guest Key <key@guests.example>' ed25519 sign never 2>/dev/null
+	gpg --batch --armor --export key@guests.example >"$top/key.asc"
+	rpm --import --dbpath "$db" "$top/key.asc"
+	unset GNUPGHOME
+}
+
+# rpmdb_close DBPATH: leave the database as a Fedora system has it after
+# any rpm query: rpm -qa opens rpmdb.sqlite (WAL mode) read-only, so SQLite
+# keeps its index (-shm, 32 KiB) and an empty write-ahead log (-wal) beside
+# it. They must stay: SQLite cannot open a WAL-mode database on read-only
+# media without them, and libguestfs mounts the guest read-only (without
+# them its rpm listing fails with "unable to open database file"). The lock
+# file goes.
+rpmdb_close() {
+	rpm -qa --dbpath "$1" >/dev/null
+	rm -f "$1/.rpm.lock"
+	if [ -f "$1/rpmdb.sqlite" ] && { [ ! -f "$1/rpmdb.sqlite-shm" ] || [ -s "$1/rpmdb.sqlite-wal" ]; }; then
+		echo "guests.sh: $1: want rpmdb.sqlite-shm and an empty rpmdb.sqlite-wal after rpm -qa" >&2
+		exit 1
+	fi
+}
+
+# facts_rpm RPM-COMMAND...: the package facts, as rpm itself lists them
+# (gpg-pubkey left out): the count, the first package by name and the
+# first one with an epoch, each "NAME [EPOCH:]VERSION-RELEASE ARCH".
+facts_rpm() {
+	local qa
+	qa=$("$@" -qa --qf '%{NAME} %|EPOCH?{%{EPOCH}:}|%{VERSION}-%{RELEASE} %{ARCH}\n' |
+		grep -v '^gpg-pubkey ' | LC_ALL=C sort)
+	echo "packages=$(printf '%s\n' "$qa" | wc -l)"
+	echo "first_package=$(printf '%s\n' "$qa" | head -n 1)"
+	echo "epoch_package=$(printf '%s\n' "$qa" | awk '$2 ~ /^[0-9]+:/ { print; exit }')"
+}
+
+# rpmconfig ROOT DBPATH [BACKEND]: the guest's own rpm configuration.
+# libguestfs lists rpm packages with librpm chrooted into the guest, so it
+# reads the guest's /usr/lib/rpm/rpmrc (fails without one) and macros
+# (where the database is); a real guest has both from its rpm package.
+# rpmrc is the host's (rpm's generic arch tables), macros only the lines
+# that place the database.
+rpmconfig() {
+	mkdir -p "$1/usr/lib/rpm"
+	cp /usr/lib/rpm/rpmrc "$1/usr/lib/rpm/rpmrc"
+	{
+		printf '# phony: the database lines of the distribution'"'"'s macros\n%%_usr\t/usr\n%%_var\t/var\n%%_dbpath\t%s\n' "$2"
+		[ -z "${3:-}" ] || printf '%%_db_backend\t%s\n' "$3"
+	} >"$1/usr/lib/rpm/macros"
+}
+
+# rpm2bdb SQLITEDB PACKAGES: rewrite the headers of an rpmdb.sqlite as the
+# Berkeley DB hash database of rpm before 4.16 (RHEL/CentOS 7 and 8), with
+# Berkeley DB's own db_load: keys are package numbers as 4-byte
+# little-endian integers, values the same header blobs, and key 0 holds
+# the next package number, as rpm keeps it (db_dump's bytevalue format,
+# see inspect/rpm/testdata/mkbdb.sh).
+rpm2bdb() {
+	rm -f "$2"
+	{
+		printf 'VERSION=3\nformat=bytevalue\ntype=hash\nHEADER=END\n'
+		sqlite3 -separator ' ' "$1" 'SELECT hnum, hex(blob) FROM Packages ORDER BY hnum' |
+			awk 'function key(n) { return sprintf("%02x%02x%02x%02x", n % 256, int(n / 256) % 256, int(n / 65536) % 256, int(n / 16777216)) }
+			{ print " " key($1); print " " tolower($2); if ($1 > max) max = $1 }
+			END { print " " key(0); print " " key(max + 1) }'
+		printf 'DATA=END\n'
+	} | db_load -c db_lorder=1234 -c db_pagesize=4096 "$2"
 }
 
 finish() { # finish GUEST: the xz copy
@@ -284,5 +430,218 @@ disk "$out/$g.img" 0x0b1e0004 "16:$work/$g.ext4"
 	echo "packages=20"
 	echo "first_package=archpkg01 2.1-2 x86_64"
 	echo "epoch_package=archpkg13 1:4.1-2 x86_64"
+} >"$out/$g.facts"
+finish $g
+
+############ fedora40
+# GPT: sda1 EFI system partition (vfat, /boot/efi), sda2 /boot, sda3 /.
+g=fedora40
+r=$work/$g
+mkdir -p "$r"/{etc,usr/bin,usr/lib/sysimage,var/lib,boot,root,tmp}
+ln -s usr/bin "$r/bin"
+cat >"$r/usr/lib/os-release" <<'X'
+NAME="Fedora Linux"
+VERSION="40 (Forty)"
+ID=fedora
+VERSION_ID=40
+VERSION_CODENAME=""
+PLATFORM_ID="platform:f40"
+PRETTY_NAME="Fedora Linux 40 (Forty)"
+ANSI_COLOR="0;38;2;60;110;180"
+LOGO=fedora-logo-icon
+CPE_NAME="cpe:/o:fedoraproject:fedora:40"
+DEFAULT_HOSTNAME="fedora"
+HOME_URL="https://fedoraproject.org/"
+SUPPORT_END=2025-05-13
+X
+ln -s ../usr/lib/os-release "$r/etc/os-release"
+echo "Fedora release 40 (Forty)" >"$r/etc/fedora-release"
+ln -s fedora-release "$r/etc/redhat-release"
+ln -s fedora-release "$r/etc/system-release"
+echo fedora-guest >"$r/etc/hostname"
+cat >"$r/etc/fstab" <<'X'
+#
+# /etc/fstab
+# Created by anaconda
+#
+UUID=0b1e6c00-0000-4000-8000-000000000008 /         ext4 defaults                   1 1
+LABEL=fedboot                             /boot     ext4 defaults                   1 2
+UUID=0B1E-0006                            /boot/efi vfat umask=0077,shortname=winnt 0 2
+X
+cp "$shell" "$r/usr/bin/bash"
+ln -s bash "$r/usr/bin/sh"
+# dnf as Fedora 40 installs it: libguestfs says "dnf" only when
+# /usr/bin/dnf exists (else "yum").
+printf '#!/usr/bin/python3\n# phony dnf\n' >"$r/usr/bin/dnf-3"
+chmod 755 "$r/usr/bin/dnf-3"
+ln -s dnf-3 "$r/usr/bin/dnf"
+ln -s dnf-3 "$r/usr/bin/yum"
+# The rpm database where Fedora keeps it, /var/lib/rpm a link to it.
+ln -s ../../usr/lib/sysimage/rpm "$r/var/lib/rpm"
+rpmconfig "$r" '%{_usr}/lib/sysimage/rpm' sqlite
+top=$work/$g-rpmbuild
+mkdir -p "$top/SPECS"
+# basesystem and 196 subpackages fcpkgNNN: every 4th noarch, every 9th
+# with an Epoch, every 3rd with a URL, releases 1..4.fc40.
+awk 'BEGIN {
+	printf "Name: basesystem\nVersion: 11\nRelease: 20.fc40\nSummary: The skeleton package\nLicense: LicenseRef-Fedora-Public-Domain\n"
+	printf "%%description\nThe skeleton package which defines a simple Fedora system.\n%%files\n"
+	for (i = 1; i <= 196; i++) {
+		n = sprintf("fcpkg%03d", i)
+		printf "%%package -n %s\nSummary: Phony Fedora package %d\n", n, i
+		printf "Version: %d.%d.%d\nRelease: %d.fc40\n", i % 7 + 1, i % 11, i % 5, i % 4 + 1
+		if (i % 9 == 0) printf "Epoch: %d\n", i % 3 + 1
+		if (i % 3 == 0) printf "URL: https://fedora.example/%s\n", n
+		if (i % 4 == 0) printf "BuildArch: noarch\n"
+		printf "%%description -n %s\nPhony package %d.\n%%files -n %s\n", n, i, n
+	}
+}' >"$top/SPECS/fcpkgs.spec"
+# Two kernels (rpm keeps every installed version of an install-only package).
+for v in 6.8.5:301 6.9.4:200; do
+	printf 'Name: kernel-core\nVersion: %s\nRelease: %s.fc40\nSummary: The Linux kernel\nLicense: GPL-2.0-only\nURL: https://www.kernel.org/\n%%description\nPhony kernel.\n%%files\n' \
+		"${v%:*}" "${v#*:}" >"$top/SPECS/kernel-${v%:*}.spec"
+done
+# glibc for x86_64 and i686 (multilib: one name, two architectures).
+printf '#target x86_64 i686\nName: glibc\nVersion: 2.39\nRelease: 17.fc40\nSummary: The GNU libc libraries\nLicense: LGPL-2.1-or-later\nURL: https://www.gnu.org/software/glibc/\n%%description\nPhony glibc.\n%%files\n' \
+	>"$top/SPECS/glibc.spec"
+db=$r/usr/lib/sysimage/rpm
+rpmdb "$db" "$top"
+[ -f "$db/rpmdb.sqlite" ] || { echo "guests.sh: rpm did not write $db/rpmdb.sqlite (not the sqlite backend?)" >&2; exit 1; }
+n=$(rpm -qa --dbpath "$db" | grep -vc '^gpg-pubkey-')
+[ "$n" = 201 ] || { echo "guests.sh: $g: rpm -qa lists $n packages, want 201" >&2; exit 1; }
+rpm -qa --dbpath "$db" | grep -q '^gpg-pubkey-' || { echo "guests.sh: $g: no gpg-pubkey in the rpm database" >&2; exit 1; }
+mkdir -p "$work/$g-boot/loader/entries" "$work/$g-boot/efi" "$work/$g-efi/EFI/fedora" "$work/$g-efi/EFI/BOOT"
+echo "phony kernel" >"$work/$g-boot/vmlinuz-6.9.4-200.fc40.x86_64"
+echo "phony kernel" >"$work/$g-boot/vmlinuz-6.8.5-301.fc40.x86_64"
+printf 'search --no-floppy --fs-uuid --set=dev 0b1e6c00-0000-4000-8000-000000000007\nset prefix=($dev)/grub2\nconfigfile $prefix/grub.cfg\n' \
+	>"$work/$g-efi/EFI/fedora/grub.cfg"
+printf 'MZ phony shim\n' >"$work/$g-efi/EFI/BOOT/BOOTX64.EFI"
+find "$work/$g-efi" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
+mkvfat "$work/$g-efi.vfat" 16 0B1E0006 EFI-SYSTEM "$work/$g-efi"
+mkext "$work/$g-boot.ext4" 16 0b1e6c00-0000-4000-8000-000000000007 fedboot "$work/$g-boot"
+esp=C12A7328-F81F-11D2-BA4B-00A0C93EC93B linuxfs=0FC63DAF-8483-4772-8E79-3D69D8477DE4
+{
+	echo "distro=fedora"
+	echo "product_name=Fedora Linux 40 (Forty)"
+	echo "major=40"
+	echo "minor=0"
+	echo "hostname=fedora-guest"
+	echo "osinfo=fedora40"
+	echo "root=/dev/sda3"
+	echo "mount=/boot /dev/sda2"
+	echo "mount=/boot/efi /dev/sda1"
+	facts_rpm rpm --dbpath "$db"
+} >"$out/$g.facts"
+rpmdb_close "$db"
+mkext "$work/$g-root.ext4" 40 0b1e6c00-0000-4000-8000-000000000008 fedroot "$r"
+gptdisk "$out/$g.img" 0B1E6C00-0000-4000-8000-0000000D1540 \
+	"16:$esp:0B1E6C00-0000-4000-8000-0000000D1541:EFI System Partition:$work/$g-efi.vfat" \
+	"16:$linuxfs:0B1E6C00-0000-4000-8000-0000000D1542:boot:$work/$g-boot.ext4" \
+	"40:$linuxfs:0B1E6C00-0000-4000-8000-0000000D1543:root:$work/$g-root.ext4"
+finish $g
+
+############ centos7
+# MBR: sda1 /boot, sda2 /, both ext4 (a real CentOS 7 installs xfs, which
+# we do not read), fstab by UUID=.
+g=centos7
+r=$work/$g
+mkdir -p "$r"/{etc/sysconfig,usr/bin,usr/lib,var/lib/rpm,boot,root,tmp}
+ln -s usr/bin "$r/bin"
+cat >"$r/usr/lib/os-release" <<'X'
+NAME="CentOS Linux"
+VERSION="7 (Core)"
+ID="centos"
+ID_LIKE="rhel fedora"
+VERSION_ID="7"
+PRETTY_NAME="CentOS Linux 7 (Core)"
+ANSI_COLOR="0;31"
+CPE_NAME="cpe:/o:centos:centos:7"
+HOME_URL="https://www.centos.org/"
+BUG_REPORT_URL="https://bugs.centos.org/"
+
+CENTOS_MANTISBT_PROJECT="CentOS-7"
+CENTOS_MANTISBT_PROJECT_VERSION="7"
+REDHAT_SUPPORT_PRODUCT="centos"
+REDHAT_SUPPORT_PRODUCT_VERSION="7"
+
+X
+ln -s ../usr/lib/os-release "$r/etc/os-release"
+echo "CentOS Linux release 7.9.2009 (Core)" >"$r/etc/centos-release"
+ln -s centos-release "$r/etc/redhat-release"
+ln -s centos-release "$r/etc/system-release"
+# No /etc/hostname: the name is in /etc/sysconfig/network, as on RHEL 6
+# and on a RHEL 7 installed without setting one through hostnamectl.
+printf 'NETWORKING=yes\nHOSTNAME=centos7-guest.example.com\n' >"$r/etc/sysconfig/network"
+cat >"$r/etc/fstab" <<'X'
+
+#
+# /etc/fstab
+# Created by anaconda on Tue Nov 14 22:13:20 2023
+#
+# Accessible filesystems, by reference, are maintained under '/dev/disk'
+# See man pages fstab(5), findfs(8), mount(8) and/or blkid(8) for more info
+#
+UUID=0b1e6c00-0000-4000-8000-00000000000a /                       ext4    defaults        1 1
+UUID=0b1e6c00-0000-4000-8000-000000000009 /boot                   ext4    defaults        1 2
+X
+cp "$shell" "$r/usr/bin/bash"
+ln -s bash "$r/usr/bin/sh"
+printf '#!/usr/bin/python\n# phony yum\n' >"$r/usr/bin/yum"
+chmod 755 "$r/usr/bin/yum"
+rpmconfig "$r" '%{_var}/lib/rpm' # rpm 4.11 had only Berkeley DB: no %_db_backend
+top=$work/$g-rpmbuild
+mkdir -p "$top/SPECS"
+# centos-release and 60 subpackages c7pkgNN: every 4th noarch, every 5th
+# with an Epoch, every 3rd with a URL, releases 1..3.el7.
+awk 'BEGIN {
+	printf "Name: centos-release\nVersion: 7\nRelease: 9.2009.1.el7.centos\nSummary: CentOS Linux release file\nLicense: GPLv2\n"
+	printf "%%description\nCentOS Linux release files.\n%%files\n"
+	for (i = 1; i <= 60; i++) {
+		n = sprintf("c7pkg%02d", i)
+		printf "%%package -n %s\nSummary: Phony CentOS 7 package %d\n", n, i
+		printf "Version: %d.%d\nRelease: %d.el7\n", i % 6 + 1, i % 10, i % 3 + 1
+		if (i % 5 == 0) printf "Epoch: %d\n", i % 4 + 1
+		if (i % 3 == 0) printf "URL: https://centos.example/%s\n", n
+		if (i % 4 == 0) printf "BuildArch: noarch\n"
+		printf "%%description -n %s\nPhony package %d.\n%%files -n %s\n", n, i, n
+	}
+}' >"$top/SPECS/c7pkgs.spec"
+# Two kernels of one version, different releases.
+for rel in 1160.el7 1160.119.1.el7; do
+	printf 'Name: kernel\nVersion: 3.10.0\nRelease: %s\nSummary: The Linux kernel\nLicense: GPLv2\nURL: http://www.kernel.org/\n%%description\nPhony kernel.\n%%files\n' \
+		"$rel" >"$top/SPECS/kernel-$rel.spec"
+done
+sqlitedb=$work/$g-sqlitedb
+rpmdb "$sqlitedb" "$top"
+db=$r/var/lib/rpm
+rpm2bdb "$sqlitedb/rpmdb.sqlite" "$db/Packages"
+# rpm's read-only Berkeley DB backend reads what db_load wrote (it warns
+# about each index file, Name, Basenames..., that the guest lacks).
+rpmbdb() { # rpmbdb ARGS...: rpm on the guest's Packages
+	{ rpm --dbpath "$db" --define '_db_backend bdb_ro' "$@" 2>&1 >&3 | grep -v '^warning: could not open ' >&2 || true; } 3>&1
+}
+n=$(rpmbdb -qa | grep -vc '^gpg-pubkey-')
+[ "$n" = 63 ] || { echo "guests.sh: $g: rpm (bdb_ro) lists $n packages in Packages, want 63" >&2; exit 1; }
+[ "$(rpmbdb -qa | LC_ALL=C sort)" = "$(rpm -qa --dbpath "$sqlitedb" | LC_ALL=C sort)" ] ||
+	{ echo "guests.sh: $g: rpm lists Packages and the sqlite database it came from differently" >&2; exit 1; }
+rm -f "$db/.rpm.lock" "$db"/__db.*
+mkdir -p "$work/$g-boot"
+echo "phony kernel" >"$work/$g-boot/vmlinuz-3.10.0-1160.119.1.el7.x86_64"
+echo "phony kernel" >"$work/$g-boot/vmlinuz-3.10.0-1160.el7.x86_64"
+mkext "$work/$g-boot.ext4" 16 0b1e6c00-0000-4000-8000-000000000009 "" "$work/$g-boot"
+mkext "$work/$g-root.ext4" 32 0b1e6c00-0000-4000-8000-00000000000a "" "$r"
+disk "$out/$g.img" 0x0b1e0007 "16:$work/$g-boot.ext4" "32:$work/$g-root.ext4"
+{
+	echo "distro=centos"
+	# libguestfs ignores CentOS 7's os-release (VERSION_ID is only "7")
+	# and reads product name and version from /etc/centos-release.
+	echo "product_name=CentOS Linux release 7.9.2009 (Core)"
+	echo "major=7"
+	echo "minor=9"
+	echo "hostname=centos7-guest.example.com"
+	echo "osinfo=centos7.0"
+	echo "root=/dev/sda2"
+	echo "mount=/boot /dev/sda1"
+	facts_rpm rpmbdb
 } >"$out/$g.facts"
 finish $g

@@ -18,7 +18,7 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
-var guestNames = []string{"debian12", "ubuntu2204", "alpine319", "arch"}
+var guestNames = []string{"debian12", "ubuntu2204", "alpine319", "arch", "fedora40", "centos7"}
 
 var (
 	guestsOnce sync.Once
