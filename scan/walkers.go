@@ -4,6 +4,7 @@ import (
 	"io"
 
 	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/fs/btrfs"
 	"github.com/virt-bmap/virt-bmap/fs/ext"
 	"github.com/virt-bmap/virt-bmap/fs/fat"
 	"github.com/virt-bmap/virt-bmap/fs/ntfs"
@@ -54,6 +55,15 @@ func openNTFS(r io.ReaderAt, size int64, warn fs.WarnFunc) (fs.Walker, error) {
 
 func openXFS(r io.ReaderAt, size int64, warn fs.WarnFunc) (fs.Walker, error) {
 	f, err := xfs.New(r, size)
+	if err != nil {
+		return nil, err
+	}
+	f.SetWarn(warn)
+	return f, nil
+}
+
+func openBtrfs(r io.ReaderAt, size int64, warn fs.WarnFunc) (fs.Walker, error) {
+	f, err := btrfs.New(r, size)
 	if err != nil {
 		return nil, err
 	}
