@@ -294,8 +294,10 @@ func (f *FS) dirBlocks(in *Inode, data []fs.Extent, budget *int64, fn func(dblk 
 		if e.Unwritten {
 			continue
 		}
+		// The data blocks end at di_size; what lies past it (the hash
+		// leaves of a leaf or node directory) holds no entries.
 		start := max(e.FileOff/f.dirBS*f.dirBS, next)
-		end := min(e.FileOff+e.Len, dirLeafOffset)
+		end := min(e.FileOff+e.Len, (min(in.Size, dirLeafOffset)+f.dirBS-1)/f.dirBS*f.dirBS)
 		for db := start; db < end; db += f.dirBS {
 			if *budget -= f.dirBS / f.bs; *budget < 0 {
 				return errBudget

@@ -180,7 +180,8 @@ func (w *walker) extents() []fs.Extent {
 func (w *walker) dir(d dirItem) error {
 	f := w.f
 	if _, ok := w.visited[d.ino]; ok {
-		w.warnAt(d.ino, d.path, inodeErr(d.ino, 0, "directory reached twice (a loop or a hard-linked directory); skipped"))
+		off, _ := f.inodeOff(d.ino)
+		w.warnAt(d.ino, d.path, inodeErr(d.ino, off, "directory reached twice (a loop or a hard-linked directory); skipped"))
 		return nil
 	}
 	w.visited[d.ino] = struct{}{}
