@@ -24,6 +24,9 @@ var walkers = map[string]openFunc{
 	"vfat": openFAT, // FAT12, FAT16 and FAT32
 	"ntfs": openNTFS,
 	"xfs":  openXFS,
+	// btrfs on one device; the walk starts at the top-level subvolume
+	// so that every subvolume linked into the tree is mapped.
+	"btrfs": openBtrfs,
 }
 
 func openExt(r io.ReaderAt, size int64, warn fs.WarnFunc) (fs.Walker, error) {
