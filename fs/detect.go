@@ -18,7 +18,7 @@ type Type struct {
 	// "iso9660", "jbd"; "" when nothing is recognised.
 	Name string
 	// Walkable is true for the filesystems virt-bmap walks file by file:
-	// ext2/3/4, vfat and ntfs. The others are mapped only as a partition,
+	// ext2/3/4, vfat, ntfs, xfs and btrfs. The others are mapped only as a partition,
 	// and Note says why.
 	Walkable bool
 	// Note is a short remark for a person: the FAT variant ("FAT16"), or
@@ -262,7 +262,7 @@ func probeXFS(r io.ReaderAt, size int64) (Type, bool) {
 	if bs := binary.BigEndian.Uint32(b[4:]); bs < 512 || bs > 65536 || bs&(bs-1) != 0 {
 		return Type{}, false
 	}
-	return Type{Name: "xfs", Note: "XFS: not walked", UUID: uuidString(b[32:48]), Label: cString(b[108:120])}, true
+	return Type{Name: "xfs", Walkable: true, UUID: uuidString(b[32:48]), Label: cString(b[108:120])}, true
 }
 
 // btrfs: superblock at 64 KiB, "_BHRfS_M" at 0x40 in it, fsid at 0x20,
@@ -272,7 +272,7 @@ func probeBtrfs(r io.ReaderAt, size int64) (Type, bool) {
 	if b == nil || string(b[0x40:0x48]) != "_BHRfS_M" {
 		return Type{}, false
 	}
-	return Type{Name: "btrfs", Note: "btrfs: not walked", UUID: uuidString(b[0x20:0x30]), Label: cString(b[0x12b:])}, true
+	return Type{Name: "btrfs", Walkable: true, UUID: uuidString(b[0x20:0x30]), Label: cString(b[0x12b:])}, true
 }
 
 // exFAT: "EXFAT   " at 3; volume serial at 100; the label is a directory

@@ -105,8 +105,8 @@ func TestDetectMatchesBlkid(t *testing.T) {
 		{name: "swap 64k pages", size: 4 << 20, tool: "mkswap", args: []string{"-p", "65536", "-U", fixedUUID}, note: "swap"},
 		{name: "exfat", size: 8 << 20, tool: "mkfs.exfat", args: []string{"-L", "exlabel"}, note: "exFAT"},
 		{name: "exfat no label", size: 8 << 20, tool: "mkfs.exfat", note: "exFAT"},
-		{name: "xfs", size: 300 << 20, tool: "mkfs.xfs", args: []string{"-q", "-L", "xfslabel", "-m", "uuid=" + fixedUUID}, note: "XFS"},
-		{name: "btrfs", size: 128 << 20, tool: "mkfs.btrfs", args: []string{"-q", "-L", "btrlabel", "-U", fixedUUID}, note: "btrfs"},
+		{name: "xfs", size: 300 << 20, tool: "mkfs.xfs", args: []string{"-q", "-L", "xfslabel", "-m", "uuid=" + fixedUUID}, walkable: true},
+		{name: "btrfs", size: 128 << 20, tool: "mkfs.btrfs", args: []string{"-q", "-L", "btrlabel", "-U", fixedUUID}, walkable: true},
 		{name: "luks2", size: 20 << 20, tool: "cryptsetup", args: []string{"luksFormat", "-q", "--type", "luks2", "--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000", "--label", "lukslabel", "--uuid", fixedUUID, "--key-file", "KEY", "IMG"}, note: "LUKS"},
 		{name: "luks1", size: 4 << 20, tool: "cryptsetup", args: []string{"luksFormat", "-q", "--type", "luks1", "--pbkdf-force-iterations", "1000", "--uuid", fixedUUID, "--key-file", "KEY", "IMG"}, note: "LUKS"},
 	} {

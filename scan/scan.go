@@ -229,7 +229,7 @@ func (s *scanner) walk(sum Summary, t fs.Type, r io.ReaderAt, place func(x fs.Ex
 	}
 	open, ok := walkers[t.Name]
 	if !ok {
-		if t.Walkable { // FAT and NTFS: the walker comes in a later release
+		if t.Walkable { // a walkable type with no walker registered
 			sum.Note = strings.TrimPrefix(sum.Note+"; files not mapped yet", "; ")
 		}
 		return sum
