@@ -107,6 +107,12 @@ type DriveMapping struct {
 type Volume struct {
 	scan.Volume
 	FS iofs.FS // nil when the filesystem is not one virt-bmap reads
+	// subvolOf, subvolID and subvolPath identify a btrfs subvolume other
+	// than the default one (btrfs.go): subvolOf is the volume of its
+	// device, and Device is "btrfsvol:DEVICE/PATH".
+	subvolOf   *Volume
+	subvolID   uint64
+	subvolPath string
 }
 
 // Inspect inspects the guest made of disks with the default options.
@@ -128,10 +134,12 @@ func InspectOptions(disks []Disk, opt Options) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("inspect: %w", err)
 	}
-	vols := make([]*Volume, len(svols))
-	for i, sv := range svols {
-		vols[i] = &Volume{Volume: sv}
-		vols[i].FS = openFS(sv, warn)
+	vols := make([]*Volume, 0, len(svols))
+	for _, sv := range svols {
+		v := &Volume{Volume: sv}
+		v.FS = openFS(sv, warn)
+		vols = append(vols, v)
+		vols = append(vols, btrfsSubvolumes(v, warn)...)
 	}
 	g := &guest{vols: vols, warn: warn, opt: opt}
 	res := &Result{OperatingSystems: []OS{}}
@@ -169,6 +177,7 @@ var openers = map[string]func(r io.ReaderAt, size int64, warn fs.WarnFunc) (iofs
 		f.SetWarn(warn)
 		return f, nil
 	},
+	"btrfs": openBtrfs,
 	"xfs": func(r io.ReaderAt, size int64, warn fs.WarnFunc) (iofs.FS, error) {
 		f, err := xfs.New(r, size)
 		if err != nil {

@@ -74,6 +74,9 @@ func probeLinux(g *guest, v *Volume) (*OS, bool) {
 		if e.Spec == "/dev/root" {
 			d = v
 		}
+		if d != nil && e.VfsType == "btrfs" && d.Type.Name == "btrfs" && d.subvolOf == nil {
+			d = g.btrfsSubvolume(d, e.Options)
+		}
 		if d == nil {
 			warn(fmt.Errorf("fstab: %s (%s): no such device on the guest", e.Spec, e.File))
 			continue
