@@ -12,13 +12,15 @@ import (
 )
 
 // The virt-inspector end-to-end test: the built binary on the phony
-// guests of testimages/guests.sh, raw and xz, must print the same
+// guests of testimages/guests.sh and windows.sh, raw and xz, must print the same
 // document, and the document must hold what the script put in the guest.
 var (
 	inspOnce sync.Once
 	inspDir  string // guests and binary, removed at the end of TestInspectorRawXZ
 	inspBin  string
 	inspErr  error
+	inspWin  string // why the Windows guests were not built, if they were not
+	inspWinE error  // windows.sh failed
 )
 
 func setupInspector(t *testing.T) {
@@ -49,7 +51,9 @@ func setupInspector(t *testing.T) {
 		}
 		if out, err := exec.Command("bash", filepath.Join(root, "testimages/guests.sh"), inspDir).CombinedOutput(); err != nil {
 			inspErr = fmt.Errorf("guests.sh: %v\n%s", err, out)
+			return
 		}
+		inspWin, inspWinE = buildWindowsGuests(root, inspDir)
 	})
 	if inspErr != nil {
 		t.Skip(inspErr)
@@ -70,8 +74,14 @@ func runInspector(t *testing.T, args ...string) string {
 func TestInspectorRawXZ(t *testing.T) {
 	setupInspector(t)
 	defer os.RemoveAll(inspDir)
-	for _, g := range []string{"debian12", "ubuntu2204", "alpine319", "arch", "fedora40", "centos7"} {
+	for _, g := range lgGuests {
 		t.Run(g, func(t *testing.T) {
+			if windowsGuests[g] && inspWinE != nil {
+				t.Fatal(inspWinE)
+			}
+			if windowsGuests[g] && inspWin != "" {
+				t.Skip(inspWin)
+			}
 			facts, err := os.ReadFile(filepath.Join(inspDir, g+".facts"))
 			if err != nil {
 				t.Fatal(err)

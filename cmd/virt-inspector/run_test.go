@@ -18,15 +18,64 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
-var guestNames = []string{"debian12", "ubuntu2204", "alpine319", "arch", "fedora40", "centos7"}
+var guestNames = []string{"debian12", "ubuntu2204", "alpine319", "arch", "fedora40", "centos7", "win10", "win2k19"}
+
+// windowsGuests are built by testimages/windows.sh, the others by
+// guests.sh.
+var windowsGuests = map[string]bool{"win10": true, "win2k19": true}
 
 var (
 	guestsOnce sync.Once
 	guestsDir  string
 	guestsErr  error
+	winOnce    sync.Once
+	winSkip    string // why windows.sh cannot run here
+	winErr     error
 )
 
-// guests builds the phony guests once with testimages/guests.sh.
+// guestImage is the directory holding guest g's image, built once by
+// guests.sh or windows.sh (then its tools missing skip the test).
+func guestImage(t *testing.T, g string) string {
+	t.Helper()
+	dir := guests(t)
+	if !windowsGuests[g] {
+		return dir
+	}
+	winOnce.Do(func() {
+		for _, tool := range []string{"hivexregedit", "hivexget", "mkntfs", "file", "blkid"} {
+			if _, err := exec.LookPath(tool); err != nil {
+				if _, err2 := os.Stat("/usr/sbin/" + tool); err2 != nil {
+					winSkip = tool + " not found (Debian libwin-hivex-perl, libhivex-bin, ntfs-3g, file, util-linux)"
+					return
+				}
+			}
+		}
+		if os.Getenv("MKNTFSTREE") == "" {
+			if _, err := exec.LookPath("gcc"); err != nil {
+				winSkip = "gcc not found, to build mkntfstree (or set MKNTFSTREE)"
+				return
+			}
+			if _, err := os.Stat("/usr/include/ntfs-3g/volume.h"); err != nil {
+				winSkip = "libntfs-3g headers not found (Debian ntfs-3g-dev; or set MKNTFSTREE)"
+				return
+			}
+		}
+		cmd := exec.Command("bash", "../../testimages/windows.sh", dir)
+		cmd.Env = append(os.Environ(), "PATH="+os.Getenv("PATH")+":/usr/sbin:/sbin")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			winErr = fmt.Errorf("windows.sh: %v\n%s", err, out)
+		}
+	})
+	if winErr != nil {
+		t.Fatal(winErr)
+	}
+	if winSkip != "" {
+		t.Skip(winSkip)
+	}
+	return dir
+}
+
+// guests builds the phony Linux guests once with testimages/guests.sh.
 func guests(t *testing.T) string {
 	t.Helper()
 	guestsOnce.Do(func() {
@@ -72,10 +121,10 @@ func runCmd(t *testing.T, args ...string) (string, string, int) {
 // TestGolden compares the XML, JSON and table output for each guest with
 // testdata/GUEST.{xml,json,table}; -update rewrites them.
 func TestGolden(t *testing.T) {
-	dir := guests(t)
 	for _, g := range guestNames {
 		for _, f := range []string{"xml", "json", "table"} {
 			t.Run(g+"."+f, func(t *testing.T) {
+				dir := guestImage(t, g)
 				out, stderr, code := runCmd(t, "-q", "--"+f, "-a", filepath.Join(dir, g+".img"))
 				if code != 0 {
 					t.Fatalf("exit %d: %s", code, stderr)
@@ -124,9 +173,9 @@ func readFacts(t *testing.T, path string) map[string][]string {
 // TestFacts checks the JSON output against what guests.sh put in each
 // guest (its .facts file), not against our own earlier output.
 func TestFacts(t *testing.T) {
-	dir := guests(t)
 	for _, g := range guestNames {
 		t.Run(g, func(t *testing.T) {
+			dir := guestImage(t, g)
 			facts := readFacts(t, filepath.Join(dir, g+".facts"))
 			out, stderr, code := runCmd(t, "--json", "-a", filepath.Join(dir, g+".img"))
 			if code != 0 {
@@ -152,8 +201,11 @@ func TestFacts(t *testing.T) {
 			check("hostname", o.Hostname)
 			check("osinfo", o.OSInfo)
 			check("root", o.Root)
+			if windowsGuests[g] {
+				check("variant", o.ProductVariant)
+			}
 			check("packages", fmt.Sprint(len(o.Applications)))
-			if o.Arch != "x86_64" { // guests.sh copies the host's x86-64 /bin/dash
+			if o.Arch != "x86_64" { // guests.sh copies the host's x86-64 /bin/dash, windows.sh makes x86-64 PE headers
 				t.Errorf("arch = %q, want x86_64", o.Arch)
 			}
 			for _, m := range facts["mount"] {
