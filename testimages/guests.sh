@@ -58,6 +58,7 @@ need() { # need TOOL DEBIAN-PACKAGE
 	fi
 }
 need mkfs.ext4 e2fsprogs
+need debugfs e2fsprogs
 need sfdisk fdisk
 need xz xz-utils
 need truncate coreutils
@@ -82,11 +83,31 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/virt-bmap-guests.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
 # mkext IMG SIZE_MIB UUID LABEL TREE: an ext4 image of the tree, no mount.
+# mke2fs -d copies each file's ctime, which cannot be set on the source
+# tree: every used inode's ctime is rewritten with debugfs afterwards (as
+# build.sh's fix_ctime), so that two builds give the same bytes.
 mkext() {
 	find "$5" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 	truncate -s "${2}M" "$1"
 	mkfs.ext4 -q -F -b 4096 -U "$3" -L "$4" \
 		-E root_owner=0:0,hash_seed=0b1e6c00-0000-4000-8000-0000000000ff -d "$5" "$1"
+	dumpe2fs "$1" 2>/dev/null | awk -v epoch="$SOURCE_DATE_EPOCH" '
+		/^Inodes per group:/ { ipg = $4 }
+		/^Group [0-9]+:/ { g = $2 + 0 }
+		/^  Free inodes: / {
+			lo = g * ipg + 1; hi = (g + 1) * ipg
+			for (i = lo; i <= hi; i++) used[i] = 1
+			s = $0; sub(/^  Free inodes: */, "", s)
+			n = split(s, parts, /, */)
+			for (k = 1; k <= n; k++) {
+				if (parts[k] == "") continue
+				m = split(parts[k], r, "-")
+				a = r[1] + 0; b = (m == 2 ? r[2] + 0 : a)
+				for (i = a; i <= b; i++) delete used[i]
+			}
+			for (i = lo; i <= hi; i++) if (i in used) { printf "set_inode_field <%d> ctime @%d\n", i, epoch; delete used[i] }
+		}' >"$work/ctime.cmd"
+	debugfs -w -f "$work/ctime.cmd" "$1" >/dev/null 2>"$work/ctime.err" || { cat "$work/ctime.err" >&2; exit 1; }
 }
 
 # disk IMG DISKID PART...: an MBR disk; each PART is "SIZE_MIB:FSIMAGE".
