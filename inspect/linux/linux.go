@@ -49,7 +49,7 @@ func IsRoot(fsys iofs.FS) bool {
 			return true
 		}
 	}
-	for _, r := range releaseFiles {
+	for _, r := range releaseTests {
 		if exists(fsys, r.path) {
 			return true
 		}
@@ -80,18 +80,7 @@ func Inspect(fsys iofs.FS, warn func(error)) (*Info, error) {
 			releaseFile(info, read)
 		}
 	}
-	if info.Distro == "debian" && info.MinorVersion == 0 {
-		// os-release has only "12"; debian_version has "12.5". As
-		// libguestfs does, the release file then also gives the product
-		// name ("12.5"), so consumers of its output see the same value.
-		if b, ok := read("etc/debian_version"); ok {
-			if ma, mi, ok := parseVersion(firstLine(b)); ok && ma == info.MajorVersion {
-				info.MinorVersion = mi
-				info.ProductName = firstLine(b)
-			}
-		}
-	}
-	info.PackageFormat, info.PackageManagement = packaging(info.Distro, info.MajorVersion)
+	info.PackageFormat, info.PackageManagement = packaging(info.Distro, info.MajorVersion, exists(fsys, "usr/bin/dnf"))
 	info.OSInfo = osinfoID(info.Distro, info.MajorVersion, info.MinorVersion)
 	info.Hostname = hostname(read)
 	info.Arch = arch(fsys, warn)

@@ -137,6 +137,37 @@ func TestInspectMapFS(t *testing.T) {
 			"etc/HOSTNAME":    {Data: []byte("u\n")},
 		}, Info{Distro: "ubuntu", ProductName: "Ubuntu 20.04.6 LTS", MajorVersion: 20, MinorVersion: 4,
 			Hostname: "u", OSInfo: "ubuntu20.04", PackageFormat: "deb", PackageManagement: "apt", Fstab: []FstabEntry{}}},
+		{"centos 7: os-release has only the major", fstest.MapFS{
+			"etc/os-release":        {Data: []byte("NAME=\"CentOS Linux\"\nVERSION=\"7 (Core)\"\nID=\"centos\"\nVERSION_ID=\"7\"\nPRETTY_NAME=\"CentOS Linux 7 (Core)\"\n")},
+			"etc/centos-release":    {Data: []byte("CentOS Linux release 7.9.2009 (Core)\n")},
+			"etc/redhat-release":    {Data: []byte("centos-release"), Mode: os.ModeSymlink},
+			"etc/sysconfig/network": {Data: []byte("HOSTNAME=c7\n")},
+		}, Info{Distro: "centos", ProductName: "CentOS Linux release 7.9.2009 (Core)", MajorVersion: 7, MinorVersion: 9,
+			Hostname: "c7", OSInfo: "centos7.0", PackageFormat: "rpm", PackageManagement: "yum", Fstab: []FstabEntry{}}},
+		{"centos stream 9: no minor anywhere", fstest.MapFS{
+			"etc/os-release":     {Data: []byte("ID=\"centos\"\nVERSION_ID=\"9\"\nPRETTY_NAME=\"CentOS Stream 9\"\n")},
+			"etc/redhat-release": {Data: []byte("CentOS Stream release 9\n")},
+		}, Info{Distro: "centos", ProductName: "CentOS Stream release 9", MajorVersion: 9,
+			OSInfo: "centos9", PackageFormat: "rpm", PackageManagement: "dnf", Fstab: []FstabEntry{}}},
+		{"centos 6 update form", fstest.MapFS{
+			"etc/os-release":     {Data: []byte("ID=centos\nVERSION_ID=6\nPRETTY_NAME=CentOS\n")},
+			"etc/centos-release": {Data: []byte("CentOS release 6 Update 10 (Final)\n")},
+		}, Info{Distro: "centos", ProductName: "CentOS release 6 Update 10 (Final)", MajorVersion: 6, MinorVersion: 10,
+			OSInfo: "centos6.10", PackageFormat: "rpm", PackageManagement: "yum", Fstab: []FstabEntry{}}},
+		{"fedora without dnf says yum", fstest.MapFS{
+			"etc/os-release": {Data: []byte("ID=fedora\nVERSION_ID=40\nPRETTY_NAME=\"Fedora Linux 40\"\n")},
+		}, Info{Distro: "fedora", ProductName: "Fedora Linux 40", MajorVersion: 40,
+			OSInfo: "fedora40", PackageFormat: "rpm", PackageManagement: "yum", Fstab: []FstabEntry{}}},
+		{"fedora with dnf (a link)", fstest.MapFS{
+			"etc/os-release": {Data: []byte("ID=fedora\nVERSION_ID=40\nPRETTY_NAME=\"Fedora Linux 40\"\n")},
+			"usr/bin/dnf":    {Data: []byte("dnf-3"), Mode: os.ModeSymlink},
+			"usr/bin/dnf-3":  {Data: []byte("#!/usr/bin/python3\n")},
+		}, Info{Distro: "fedora", ProductName: "Fedora Linux 40", MajorVersion: 40,
+			OSInfo: "fedora40", PackageFormat: "rpm", PackageManagement: "dnf", Fstab: []FstabEntry{}}},
+		{"rhel 4 update form, up2date", fstest.MapFS{
+			"etc/redhat-release": {Data: []byte("Red Hat Enterprise Linux AS release 4 (Nahant Update 9)\n")},
+		}, Info{Distro: "rhel", ProductName: "Red Hat Enterprise Linux AS release 4 (Nahant Update 9)", MajorVersion: 4,
+			MinorVersion: 9, OSInfo: "rhel4.9", PackageFormat: "rpm", PackageManagement: "up2date", Fstab: []FstabEntry{}}},
 		{"link loop", fstest.MapFS{
 			"etc/os-release": {Data: []byte("os-release"), Mode: os.ModeSymlink},
 			"etc/fstab":      {Data: []byte("")},

@@ -4,21 +4,32 @@ import "fmt"
 
 // packaging gives libguestfs' package_format and package_management for a
 // distribution (check_package_format and check_package_management in
-// libguestfs' inspect-fs.c).
-func packaging(distro string, major int) (format, management string) {
+// libguestfs' daemon/inspect_fs.ml): Fedora 22 and later says dnf only
+// when /usr/bin/dnf is there (hasDNF), yum otherwise; the RHEL family
+// dnf from 8, yum from 5, up2date from 2. A Red Hat version that could
+// not be read (0) gives no package manager, as there.
+func packaging(distro string, major int, hasDNF bool) (format, management string) {
 	switch distro {
 	case "debian", "ubuntu", "linuxmint", "kalilinux":
 		return "deb", "apt"
 	case "fedora":
-		if major >= 22 {
+		switch {
+		case major >= 22 && hasDNF:
 			return "rpm", "dnf"
+		case major >= 1:
+			return "rpm", "yum"
 		}
-		return "rpm", "yum"
+		return "rpm", ""
 	case "rhel", "centos", "oraclelinux", "rocky", "almalinux", "scientificlinux", "redhat-based":
-		if major >= 8 {
+		switch {
+		case major >= 8:
 			return "rpm", "dnf"
+		case major >= 5:
+			return "rpm", "yum"
+		case major >= 2:
+			return "rpm", "up2date"
 		}
-		return "rpm", "yum"
+		return "rpm", ""
 	case "opensuse", "sles", "suse-based":
 		return "rpm", "zypper"
 	case "mageia", "openmandriva":

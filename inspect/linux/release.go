@@ -45,8 +45,19 @@ func osRelease(info *Info, read readFunc) bool {
 	}
 	info.ProductVariant = m["VARIANT"]
 	info.BuildID = m["BUILD_ID"]
-	if ma, mi, ok := parseVersion(m["VERSION_ID"]); ok {
+	ma, mi, ok := parseVersion(m["VERSION_ID"])
+	if ok {
 		info.MajorVersion, info.MinorVersion = ma, mi
+	}
+	// As libguestfs' parse_os_release: without a version (rolling
+	// releases but Void), and for Debian and CentOS, whose VERSION_ID
+	// holds only the major number, the release files are read as well
+	// and may override what was found here.
+	switch {
+	case !ok:
+		return d == "voidlinux"
+	case (d == "debian" || d == "centos") && mi == 0:
+		return false
 	}
 	return true
 }
@@ -70,44 +81,101 @@ func lsbRelease(info *Info, read readFunc) bool {
 	return true
 }
 
-// releaseFiles are the distributions' own release files, tried in order
-// when there is no os-release. Order matters: derivatives keep their
-// parent's file too (CentOS and Fedora ship /etc/redhat-release beside
-// their own, Ubuntu ships /etc/debian_version), so the more specific file
-// comes first.
-var releaseFiles = []struct {
+// releaseTests are the distributions' own release files, tried in
+// libguestfs' order (linux_root_tests in daemon/inspect_fs_unix.ml) when
+// os-release and lsb-release do not settle the matter. A test applies
+// when its file exists with a non-empty first line: that line becomes the
+// product name and the distribution is set; with a pattern, the test is
+// settled only if the line matches it (its groups are the major and minor
+// versions), else the next test runs; without one, the version is taken
+// from the line as far as it goes and the test is settled. Derivatives
+// keep their parent's file too (CentOS ships /etc/redhat-release, Ubuntu
+// /etc/debian_version), hence the order. /etc/fedora-release and
+// /etc/mageia-release are ours (libguestfs reads Fedora from
+// redhat-release and Mageia from lsb-release); they say the same.
+var releaseTests = []struct {
 	path, distro string
+	re           *regexp.Regexp
+	distroOnly   bool // /etc/arch-release is empty: it only names the distribution
 }{
-	{"etc/fedora-release", "fedora"},
-	{"etc/centos-release", "centos"},
-	{"etc/oracle-release", "oraclelinux"},
-	{"etc/altlinux-release", "altlinux"},
-	{"etc/mageia-release", "mageia"},
-	{"etc/redhat-release", "redhat-based"},
-	{"etc/alpine-release", "alpinelinux"},
-	{"etc/arch-release", "archlinux"},
-	{"etc/gentoo-release", "gentoo"},
-	{"etc/SuSE-release", "suse-based"},
-	{"etc/slackware-version", "slackware"},
-	{"etc/debian_version", "debian"},
+	{path: "etc/oracle-release", distro: "oraclelinux", re: rhelOld("Oracle Linux")},
+	{path: "etc/oracle-release", distro: "oraclelinux", re: rhelMinor("Oracle Linux")},
+	{path: "etc/oracle-release", distro: "oraclelinux", re: rhelMajor("Oracle Linux")},
+	{path: "etc/centos-release", distro: "centos", re: rhelOld("CentOS")},
+	{path: "etc/centos-release", distro: "centos", re: rhelMinor("CentOS")},
+	{path: "etc/centos-release", distro: "centos", re: rhelMajor("CentOS")},
+	{path: "etc/altlinux-release", distro: "altlinux"},
+	{path: "etc/fedora-release", distro: "fedora", re: regexp.MustCompile(`Fedora release (\d+)`)},
+	{path: "etc/redhat-release", distro: "fedora", re: regexp.MustCompile(`Fedora release (\d+)`)},
+	{path: "etc/redhat-release", distro: "rhel", re: rhelOld("Red Hat")},
+	{path: "etc/redhat-release", distro: "rhel", re: rhelMinor("Red Hat")},
+	{path: "etc/redhat-release", distro: "rhel", re: rhelMajor("Red Hat")},
+	{path: "etc/redhat-release", distro: "centos", re: rhelOld("CentOS")},
+	{path: "etc/redhat-release", distro: "centos", re: rhelMinor("CentOS")},
+	{path: "etc/redhat-release", distro: "centos", re: rhelMajor("CentOS")},
+	{path: "etc/redhat-release", distro: "scientificlinux", re: rhelOld("Scientific Linux")},
+	{path: "etc/redhat-release", distro: "scientificlinux", re: rhelMinor("Scientific Linux")},
+	{path: "etc/redhat-release", distro: "scientificlinux", re: rhelMajor("Scientific Linux")},
+	{path: "etc/redhat-release", distro: "redhat-based"},
+	{path: "etc/debian_version", distro: "debian"},
+	{path: "etc/mageia-release", distro: "mageia"},
+	{path: "etc/arch-release", distro: "archlinux", distroOnly: true},
+	{path: "etc/gentoo-release", distro: "gentoo"},
+	{path: "etc/slackware-version", distro: "slackware"},
+	{path: "etc/SuSE-release", distro: "suse-based"},
+	{path: "etc/alpine-release", distro: "alpinelinux"},
 }
 
-var rhelLike = regexp.MustCompile(`^Red Hat Enterprise Linux`)
+// The three forms of Red Hat-like release lines libguestfs tries, for
+// "Red Hat", "CentOS", "Scientific Linux" and "Oracle Linux":
+// "... release 4 (Nahant Update 9)", "... release 7.9.2009" and
+// "... release 9".
+func rhelOld(name string) *regexp.Regexp {
+	return regexp.MustCompile(name + `.*release (\d+).*Update (\d+)`)
+}
+
+func rhelMinor(name string) *regexp.Regexp {
+	return regexp.MustCompile(name + `.*release (\d+)\.(\d+)`)
+}
+
+func rhelMajor(name string) *regexp.Regexp { return regexp.MustCompile(name + `.*release (\d+)`) }
 
 func releaseFile(info *Info, read readFunc) {
-	for _, r := range releaseFiles {
+	for _, r := range releaseTests {
 		b, ok := read(r.path)
 		if !ok {
 			continue
 		}
+		if r.distroOnly {
+			info.Distro = r.distro
+			return
+		}
 		line := firstLine(b)
+		if line == "" {
+			continue
+		}
 		info.Distro, info.ProductName = r.distro, line
-		if r.distro == "redhat-based" && rhelLike.MatchString(line) {
-			info.Distro = "rhel"
+		if r.re == nil {
+			if ma, mi, ok := parseVersion(firstVersion(line)); ok {
+				info.MajorVersion, info.MinorVersion = ma, mi
+			}
+			return
 		}
-		if ma, mi, ok := parseVersion(firstVersion(line)); ok {
-			info.MajorVersion, info.MinorVersion = ma, mi
+		m := r.re.FindStringSubmatch(line)
+		if m == nil {
+			continue
 		}
+		major, err := strconv.Atoi(m[1])
+		if err != nil {
+			continue
+		}
+		minor := 0
+		if len(m) > 2 {
+			if minor, err = strconv.Atoi(m[2]); err != nil {
+				continue
+			}
+		}
+		info.MajorVersion, info.MinorVersion = major, minor
 		return
 	}
 }
