@@ -21,10 +21,10 @@ var peMachines = map[uint16]string{
 }
 
 // Arch returns the architecture of the Windows installation at root
-// (as SystemRoot returns it) from the PE header of System32/ntoskrnl.exe,
-// else System32/cmd.exe. Neither file: "", nil.
+// (as SystemRoot returns it) from the PE header of System32/cmd.exe, as
+// libguestfs does. No such file: "", nil.
 func Arch(fsys iofs.FS, root string) (string, error) {
-	for _, exe := range []string{"ntoskrnl.exe", "cmd.exe"} {
+	for _, exe := range []string{"cmd.exe"} {
 		name, ok := lookupFold(fsys, path.Join(root, "System32", exe))
 		if !ok {
 			continue

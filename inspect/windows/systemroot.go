@@ -5,22 +5,27 @@ import (
 	"io"
 	iofs "io/fs"
 	"path"
+	"regexp"
 	"strings"
 )
 
 // systemRootCandidates are the directories libguestfs tries, in order,
-// matched case-insensitively, before boot.ini.
-var systemRootCandidates = []string{"Windows", "WINNT", "WIN32", "WIN"}
+// matched case-insensitively, before boot.ini
+// (daemon/inspect_fs_windows.ml: systemroot_paths).
+var systemRootCandidates = []string{"windows", "winnt", "win32", "win", "reactos"}
 
 // maxBootIni caps how much of boot.ini is read.
 const maxBootIni = 64 << 10
 
 // SystemRoot returns the Windows system root of fsys as a path relative
 // to its root with the names as stored ("Windows", "WINNT"): the first of
-// /Windows, /WINNT, /WIN32, /WIN (matched case-insensitively), else the
-// directory named by boot.ini's default= entry, that holds
-// System32/config/SOFTWARE and System32/config/SYSTEM. It returns
-// ErrNotWindows when there is none.
+// /windows, /winnt, /win32, /win, /reactos (matched case-insensitively),
+// else the first directory boot.ini's [operating systems] lines name,
+// that is a system root as libguestfs' is_systemroot has it: a
+// System32 directory holding a config directory and cmd.exe. (The hives
+// in config are read when they are there; a root without them is still
+// Windows, with fewer facts.) It returns ErrNotWindows when there is
+// none.
 func SystemRoot(fsys iofs.FS) (string, error) {
 	for _, c := range systemRootCandidates {
 		if root, ok := checkRoot(fsys, c); ok {
@@ -28,7 +33,7 @@ func SystemRoot(fsys iofs.FS) (string, error) {
 		}
 	}
 	if name, ok := lookupFold(fsys, "boot.ini"); ok {
-		if dir := bootIniRoot(fsys, name); dir != "" {
+		for _, dir := range bootIniRoots(fsys, name) {
 			if root, ok := checkRoot(fsys, dir); ok {
 				return root, nil
 			}
@@ -37,62 +42,73 @@ func SystemRoot(fsys iofs.FS) (string, error) {
 	return "", ErrNotWindows
 }
 
-// checkRoot resolves dir case-insensitively and reports whether it holds
-// both hives.
+// checkRoot resolves dir case-insensitively and reports whether it is a
+// system root: System32 and System32/config directories and a
+// System32/cmd.exe file.
 func checkRoot(fsys iofs.FS, dir string) (string, bool) {
 	root, ok := lookupFold(fsys, dir)
 	if !ok {
 		return "", false
 	}
-	st, err := iofs.Stat(fsys, root)
-	if err != nil || !st.IsDir() {
-		return "", false
-	}
-	for _, h := range []string{"SOFTWARE", "SYSTEM"} {
-		p, ok := lookupFold(fsys, path.Join(root, "System32/config", h))
+	for _, c := range []struct {
+		name string
+		dir  bool
+	}{{"", true}, {"System32", true}, {"System32/config", true}, {"System32/cmd.exe", false}} {
+		p, ok := lookupFold(fsys, path.Join(root, c.name))
 		if !ok {
 			return "", false
 		}
-		if st, err := iofs.Stat(fsys, p); err != nil || !st.Mode().IsRegular() {
+		st, err := iofs.Stat(fsys, p)
+		if err != nil || st.IsDir() != c.dir || (!c.dir && !st.Mode().IsRegular()) {
 			return "", false
 		}
 	}
 	return root, true
 }
 
-// bootIniRoot returns the system root directory that boot.ini's
-// "default=multi(0)disk(0)rdisk(0)partition(1)\WINDOWS" names ("WINDOWS"),
-// or "".
-func bootIniRoot(fsys iofs.FS, name string) string {
+// bootIniRoots returns the system root directories boot.ini's
+// [operating systems] section names, in order.
+func bootIniRoots(fsys iofs.FS, name string) []string {
 	f, err := fsys.Open(name)
 	if err != nil {
-		return ""
+		return nil
 	}
 	defer f.Close()
 	return parseBootIni(io.LimitReader(f, maxBootIni))
 }
 
-// parseBootIni returns the directory of the default= line of a boot.ini.
-func parseBootIni(r io.Reader) string {
+// bootIniOS is libguestfs' re_boot_ini_os: an [operating systems] line
+// such as multi(0)disk(0)rdisk(0)partition(1)\WINDOWS="Windows XP".
+var bootIniOS = regexp.MustCompile(`^(multi|scsi)\((\d+)\)disk\((\d+)\)rdisk\((\d+)\)partition\((\d+)\)([^=]+)=`)
+
+// parseBootIni returns the directories of the lines that follow
+// "[operating systems]" and start with multi( or scsi(, up to the first
+// line that does not, as libguestfs reads them. The partition numbers are
+// ignored: the system root is taken to be on the filesystem at hand, as
+// there.
+func parseBootIni(r io.Reader) []string {
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		k, v, ok := strings.Cut(line, "=")
-		if !ok || !strings.EqualFold(strings.TrimSpace(k), "default") {
+		if strings.HasPrefix(sc.Text(), "[operating systems]") {
+			break
+		}
+	}
+	var dirs []string
+	for sc.Scan() {
+		line := strings.TrimRight(sc.Text(), "\r")
+		if !strings.HasPrefix(line, "multi(") && !strings.HasPrefix(line, "scsi(") {
+			break
+		}
+		m := bootIniOS.FindStringSubmatch(line)
+		if m == nil {
 			continue
 		}
-		v = strings.TrimSpace(v)
-		i := strings.LastIndexByte(v, ')')
-		if i < 0 {
-			return ""
+		dir := strings.Trim(strings.ReplaceAll(m[6], `\`, "/"), "/")
+		if dir != "" && iofs.ValidPath(dir) {
+			dirs = append(dirs, dir)
 		}
-		dir := strings.Trim(strings.ReplaceAll(v[i+1:], `\`, "/"), "/")
-		if dir == "" || !iofs.ValidPath(dir) {
-			return ""
-		}
-		return dir
 	}
-	return ""
+	return dirs
 }
 
 // lookupFold resolves name (slash-separated, relative) in fsys matching

@@ -12,6 +12,7 @@ func TestSystemRoot(t *testing.T) {
 		return fstest.MapFS{
 			root + "/System32/config/SOFTWARE": {Data: []byte("x")},
 			root + "/System32/config/SYSTEM":   {Data: []byte("x")},
+			root + "/System32/cmd.exe":         {Data: []byte("MZ")},
 		}
 	}
 	merge := func(ms ...fstest.MapFS) fstest.MapFS {
@@ -36,14 +37,19 @@ func TestSystemRoot(t *testing.T) {
 		{"WINNT", hives("WINNT"), "WINNT"},
 		{"winnt lower case", hives("winnt"), "winnt"},
 		{"WIN32", hives("WIN32"), "WIN32"},
-		{"component case folded", fstest.MapFS{"windows/system32/CONFIG/software": {}, "windows/system32/CONFIG/system": {}}, "windows"},
+		{"ReactOS", hives("ReactOS"), "ReactOS"},
+		{"component case folded", fstest.MapFS{"windows/SYSTEM32/CONFIG/x": {}, "windows/SYSTEM32/CMD.EXE": {}}, "windows"},
 		{"first candidate wins", merge(hives("Windows"), hives("WINNT")), "Windows"},
-		{"Windows without SYSTEM, WINNT whole", merge(fstest.MapFS{"Windows/System32/config/SOFTWARE": {}}, hives("WINNT")), "WINNT"},
-		{"boot.ini", merge(hives("OS/Win2"), bootIni("[boot loader]\r\ntimeout=30\r\ndefault=multi(0)disk(0)rdisk(0)partition(1)\\OS\\WIN2\r\n[operating systems]\r\n")), "OS/Win2"},
-		{"boot.ini DEFAULT upper case", merge(hives("Other"), bootIni("DEFAULT = multi(0)disk(0)rdisk(0)partition(1)\\other\n")), "Other"},
-		{"boot.ini names a missing dir", merge(hives("Other"), bootIni("default=multi(0)disk(0)rdisk(0)partition(1)\\WINDOWS\n")), ""},
-		{"boot.ini escapes", merge(hives("Other"), bootIni("default=multi(0)\\..\\Other\n")), ""},
-		{"boot.ini without default", merge(hives("Other"), bootIni("[boot loader]\ntimeout=30\n")), ""},
+		{"no hives is still a root", fstest.MapFS{"Windows/System32/config/x": {}, "Windows/System32/cmd.exe": {}}, "Windows"},
+		{"Windows without cmd.exe, WINNT whole", merge(fstest.MapFS{"Windows/System32/config/SOFTWARE": {}, "Windows/System32/config/SYSTEM": {}}, hives("WINNT")), "WINNT"},
+		{"no config directory", fstest.MapFS{"Windows/System32/cmd.exe": {}}, ""},
+		{"cmd.exe is a directory", fstest.MapFS{"Windows/System32/config/x": {}, "Windows/System32/cmd.exe/x": {}}, ""},
+		{"boot.ini", merge(hives("OS/Win2"), bootIni("[boot loader]\r\ntimeout=30\r\ndefault=multi(0)disk(0)rdisk(0)partition(1)\\OS\\WIN2\r\n[operating systems]\r\nmulti(0)disk(0)rdisk(0)partition(1)\\OS\\WIN2=\"Windows XP\" /fastdetect\r\n")), "OS/Win2"},
+		{"boot.ini: the first line that is a root", merge(hives("Other"), bootIni("[operating systems]\nmulti(0)disk(0)rdisk(0)partition(1)\\Missing=\"a\"\nscsi(0)disk(0)rdisk(0)partition(2)\\other=\"b\"\n")), "Other"},
+		{"boot.ini: lines end at the first other one", merge(hives("Other"), bootIni("[operating systems]\nC:\\=\"DOS\"\nmulti(0)disk(0)rdisk(0)partition(1)\\Other=\"b\"\n")), ""},
+		{"boot.ini: default= alone is not read", merge(hives("Other"), bootIni("default=multi(0)disk(0)rdisk(0)partition(1)\\other\n")), ""},
+		{"boot.ini escapes", merge(hives("Other"), bootIni("[operating systems]\nmulti(0)disk(0)rdisk(0)partition(1)\\..\\Other=\"x\"\n")), ""},
+		{"boot.ini without the section", merge(hives("Other"), bootIni("[boot loader]\ntimeout=30\n")), ""},
 		{"hive is a directory", fstest.MapFS{"Windows/System32/config/SOFTWARE/x": {}, "Windows/System32/config/SYSTEM": {}}, ""},
 		{"empty", fstest.MapFS{}, ""},
 		{"linux", fstest.MapFS{"etc/os-release": {}, "bin/sh": {}}, ""},
@@ -69,16 +75,16 @@ func TestSystemRoot(t *testing.T) {
 
 func TestParseBootIni(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
-		{"[boot loader]\ndefault=multi(0)disk(0)rdisk(0)partition(1)\\WINDOWS\n", "WINDOWS"},
-		{"default=multi(0)disk(0)rdisk(0)partition(2)\\WINNT\\\n", "WINNT"},
-		{"default=signature(8b467c12)disk(1)rdisk(0)partition(1)\\WINDOWS", "WINDOWS"},
-		{"default=C:\\", ""},
-		{"default=multi(0)disk(0)rdisk(0)partition(1)", ""},
-		{"timeout=30", ""},
-		{strings.Repeat("x", 100000), ""},
+		{"[operating systems]\nmulti(0)disk(0)rdisk(0)partition(1)\\WINDOWS=\"XP\"\n", "WINDOWS"},
+		{"[operating systems]\r\nmulti(0)disk(0)rdisk(0)partition(2)\\WINNT\\=\"NT\"\r\nscsi(1)disk(0)rdisk(0)partition(1)\\W2=\"x\"\r\n", "WINNT,W2"},
+		{"[operating systems]\nsignature(8b467c12)disk(1)rdisk(0)partition(1)\\WINDOWS=\"x\"\n", ""},
+		{"[operating systems]\nmulti(0)disk(0)rdisk(0)partition(1)=\"x\"\n", ""},
+		{"[operating systems]\nmulti(0)disk(0)rdisk(0)partition(1)\\W\n", ""},
+		{"default=multi(0)disk(0)rdisk(0)partition(1)\\WINDOWS\n", ""},
+		{"[operating systems]\n" + strings.Repeat("x", 100000), ""},
 	} {
-		if got := parseBootIni(strings.NewReader(tc.in)); got != tc.want {
-			t.Errorf("parseBootIni(%.40q) = %q, want %q", tc.in, got, tc.want)
+		if got := strings.Join(parseBootIni(strings.NewReader(tc.in)), ","); got != tc.want {
+			t.Errorf("parseBootIni(%.60q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
 }

@@ -78,8 +78,8 @@ func Inspect(fsys iofs.FS) (*Info, error) {
 		apps, err := readApplications(h)
 		info.Applications = apps
 		return err
-	}); err != nil {
-		errs = append(errs, err)
+	}); err != nil && !errors.Is(err, iofs.ErrNotExist) {
+		errs = append(errs, err) // a missing hive only means fewer facts, as in libguestfs
 	}
 
 	sysPath := path.Join(root, "System32/config/SYSTEM")
@@ -93,8 +93,8 @@ func Inspect(fsys iofs.FS) (*Info, error) {
 		info.ControlSet = sys.ControlSet
 		info.DriveLetters = sys.DriveLetters
 		return err
-	}); err != nil {
-		errs = append(errs, err)
+	}); err != nil && !errors.Is(err, iofs.ErrNotExist) {
+		errs = append(errs, err) // a missing hive only means fewer facts, as in libguestfs
 	}
 
 	arch, err := Arch(fsys, root)
