@@ -82,6 +82,9 @@ func TestInspectorRawXZ(t *testing.T) {
 			if windowsGuests[g] && inspWin != "" {
 				t.Skip(inspWin)
 			}
+			if why := guestSkip(inspDir, g); why != "" {
+				t.Skip(why)
+			}
 			facts, err := os.ReadFile(filepath.Join(inspDir, g+".facts"))
 			if err != nil {
 				t.Fatal(err)

@@ -2,7 +2,7 @@
 # guests.sh OUTDIR — build phony guests for virt-inspector, reproducibly.
 #
 # Writes into OUTDIR, for each GUEST in debian12 ubuntu2204 alpine319 arch
-# fedora40 centos7:
+# fedora40 fedora40btrfs centos7:
 #   GUEST.img     raw disk (sparse), made without mounting anything:
 #                 each filesystem is built as a file with mkfs.ext4 -d from a
 #                 directory tree and copied in with dd conv=notrunc
@@ -41,6 +41,10 @@
 #               written by db_load from the headers of an rpmdb.sqlite
 #               (db5.3-util, sqlite3), checked with rpm's bdb_ro; 63
 #               packages plus a gpg-pubkey.
+#   fedora40btrfs  fedora40's tree in btrfs subvolume "root", /home in
+#               subvolume "home", both mounted by subvol=. Needs root and a
+#               loop mount (subvolumes need the kernel); otherwise
+#               fedora40btrfs.skip holds the reason and no image is made.
 #
 # Reproducible: fixed UUIDs, labels, hash seeds, MBR disk ids,
 # SOURCE_DATE_EPOCH / E2FSPROGS_FAKE_TIME and every file's times set.
@@ -80,7 +84,7 @@ if [ "$(head -c 4 "$shell" | od -An -c | tr -d ' ')" != '177ELF' ]; then
 fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/virt-bmap-guests.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+trap 'umount "$work/fedora40btrfs-mnt" 2>/dev/null || true; rm -rf "$work"' EXIT
 
 # mkext IMG SIZE_MIB UUID LABEL TREE: an ext4 image of the tree, no mount.
 # mke2fs -d copies each file's ctime, which cannot be set on the source
@@ -560,6 +564,63 @@ gptdisk "$out/$g.img" 0B1E6C00-0000-4000-8000-0000000D1540 \
 	"16:$linuxfs:0B1E6C00-0000-4000-8000-0000000D1542:boot:$work/$g-boot.ext4" \
 	"40:$linuxfs:0B1E6C00-0000-4000-8000-0000000D1543:root:$work/$g-root.ext4"
 finish $g
+
+############ fedora40btrfs
+# Fedora Workstation's layout: the fedora40 tree in the btrfs subvolume
+# "root", an empty user tree in "home", both mounted by subvol= (so the
+# inspector must name them btrfsvol:/dev/sda3/root and .../home, as
+# libguestfs does); /boot and the ESP as in fedora40. Subvolumes need
+# the kernel (mkfs.btrfs 6.2 has no --subvol), so this guest is built
+# only as root where a loop device can be mounted; otherwise
+# GUEST.skip says why and the tests skip it.
+g=fedora40btrfs
+skip=""
+if [ "$(id -u)" != 0 ]; then
+	skip="not root: mounting a loop device is needed to make btrfs subvolumes"
+elif ! command -v mkfs.btrfs >/dev/null 2>&1 || ! command -v btrfs >/dev/null 2>&1; then
+	skip="mkfs.btrfs or btrfs not found (Debian btrfs-progs)"
+fi
+rm -f "$out/$g.skip"
+bt=$work/$g-root.btrfs
+mnt=$work/$g-mnt
+if [ -z "$skip" ]; then
+	truncate -s 200M "$bt"
+	mkfs.btrfs -q -f -L fedora -U 0b1e6c00-0000-4000-8000-0000000b7f50 "$bt" >/dev/null
+	mkdir -p "$mnt"
+	if ! mount -o loop "$bt" "$mnt" 2>"$work/$g-mount.err"; then
+		skip="mount -o loop of a btrfs image failed: $(head -c 200 "$work/$g-mount.err")"
+	fi
+fi
+if [ -n "$skip" ]; then
+	echo "$skip" >"$out/$g.skip"
+	echo "guests.sh: skipping $g: $skip" >&2
+else
+	btrfs -q subvolume create "$mnt/root" >/dev/null
+	btrfs -q subvolume create "$mnt/home" >/dev/null
+	cp -a "$r/." "$mnt/root/"
+	mkdir -p "$mnt/root/home" # the mount point of the home subvolume
+	cat >"$mnt/root/etc/fstab" <<'X'
+UUID=0b1e6c00-0000-4000-8000-0000000b7f50 /         btrfs subvol=root,compress=zstd:1 0 0
+LABEL=fedboot                             /boot     ext4  defaults                   1 2
+UUID=0B1E-0006                            /boot/efi vfat  umask=0077,shortname=winnt 0 2
+UUID=0b1e6c00-0000-4000-8000-0000000b7f50 /home     btrfs subvol=home,compress=zstd:1 0 0
+X
+	mkdir -p "$mnt/home/fedora"
+	echo "phony user file" >"$mnt/home/fedora/notes.txt"
+	umount "$mnt"
+	{
+		grep -v -e '^root=' -e '^mount=' "$out/fedora40.facts"
+		echo "root=btrfsvol:/dev/sda3/root"
+		echo "mount=/boot /dev/sda2"
+		echo "mount=/boot/efi /dev/sda1"
+		echo "mount=/home btrfsvol:/dev/sda3/home"
+	} >"$out/$g.facts"
+	gptdisk "$out/$g.img" 0B1E6C00-0000-4000-8000-0000000D1550 \
+		"16:$esp:0B1E6C00-0000-4000-8000-0000000D1541:EFI System Partition:$work/fedora40-efi.vfat" \
+		"16:$linuxfs:0B1E6C00-0000-4000-8000-0000000D1542:boot:$work/fedora40-boot.ext4" \
+		"200:$linuxfs:0B1E6C00-0000-4000-8000-0000000D1553:root:$bt"
+	finish $g
+fi
 
 ############ centos7
 # MBR: sda1 /boot, sda2 /, both ext4 (a real CentOS 7 installs xfs, which

@@ -45,7 +45,9 @@ var ErrUnsupported = errors.New("not supported yet")
 
 // Installed returns the packages in the rpm database of the guest whose
 // root filesystem is fsys, sorted by name then architecture. gpg-pubkey
-// entries (imported signing keys) are skipped, as libguestfs does. A
+// entries (the signing keys rpm --import records as pseudo-packages) are
+// skipped: they are not installed software. libguestfs (1.48, through
+// librpm) lists them; its oracle test has an allowance for that. A
 // package whose header is broken is reported to warn (if not nil) and
 // skipped.
 func Installed(fsys iofs.FS, warn func(error)) ([]app.Application, error) {
