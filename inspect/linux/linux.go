@@ -39,10 +39,23 @@ type Info struct {
 
 // IsRoot reports whether fsys looks like a Linux root: an /etc directory
 // and either an os-release file, a distribution release file or an
-// /etc/fstab.
+// /etc/fstab, or else libguestfs' own test (daemon/inspect_fs.ml): a /bin
+// directory (or /bin a link to usr/bin) and /etc/hosts. Every root
+// libguestfs finds is found; so are roots without /bin that still name
+// their distribution (a minimal tree, a subvolume under construction).
 func IsRoot(fsys iofs.FS) bool {
 	if fi, err := iofs.Stat(fsys, "etc"); err != nil || !fi.IsDir() {
 		return false
+	}
+	if isFile(fsys, "etc/hosts") {
+		if fi, err := iofs.Stat(fsys, "bin"); err == nil && fi.IsDir() {
+			return true
+		}
+		if rl, ok := fsys.(iofs.ReadLinkFS); ok {
+			if target, err := rl.ReadLink("bin"); err == nil && target == "usr/bin" {
+				return true
+			}
+		}
 	}
 	for _, p := range []string{"etc/os-release", "usr/lib/os-release", "etc/fstab", "etc/lsb-release"} {
 		if exists(fsys, p) {
@@ -136,6 +149,17 @@ func resolve(fsys iofs.FS, name string) (string, error) {
 			name = "."
 		}
 	}
+}
+
+// isFile reports whether name is a regular file, following links as
+// exists does.
+func isFile(fsys iofs.FS, name string) bool {
+	name, err := resolve(fsys, name)
+	if err != nil {
+		return false
+	}
+	st, err := iofs.Stat(fsys, name)
+	return err == nil && st.Mode().IsRegular()
 }
 
 // exists reports whether name exists, following links with resolve's

@@ -189,6 +189,20 @@ func TestInspectMapFS(t *testing.T) {
 	if IsRoot(fstest.MapFS{"etc/passwd": {}}) {
 		t.Error("IsRoot without release files or fstab = true")
 	}
+	for name, c := range map[string]struct {
+		fs   fstest.MapFS
+		want bool
+	}{
+		"libguestfs' test: /bin and /etc/hosts": {fstest.MapFS{"etc/hosts": {}, "bin/sh": {}}, true},
+		"/bin a link to usr/bin":                {fstest.MapFS{"etc/hosts": {}, "bin": {Data: []byte("usr/bin"), Mode: os.ModeSymlink}, "usr/bin/sh": {}}, true},
+		"/bin a link elsewhere":                 {fstest.MapFS{"etc/hosts": {}, "bin": {Data: []byte("/usr/bin"), Mode: os.ModeSymlink}, "usr/bin/sh": {}}, false},
+		"/etc/hosts without /bin":               {fstest.MapFS{"etc/hosts": {}}, false},
+		"/etc/hosts a directory":                {fstest.MapFS{"etc/hosts/x": {}, "bin/sh": {}}, false},
+	} {
+		if got := IsRoot(c.fs); got != c.want {
+			t.Errorf("%s: IsRoot = %v, want %v", name, got, c.want)
+		}
+	}
 }
 
 func TestOSInfo(t *testing.T) {
