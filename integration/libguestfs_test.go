@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/xml"
 	"fmt"
 	"io"
@@ -165,6 +167,7 @@ type lgOS struct {
 	PackageManagement string `xml:"package_management"`
 	Hostname          string `xml:"hostname"`
 	OSInfo            string `xml:"osinfo"`
+	Icon              string `xml:"icon"`
 	DriveMappings     []struct {
 		Name string `xml:"name,attr"`
 		Dev  string `xml:",chardata"`
@@ -219,6 +222,15 @@ func lgFacts(t *testing.T, what string, data []byte) map[string]string {
 			"package_format": o.PackageFormat, "package_management": o.PackageManagement,
 			"hostname": o.Hostname, "osinfo": o.OSInfo} {
 			m[r+" "+k] = v
+		}
+		// The icon by the sha256 of its bytes (libxml2 wraps base64 in
+		// lines, encoding/xml does not).
+		if icon := strings.Join(strings.Fields(o.Icon), ""); icon != "" {
+			b, err := base64.StdEncoding.DecodeString(icon)
+			if err != nil {
+				t.Errorf("%s: <icon> of %s is not base64: %v", what, r, err)
+			}
+			m[r+" icon sha256"] = fmt.Sprintf("%x", sha256.Sum256(b))
 		}
 		for _, d := range o.DriveMappings {
 			m[r+" drive "+d.Name] = d.Dev

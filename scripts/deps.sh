@@ -36,7 +36,7 @@ if [ "$what" != demo ]; then
   )
 fi
 if [ "$what" = bench ]; then
-  need+=([nbdkit]=nbdkit [fio]=fio [qemu-nbd]=qemu-utils [nbdcopy]=libnbd-bin)
+  need+=([bc]=bc [nbdkit]=nbdkit [fio]=fio [qemu-nbd]=qemu-utils [nbdcopy]=libnbd-bin)
 fi
 
 missing=()

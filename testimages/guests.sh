@@ -69,6 +69,8 @@ need truncate coreutils
 need mkfs.fat dosfstools
 need mcopy mtools
 need rpmbuild rpm
+need file file
+need base64 coreutils
 need gpg gpg
 need sqlite3 sqlite3
 need db_load db5.3-util
@@ -267,6 +269,20 @@ rpm2bdb() {
 	} | db_load -c db_lorder=1234 -c db_pagesize=4096 "$2"
 }
 
+# icon FILE BASE64: a logo PNG where libguestfs' inspect_get_icon looks
+# for it (debian: 32x32 under its 2048-byte limit; fedora: 96x96), made
+# once with Go's image/png and checked here with file(1).
+icon() {
+	mkdir -p "$(dirname "$1")"
+	printf '%s' "$2" | base64 -d >"$1"
+	case $(file -b "$1") in
+	"PNG image data, "*) ;;
+	*) echo "guests.sh: $1 is not a PNG" >&2; exit 1 ;;
+	esac
+}
+debian_logo=iVBORw0KGgoAAAANSUhEUgAAACAAAAAgAgMAAAAOFJJnAAAACVBMVEUAAADIClD/////20QIAAAAAXRSTlMAQObYZgAAAGlJREFUeJx0j7ENwCAMBKHwCNknI1DwFBmBvSjyU0Zg9EQiccPJBvwXPsuynxFIAw4As+Et65DnZMwEQGnA2aGyQ0QhG9IbLvJGCuaQg6GS/IF5R6/2D7Vrbd+DKbMs5LVM5e71BAAA//+mzUGcVOMOiwAAAABJRU5ErkJggg==
+fedora_logo=iVBORw0KGgoAAAANSUhEUgAAAGAAAABgAgMAAACf9p+rAAAACVBMVEUAAAAoClD////pn1+KAAAAAXRSTlMAQObYZgAAARFJREFUeJzclsHNwjAMhf8cOsK/T0fIoemhI7API/RQT4lEE8cx+QQFJBA9+pPzHjT269+3PymlNEK9R/53kHw95HqK0OBbtMG31AbXYuqNscGCCU5qzmrq5qzQgtiXsCKthBFxdRUJHsS+RBVB4LVV/aZe1AmoKZFzY6uAk4g0IJuaRURWa2uoDaVlMm6vDdpiwLKDzQB7UjlrrCDXs+MK5gJWBaEHooKlgO1RUExlW1F/uAOTAq3vfl8AcwXrT4I3/le994Fv8NnL0LlXeBPv3N3ebcf5wInCGcSpxTnHzXB8yfC+Or76cIvi3uVNjbsd0wDzgxMHMwpTjXMQkxOzltMZ85y/APib4QPPJQAA//+RlVdpQbLGWQAAAABJRU5ErkJggg==
+
 finish() { # finish GUEST: the xz copy
 	xz -T1 -3 --block-size=1MiB -k -f -c "$out/$1.img" >"$out/$1.img.xz"
 	echo "wrote $out/$1.img and $1.img.xz"
@@ -319,6 +335,7 @@ X
 ln -s ../usr/lib/os-release "$r/etc/os-release"
 echo 12.5 >"$r/etc/debian_version"
 echo debian-guest >"$r/etc/hostname"
+icon "$r/usr/share/pixmaps/debian-logo.png" "$debian_logo"
 cat >"$r/etc/fstab" <<'X'
 # /etc/fstab: static file system information.
 UUID=0b1e6c00-0000-4000-8000-000000000002 /     ext4 errors=remount-ro 0 1
@@ -340,6 +357,7 @@ disk "$out/$g.img" 0x0b1e0001 "16:$work/$g-boot.ext4" "40:$work/$g-root.ext4"
 	echo "major=12"
 	echo "minor=5"
 	echo "hostname=debian-guest"
+	echo "icon_sha256=$(sha256sum <"$r/usr/share/pixmaps/debian-logo.png" | cut -d' ' -f1)"
 	echo "osinfo=debian12"
 	echo "root=/dev/sda2"
 	echo "mount=/boot /dev/sda1"
@@ -484,6 +502,7 @@ echo "Fedora release 40 (Forty)" >"$r/etc/fedora-release"
 ln -s fedora-release "$r/etc/redhat-release"
 ln -s fedora-release "$r/etc/system-release"
 echo fedora-guest >"$r/etc/hostname"
+icon "$r/usr/share/icons/hicolor/96x96/apps/fedora-logo-icon.png" "$fedora_logo"
 cat >"$r/etc/fstab" <<'X'
 #
 # /etc/fstab
@@ -551,6 +570,7 @@ esp=C12A7328-F81F-11D2-BA4B-00A0C93EC93B linuxfs=0FC63DAF-8483-4772-8E79-3D69D84
 	echo "major=40"
 	echo "minor=0"
 	echo "hostname=fedora-guest"
+	echo "icon_sha256=$(sha256sum <"$r/usr/share/icons/hicolor/96x96/apps/fedora-logo-icon.png" | cut -d' ' -f1)"
 	echo "osinfo=fedora40"
 	echo "root=/dev/sda3"
 	echo "mount=/boot /dev/sda2"

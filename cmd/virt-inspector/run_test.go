@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -241,6 +242,14 @@ func TestFacts(t *testing.T) {
 			}
 			appFact("first_package")
 			appFact("epoch_package")
+			// The icon: the sha256 of the PNG guests.sh put in, or none.
+			icon := ""
+			if len(o.Icon) > 0 {
+				icon = fmt.Sprintf("%x", sha256.Sum256(o.Icon))
+			}
+			if w := strings.Join(facts["icon_sha256"], ","); w != icon {
+				t.Errorf("icon sha256 %q, guests.sh wrote %q", icon, w)
+			}
 		})
 	}
 }
