@@ -3,13 +3,11 @@ package btrfs
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	iofs "io/fs"
 	"path"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/virt-bmap/virt-bmap/internal/fsfile"
@@ -36,13 +34,11 @@ var (
 
 // Limits on path resolution and directory listing.
 const (
-	maxLinkHops   = 40      // symbolic links followed in one lookup (Linux's MAXSYMLINKS)
-	maxPathSteps  = 8192    // components walked in one lookup, links' included
 	maxLinkTarget = 4096    // bytes of a symbolic link's target (PATH_MAX)
 	maxDirEntries = 1 << 20 // entries a directory listing returns
 )
 
-var errNotDir = errors.New("not a directory")
+var errNotDir = fsfile.ErrNotDir
 
 // Subvol is one subvolume seen through io/fs. Get one with
 // (*FS).Subvolume.
@@ -185,64 +181,31 @@ func (f *FS) loadInode(sub, ino uint64) (*Inode, error) {
 // symbolic link as the last component is followed; links before it
 // always are.
 func (s *Subvol) resolve(op, name string, follow bool) (*node, error) {
-	if !iofs.ValidPath(name) {
-		return nil, &iofs.PathError{Op: op, Path: name, Err: iofs.ErrInvalid}
-	}
-	fail := func(err error) (*node, error) { return nil, &iofs.PathError{Op: op, Path: name, Err: err} }
-	rin, err := s.f.subvolRoot(s.id)
+	n, atRoot, err := fsfile.Resolve[*node](subvolTree{s}, op, name, follow)
 	if err != nil {
-		return fail(err)
+		return nil, err
 	}
-	stack := []*node{{name: ".", in: rin}}
-	var parts []string
-	if name != "." {
-		parts = strings.Split(name, "/")
-	}
-	hops, steps := 0, 0
-	for len(parts) > 0 {
-		p := parts[0]
-		parts = parts[1:]
-		if steps++; steps > maxPathSteps {
-			return fail(fmt.Errorf("more than %d path components", maxPathSteps))
-		}
-		switch p {
-		case "", ".":
-			continue
-		case "..":
-			if len(stack) > 1 {
-				stack = stack[:len(stack)-1]
-			}
-			continue
-		}
-		cur := stack[len(stack)-1]
-		if !cur.in.IsDir() {
-			return fail(errNotDir)
-		}
-		child, err := s.f.lookupName(cur.in, p)
-		if err != nil {
-			return fail(err)
-		}
-		if child.in.IsSymlink() && (len(parts) > 0 || follow) {
-			if hops++; hops > maxLinkHops {
-				return fail(fmt.Errorf("more than %d symbolic links", maxLinkHops))
-			}
-			t, err := s.f.linkTarget(child.in)
-			if err != nil {
-				return fail(err)
-			}
-			if strings.HasPrefix(t, "/") {
-				stack = stack[:1]
-			}
-			parts = append(strings.Split(t, "/"), parts...)
-			continue
-		}
-		stack = append(stack, child)
-	}
-	n := *stack[len(stack)-1]
-	if len(stack) > 1 || name == "." {
+	if !atRoot || name == "." {
 		n.name = path.Base(name)
 	}
-	return &n, nil
+	return n, nil
+}
+
+// subvolTree is a subvolume's directory tree as fsfile.Resolve walks it.
+type subvolTree struct{ s *Subvol }
+
+func (t subvolTree) Root() (*node, error) {
+	in, err := t.s.f.subvolRoot(t.s.id)
+	if err != nil {
+		return nil, err
+	}
+	return &node{name: ".", in: in}, nil
+}
+func (subvolTree) IsDir(n *node) bool                   { return n.in.IsDir() }
+func (subvolTree) IsSymlink(n *node) bool               { return n.in.IsSymlink() }
+func (t subvolTree) LinkTarget(n *node) (string, error) { return t.s.f.linkTarget(n.in) }
+func (t subvolTree) Lookup(dir *node, name string) (*node, error) {
+	return t.s.f.lookupName(dir.in, name)
 }
 
 // entryNode loads what directory entry d of dir points to: an inode of

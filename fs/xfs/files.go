@@ -9,7 +9,6 @@ import (
 	"path"
 	"slices"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/virt-bmap/virt-bmap/fs"
@@ -33,13 +32,11 @@ var (
 
 // Limits on path resolution and directory listing.
 const (
-	maxLinkHops   = 40      // symbolic links followed in one lookup (Linux's MAXSYMLINKS)
-	maxPathSteps  = 8192    // components walked in one lookup, links' included
 	maxDirEntries = 1 << 20 // entries a directory listing returns
 )
 
 var (
-	errNotDir = errors.New("not a directory")
+	errNotDir = fsfile.ErrNotDir
 	errFound  = errors.New("found")
 )
 
@@ -119,68 +116,29 @@ func (f *FS) ReadDir(name string) ([]iofs.DirEntry, error) {
 // resolve looks name up from the root. follow says whether a symbolic
 // link as the last component is followed; links before it always are.
 func (f *FS) resolve(op, name string, follow bool) (*node, error) {
-	if !iofs.ValidPath(name) {
-		return nil, &iofs.PathError{Op: op, Path: name, Err: iofs.ErrInvalid}
-	}
-	fail := func(err error) (*node, error) { return nil, &iofs.PathError{Op: op, Path: name, Err: err} }
-	root, err := f.loadNode(f.sb.rootIno, ".")
+	n, atRoot, err := fsfile.Resolve[*node](tree{f}, op, name, follow)
 	if err != nil {
-		return fail(err)
+		return nil, err
 	}
-	stack := []*node{root}
-	var parts []string
-	if name != "." {
-		parts = strings.Split(name, "/")
-	}
-	hops, steps := 0, 0
-	for len(parts) > 0 {
-		p := parts[0]
-		parts = parts[1:]
-		if steps++; steps > maxPathSteps {
-			return fail(fmt.Errorf("more than %d path components", maxPathSteps))
-		}
-		switch p {
-		case "", ".":
-			continue
-		case "..":
-			if len(stack) > 1 {
-				stack = stack[:len(stack)-1]
-			}
-			continue
-		}
-		cur := stack[len(stack)-1]
-		if !cur.in.IsDir() {
-			return fail(errNotDir)
-		}
-		ino, err := f.lookup(cur.in, p)
-		if err != nil {
-			return fail(err)
-		}
-		child, err := f.loadNode(ino, p)
-		if err != nil {
-			return fail(err)
-		}
-		if child.in.IsSymlink() && (len(parts) > 0 || follow) {
-			if hops++; hops > maxLinkHops {
-				return fail(fmt.Errorf("more than %d symbolic links", maxLinkHops))
-			}
-			t, err := f.linkTarget(child.in)
-			if err != nil {
-				return fail(err)
-			}
-			if strings.HasPrefix(t, "/") {
-				stack = stack[:1]
-			}
-			parts = append(strings.Split(t, "/"), parts...)
-			continue
-		}
-		stack = append(stack, child)
-	}
-	n := stack[len(stack)-1]
-	if len(stack) > 1 || name == "." {
+	if !atRoot || name == "." {
 		n.name = path.Base(name)
 	}
 	return n, nil
+}
+
+// tree is f's directory tree as fsfile.Resolve walks it.
+type tree struct{ f *FS }
+
+func (t tree) Root() (*node, error)               { return t.f.loadNode(t.f.sb.rootIno, ".") }
+func (tree) IsDir(n *node) bool                   { return n.in.IsDir() }
+func (tree) IsSymlink(n *node) bool               { return n.in.IsSymlink() }
+func (t tree) LinkTarget(n *node) (string, error) { return t.f.linkTarget(n.in) }
+func (t tree) Lookup(dir *node, name string) (*node, error) {
+	ino, err := t.f.lookup(dir.in, name)
+	if err != nil {
+		return nil, err
+	}
+	return t.f.loadNode(ino, name)
 }
 
 // loadNode reads inode ino, reached by name.

@@ -1,8 +1,9 @@
-// Package fsfile holds the open-file plumbing the filesystem packages
-// (fs/ext, fs/fat, fs/ntfs) share when they serve io/fs: a regular file
-// over an io.ReaderAt of known size, and a directory that lists its
-// entries once and pages through them. Each filesystem only says how to
-// read its contents and list its directories.
+// Package fsfile holds the io/fs plumbing the filesystem packages
+// (fs/ext, fs/fat, fs/ntfs, fs/xfs, fs/btrfs) share: a regular file over
+// an io.ReaderAt of known size, a directory that lists its entries once
+// and pages through them, and (resolve.go) path resolution with symbolic
+// links for the filesystems that have them. Each filesystem only says how
+// to read its contents, look a name up and list its directories.
 package fsfile
 
 import (
