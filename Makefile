@@ -49,8 +49,9 @@ staticcheck:
 # Benchmarks: go test -bench over every package, then each side-by-side
 # comparison (bench/README.md): TSK on 50,000 ext4 and 20,000 NTFS files,
 # xz-utils and nbdkit's xz filter, qemu-img and qemu-nbd on qcow2, nbdkit
-# and qemu-nbd serving NBD, nbdkit's log filter against tracing.
-BENCHES ?= ext50k ntfs20k xz qcow2 nbd bmaplogger
+# and qemu-nbd serving NBD, nbdkit's log filter against tracing,
+# libguestfs' virt-inspector against ours.
+BENCHES ?= ext50k ntfs20k xz qcow2 nbd bmaplogger inspector
 bench: build
 	@scripts/deps.sh bench
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
