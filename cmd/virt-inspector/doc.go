@@ -17,22 +17,38 @@ applications on a virtual machine's disk images, without booting anything
 virt-inspector reads the disks of one guest (give every disk of the guest,
 in order: the first is /dev/sda, the second /dev/sdb ...), finds every
 filesystem on them (in partitions, on a bare disk, in LVM logical volumes
-spread over the disks), and looks for the root filesystem of an operating
-system on each one that virt-bmap can read (ext2/3/4, FAT, NTFS). For each
-root it reports what libguestfs' virt-inspector reports, under the same
-names: the root device, name, arch, distro, product_name, product_variant,
-major and minor version, package format and manager, hostname, build id,
-libosinfo short id, the mount points from /etc/fstab resolved to the
-guest's devices (UUID=, LABEL=, PARTUUID=, /dev/disk/by-*, /dev/mapper/VG-LV
-and kernel device names of any driver), the filesystems with their type,
-label and UUID, and the installed applications.
+spread over the disks, in btrfs subvolumes), and looks for the root
+filesystem of an operating system on each one that virt-bmap can read
+(ext2/3/4, XFS, btrfs, FAT, NTFS). For each root it reports what
+libguestfs' virt-inspector reports, under the same names and by the same
+rules: the root device, name, arch, distro, product_name,
+product_variant, major and minor version, package format and manager,
+hostname, build id, libosinfo short id, the mount points from /etc/fstab
+resolved to the guest's devices (UUID=, LABEL=, PARTUUID=, PARTLABEL=,
+/dev/disk/by-*, including an LV's by-id/dm-uuid-LVM-..., /dev/mapper/VG-LV,
+btrfs subvol= and subvolid=, and kernel device names of any driver), the
+filesystems with their type, label and UUID, the installed applications
+and the distribution's icon.
+
+A btrfs filesystem is named by its device for its default subvolume (what
+a mount without subvol= shows) and "btrfsvol:DEVICE/PATH" for each other
+subvolume, as libguestfs names them: a Fedora root is
+btrfsvol:/dev/sda3/root.
 
 Linux guests are recognised by /etc/os-release (or /usr/lib/os-release),
-/etc/lsb-release, or a distribution's release file; the architecture comes
-from the ELF header of /bin/bash, /bin/ls, /bin/sh and their /usr/bin
-counterparts. Applications are read from dpkg (/var/lib/dpkg/status), apk
-(/lib/apk/db/installed) and pacman (/var/lib/pacman/local). RPM databases
-are not read yet: an rpm-based guest is described with no applications.
+/etc/lsb-release, a distribution's release file, or libguestfs' own test
+(/bin and /etc/hosts); as in libguestfs, the release files also settle
+what os-release leaves open (CentOS 7's minor version, Debian's point
+release). The architecture comes from the ELF header of /bin/bash,
+/bin/ls, /bin/sh and their /usr/bin counterparts. Applications are read
+from dpkg (/var/lib/dpkg/status), rpm (rpmdb.sqlite, Berkeley DB Packages
+and SUSE's ndb Packages.db, in /var/lib/rpm or /usr/lib/sysimage/rpm;
+gpg-pubkey entries are left out), apk (/lib/apk/db/installed) and pacman
+(/var/lib/pacman/local). Windows guests are recognised by a system root
+(/Windows, /WINNT ... or boot.ini's) holding System32/config and cmd.exe,
+and described from the SOFTWARE and SYSTEM registry hives: product,
+version, build, control set, hostname, drive letters and the programs of
+the Uninstall keys, 64- and 32-bit.
 
 The images are opened read-only and never written. Nothing is mounted and
 no appliance is started, so an inspection takes milliseconds, also on xz
