@@ -76,6 +76,26 @@ func udevUnescape(s string) string {
 	return u
 }
 
+// freebsdGPTName parses FreeBSD's names of GPT partitions on ATA and
+// virtio disks, ada0p2, ad0p2 and vtbd0p2 (disk 0 is the first), as
+// libguestfs' re_freebsd_gpt does.
+func freebsdGPTName(name string) (disk, partition int, ok bool) {
+	for _, pre := range []string{"ada", "ad", "vtbd"} {
+		rest, found := strings.CutPrefix(name, pre)
+		if !found {
+			continue
+		}
+		d, p, found := strings.Cut(rest, "p")
+		di, err1 := strconv.Atoi(d)
+		pi, err2 := strconv.Atoi(p)
+		if !found || err1 != nil || err2 != nil || di < 0 || di > 26 || pi < 1 || pi > 128 {
+			return 0, 0, false
+		}
+		return di + 1, pi, true
+	}
+	return 0, 0, false
+}
+
 // kernelName parses a disk device name of the sd, hd, vd and xvd drivers
 // (letters give the disk: a=1, z=26, aa=27) or of NVMe (nvme0n1 is disk
 // 1) with an optional partition number.
@@ -83,6 +103,9 @@ func kernelName(dev string) (disk, partition int, ok bool) {
 	name, ok := strings.CutPrefix(dev, "/dev/")
 	if !ok {
 		return 0, 0, false
+	}
+	if d, p, ok := freebsdGPTName(name); ok {
+		return d, p, true
 	}
 	if rest, ok := strings.CutPrefix(name, "nvme"); ok {
 		// nvme<ctrl>n<ns>[p<part>]

@@ -33,6 +33,7 @@ type probe struct {
 //
 // Another OS (FreeBSD, ...) is one more row.
 var probes = []probe{
+	{"freebsd", probeFreeBSD},
 	{"linux", probeLinux},
 	{"windows", probeWindows},
 }
@@ -49,13 +50,28 @@ func probeLinux(g *guest, v *Volume) (*OS, bool) {
 	if !linux.IsRoot(v.FS) {
 		return nil, false
 	}
+	return probeUnix(g, v, "linux", linux.Inspect)
+}
+
+// probeFreeBSD comes first: a FreeBSD root would pass the Linux test too
+// (libguestfs tries the BSDs before Linux as well).
+func probeFreeBSD(g *guest, v *Volume) (*OS, bool) {
+	if !linux.IsFreeBSDRoot(v.FS) {
+		return nil, false
+	}
+	return probeUnix(g, v, "freebsd", linux.InspectFreeBSD)
+}
+
+// probeUnix describes the Unix-like root v of an OS of type name from
+// what inspect reads, and its fstab resolved to the guest's devices.
+func probeUnix(g *guest, v *Volume, name string, inspect func(iofs.FS, func(error)) (*linux.Info, error)) (*OS, bool) {
 	warn := func(err error) { g.warn(fmt.Errorf("%s: %w", v.Device, err)) }
-	info, err := linux.Inspect(v.FS, warn)
+	info, err := inspect(v.FS, warn)
 	if err != nil {
 		warn(err)
 		return nil, false
 	}
-	os := &OS{Root: v.Device, Name: "linux", Mountpoints: []Mountpoint{}, Filesystems: []Filesystem{},
+	os := &OS{Root: v.Device, Name: name, Mountpoints: []Mountpoint{}, Filesystems: []Filesystem{},
 		DriveMappings: []DriveMapping{}, Applications: []Application{}}
 	mfs := &mountFS{mounts: []mount{{"/", v}}}
 	seen := map[string]bool{v.Device: true}
@@ -71,7 +87,9 @@ func probeLinux(g *guest, v *Volume) (*OS, bool) {
 			continue
 		}
 		d := g.resolveSpec(e.Spec)
-		if e.Spec == "/dev/root" {
+		if e.Spec == "/dev/root" || (name != "linux" && mp == "/") {
+			// A BSD's / is its root whatever fstab calls it: its device
+			// names do not map simply onto the guest's (libguestfs).
 			d = v
 		}
 		if d != nil && e.VfsType == "btrfs" && d.Type.Name == "btrfs" && d.subvolOf == nil {
@@ -101,7 +119,7 @@ func probeLinux(g *guest, v *Volume) (*OS, bool) {
 	if len(mfs.mounts) > 1 {
 		// Read the facts again through the mounted view: /usr or /var
 		// may be filesystems of their own.
-		if i2, err := linux.Inspect(mfs, warn); err == nil {
+		if i2, err := inspect(mfs, warn); err == nil {
 			info = i2
 		}
 	}
