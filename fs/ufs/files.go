@@ -1,0 +1,257 @@
+package ufs
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	iofs "io/fs"
+	"path"
+	"sort"
+	"time"
+
+	"github.com/virt-bmap/virt-bmap/internal/fsfile"
+)
+
+// Read access: *FS implements io/fs's FS, ReadDirFS, StatFS and
+// ReadLinkFS, so that the inspector reads a FreeBSD guest's files by path
+// without mounting. Names are case-sensitive. Open and Stat follow
+// symbolic links (fsfile.Resolve); Lstat and ReadLink do not. Device
+// files, FIFOs and sockets open as empty files; holes read as zeros.
+var (
+	_ iofs.FS         = (*FS)(nil)
+	_ iofs.ReadDirFS  = (*FS)(nil)
+	_ iofs.StatFS     = (*FS)(nil)
+	_ iofs.ReadLinkFS = (*FS)(nil)
+)
+
+const (
+	maxDirEntries = 1 << 20 // entries a directory listing returns
+	maxLinkTarget = 4096    // bytes of a symbolic link target (PATH_MAX)
+)
+
+var errFound = errors.New("found")
+
+// node is a resolved inode with the name it was reached by.
+type node struct {
+	name string
+	in   *Inode
+}
+
+// Open opens the named file for reading, following symbolic links.
+func (f *FS) Open(name string) (iofs.File, error) {
+	n, err := f.resolve("open", name, true)
+	if err != nil {
+		return nil, err
+	}
+	if n.in.IsDir() {
+		return fsfile.NewDir(&fileInfo{n}, name, func() ([]iofs.DirEntry, error) { return f.list(n.in) }), nil
+	}
+	c, err := f.contents(n.in)
+	if err != nil {
+		return nil, &iofs.PathError{Op: "open", Path: name, Err: err}
+	}
+	return fsfile.NewFile(&fileInfo{n}, name, c, c.size), nil
+}
+
+// Stat returns a FileInfo for the named file, following symbolic links.
+func (f *FS) Stat(name string) (iofs.FileInfo, error) {
+	n, err := f.resolve("stat", name, true)
+	if err != nil {
+		return nil, err
+	}
+	return &fileInfo{n}, nil
+}
+
+// Lstat returns a FileInfo for the named file without following a final
+// symbolic link.
+func (f *FS) Lstat(name string) (iofs.FileInfo, error) {
+	n, err := f.resolve("lstat", name, false)
+	if err != nil {
+		return nil, err
+	}
+	return &fileInfo{n}, nil
+}
+
+// ReadLink returns the target of the named symbolic link.
+func (f *FS) ReadLink(name string) (string, error) {
+	n, err := f.resolve("readlink", name, false)
+	if err != nil {
+		return "", err
+	}
+	if !n.in.IsSymlink() {
+		return "", &iofs.PathError{Op: "readlink", Path: name, Err: iofs.ErrInvalid}
+	}
+	t, err := f.linkTarget(n.in)
+	if err != nil {
+		return "", &iofs.PathError{Op: "readlink", Path: name, Err: err}
+	}
+	return t, nil
+}
+
+// ReadDir lists the named directory, sorted by name.
+func (f *FS) ReadDir(name string) ([]iofs.DirEntry, error) {
+	n, err := f.resolve("readdir", name, true)
+	if err != nil {
+		return nil, err
+	}
+	if !n.in.IsDir() {
+		return nil, &iofs.PathError{Op: "readdir", Path: name, Err: fsfile.ErrNotDir}
+	}
+	es, err := f.list(n.in)
+	if err != nil {
+		return nil, &iofs.PathError{Op: "readdir", Path: name, Err: err}
+	}
+	return es, nil
+}
+
+// resolve looks name up from the root.
+func (f *FS) resolve(op, name string, follow bool) (*node, error) {
+	n, atRoot, err := fsfile.Resolve[*node](tree{f}, op, name, follow)
+	if err != nil {
+		return nil, err
+	}
+	if !atRoot || name == "." {
+		n.name = path.Base(name)
+	}
+	return n, nil
+}
+
+// tree is f's directory tree as fsfile.Resolve walks it.
+type tree struct{ f *FS }
+
+func (t tree) Root() (*node, error)               { return t.f.loadNode(rootIno, ".") }
+func (tree) IsDir(n *node) bool                   { return n.in.IsDir() }
+func (tree) IsSymlink(n *node) bool               { return n.in.IsSymlink() }
+func (t tree) LinkTarget(n *node) (string, error) { return t.f.linkTarget(n.in) }
+func (t tree) Lookup(dir *node, name string) (*node, error) {
+	ino, err := t.f.lookup(dir.in, name)
+	if err != nil {
+		return nil, err
+	}
+	return t.f.loadNode(ino, name)
+}
+
+func (f *FS) loadNode(ino uint64, name string) (*node, error) {
+	in, err := f.readInode(ino)
+	if err != nil {
+		return nil, err
+	}
+	return &node{name: name, in: in}, nil
+}
+
+// linkTarget returns a symbolic link's target: in the inode's pointer
+// bytes when short, else in its blocks.
+func (f *FS) linkTarget(in *Inode) (string, error) {
+	if in.Size <= 0 || in.Size > maxLinkTarget {
+		return "", inodeErr(in.Num, in.Off, "symbolic link target of %d bytes", in.Size)
+	}
+	if in.IsShortLink() {
+		return string(in.shortLink), nil
+	}
+	c, err := f.contents(in)
+	if err != nil {
+		return "", err
+	}
+	b := make([]byte, in.Size)
+	if _, err := c.ReadAt(b, 0); err != nil {
+		return "", inodeErr(in.Num, in.Off, "reading symbolic link target: %v", err)
+	}
+	return string(b), nil
+}
+
+// contents returns a reader of in's contents.
+func (f *FS) contents(in *Inode) (*extentReader, error) {
+	if in.special() {
+		return &extentReader{r: f.r}, nil
+	}
+	if in.IsShortLink() {
+		return &extentReader{r: bytes.NewReader(in.shortLink), size: in.Size}, nil
+	}
+	data, _, err := f.mapInode(in, false)
+	if err != nil {
+		return nil, err
+	}
+	return &extentReader{r: f.r, size: in.Size, ext: data}, nil
+}
+
+// lookup finds name in directory in and returns its inode number.
+func (f *FS) lookup(in *Inode, name string) (uint64, error) {
+	var found uint64
+	want := []byte(name)
+	err := f.scanDir(in, func(de dirent) error {
+		if bytes.Equal(de.name, want) {
+			found = de.ino
+			return errFound
+		}
+		return nil
+	})
+	if err == errFound {
+		return found, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return 0, iofs.ErrNotExist
+}
+
+// list returns the entries of directory in, sorted by name.
+func (f *FS) list(in *Inode) ([]iofs.DirEntry, error) {
+	var es []iofs.DirEntry
+	err := f.scanDir(in, func(de dirent) error {
+		if len(es) >= maxDirEntries {
+			return fmt.Errorf("directory of more than %d entries", maxDirEntries)
+		}
+		n, err := f.loadNode(de.ino, string(de.name))
+		if err != nil {
+			return err
+		}
+		es = append(es, iofs.FileInfoToDirEntry(&fileInfo{n}))
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(es, func(i, j int) bool { return es[i].Name() < es[j].Name() })
+	return es, nil
+}
+
+// fileInfo is the FileInfo of an inode. Sys returns the inode number as a
+// uint64.
+type fileInfo struct{ n *node }
+
+func (i *fileInfo) Name() string       { return i.n.name }
+func (i *fileInfo) Size() int64        { return i.n.in.Size }
+func (i *fileInfo) ModTime() time.Time { return i.n.in.Mtime }
+func (i *fileInfo) IsDir() bool        { return i.n.in.IsDir() }
+func (i *fileInfo) Sys() any           { return i.n.in.Num }
+
+func (i *fileInfo) Mode() iofs.FileMode {
+	mode := i.n.in.Mode
+	m := iofs.FileMode(mode & 0o777)
+	if mode&0o4000 != 0 {
+		m |= iofs.ModeSetuid
+	}
+	if mode&0o2000 != 0 {
+		m |= iofs.ModeSetgid
+	}
+	if mode&0o1000 != 0 {
+		m |= iofs.ModeSticky
+	}
+	switch mode & modeTypeMask {
+	case modeDir:
+		m |= iofs.ModeDir
+	case modeSymlink:
+		m |= iofs.ModeSymlink
+	case modeChar:
+		m |= iofs.ModeDevice | iofs.ModeCharDevice
+	case modeBlock:
+		m |= iofs.ModeDevice
+	case modeFIFO:
+		m |= iofs.ModeNamedPipe
+	case modeSocket:
+		m |= iofs.ModeSocket
+	case modeWhiteout:
+		m |= iofs.ModeIrregular
+	}
+	return m
+}
