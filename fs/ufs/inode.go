@@ -124,8 +124,21 @@ func (f *FS) parseInode(b []byte, in *Inode) error {
 	if in.Size < 0 {
 		return inodeErr(in.Num, in.Off, "negative size %d", in.Size)
 	}
+	if in.Size > f.maxFileSize() {
+		return inodeErr(in.Num, in.Off, "size %d beyond what 12 direct and 3 indirect pointers map", in.Size)
+	}
 	if in.IsSymlink() && in.Size < int64(f.sb.maxsymlink) && in.Blocks == 0 {
 		in.shortLink = append([]byte{}, ptrs[:in.Size]...)
 	}
 	return nil
+}
+
+// maxFileSize is the most bytes the block pointers can map.
+func (f *FS) maxFileSize() int64 {
+	n := f.sb.nindir
+	blocks := nDAddr + n + n*n + n*n*n
+	if blocks > (1<<62)/f.bsize {
+		return 1 << 62
+	}
+	return blocks * f.bsize
 }

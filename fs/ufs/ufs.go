@@ -1,7 +1,9 @@
 package ufs
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 	"io"
 
 	"github.com/virt-bmap/virt-bmap/fs"
@@ -48,7 +50,9 @@ func New(r io.ReaderAt, size int64) (*FS, error) {
 		}
 		sb, err := parseSuperblock(b, off, size)
 		if err != nil {
-			if first == nil {
+			if first == nil || noMagic(first) {
+				// A real problem at 8 KiB says more than no magic
+				// at 64 KiB.
 				first = err
 			}
 			continue
@@ -64,7 +68,7 @@ func New(r io.ReaderAt, size int64) (*FS, error) {
 		if sb.ufs2 && off == sbUFS1Off && sb.sblockloc != sbUFS1Off {
 			// NetBSD's makefs puts a UFS2 superblock at 8 KiB and says
 			// so in fs_sblockloc; FreeBSD accepts that, and only that.
-			if first == nil {
+			if first == nil || noMagic(first) {
 				first = sbErr(off, "UFS2 superblock at %#x says it belongs at %#x", off, sb.sblockloc)
 			}
 			continue
@@ -107,4 +111,10 @@ func (f *FS) UFS2() bool { return f.sb.ufs2 }
 // read reads len(b) bytes at off, through the cache.
 func (f *FS) read(b []byte, off int64) error {
 	return f.cache.Read(b, off)
+}
+
+// noMagic reports a superblock error for a missing magic.
+func noMagic(err error) bool {
+	var fe *fs.FormatError
+	return errors.As(err, &fe) && strings.HasPrefix(fe.Msg, "bad magic")
 }
