@@ -22,13 +22,6 @@ const (
 	maxNameLen = 255
 )
 
-// Directory entry types (d_type, DT_*).
-const (
-	dtUnknown = 0
-	dtDir     = 4
-	dtLink    = 10
-)
-
 // dirent is one directory record.
 type dirent struct {
 	ino  uint64

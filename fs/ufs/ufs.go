@@ -3,8 +3,8 @@ package ufs
 import (
 	"errors"
 	"fmt"
-	"strings"
 	"io"
+	"strings"
 
 	"github.com/virt-bmap/virt-bmap/fs"
 	"github.com/virt-bmap/virt-bmap/internal/chunkcache"
@@ -80,15 +80,9 @@ func New(r io.ReaderAt, size int64) (*FS, error) {
 	return nil, first
 }
 
-// SetWarn sets the function that receives the problems Walk works around
-// (a bad inode or directory is skipped). Without one, they are dropped.
+// SetWarn sets the function that will receive the problems a walk works
+// around. The reader itself returns errors and warns of nothing yet.
 func (f *FS) SetWarn(w fs.WarnFunc) { f.warn = w }
-
-func (f *FS) warnErr(err error) {
-	if f.warn != nil && err != nil {
-		f.warn(err)
-	}
-}
 
 // Info describes the filesystem.
 func (f *FS) Info() fs.Info {
