@@ -106,6 +106,9 @@ func TestDetectMatchesBlkid(t *testing.T) {
 		{name: "exfat", size: 8 << 20, tool: "mkfs.exfat", args: []string{"-L", "exlabel"}, note: "exFAT"},
 		{name: "exfat no label", size: 8 << 20, tool: "mkfs.exfat", note: "exFAT"},
 		{name: "xfs", size: 300 << 20, tool: "mkfs.xfs", args: []string{"-q", "-L", "xfslabel", "-m", "uuid=" + fixedUUID}, walkable: true},
+		{name: "ufs2", size: 32 << 20, tool: "makefs", args: []string{"-t", "ffs", "-o", "version=2", "-s", "32m", "IMG", "DIR"}, note: "UFS2"},
+		{name: "ufs2 64k blocks", size: 96 << 20, tool: "makefs", args: []string{"-t", "ffs", "-o", "version=2,bsize=65536,fsize=8192", "-s", "96m", "IMG", "DIR"}, note: "UFS2"},
+		{name: "ufs1", size: 32 << 20, tool: "makefs", args: []string{"-t", "ffs", "-o", "version=1", "-s", "32m", "IMG", "DIR"}, note: "UFS1"},
 		{name: "btrfs", size: 128 << 20, tool: "mkfs.btrfs", args: []string{"-q", "-L", "btrlabel", "-U", fixedUUID}, walkable: true},
 		{name: "luks2", size: 20 << 20, tool: "cryptsetup", args: []string{"luksFormat", "-q", "--type", "luks2", "--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000", "--label", "lukslabel", "--uuid", fixedUUID, "--key-file", "KEY", "IMG"}, note: "LUKS"},
 		{name: "luks1", size: 4 << 20, tool: "cryptsetup", args: []string{"luksFormat", "-q", "--type", "luks1", "--pbkdf-force-iterations", "1000", "--uuid", fixedUUID, "--key-file", "KEY", "IMG"}, note: "LUKS"},
@@ -124,6 +127,8 @@ func TestDetectMatchesBlkid(t *testing.T) {
 					a, hasImg = img, true
 				case "KEY":
 					a = filepath.Join(dir, "key")
+				case "DIR":
+					a = t.TempDir()
 				}
 				args = append(args, a)
 			}

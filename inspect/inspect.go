@@ -23,6 +23,7 @@ import (
 	"github.com/virt-bmap/virt-bmap/fs/ext"
 	"github.com/virt-bmap/virt-bmap/fs/fat"
 	"github.com/virt-bmap/virt-bmap/fs/ntfs"
+	"github.com/virt-bmap/virt-bmap/fs/ufs"
 	"github.com/virt-bmap/virt-bmap/fs/xfs"
 	"github.com/virt-bmap/virt-bmap/inspect/app"
 	"github.com/virt-bmap/virt-bmap/scan"
@@ -178,6 +179,14 @@ var openers = map[string]func(r io.ReaderAt, size int64, warn fs.WarnFunc) (iofs
 		return f, nil
 	},
 	"btrfs": openBtrfs,
+	"ufs": func(r io.ReaderAt, size int64, warn fs.WarnFunc) (iofs.FS, error) {
+		f, err := ufs.New(r, size)
+		if err != nil {
+			return nil, err
+		}
+		f.SetWarn(warn)
+		return f, nil
+	},
 	"xfs": func(r io.ReaderAt, size int64, warn fs.WarnFunc) (iofs.FS, error) {
 		f, err := xfs.New(r, size)
 		if err != nil {

@@ -18,7 +18,7 @@ if [ "$what" != demo ]; then
     [qemu-img]=qemu-utils
     [mkfs.vfat]=dosfstools [mcopy]=mtools [mkntfs]=ntfs-3g
     [mkswap]=util-linux [blkid]=util-linux
-    [mkfs.xfs]=xfsprogs [mkfs.btrfs]=btrfs-progs [cryptsetup]=cryptsetup-bin
+    [mkfs.xfs]=xfsprogs [mkfs.btrfs]=btrfs-progs [cryptsetup]=cryptsetup-bin [makefs]=makefs
     [xorriso]=xorriso [mkfs.exfat]=exfatprogs
     [/usr/bin/time]=time
     [mshowfat]=mtools [ntfscluster]=ntfs-3g [gcc]=gcc

@@ -33,6 +33,7 @@ var debianPackage = map[string]string{
 	"mkfs.ext3":  "e2fsprogs",
 	"mkfs.ext4":  "e2fsprogs",
 	"mkfs.vfat":  "dosfstools",
+	"makefs":     "makefs",
 	"mkfs.xfs":   "xfsprogs",
 	"xfs_db":     "xfsprogs",
 	"xfs_repair": "xfsprogs",
