@@ -392,7 +392,14 @@ func lgCompare(guest string, lg, ours map[string]string, used map[int]bool) []st
 	return diffs
 }
 
-var lgGuests = []string{"debian12", "ubuntu2204", "alpine319", "arch", "fedora40", "fedora40btrfs", "centos7", "win10", "win2k19"}
+var lgGuests = []string{"debian12", "ubuntu2204", "alpine319", "arch", "fedora40", "fedora40btrfs", "freebsd13", "centos7", "win10", "win2k19"}
+
+// lgNoOracle are the guests libguestfs cannot read, with the reason: they
+// are still in the schema and raw-vs-xz tests.
+var lgNoOracle = map[string]string{
+	"freebsd13": "Debian's makefs puts the UFS2 superblock at 8 KiB (FreeBSD accepts it); Linux's ufs " +
+		"driver looks only at 64 KiB, so libguestfs' appliance cannot mount the root",
+}
 
 // guestSkip is why guests.sh did not build guest g (its GUEST.skip file:
 // fedora40btrfs needs root and a loop mount), "" when it did.
@@ -512,7 +519,7 @@ func TestLibguestfsOracle(t *testing.T) {
 	}
 	var alone []int
 	for i, g := range lgGuests {
-		if (windowsGuests[g] && winSkip != "") || guestSkip(dir, g) != "" {
+		if (windowsGuests[g] && winSkip != "") || guestSkip(dir, g) != "" || lgNoOracle[g] != "" {
 			continue
 		}
 		if strings.Contains(g, "btrfs") {
@@ -540,6 +547,9 @@ func TestLibguestfsOracle(t *testing.T) {
 				t.Skip(winSkip)
 			}
 			if why := guestSkip(dir, g); why != "" {
+				t.Skip(why)
+			}
+			if why := lgNoOracle[g]; why != "" {
 				t.Skip(why)
 			}
 			if lgErrs[i] != nil {

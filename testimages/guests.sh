@@ -2,7 +2,7 @@
 # guests.sh OUTDIR — build phony guests for virt-inspector, reproducibly.
 #
 # Writes into OUTDIR, for each GUEST in debian12 ubuntu2204 alpine319 arch
-# fedora40 fedora40btrfs centos7:
+# fedora40 fedora40btrfs freebsd13 centos7:
 #   GUEST.img     raw disk (sparse), made without mounting anything:
 #                 each filesystem is built as a file with mkfs.ext4 -d from a
 #                 directory tree and copied in with dd conv=notrunc
@@ -41,6 +41,9 @@
 #               written by db_load from the headers of an rpmdb.sqlite
 #               (db5.3-util, sqlite3), checked with rpm's bdb_ro; 63
 #               packages plus a gpg-pubkey.
+#   freebsd13   GPT: freebsd-boot, freebsd-ufs / (UFS2 by makefs),
+#               freebsd-swap; fstab by /dev/ada0p2; version from /etc/motd,
+#               hostname from rc.conf. Needs makefs, else freebsd13.skip.
 #   fedora40btrfs  fedora40's tree in btrfs subvolume "root", /home in
 #               subvolume "home", both mounted by subvol=. Needs root and a
 #               loop mount (subvolumes need the kernel); otherwise
@@ -640,6 +643,59 @@ X
 		"16:$linuxfs:0B1E6C00-0000-4000-8000-0000000D1542:boot:$work/fedora40-boot.ext4" \
 		"200:$linuxfs:0B1E6C00-0000-4000-8000-0000000D1553:root:$bt"
 	finish $g
+fi
+
+############ freebsd13
+# GPT as FreeBSD's installer lays it out: sda1 freebsd-boot, sda2
+# freebsd-ufs / (UFS2 by makefs with newfs' default 32 KiB blocks and
+# 4 KiB fragments; Debian's makefs puts the superblock at 8 KiB, which
+# FreeBSD and we accept but Linux's ufs driver, and so libguestfs, does
+# not: this guest is not in the libguestfs comparison), sda3
+# freebsd-swap; fstab by FreeBSD's GPT names (/dev/ada0p2);
+# /etc/motd gives the version (libguestfs reads it), rc.conf the hostname.
+# No package database libguestfs reads (pkg's SQLite is not one).
+g=freebsd13
+if command -v makefs >/dev/null 2>&1; then
+	r=$work/$g
+	mkdir -p "$r"/{etc,bin,usr/bin,boot,var,tmp,root}
+	echo "KeyPrint 800651ef4b4c71c27e60786d7b487188970f4b4169cc055784e21eb71d410cc5" >"$r/etc/freebsd-update.conf"
+	printf '# Device\t\tMountpoint\tFStype\tOptions\tDump\tPass#\n/dev/ada0p2\t\t/\t\tufs\trw\t1\t1\n/dev/ada0p3\t\tnone\t\tswap\tsw\t0\t0\n' >"$r/etc/fstab"
+	printf 'FreeBSD 13.2-RELEASE releng/13.2-n254617-525ecfdad597 GENERIC\n\nWelcome to FreeBSD!\n' >"$r/etc/motd"
+	printf 'hostname="freebsd-guest.example.org"\nifconfig_vtnet0="DHCP"\nsshd_enable="YES"\n' >"$r/etc/rc.conf"
+	printf '::1\t\t\tlocalhost localhost.my.domain\n127.0.0.1\t\tlocalhost localhost.my.domain\n' >"$r/etc/hosts"
+	cp "$shell" "$r/bin/sh"
+	find "$r" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
+	makefs -t ffs -o version=2,bsize=32768,fsize=4096 -s 32m "$work/$g-root.ufs" "$r" >/dev/null
+	# makefs draws fs_id (blkid's UUID) at random: fix it, in the
+	# superblock makefs writes at 8 KiB (checked by its UFS2 magic).
+	if [ "$(od -An -tx4 -j $((8192 + 1372)) -N 4 "$work/$g-root.ufs" | tr -d ' ')" != 19540119 ]; then
+		echo "guests.sh: $g: no UFS2 superblock at 8 KiB in makefs' image" >&2
+		exit 1
+	fi
+	printf '\000\154\036\013\023\000\000\000' |
+		dd of="$work/$g-root.ufs" bs=1 seek=$((8192 + 144)) conv=notrunc status=none
+	truncate -s 1M "$work/$g-boot.bin"
+	truncate -s 4M "$work/$g-swap.bin"
+	gptdisk "$out/$g.img" 0B1E6C00-0000-4000-8000-0000000D1560 \
+		"1:83BD6B9D-7F41-11DC-BE0B-001560B84F0F:0B1E6C00-0000-4000-8000-0000000D1561:gptboot0:$work/$g-boot.bin" \
+		"32:516E7CB6-6ECF-11D6-8FF8-00022D09712B:0B1E6C00-0000-4000-8000-0000000D1562:rootfs0:$work/$g-root.ufs" \
+		"4:516E7CB5-6ECF-11D6-8FF8-00022D09712B:0B1E6C00-0000-4000-8000-0000000D1563:swapfs0:$work/$g-swap.bin"
+	{
+		echo "distro=freebsd"
+		echo "product_name=FreeBSD 13.2-RELEASE releng/13.2-n254617-525ecfdad597 GENERIC"
+		echo "major=13"
+		echo "minor=2"
+		echo "hostname=freebsd-guest.example.org"
+		echo "osinfo=freebsd13.2"
+		echo "root=/dev/sda2"
+		echo "uuid=0b1e6c0000000013"
+		echo "packages=0"
+	} >"$out/$g.facts"
+	rm -f "$out/$g.skip"
+	finish $g
+else
+	echo "makefs not found (Debian makefs)" >"$out/$g.skip"
+	echo "guests.sh: skipping $g: makefs not found (Debian makefs)" >&2
 fi
 
 ############ centos7

@@ -19,7 +19,7 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
-var guestNames = []string{"debian12", "ubuntu2204", "alpine319", "arch", "fedora40", "fedora40btrfs", "centos7", "win10", "win2k19"}
+var guestNames = []string{"debian12", "ubuntu2204", "alpine319", "arch", "fedora40", "fedora40btrfs", "freebsd13", "centos7", "win10", "win2k19"}
 
 // windowsGuests are built by testimages/windows.sh, the others by
 // guests.sh.
