@@ -19,7 +19,7 @@ in order: the first is /dev/sda, the second /dev/sdb ...), finds every
 filesystem on them (in partitions, on a bare disk, in LVM logical volumes
 spread over the disks, in btrfs subvolumes), and looks for the root
 filesystem of an operating system on each one that virt-bmap can read
-(ext2/3/4, XFS, btrfs, FAT, NTFS). For each root it reports what
+(ext2/3/4, XFS, btrfs, UFS, FAT, NTFS). For each root it reports what
 libguestfs' virt-inspector reports, under the same names and by the same
 rules: the root device, name, arch, distro, product_name,
 product_variant, major and minor version, package format and manager,
@@ -48,7 +48,9 @@ gpg-pubkey entries are left out), apk (/lib/apk/db/installed) and pacman
 (/Windows, /WINNT ... or boot.ini's) holding System32/config and cmd.exe,
 and described from the SOFTWARE and SYSTEM registry hives: product,
 version, build, control set, hostname, drive letters and the programs of
-the Uninstall keys, 64- and 32-bit.
+the Uninstall keys, 64- and 32-bit. FreeBSD roots (/etc/freebsd-update.conf
+and /etc/fstab) are described as libguestfs does: product and version
+from /etc/motd, hostname from /etc/rc.conf, no applications.
 
 The images are opened read-only and never written. Nothing is mounted and
 no appliance is started, so an inspection takes milliseconds, also on xz
