@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	iofs "io/fs"
-	"path"
 	"sort"
 	"time"
 
@@ -37,8 +36,6 @@ const (
 	maxLinkTarget = 4096    // bytes of a symbolic link's target (PATH_MAX)
 	maxDirEntries = 1 << 20 // entries a directory listing returns
 )
-
-var errNotDir = fsfile.ErrNotDir
 
 // Subvol is one subvolume seen through io/fs. Get one with
 // (*FS).Subvolume.
@@ -72,73 +69,25 @@ func (f *FS) ReadDir(name string) ([]iofs.DirEntry, error) {
 	return (&Subvol{f: f, id: f.defaultID}).ReadDir(name)
 }
 
+// view serves io/fs over subvolTree: Open, Stat... below are calls into it.
+func (s *Subvol) view() fsfile.View[*node] { return fsfile.View[*node]{Nodes: subvolTree{s}} }
+
 // Open opens the named file for reading, following symbolic links.
-func (s *Subvol) Open(name string) (iofs.File, error) {
-	n, err := s.resolve("open", name, true)
-	if err != nil {
-		return nil, err
-	}
-	if n.in.IsDir() {
-		return fsfile.NewDir(&fileInfo{n}, name, func() ([]iofs.DirEntry, error) { return s.f.list(n.in) }), nil
-	}
-	c, err := s.f.contents(n.in)
-	if err != nil {
-		return nil, &iofs.PathError{Op: "open", Path: name, Err: err}
-	}
-	return fsfile.NewFile(&fileInfo{n}, name, c, c.size), nil
-}
+func (s *Subvol) Open(name string) (iofs.File, error) { return s.view().Open(name) }
 
 // Stat returns a FileInfo for the named file, following symbolic links.
 // Its Sys is the *Inode.
-func (s *Subvol) Stat(name string) (iofs.FileInfo, error) {
-	n, err := s.resolve("stat", name, true)
-	if err != nil {
-		return nil, err
-	}
-	return &fileInfo{n}, nil
-}
+func (s *Subvol) Stat(name string) (iofs.FileInfo, error) { return s.view().Stat(name) }
 
 // Lstat returns a FileInfo for the named file without following a final
 // symbolic link.
-func (s *Subvol) Lstat(name string) (iofs.FileInfo, error) {
-	n, err := s.resolve("lstat", name, false)
-	if err != nil {
-		return nil, err
-	}
-	return &fileInfo{n}, nil
-}
+func (s *Subvol) Lstat(name string) (iofs.FileInfo, error) { return s.view().Lstat(name) }
 
 // ReadLink returns the target of the named symbolic link.
-func (s *Subvol) ReadLink(name string) (string, error) {
-	n, err := s.resolve("readlink", name, false)
-	if err != nil {
-		return "", err
-	}
-	if !n.in.IsSymlink() {
-		return "", &iofs.PathError{Op: "readlink", Path: name, Err: iofs.ErrInvalid}
-	}
-	t, err := s.f.linkTarget(n.in)
-	if err != nil {
-		return "", &iofs.PathError{Op: "readlink", Path: name, Err: err}
-	}
-	return t, nil
-}
+func (s *Subvol) ReadLink(name string) (string, error) { return s.view().ReadLink(name) }
 
 // ReadDir lists the named directory, sorted by name.
-func (s *Subvol) ReadDir(name string) ([]iofs.DirEntry, error) {
-	n, err := s.resolve("readdir", name, true)
-	if err != nil {
-		return nil, err
-	}
-	if !n.in.IsDir() {
-		return nil, &iofs.PathError{Op: "readdir", Path: name, Err: errNotDir}
-	}
-	es, err := s.f.list(n.in)
-	if err != nil {
-		return nil, &iofs.PathError{Op: "readdir", Path: name, Err: err}
-	}
-	return es, nil
-}
+func (s *Subvol) ReadDir(name string) ([]iofs.DirEntry, error) { return s.view().ReadDir(name) }
 
 // subvolRoot returns the root directory of subvolume id.
 func (f *FS) subvolRoot(id uint64) (*Inode, error) {
@@ -177,21 +126,8 @@ func (f *FS) loadInode(sub, ino uint64) (*Inode, error) {
 	return in, nil
 }
 
-// resolve looks name up from the subvolume's root. follow says whether a
-// symbolic link as the last component is followed; links before it
-// always are.
-func (s *Subvol) resolve(op, name string, follow bool) (*node, error) {
-	n, atRoot, err := fsfile.Resolve[*node](subvolTree{s}, op, name, follow)
-	if err != nil {
-		return nil, err
-	}
-	if !atRoot || name == "." {
-		n.name = path.Base(name)
-	}
-	return n, nil
-}
-
-// subvolTree is a subvolume's directory tree as fsfile.Resolve walks it.
+// subvolTree is a subvolume's directory tree with what fsfile.View needs to serve
+// io/fs over it.
 type subvolTree struct{ s *Subvol }
 
 func (t subvolTree) Root() (*node, error) {
@@ -201,9 +137,19 @@ func (t subvolTree) Root() (*node, error) {
 	}
 	return &node{name: ".", in: in}, nil
 }
-func (subvolTree) IsDir(n *node) bool                   { return n.in.IsDir() }
-func (subvolTree) IsSymlink(n *node) bool               { return n.in.IsSymlink() }
-func (t subvolTree) LinkTarget(n *node) (string, error) { return t.s.f.linkTarget(n.in) }
+func (subvolTree) IsDir(n *node) bool                        { return n.in.IsDir() }
+func (subvolTree) IsSymlink(n *node) bool                    { return n.in.IsSymlink() }
+func (t subvolTree) LinkTarget(n *node) (string, error)      { return t.s.f.linkTarget(n.in) }
+func (subvolTree) Named(n *node, name string) *node          { n.name = name; return n }
+func (subvolTree) Info(n *node) iofs.FileInfo                { return &fileInfo{n} }
+func (t subvolTree) List(dir *node) ([]iofs.DirEntry, error) { return t.s.f.list(dir.in) }
+func (t subvolTree) Contents(n *node) (io.ReaderAt, int64, error) {
+	c, err := t.s.f.contents(n.in)
+	if err != nil {
+		return nil, 0, err
+	}
+	return c, c.size, nil
+}
 func (t subvolTree) Lookup(dir *node, name string) (*node, error) {
 	return t.s.f.lookupName(dir.in, name)
 }

@@ -2,7 +2,6 @@ package fat
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	iofs "io/fs"
@@ -44,7 +43,7 @@ const (
 	maxDirBytes   = 2 << 20 // 65536 entries of 32 bytes
 )
 
-var errNotDir = errors.New("not a directory")
+var errNotDir = fsfile.ErrNotDir
 
 // node is a directory entry (or the root).
 type node struct {

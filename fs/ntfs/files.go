@@ -52,7 +52,7 @@ const (
 	maxUnitBytes  = 1 << 20 // a compression unit, decompressed
 )
 
-var errNotDir = errors.New("not a directory")
+var errNotDir = fsfile.ErrNotDir
 
 // node is a loaded file record with what reading it needs.
 type node struct {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	iofs "io/fs"
-	"path"
 	"slices"
 	"sort"
 	"time"
@@ -20,7 +19,7 @@ import (
 // ReadLinkFS, so that callers (the inspector) read files by path without
 // mounting. Names are case-sensitive, as on Linux. Open and Stat follow
 // symbolic links (absolute targets from the filesystem's root, at most
-// maxLinkHops of them); Lstat and ReadLink do not. Device files, FIFOs and
+// fsfile.MaxLinkHops of them); Lstat and ReadLink do not. Device files, FIFOs and
 // sockets open as empty files. Files are read through their extent map,
 // holes and unwritten extents reading as zeros.
 var (
@@ -35,10 +34,7 @@ const (
 	maxDirEntries = 1 << 20 // entries a directory listing returns
 )
 
-var (
-	errNotDir = fsfile.ErrNotDir
-	errFound  = errors.New("found")
-)
+var errFound = errors.New("found")
 
 // node is a resolved inode with the name it was reached by.
 type node struct {
@@ -46,93 +42,49 @@ type node struct {
 	in   *Inode
 }
 
+// view serves io/fs over tree: Open, Stat... below are calls into it.
+func (f *FS) view() fsfile.View[*node] { return fsfile.View[*node]{Nodes: tree{f}} }
+
 // Open opens the named file for reading, following symbolic links.
-func (f *FS) Open(name string) (iofs.File, error) {
-	n, err := f.resolve("open", name, true)
-	if err != nil {
-		return nil, err
-	}
-	if n.in.IsDir() {
-		return fsfile.NewDir(&fileInfo{n}, name, func() ([]iofs.DirEntry, error) { return f.list(n.in) }), nil
-	}
-	c, err := f.contents(n.in)
-	if err != nil {
-		return nil, &iofs.PathError{Op: "open", Path: name, Err: err}
-	}
-	return fsfile.NewFile(&fileInfo{n}, name, c, c.size), nil
-}
+func (f *FS) Open(name string) (iofs.File, error) { return f.view().Open(name) }
 
 // Stat returns a FileInfo for the named file, following symbolic links.
-func (f *FS) Stat(name string) (iofs.FileInfo, error) {
-	n, err := f.resolve("stat", name, true)
-	if err != nil {
-		return nil, err
-	}
-	return &fileInfo{n}, nil
-}
+func (f *FS) Stat(name string) (iofs.FileInfo, error) { return f.view().Stat(name) }
 
 // Lstat returns a FileInfo for the named file without following a final
 // symbolic link.
-func (f *FS) Lstat(name string) (iofs.FileInfo, error) {
-	n, err := f.resolve("lstat", name, false)
-	if err != nil {
-		return nil, err
-	}
-	return &fileInfo{n}, nil
-}
+func (f *FS) Lstat(name string) (iofs.FileInfo, error) { return f.view().Lstat(name) }
 
 // ReadLink returns the target of the named symbolic link.
-func (f *FS) ReadLink(name string) (string, error) {
-	n, err := f.resolve("readlink", name, false)
-	if err != nil {
-		return "", err
-	}
-	if !n.in.IsSymlink() {
-		return "", &iofs.PathError{Op: "readlink", Path: name, Err: iofs.ErrInvalid}
-	}
-	t, err := f.linkTarget(n.in)
-	if err != nil {
-		return "", &iofs.PathError{Op: "readlink", Path: name, Err: err}
-	}
-	return t, nil
-}
+func (f *FS) ReadLink(name string) (string, error) { return f.view().ReadLink(name) }
 
 // ReadDir lists the named directory, sorted by name.
-func (f *FS) ReadDir(name string) ([]iofs.DirEntry, error) {
-	n, err := f.resolve("readdir", name, true)
-	if err != nil {
-		return nil, err
-	}
-	if !n.in.IsDir() {
-		return nil, &iofs.PathError{Op: "readdir", Path: name, Err: errNotDir}
-	}
-	es, err := f.list(n.in)
-	if err != nil {
-		return nil, &iofs.PathError{Op: "readdir", Path: name, Err: err}
-	}
-	return es, nil
-}
+func (f *FS) ReadDir(name string) ([]iofs.DirEntry, error) { return f.view().ReadDir(name) }
 
 // resolve looks name up from the root. follow says whether a symbolic
 // link as the last component is followed; links before it always are.
 func (f *FS) resolve(op, name string, follow bool) (*node, error) {
-	n, atRoot, err := fsfile.Resolve[*node](tree{f}, op, name, follow)
-	if err != nil {
-		return nil, err
-	}
-	if !atRoot || name == "." {
-		n.name = path.Base(name)
-	}
-	return n, nil
+	return f.view().Resolve(op, name, follow)
 }
 
-// tree is f's directory tree as fsfile.Resolve walks it.
+// tree is f's directory tree with what fsfile.View needs to serve
+// io/fs over it.
 type tree struct{ f *FS }
 
-func (t tree) Root() (*node, error)               { return t.f.loadNode(t.f.sb.rootIno, ".") }
-func (tree) IsDir(n *node) bool                   { return n.in.IsDir() }
-func (tree) IsSymlink(n *node) bool               { return n.in.IsSymlink() }
-func (t tree) LinkTarget(n *node) (string, error) { return t.f.linkTarget(n.in) }
+func (t tree) Root() (*node, error)                    { return t.f.loadNode(t.f.sb.rootIno, ".") }
+func (tree) IsDir(n *node) bool                        { return n.in.IsDir() }
+func (tree) IsSymlink(n *node) bool                    { return n.in.IsSymlink() }
+func (t tree) LinkTarget(n *node) (string, error)      { return t.f.linkTarget(n.in) }
+func (tree) Named(n *node, name string) *node          { n.name = name; return n }
+func (tree) Info(n *node) iofs.FileInfo                { return &fileInfo{n} }
+func (t tree) List(dir *node) ([]iofs.DirEntry, error) { return t.f.list(dir.in) }
+func (t tree) Contents(n *node) (io.ReaderAt, int64, error) {
+	c, err := t.f.contents(n.in)
+	if err != nil {
+		return nil, 0, err
+	}
+	return c, c.size, nil
+}
 func (t tree) Lookup(dir *node, name string) (*node, error) {
 	ino, err := t.f.lookup(dir.in, name)
 	if err != nil {
