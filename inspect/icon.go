@@ -69,8 +69,8 @@ func findIcon(fsys iofs.FS, name, distro string, major int) []byte {
 	return nil
 }
 
-// maxIcon bounds what is read before the geometry is known: libguestfs'
-// own bound is 4 bytes a pixel of at most 1024x1024.
+// maxIcon bounds what is read: libguestfs' own bound is 4 bytes a pixel
+// of at most 1024x1024.
 const maxIcon = 4 * 1024 * 1024
 
 // readPNG returns the file if it is a regular file (after links) holding
@@ -86,29 +86,19 @@ func readPNG(fsys iofs.FS, name string, max int64) []byte {
 	if err != nil || !st.Mode().IsRegular() || st.Size() > maxIcon {
 		return nil
 	}
-	w, h, ok := pngSize(io.LimitReader(f, 24))
+	b := make([]byte, st.Size())
+	if _, err := io.ReadFull(f, b); err != nil {
+		return nil
+	}
+	w, h, ok := pngSize(bytes.NewReader(b))
 	if !ok || w < 16 || h < 16 || w > 1024 || h > 1024 {
 		return nil
 	}
 	if max == 0 {
 		max = 4 * int64(w) * int64(h)
 	}
-	if st.Size() > max {
+	if int64(len(b)) > max {
 		return nil
-	}
-	b := make([]byte, st.Size())
-	// The 24 bytes already read are re-read with the rest: Open again
-	// rather than rely on Seek, which an io/fs file need not have.
-	g, err := fsys.Open(name)
-	if err != nil {
-		return nil
-	}
-	defer g.Close()
-	if _, err := io.ReadFull(g, b); err != nil {
-		return nil
-	}
-	if w2, h2, ok := pngSize(bytes.NewReader(b)); !ok || w2 != w || h2 != h {
-		return nil // changed between the reads: not a file to trust
 	}
 	return b
 }

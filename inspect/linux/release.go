@@ -141,8 +141,20 @@ func rhelMinor(name string) *regexp.Regexp {
 func rhelMajor(name string) *regexp.Regexp { return regexp.MustCompile(name + `.*release (\d+)`) }
 
 func releaseFile(info *Info, read readFunc) {
+	// Several tests look at one file (/etc/redhat-release up to eleven
+	// times): read each once.
+	type file struct {
+		b  []byte
+		ok bool
+	}
+	files := map[string]file{}
 	for _, r := range releaseTests {
-		b, ok := read(r.path)
+		fl, seen := files[r.path]
+		if !seen {
+			fl.b, fl.ok = read(r.path)
+			files[r.path] = fl
+		}
+		b, ok := fl.b, fl.ok
 		if !ok {
 			continue
 		}
