@@ -320,34 +320,4 @@ func (i *fileInfo) ModTime() time.Time { return i.n.in.Mtime }
 func (i *fileInfo) IsDir() bool        { return i.n.in.IsDir() }
 func (i *fileInfo) Sys() any           { return i.n.in }
 
-func (i *fileInfo) Mode() iofs.FileMode {
-	mode := i.n.in.Mode
-	m := iofs.FileMode(mode & 0o777)
-	if mode&0o4000 != 0 {
-		m |= iofs.ModeSetuid
-	}
-	if mode&0o2000 != 0 {
-		m |= iofs.ModeSetgid
-	}
-	if mode&0o1000 != 0 {
-		m |= iofs.ModeSticky
-	}
-	switch mode & modeTypeMask {
-	case modeDir:
-		m |= iofs.ModeDir
-	case modeSymlink:
-		m |= iofs.ModeSymlink
-	case modeChar:
-		m |= iofs.ModeDevice | iofs.ModeCharDevice
-	case modeBlock:
-		m |= iofs.ModeDevice
-	case modeFIFO:
-		m |= iofs.ModeNamedPipe
-	case modeSocket:
-		m |= iofs.ModeSocket
-	case modeReg:
-	default:
-		m |= iofs.ModeIrregular
-	}
-	return m
-}
+func (i *fileInfo) Mode() iofs.FileMode { return fsfile.UnixMode(uint32(i.n.in.Mode)) }

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/virt-bmap/virt-bmap/fs"
-	"github.com/virt-bmap/virt-bmap/internal/chunkcache"
 	"github.com/virt-bmap/virt-bmap/internal/fsfile"
 )
 
@@ -85,7 +84,7 @@ func (t tree) Contents(n *node) (io.ReaderAt, int64, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	return c, c.size, nil
+	return c, c.Size, nil
 }
 func (t tree) Lookup(dir *node, name string) (*node, error) {
 	ino, err := t.f.lookup(dir.in, name)
@@ -161,7 +160,7 @@ func (f *FS) linkTarget(in *Inode) (string, error) {
 }
 
 // contents returns a reader of in's contents.
-func (f *FS) contents(in *Inode) (*extentReader, error) {
+func (f *FS) contents(in *Inode) (*fsfile.Extents, error) {
 	es, err := f.dataExtents(in)
 	if err != nil {
 		return nil, err
@@ -171,7 +170,7 @@ func (f *FS) contents(in *Inode) (*extentReader, error) {
 	case modeChar, modeBlock, modeFIFO, modeSocket:
 		size = 0
 	}
-	return &extentReader{r: f.r, size: size, ext: es}, nil
+	return &fsfile.Extents{R: f.r, Size: size, Ext: es}, nil
 }
 
 // lookup finds name in directory in and returns its inode number.
@@ -216,16 +215,16 @@ func (f *FS) scanDir(in *Inode, fn func(dirent) error) error {
 	if err != nil {
 		return err
 	}
-	size := min(c.size, maxDirBytes)
+	size := min(c.Size, maxDirBytes)
 	buf := make([]byte, f.bs)
 	for off := int64(0); off+f.bs <= size; off += f.bs {
 		if _, err := c.ReadAt(buf, off); err != nil && err != io.EOF {
 			return err
 		}
-		if !c.mapped(off) {
+		if !c.Mapped(off) {
 			continue // a hole in a directory: no entries
 		}
-		if err := parseDirBlock(buf, c.diskOff(off), filetype, f.bs, fn); err != nil {
+		if err := parseDirBlock(buf, c.DiskOff(off), filetype, f.bs, fn); err != nil {
 			return err
 		}
 	}
@@ -263,106 +262,4 @@ func (i *fileInfo) ModTime() time.Time { return i.n.mtime }
 func (i *fileInfo) IsDir() bool        { return i.n.in.IsDir() }
 func (i *fileInfo) Sys() any           { return uint64(i.n.in.Num) }
 
-func (i *fileInfo) Mode() iofs.FileMode {
-	m := iofs.FileMode(i.n.in.Mode & 0o777)
-	if i.n.in.Mode&0o4000 != 0 {
-		m |= iofs.ModeSetuid
-	}
-	if i.n.in.Mode&0o2000 != 0 {
-		m |= iofs.ModeSetgid
-	}
-	if i.n.in.Mode&0o1000 != 0 {
-		m |= iofs.ModeSticky
-	}
-	switch i.n.in.Mode & modeTypeMask {
-	case modeDir:
-		m |= iofs.ModeDir
-	case modeSymlink:
-		m |= iofs.ModeSymlink
-	case modeChar:
-		m |= iofs.ModeDevice | iofs.ModeCharDevice
-	case modeBlock:
-		m |= iofs.ModeDevice
-	case modeFIFO:
-		m |= iofs.ModeNamedPipe
-	case modeSocket:
-		m |= iofs.ModeSocket
-	case modeReg:
-	default:
-		m |= iofs.ModeIrregular
-	}
-	return m
-}
-
-// extentReader reads contents of size bytes mapped by data extents
-// sorted by FileOff; what no extent maps, and unwritten extents, read as
-// zeros.
-type extentReader struct {
-	r    io.ReaderAt
-	size int64
-	ext  []fs.Extent
-}
-
-// find returns the index of the first extent ending after off.
-func (c *extentReader) find(off int64) int {
-	return sort.Search(len(c.ext), func(i int) bool { return c.ext[i].FileOff+c.ext[i].Len > off })
-}
-
-// mapped reports whether byte off is in a written extent.
-func (c *extentReader) mapped(off int64) bool {
-	i := c.find(off)
-	return i < len(c.ext) && c.ext[i].FileOff <= off && !c.ext[i].Unwritten
-}
-
-// diskOff returns where byte off lies on disk (for error messages), or
-// -1.
-func (c *extentReader) diskOff(off int64) int64 {
-	i := c.find(off)
-	if i < len(c.ext) && c.ext[i].FileOff <= off {
-		return c.ext[i].Off + off - c.ext[i].FileOff
-	}
-	return -1
-}
-
-func (c *extentReader) ReadAt(p []byte, off int64) (int, error) {
-	if off < 0 {
-		return 0, iofs.ErrInvalid
-	}
-	if off >= c.size {
-		return 0, io.EOF
-	}
-	want := len(p)
-	if int64(want) > c.size-off {
-		p = p[:c.size-off]
-	}
-	done := 0
-	i := c.find(off)
-	for done < len(p) {
-		pos := off + int64(done)
-		for i < len(c.ext) && c.ext[i].FileOff+c.ext[i].Len <= pos {
-			i++
-		}
-		if i == len(c.ext) || c.ext[i].FileOff > pos {
-			// A hole up to the next extent.
-			end := int64(len(p))
-			if i < len(c.ext) {
-				end = min(end, c.ext[i].FileOff-off)
-			}
-			clear(p[done:end])
-			done = int(end)
-			continue
-		}
-		e := c.ext[i]
-		n := int(min(int64(len(p)-done), e.FileOff+e.Len-pos))
-		if e.Unwritten {
-			clear(p[done : done+n])
-		} else if err := chunkcache.ReadFull(c.r, p[done:done+n], e.Off+pos-e.FileOff); err != nil {
-			return done, fmt.Errorf("reading %d bytes at %#x: %w", n, e.Off+pos-e.FileOff, err)
-		}
-		done += n
-	}
-	if done < want {
-		return done, io.EOF
-	}
-	return done, nil
-}
+func (i *fileInfo) Mode() iofs.FileMode { return fsfile.UnixMode(uint32(i.n.in.Mode)) }

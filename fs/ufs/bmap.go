@@ -4,12 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
-	iofs "io/fs"
-	"sort"
 
 	"github.com/virt-bmap/virt-bmap/fs"
-	"github.com/virt-bmap/virt-bmap/internal/chunkcache"
 )
 
 // A file's blocks: di_db[0..11] map its first 12 logical blocks, di_ib[0]
@@ -154,57 +150,4 @@ func (m *mapper) indirect(lvl int, role fs.Role, frag, start, off int64) error {
 		}
 	}
 	return nil
-}
-
-// extentReader reads contents of size bytes mapped by data extents sorted
-// by FileOff; what no extent maps reads as zeros.
-type extentReader struct {
-	r    io.ReaderAt
-	size int64
-	ext  []fs.Extent
-}
-
-// find returns the index of the first extent ending after off.
-func (c *extentReader) find(off int64) int {
-	return sort.Search(len(c.ext), func(i int) bool { return c.ext[i].FileOff+c.ext[i].Len > off })
-}
-
-func (c *extentReader) ReadAt(p []byte, off int64) (int, error) {
-	if off < 0 {
-		return 0, iofs.ErrInvalid
-	}
-	if off >= c.size {
-		return 0, io.EOF
-	}
-	want := len(p)
-	if int64(want) > c.size-off {
-		p = p[:c.size-off]
-	}
-	done := 0
-	i := c.find(off)
-	for done < len(p) {
-		pos := off + int64(done)
-		for i < len(c.ext) && c.ext[i].FileOff+c.ext[i].Len <= pos {
-			i++
-		}
-		if i == len(c.ext) || c.ext[i].FileOff > pos {
-			end := int64(len(p))
-			if i < len(c.ext) {
-				end = min(end, c.ext[i].FileOff-off)
-			}
-			clear(p[done:end])
-			done = int(end)
-			continue
-		}
-		e := c.ext[i]
-		n := int(min(int64(len(p)-done), e.FileOff+e.Len-pos))
-		if err := chunkcache.ReadFull(c.r, p[done:done+n], e.Off+pos-e.FileOff); err != nil {
-			return done, fmt.Errorf("reading %d bytes at %#x: %w", n, e.Off+pos-e.FileOff, err)
-		}
-		done += n
-	}
-	if done < want {
-		return done, io.EOF
-	}
-	return done, nil
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/internal/fsfile"
 )
 
 // A directory's contents are DIRBLKSIZ (512-byte) chunks of struct
@@ -76,7 +77,7 @@ func (f *FS) scanDir(in *Inode, fn func(dirent) error) error {
 	if err != nil {
 		return err
 	}
-	c := &extentReader{r: f.r, size: in.Size, ext: data}
+	c := &fsfile.Extents{R: f.r, Size: in.Size, Ext: data}
 	buf := make([]byte, dirBlkSize)
 	for _, e := range data {
 		for pos := e.FileOff; pos < e.FileOff+e.Len && pos < in.Size; pos += dirBlkSize {

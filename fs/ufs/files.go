@@ -72,7 +72,7 @@ func (t tree) Contents(n *node) (io.ReaderAt, int64, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	return c, c.size, nil
+	return c, c.Size, nil
 }
 func (t tree) Lookup(dir *node, name string) (*node, error) {
 	ino, err := t.f.lookup(dir.in, name)
@@ -111,18 +111,18 @@ func (f *FS) linkTarget(in *Inode) (string, error) {
 }
 
 // contents returns a reader of in's contents.
-func (f *FS) contents(in *Inode) (*extentReader, error) {
+func (f *FS) contents(in *Inode) (*fsfile.Extents, error) {
 	if in.special() {
-		return &extentReader{r: f.r}, nil
+		return &fsfile.Extents{R: f.r}, nil
 	}
 	if in.IsShortLink() {
-		return &extentReader{r: bytes.NewReader(in.shortLink), size: in.Size}, nil
+		return &fsfile.Extents{R: bytes.NewReader(in.shortLink), Size: in.Size}, nil
 	}
 	data, _, err := f.mapInode(in, false)
 	if err != nil {
 		return nil, err
 	}
-	return &extentReader{r: f.r, size: in.Size, ext: data}, nil
+	return &fsfile.Extents{R: f.r, Size: in.Size, Ext: data}, nil
 }
 
 // lookup finds name in directory in and returns its inode number.
@@ -176,33 +176,4 @@ func (i *fileInfo) ModTime() time.Time { return i.n.in.Mtime }
 func (i *fileInfo) IsDir() bool        { return i.n.in.IsDir() }
 func (i *fileInfo) Sys() any           { return i.n.in.Num }
 
-func (i *fileInfo) Mode() iofs.FileMode {
-	mode := i.n.in.Mode
-	m := iofs.FileMode(mode & 0o777)
-	if mode&0o4000 != 0 {
-		m |= iofs.ModeSetuid
-	}
-	if mode&0o2000 != 0 {
-		m |= iofs.ModeSetgid
-	}
-	if mode&0o1000 != 0 {
-		m |= iofs.ModeSticky
-	}
-	switch mode & modeTypeMask {
-	case modeDir:
-		m |= iofs.ModeDir
-	case modeSymlink:
-		m |= iofs.ModeSymlink
-	case modeChar:
-		m |= iofs.ModeDevice | iofs.ModeCharDevice
-	case modeBlock:
-		m |= iofs.ModeDevice
-	case modeFIFO:
-		m |= iofs.ModeNamedPipe
-	case modeSocket:
-		m |= iofs.ModeSocket
-	case modeWhiteout:
-		m |= iofs.ModeIrregular
-	}
-	return m
-}
+func (i *fileInfo) Mode() iofs.FileMode { return fsfile.UnixMode(uint32(i.n.in.Mode)) }

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/virt-bmap/virt-bmap/fs"
-	"github.com/virt-bmap/virt-bmap/internal/chunkcache"
 	"github.com/virt-bmap/virt-bmap/internal/fsfile"
 )
 
@@ -83,7 +82,7 @@ func (t tree) Contents(n *node) (io.ReaderAt, int64, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	return c, c.size, nil
+	return c, c.Size, nil
 }
 func (t tree) Lookup(dir *node, name string) (*node, error) {
 	ino, err := t.f.lookup(dir.in, name)
@@ -142,19 +141,19 @@ func (f *FS) linkTarget(in *Inode) (string, error) {
 }
 
 // contents returns a reader of in's contents.
-func (f *FS) contents(in *Inode) (*extentReader, error) {
+func (f *FS) contents(in *Inode) (*fsfile.Extents, error) {
 	if in.special() {
-		return &extentReader{r: f.r}, nil
+		return &fsfile.Extents{R: f.r}, nil
 	}
 	if in.Format == fmtLocal {
 		// Short symbolic link or shortform directory: the fork's bytes.
-		return &extentReader{r: bytes.NewReader(in.fork[:in.Size]), size: in.Size, ext: []fs.Extent{{Off: 0, Len: in.Size, FileOff: 0, Role: fs.RoleInline}}}, nil
+		return &fsfile.Extents{R: bytes.NewReader(in.fork[:in.Size]), Size: in.Size, Ext: []fs.Extent{{Off: 0, Len: in.Size, FileOff: 0, Role: fs.RoleInline}}}, nil
 	}
 	es, err := f.dataExtents(in)
 	if err != nil {
 		return nil, err
 	}
-	return &extentReader{r: f.r, size: in.Size, ext: es}, nil
+	return &fsfile.Extents{R: f.r, Size: in.Size, Ext: es}, nil
 }
 
 // lookup finds name in directory in and returns its inode number.
@@ -197,7 +196,7 @@ func (f *FS) scanDir(in *Inode, m *mapper, fn func(dirent) error) error {
 // its device offset (-1 when its filesystem blocks are not contiguous).
 // Each block read costs its filesystem blocks from budget.
 func (f *FS) dirBlocks(in *Inode, data []fs.Extent, budget *int64, fn func(dblk int64, b []byte, off int64) error) error {
-	c := &extentReader{r: f.r, size: dirLeafOffset, ext: data}
+	c := &fsfile.Extents{R: f.r, Size: dirLeafOffset, Ext: data}
 	buf := make([]byte, f.dirBS)
 	next := int64(0)
 	for _, e := range data {
@@ -213,10 +212,10 @@ func (f *FS) dirBlocks(in *Inode, data []fs.Extent, budget *int64, fn func(dblk 
 				return errBudget
 			}
 			if _, err := c.ReadAt(buf, db); err != nil && err != io.EOF {
-				return dirErr(in.Num, max(c.diskOff(db), 0), fmt.Sprintf("directory block at %#x", db), "reading: %v", err)
+				return dirErr(in.Num, max(c.DiskOff(db), 0), fmt.Sprintf("directory block at %#x", db), "reading: %v", err)
 			}
-			off := c.diskOff(db)
-			if off >= 0 && c.diskOff(db+f.dirBS-1) != off+f.dirBS-1 {
+			off := c.DiskOff(db)
+			if off >= 0 && c.DiskOff(db+f.dirBS-1) != off+f.dirBS-1 {
 				off = -1
 			}
 			if err := fn(db, buf, off); err != nil {
@@ -259,95 +258,4 @@ func (i *fileInfo) ModTime() time.Time { return i.n.in.Mtime }
 func (i *fileInfo) IsDir() bool        { return i.n.in.IsDir() }
 func (i *fileInfo) Sys() any           { return i.n.in.Num }
 
-func (i *fileInfo) Mode() iofs.FileMode {
-	mode := i.n.in.Mode
-	m := iofs.FileMode(mode & 0o777)
-	if mode&0o4000 != 0 {
-		m |= iofs.ModeSetuid
-	}
-	if mode&0o2000 != 0 {
-		m |= iofs.ModeSetgid
-	}
-	if mode&0o1000 != 0 {
-		m |= iofs.ModeSticky
-	}
-	switch mode & modeTypeMask {
-	case modeDir:
-		m |= iofs.ModeDir
-	case modeSymlink:
-		m |= iofs.ModeSymlink
-	case modeChar:
-		m |= iofs.ModeDevice | iofs.ModeCharDevice
-	case modeBlock:
-		m |= iofs.ModeDevice
-	case modeFIFO:
-		m |= iofs.ModeNamedPipe
-	case modeSocket:
-		m |= iofs.ModeSocket
-	}
-	return m
-}
-
-// extentReader reads contents of size bytes mapped by data extents sorted
-// by FileOff; what no extent maps, and unwritten extents, read as zeros.
-type extentReader struct {
-	r    io.ReaderAt
-	size int64
-	ext  []fs.Extent
-}
-
-// find returns the index of the first extent ending after off.
-func (c *extentReader) find(off int64) int {
-	return sort.Search(len(c.ext), func(i int) bool { return c.ext[i].FileOff+c.ext[i].Len > off })
-}
-
-// diskOff returns where byte off lies on disk, or -1.
-func (c *extentReader) diskOff(off int64) int64 {
-	i := c.find(off)
-	if i < len(c.ext) && c.ext[i].FileOff <= off {
-		return c.ext[i].Off + off - c.ext[i].FileOff
-	}
-	return -1
-}
-
-func (c *extentReader) ReadAt(p []byte, off int64) (int, error) {
-	if off < 0 {
-		return 0, iofs.ErrInvalid
-	}
-	if off >= c.size {
-		return 0, io.EOF
-	}
-	want := len(p)
-	if int64(want) > c.size-off {
-		p = p[:c.size-off]
-	}
-	done := 0
-	i := c.find(off)
-	for done < len(p) {
-		pos := off + int64(done)
-		for i < len(c.ext) && c.ext[i].FileOff+c.ext[i].Len <= pos {
-			i++
-		}
-		if i == len(c.ext) || c.ext[i].FileOff > pos {
-			end := int64(len(p))
-			if i < len(c.ext) {
-				end = min(end, c.ext[i].FileOff-off)
-			}
-			clear(p[done:end])
-			done = int(end)
-			continue
-		}
-		e := c.ext[i]
-		n := int(min(int64(len(p)-done), e.FileOff+e.Len-pos))
-		if e.Unwritten {
-			clear(p[done : done+n])
-		} else if err := chunkcache.ReadFull(c.r, p[done:done+n], e.Off+pos-e.FileOff); err != nil {
-			return done, fmt.Errorf("reading %d bytes at %#x: %w", n, e.Off+pos-e.FileOff, err)
-		}
-		done += n
-	}
-	if done < want {
-		return done, io.EOF
-	}
-	return done, nil
-}
+func (i *fileInfo) Mode() iofs.FileMode { return fsfile.UnixMode(uint32(i.n.in.Mode)) }
