@@ -161,17 +161,3 @@ type Walker interface {
 // WarnFunc receives a problem that was worked around: the object it names
 // is skipped or clamped and the walk goes on. The error says where.
 type WarnFunc func(err error)
-
-// FormatError is the error a parser returns for bytes it cannot accept. It
-// says which structure, at which offset (relative to the reader the parser
-// was given).
-type FormatError struct {
-	FS   string // "ext", "mbr", "gpt"...
-	Off  int64  // byte offset of the structure
-	What string // the structure: "superblock", "inode 12", "extent header"
-	Msg  string
-}
-
-func (e *FormatError) Error() string {
-	return fmt.Sprintf("%s: %s at %#x: %s", e.FS, e.What, e.Off, e.Msg)
-}

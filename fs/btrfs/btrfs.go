@@ -6,6 +6,8 @@ import (
 	"io"
 	"sync"
 
+	"github.com/virt-bmap/virt-bmap/internal/diskerr"
+
 	"github.com/virt-bmap/virt-bmap/fs"
 	"github.com/virt-bmap/virt-bmap/internal/chunkcache"
 )
@@ -37,11 +39,11 @@ type FS struct {
 // RAID profile.
 func New(r io.ReaderAt, size int64) (*FS, error) {
 	if size < superblockOff+superblockSize {
-		return nil, &fs.FormatError{FS: "btrfs", Off: superblockOff, What: "superblock", Msg: fmt.Sprintf("device of %d bytes too small for a superblock", size)}
+		return nil, &diskerr.FormatError{FS: "btrfs", Off: superblockOff, What: "superblock", Msg: fmt.Sprintf("device of %d bytes too small for a superblock", size)}
 	}
 	b := make([]byte, superblockSize)
 	if err := chunkcache.ReadFull(r, b, superblockOff); err != nil {
-		return nil, &fs.FormatError{FS: "btrfs", Off: superblockOff, What: "superblock", Msg: fmt.Sprintf("reading: %v", err)}
+		return nil, &diskerr.FormatError{FS: "btrfs", Off: superblockOff, What: "superblock", Msg: fmt.Sprintf("reading: %v", err)}
 	}
 	sb, err := parseSuperblock(b, superblockOff)
 	if err != nil {
@@ -114,7 +116,7 @@ func (f *FS) readChunkTree() error {
 				return false, err
 			}
 			if err := f.chunks.add(c); err != nil {
-				return false, &fs.FormatError{FS: "btrfs", Off: it.phys, What: "chunk tree item", Msg: err.Error()}
+				return false, &diskerr.FormatError{FS: "btrfs", Off: it.phys, What: "chunk tree item", Msg: err.Error()}
 			}
 		case typeDevItem:
 			if it.key.offset != f.sb.devID && len(others) < 64 {

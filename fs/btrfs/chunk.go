@@ -6,7 +6,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/internal/diskerr"
 )
 
 // Block group type and profile bits (btrfs_chunk.type).
@@ -70,7 +70,7 @@ func profile(typ uint64) string {
 // offset for errors) for the chunk starting at logical.
 func parseChunk(b []byte, logical uint64, where string, off int64) (chunk, int, error) {
 	bad := func(format string, args ...any) error {
-		return &fs.FormatError{FS: "btrfs", Off: off, What: where, Msg: fmt.Sprintf("chunk at logical %#x: ", logical) + fmt.Sprintf(format, args...)}
+		return &diskerr.FormatError{FS: "btrfs", Off: off, What: where, Msg: fmt.Sprintf("chunk at logical %#x: ", logical) + fmt.Sprintf(format, args...)}
 	}
 	if len(b) < chunkItemSize {
 		return chunk{}, 0, bad("%d bytes, short of a chunk item", len(b))
@@ -143,11 +143,11 @@ func parseSysChunkArray(b []byte, m *chunkMap) error {
 	const base = superblockOff + 0x32b
 	for off := 0; off < len(b); {
 		if len(b)-off < keySize {
-			return &fs.FormatError{FS: "btrfs", Off: int64(base + off), What: "sys_chunk_array", Msg: fmt.Sprintf("%d trailing bytes", len(b)-off)}
+			return &diskerr.FormatError{FS: "btrfs", Off: int64(base + off), What: "sys_chunk_array", Msg: fmt.Sprintf("%d trailing bytes", len(b)-off)}
 		}
 		k := parseKey(b[off:])
 		if k.typ != typeChunkItem {
-			return &fs.FormatError{FS: "btrfs", Off: int64(base + off), What: "sys_chunk_array", Msg: fmt.Sprintf("key %v is not a chunk item", k)}
+			return &diskerr.FormatError{FS: "btrfs", Off: int64(base + off), What: "sys_chunk_array", Msg: fmt.Sprintf("key %v is not a chunk item", k)}
 		}
 		off += keySize
 		c, n, err := parseChunk(b[off:], k.offset, "sys_chunk_array", int64(base+off))
@@ -155,12 +155,12 @@ func parseSysChunkArray(b []byte, m *chunkMap) error {
 			return err
 		}
 		if err := m.add(c); err != nil {
-			return &fs.FormatError{FS: "btrfs", Off: int64(base + off), What: "sys_chunk_array", Msg: err.Error()}
+			return &diskerr.FormatError{FS: "btrfs", Off: int64(base + off), What: "sys_chunk_array", Msg: err.Error()}
 		}
 		off += n
 	}
 	if len(m.chunks) == 0 {
-		return &fs.FormatError{FS: "btrfs", Off: base, What: "sys_chunk_array", Msg: "no chunk"}
+		return &diskerr.FormatError{FS: "btrfs", Off: base, What: "sys_chunk_array", Msg: "no chunk"}
 	}
 	return nil
 }

@@ -4,7 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 
-	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/internal/diskerr"
 )
 
 const dirItemHdr = 30 // btrfs_dir_item: location, transid, data_len, name_len, type
@@ -27,16 +27,16 @@ func parseDirItems(b []byte, off int64, fn func(dirEntry) error) error {
 	le := binary.LittleEndian
 	for p := 0; p < len(b); {
 		if len(b)-p < dirItemHdr {
-			return &fs.FormatError{FS: "btrfs", Off: off + int64(p), What: "dir item", Msg: fmt.Sprintf("%d bytes, short of a header", len(b)-p)}
+			return &diskerr.FormatError{FS: "btrfs", Off: off + int64(p), What: "dir item", Msg: fmt.Sprintf("%d bytes, short of a header", len(b)-p)}
 		}
 		h := b[p:]
 		dataLen, nameLen := int(le.Uint16(h[25:])), int(le.Uint16(h[27:]))
 		if nameLen == 0 || nameLen > maxNameLen {
-			return &fs.FormatError{FS: "btrfs", Off: off + int64(p), What: "dir item", Msg: fmt.Sprintf("name of %d bytes", nameLen)}
+			return &diskerr.FormatError{FS: "btrfs", Off: off + int64(p), What: "dir item", Msg: fmt.Sprintf("name of %d bytes", nameLen)}
 		}
 		end := dirItemHdr + nameLen + dataLen
 		if end > len(h) {
-			return &fs.FormatError{FS: "btrfs", Off: off + int64(p), What: "dir item", Msg: fmt.Sprintf("name and data of %d bytes beyond the item's %d", nameLen+dataLen, len(h)-dirItemHdr)}
+			return &diskerr.FormatError{FS: "btrfs", Off: off + int64(p), What: "dir item", Msg: fmt.Sprintf("name and data of %d bytes beyond the item's %d", nameLen+dataLen, len(h)-dirItemHdr)}
 		}
 		d := dirEntry{location: parseKey(h), typ: h[29], name: h[dirItemHdr : dirItemHdr+nameLen]}
 		if err := fn(d); err != nil {

@@ -9,7 +9,7 @@ import (
 	"sort"
 	"sync"
 
-	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/internal/diskerr"
 )
 
 // File extent types (btrfs_file_extent_item.type).
@@ -58,7 +58,7 @@ func (e *fileExtent) hole() bool {
 func parseFileExtent(it item, where string) (fileExtent, error) {
 	b := it.data
 	bad := func(format string, args ...any) (fileExtent, error) {
-		return fileExtent{}, &fs.FormatError{FS: "btrfs", Off: it.phys, What: where, Msg: fmt.Sprintf("extent at file offset %d: ", it.key.offset) + fmt.Sprintf(format, args...)}
+		return fileExtent{}, &diskerr.FormatError{FS: "btrfs", Off: it.phys, What: where, Msg: fmt.Sprintf("extent at file offset %d: ", it.key.offset) + fmt.Sprintf(format, args...)}
 	}
 	if len(b) < fileExtentHdr {
 		return bad("%d bytes, short of a file extent", len(b))
@@ -139,7 +139,7 @@ func (f *FS) fileExtents(t treeRoot, in *Inode) ([]fileExtent, error) {
 			return false, err
 		}
 		if n := len(out); n > 0 && out[n-1].fileOff+out[n-1].length > e.fileOff {
-			return false, &fs.FormatError{FS: "btrfs", Off: it.phys, What: where, Msg: fmt.Sprintf("extent at file offset %d overlaps the one at %d (+%d)", e.fileOff, out[n-1].fileOff, out[n-1].length)}
+			return false, &diskerr.FormatError{FS: "btrfs", Off: it.phys, What: where, Msg: fmt.Sprintf("extent at file offset %d overlaps the one at %d (+%d)", e.fileOff, out[n-1].fileOff, out[n-1].length)}
 		}
 		out = append(out, e)
 		return true, nil

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/internal/diskerr"
 )
 
 const inodeItemSize = 160
@@ -46,7 +46,7 @@ func (in *Inode) IsRegular() bool { return in.Mode&modeTypeMask == modeReg }
 
 func parseInodeItem(b []byte, subvol, ino uint64, off int64) (*Inode, error) {
 	if len(b) < inodeItemSize {
-		return nil, &fs.FormatError{FS: "btrfs", Off: off, What: fmt.Sprintf("fs tree %d inode %d", subvol, ino), Msg: fmt.Sprintf("inode item of %d bytes, short of %d", len(b), inodeItemSize)}
+		return nil, &diskerr.FormatError{FS: "btrfs", Off: off, What: fmt.Sprintf("fs tree %d inode %d", subvol, ino), Msg: fmt.Sprintf("inode item of %d bytes, short of %d", len(b), inodeItemSize)}
 	}
 	le := binary.LittleEndian
 	in := &Inode{
@@ -61,7 +61,7 @@ func parseInodeItem(b []byte, subvol, ino uint64, off int64) (*Inode, error) {
 	}
 	size := le.Uint64(b[16:])
 	if size > 1<<62 {
-		return nil, &fs.FormatError{FS: "btrfs", Off: off, What: fmt.Sprintf("fs tree %d inode %d", subvol, ino), Msg: fmt.Sprintf("size %d", size)}
+		return nil, &diskerr.FormatError{FS: "btrfs", Off: off, What: fmt.Sprintf("fs tree %d inode %d", subvol, ino), Msg: fmt.Sprintf("size %d", size)}
 	}
 	in.Size = int64(size)
 	nsec := int64(le.Uint32(b[136+8:]))

@@ -4,7 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 
-	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/internal/diskerr"
 )
 
 // rootItem holds the fields of a ROOT_ITEM this package uses.
@@ -26,7 +26,7 @@ const (
 
 func parseRootItem(b []byte, id uint64, off int64) (rootItem, error) {
 	if len(b) < rootItemV1Size {
-		return rootItem{}, &fs.FormatError{FS: "btrfs", Off: off, What: fmt.Sprintf("root item of tree %d", id), Msg: fmt.Sprintf("%d bytes, short of %d", len(b), rootItemV1Size)}
+		return rootItem{}, &diskerr.FormatError{FS: "btrfs", Off: off, What: fmt.Sprintf("root item of tree %d", id), Msg: fmt.Sprintf("%d bytes, short of %d", len(b), rootItemV1Size)}
 	}
 	le := binary.LittleEndian
 	r := rootItem{
@@ -41,7 +41,7 @@ func parseRootItem(b []byte, id uint64, off int64) (rootItem, error) {
 		copy(r.parentUU[:], b[263:279])
 	}
 	if r.level >= maxLevel {
-		return rootItem{}, &fs.FormatError{FS: "btrfs", Off: off, What: fmt.Sprintf("root item of tree %d", id), Msg: fmt.Sprintf("level %d", r.level)}
+		return rootItem{}, &diskerr.FormatError{FS: "btrfs", Off: off, What: fmt.Sprintf("root item of tree %d", id), Msg: fmt.Sprintf("level %d", r.level)}
 	}
 	return r, nil
 }

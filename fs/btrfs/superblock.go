@@ -5,7 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 
-	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/internal/diskerr"
 )
 
 // The superblock: 4 KiB at 64 KiB, with copies at 64 MiB and 256 GiB
@@ -79,7 +79,7 @@ type superblock struct {
 // parseSuperblock decodes and checks the 4 KiB superblock read at off.
 func parseSuperblock(b []byte, off int64) (*superblock, error) {
 	bad := func(format string, args ...any) error {
-		return &fs.FormatError{FS: "btrfs", Off: off, What: "superblock", Msg: fmt.Sprintf(format, args...)}
+		return &diskerr.FormatError{FS: "btrfs", Off: off, What: "superblock", Msg: fmt.Sprintf(format, args...)}
 	}
 	if len(b) < superblockSize {
 		return nil, bad("short superblock: %d bytes", len(b))

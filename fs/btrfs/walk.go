@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/virt-bmap/virt-bmap/internal/diskerr"
+
 	"github.com/virt-bmap/virt-bmap/fs"
 )
 
@@ -40,7 +42,7 @@ const maxDepth = 4096
 // error, or an error when the top-level subvolume cannot be read.
 func (f *FS) Walk(fn func(fs.Entry) error) error {
 	if !csumSupported(f.sb.csumType) {
-		f.warnErr(&fs.FormatError{FS: "btrfs", Off: superblockOff, What: "superblock", Msg: fmt.Sprintf("%s checksums are not verified", csumName(f.sb.csumType))})
+		f.warnErr(&diskerr.FormatError{FS: "btrfs", Off: superblockOff, What: "superblock", Msg: fmt.Sprintf("%s checksums are not verified", csumName(f.sb.csumType))})
 	}
 	for i, off := range superblockCopies {
 		if off+superblockSize > f.size {

@@ -4,7 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 
-	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/internal/diskerr"
 )
 
 // Directory entry (ext4_dir_entry_2) layout.
@@ -33,7 +33,7 @@ func parseDirBlock(b []byte, off int64, filetype bool, bs int64, fn func(dirent)
 	le := binary.LittleEndian
 	for p := 0; p < len(b); {
 		if len(b)-p < direntHdrLen {
-			return &fs.FormatError{FS: "ext", Off: off + int64(p), What: "", Msg: fmt.Sprintf("%d bytes left in block, too few for an entry", len(b)-p)}
+			return &diskerr.FormatError{FS: "ext", Off: off + int64(p), What: "", Msg: fmt.Sprintf("%d bytes left in block, too few for an entry", len(b)-p)}
 		}
 		ino := le.Uint32(b[p:])
 		recLen := int(le.Uint16(b[p+4:]))
@@ -51,13 +51,13 @@ func parseDirBlock(b []byte, off int64, filetype bool, bs int64, fn func(dirent)
 		}
 		switch {
 		case recLen < direntHdrLen:
-			return &fs.FormatError{FS: "ext", Off: off + int64(p), What: "", Msg: fmt.Sprintf("rec_len %d too small", recLen)}
+			return &diskerr.FormatError{FS: "ext", Off: off + int64(p), What: "", Msg: fmt.Sprintf("rec_len %d too small", recLen)}
 		case recLen%4 != 0:
-			return &fs.FormatError{FS: "ext", Off: off + int64(p), What: "", Msg: fmt.Sprintf("rec_len %d not a multiple of 4", recLen)}
+			return &diskerr.FormatError{FS: "ext", Off: off + int64(p), What: "", Msg: fmt.Sprintf("rec_len %d not a multiple of 4", recLen)}
 		case recLen > len(b)-p:
-			return &fs.FormatError{FS: "ext", Off: off + int64(p), What: "", Msg: fmt.Sprintf("rec_len %d past the end of the block (%d bytes left)", recLen, len(b)-p)}
+			return &diskerr.FormatError{FS: "ext", Off: off + int64(p), What: "", Msg: fmt.Sprintf("rec_len %d past the end of the block (%d bytes left)", recLen, len(b)-p)}
 		case nameLen+direntHdrLen > recLen:
-			return &fs.FormatError{FS: "ext", Off: off + int64(p), What: "", Msg: fmt.Sprintf("name_len %d does not fit rec_len %d", nameLen, recLen)}
+			return &diskerr.FormatError{FS: "ext", Off: off + int64(p), What: "", Msg: fmt.Sprintf("name_len %d does not fit rec_len %d", nameLen, recLen)}
 		}
 		if ino != 0 {
 			name := b[p+direntHdrLen : p+direntHdrLen+nameLen]

@@ -9,7 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/internal/diskerr"
+
 	"github.com/virt-bmap/virt-bmap/internal/testutil"
 )
 
@@ -77,7 +78,7 @@ func TestParseDirBlock(t *testing.T) {
 			if tc.err == "" && err != nil || tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)) {
 				t.Errorf("error %v, want %q", err, tc.err)
 			}
-			var fe *fs.FormatError
+			var fe *diskerr.FormatError
 			if err != nil && (!errors.As(err, &fe) || fe.Off < 0x1000) {
 				t.Errorf("error %v does not place the entry", err)
 			}

@@ -73,7 +73,7 @@
 // # Damage
 //
 // New fails only when the superblock or the group descriptors are unusable
-// (*fs.FormatError). Any other damage (a bad inode, extent tree, indirect
+// (*diskerr.FormatError). Any other damage (a bad inode, extent tree, indirect
 // block or directory block, a directory loop) is reported through the
 // function given to SetWarn, naming the inode, its path and the byte
 // offset, and the walk goes on. Every count read from the image is capped.

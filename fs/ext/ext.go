@@ -5,6 +5,8 @@ import (
 	"io"
 	"math"
 
+	"github.com/virt-bmap/virt-bmap/internal/diskerr"
+
 	"github.com/virt-bmap/virt-bmap/fs"
 	"github.com/virt-bmap/virt-bmap/internal/chunkcache"
 )
@@ -27,15 +29,15 @@ type FS struct {
 
 // New opens the filesystem that starts at r's first byte; size is the
 // size of the partition (or image) holding it. It fails with an
-// *fs.FormatError when the superblock or the group descriptors cannot be
+// *diskerr.FormatError when the superblock or the group descriptors cannot be
 // used.
 func New(r io.ReaderAt, size int64) (*FS, error) {
 	if size < superblockOff+superblockSize {
-		return nil, &fs.FormatError{FS: "ext", Off: superblockOff, What: "superblock", Msg: fmt.Sprintf("device of %d bytes too small for a superblock", size)}
+		return nil, &diskerr.FormatError{FS: "ext", Off: superblockOff, What: "superblock", Msg: fmt.Sprintf("device of %d bytes too small for a superblock", size)}
 	}
 	b := make([]byte, superblockSize)
 	if err := chunkcache.ReadFull(r, b, superblockOff); err != nil {
-		return nil, &fs.FormatError{FS: "ext", Off: superblockOff, What: "superblock", Msg: fmt.Sprintf("reading: %v", err)}
+		return nil, &diskerr.FormatError{FS: "ext", Off: superblockOff, What: "superblock", Msg: fmt.Sprintf("reading: %v", err)}
 	}
 	sb, err := parseSuperblock(b)
 	if err != nil {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/virt-bmap/virt-bmap/internal/diskerr"
+
 	"github.com/virt-bmap/virt-bmap/fs"
 )
 
@@ -48,7 +50,7 @@ func (m *fileMap) what() string {
 
 func (m *fileMap) warnf(off int64, format string, args ...any) {
 	if m.warn != nil {
-		m.warn(&fs.FormatError{FS: "ext", Off: off, What: m.what(), Msg: fmt.Sprintf(format, args...)})
+		m.warn(&diskerr.FormatError{FS: "ext", Off: off, What: m.what(), Msg: fmt.Sprintf(format, args...)})
 	}
 }
 

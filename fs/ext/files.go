@@ -11,6 +11,8 @@ import (
 	"sort"
 	"time"
 
+	"github.com/virt-bmap/virt-bmap/internal/diskerr"
+
 	"github.com/virt-bmap/virt-bmap/fs"
 	"github.com/virt-bmap/virt-bmap/internal/fsfile"
 )
@@ -143,7 +145,7 @@ func (f *FS) dataExtents(in *Inode) ([]fs.Extent, error) {
 // linkTarget returns a symbolic link's target.
 func (f *FS) linkTarget(in *Inode) (string, error) {
 	if in.Size <= 0 || in.Size > maxLinkTarget {
-		return "", &fs.FormatError{FS: "ext", Off: in.Off, What: fmt.Sprintf("inode %d", in.Num), Msg: fmt.Sprintf("symbolic link target of %d bytes", in.Size)}
+		return "", &diskerr.FormatError{FS: "ext", Off: in.Off, What: fmt.Sprintf("inode %d", in.Num), Msg: fmt.Sprintf("symbolic link target of %d bytes", in.Size)}
 	}
 	if in.isFastSymlink() {
 		return string(in.Block[:in.Size]), nil

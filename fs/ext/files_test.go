@@ -16,7 +16,8 @@ import (
 	"testing"
 	"testing/fstest"
 
-	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/internal/diskerr"
+
 	"github.com/virt-bmap/virt-bmap/internal/testutil"
 )
 
@@ -447,7 +448,7 @@ func checkLinks(t *testing.T, img, src string) {
 }
 
 // TestFilesCorrupt damages a fixture's root directory and an inode, and
-// expects errors wrapping *fs.PathError and *fs.FormatError, not panics.
+// expects errors wrapping *fs.PathError and *diskerr.FormatError, not panics.
 func TestFilesCorrupt(t *testing.T) {
 	base := loadFixture(t, "small-ext4.img.gz")
 	f0, err := New(bytes.NewReader(base), int64(len(base)))
@@ -475,9 +476,9 @@ func TestFilesCorrupt(t *testing.T) {
 			if err == nil || !errors.As(err, &pe) {
 				t.Fatalf("ReadFile: %v, want a *PathError", err)
 			}
-			var fe *fs.FormatError
+			var fe *diskerr.FormatError
 			if !errors.As(err, &fe) && !errors.Is(err, errNotDir) {
-				t.Errorf("ReadFile: %v, want an *fs.FormatError inside", err)
+				t.Errorf("ReadFile: %v, want an *diskerr.FormatError inside", err)
 			}
 		})
 	}

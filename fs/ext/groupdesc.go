@@ -4,7 +4,8 @@ import (
 	"encoding/binary"
 	"fmt"
 
-	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/internal/diskerr"
+
 	"github.com/virt-bmap/virt-bmap/internal/chunkcache"
 )
 
@@ -98,10 +99,10 @@ func (f *FS) readGroupDescs() error {
 		blk := f.descBlockLoc(i)
 		off := int64(blk) * f.bs
 		if blk >= f.sb.blocksCount {
-			return &fs.FormatError{FS: "ext", Off: superblockOff, What: "group descriptors", Msg: fmt.Sprintf("descriptor block %d at block %d beyond the filesystem's %d blocks", i, blk, f.sb.blocksCount)}
+			return &diskerr.FormatError{FS: "ext", Off: superblockOff, What: "group descriptors", Msg: fmt.Sprintf("descriptor block %d at block %d beyond the filesystem's %d blocks", i, blk, f.sb.blocksCount)}
 		}
 		if err := chunkcache.ReadFull(f.r, buf, off); err != nil {
-			return &fs.FormatError{FS: "ext", Off: off, What: "group descriptors", Msg: fmt.Sprintf("reading descriptor block %d: %v", i, err)}
+			return &diskerr.FormatError{FS: "ext", Off: off, What: "group descriptors", Msg: fmt.Sprintf("reading descriptor block %d: %v", i, err)}
 		}
 		f.gdtBlocks = append(f.gdtBlocks, blk)
 		for j := uint64(0); j < dpb && uint64(len(f.groups)) < f.ngroups; j++ {
@@ -114,7 +115,7 @@ func (f *FS) readGroupDescs() error {
 				n    uint64
 			}{{"block bitmap", g.blockBitmap, 1}, {"inode bitmap", g.inodeBitmap, 1}, {"inode table", g.inodeTable, itb}} {
 				if c.blk < uint64(f.sb.firstDataBlock) || c.blk >= f.sb.blocksCount || f.sb.blocksCount-c.blk < c.n {
-					return &fs.FormatError{FS: "ext", Off: doff, What: fmt.Sprintf("group %d descriptor", n), Msg: fmt.Sprintf("%s at block %d (%d blocks) outside the filesystem's blocks %d-%d", c.what, c.blk, c.n, f.sb.firstDataBlock, f.sb.blocksCount-1)}
+					return &diskerr.FormatError{FS: "ext", Off: doff, What: fmt.Sprintf("group %d descriptor", n), Msg: fmt.Sprintf("%s at block %d (%d blocks) outside the filesystem's blocks %d-%d", c.what, c.blk, c.n, f.sb.firstDataBlock, f.sb.blocksCount-1)}
 				}
 			}
 			f.groups = append(f.groups, g)

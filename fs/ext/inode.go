@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/internal/diskerr"
 )
 
 // Reserved inode numbers.
@@ -103,11 +103,11 @@ func (f *FS) Inode(n uint32) (*Inode, error) {
 // raw bytes; in.extra aliases buf.
 func (f *FS) readInode(n uint32, in *Inode, buf []byte) error {
 	if n == 0 || n > f.sb.inodesCount {
-		return &fs.FormatError{FS: "ext", Off: superblockOff, What: fmt.Sprintf("inode %d", n), Msg: fmt.Sprintf("inode number out of range 1-%d", f.sb.inodesCount)}
+		return &diskerr.FormatError{FS: "ext", Off: superblockOff, What: fmt.Sprintf("inode %d", n), Msg: fmt.Sprintf("inode number out of range 1-%d", f.sb.inodesCount)}
 	}
 	off := f.inodeOff(n)
 	if err := f.cache.Read(buf, off); err != nil {
-		return &fs.FormatError{FS: "ext", Off: off, What: fmt.Sprintf("inode %d", n), Msg: fmt.Sprintf("reading: %v", err)}
+		return &diskerr.FormatError{FS: "ext", Off: off, What: fmt.Sprintf("inode %d", n), Msg: fmt.Sprintf("reading: %v", err)}
 	}
 	if err := decodeInode(n, off, buf, in); err != nil {
 		return err
@@ -121,7 +121,7 @@ func (f *FS) readInode(n uint32, in *Inode, buf []byte) error {
 // decodeInode decodes the raw bytes b of inode n found at off.
 func decodeInode(n uint32, off int64, b []byte, in *Inode) error {
 	if len(b) < 128 {
-		return &fs.FormatError{FS: "ext", Off: off, What: fmt.Sprintf("inode %d", n), Msg: fmt.Sprintf("short inode: %d bytes", len(b))}
+		return &diskerr.FormatError{FS: "ext", Off: off, What: fmt.Sprintf("inode %d", n), Msg: fmt.Sprintf("short inode: %d bytes", len(b))}
 	}
 	le := binary.LittleEndian
 	*in = Inode{

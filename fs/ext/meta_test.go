@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/virt-bmap/virt-bmap/internal/diskerr"
+
 	"github.com/virt-bmap/virt-bmap/fs"
 )
 
@@ -76,8 +78,8 @@ func TestWalkRootNotDir(t *testing.T) {
 	b[off+1] = 0x80 // mode: regular file
 	f, err = New(bytes.NewReader(b), int64(len(b)))
 	must(t, err)
-	var fe *fs.FormatError
+	var fe *diskerr.FormatError
 	if err := f.Walk(func(fs.Entry) error { return nil }); !errors.As(err, &fe) {
-		t.Errorf("Walk: %v, want a FormatError", err)
+		t.Errorf("Walk: %v, want a diskerr.FormatError", err)
 	}
 }

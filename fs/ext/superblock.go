@@ -6,7 +6,7 @@ import (
 	"hash/crc32"
 	"strings"
 
-	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/internal/diskerr"
 )
 
 // superblockOff is where the superblock starts, whatever the block size.
@@ -100,7 +100,7 @@ type superblock struct {
 // magic; the geometry is checked by (*superblock).check.
 func parseSuperblock(b []byte) (*superblock, error) {
 	if len(b) < superblockSize {
-		return nil, &fs.FormatError{FS: "ext", Off: superblockOff, What: "superblock", Msg: fmt.Sprintf("short superblock: %d bytes", len(b))}
+		return nil, &diskerr.FormatError{FS: "ext", Off: superblockOff, What: "superblock", Msg: fmt.Sprintf("short superblock: %d bytes", len(b))}
 	}
 	le := binary.LittleEndian
 	s := &superblock{
@@ -143,7 +143,7 @@ func parseSuperblock(b []byte) (*superblock, error) {
 		s.blocksCount |= uint64(le.Uint32(b[0x150:])) << 32
 	}
 	if s.magic != extMagic {
-		return nil, &fs.FormatError{FS: "ext", Off: superblockOff + 0x38, What: "superblock", Msg: fmt.Sprintf("bad magic %#04x, want %#04x", s.magic, extMagic)}
+		return nil, &diskerr.FormatError{FS: "ext", Off: superblockOff + 0x38, What: "superblock", Msg: fmt.Sprintf("bad magic %#04x, want %#04x", s.magic, extMagic)}
 	}
 	return s, nil
 }
@@ -184,7 +184,7 @@ func (s *superblock) groupCount() uint64 {
 // later computation from these fields stays inside the device.
 func (s *superblock) check(size int64) error {
 	bad := func(off int64, format string, args ...any) error {
-		return &fs.FormatError{FS: "ext", Off: superblockOff + off, What: "superblock", Msg: fmt.Sprintf(format, args...)}
+		return &diskerr.FormatError{FS: "ext", Off: superblockOff + off, What: "superblock", Msg: fmt.Sprintf(format, args...)}
 	}
 	if s.logBlockSize > maxLogBlockSize {
 		return bad(0x18, "bad block size: s_log_block_size %d", s.logBlockSize)

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/virt-bmap/virt-bmap/internal/diskerr"
+
 	"github.com/virt-bmap/virt-bmap/fs"
 	"github.com/virt-bmap/virt-bmap/internal/chunkcache"
 )
@@ -48,7 +50,7 @@ type walker struct {
 
 // errBudget is returned when the walk's budget is exhausted.
 func (w *walker) errBudget() error {
-	return &fs.FormatError{FS: "ext", Off: superblockOff, What: "filesystem", Msg: fmt.Sprintf("walk stopped after reading more than %d blocks of trees and directories: blocks shared between many inodes", walkBudget(w.f.sb.blocksCount))}
+	return &diskerr.FormatError{FS: "ext", Off: superblockOff, What: "filesystem", Msg: fmt.Sprintf("walk stopped after reading more than %d blocks of trees and directories: blocks shared between many inodes", walkBudget(w.f.sb.blocksCount))}
 }
 
 // walkBudget is the budget of a walk over a filesystem of n blocks (see
@@ -84,7 +86,7 @@ func (f *FS) Walk(fn func(fs.Entry) error) error {
 	w.budget = walkBudget(f.sb.blocksCount)
 	w.m = fileMap{f: f, warn: f.warnErr, budget: &w.budget}
 	if !f.sb.checksumOK() {
-		f.warnErr(&fs.FormatError{FS: "ext", Off: superblockOff + 0x3FC, What: "superblock", Msg: "metadata_csum checksum mismatch (the walk goes on)"})
+		f.warnErr(&diskerr.FormatError{FS: "ext", Off: superblockOff + 0x3FC, What: "superblock", Msg: "metadata_csum checksum mismatch (the walk goes on)"})
 	}
 	if err := f.walkMeta(fn, &w.m); err != nil {
 		return err
@@ -93,7 +95,7 @@ func (f *FS) Walk(fn func(fs.Entry) error) error {
 		return fmt.Errorf("root directory: %w", err)
 	}
 	if !w.in.IsDir() {
-		return &fs.FormatError{FS: "ext", Off: w.in.Off, What: "inode 2 (/)", Msg: fmt.Sprintf("root is not a directory (mode %#o)", w.in.Mode)}
+		return &diskerr.FormatError{FS: "ext", Off: w.in.Off, What: "inode 2 (/)", Msg: fmt.Sprintf("root is not a directory (mode %#o)", w.in.Mode)}
 	}
 	w.stack = append(w.stack, dirItem{ino: rootIno, path: "/"})
 	for len(w.stack) > 0 {
@@ -109,10 +111,10 @@ func (f *FS) Walk(fn func(fs.Entry) error) error {
 	return nil
 }
 
-// warnAt passes on a FormatError from a structure of inode ino (at path),
+// warnAt passes on a diskerr.FormatError from a structure of inode ino (at path),
 // naming the inode and its path; extra is appended to its message.
 func (w *walker) warnAt(ino uint32, path, where string, err error, extra string) {
-	var fe *fs.FormatError
+	var fe *diskerr.FormatError
 	if !errors.As(err, &fe) {
 		w.f.warnErr(fmt.Errorf("ext: inode %d (%s)%s: %w", ino, path, where, err))
 		return
@@ -127,7 +129,7 @@ func (w *walker) warnAt(ino uint32, path, where string, err error, extra string)
 }
 
 func (w *walker) warnf(ino uint32, path string, off int64, format string, args ...any) {
-	w.f.warnErr(&fs.FormatError{FS: "ext", Off: off, What: fmt.Sprintf("inode %d (%s)", ino, path), Msg: fmt.Sprintf(format, args...)})
+	w.f.warnErr(&diskerr.FormatError{FS: "ext", Off: off, What: fmt.Sprintf("inode %d (%s)", ino, path), Msg: fmt.Sprintf(format, args...)})
 }
 
 // dir reports directory d, reads its entries, reports its files and

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/internal/diskerr"
 )
 
 // Variant is the FAT width: 12, 16 or 32 bits per table entry.
@@ -73,7 +73,7 @@ type bpb struct {
 // size bytes and checks that its geometry makes sense and fits in size.
 func parseBPB(b []byte, size int64) (*bpb, error) {
 	bad := func(off int64, format string, args ...any) error {
-		return &fs.FormatError{FS: "fat", Off: off, What: "boot sector", Msg: fmt.Sprintf(format, args...)}
+		return &diskerr.FormatError{FS: "fat", Off: off, What: "boot sector", Msg: fmt.Sprintf(format, args...)}
 	}
 	if len(b) < 512 {
 		return nil, bad(0, "%d bytes, need 512", len(b))

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/virt-bmap/virt-bmap/internal/diskerr"
+
 	"github.com/virt-bmap/virt-bmap/fs"
 )
 
@@ -198,9 +200,9 @@ func TestCorruptions(t *testing.T) {
 			b := tc.corrupt(g, bytes.Clone(orig))
 			f, err := New(bytes.NewReader(b), int64(len(b)))
 			if tc.newErr != "" {
-				var fe *fs.FormatError
+				var fe *diskerr.FormatError
 				if err == nil || !strings.Contains(err.Error(), tc.newErr) || !errors.As(err, &fe) {
-					t.Fatalf("New: %v, want a FormatError with %q", err, tc.newErr)
+					t.Fatalf("New: %v, want a diskerr.FormatError with %q", err, tc.newErr)
 				}
 				return
 			}
@@ -329,9 +331,9 @@ func TestWalkBudget(t *testing.T) {
 	defer func() { walkBudget = old }()
 	walkBudget = func(uint32) int64 { return int64(extentClusters(big)) * 5 }
 	n, err := count()
-	var fe *fs.FormatError
+	var fe *diskerr.FormatError
 	if !errors.As(err, &fe) || !strings.Contains(err.Error(), "walk stopped") || n >= full {
-		t.Errorf("small budget: %d of %d entries, %v; want a FormatError saying the walk stopped", n, full, err)
+		t.Errorf("small budget: %d of %d entries, %v; want a diskerr.FormatError saying the walk stopped", n, full, err)
 	}
 }
 

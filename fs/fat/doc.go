@@ -59,7 +59,7 @@
 // # Damage
 //
 // New fails only when the boot sector is missing or inconsistent, or
-// describes a volume larger than the device (*fs.FormatError). Any other
+// describes a volume larger than the device (*diskerr.FormatError). Any other
 // damage is reported through the function given to SetWarn, naming the
 // path and the byte offset (of the directory entry, or of the FAT entry
 // where a chain goes wrong), and the walk goes on: a chain that loops,

@@ -5,6 +5,8 @@ import (
 	"io"
 	"strings"
 
+	"github.com/virt-bmap/virt-bmap/internal/diskerr"
+
 	"github.com/virt-bmap/virt-bmap/fs"
 	"github.com/virt-bmap/virt-bmap/internal/chunkcache"
 )
@@ -22,16 +24,16 @@ type FS struct {
 }
 
 // New opens the FAT volume that starts at r's first byte; size is the size
-// of the partition (or image) holding it. It fails with an *fs.FormatError
+// of the partition (or image) holding it. It fails with an *diskerr.FormatError
 // when the boot sector is missing, inconsistent or describes a volume
 // larger than size.
 func New(r io.ReaderAt, size int64) (*FS, error) {
 	if size < 512 {
-		return nil, &fs.FormatError{FS: "fat", Off: 0, What: "boot sector", Msg: fmt.Sprintf("device of %d bytes too small for a boot sector", size)}
+		return nil, &diskerr.FormatError{FS: "fat", Off: 0, What: "boot sector", Msg: fmt.Sprintf("device of %d bytes too small for a boot sector", size)}
 	}
 	b := make([]byte, 512)
 	if err := chunkcache.ReadFull(r, b, 0); err != nil {
-		return nil, &fs.FormatError{FS: "fat", Off: 0, What: "boot sector", Msg: fmt.Sprintf("reading: %v", err)}
+		return nil, &diskerr.FormatError{FS: "fat", Off: 0, What: "boot sector", Msg: fmt.Sprintf("reading: %v", err)}
 	}
 	p, err := parseBPB(b, size)
 	if err != nil {

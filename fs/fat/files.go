@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/virt-bmap/virt-bmap/internal/diskerr"
+
 	"github.com/virt-bmap/virt-bmap/fs"
 	"github.com/virt-bmap/virt-bmap/internal/chunkcache"
 	"github.com/virt-bmap/virt-bmap/internal/fsfile"
@@ -164,7 +166,7 @@ func (f *FS) resolve(op, name string) (*node, error) {
 func (f *FS) chain(start, limit, need uint32) ([]run, error) {
 	p := f.p
 	if start < 2 || start > p.maxCluster {
-		return nil, &fs.FormatError{FS: "fat", Off: p.fatOff, What: "cluster chain", Msg: fmt.Sprintf("first cluster %d outside the clusters 2-%d", start, p.maxCluster)}
+		return nil, &diskerr.FormatError{FS: "fat", Off: p.fatOff, What: "cluster chain", Msg: fmt.Sprintf("first cluster %d outside the clusters 2-%d", start, p.maxCluster)}
 	}
 	t := newTable(f.r, p)
 	var runs []run
@@ -175,7 +177,7 @@ func (f *FS) chain(start, limit, need uint32) ([]run, error) {
 			runs[n-1].n++
 		} else {
 			if _, ok := starts[c]; ok {
-				return nil, &fs.FormatError{FS: "fat", Off: t.volumeOff(c), What: fmt.Sprintf("cluster chain from %d", start), Msg: fmt.Sprintf("loops back to cluster %d", c)}
+				return nil, &diskerr.FormatError{FS: "fat", Off: t.volumeOff(c), What: fmt.Sprintf("cluster chain from %d", start), Msg: fmt.Sprintf("loops back to cluster %d", c)}
 			}
 			starts[c] = struct{}{}
 			runs = append(runs, run{first: c, n: 1})
@@ -185,22 +187,22 @@ func (f *FS) chain(start, limit, need uint32) ([]run, error) {
 		}
 		v, err := t.next(c)
 		if err != nil {
-			return nil, &fs.FormatError{FS: "fat", Off: t.volumeOff(c), What: fmt.Sprintf("cluster chain from %d", start), Msg: err.Error()}
+			return nil, &diskerr.FormatError{FS: "fat", Off: t.volumeOff(c), What: fmt.Sprintf("cluster chain from %d", start), Msg: err.Error()}
 		}
 		switch t.class(v) {
 		case entryNext:
 			if v-runs[len(runs)-1].first < runs[len(runs)-1].n && v >= runs[len(runs)-1].first {
-				return nil, &fs.FormatError{FS: "fat", Off: t.volumeOff(c), What: fmt.Sprintf("cluster chain from %d", start), Msg: fmt.Sprintf("loops back to cluster %d", v)}
+				return nil, &diskerr.FormatError{FS: "fat", Off: t.volumeOff(c), What: fmt.Sprintf("cluster chain from %d", start), Msg: fmt.Sprintf("loops back to cluster %d", v)}
 			}
 			c = v
 			continue
 		case entryEnd:
 			if count < need {
-				return nil, &fs.FormatError{FS: "fat", Off: t.volumeOff(c), What: fmt.Sprintf("cluster chain from %d", start), Msg: fmt.Sprintf("ends after %d clusters, %d needed", count, need)}
+				return nil, &diskerr.FormatError{FS: "fat", Off: t.volumeOff(c), What: fmt.Sprintf("cluster chain from %d", start), Msg: fmt.Sprintf("ends after %d clusters, %d needed", count, need)}
 			}
 			return runs, nil
 		default:
-			return nil, &fs.FormatError{FS: "fat", Off: t.volumeOff(c), What: fmt.Sprintf("cluster chain from %d", start), Msg: fmt.Sprintf("cluster %d leads to %#x, not a cluster", c, v)}
+			return nil, &diskerr.FormatError{FS: "fat", Off: t.volumeOff(c), What: fmt.Sprintf("cluster chain from %d", start), Msg: fmt.Sprintf("cluster %d leads to %#x, not a cluster", c, v)}
 		}
 	}
 	return runs, nil
@@ -235,7 +237,7 @@ func (f *FS) dirBytes(n *node) ([]byte, []fs.Extent, error) {
 	if n.root && p.variant != FAT32 {
 		b := make([]byte, min(p.rootLen, maxDirBytes))
 		if err := chunkcache.ReadFull(f.r, b, p.rootOff); err != nil {
-			return nil, nil, &fs.FormatError{FS: "fat", Off: p.rootOff, What: "root directory", Msg: err.Error()}
+			return nil, nil, &diskerr.FormatError{FS: "fat", Off: p.rootOff, What: "root directory", Msg: err.Error()}
 		}
 		return b, []fs.Extent{{Off: p.rootOff, Len: int64(len(b)), FileOff: 0}}, nil
 	}
@@ -254,7 +256,7 @@ func (f *FS) dirBytes(n *node) ([]byte, []fs.Extent, error) {
 	b := make([]byte, total)
 	for _, e := range es {
 		if err := chunkcache.ReadFull(f.r, b[e.FileOff:e.FileOff+e.Len], e.Off); err != nil {
-			return nil, nil, &fs.FormatError{FS: "fat", Off: e.Off, What: "directory", Msg: err.Error()}
+			return nil, nil, &diskerr.FormatError{FS: "fat", Off: e.Off, What: "directory", Msg: err.Error()}
 		}
 	}
 	return b, es, nil

@@ -14,7 +14,8 @@ import (
 	"testing/fstest"
 	"time"
 
-	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/internal/diskerr"
+
 	"github.com/virt-bmap/virt-bmap/internal/testutil"
 )
 
@@ -189,7 +190,7 @@ func checkCaseAndShort(t *testing.T, f *FS, img string) {
 }
 
 // TestFilesCorrupt breaks a file's chain and the root directory and
-// expects errors naming the file, with an *fs.FormatError inside.
+// expects errors naming the file, with an *diskerr.FormatError inside.
 func TestFilesCorrupt(t *testing.T) {
 	b0 := loadFixture(t, "fat16")
 	f0, err := New(bytes.NewReader(b0), int64(len(b0)))
@@ -215,9 +216,9 @@ func TestFilesCorrupt(t *testing.T) {
 			must(t, err)
 			_, err = iofs.ReadFile(f, "frag/big")
 			var pe *iofs.PathError
-			var fe *fs.FormatError
+			var fe *diskerr.FormatError
 			if !errors.As(err, &pe) || !errors.As(err, &fe) || pe.Path != "frag/big" {
-				t.Errorf("ReadFile: %v, want a PathError for frag/big with a FormatError", err)
+				t.Errorf("ReadFile: %v, want a PathError for frag/big with a diskerr.FormatError", err)
 			}
 		})
 	}

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/virt-bmap/virt-bmap/internal/diskerr"
+
 	"github.com/virt-bmap/virt-bmap/fs"
 	"github.com/virt-bmap/virt-bmap/internal/chunkcache"
 )
@@ -90,11 +92,11 @@ func (w *walker) inode(off int64) uint64 {
 }
 
 func (w *walker) errBudget() error {
-	return &fs.FormatError{FS: "fat", Off: w.t.off, What: "FAT", Msg: fmt.Sprintf("walk stopped after following more than %d clusters: chains shared between many entries", walkBudget(w.p.clusters))}
+	return &diskerr.FormatError{FS: "fat", Off: w.t.off, What: "FAT", Msg: fmt.Sprintf("walk stopped after following more than %d clusters: chains shared between many entries", walkBudget(w.p.clusters))}
 }
 
 func (w *walker) warnf(off int64, what, format string, args ...any) {
-	w.f.warnErr(&fs.FormatError{FS: "fat", Off: off, What: what, Msg: fmt.Sprintf(format, args...)})
+	w.f.warnErr(&diskerr.FormatError{FS: "fat", Off: off, What: what, Msg: fmt.Sprintf(format, args...)})
 }
 
 func (w *walker) emit(e fs.Entry) error {

@@ -22,7 +22,7 @@ import (
 	"hash/crc32"
 	"io"
 
-	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/internal/diskerr"
 )
 
 // ErrNoLabel is returned by ReadLabel when none of the first four sectors
@@ -69,7 +69,7 @@ func FormatUUID(u string) string {
 
 // ReadLabel finds and decodes the label and PV header of the device r of
 // size bytes. It returns ErrNoLabel when there is none, and a
-// *fs.FormatError for a label that is there but damaged.
+// *diskerr.FormatError for a label that is there but damaged.
 func ReadLabel(r io.ReaderAt, size int64) (*Label, error) {
 	var b [sectorSize]byte
 	for s := int64(0); s < labelScan; s++ {
@@ -91,7 +91,7 @@ func ReadLabel(r io.ReaderAt, size int64) (*Label, error) {
 func decodeLabel(b []byte, s, size int64) (*Label, error) {
 	off := s * sectorSize
 	bad := func(msg string, a ...any) error {
-		return &fs.FormatError{FS: "lvm", Off: off, What: "label", Msg: fmt.Sprintf(msg, a...)}
+		return &diskerr.FormatError{FS: "lvm", Off: off, What: "label", Msg: fmt.Sprintf(msg, a...)}
 	}
 	if len(b) < sectorSize || string(b[:8]) != labelID {
 		return nil, bad("no %q magic", labelID)

@@ -6,7 +6,7 @@ import (
 	"hash/crc32"
 	"io"
 
-	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/internal/diskerr"
 )
 
 const (
@@ -45,7 +45,7 @@ func crcUpdate(c uint32, b []byte) uint32 {
 // decodeMDAHeader decodes the 512-byte header found at byte off of the PV.
 func decodeMDAHeader(b []byte, off int64) (*MDAHeader, error) {
 	bad := func(msg string, a ...any) error {
-		return &fs.FormatError{FS: "lvm", Off: off, What: "metadata area header", Msg: fmt.Sprintf(msg, a...)}
+		return &diskerr.FormatError{FS: "lvm", Off: off, What: "metadata area header", Msg: fmt.Sprintf(msg, a...)}
 	}
 	if len(b) < mdaHeaderSize {
 		return nil, bad("truncated: %d bytes", len(b))
@@ -85,7 +85,7 @@ func decodeMDAHeader(b []byte, off int64) (*MDAHeader, error) {
 // ReadMDAHeader reads the header of the metadata area a of the PV r.
 func ReadMDAHeader(r io.ReaderAt, size int64, a Area) (*MDAHeader, error) {
 	if a.Off < 0 || a.Off > size-mdaHeaderSize {
-		return nil, &fs.FormatError{FS: "lvm", Off: a.Off, What: "metadata area header", Msg: fmt.Sprintf("outside the device (%#x bytes)", size)}
+		return nil, &diskerr.FormatError{FS: "lvm", Off: a.Off, What: "metadata area header", Msg: fmt.Sprintf("outside the device (%#x bytes)", size)}
 	}
 	b := make([]byte, mdaHeaderSize)
 	if _, err := r.ReadAt(b, a.Off); err != nil {
@@ -99,7 +99,7 @@ func ReadMDAHeader(r io.ReaderAt, size int64, a Area) (*MDAHeader, error) {
 // returns the text without its trailing NUL.
 func (h *MDAHeader) Text(r io.ReaderAt, size int64) ([]byte, error) {
 	bad := func(msg string, a ...any) error {
-		return &fs.FormatError{FS: "lvm", Off: h.Start, What: "metadata area", Msg: fmt.Sprintf(msg, a...)}
+		return &diskerr.FormatError{FS: "lvm", Off: h.Start, What: "metadata area", Msg: fmt.Sprintf(msg, a...)}
 	}
 	if len(h.Locs) == 0 {
 		return nil, bad("no metadata committed")

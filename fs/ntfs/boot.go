@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"math/bits"
 
-	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/internal/diskerr"
 )
 
 // bootSize is the part of the boot sector decoded here.
@@ -42,7 +42,7 @@ func sizeFromByte(b byte, clusterSize int64) (int64, bool) {
 // error's position); volSize is the size of the device holding the volume.
 func parseBoot(b []byte, off, volSize int64) (*bootSector, error) {
 	bad := func(format string, args ...any) error {
-		return &fs.FormatError{FS: "ntfs", Off: off, What: "boot sector", Msg: fmt.Sprintf(format, args...)}
+		return &diskerr.FormatError{FS: "ntfs", Off: off, What: "boot sector", Msg: fmt.Sprintf(format, args...)}
 	}
 	if len(b) < bootSize {
 		return nil, bad("%d bytes, want %d", len(b), bootSize)

@@ -11,6 +11,8 @@ import (
 	"time"
 	"unicode/utf16"
 
+	"github.com/virt-bmap/virt-bmap/internal/diskerr"
+
 	"github.com/virt-bmap/virt-bmap/fs"
 )
 
@@ -141,7 +143,7 @@ func TestCorruptions(t *testing.T) {
 				if r.err == nil || !strings.Contains(r.err.Error(), tc.wantErr) {
 					t.Fatalf("error %v, want one containing %q", r.err, tc.wantErr)
 				}
-				var fe *fs.FormatError
+				var fe *diskerr.FormatError
 				if !errors.As(r.err, &fe) && !strings.Contains(r.err.Error(), "ntfs") {
 					t.Errorf("error %v does not say ntfs", r.err)
 				}

@@ -83,7 +83,7 @@
 //
 // # Damage
 //
-// New fails (fs.FormatError) when the boot sector or $MFT's own record is
+// New fails (diskerr.FormatError) when the boot sector or $MFT's own record is
 // unusable. During Walk, a record with a bad fixup, magic, attribute or
 // run list, a stale index entry (sequence number mismatch), a bad index
 // record, is reported through the SetWarn function naming the record, its

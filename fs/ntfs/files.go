@@ -13,7 +13,8 @@ import (
 	"time"
 	"unicode/utf16"
 
-	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/internal/diskerr"
+
 	"github.com/virt-bmap/virt-bmap/internal/chunkcache"
 	"github.com/virt-bmap/virt-bmap/internal/fsfile"
 )
@@ -180,14 +181,14 @@ type indexEnt struct {
 // node, then every in-use index record in order) until fn returns false.
 func (f *FS) scanIndex(d *node, fn func(indexEnt) bool) error {
 	if len(d.ixRoot) == 0 {
-		return &fs.FormatError{FS: "ntfs", Off: d.off, What: fmt.Sprintf("MFT record %d", d.rec), Msg: "directory without a resident $INDEX_ROOT $I30"}
+		return &diskerr.FormatError{FS: "ntfs", Off: d.off, What: fmt.Sprintf("MFT record %d", d.rec), Msg: "directory without a resident $INDEX_ROOT $I30"}
 	}
 	typ, ixSize, err := indexRootInfo(d.ixRoot)
 	if err == nil && typ != atFileName {
 		err = fmt.Errorf("$I30 indexes attribute %#x, not $FILE_NAME", typ)
 	}
 	if err != nil {
-		return &fs.FormatError{FS: "ntfs", Off: d.off, What: fmt.Sprintf("MFT record %d", d.rec), Msg: err.Error()}
+		return &diskerr.FormatError{FS: "ntfs", Off: d.off, What: fmt.Sprintf("MFT record %d", d.rec), Msg: err.Error()}
 	}
 	count := 0
 	stop := errors.New("stop")
@@ -204,13 +205,13 @@ func (f *FS) scanIndex(d *node, fn func(indexEnt) bool) error {
 		if err == stop {
 			return nil
 		}
-		return &fs.FormatError{FS: "ntfs", Off: d.off, What: fmt.Sprintf("MFT record %d $INDEX_ROOT", d.rec), Msg: err.Error()}
+		return &diskerr.FormatError{FS: "ntfs", Off: d.off, What: fmt.Sprintf("MFT record %d $INDEX_ROOT", d.rec), Msg: err.Error()}
 	}
 	if len(d.ixRuns) == 0 || d.ixBitmap == nil {
 		return nil
 	}
 	if ixSize < 512 || ixSize > maxIndexSize || ixSize&(ixSize-1) != 0 {
-		return &fs.FormatError{FS: "ntfs", Off: d.off, What: fmt.Sprintf("MFT record %d $INDEX_ROOT", d.rec), Msg: fmt.Sprintf("index record size %d", ixSize)}
+		return &diskerr.FormatError{FS: "ntfs", Off: d.off, What: fmt.Sprintf("MFT record %d $INDEX_ROOT", d.rec), Msg: fmt.Sprintf("index record size %d", ixSize)}
 	}
 	buf := make([]byte, ixSize)
 	var ps []piece
@@ -219,7 +220,7 @@ func (f *FS) scanIndex(d *node, fn func(indexEnt) bool) error {
 			continue
 		}
 		bad := func(off int64, err error) error {
-			return &fs.FormatError{FS: "ntfs", Off: off, What: fmt.Sprintf("MFT record %d index record %d", d.rec, i), Msg: err.Error()}
+			return &diskerr.FormatError{FS: "ntfs", Off: off, What: fmt.Sprintf("MFT record %d index record %d", d.rec, i), Msg: err.Error()}
 		}
 		if ps, err = f.mapRange(d.ixRuns, i*ixSize, ixSize, ps[:0]); err != nil {
 			return bad(d.off, err)
@@ -248,7 +249,7 @@ func (f *FS) child(e indexEnt) (*node, error) {
 		return nil, err
 	}
 	if seq := refSeq(e.ref); seq != 0 && seq != n.seq {
-		return nil, &fs.FormatError{FS: "ntfs", Off: n.off, What: fmt.Sprintf("MFT record %d", n.rec), Msg: fmt.Sprintf("index entry %q names sequence number %d, the record has %d (a stale entry)", e.name, seq, n.seq)}
+		return nil, &diskerr.FormatError{FS: "ntfs", Off: n.off, What: fmt.Sprintf("MFT record %d", n.rec), Msg: fmt.Sprintf("index entry %q names sequence number %d, the record has %d (a stale entry)", e.name, seq, n.seq)}
 	}
 	return n, nil
 }
@@ -335,7 +336,7 @@ func (f *FS) resolve(op, name string) (*node, error) {
 		return fail(err)
 	}
 	if !cur.dir {
-		return fail(&fs.FormatError{FS: "ntfs", Off: cur.off, What: "MFT record 5 (/)", Msg: "root is not a directory"})
+		return fail(&diskerr.FormatError{FS: "ntfs", Off: cur.off, What: "MFT record 5 (/)", Msg: "root is not a directory"})
 	}
 	if name == "." {
 		return cur, nil
@@ -427,7 +428,7 @@ func (f *FS) contents(n *node) (*dataReader, error) {
 		vcn += r.Len
 	}
 	bad := func(msg string) error {
-		return &fs.FormatError{FS: "ntfs", Off: n.off, What: fmt.Sprintf("MFT record %d", n.rec), Msg: msg}
+		return &diskerr.FormatError{FS: "ntfs", Off: n.off, What: fmt.Sprintf("MFT record %d", n.rec), Msg: msg}
 	}
 	if vcn < need {
 		return nil, bad(fmt.Sprintf("$DATA runs map %d clusters without a gap, its size %d needs %d", vcn, n.size, need))
@@ -586,7 +587,7 @@ func (c *dataReader) loadUnit(u int64) error {
 		return nil
 	}
 	if err := lznt1Decompress(c.buf, src); err != nil {
-		return &fs.FormatError{FS: "ntfs", Off: ps[0].off, What: fmt.Sprintf("MFT record %d compression unit %d", c.n.rec, u), Msg: err.Error()}
+		return &diskerr.FormatError{FS: "ntfs", Off: ps[0].off, What: fmt.Sprintf("MFT record %d compression unit %d", c.n.rec, u), Msg: err.Error()}
 	}
 	return nil
 }

@@ -14,7 +14,8 @@ import (
 	"testing"
 	"testing/fstest"
 
-	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/internal/diskerr"
+
 	"github.com/virt-bmap/virt-bmap/internal/testutil"
 )
 
@@ -328,9 +329,9 @@ func TestFilesCorrupt(t *testing.T) {
 			must(t, err)
 			_, err = iofs.ReadFile(f, c.path)
 			var pe *iofs.PathError
-			var fe *fs.FormatError
+			var fe *diskerr.FormatError
 			if !errors.As(err, &pe) || pe.Path != c.path || !errors.As(err, &fe) {
-				t.Errorf("ReadFile: %v, want a PathError for %s with a FormatError", err, c.path)
+				t.Errorf("ReadFile: %v, want a PathError for %s with a diskerr.FormatError", err, c.path)
 			}
 		})
 	}

@@ -6,6 +6,8 @@ import (
 	"io"
 	"sort"
 
+	"github.com/virt-bmap/virt-bmap/internal/diskerr"
+
 	"github.com/virt-bmap/virt-bmap/fs"
 	"github.com/virt-bmap/virt-bmap/internal/chunkcache"
 )
@@ -37,15 +39,15 @@ type FS struct {
 
 // New opens the NTFS volume that starts at r's first byte; size is the
 // size of the partition (or image) holding it. It fails with an
-// *fs.FormatError when the boot sector or $MFT's own record cannot be
+// *diskerr.FormatError when the boot sector or $MFT's own record cannot be
 // used.
 func New(r io.ReaderAt, size int64) (*FS, error) {
 	if size < bootSize {
-		return nil, &fs.FormatError{FS: "ntfs", What: "boot sector", Msg: fmt.Sprintf("device of %d bytes too small for a boot sector", size)}
+		return nil, &diskerr.FormatError{FS: "ntfs", What: "boot sector", Msg: fmt.Sprintf("device of %d bytes too small for a boot sector", size)}
 	}
 	b := make([]byte, bootSize)
 	if err := chunkcache.ReadFull(r, b, 0); err != nil {
-		return nil, &fs.FormatError{FS: "ntfs", What: "boot sector", Msg: fmt.Sprintf("reading: %v", err)}
+		return nil, &diskerr.FormatError{FS: "ntfs", What: "boot sector", Msg: fmt.Sprintf("reading: %v", err)}
 	}
 	boot, err := parseBoot(b, 0, size)
 	if err != nil {
@@ -66,7 +68,7 @@ func New(r io.ReaderAt, size int64) (*FS, error) {
 func (f *FS) loadMFT() error {
 	off := f.boot.mftLCN * f.boot.clusterSize
 	bad := func(format string, args ...any) error {
-		return &fs.FormatError{FS: "ntfs", Off: off, What: "MFT record 0 ($MFT)", Msg: fmt.Sprintf(format, args...)}
+		return &diskerr.FormatError{FS: "ntfs", Off: off, What: "MFT record 0 ($MFT)", Msg: fmt.Sprintf(format, args...)}
 	}
 	rs := f.boot.recordSize
 	if off+rs > f.size {

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"unicode/utf16"
 
+	"github.com/virt-bmap/virt-bmap/internal/diskerr"
+
 	"github.com/virt-bmap/virt-bmap/fs"
 	"github.com/virt-bmap/virt-bmap/internal/chunkcache"
 )
@@ -97,7 +99,7 @@ type walker struct {
 var walkBudget = func(n int64) int64 { return 8*n + 1<<16 }
 
 func (w *walker) errBudget() error {
-	return &fs.FormatError{FS: "ntfs", Off: w.f.boot.mftLCN * w.f.boot.clusterSize, What: "$MFT", Msg: fmt.Sprintf("walk stopped after reading more than %d MFT records: indexes name the same records over and over", walkBudget(w.f.nrec))}
+	return &diskerr.FormatError{FS: "ntfs", Off: w.f.boot.mftLCN * w.f.boot.clusterSize, What: "$MFT", Msg: fmt.Sprintf("walk stopped after reading more than %d MFT records: indexes name the same records over and over", walkBudget(w.f.nrec))}
 }
 
 // Walk calls fn for the boot sector and its backup, then for the root
@@ -125,7 +127,7 @@ func (f *FS) Walk(fn func(fs.Entry) error) error {
 		return fmt.Errorf("root directory: %w", err)
 	}
 	if !w.slots[0].rec.isDir() {
-		return &fs.FormatError{FS: "ntfs", Off: w.slots[0].pieces[0].off, What: "MFT record 5 (/)", Msg: "root is not a directory"}
+		return &diskerr.FormatError{FS: "ntfs", Off: w.slots[0].pieces[0].off, What: "MFT record 5 (/)", Msg: "root is not a directory"}
 	}
 	w.mark(rootRecord)
 	w.stack = append(w.stack, dirItem{n: rootRecord, path: "/"})
@@ -159,10 +161,10 @@ func (w *walker) meta() error {
 	b := make([]byte, bootSize)
 	switch {
 	case off+bps > f.size:
-		f.warnErr(&fs.FormatError{FS: "ntfs", Off: off, What: "backup boot sector", Msg: fmt.Sprintf("beyond the device's %d bytes (volume truncated?); not mapped", f.size)})
+		f.warnErr(&diskerr.FormatError{FS: "ntfs", Off: off, What: "backup boot sector", Msg: fmt.Sprintf("beyond the device's %d bytes (volume truncated?); not mapped", f.size)})
 		return nil
 	case chunkcache.ReadFull(f.r, b, off) != nil:
-		f.warnErr(&fs.FormatError{FS: "ntfs", Off: off, What: "backup boot sector", Msg: "unreadable; not mapped"})
+		f.warnErr(&diskerr.FormatError{FS: "ntfs", Off: off, What: "backup boot sector", Msg: "unreadable; not mapped"})
 		return nil
 	}
 	if _, err := parseBoot(b, off, f.size); err != nil {
@@ -196,10 +198,10 @@ func (w *walker) readRecord(i int, n uint64) error {
 	w.budget--
 	var err error
 	if s.pieces, err = w.f.locate(n, s.pieces[:0], false); err != nil {
-		return &fs.FormatError{FS: "ntfs", Off: w.f.boot.mftLCN * w.f.boot.clusterSize, What: fmt.Sprintf("MFT record %d", n), Msg: err.Error()}
+		return &diskerr.FormatError{FS: "ntfs", Off: w.f.boot.mftLCN * w.f.boot.clusterSize, What: fmt.Sprintf("MFT record %d", n), Msg: err.Error()}
 	}
 	bad := func(err error) error {
-		return &fs.FormatError{FS: "ntfs", Off: s.pieces[0].off, What: fmt.Sprintf("MFT record %d", n), Msg: err.Error()}
+		return &diskerr.FormatError{FS: "ntfs", Off: s.pieces[0].off, What: fmt.Sprintf("MFT record %d", n), Msg: err.Error()}
 	}
 	if err := w.f.readPieces(s.buf, s.pieces); err != nil {
 		return bad(err)
@@ -224,7 +226,7 @@ func (w *walker) load(n uint64, path string) error {
 	w.nslots = 1
 	base := &w.slots[0]
 	if base.rec.baseRef != 0 {
-		return &fs.FormatError{FS: "ntfs", Off: base.pieces[0].off, What: fmt.Sprintf("MFT record %d", n), Msg: fmt.Sprintf("an extension record of record %d, not a file", refRecord(base.rec.baseRef))}
+		return &diskerr.FormatError{FS: "ntfs", Off: base.pieces[0].off, What: fmt.Sprintf("MFT record %d", n), Msg: fmt.Sprintf("an extension record of record %d, not a file", refRecord(base.rec.baseRef))}
 	}
 	var list *fileAttr
 	if err := w.addAttrs(0); err != nil {
@@ -281,7 +283,7 @@ func (w *walker) load(n uint64, path string) error {
 
 func (w *walker) recErr(i int, msg string) error {
 	s := &w.slots[i]
-	return &fs.FormatError{FS: "ntfs", Off: s.pieces[0].off, What: fmt.Sprintf("MFT record %d", s.n), Msg: msg}
+	return &diskerr.FormatError{FS: "ntfs", Off: s.pieces[0].off, What: fmt.Sprintf("MFT record %d", s.n), Msg: msg}
 }
 
 // addAttrs adds the attributes of record slot i to w.attrs, merging the
@@ -491,12 +493,12 @@ func (w *walker) seenStream(i int, name string) bool {
 }
 
 func (w *walker) warnf(n uint64, path string, off int64, format string, args ...any) {
-	w.f.warnErr(&fs.FormatError{FS: "ntfs", Off: off, What: fmt.Sprintf("MFT record %d (%s)", n, path), Msg: fmt.Sprintf(format, args...)})
+	w.f.warnErr(&diskerr.FormatError{FS: "ntfs", Off: off, What: fmt.Sprintf("MFT record %d (%s)", n, path), Msg: fmt.Sprintf(format, args...)})
 }
 
 // warnLoad passes on an error from load, naming the path.
 func (w *walker) warnLoad(path string, err error) {
-	var fe *fs.FormatError
+	var fe *diskerr.FormatError
 	if errors.As(err, &fe) {
 		c := *fe
 		c.What += " (" + path + ")"
@@ -719,6 +721,6 @@ func (w *walker) countUnreachable() {
 		f.unreachable++
 	}
 	if f.unreachable > 0 {
-		f.warnErr(&fs.FormatError{FS: "ntfs", Off: firstOff, What: fmt.Sprintf("MFT record %d", first), Msg: fmt.Sprintf("%d in-use file record(s) not reachable from the root directory (orphans), the first this one; not mapped", f.unreachable)})
+		f.warnErr(&diskerr.FormatError{FS: "ntfs", Off: firstOff, What: fmt.Sprintf("MFT record %d", first), Msg: fmt.Sprintf("%d in-use file record(s) not reachable from the root directory (orphans), the first this one; not mapped", f.unreachable)})
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/virt-bmap/virt-bmap/internal/diskerr"
+
 	"github.com/virt-bmap/virt-bmap/fs"
 )
 
@@ -29,23 +31,23 @@ func readEBRChain(r io.ReaderAt, size, extStart, extSize int64, warn fs.WarnFunc
 	var sec [sectorSize]byte
 	for n := 0; ; n++ {
 		if n >= maxEBRs {
-			warn(&fs.FormatError{FS: "mbr", Off: cur, What: "EBR",
+			warn(&diskerr.FormatError{FS: "mbr", Off: cur, What: "EBR",
 				Msg: fmt.Sprintf("chain longer than %d EBRs: stopped", maxEBRs)})
 			return parts, ebrs
 		}
 		if visited[cur] {
-			warn(&fs.FormatError{FS: "mbr", Off: cur, What: "EBR",
+			warn(&diskerr.FormatError{FS: "mbr", Off: cur, What: "EBR",
 				Msg: "loop in the EBR chain (this EBR was already read): stopped"})
 			return parts, ebrs
 		}
 		visited[cur] = true
 		if cur < extStart || cur+sectorSize > extEnd {
-			warn(&fs.FormatError{FS: "mbr", Off: cur, What: "EBR",
+			warn(&diskerr.FormatError{FS: "mbr", Off: cur, What: "EBR",
 				Msg: fmt.Sprintf("outside the extended partition %#x-%#x: chain stopped", extStart, extEnd)})
 			return parts, ebrs
 		}
 		if cur+sectorSize > size {
-			warn(&fs.FormatError{FS: "mbr", Off: cur, What: "EBR",
+			warn(&diskerr.FormatError{FS: "mbr", Off: cur, What: "EBR",
 				Msg: fmt.Sprintf("beyond the disk's end %#x: chain stopped", size)})
 			return parts, ebrs
 		}
@@ -54,7 +56,7 @@ func readEBRChain(r io.ReaderAt, size, extStart, extSize int64, warn fs.WarnFunc
 			return parts, ebrs
 		}
 		if sec[510] != 0x55 || sec[511] != 0xAA {
-			warn(&fs.FormatError{FS: "mbr", Off: cur, What: "EBR",
+			warn(&diskerr.FormatError{FS: "mbr", Off: cur, What: "EBR",
 				Msg: "no 0x55AA signature: chain stopped"})
 			return parts, ebrs
 		}
@@ -71,7 +73,7 @@ func readEBRChain(r io.ReaderAt, size, extStart, extSize int64, warn fs.WarnFunc
 			}
 			if checkBounds(&p, size, "mbr", cur+mbrEntriesOff, warn) {
 				if p.Start < extStart || p.End() > extEnd {
-					warn(&fs.FormatError{FS: "mbr", Off: cur + mbrEntriesOff, What: fmt.Sprintf("partition %d", p.Number),
+					warn(&diskerr.FormatError{FS: "mbr", Off: cur + mbrEntriesOff, What: fmt.Sprintf("partition %d", p.Number),
 						Msg: fmt.Sprintf("bytes %#x-%#x lie outside the extended partition %#x-%#x: kept", p.Start, p.End(), extStart, extEnd)})
 				}
 				parts = append(parts, p)

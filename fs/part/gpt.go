@@ -10,6 +10,8 @@ import (
 	iofs "io/fs"
 	"time"
 
+	"github.com/virt-bmap/virt-bmap/internal/diskerr"
+
 	"github.com/diskfs/go-diskfs/partition/gpt"
 
 	"github.com/virt-bmap/virt-bmap/fs"
@@ -71,7 +73,7 @@ type gptHeader struct {
 // its entry array. The header must say it is at the LBA where it is found.
 func checkGPTHeader(r io.ReaderAt, size, ss, off int64) (*gptHeader, error) {
 	ferr := func(format string, a ...any) error {
-		return &fs.FormatError{FS: "gpt", Off: off, What: "header", Msg: fmt.Sprintf(format, a...)}
+		return &diskerr.FormatError{FS: "gpt", Off: off, What: "header", Msg: fmt.Sprintf(format, a...)}
 	}
 	if off < 0 || off+ss > size {
 		return nil, ferr("outside the disk (%d bytes)", size)
@@ -127,7 +129,7 @@ func checkGPTHeader(r io.ReaderAt, size, ss, off int64) (*gptHeader, error) {
 		return nil, fmt.Errorf("gpt: reading entry array at %#x: %w", h.entriesArrayOff, err)
 	}
 	if got := crc32.ChecksumIEEE(arr); got != h.EntriesCRC {
-		return nil, &fs.FormatError{FS: "gpt", Off: h.entriesArrayOff, What: "entry array",
+		return nil, &diskerr.FormatError{FS: "gpt", Off: h.entriesArrayOff, What: "entry array",
 			Msg: fmt.Sprintf("CRC32 %#08x does not match the %#08x stored in the header at %#x", got, h.EntriesCRC, off)}
 	}
 	return h, nil
@@ -159,7 +161,7 @@ func readGPT(r io.ReaderAt, size, ss int64, warn fs.WarnFunc) (*Table, error) {
 	switch {
 	case perr == nil && t.RecoveredFromBackup:
 		// Our checks passed the primary but go-diskfs did not.
-		warn(&fs.FormatError{FS: "gpt", Off: primaryOff, What: "primary header",
+		warn(&diskerr.FormatError{FS: "gpt", Off: primaryOff, What: "primary header",
 			Msg: fmt.Sprintf("refused by go-diskfs, using backup header at %#x", backupOff)})
 	case perr == nil:
 		checkBackup(size, ss, ph, berr, warn)
@@ -191,19 +193,19 @@ func readGPT(r io.ReaderAt, size, ss int64, warn fs.WarnFunc) (*Table, error) {
 			GUID:     p.GUID,
 		}
 		if p.End < p.Start {
-			warn(&fs.FormatError{FS: "gpt", Off: entryOff, What: fmt.Sprintf("partition %d", p.Index),
+			warn(&diskerr.FormatError{FS: "gpt", Off: entryOff, What: fmt.Sprintf("partition %d", p.Index),
 				Msg: fmt.Sprintf("last LBA %d before first LBA %d: skipped", p.End, p.Start)})
 			continue
 		}
 		if p.Start >= lbas {
-			warn(&fs.FormatError{FS: "gpt", Off: entryOff, What: fmt.Sprintf("partition %d", p.Index),
+			warn(&diskerr.FormatError{FS: "gpt", Off: entryOff, What: fmt.Sprintf("partition %d", p.Index),
 				Msg: fmt.Sprintf("starts at LBA %d, beyond the disk's end (LBA %d): skipped", p.Start, lbas)})
 			continue
 		}
 		q.Start = int64(p.Start) * ss
 		if p.End >= lbas {
 			q.Size = size - q.Start
-			warn(&fs.FormatError{FS: "gpt", Off: entryOff, What: fmt.Sprintf("partition %d", p.Index),
+			warn(&diskerr.FormatError{FS: "gpt", Off: entryOff, What: fmt.Sprintf("partition %d", p.Index),
 				Msg: fmt.Sprintf("LBAs %d-%d run past the disk's end (%d LBAs): clamped to %d bytes", p.Start, p.End, lbas, q.Size)})
 		} else {
 			q.Size = int64(p.End-p.Start+1) * ss
@@ -221,7 +223,7 @@ func readGPT(r io.ReaderAt, size, ss int64, warn fs.WarnFunc) (*Table, error) {
 func checkBackup(size, ss int64, ph *gptHeader, berr error, warn fs.WarnFunc) {
 	last := uint64(size/ss - 1)
 	if ph.AltLBA != last {
-		warn(&fs.FormatError{FS: "gpt", Off: ph.headerOffset, What: "primary header",
+		warn(&diskerr.FormatError{FS: "gpt", Off: ph.headerOffset, What: "primary header",
 			Msg: fmt.Sprintf("backup header recorded at LBA %d, not in the disk's last sector (LBA %d): was the image resized?", ph.AltLBA, last)})
 		return
 	}

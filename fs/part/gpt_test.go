@@ -10,9 +10,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/virt-bmap/virt-bmap/internal/diskerr"
+
 	"github.com/diskfs/go-diskfs/partition/gpt"
 
-	"github.com/virt-bmap/virt-bmap/fs"
 	"github.com/virt-bmap/virt-bmap/internal/testutil"
 )
 
@@ -168,9 +169,9 @@ func TestGPTBackupFallback(t *testing.T) {
 				if !strings.Contains(err.Error(), "0x200") || !strings.Contains(err.Error(), fmt.Sprintf("%#x", backup)) {
 					t.Errorf("error does not name both headers: %v", err)
 				}
-				var fe *fs.FormatError
+				var fe *diskerr.FormatError
 				if !errors.As(err, &fe) {
-					t.Errorf("error %v does not wrap a FormatError", err)
+					t.Errorf("error %v does not wrap a diskerr.FormatError", err)
 				}
 				return
 			}

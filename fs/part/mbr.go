@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/virt-bmap/virt-bmap/internal/diskerr"
+
 	"github.com/virt-bmap/virt-bmap/fs"
 )
 
@@ -102,7 +104,7 @@ func readMBR(r io.ReaderAt, size int64, m mbr, warn fs.WarnFunc) (*Table, error)
 		return &Table{SectorSize: sectorSize}, nil
 	}
 	if bad >= 0 {
-		warn(&fs.FormatError{FS: "mbr", Off: int64(mbrEntriesOff + bad*mbrEntrySize), What: fmt.Sprintf("entry %d", bad+1),
+		warn(&diskerr.FormatError{FS: "mbr", Off: int64(mbrEntriesOff + bad*mbrEntrySize), What: fmt.Sprintf("entry %d", bad+1),
 			Msg: fmt.Sprintf("status byte %#02x is neither 0x00 nor 0x80: sector 0 is not a partition table", m.Entries[bad].Status)})
 		return &Table{SectorSize: sectorSize}, nil
 	}
@@ -128,7 +130,7 @@ func readMBR(r io.ReaderAt, size int64, m mbr, warn fs.WarnFunc) (*Table, error)
 		t.Partitions = append(t.Partitions, p)
 		if p.Extended {
 			if ext != nil {
-				warn(&fs.FormatError{FS: "mbr", Off: int64(mbrEntriesOff + i*mbrEntrySize), What: fmt.Sprintf("entry %d", i+1),
+				warn(&diskerr.FormatError{FS: "mbr", Off: int64(mbrEntriesOff + i*mbrEntrySize), What: fmt.Sprintf("entry %d", i+1),
 					Msg: fmt.Sprintf("second extended partition (the first is partition %d): its logical partitions are not read", ext.Number)})
 				continue
 			}

@@ -17,6 +17,8 @@ import (
 	"io"
 	"sort"
 
+	"github.com/virt-bmap/virt-bmap/internal/diskerr"
+
 	"github.com/virt-bmap/virt-bmap/fs"
 )
 
@@ -93,7 +95,7 @@ func Read(r io.ReaderAt, size int64, warn fs.WarnFunc) (*Table, error) {
 	if sec[510] != 0x55 || sec[511] != 0xAA {
 		// A GPT disk without a protective MBR is unusual but readable.
 		if ss := gptSectorSize(r, size); ss != 0 {
-			warn(&fs.FormatError{FS: "mbr", Off: 0, What: "boot sector", Msg: "no 0x55AA signature but a GPT header follows: reading the GPT"})
+			warn(&diskerr.FormatError{FS: "mbr", Off: 0, What: "boot sector", Msg: "no 0x55AA signature but a GPT header follows: reading the GPT"})
 			return readGPT(r, size, ss, warn)
 		}
 		return &Table{SectorSize: sectorSize}, nil
@@ -115,12 +117,12 @@ func Read(r io.ReaderAt, size int64, warn fs.WarnFunc) (*Table, error) {
 func checkBounds(p *Partition, size int64, scheme string, off int64, warn fs.WarnFunc) bool {
 	what := fmt.Sprintf("partition %d", p.Number)
 	if p.Start >= size {
-		warn(&fs.FormatError{FS: scheme, Off: off, What: what,
+		warn(&diskerr.FormatError{FS: scheme, Off: off, What: what,
 			Msg: fmt.Sprintf("starts at byte %#x, beyond the disk's end %#x: skipped", p.Start, size)})
 		return false
 	}
 	if p.Size > size-p.Start {
-		warn(&fs.FormatError{FS: scheme, Off: off, What: what,
+		warn(&diskerr.FormatError{FS: scheme, Off: off, What: what,
 			Msg: fmt.Sprintf("runs from %#x to %#x, past the disk's end %#x: clamped to %d bytes", p.Start, p.Start+p.Size, size, size-p.Start)})
 		p.Size = size - p.Start
 	}
@@ -147,7 +149,7 @@ func warnOverlaps(scheme string, parts []Partition, warn fs.WarnFunc) {
 			if q.Size == 0 || p.Size == 0 || (p.Extended && q.Number > 4) || (q.Extended && p.Number > 4) {
 				continue
 			}
-			warn(&fs.FormatError{FS: scheme, Off: p.Start, What: fmt.Sprintf("partition %d", p.Number),
+			warn(&diskerr.FormatError{FS: scheme, Off: p.Start, What: fmt.Sprintf("partition %d", p.Number),
 				Msg: fmt.Sprintf("overlaps partition %d (bytes %#x-%#x and %#x-%#x): both kept", q.Number, p.Start, p.End(), q.Start, q.End())})
 		}
 	}

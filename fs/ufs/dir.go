@@ -6,7 +6,8 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/internal/diskerr"
+
 	"github.com/virt-bmap/virt-bmap/internal/fsfile"
 )
 
@@ -31,7 +32,7 @@ type dirent struct {
 }
 
 func dirErr(dir uint64, off int64, format string, args ...any) error {
-	return &fs.FormatError{FS: "ufs", Off: off, What: fmt.Sprintf("inode %d directory", dir), Msg: fmt.Sprintf(format, args...)}
+	return &diskerr.FormatError{FS: "ufs", Off: off, What: fmt.Sprintf("inode %d directory", dir), Msg: fmt.Sprintf(format, args...)}
 }
 
 // parseDirChunk calls fn for each live entry of the chunk b, "." and ".."

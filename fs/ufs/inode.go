@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/internal/diskerr"
 )
 
 // File types in di_mode (IFMT and friends, sys/ufs/ufs/dinode.h).
@@ -58,7 +58,7 @@ func (in *Inode) special() bool {
 func (in *Inode) IsShortLink() bool { return in.shortLink != nil }
 
 func inodeErr(ino uint64, off int64, format string, args ...any) error {
-	return &fs.FormatError{FS: "ufs", Off: off, What: fmt.Sprintf("inode %d", ino), Msg: fmt.Sprintf(format, args...)}
+	return &diskerr.FormatError{FS: "ufs", Off: off, What: fmt.Sprintf("inode %d", ino), Msg: fmt.Sprintf(format, args...)}
 }
 
 // inodeOff returns the byte offset of inode ino, checking it exists.

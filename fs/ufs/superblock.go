@@ -4,7 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 
-	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/internal/diskerr"
 )
 
 // Superblock locations and magics (FreeBSD sys/ufs/ffs/fs.h): UFS2 puts
@@ -62,7 +62,7 @@ type superblock struct {
 
 // sbErr is a superblock error at off.
 func sbErr(off int64, msg string, args ...any) error {
-	return &fs.FormatError{FS: "ufs", Off: off, What: "superblock", Msg: fmt.Sprintf(msg, args...)}
+	return &diskerr.FormatError{FS: "ufs", Off: off, What: "superblock", Msg: fmt.Sprintf(msg, args...)}
 }
 
 // parseSuperblock decodes and checks the superblock b (sbSize bytes) read

@@ -6,6 +6,8 @@ import (
 	"io"
 	"strings"
 
+	"github.com/virt-bmap/virt-bmap/internal/diskerr"
+
 	"github.com/virt-bmap/virt-bmap/fs"
 	"github.com/virt-bmap/virt-bmap/internal/chunkcache"
 )
@@ -34,7 +36,7 @@ const (
 // size of the partition (or image) holding it. It looks for a UFS2
 // superblock at 64 KiB, then a UFS1 (or NetBSD makefs' UFS2) one at
 // 8 KiB, and fails with an
-// *fs.FormatError when neither can be used.
+// *diskerr.FormatError when neither can be used.
 func New(r io.ReaderAt, size int64) (*FS, error) {
 	var first error
 	for _, off := range []int64{sbUFS2Off, sbUFS1Off} {
@@ -109,6 +111,6 @@ func (f *FS) read(b []byte, off int64) error {
 
 // noMagic reports a superblock error for a missing magic.
 func noMagic(err error) bool {
-	var fe *fs.FormatError
+	var fe *diskerr.FormatError
 	return errors.As(err, &fe) && strings.HasPrefix(fe.Msg, "bad magic")
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/virt-bmap/virt-bmap/internal/diskerr"
+
 	"github.com/virt-bmap/virt-bmap/fs"
 )
 
@@ -125,7 +127,7 @@ func (f *FS) agMeta(agno uint32, budget *int64, fn func(fs.Entry) error) error {
 }
 
 func agErr(agno uint32, off int64, what, format string, args ...any) error {
-	return &fs.FormatError{FS: "xfs", Off: off, What: fmt.Sprintf("AG %d %s", agno, what), Msg: fmt.Sprintf(format, args...)}
+	return &diskerr.FormatError{FS: "xfs", Off: off, What: fmt.Sprintf("AG %d %s", agno, what), Msg: fmt.Sprintf(format, args...)}
 }
 
 // checkAGHeader checks an AGF or AGI sector: magic, sequence number and

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"fmt"
 
+	"github.com/virt-bmap/virt-bmap/internal/diskerr"
+
 	"github.com/virt-bmap/virt-bmap/fs"
 )
 
@@ -65,7 +67,7 @@ func (m *mapper) errf(off int64, what, format string, args ...any) error {
 	if what != "" {
 		w += " " + what
 	}
-	return &fs.FormatError{FS: "xfs", Off: off, What: w, Msg: fmt.Sprintf(format, args...)}
+	return &diskerr.FormatError{FS: "xfs", Off: off, What: w, Msg: fmt.Sprintf(format, args...)}
 }
 
 // mapInode maps in's data fork into m.m (reused: valid until the next

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/virt-bmap/virt-bmap/internal/diskerr"
+
 	"github.com/virt-bmap/virt-bmap/fs"
 )
 
@@ -207,8 +209,8 @@ func TestCorrupt(t *testing.T) {
 				if err == nil || !strings.Contains(err.Error(), want.newErr) {
 					t.Fatalf("New: %v, want an error with %q", err, want.newErr)
 				}
-				if _, ok := err.(*fs.FormatError); !ok {
-					t.Errorf("New: %T, want *fs.FormatError", err)
+				if _, ok := err.(*diskerr.FormatError); !ok {
+					t.Errorf("New: %T, want *diskerr.FormatError", err)
 				}
 				return
 			}

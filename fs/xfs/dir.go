@@ -4,7 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 
-	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/internal/diskerr"
 )
 
 // Directories come in four shapes. A shortform directory lives in the
@@ -45,7 +45,7 @@ type dirent struct {
 }
 
 func dirErr(dir uint64, off int64, what, format string, args ...any) error {
-	return &fs.FormatError{FS: "xfs", Off: off, What: fmt.Sprintf("inode %d %s", dir, what), Msg: fmt.Sprintf(format, args...)}
+	return &diskerr.FormatError{FS: "xfs", Off: off, What: fmt.Sprintf("inode %d %s", dir, what), Msg: fmt.Sprintf(format, args...)}
 }
 
 // parseShortform calls fn for each entry of the shortform directory in

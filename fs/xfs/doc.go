@@ -49,7 +49,7 @@
 //
 // # Damage
 //
-// New fails only when the superblock is unusable (*fs.FormatError). Any
+// New fails only when the superblock is unusable (*diskerr.FormatError). Any
 // other damage (a bad inode, bmbt, directory block, AG header or btree, a
 // directory loop) is reported through the function given to SetWarn,
 // naming the inode or AG, the path and the byte offset, and the walk goes

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/internal/diskerr"
 )
 
 // The dinode: a core of 100 bytes (version 1 and 2) or 176 bytes (version
@@ -91,7 +91,7 @@ func (f *FS) inodeOff(ino uint64) (int64, error) {
 }
 
 func inodeErr(ino uint64, off int64, format string, args ...any) error {
-	return &fs.FormatError{FS: "xfs", Off: off, What: fmt.Sprintf("inode %d", ino), Msg: fmt.Sprintf(format, args...)}
+	return &diskerr.FormatError{FS: "xfs", Off: off, What: fmt.Sprintf("inode %d", ino), Msg: fmt.Sprintf(format, args...)}
 }
 
 // readInode reads and checks inode ino into in, using buf (one inode's
@@ -99,7 +99,7 @@ func inodeErr(ino uint64, off int64, format string, args ...any) error {
 func (f *FS) readInode(ino uint64, in *Inode, buf []byte) error {
 	off, err := f.inodeOff(ino)
 	if err != nil {
-		return &fs.FormatError{FS: "xfs", Off: 0, What: fmt.Sprintf("inode %d", ino), Msg: err.Error()}
+		return &diskerr.FormatError{FS: "xfs", Off: 0, What: fmt.Sprintf("inode %d", ino), Msg: err.Error()}
 	}
 	buf = buf[:f.sb.inodeSize]
 	if err := f.read(buf, off); err != nil {

@@ -6,7 +6,7 @@ import (
 	"hash/crc32"
 	"strings"
 
-	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/internal/diskerr"
 )
 
 // The superblock is the first sector of AG 0 (and backed up in the first
@@ -117,7 +117,7 @@ func (sb *superblock) uuidString() string {
 }
 
 func sbErr(msg string, args ...any) error {
-	return &fs.FormatError{FS: "xfs", Off: 0, What: "superblock", Msg: fmt.Sprintf(msg, args...)}
+	return &diskerr.FormatError{FS: "xfs", Off: 0, What: "superblock", Msg: fmt.Sprintf(msg, args...)}
 }
 
 // parseSuperblock decodes and checks the superblock in b (one sector, at

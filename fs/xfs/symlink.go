@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"fmt"
 
+	"github.com/virt-bmap/virt-bmap/internal/diskerr"
+
 	"github.com/virt-bmap/virt-bmap/fs"
 )
 
@@ -36,7 +38,7 @@ func (f *FS) remoteTarget(in *Inode, data []fs.Extent) ([]byte, error) {
 			be := binary.BigEndian
 			what := fmt.Sprintf("inode %d symbolic link block", in.Num)
 			bad := func(msg string, args ...any) error {
-				return &fs.FormatError{FS: "xfs", Off: off, What: what, Msg: fmt.Sprintf(msg, args...)}
+				return &diskerr.FormatError{FS: "xfs", Off: off, What: what, Msg: fmt.Sprintf(msg, args...)}
 			}
 			if m := be.Uint32(buf); m != xslmMagic {
 				return nil, bad("bad magic %#08x, want XSLM", m)

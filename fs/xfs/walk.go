@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/virt-bmap/virt-bmap/internal/diskerr"
+
 	"github.com/virt-bmap/virt-bmap/fs"
 )
 
@@ -71,10 +73,10 @@ func (f *FS) Walk(fn func(fs.Entry) error) error {
 	}
 	w.m = mapper{f: f, budget: &w.budget}
 	if f.sb.v5() && !f.sb.crcOK {
-		f.warnErr(&fs.FormatError{FS: "xfs", Off: sbCRCOff, What: "superblock", Msg: "CRC mismatch (the walk goes on)"})
+		f.warnErr(&diskerr.FormatError{FS: "xfs", Off: sbCRCOff, What: "superblock", Msg: "CRC mismatch (the walk goes on)"})
 	}
 	if f.sb.v5() && f.sb.incompat&incompatNeedsRepair != 0 {
-		f.warnErr(&fs.FormatError{FS: "xfs", Off: 216, What: "superblock", Msg: "needsrepair is set: xfs_repair did not finish (the walk goes on)"})
+		f.warnErr(&diskerr.FormatError{FS: "xfs", Off: 216, What: "superblock", Msg: "needsrepair is set: xfs_repair did not finish (the walk goes on)"})
 	}
 	if err := w.meta(); err != nil {
 		return err
@@ -106,7 +108,7 @@ func (w *walker) meta() error {
 	}
 	if f.sb.logStart != 0 {
 		if off, err := f.fsbRun(f.sb.logStart, uint64(f.sb.logBlocks)); err != nil {
-			f.warnErr(&fs.FormatError{FS: "xfs", Off: 48, What: "superblock log", Msg: err.Error()})
+			f.warnErr(&diskerr.FormatError{FS: "xfs", Off: 48, What: "superblock log", Msg: err.Error()})
 		} else if err := w.fn(metaEntry("log", 0, off, int64(f.sb.logBlocks)*f.bs)); err != nil {
 			return err
 		}
@@ -158,7 +160,7 @@ func (w *walker) meta() error {
 
 // warnAt passes on an error about inode ino (at path), naming the path.
 func (w *walker) warnAt(ino uint64, path string, err error) {
-	var fe *fs.FormatError
+	var fe *diskerr.FormatError
 	if errors.As(err, &fe) {
 		c := *fe
 		c.What += " (" + path + ")"

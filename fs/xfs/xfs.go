@@ -31,7 +31,7 @@ const (
 
 // New opens the XFS filesystem that starts at r's first byte; size is the
 // size of the partition (or image) holding it. It fails with an
-// *fs.FormatError when the superblock cannot be used.
+// *diskerr.FormatError when the superblock cannot be used.
 func New(r io.ReaderAt, size int64) (*FS, error) {
 	if size < 512 {
 		return nil, sbErr("device of %d bytes too small for a superblock", size)

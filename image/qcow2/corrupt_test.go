@@ -12,7 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/internal/diskerr"
+
 	"github.com/virt-bmap/virt-bmap/internal/testutil"
 )
 
@@ -144,7 +145,7 @@ func TestCorruptions(t *testing.T) {
 		name, base string
 		mutate     func(*testing.T, []byte) []byte
 		want       string // in the error
-		formatErr  bool   // the error is a *fs.FormatError
+		formatErr  bool   // the error is a *diskerr.FormatError
 	}{
 		{"bad magic", "plain", put32(0, 0x51464900), "bad magic", true},
 		{"all zeros", "plain", func(_ *testing.T, b []byte) []byte { return make([]byte, len(b)) }, "bad magic", true},
@@ -257,9 +258,9 @@ func TestCorruptions(t *testing.T) {
 			if !strings.Contains(err.Error(), c.want) {
 				t.Errorf("error %q does not contain %q", err, c.want)
 			}
-			var fe *fs.FormatError
+			var fe *diskerr.FormatError
 			if c.formatErr && !errors.As(err, &fe) {
-				t.Errorf("error %q is not a *fs.FormatError", err)
+				t.Errorf("error %q is not a *diskerr.FormatError", err)
 			}
 			if !strings.Contains(err.Error(), "qcow2") {
 				t.Errorf("error %q does not say qcow2", err)

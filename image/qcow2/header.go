@@ -7,7 +7,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/internal/diskerr"
 )
 
 // Magic is the first four bytes of every qcow2 image ("QFI\xfb").
@@ -93,7 +93,7 @@ type header struct {
 type featureKey struct{ kind, bit uint8 }
 
 func formatErr(off int64, what, format string, args ...any) error {
-	return &fs.FormatError{FS: "qcow2", Off: off, What: what, Msg: fmt.Sprintf(format, args...)}
+	return &diskerr.FormatError{FS: "qcow2", Off: off, What: what, Msg: fmt.Sprintf(format, args...)}
 }
 
 // readHeader reads and checks the header and its extensions from the first

@@ -31,7 +31,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/internal/diskerr"
 )
 
 // Options tunes a Reader; the zero value gives the defaults.
@@ -130,7 +130,7 @@ type Reader struct {
 var errClosed = errors.New("xz: reader is closed")
 
 func formatError(off int64, what, msg string) error {
-	return &fs.FormatError{FS: "xz", Off: off, What: what, Msg: msg}
+	return &diskerr.FormatError{FS: "xz", Off: off, What: what, Msg: msg}
 }
 
 // NewReader parses the xz file of size bytes in r: every stream's footer,

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/internal/diskerr"
 )
 
 // The Berkeley DB hash metadata page, page 0 of the file (Berkeley DB's
@@ -41,7 +41,7 @@ type bdbDB struct {
 }
 
 func bdbErr(off int64, what, msg string, args ...any) error {
-	return &fs.FormatError{FS: "bdb", Off: off, What: what, Msg: fmt.Sprintf(msg, args...)}
+	return &diskerr.FormatError{FS: "bdb", Off: off, What: what, Msg: fmt.Sprintf(msg, args...)}
 }
 
 // openBDB reads and checks the metadata page of the hash database r of

@@ -6,7 +6,7 @@ import (
 	"hash/adler32"
 	"io"
 
-	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/internal/diskerr"
 )
 
 // SUSE's rpm database since SLES 15 / openSUSE Leap 15, Packages.db: rpm's
@@ -45,7 +45,7 @@ type ndbDB struct {
 }
 
 func ndbErr(off int64, what, msg string, args ...any) error {
-	return &fs.FormatError{FS: "ndb", Off: off, What: what, Msg: fmt.Sprintf(msg, args...)}
+	return &diskerr.FormatError{FS: "ndb", Off: off, What: what, Msg: fmt.Sprintf(msg, args...)}
 }
 
 // openNDB reads and checks the header of the ndb file r of size bytes.

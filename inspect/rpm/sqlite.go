@@ -8,7 +8,7 @@ import (
 	"strings"
 	"unicode/utf16"
 
-	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/internal/diskerr"
 )
 
 // The SQLite file format: https://www.sqlite.org/fileformat2.html.
@@ -41,7 +41,7 @@ type sqliteDB struct {
 }
 
 func sqliteErr(off int64, what, msg string, args ...any) error {
-	return &fs.FormatError{FS: "sqlite", Off: off, What: what, Msg: fmt.Sprintf(msg, args...)}
+	return &diskerr.FormatError{FS: "sqlite", Off: off, What: what, Msg: fmt.Sprintf(msg, args...)}
 }
 
 // openSQLite reads the database header of the SQLite file r of size bytes.

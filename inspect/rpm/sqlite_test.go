@@ -8,7 +8,7 @@ import (
 	"testing"
 	"testing/fstest"
 
-	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/internal/diskerr"
 )
 
 func TestVarint(t *testing.T) {
@@ -107,7 +107,7 @@ func TestCorrupt(t *testing.T) {
 				t.Fatalf("no error; %d apps, %d warnings", len(apps), warns)
 			}
 			if err != nil {
-				var fe *fs.FormatError
+				var fe *diskerr.FormatError
 				if !errors.As(err, &fe) && !errors.Is(err, errNoTable) {
 					t.Logf("error not a FormatError: %v", err)
 				}
