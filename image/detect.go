@@ -85,3 +85,14 @@ func Detect(r io.ReaderAt, size int64) Format {
 	}
 	return Raw
 }
+
+// formatByName returns the format the user named (--format), for the
+// formats that can be read.
+func formatByName(name string) (Format, bool) {
+	for _, f := range []Format{Raw, XZ, QCOW2} {
+		if f.Name == name {
+			return f, true
+		}
+	}
+	return Format{}, false
+}

@@ -15,8 +15,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
+	"io/fs"
 
+	"github.com/virt-bmap/virt-bmap/image/chain"
 	"github.com/virt-bmap/virt-bmap/image/qcow2"
 	"github.com/virt-bmap/virt-bmap/image/xz"
 )
@@ -42,27 +43,92 @@ type Options struct {
 	// Warn receives one-time notices about the image, such as an xz file
 	// made of one huge block, where random access is slow. nil drops them.
 	Warn func(msg string)
+	// Format, when not "", is the format the user gave (--format): the
+	// image is read as that format instead of being detected.
+	Format string
+	// AllowBacking lists files the image's chain may name although they
+	// lie outside its directory (image/chain's rule): --allow-backing.
+	AllowBacking []string
+}
+
+// opener opens the files an image's chain names (image/chain.Opener):
+// every name goes through the policy, every image through the tracker.
+type opener struct {
+	opt     Options
+	policy  chain.Policy
+	tracker chain.Tracker
+}
+
+func newOpener(opt Options) *opener {
+	return &opener{opt: opt, policy: chain.Policy{Allow: opt.AllowBacking}}
+}
+
+// OpenFile opens a plain file named by the image at from.
+func (o *opener) OpenFile(from, name string) (chain.File, string, error) {
+	path, err := o.policy.Resolve(from, name)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w", from, err)
+	}
+	f, err := chain.OpenFile(path)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w", from, err)
+	}
+	return f, path, nil
+}
+
+// OpenImage opens an image named by the image at from, detected by content
+// or read as format.
+func (o *opener) OpenImage(from, name, format string) (chain.Image, string, error) {
+	path, err := o.policy.Resolve(from, name)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w", from, err)
+	}
+	img, err := o.open(path, format)
+	if err != nil {
+		return nil, "", err
+	}
+	return img, path, nil
 }
 
 // Open opens the image at path read-only and detects its format.
 func Open(path string) (*Image, error) { return OpenOptions(path, Options{}) }
 
-// OpenOptions is Open with options for compressed images.
+// OpenOptions is Open with options.
 func OpenOptions(path string, opt Options) (*Image, error) {
-	f, err := os.Open(path) // O_RDONLY: an image is never written to
+	o := newOpener(opt)
+	// The file the user named is allowed wherever it is; names inside it
+	// are held to the policy.
+	img, err := o.open(path, opt.Format)
 	if err != nil {
 		return nil, err
 	}
-	if st, err := f.Stat(); err == nil && st.IsDir() {
-		f.Close()
-		return nil, fmt.Errorf("image: %s: is a directory, not a disk image", path)
+	return img, nil
+}
+
+// open opens the image file at path (the user's, or one its chain names
+// and the policy let through) as format, or detected when format is "".
+func (o *opener) open(path, format string) (*Image, error) {
+	if err := o.tracker.Enter(path); err != nil {
+		return nil, fmt.Errorf("image: %w", err)
 	}
-	size, err := f.Seek(0, io.SeekEnd) // works for regular files and block devices alike
+	f, err := chain.OpenFile(path) // O_RDONLY: an image is never written to
 	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("image: %s: %w", path, err)
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("image: %w", err)
 	}
-	if Detect(f, size).Name == QCOW2.Name {
+	size := f.Size()
+	fm := Detect(f, size)
+	if format != "" {
+		ff, ok := formatByName(format)
+		if !ok {
+			f.Close()
+			return nil, fmt.Errorf("image: %s: unknown format %q", path, format)
+		}
+		fm = ff
+	}
+	if fm.Name == QCOW2.Name {
 		// qcow2.Open follows the backing chain itself, resolving each
 		// name against the directory of the image that names it.
 		f.Close()
@@ -70,10 +136,10 @@ func OpenOptions(path string, opt Options) (*Image, error) {
 		if err != nil {
 			return nil, fmt.Errorf("image: %s: %w", path, err)
 		}
-		warnCorrupt(q, opt)
+		warnCorrupt(q, o.opt)
 		return &Image{r: q, size: q.Size(), format: QCOW2, closer: q}, nil
 	}
-	img, err := newImage(f, size, opt)
+	img, err := newImage(f, size, fm, path, o)
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("image: %s: %w", path, err)
@@ -85,13 +151,17 @@ func OpenOptions(path string, opt Options) (*Image, error) {
 // New detects the format of the image held in r and returns it ready to
 // read. It fails for formats that are recognised but not supported, and
 // for a qcow2 image with a backing file, which needs Open to find it.
-func New(r io.ReaderAt, size int64) (*Image, error) { return newImage(r, size, Options{}) }
+func New(r io.ReaderAt, size int64) (*Image, error) {
+	return newImage(r, size, Detect(r, size), "", newOpener(Options{}))
+}
 
-func newImage(r io.ReaderAt, size int64, opt Options) (*Image, error) {
+// newImage reads r, of format fm, as an image. path is where it was opened
+// from ("" for New): names in the image are resolved against it through o.
+func newImage(r io.ReaderAt, size int64, fm Format, path string, o *opener) (*Image, error) {
 	if size < 0 {
 		return nil, fmt.Errorf("negative size %d", size)
 	}
-	fm := Detect(r, size)
+	opt := o.opt
 	switch fm.Name {
 	case Raw.Name:
 		return &Image{r: r, size: size, format: fm}, nil
