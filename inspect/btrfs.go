@@ -2,8 +2,6 @@ package inspect
 
 import (
 	"fmt"
-	"io"
-	iofs "io/fs"
 	"strconv"
 	"strings"
 
@@ -19,15 +17,6 @@ import (
 // subvolid= resolve to. A Fedora root is such a subvolume; openSUSE's is
 // the default one, a snapshot.
 
-func openBtrfs(r io.ReaderAt, size int64, warn fs.WarnFunc) (iofs.FS, error) {
-	f, err := btrfs.New(r, size)
-	if err != nil {
-		return nil, err
-	}
-	f.SetWarn(warn)
-	return f, nil
-}
-
 // btrfsPrefix starts the device name of a subvolume volume.
 const btrfsPrefix = "btrfsvol:"
 
@@ -41,7 +30,7 @@ func btrfsSubvolumes(v *Volume, warn fs.WarnFunc) []*Volume {
 	}
 	subs, err := f.Subvolumes()
 	if err != nil {
-		warn(fmt.Errorf("%s: %w", v.Device, err))
+		warn(fmt.Errorf("%s: %w", v.Name, err))
 		return nil
 	}
 	var out []*Volume
@@ -51,11 +40,12 @@ func btrfsSubvolumes(v *Volume, warn fs.WarnFunc) []*Volume {
 		}
 		sfs, err := f.Subvolume(s.ID)
 		if err != nil {
-			warn(fmt.Errorf("%s: subvolume %d (%s): %w", v.Device, s.ID, s.Path, err))
+			warn(fmt.Errorf("%s: subvolume %d (%s): %w", v.Name, s.ID, s.Path, err))
 			continue
 		}
-		sv := &Volume{Volume: v.Volume, FS: sfs, subvolOf: v, subvolID: s.ID, subvolPath: s.Path}
-		sv.Device = btrfsPrefix + v.Device + "/" + s.Path
+		dev := *v.Device // the subvolume's own name, on a copy of its device
+		dev.Name = btrfsPrefix + v.Name + "/" + s.Path
+		sv := &Volume{Device: &dev, FS: sfs, subvolOf: v, subvolID: s.ID, subvolPath: s.Path}
 		out = append(out, sv)
 	}
 	return out

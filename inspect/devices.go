@@ -6,8 +6,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/virt-bmap/virt-bmap/fs/lvm"
-	"github.com/virt-bmap/virt-bmap/fs/part"
+	"github.com/virt-bmap/virt-bmap/volume/lvm"
+	"github.com/virt-bmap/virt-bmap/volume/part"
 )
 
 // resolveSpec finds the guest volume an fstab (or crypttab...) device spec

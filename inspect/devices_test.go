@@ -5,7 +5,7 @@ import (
 	"testing/fstest"
 
 	"github.com/virt-bmap/virt-bmap/fs"
-	"github.com/virt-bmap/virt-bmap/scan"
+	"github.com/virt-bmap/virt-bmap/volume"
 )
 
 func TestKernelName(t *testing.T) {
@@ -30,11 +30,11 @@ func TestKernelName(t *testing.T) {
 
 func TestResolveSpec(t *testing.T) {
 	g := &guest{vols: []*Volume{
-		{Volume: scan.Volume{Device: "/dev/sda1", PartNum: 1, MBRID: 0x0b1e0004,
+		{Device: &volume.Device{Name: "/dev/sda1", PartNum: 1, MBRID: 0x0b1e0004,
 			Type: fs.Type{Name: "ext4", UUID: "0b1e6c00-0000-4000-8000-000000000002", Label: "root"}}},
-		{Volume: scan.Volume{Device: "/dev/sdb1", PartNum: 1, PartUUID: "6F1CE3A2-5B6E-4E0C-9A1D-2C3B4D5E6F70", PartLabel: "EFI system",
+		{Device: &volume.Device{Name: "/dev/sdb1", PartNum: 1, PartUUID: "6F1CE3A2-5B6E-4E0C-9A1D-2C3B4D5E6F70", PartLabel: "EFI system",
 			Type: fs.Type{Name: "vfat", UUID: "ABCD-1234", Label: "my/efi"}}},
-		{Volume: scan.Volume{Device: "/dev/vg-0/lv_home", VG: "vg-0", LV: "lv_home", Type: fs.Type{Name: "ext4"},
+		{Device: &volume.Device{Name: "/dev/vg-0/lv_home", VG: "vg-0", LV: "lv_home", Type: fs.Type{Name: "ext4"},
 			DMUUID: "LVM-Jq3ZcCAbCdEfGhIjKlMnOpQrStUvWxYzAAbBcCdDeEfFgGhHiIjJkKlLmMnNoOpPqQrRsStT"}},
 	}}
 	for _, c := range []struct{ spec, want string }{
@@ -72,7 +72,7 @@ func TestResolveSpec(t *testing.T) {
 		t.Run(c.spec, func(t *testing.T) {
 			got := ""
 			if v := g.resolveSpec(c.spec); v != nil {
-				got = v.Device
+				got = v.Name
 			}
 			if got != c.want {
 				t.Errorf("resolveSpec(%q) = %q, want %q", c.spec, got, c.want)

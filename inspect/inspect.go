@@ -1,8 +1,9 @@
 // Package inspect finds the operating systems on a guest's disks and
 // describes them the way libguestfs' inspection does (guestfs_inspect_os
 // and the guestfs_inspect_get_* calls), without booting anything: it lists
-// every partition, bare disk and LVM logical volume (scan.Volumes), opens
-// each filesystem virt-bmap can read (ext2/3/4, FAT, NTFS) as an io/fs.FS,
+// every partition, bare disk, LVM logical volume and unlocked LUKS volume
+// (package volume), opens each filesystem virt-bmap can read (ext2/3/4,
+// FAT, NTFS, XFS, btrfs, UFS: fs/registry) as an io/fs.FS,
 // and asks an ordered table of OS probes (probes.go) whether it is the
 // root of an operating system. For each root it resolves the mount table
 // to the guest's devices, reads the OS's facts through the mounted view
@@ -20,13 +21,9 @@ import (
 	"strings"
 
 	"github.com/virt-bmap/virt-bmap/fs"
-	"github.com/virt-bmap/virt-bmap/fs/ext"
-	"github.com/virt-bmap/virt-bmap/fs/fat"
-	"github.com/virt-bmap/virt-bmap/fs/ntfs"
-	"github.com/virt-bmap/virt-bmap/fs/ufs"
-	"github.com/virt-bmap/virt-bmap/fs/xfs"
+	"github.com/virt-bmap/virt-bmap/fs/registry"
 	"github.com/virt-bmap/virt-bmap/inspect/app"
-	"github.com/virt-bmap/virt-bmap/scan"
+	"github.com/virt-bmap/virt-bmap/volume"
 )
 
 // Disk is one opened disk image of the guest, in the order the guest sees
@@ -47,6 +44,8 @@ type Options struct {
 	NoApplications bool
 	// NoIcon skips looking for the guest's icon (virt-inspector --no-icon).
 	NoIcon bool
+	// Keys unlock LUKS containers (virt-inspector --key, --keys-from-stdin).
+	Keys volume.Keys
 }
 
 // Result is everything found on the guest.
@@ -106,7 +105,9 @@ type DriveMapping struct {
 // Volume is one device of the guest as the probes see it: its place and
 // what fs.Detect found, and its files when the filesystem can be read.
 type Volume struct {
-	scan.Volume
+	// Device is the block device (Name is "btrfsvol:DEVICE/PATH" for a
+	// btrfs subvolume: a copy of its device's).
+	*volume.Device
 	FS iofs.FS // nil when the filesystem is not one virt-bmap reads
 	// subvolOf, subvolID and subvolPath identify a btrfs subvolume other
 	// than the default one (btrfs.go): subvolOf is the volume of its
@@ -127,18 +128,21 @@ func InspectOptions(disks []Disk, opt Options) (*Result, error) {
 	if warn == nil {
 		warn = func(error) {}
 	}
-	in := make([]scan.DiskInput, len(disks))
+	in := make([]volume.Disk, len(disks))
 	for i, d := range disks {
-		in[i] = scan.DiskInput{Index: i + 1, Image: d.Name, R: d.R, Size: d.Size}
+		in[i] = volume.Disk{Index: i + 1, Image: d.Name, R: d.R, Size: d.Size}
 	}
-	svols, err := scan.Volumes(in, warn)
+	st, err := volume.Open(in, volume.Options{Warn: warn, Keys: opt.Keys})
 	if err != nil {
 		return nil, fmt.Errorf("inspect: %w", err)
 	}
-	vols := make([]*Volume, 0, len(svols))
-	for _, sv := range svols {
-		v := &Volume{Volume: sv}
-		v.FS = openFS(sv, warn)
+	vols := make([]*Volume, 0, len(st.Devices))
+	for _, d := range st.Devices {
+		if !d.Probed {
+			continue // a partitioned disk, an extended container, an LV with holes
+		}
+		v := &Volume{Device: d}
+		v.FS = openFS(d, warn)
 		vols = append(vols, v)
 		vols = append(vols, btrfsSubvolumes(v, warn)...)
 	}
@@ -158,61 +162,12 @@ func InspectOptions(disks []Disk, opt Options) (*Result, error) {
 	return res, nil
 }
 
-// openers open the filesystems virt-bmap can read by path, by fs.Detect's
-// type name.
-var openers = map[string]func(r io.ReaderAt, size int64, warn fs.WarnFunc) (iofs.FS, error){
-	"ext2": openExt, "ext3": openExt, "ext4": openExt,
-	"vfat": func(r io.ReaderAt, size int64, warn fs.WarnFunc) (iofs.FS, error) {
-		f, err := fat.New(r, size)
-		if err != nil {
-			return nil, err
-		}
-		f.SetWarn(warn)
-		return f, nil
-	},
-	"ntfs": func(r io.ReaderAt, size int64, warn fs.WarnFunc) (iofs.FS, error) {
-		f, err := ntfs.New(r, size)
-		if err != nil {
-			return nil, err
-		}
-		f.SetWarn(warn)
-		return f, nil
-	},
-	"btrfs": openBtrfs,
-	"ufs": func(r io.ReaderAt, size int64, warn fs.WarnFunc) (iofs.FS, error) {
-		f, err := ufs.New(r, size)
-		if err != nil {
-			return nil, err
-		}
-		f.SetWarn(warn)
-		return f, nil
-	},
-	"xfs": func(r io.ReaderAt, size int64, warn fs.WarnFunc) (iofs.FS, error) {
-		f, err := xfs.New(r, size)
-		if err != nil {
-			return nil, err
-		}
-		f.SetWarn(warn)
-		return f, nil
-	},
-}
-
-func openExt(r io.ReaderAt, size int64, warn fs.WarnFunc) (iofs.FS, error) {
-	f, err := ext.New(r, size)
-	if err != nil {
-		return nil, err
-	}
-	f.SetWarn(warn)
-	return f, nil
-}
-
-func openFS(v scan.Volume, warn fs.WarnFunc) iofs.FS {
-	open, ok := openers[v.Type.Name]
-	if !ok {
+func openFS(v *volume.Device, warn fs.WarnFunc) iofs.FS {
+	if !v.Probed || !registry.Readable(v.Type.Name) {
 		return nil
 	}
-	w := func(err error) { warn(fmt.Errorf("%s: %w", v.Device, err)) }
-	f, err := open(v.R, v.Size, w)
+	w := func(err error) { warn(fmt.Errorf("%s: %w", v.Name, err)) }
+	f, err := registry.Open(v.Type, v.R, v.Size, w)
 	if err != nil {
 		w(err)
 		return nil
@@ -229,7 +184,7 @@ type guest struct {
 
 // filesystem describes v for an OS's filesystem list.
 func (v *Volume) filesystem() Filesystem {
-	return Filesystem{Device: v.Device, Type: v.Type.Name, Label: v.Type.Label, UUID: v.Type.UUID}
+	return Filesystem{Device: v.Name, Type: v.Type.Name, Label: v.Type.Label, UUID: v.Type.UUID}
 }
 
 // sortMountpoints orders mount points as virt-inspector prints them:
@@ -251,7 +206,7 @@ func sortFilesystems(f []Filesystem) {
 // byDevice finds a volume by its device name.
 func (g *guest) byDevice(dev string) *Volume {
 	for _, v := range g.vols {
-		if v.Device == dev {
+		if v.Name == dev {
 			return v
 		}
 	}

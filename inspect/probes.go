@@ -5,12 +5,13 @@ import (
 	"path"
 	"strings"
 
+	iofs "io/fs"
+
 	"github.com/virt-bmap/virt-bmap/inspect/apk"
 	"github.com/virt-bmap/virt-bmap/inspect/dpkg"
 	"github.com/virt-bmap/virt-bmap/inspect/linux"
 	"github.com/virt-bmap/virt-bmap/inspect/pacman"
 	"github.com/virt-bmap/virt-bmap/inspect/rpm"
-	iofs "io/fs"
 )
 
 // probe recognises the root filesystem of one kind of OS and describes
@@ -65,16 +66,16 @@ func probeFreeBSD(g *guest, v *Volume) (*OS, bool) {
 // probeUnix describes the Unix-like root v of an OS of type name from
 // what inspect reads, and its fstab resolved to the guest's devices.
 func probeUnix(g *guest, v *Volume, name string, inspect func(iofs.FS, func(error)) (*linux.Info, error)) (*OS, bool) {
-	warn := func(err error) { g.warn(fmt.Errorf("%s: %w", v.Device, err)) }
+	warn := func(err error) { g.warn(fmt.Errorf("%s: %w", v.Name, err)) }
 	info, err := inspect(v.FS, warn)
 	if err != nil {
 		warn(err)
 		return nil, false
 	}
-	os := &OS{Root: v.Device, Name: name, Mountpoints: []Mountpoint{}, Filesystems: []Filesystem{},
+	os := &OS{Root: v.Name, Name: name, Mountpoints: []Mountpoint{}, Filesystems: []Filesystem{},
 		DriveMappings: []DriveMapping{}, Applications: []Application{}}
 	mfs := &mountFS{mounts: []mount{{"/", v}}}
-	seen := map[string]bool{v.Device: true}
+	seen := map[string]bool{v.Name: true}
 	os.Filesystems = append(os.Filesystems, v.filesystem())
 	for _, e := range info.Fstab {
 		mp := path.Clean(e.File)
@@ -99,20 +100,20 @@ func probeUnix(g *guest, v *Volume, name string, inspect func(iofs.FS, func(erro
 			warn(fmt.Errorf("fstab: %s (%s): no such device on the guest", e.Spec, e.File))
 			continue
 		}
-		if !seen[d.Device] {
-			seen[d.Device] = true
+		if !seen[d.Name] {
+			seen[d.Name] = true
 			os.Filesystems = append(os.Filesystems, d.filesystem())
 		}
 		if swap {
 			continue
 		}
-		os.Mountpoints = append(os.Mountpoints, Mountpoint{Device: d.Device, Path: mp})
+		os.Mountpoints = append(os.Mountpoints, Mountpoint{Device: d.Name, Path: mp})
 		if mp != "/" && d.FS != nil {
 			mfs.mounts = append(mfs.mounts, mount{mp, d})
 		}
 	}
 	if !hasPath(os.Mountpoints, "/") {
-		os.Mountpoints = append(os.Mountpoints, Mountpoint{Device: v.Device, Path: "/"})
+		os.Mountpoints = append(os.Mountpoints, Mountpoint{Device: v.Name, Path: "/"})
 	}
 	sortMountpoints(os.Mountpoints)
 	sortFilesystems(os.Filesystems)

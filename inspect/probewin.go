@@ -17,13 +17,13 @@ func probeWindows(g *guest, v *Volume) (*OS, bool) {
 		return nil, false
 	}
 	if err != nil {
-		g.warn(fmt.Errorf("%s: %w", v.Device, err))
+		g.warn(fmt.Errorf("%s: %w", v.Name, err))
 	}
-	os := &OS{Root: v.Device, Name: "windows", Distro: "windows", Arch: info.Arch,
+	os := &OS{Root: v.Name, Name: "windows", Distro: "windows", Arch: info.Arch,
 		ProductName: info.ProductName, ProductVariant: info.ProductVariant,
 		MajorVersion: info.Major, MinorVersion: info.Minor, WindowsSystemRoot: info.SystemRoot, WindowsCurrentControlSet: info.ControlSet,
 		Hostname: info.Hostname, BuildID: info.BuildID, OSInfo: info.OSInfo,
-		Mountpoints:   []Mountpoint{{Device: v.Device, Path: "/"}},
+		Mountpoints:   []Mountpoint{{Device: v.Name, Path: "/"}},
 		Filesystems:   []Filesystem{v.filesystem()},
 		DriveMappings: []DriveMapping{}, Applications: []Application{}}
 	for _, d := range info.DriveLetters {
@@ -40,7 +40,7 @@ func probeWindows(g *guest, v *Volume) (*OS, bool) {
 		if p == nil {
 			continue
 		}
-		os.DriveMappings = append(os.DriveMappings, DriveMapping{Name: d.Letter, Device: p.Device})
+		os.DriveMappings = append(os.DriveMappings, DriveMapping{Name: d.Letter, Device: p.Name})
 	}
 	if !g.opt.NoApplications {
 		for _, a := range info.Applications {

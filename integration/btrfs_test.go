@@ -13,8 +13,8 @@ import (
 
 	"github.com/virt-bmap/virt-bmap/fs"
 	"github.com/virt-bmap/virt-bmap/fs/btrfs"
-	"github.com/virt-bmap/virt-bmap/fs/part"
 	"github.com/virt-bmap/virt-bmap/internal/testutil"
+	"github.com/virt-bmap/virt-bmap/volume/part"
 )
 
 // TestBtrfsFedoraGPT puts fs/btrfs's kernel-made Fedora image (subvolumes

@@ -15,8 +15,8 @@ import (
 	"testing"
 
 	"github.com/virt-bmap/virt-bmap/fs"
-	"github.com/virt-bmap/virt-bmap/fs/lvm"
 	"github.com/virt-bmap/virt-bmap/internal/testutil"
+	"github.com/virt-bmap/virt-bmap/volume/lvm"
 )
 
 // lvmSeg is one line of the .lvs file testimages/lvm.sh writes from lvm2's
@@ -164,6 +164,87 @@ func TestLVM(t *testing.T) {
 	if !d2home || !d1home || !d1root {
 		t.Errorf("text map: /home video on disk 2 %v, on disk 1 %v; /etc/fstab on disk 1 %v", d2home, d1home, d1root)
 	}
+	t.Run("bmaplogger", func(t *testing.T) {
+		traceSpanningLV(t, dir, filepath.Join(dir, "guest.lvs"),
+			[]string{filepath.Join(dir, "guest-d1.img"), filepath.Join(dir, "guest-d2.img")})
+	})
+}
+
+// traceSpanningLV serves the two-disk guest through bmaplogger and reads,
+// with qemu-io on the second disk's export, the blocks The Sleuth Kit's
+// istat gives for the file in /home (an LV spanning both disks) that lie on
+// disk 2 (placed through lvm2's own segments): each read must be traced
+// as that file, at the file offset istat gives, on the console and in the
+// NDJSON trace.
+func traceSpanningLV(t *testing.T, dir, lvsFile string, disks []string) {
+	bmaplogger(t)
+	segs := readLVSFile(t, lvsFile)
+	lvFile := filepath.Join(dir, "vgguest-home.trace.lv")
+	extractLV(t, segs, "home", disks, lvFile)
+	ents, err := fls(lvFile, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const bs = 1024 // lvm.sh makes every ext4 with -b 1024
+	type want struct {
+		path         string
+		off, fileOff int64
+	}
+	var reads []want
+	for _, e := range ents {
+		if e.Type != "r/r" || len(reads) >= 6 {
+			continue
+		}
+		ist, err := istatAll(lvFile, 0, []uint64{e.Inode}, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, blk := range ist[e.Inode].Direct {
+			d, o, ok := lvPlace(segs, "home", int64(blk)*bs)
+			if ok && d == 2 {
+				reads = append(reads, want{"/" + e.Path, o, int64(i) * bs})
+				break
+			}
+		}
+	}
+	if len(reads) == 0 {
+		t.Fatal("no file of /dev/vgguest/home has a block on disk 2: the guest image changed")
+	}
+	var run strings.Builder
+	run.WriteString(`qemu-io -r -f raw`)
+	for _, r := range reads {
+		fmt.Fprintf(&run, " -c 'read %d %d'", r.off, bs)
+	}
+	run.WriteString(` "nbd+unix:///$(basename ` + disks[1] + `)?socket=$unixsocket" >/dev/null`)
+	trace := filepath.Join(dir, "span.ndjson")
+	stdout, stderr, st := runLogger(t, "--json", trace, disks[0], disks[1], "--run", run.String())
+	if st != 0 {
+		t.Fatalf("bmaplogger: status %d\n%s", st, stderr)
+	}
+	_, evs := readNDJSONTrace(t, trace)
+	for _, r := range reads {
+		found := false
+		for _, ev := range evs {
+			if ev.Off != r.off || ev.Disk != 2 {
+				continue
+			}
+			for _, o := range ev.Objects {
+				if o.Type == 'f' && o.Device == "/dev/vgguest/home" && o.Name() == r.path {
+					found = true
+					if o.FileOff != r.fileOff {
+						t.Errorf("read %#x on disk 2: %s at file offset %d, istat says %d", r.off, r.path, o.FileOff, r.fileOff)
+					}
+				}
+			}
+		}
+		if !found {
+			t.Errorf("read %#x on disk 2 (%s): not traced as the file", r.off, r.path)
+		}
+		if !strings.Contains(stdout, "read f /dev/vgguest/home "+r.path+"\n") {
+			t.Errorf("console has no line for %s", r.path)
+		}
+	}
+	t.Logf("%d reads on disk 2 traced as files of the spanning LV", len(reads))
 }
 
 // checkLV compares the map's objects of one LV with The Sleuth Kit run on

@@ -1,18 +1,19 @@
-// Package scan walks disk images into a block map: each disk, its
-// partitions (fs/part), and in each partition the filesystem found by its
-// magic (fs.Detect), walked by the walker registered for it (walkers.go).
-// LVM2 physical volumes found on any of the disks are put together into
-// volume groups (fs/lvm) once every disk has been read, so a VG spread
-// over several disks is mapped whole: each logical volume is an object of
-// kind l, and the filesystem inside it is walked through the LV's segments,
-// every extent translated back to the disk (or disks) holding it.
+// Package scan walks a guest's devices into a block map. The devices come
+// from the volume stack (package volume: disks, MBR/GPT partitions, LVM2
+// logical volumes across disks, unlocked LUKS volumes); scan adds each as
+// an object (v for a disk, p for a partition, l for a logical or LUKS
+// volume), its container structures (partition tables, LVM labels and
+// metadata areas, LUKS headers) as metadata, and walks the filesystem on
+// it with the walker the filesystem registry (fs/registry) gives, every
+// extent placed back on the disk (or disks) holding it by Device.Map.
 //
 // One broken partition does not stop the others: a filesystem that cannot
-// be opened or walked is reported through Options.Warn, its partition stays
-// in the map as a partition, and the scan goes on.
+// be opened or walked is reported through Options.Warn, its device stays
+// in the map, and the scan goes on.
 package scan
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -20,8 +21,9 @@ import (
 
 	"github.com/virt-bmap/virt-bmap/bmap"
 	"github.com/virt-bmap/virt-bmap/fs"
-	"github.com/virt-bmap/virt-bmap/fs/lvm"
-	"github.com/virt-bmap/virt-bmap/fs/part"
+	"github.com/virt-bmap/virt-bmap/fs/registry"
+	"github.com/virt-bmap/virt-bmap/volume"
+	"github.com/virt-bmap/virt-bmap/volume/lvm"
 )
 
 // Options tune a scan. The zero value is silent.
@@ -30,80 +32,80 @@ type Options struct {
 	// disk and partition it happened in.
 	Warn fs.WarnFunc
 	// Progress, when set, is called after every object added to the map
-	// with running totals for this disk: objects, and bytes of files,
-	// directories and metadata mapped. It must be cheap (the caller
-	// rate-limits what it prints).
+	// with running totals: objects, and bytes of files, directories and
+	// metadata mapped. It must be cheap (the caller rate-limits what it
+	// prints).
 	Progress func(objects, bytes int64)
+	// Keys unlock LUKS containers (volume.Options.Keys).
+	Keys volume.Keys
 }
 
-// Summary describes one partition (or the whole disk, when it has no
-// partition table) as the closing table shows it.
+// Summary describes one device (a partition, a bare disk, an LV, a LUKS
+// volume) as the closing table shows it.
 type Summary struct {
 	Disk     int
 	Device   string // "/dev/sda1"
-	Scheme   string // "mbr", "gpt", or "" for a bare disk
+	Scheme   string // "mbr", "gpt", "lvm", "luks", or "" for a bare disk
 	PartType string // partition type name: "Linux filesystem", "Extended"...
 	Start    int64
 	Size     int64
 	FS       string // filesystem type as blkid names it, "" if none found
 	Label    string
-	Note     string // why a partition was not walked, or went wrong
+	Note     string // why a device was not walked, or went wrong
 	Files    int
 	Dirs     int
 	Bytes    int64 // bytes mapped to files, directories and metadata
 }
 
-// Disk adds disk number disk (1-based) to b: the disk itself, its partition
-// table structures, its partitions and every object of every filesystem
-// that can be walked. image is the path recorded in the map. It returns one
-// Summary per partition. It fails only when the disk cannot be read at all;
-// everything else is a warning.
-//
-// LVM2 volume groups whose PVs are all on this disk are mapped too; use
-// Disks for a guest with several disks.
+// Disk maps one disk: Disks with a single disk numbered disk (1-based).
 func Disk(b *bmap.Builder, disk int, image string, r io.ReaderAt, size int64, opt Options) ([]Summary, error) {
-	return Disks(b, []DiskInput{{Index: disk, Image: image, R: r, Size: size}}, opt)
+	return Disks(b, []volume.Disk{{Index: disk, Image: image, R: r, Size: size}}, opt)
 }
 
-// DiskInput is one disk image for Disks.
-type DiskInput struct {
-	Index int    // 1-based disk number; 0 means its position in the list + 1
-	Image string // path recorded in the map
-	R     io.ReaderAt
-	Size  int64
-}
-
-// Disks adds the disks to b as Disk does for one, then assembles the LVM2
-// volume groups from the PVs found on all of them and adds their logical
-// volumes (kind l, device /dev/VG/LV) and the files inside them. It returns
-// the summaries of every disk's partitions, then one per LV. It fails when
-// a disk cannot be read at all.
-func Disks(b *bmap.Builder, disks []DiskInput, opt Options) ([]Summary, error) {
-	s := &scanner{b: b, opt: opt}
-	var sums []Summary
-	for i, d := range disks {
-		s.disk, s.r, s.size = d.Index, d.R, d.Size
-		if s.disk == 0 {
-			s.disk = i + 1
-		}
-		ds, err := s.run(d.Image)
-		if err != nil {
-			return nil, err
-		}
-		sums = append(sums, ds...)
+// Disks lists the guest's devices (volume.Open) and maps them into b:
+// every disk, its partition table structures, its partitions, the LVM2
+// logical volumes assembled from the PVs of all the disks, unlocked LUKS
+// volumes, and every object of every filesystem that can be walked. It
+// returns one Summary per device but the partitioned disks themselves. It
+// fails only when a disk cannot be read at all; everything else is a
+// warning.
+func Disks(b *bmap.Builder, disks []volume.Disk, opt Options) ([]Summary, error) {
+	st, err := volume.Open(disks, volume.Options{Warn: opt.Warn, Keys: opt.Keys})
+	if err != nil {
+		return nil, err
 	}
-	return append(sums, s.volumeGroups()...), nil
+	return Stack(b, st, opt), nil
+}
+
+// Stack maps the devices of an opened stack into b.
+func Stack(b *bmap.Builder, st *volume.Stack, opt Options) []Summary {
+	s := &scanner{b: b, opt: opt}
+	for _, d := range st.Disks {
+		b.AddDisk(bmap.Disk{Index: d.Index, Device: diskName(st, d.Index), Image: d.Image, Size: d.Size})
+	}
+	var sums []Summary
+	for _, d := range st.Devices {
+		if sum, ok := s.device(d); ok {
+			sums = append(sums, sum)
+		}
+	}
+	return sums
+}
+
+func diskName(st *volume.Stack, index int) string {
+	for _, d := range st.Devices {
+		if d.Kind == volume.KindDisk && d.Disk == index {
+			return d.Name
+		}
+	}
+	return ""
 }
 
 type scanner struct {
 	b       *bmap.Builder
-	disk    int
-	r       io.ReaderAt
-	size    int64
 	opt     Options
 	objects int64
 	bytes   int64
-	pvs     []*lvm.PV // LVM2 physical volumes found so far, on every disk
 	// perDisk holds the current entry's extents on each disk, reused from
 	// entry to entry (the Builder copies).
 	perDisk map[int][]fs.Extent
@@ -128,116 +130,125 @@ func (s *scanner) add(o bmap.Object) {
 	}
 }
 
-func (s *scanner) run(image string) ([]Summary, error) {
-	dev := part.DeviceName(s.disk, 0)
-	if s.size <= 0 {
-		return nil, fmt.Errorf("%s: %s: empty image", dev, image)
-	}
-	// Reading the first sector tells an unreadable image from a damaged one.
-	var sector [512]byte
-	if _, err := s.r.ReadAt(sector[:min(512, s.size)], 0); err != nil && err != io.EOF {
-		return nil, fmt.Errorf("%s: %s: %w", dev, image, err)
-	}
-	s.b.AddDisk(bmap.Disk{Index: s.disk, Device: dev, Image: image, Size: s.size})
-	s.add(bmap.Object{Disk: s.disk, Kind: fs.KindDisk, Device: dev,
-		Extents: []fs.Extent{{Off: 0, Len: s.size, FileOff: -1, Role: fs.RoleMeta}}})
+// openFS opens a filesystem for walking; tests replace it.
+var openFS = registry.Open
 
-	tab, err := part.Read(s.r, s.size, func(err error) { s.warn(fmt.Errorf("%s: %w", dev, err)) })
-	if err != nil {
-		// No usable table: the disk may still hold a bare filesystem.
-		s.warn(fmt.Errorf("%s: partition table: %w", dev, err))
-		tab = &part.Table{}
+// objectKind is the kind of a device's own object in the map.
+func objectKind(d *volume.Device) fs.Kind {
+	switch d.Kind {
+	case volume.KindDisk:
+		return fs.KindDisk
+	case volume.KindPartition, volume.KindExtended:
+		return fs.KindPartition
 	}
-	if tab.Scheme == "" {
-		sum := s.filesystem(Summary{Disk: s.disk, Device: dev, Start: 0, Size: s.size})
-		return []Summary{sum}, nil
-	}
-	s.tableStructures(dev, tab)
-	var sums []Summary
-	for _, p := range tab.Partitions {
-		pdev := part.DeviceName(s.disk, p.Number)
-		s.add(bmap.Object{Disk: s.disk, Kind: fs.KindPartition, Device: pdev,
-			Extents: []fs.Extent{{Off: p.Start, Len: p.Size, FileOff: -1, Role: fs.RoleMeta}}})
-		sum := Summary{Disk: s.disk, Device: pdev, Scheme: string(tab.Scheme), PartType: p.TypeName,
-			Start: p.Start, Size: p.Size}
-		if sum.PartType == "" {
-			sum.PartType = p.Type
-		}
-		if p.Extended {
-			sum.Note = "extended partition: holds the logical partitions"
-			sums = append(sums, sum)
-			continue
-		}
-		sums = append(sums, s.filesystem(sum))
-	}
-	return sums, nil
+	return fs.KindLV
 }
 
-// tableStructures maps the partition table's own sectors as metadata of
-// the disk device, so a read of them is not reported as a read of nothing.
-func (s *scanner) tableStructures(dev string, tab *part.Table) {
-	for _, st := range tab.Regions {
-		if st.Len <= 0 || st.Off < 0 || st.Off >= s.size {
+// device adds d's own object(s) (one per disk it lies on), its container
+// structures, and its filesystem. A partitioned disk has no summary line.
+func (s *scanner) device(d *volume.Device) (Summary, bool) {
+	layout, lerr := d.Layout()
+	byDisk := map[int][]fs.Extent{}
+	var disks []int
+	for _, p := range layout {
+		if _, ok := byDisk[p.Disk]; !ok {
+			disks = append(disks, p.Disk)
+		}
+		byDisk[p.Disk] = append(byDisk[p.Disk], fs.Extent{Off: p.Off, Len: p.Len, FileOff: -1, Role: fs.RoleMeta})
+	}
+	slices.Sort(disks)
+	for _, dk := range disks {
+		s.add(bmap.Object{Disk: dk, Kind: objectKind(d), Device: d.Name, Extents: byDisk[dk]})
+	}
+	sum := Summary{Disk: d.Disk, Device: d.Name, Scheme: d.Scheme, PartType: d.PartType, Start: d.Start,
+		Size: d.Size, Note: d.Note}
+	switch d.Kind {
+	case volume.KindDisk:
+		sum.Scheme = ""
+	case volume.KindCrypt:
+		sum.Scheme, sum.PartType = "luks", "LUKS volume of "+d.Parent.Name
+	}
+	if lerr != nil && d.Kind == volume.KindLV && sum.Note == "" {
+		sum.Note = "not all mapped: " + lerr.Error()
+	}
+	s.structures(d, &sum)
+	if d.Kind == volume.KindDisk && d.Scheme != "" {
+		return sum, false // its partitions have the lines
+	}
+	if !d.Probed {
+		return sum, true // an extended container, or an LV with holes
+	}
+	switch d.Type.Name {
+	case "LVM2_member", "crypto_LUKS":
+		sum.FS, sum.Label = d.Type.Name, d.Type.Label
+		return sum, true
+	}
+	return s.walk(sum, d), true
+}
+
+// structures maps the container structures of d (partition table, LVM
+// label and metadata areas, LUKS header and key slots) as metadata of d.
+func (s *scanner) structures(d *volume.Device, sum *Summary) {
+	for _, st := range d.Structures {
+		if st.Len <= 0 || st.Off < 0 || st.Off >= d.Size {
 			continue
 		}
-		s.add(bmap.Object{Disk: s.disk, Kind: fs.KindMeta, Device: dev, Path: st.Name,
-			Extents: []fs.Extent{{Off: st.Off, Len: min(st.Len, s.size-st.Off), FileOff: -1, Role: fs.RoleMeta}}})
+		n := min(st.Len, d.Size-st.Off)
+		s.place(d, fs.Extent{Off: st.Off, Len: n, FileOff: -1, Role: fs.RoleMeta}, bmap.Object{Kind: fs.KindMeta, Device: d.Name, Path: st.Name}, sum)
 	}
 }
 
-// filesystem detects and walks the filesystem of one partition (or of the
-// bare disk) and fills in the rest of its summary. An LVM2 PV is kept for
-// volumeGroups.
-func (s *scanner) filesystem(sum Summary) Summary {
-	sec := io.NewSectionReader(s.r, sum.Start, sum.Size)
-	disk, start := s.disk, sum.Start
-	t := fs.Detect(sec, sum.Size)
-	if t.Name == "LVM2_member" {
-		return s.physicalVolume(sum, sec, t)
-	}
-	return s.walk(sum, t, sec, func(x fs.Extent, emit func(int, fs.Extent)) {
-		// Clamp to the partition: a walker reports what its
-		// filesystem says, and the filesystem may claim more than
-		// the partition holds.
-		if x.Off < 0 || x.Len <= 0 || x.Off >= sum.Size {
-			return
+// place adds object o with the one extent x of device d, split by disk.
+func (s *scanner) place(d *volume.Device, x fs.Extent, o bmap.Object, sum *Summary) {
+	byDisk := map[int][]fs.Extent{}
+	var disks []int
+	err := d.Map(x.Off, x.Len, func(disk int, off, n int64) error {
+		if _, ok := byDisk[disk]; !ok {
+			disks = append(disks, disk)
 		}
-		if x.End() > sum.Size {
-			x.Len = sum.Size - x.Off
-		}
-		x.Off += start
-		emit(disk, x)
+		byDisk[disk] = append(byDisk[disk], fs.Extent{Off: off, Len: n, FileOff: -1, Role: x.Role})
+		return nil
 	})
+	if err != nil {
+		s.warn(fmt.Errorf("%s: %s: %w", d.Name, o.Path, err))
+	}
+	slices.Sort(disks)
+	for _, dk := range disks {
+		o.Disk, o.Extents = dk, byDisk[dk]
+		for _, e := range o.Extents {
+			sum.Bytes += e.Len
+		}
+		s.add(o)
+	}
 }
 
-// walk walks the filesystem of type t on the device r (a partition, a bare
-// disk or an LV) and adds its objects, translating each extent the walker
-// reports from device offsets to disk offsets with place (which calls emit
-// once per disk run; an LV can put one extent on several disks).
-func (s *scanner) walk(sum Summary, t fs.Type, r io.ReaderAt, place func(x fs.Extent, emit func(int, fs.Extent))) (out Summary) {
+// walk opens the filesystem of d through the registry and adds its
+// objects, translating each extent the walker reports from device offsets
+// to disk offsets with Device.Map (an LV can put one extent on several
+// disks).
+func (s *scanner) walk(sum Summary, d *volume.Device) (out Summary) {
 	where := fmt.Sprintf("%s at %#x", sum.Device, sum.Start)
-	if sum.Scheme == "lvm" {
+	if d.Kind == volume.KindLV || d.Kind == volume.KindCrypt {
 		where = sum.Device
 	}
-	sec := r
-	sum.FS, sum.Label, sum.Note = t.Name, t.Label, t.Note
+	t := d.Type
+	sum.FS, sum.Label = t.Name, t.Label
+	if t.Note != "" {
+		sum.Note = strings.TrimPrefix(sum.Note+"; "+t.Note, "; ")
+	}
 	if t.Name == "" {
 		if sum.Note == "" {
 			sum.Note = "no filesystem recognised"
 		}
 		return sum
 	}
-	open, ok := walkers[t.Name]
-	if !ok {
-		if t.Walkable { // a walkable type with no walker registered
-			sum.Note = strings.TrimPrefix(sum.Note+"; files not mapped yet", "; ")
-		}
+	if !registry.Readable(t.Name) {
 		return sum
 	}
 	warn := func(err error) { s.warn(fmt.Errorf("%s: %w", where, err)) }
 	// A walker must never panic (each is fuzzed); if one does all the
-	// same, the partition is reported as not walked and the other
-	// partitions are still mapped.
+	// same, the device is reported as not walked and the others are
+	// still mapped.
 	defer func() {
 		if r := recover(); r != nil {
 			s.warn(fmt.Errorf("%s: %s walker failed (a bug: please report it with the image): %v", where, t.Name, r))
@@ -245,10 +256,15 @@ func (s *scanner) walk(sum Summary, t fs.Type, r io.ReaderAt, place func(x fs.Ex
 			out.Note = "walk failed: internal error"
 		}
 	}()
-	w, err := open(sec, sum.Size, warn)
+	f, err := openFS(t, d.R, d.Size, warn)
 	if err != nil {
 		s.warn(fmt.Errorf("%s: %w", where, err))
 		sum.Note = "not walked: " + err.Error()
+		return sum
+	}
+	w, ok := registry.Walker(f)
+	if !ok {
+		sum.Note = strings.TrimPrefix(sum.Note+"; files not mapped yet", "; ")
 		return sum
 	}
 	if info := w.Info(); info.Label != "" {
@@ -258,20 +274,35 @@ func (s *scanner) walk(sum Summary, t fs.Type, r io.ReaderAt, place func(x fs.Ex
 		s.perDisk = map[int][]fs.Extent{}
 	}
 	var disks []int // the disks the current entry has extents on, in first-seen order
-	emit := func(disk int, x fs.Extent) {
-		if x.Len <= 0 {
-			return
-		}
-		if !slices.Contains(disks, disk) {
-			disks = append(disks, disk)
-		}
-		s.perDisk[disk] = append(s.perDisk[disk], x)
-		sum.Bytes += x.Len
-	}
+	var mapErr error
 	err = w.Walk(func(e fs.Entry) error {
 		disks = disks[:0]
 		for _, x := range e.Extents {
-			place(x, emit)
+			// Clamp to the device: a walker reports what its filesystem
+			// says, and the filesystem may claim more than the device
+			// holds.
+			if x.Off < 0 || x.Len <= 0 || x.Off >= d.Size {
+				continue
+			}
+			x.Len = min(x.Len, d.Size-x.Off)
+			pos := x.Off // device offset of the next piece: Map goes in device order
+			err := d.Map(x.Off, x.Len, func(disk int, off, n int64) error {
+				y := x
+				if x.FileOff >= 0 {
+					y.FileOff = x.FileOff + (pos - x.Off)
+				}
+				pos += n
+				y.Off, y.Len = off, n
+				if !slices.Contains(disks, disk) {
+					disks = append(disks, disk)
+				}
+				s.perDisk[disk] = append(s.perDisk[disk], y)
+				sum.Bytes += n
+				return nil
+			})
+			if err != nil && mapErr == nil && !errors.Is(err, lvm.ErrUnmapped) {
+				mapErr = err
+			}
 		}
 		switch e.Kind {
 		case fs.KindFile:
@@ -285,13 +316,16 @@ func (s *scanner) walk(sum Summary, t fs.Type, r io.ReaderAt, place func(x fs.Ex
 			s.add(o) // an object without extents (an empty file) is still listed
 		}
 		slices.Sort(disks)
-		for _, d := range disks {
-			o.Disk, o.Extents = d, s.perDisk[d]
+		for _, dk := range disks {
+			o.Disk, o.Extents = dk, s.perDisk[dk]
 			s.add(o)
-			s.perDisk[d] = o.Extents[:0]
+			s.perDisk[dk] = o.Extents[:0]
 		}
 		return nil
 	})
+	if mapErr != nil {
+		s.warn(fmt.Errorf("%s: %w", where, mapErr))
+	}
 	if err != nil {
 		s.warn(fmt.Errorf("%s: walk stopped: %w", where, err))
 		sum.Note = "walk incomplete: " + err.Error()

@@ -2,8 +2,8 @@ package scan
 
 import (
 	"bytes"
-	"fmt"
 	"io"
+	iofs "io/fs"
 	"os"
 	"os/exec"
 	"strings"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/virt-bmap/virt-bmap/bmap"
 	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/fs/registry"
 	"github.com/virt-bmap/virt-bmap/internal/testutil"
 )
 
@@ -161,7 +162,7 @@ func TestUnreadableImage(t *testing.T) {
 	}
 }
 
-type panicWalker struct{}
+type panicWalker struct{ iofs.FS }
 
 func (panicWalker) Info() fs.Info { return fs.Info{} }
 func (panicWalker) Walk(func(fs.Entry) error) error {
@@ -172,9 +173,14 @@ func (panicWalker) Walk(func(fs.Entry) error) error {
 // reported as not walked, with a warning, and the ext2 one is still mapped.
 func TestWalkerPanicIsContained(t *testing.T) {
 	img := sample(t)
-	saved := walkers["ext4"]
-	walkers["ext4"] = func(io.ReaderAt, int64, fs.WarnFunc) (fs.Walker, error) { return panicWalker{}, nil }
-	defer func() { walkers["ext4"] = saved }()
+	saved := openFS
+	openFS = func(t fs.Type, r io.ReaderAt, size int64, warn fs.WarnFunc) (registry.Filesystem, error) {
+		if t.Name == "ext4" {
+			return panicWalker{}, nil
+		}
+		return saved(t, r, size, warn)
+	}
+	defer func() { openFS = saved }()
 	_, sums, warns := scanBytes(t, img)
 	if len(sums) != 2 || sums[0].Files == 0 || sums[1].Note != "walk failed: internal error" {
 		t.Fatalf("summaries = %+v", sums)
@@ -214,49 +220,6 @@ func TestNotes(t *testing.T) {
 			// A walked filesystem has at least its root directory.
 			if walked := c.fs != "swap"; walked != (sums[0].Dirs > 0) {
 				t.Fatalf("summaries %+v: walked %v, want %v", sums, sums[0].Dirs > 0, walked)
-			}
-		})
-	}
-}
-
-// TestVolumeIDs checks the partition identities Volumes reports (GPT
-// unique GUID and name, MBR disk id and number, offset) against what
-// sfdisk --json reads from the same images.
-func TestVolumeIDs(t *testing.T) {
-	testutil.NeedTools(t, "sfdisk")
-	for _, c := range []struct{ label, parts string }{
-		{"gpt", "size=2MiB, name=\"EFI system\"\nsize=2MiB, name=root\nsize=1MiB\n"},
-		{"dos", "label-id: 0x0b1e0004\nsize=2MiB\nsize=2MiB\n"},
-	} {
-		t.Run(c.label, func(t *testing.T) {
-			p := testutil.SparseFile(t, 8<<20)
-			testutil.Run(t, "label: "+c.label+"\n"+c.parts, "sfdisk", "-q", p)
-			img, err := os.ReadFile(p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			vols, err := Volumes([]DiskInput{{Index: 1, Image: p, R: bytes.NewReader(img), Size: int64(len(img))}}, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			st := testutil.Sfdisk(t, p).PartitionTable
-			if len(vols) != len(st.Partitions) {
-				t.Fatalf("%d volumes, sfdisk lists %d partitions", len(vols), len(st.Partitions))
-			}
-			for i, sp := range st.Partitions {
-				v := vols[i]
-				if v.Start != sp.Start*512 || v.Size != sp.Size*512 {
-					t.Errorf("%s: at %d size %d, sfdisk says sector %d size %d", v.Device, v.Start, v.Size, sp.Start, sp.Size)
-				}
-				if c.label == "gpt" {
-					if v.PartUUID != strings.ToUpper(sp.UUID) || v.PartLabel != sp.Name {
-						t.Errorf("%s: PartUUID %q PartLabel %q, sfdisk says %q %q", v.Device, v.PartUUID, v.PartLabel, sp.UUID, sp.Name)
-					}
-					continue
-				}
-				if id := fmt.Sprintf("0x%08x", v.MBRID); id != st.ID || v.PartNum != i+1 || v.PartLabel != "" {
-					t.Errorf("%s: MBRID %s PartNum %d PartLabel %q, sfdisk says id %s number %d", v.Device, id, v.PartNum, v.PartLabel, st.ID, i+1)
-				}
 			}
 		})
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/virt-bmap/virt-bmap/nbd"
+	"github.com/virt-bmap/virt-bmap/volume"
 )
 
 // config is the parsed command line.
@@ -29,6 +30,7 @@ type config struct {
 	tlsVerify  bool
 	run        string
 	exportName string
+	keys       volume.Keys // --key, --keys-from-stdin
 	version    bool
 	help       bool
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/virt-bmap/virt-bmap/logger"
 	"github.com/virt-bmap/virt-bmap/reports"
 	"github.com/virt-bmap/virt-bmap/scan"
+	"github.com/virt-bmap/virt-bmap/volume"
 )
 
 const reportUsage = `usage: bmaplogger report TRACE.ndjson [-o FILE]... [--bmap FILE | --no-map] [-q]
@@ -180,7 +181,12 @@ func reportMap(c *reportConfig, h *logger.Header, say func(string, ...any)) (*bm
 		say("the trace names no image: no map (sizes and shares unknown; --bmap gives one)")
 		return nil, nil
 	}
-	b := bmap.NewBuilder()
+	var in []volume.Disk
+	defer func() {
+		for _, d := range in {
+			d.R.(*image.Image).Close()
+		}
+	}()
 	for _, e := range h.Exports {
 		path := e.Image
 		if path != "" && !filepath.IsAbs(path) {
@@ -199,11 +205,12 @@ func reportMap(c *reportConfig, h *logger.Header, say func(string, ...any)) (*bm
 			say("image %s is %d bytes, the trace says %d: not the traced image; no map (--bmap gives one)", path, img.Size(), e.Size)
 			return nil, nil
 		}
-		_, err = scan.Disk(b, e.Disk, path, img, img.Size(), scan.Options{Warn: func(err error) { say("warning: %v", err) }})
-		img.Close()
-		if err != nil {
-			return nil, fmt.Errorf("mapping %s: %w", path, err)
-		}
+		in = append(in, volume.Disk{Index: e.Disk, Image: path, R: img, Size: img.Size()})
+	}
+	// All disks at once, as the trace was made: a VG may span them.
+	b := bmap.NewBuilder()
+	if _, err := scan.Disks(b, in, scan.Options{Warn: func(err error) { say("warning: %v", err) }}); err != nil {
+		return nil, fmt.Errorf("mapping: %w", err)
 	}
 	return b.Map(), nil
 }

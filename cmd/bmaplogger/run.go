@@ -19,6 +19,7 @@ import (
 	"github.com/virt-bmap/virt-bmap/nbd"
 	"github.com/virt-bmap/virt-bmap/reports"
 	"github.com/virt-bmap/virt-bmap/scan"
+	"github.com/virt-bmap/virt-bmap/volume"
 )
 
 const usage = `usage: bmaplogger [options] IMAGE... [--run CMD]
@@ -448,17 +449,21 @@ func loadMap(cfg *config, disks []disk, say func(string, ...any), warn func(erro
 	t0 := time.Now()
 	b := bmap.NewBuilder()
 	var files, dirs, parts int
+	// All disks at once: a volume group may span them, and a read on the
+	// second disk of a file in a spanning LV must name the file.
+	in := make([]volume.Disk, len(disks))
 	for i, d := range disks {
-		sums, err := scan.Disk(b, i+1, d.path, d.img, d.img.Size(), scan.Options{Warn: warn})
-		if err != nil {
-			return nil, fmt.Errorf("mapping %s: %w", d.path, err)
-		}
-		for _, s := range sums {
-			files += s.Files
-			dirs += s.Dirs
-			if s.Scheme != "" {
-				parts++
-			}
+		in[i] = volume.Disk{Index: i + 1, Image: d.path, R: d.img, Size: d.img.Size()}
+	}
+	sums, err := scan.Disks(b, in, scan.Options{Warn: warn, Keys: cfg.keys})
+	if err != nil {
+		return nil, fmt.Errorf("mapping: %w", err)
+	}
+	for _, s := range sums {
+		files += s.Files
+		dirs += s.Dirs
+		if s.Scheme != "" {
+			parts++
 		}
 	}
 	m := b.Map()

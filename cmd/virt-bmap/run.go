@@ -16,6 +16,7 @@ import (
 	"github.com/virt-bmap/virt-bmap/bmap"
 	"github.com/virt-bmap/virt-bmap/image"
 	"github.com/virt-bmap/virt-bmap/scan"
+	"github.com/virt-bmap/virt-bmap/volume"
 )
 
 const usage = `usage: virt-bmap [-o OUTPUT] [--format text|json] [-q] [-a IMAGE]... [IMAGE...]
@@ -103,7 +104,7 @@ var writers = map[string]func(io.Writer, *bmap.Map) error{
 // scanImages opens every image (all stay open: an LVM volume group may
 // span them) and scans them as the disks of one guest.
 func scanImages(b *bmap.Builder, paths []string, warn func(error), prog *progress) ([]scan.Summary, error) {
-	var disks []scan.DiskInput
+	var disks []volume.Disk
 	for i, path := range paths {
 		img, err := image.OpenOptions(path, image.Options{
 			Warn: func(msg string) { warn(fmt.Errorf("%s: %s", path, msg)) },
@@ -112,7 +113,7 @@ func scanImages(b *bmap.Builder, paths []string, warn func(error), prog *progres
 			return nil, err
 		}
 		defer img.Close()
-		disks = append(disks, scan.DiskInput{Index: i + 1, Image: path, R: img, Size: img.Size()})
+		disks = append(disks, volume.Disk{Index: i + 1, Image: path, R: img, Size: img.Size()})
 	}
 	opt := scan.Options{Warn: warn}
 	if prog != nil {
