@@ -11,7 +11,7 @@ type Builder struct {
 	// that a map of 100,000 extents costs a few allocations rather than one
 	// per object.
 	ext     []fs.Extent
-	dropped int
+	volumes []Volume
 }
 
 // extChunk is the number of extents allocated at once.
@@ -25,9 +25,9 @@ func (b *Builder) AddDisk(d Disk) { b.disks = append(b.disks, d) }
 
 // Add records an object. The object and its extents are copied, so the
 // caller may reuse o. Extents are in disk offsets. Extents that are empty,
-// negative or run past the largest int64 offset are dropped (Dropped counts
-// them); an object left without extents is kept, because the JSON form can
-// still say it exists.
+// negative or run past the largest int64 offset are dropped; an object
+// left without extents is kept, because the JSON form can still say it
+// exists.
 func (b *Builder) Add(o Object) {
 	n := 0
 	for _, e := range o.Extents {
@@ -35,7 +35,6 @@ func (b *Builder) Add(o Object) {
 			n++
 		}
 	}
-	b.dropped += len(o.Extents) - n
 	var exts []fs.Extent
 	if n > 0 {
 		if cap(b.ext)-len(b.ext) < n {
@@ -53,9 +52,8 @@ func (b *Builder) Add(o Object) {
 	b.objects = append(b.objects, o)
 }
 
-// Dropped is the number of extents Add refused (empty, negative or
-// overflowing).
-func (b *Builder) Dropped() int { return b.dropped }
+// AddVolume records how one device was mapped.
+func (b *Builder) AddVolume(v Volume) { b.volumes = append(b.volumes, v) }
 
 // Map returns the map built so far: the disks and the objects in the order
 // they were added. Objects added later do not change a Map already
@@ -64,6 +62,7 @@ func (b *Builder) Map() *Map {
 	return &Map{
 		Disks:   b.disks[:len(b.disks):len(b.disks)],
 		Objects: b.objects[:len(b.objects):len(b.objects)],
+		Volumes: b.volumes[:len(b.volumes):len(b.volumes)],
 	}
 }
 

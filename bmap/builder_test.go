@@ -39,9 +39,6 @@ func TestBuilder(t *testing.T) {
 	if !reflect.DeepEqual(m, want) {
 		t.Fatalf("map\n%+v\nwant\n%+v", m, want)
 	}
-	if b.Dropped() != 3 {
-		t.Errorf("Dropped = %d, want 3", b.Dropped())
-	}
 	if got := len(b.Map().Objects); got != 3 {
 		t.Errorf("%d objects after a third Add", got)
 	}

@@ -17,6 +17,8 @@ import (
 //
 //	{"version":1,"disks":[
 //	{"index":1,"device":"/dev/sda","image":"disk.img","size":1048576}
+//	],"volumes":[
+//	{"device":"/dev/sda1","disk":1,"filesystem":"ext4","status":"complete","reasons":[],...}
 //	],"objects":[
 //	{"disk":1,"type":"v","device":"/dev/sda","extents":[{"offset":0,...}]},
 //	...
@@ -62,6 +64,23 @@ func WriteJSON(w io.Writer, m *Map) error {
 		}
 	}
 	if len(m.Disks) > 0 {
+		bw.WriteByte('\n')
+	}
+	bw.WriteString("],\"volumes\":[")
+	for i := range m.Volumes {
+		if i > 0 {
+			bw.WriteByte(',')
+		}
+		bw.WriteByte('\n')
+		v := m.Volumes[i]
+		if v.Reasons == nil {
+			v.Reasons = []string{}
+		}
+		if err := put(&v); err != nil {
+			return fmt.Errorf("bmap: volume %d: %w", i, err)
+		}
+	}
+	if len(m.Volumes) > 0 {
 		bw.WriteByte('\n')
 	}
 	bw.WriteString("],\"objects\":[")
@@ -189,6 +208,20 @@ func readJSON(data []byte) (*Map, error) {
 				m.Disks = append(m.Disks, d)
 			}
 			if err := delim(']', "disks"); err != nil {
+				return nil, err
+			}
+		case "volumes":
+			if err := delim('[', "volumes"); err != nil {
+				return nil, err
+			}
+			for i := 0; dec.More(); i++ {
+				var v Volume
+				if err := dec.Decode(&v); err != nil {
+					return nil, fail(err, fmt.Sprintf("volume %d", i))
+				}
+				m.Volumes = append(m.Volumes, v)
+			}
+			if err := delim(']', "volumes"); err != nil {
 				return nil, err
 			}
 		case "objects":

@@ -54,4 +54,62 @@ type Object struct {
 type Map struct {
 	Disks   []Disk
 	Objects []Object
+	// Volumes says, for each device with a filesystem (or that could have
+	// had one), how completely it was mapped. Only the JSON form holds it.
+	Volumes []Volume
+}
+
+// Volume is the mapping status of one device: a partition, a bare disk,
+// an LV or a LUKS volume.
+type Volume struct {
+	Device string `json:"device"`
+	Disk   int    `json:"disk"`
+	FS     string `json:"filesystem,omitempty"` // as blkid names it
+	Status Status `json:"status"`
+	// Reasons say why the status is not complete: the first problems met,
+	// and how many more there were.
+	Reasons []string `json:"reasons,omitempty"`
+	Files   int      `json:"files"`
+	Dirs    int      `json:"dirs"`
+	Bytes   int64    `json:"bytes"` // bytes mapped to files, directories and metadata
+}
+
+// Status is how completely a device was mapped.
+type Status string
+
+const (
+	// StatusComplete: every structure of the device was read and mapped
+	// (possibly after working around damage, as fsck would).
+	StatusComplete Status = "complete"
+	// StatusPartial: the filesystem was walked, but some of it could not
+	// be read: the reasons say what; objects may be missing.
+	StatusPartial Status = "partial"
+	// StatusUnreadable: a filesystem was recognised but could not be
+	// opened: none of its files are mapped.
+	StatusUnreadable Status = "unreadable"
+	// StatusNotRecognised: no filesystem, volume or container was found
+	// on a device that should hold one.
+	StatusNotRecognised Status = "not recognised"
+	// StatusNotWalked: a type virt-bmap recognises but does not map file
+	// by file (exFAT, ISO 9660...): the device is mapped as a whole.
+	StatusNotWalked Status = "not walked"
+	// StatusLocked: an encrypted container with no key given: its header
+	// is mapped, its contents are not.
+	StatusLocked Status = "locked"
+	// StatusContainer: an LVM physical volume, an unlocked LUKS container
+	// or an extended partition: mapped through the devices inside it.
+	StatusContainer Status = "container"
+	// StatusNoFS: a device that holds no filesystem by design (swap, a
+	// BIOS boot or Microsoft reserved partition).
+	StatusNoFS Status = "no filesystem"
+)
+
+// Unmapped reports whether the status means that bytes of the device that
+// hold data were left out of the map.
+func (s Status) Unmapped() bool {
+	switch s {
+	case StatusPartial, StatusUnreadable, StatusNotRecognised, StatusNotWalked, StatusLocked:
+		return true
+	}
+	return false
 }

@@ -55,6 +55,21 @@ type Summary struct {
 	Files    int
 	Dirs     int
 	Bytes    int64 // bytes mapped to files, directories and metadata
+	// Status says how completely the device was mapped; Reasons, when it
+	// is not complete, why (the first problems, and how many more).
+	Status   bmap.Status
+	Reasons  []string
+	Problems int // warnings met while walking the device
+}
+
+// maxReasons is how many problems a Summary quotes.
+const maxReasons = 3
+
+func (s *Summary) problem(err error) {
+	s.Problems++
+	if len(s.Reasons) < maxReasons {
+		s.Reasons = append(s.Reasons, err.Error())
+	}
 }
 
 // Disk maps one disk: Disks with a single disk numbered disk (1-based).
@@ -86,10 +101,56 @@ func Stack(b *bmap.Builder, st *volume.Stack, opt Options) []Summary {
 	var sums []Summary
 	for _, d := range st.Devices {
 		if sum, ok := s.device(d); ok {
+			sum.settle(d)
 			sums = append(sums, sum)
+			b.AddVolume(bmap.Volume{Device: sum.Device, Disk: sum.Disk, FS: sum.FS, Status: sum.Status,
+				Reasons: sum.Reasons, Files: sum.Files, Dirs: sum.Dirs, Bytes: sum.Bytes})
 		}
 	}
 	return sums
+}
+
+// noFSTypes are partition types that hold no filesystem by design.
+var noFSTypes = map[string]bool{
+	"BIOS boot":            true,
+	"Microsoft reserved":   true,
+	"Linux swap":           true,
+	"Linux swap / Solaris": true,
+	"FreeBSD swap":         true,
+	"FreeBSD boot":         true,
+	"Empty":                true,
+}
+
+// settle sets the summary's status from what the scan found, unless the
+// scan set it already.
+func (s *Summary) settle(d *volume.Device) {
+	if s.Status == "" {
+		switch {
+		case d.Kind == volume.KindExtended:
+			s.Status = bmap.StatusContainer
+		case s.FS == "LVM2_member", s.FS == "crypto_LUKS" && d.Note == "":
+			s.Status = bmap.StatusContainer
+		case s.FS == "crypto_LUKS":
+			s.Status = bmap.StatusLocked
+		case s.FS == "swap", s.FS == "" && noFSTypes[s.PartType]:
+			s.Status = bmap.StatusNoFS
+		case s.FS == "":
+			s.Status = bmap.StatusNotRecognised
+		case !registry.Readable(s.FS):
+			s.Status = bmap.StatusNotWalked
+		default:
+			s.Status = bmap.StatusComplete
+		}
+	}
+	if s.Status == bmap.StatusComplete && s.Problems > 0 {
+		s.Status = bmap.StatusPartial
+	}
+	if s.Status.Unmapped() && len(s.Reasons) == 0 && s.Note != "" {
+		s.Reasons = []string{s.Note}
+	}
+	if s.Problems > len(s.Reasons) && len(s.Reasons) > 0 {
+		s.Reasons = append(s.Reasons, fmt.Sprintf("… and %d more problems", s.Problems-len(s.Reasons)))
+	}
 }
 
 func diskName(st *volume.Stack, index int) string {
@@ -168,8 +229,12 @@ func (s *scanner) device(d *volume.Device) (Summary, bool) {
 	case volume.KindCrypt:
 		sum.Scheme, sum.PartType = "luks", "LUKS volume of "+d.Parent.Name
 	}
-	if lerr != nil && d.Kind == volume.KindLV && sum.Note == "" {
-		sum.Note = "not all mapped: " + lerr.Error()
+	if lerr != nil && d.Kind == volume.KindLV {
+		if sum.Note == "" {
+			sum.Note = "not all mapped: " + lerr.Error()
+		}
+		sum.Status = bmap.StatusPartial
+		sum.problem(lerr)
 	}
 	s.structures(d, &sum)
 	if d.Kind == volume.KindDisk && d.Scheme != "" {
@@ -245,7 +310,10 @@ func (s *scanner) walk(sum Summary, d *volume.Device) (out Summary) {
 	if !registry.Readable(t.Name) {
 		return sum
 	}
-	warn := func(err error) { s.warn(fmt.Errorf("%s: %w", where, err)) }
+	warn := func(err error) {
+		sum.problem(err)
+		s.warn(fmt.Errorf("%s: %w", where, err))
+	}
 	// A walker must never panic (each is fuzzed); if one does all the
 	// same, the device is reported as not walked and the others are
 	// still mapped.
@@ -254,17 +322,22 @@ func (s *scanner) walk(sum Summary, d *volume.Device) (out Summary) {
 			s.warn(fmt.Errorf("%s: %s walker failed (a bug: please report it with the image): %v", where, t.Name, r))
 			out = sum
 			out.Note = "walk failed: internal error"
+			out.Status = bmap.StatusPartial
+			out.problem(fmt.Errorf("%s walker failed: %v", t.Name, r))
 		}
 	}()
 	f, err := openFS(t, d.R, d.Size, warn)
 	if err != nil {
 		s.warn(fmt.Errorf("%s: %w", where, err))
 		sum.Note = "not walked: " + err.Error()
+		sum.Status = bmap.StatusUnreadable
+		sum.Reasons = []string{err.Error()}
 		return sum
 	}
 	w, ok := registry.Walker(f)
 	if !ok {
 		sum.Note = strings.TrimPrefix(sum.Note+"; files not mapped yet", "; ")
+		sum.Status = bmap.StatusNotWalked
 		return sum
 	}
 	if info := w.Info(); info.Label != "" {
@@ -324,10 +397,10 @@ func (s *scanner) walk(sum Summary, d *volume.Device) (out Summary) {
 		return nil
 	})
 	if mapErr != nil {
-		s.warn(fmt.Errorf("%s: %w", where, mapErr))
+		warn(mapErr)
 	}
 	if err != nil {
-		s.warn(fmt.Errorf("%s: walk stopped: %w", where, err))
+		warn(fmt.Errorf("walk stopped: %w", err))
 		sum.Note = "walk incomplete: " + err.Error()
 	}
 	return sum

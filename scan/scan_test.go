@@ -99,13 +99,20 @@ func TestBrokenPartitionDoesNotStopOthers(t *testing.T) {
 	if len(warns) != 0 {
 		t.Errorf("warnings %q for a partition with no filesystem", warns)
 	}
+	if sums[0].Status != bmap.StatusNotRecognised || !sums[0].Status.Unmapped() || sums[1].Status != bmap.StatusComplete {
+		t.Errorf("statuses %q, %q; want not recognised, complete", sums[0].Status, sums[1].Status)
+	}
+	if len(m.Volumes) != 2 || m.Volumes[0].Status != bmap.StatusNotRecognised || m.Volumes[0].Device != "/dev/sda1" ||
+		len(m.Volumes[0].Reasons) == 0 || m.Volumes[1].Files != clean[1].Files {
+		t.Errorf("map's volumes = %+v", m.Volumes)
+	}
 
 	// A superblock that still has its magic but no inodes per group is
 	// an error of the walker: warned, with the partition's name.
 	img = sample(t)
 	copy(img[clean[0].Start+1024+0x28:], []byte{0, 0, 0, 0}) // s_inodes_per_group
 	_, sums, warns = scanBytes(t, img)
-	if sums[0].Files != 0 || !strings.HasPrefix(sums[0].Note, "not walked") {
+	if sums[0].Files != 0 || !strings.HasPrefix(sums[0].Note, "not walked") || sums[0].Status != bmap.StatusUnreadable {
 		t.Errorf("sda1 with a bad block size: %+v", sums[0])
 	}
 	if len(warns) == 0 || !strings.Contains(warns[0], "/dev/sda1 at 0x100000") {
