@@ -102,6 +102,10 @@ const (
 	// StatusNoFS: a device that holds no filesystem by design (swap, a
 	// BIOS boot or Microsoft reserved partition).
 	StatusNoFS Status = "no filesystem"
+	// StatusEmpty: nothing recognised, and the device reads as zeros
+	// where it was sampled (its first and last MiB and 64 blocks between):
+	// a blank disk or partition.
+	StatusEmpty Status = "empty"
 )
 
 // Unmapped reports whether the status means that bytes of the device that

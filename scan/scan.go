@@ -134,6 +134,8 @@ func (s *Summary) settle(d *volume.Device) {
 			s.Status = bmap.StatusLocked
 		case s.FS == "swap", s.FS == "" && noFSTypes[s.PartType]:
 			s.Status = bmap.StatusNoFS
+		case s.FS == "" && looksEmpty(d.R, d.Size):
+			s.Status = bmap.StatusEmpty
 		case s.FS == "":
 			s.Status = bmap.StatusNotRecognised
 		case !registry.Readable(s.FS):
@@ -404,4 +406,37 @@ func (s *scanner) walk(sum Summary, d *volume.Device) (out Summary) {
 		sum.Note = "walk incomplete: " + err.Error()
 	}
 	return sum
+}
+
+// looksEmpty samples a device with nothing recognised on it: its first
+// and last MiB and 64 blocks of 4 KiB spread between them. All zeros (or
+// unreadable as a whole) means a blank device, not lost data.
+func looksEmpty(r io.ReaderAt, size int64) bool {
+	const edge, block, samples = 1 << 20, 4096, 64
+	buf := make([]byte, edge)
+	zero := func(off, n int64) bool {
+		if off < 0 || n <= 0 {
+			return true
+		}
+		n = min(n, size-off)
+		b := buf[:n]
+		if m, err := r.ReadAt(b, off); err != nil && !(err == io.EOF && int64(m) == n) {
+			return false
+		}
+		for _, c := range b {
+			if c != 0 {
+				return false
+			}
+		}
+		return true
+	}
+	if !zero(0, edge) || !zero(max(0, size-edge), edge) {
+		return false
+	}
+	for i := int64(1); i <= samples; i++ {
+		if !zero((size/(samples+1)*i)&^(block-1), block) {
+			return false
+		}
+	}
+	return true
 }

@@ -1,13 +1,15 @@
 package main
 
 import (
-	"flag"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/olekukonko/tablewriter"
@@ -15,85 +17,203 @@ import (
 
 	"github.com/virt-bmap/virt-bmap/bmap"
 	"github.com/virt-bmap/virt-bmap/image"
+	"github.com/virt-bmap/virt-bmap/internal/cli"
+	"github.com/virt-bmap/virt-bmap/internal/warncap"
 	"github.com/virt-bmap/virt-bmap/scan"
 	"github.com/virt-bmap/virt-bmap/volume"
 )
 
-const usage = `usage: virt-bmap [-o OUTPUT] [--format text|json] [-q] [-a IMAGE]... [IMAGE...]
+const usage = `usage: virt-bmap [OPTION]... [-a] IMAGE...
 
 Writes the block map of the disk images: for every byte range, the disk,
 partition, LVM logical volume, filesystem metadata, directory or file that
 owns it. The images are the disks of one guest, in order: disk 1, 2, ...
+Options and images may come in any order; "--" ends the options.
 
-  -a IMAGE      add a disk image (repeatable; as the virt tools take them;
-                given before any positional IMAGE)
-  -o OUTPUT     output file (default "bmap"; "-" for standard output)
-  --format FMT  text (default, as the original virt-bmap) or json
-  -q            no progress line and no summary table
-  --version     print the version and exit
+  -a, --add IMAGE        add a disk image (repeatable; also positional)
+      --format[=FMT]     input format of the disks added after it (raw, xz,
+                         qcow2, ...; auto or no value: detect, the default)
+  -o, --output FILE      output file (default "bmap"; "-" for standard output);
+                         a name ending in .json selects the JSON form
+      --json             write the JSON form (objects with all their extents,
+                         and a status per filesystem)
+      --text             write the text form of the original virt-bmap (default)
+      --key SEL:key:PASS unlock a LUKS container (SEL: /dev/sdXN, UUID, or all);
+      --key SEL:file:F     also SEL:file:FILE (repeatable)
+      --keys-from-stdin  read one passphrase per encrypted device from stdin
+      --echo-keys        echo passphrases typed at the prompt
+      --allow-backing PATH  let an image's chain open PATH (a backing or parent
+                         file outside the image's directory; repeatable)
+  -q, --quiet            no progress line and no summary table (problems are
+                         still summed up on standard error)
+  -v, --verbose          print every warning (default: the first 5 of each kind)
+  -x                     trace every read of the images on standard error
+  -V, --version          print the version and exit
+  -h, --help             print this help and exit
+
+Exit status: 0 when everything was mapped; 4 when the map was written but
+part of the disks could not be mapped (a damaged, unknown or locked
+filesystem: see the summary on standard error); 1 for a bad command line or
+when no map could be made.
 `
 
-// run is the whole command, testable: it returns the exit status.
-func run(args []string, stdout, stderr io.Writer) int {
-	fl := flag.NewFlagSet("virt-bmap", flag.ContinueOnError)
-	fl.SetOutput(io.Discard)
-	output := fl.String("o", "bmap", "")
-	format := fl.String("format", "text", "")
-	quiet := fl.Bool("q", false, "")
-	showVersion := fl.Bool("version", false, "")
-	var added []string
-	fl.Func("a", "", func(v string) error { added = append(added, v); return nil })
-	if err := fl.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			fmt.Fprint(stdout, usage)
-			return 0
-		}
-		fmt.Fprintf(stderr, "virt-bmap: %v\n%s", err, usage)
-		return 2
-	}
-	if *showVersion {
-		fmt.Fprintln(stdout, "virt-bmap", version)
-		return 0
-	}
-	write, ok := writers[*format]
-	if !ok {
-		fmt.Fprintf(stderr, "virt-bmap: --format %q: want text or json\n", *format)
-		return 2
-	}
-	images := append(added, fl.Args()...)
-	if len(images) == 0 {
-		fmt.Fprintf(stderr, "virt-bmap: no IMAGE given\n%s", usage)
-		return 2
-	}
+// Exit statuses.
+const (
+	statusOK       = 0
+	statusError    = 1
+	statusUnmapped = 4
+)
 
-	warn := func(err error) { fmt.Fprintf(stderr, "virt-bmap: warning: %v\n", err) }
+type options struct {
+	disks   cli.Disks
+	output  string
+	json    bool
+	text    bool
+	legacy  string // --format json|text, the old spelling of the output form
+	keys    cli.KeyOptions
+	allow   []string
+	quiet   bool
+	verbose bool
+	trace   bool
+	version bool
+}
+
+func parseArgs(args []string) (*options, error) {
+	o := &options{}
+	fl := cli.NewFlagSet("virt-bmap")
+	o.disks.Register(fl)
+	o.disks.Legacy = func(v string) bool {
+		if v == "json" || v == "text" {
+			o.legacy = v
+			return true
+		}
+		return false
+	}
+	fl.StringVarP(&o.output, "output", "o", "bmap", "")
+	fl.BoolVar(&o.json, "json", false, "")
+	fl.BoolVar(&o.text, "text", false, "")
+	o.keys.Register(fl)
+	fl.StringArrayVar(&o.allow, "allow-backing", nil, "")
+	fl.BoolVarP(&o.quiet, "quiet", "q", false, "")
+	fl.BoolVarP(&o.verbose, "verbose", "v", false, "")
+	fl.BoolVarP(&o.trace, "trace", "x", false, "")
+	fl.BoolVarP(&o.version, "version", "V", false, "")
+	if err := cli.Parse(fl, cli.JoinFormat(args)); err != nil {
+		return nil, err
+	}
+	for _, a := range fl.Args() {
+		o.disks.Add(a)
+	}
+	if o.json && o.text {
+		return nil, cli.Usagef("--json and --text are exclusive")
+	}
+	return o, nil
+}
+
+// form decides the output form: --json/--text, then the old --format
+// json|text, then -o's extension.
+func (o *options) form() string {
+	switch {
+	case o.json:
+		return "json"
+	case o.text:
+		return "text"
+	case o.legacy != "":
+		return o.legacy
+	case strings.HasSuffix(strings.ToLower(o.output), ".json"):
+		return "json"
+	}
+	return "text"
+}
+
+// run is the whole command, testable: it returns the exit status.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	o, err := parseArgs(args)
+	if errors.Is(err, cli.ErrHelp) {
+		fmt.Fprint(stdout, usage)
+		return statusOK
+	}
+	if err != nil {
+		return cli.Fail(stderr, "virt-bmap", err)
+	}
+	if o.version {
+		fmt.Fprintln(stdout, "virt-bmap", version)
+		return statusOK
+	}
+	if len(o.disks.List) == 0 {
+		return cli.Fail(stderr, "virt-bmap", cli.Usagef("no disk image given"))
+	}
+	if o.legacy != "" {
+		fmt.Fprintf(stderr, "virt-bmap: warning: --format %s names the output form; --format is the input format now (as in the original virt-bmap and libguestfs): use --%s\n", o.legacy, o.legacy)
+	}
+	max := warncap.DefaultMax
+	if o.verbose {
+		max = -1
+	}
+	warns := warncap.New(stderr, "virt-bmap: warning: ", max)
 	var prog *progress
-	if !*quiet && isTerminal(stderr) {
+	if !o.quiet && isTerminal(stderr) {
 		prog = &progress{w: stderr, start: time.Now()}
 	}
-
 	b := bmap.NewBuilder()
-	sums, err := scanImages(b, images, warn, prog)
+	sums, err := scanImages(b, o, stdin, stderr, warns.Warn, prog)
 	prog.clear()
+	warns.Flush()
 	if err != nil {
 		fmt.Fprintf(stderr, "virt-bmap: %v\n", err)
-		return 1
+		return statusError
 	}
-
-	if err := writeMap(*output, stdout, func(w io.Writer) error { return write(w, b.Map()) }); err != nil {
+	write := writers[o.form()]
+	if err := writeMap(o.output, stdout, func(w io.Writer) error { return write(w, b.Map()) }); err != nil {
 		fmt.Fprintf(stderr, "virt-bmap: %v\n", err)
-		return 1
+		return statusError
 	}
-	if !*quiet {
+	if !o.quiet {
 		tableOut := stdout
-		if *output == "-" {
+		if o.output == "-" {
 			tableOut = stderr
 		}
 		if err := summaryTable(tableOut, sums); err != nil {
 			fmt.Fprintf(stderr, "virt-bmap: summary: %v\n", err)
 		}
 	}
-	return 0
+	if unmappedSummary(stderr, sums) {
+		return statusUnmapped
+	}
+	return statusOK
+}
+
+// unmappedSummary says on w, even with -q, which devices were not fully
+// mapped and why, and reports whether there were any.
+func unmappedSummary(w io.Writer, sums []scan.Summary) bool {
+	var bad []scan.Summary
+	for _, s := range sums {
+		if s.Status.Unmapped() {
+			bad = append(bad, s)
+		}
+	}
+	if len(bad) == 0 {
+		return false
+	}
+	fmt.Fprintf(w, "virt-bmap: %d of %d volumes not fully mapped:\n", len(bad), len(sums))
+	for _, s := range bad {
+		what := s.FS
+		if what == "" {
+			what = s.PartType
+		}
+		reason := ""
+		if len(s.Reasons) > 0 {
+			reason = ": " + s.Reasons[0]
+			if s.Problems > 1 {
+				reason += fmt.Sprintf(" (and %s more problems)", warncap.Thousands(s.Problems-1))
+			}
+		}
+		if what != "" {
+			what = " (" + what + ")"
+		}
+		fmt.Fprintf(w, "  %s%s: %s%s\n", s.Device, what, s.Status, reason)
+	}
+	return true
 }
 
 var writers = map[string]func(io.Writer, *bmap.Map) error{
@@ -103,19 +223,29 @@ var writers = map[string]func(io.Writer, *bmap.Map) error{
 
 // scanImages opens every image (all stay open: an LVM volume group may
 // span them) and scans them as the disks of one guest.
-func scanImages(b *bmap.Builder, paths []string, warn func(error), prog *progress) ([]scan.Summary, error) {
+func scanImages(b *bmap.Builder, o *options, stdin io.Reader, stderr io.Writer, warn func(error), prog *progress) ([]scan.Summary, error) {
 	var disks []volume.Disk
-	for i, path := range paths {
+	var traceMu sync.Mutex
+	var paths []string
+	for i, d := range o.disks.List {
+		path := d.Path
 		img, err := image.OpenOptions(path, image.Options{
-			Warn: func(msg string) { warn(fmt.Errorf("%s: %s", path, msg)) },
+			Warn:         func(msg string) { warn(fmt.Errorf("%s: %s", path, msg)) },
+			Format:       d.Format,
+			AllowBacking: o.allow,
 		})
 		if err != nil {
 			return nil, err
 		}
 		defer img.Close()
-		disks = append(disks, volume.Disk{Index: i + 1, Image: path, R: img, Size: img.Size()})
+		var r io.ReaderAt = img
+		if o.trace {
+			r = cli.Trace(img, fmt.Sprintf("disk%d", i+1), stderr, &traceMu)
+		}
+		disks = append(disks, volume.Disk{Index: i + 1, Image: path, R: r, Size: img.Size()})
+		paths = append(paths, path)
 	}
-	opt := scan.Options{Warn: warn}
+	opt := scan.Options{Warn: warn, Keys: o.keys.Keys(stdin, stderr)}
 	if prog != nil {
 		opt.Progress = prog.update
 		prog.disk = strings.Join(paths, ", ")
@@ -147,7 +277,12 @@ func writeMap(output string, stdout io.Writer, write func(io.Writer) error) erro
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(output), "."+filepath.Base(output)+".*")
 	if err != nil {
-		return fmt.Errorf("output: %w", err)
+		// Name the path given, not the temporary file's pattern.
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return fmt.Errorf("cannot create %s: %w", output, err)
 	}
 	err = write(tmp)
 	if cerr := tmp.Close(); err == nil {

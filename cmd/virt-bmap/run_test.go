@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,7 +16,7 @@ import (
 
 func runCmd(args ...string) (code int, stdout, stderr string) {
 	var o, e bytes.Buffer
-	code = run(args, &o, &e)
+	code = run(args, strings.NewReader(""), &o, &e)
 	return code, o.String(), e.String()
 }
 
@@ -24,13 +25,21 @@ func TestUsageErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{nil, "no IMAGE given"},
-		{[]string{"--format", "xml", "x.img"}, `--format "xml"`},
-		{[]string{"--bogus", "x.img"}, "flag provided but not defined"},
+		{nil, "virt-bmap: no disk image given"},
+		{[]string{"--bogus", "x.img"}, "virt-bmap: unrecognized option '--bogus'"},
+		{[]string{"x.img", "-z"}, "virt-bmap: invalid option -- 'z'"},
+		{[]string{"x.img", "-o"}, "virt-bmap: option requires an argument -- 'o'"},
+		{[]string{"--output"}, "virt-bmap: option '--output' requires an argument"},
+		{[]string{"--json", "--text", "x.img"}, "virt-bmap: --json and --text are exclusive"},
+		{[]string{"--key", "secret", "x.img"}, "virt-bmap: --key"},
 	} {
 		code, _, stderr := runCmd(c.args...)
-		if code != 2 || !strings.Contains(stderr, c.want) {
-			t.Errorf("%q: exit %d, stderr %q; want 2 and %q", c.args, code, stderr, c.want)
+		first, _, _ := strings.Cut(stderr, "\n")
+		if code != 1 || !strings.HasPrefix(first, c.want) || !strings.Contains(stderr, "Try 'virt-bmap --help' for more information.") {
+			t.Errorf("%q: exit %d, stderr %q; want 1 and %q", c.args, code, stderr, c.want)
+		}
+		if strings.Contains(stderr, "secret") {
+			t.Errorf("%q: the passphrase is in the error: %q", c.args, stderr)
 		}
 	}
 	if code, out, _ := runCmd("-h"); code != 0 || !strings.Contains(out, "usage: virt-bmap") {
@@ -174,5 +183,118 @@ func TestSeveralDisks(t *testing.T) {
 		if code != 0 || stdout != want {
 			t.Errorf("%q: exit %d, map %q (stderr %q), want %q", args, code, stdout, stderr, want)
 		}
+	}
+}
+
+// ext4Disk makes an 8 MiB ext4 with a few files by mkfs.ext4 -d.
+func ext4Disk(t *testing.T, dir string) string {
+	t.Helper()
+	testutil.NeedTools(t, "mkfs.ext4")
+	src := filepath.Join(dir, "src")
+	for i := range 40 {
+		p := filepath.Join(src, "d", fmt.Sprintf("f%02d", i))
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, bytes.Repeat([]byte{byte(i)}, 5000), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	img := filepath.Join(dir, "ext4.img")
+	testutil.Run(t, "", "truncate", "-s", "8M", img)
+	testutil.Run(t, "", "mkfs.ext4", "-q", "-F", "-b", "1024", "-O", "^metadata_csum", "-d", src, img)
+	return img
+}
+
+// TestGNUCommandLines: options after the image, --opt=value, bundles and
+// "--", as the virt tools' getopt takes them.
+func TestGNUCommandLines(t *testing.T) {
+	dir := t.TempDir()
+	img := ext4Disk(t, dir)
+	for _, args := range [][]string{
+		{img, "-q", "-o", filepath.Join(dir, "m1")},
+		{"-qo", filepath.Join(dir, "m1"), img},
+		{"--output=" + filepath.Join(dir, "m1"), "--quiet", "--", img},
+		{"-a", img, "--format=raw", "-q", "--output", filepath.Join(dir, "m1")},
+		{"--format", "raw", "-a", img, "-q", "-o", filepath.Join(dir, "m1")},
+	} {
+		os.Remove(filepath.Join(dir, "m1"))
+		code, _, stderr := runCmd(args...)
+		b, _ := os.ReadFile(filepath.Join(dir, "m1"))
+		if code != 0 || !strings.Contains(string(b), " f /dev/sda /d/f07\n") {
+			t.Errorf("%q: exit %d, stderr %q, map %.100q", args, code, stderr, b)
+		}
+	}
+	// The output form: --json, the -o extension, the old --format json.
+	for _, c := range []struct {
+		args []string
+		warn bool
+	}{
+		{[]string{"--json", "-o", filepath.Join(dir, "a")}, false},
+		{[]string{"-o", filepath.Join(dir, "a.json")}, false},
+		{[]string{"--format", "json", "-o", filepath.Join(dir, "a")}, true},
+	} {
+		code, _, stderr := runCmd(append(c.args, "-q", img)...)
+		b, _ := os.ReadFile(c.args[len(c.args)-1])
+		if code != 0 || !bytes.HasPrefix(b, []byte(`{"version":1`)) || strings.Contains(stderr, "--format json names the output form") != c.warn {
+			t.Errorf("%q: exit %d, stderr %q, map %.40q", c.args, code, stderr, b)
+		}
+	}
+	// --format with an input format the image is not.
+	if code, _, stderr := runCmd("-q", "--format=qcow2", "-o", filepath.Join(dir, "q"), img); code != 1 || !strings.Contains(stderr, "qcow2") {
+		t.Errorf("--format=qcow2 on a raw image: exit %d, %q", code, stderr)
+	}
+}
+
+// TestBadPaths: an output directory that does not exist is named as given;
+// a FIFO as the image is refused at once instead of blocking.
+func TestBadPaths(t *testing.T) {
+	dir := t.TempDir()
+	img := ext4Disk(t, dir)
+	out := filepath.Join(dir, "nonexistent", "dir", "x")
+	code, _, stderr := runCmd("-q", "-o", out, img)
+	if code != 1 || !strings.Contains(stderr, "cannot create "+out+": no such file or directory") {
+		t.Errorf("exit %d, stderr %q; want 1 naming %s", code, stderr, out)
+	}
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skip(err)
+	}
+	code, _, stderr = runCmd("-q", "-o", filepath.Join(dir, "m"), fifo)
+	if code != 1 || !strings.Contains(stderr, "not a regular file or block device") {
+		t.Errorf("FIFO: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// TestDamagedExitStatus: a filesystem that cannot be opened (its
+// superblock's inode count zeroed, the magic kept) leaves the map written,
+// the summary of what was lost on stderr even with -q, and exit status 4;
+// the JSON map holds the status.
+func TestDamagedExitStatus(t *testing.T) {
+	testutil.NeedTools(t, "sfdisk")
+	dir := t.TempDir()
+	fsImg := ext4Disk(t, dir)
+	fsb, _ := os.ReadFile(fsImg)
+	disk := filepath.Join(dir, "disk.img")
+	testutil.Run(t, "", "truncate", "-s", "20M", disk)
+	testutil.Run(t, "label: dos\nstart=2048, size=16384\nstart=18432\n", "sfdisk", "-q", disk)
+	f, err := os.OpenFile(disk, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteAt(fsb, 2048*512)
+	f.WriteAt(fsb, 18432*512)
+	f.WriteAt([]byte{0, 0, 0, 0}, 18432*512+1024+0x28) // sda2: s_inodes_per_group = 0
+	f.Close()
+	jsonOut := filepath.Join(dir, "m.json")
+	code, _, stderr := runCmd("-q", "-o", jsonOut, disk)
+	if code != 4 {
+		t.Fatalf("exit %d, want 4; stderr %q", code, stderr)
+	}
+	if !strings.Contains(stderr, "1 of 2 volumes not fully mapped") || !strings.Contains(stderr, "/dev/sda2 (ext4): unreadable") {
+		t.Errorf("stderr with -q = %q", stderr)
+	}
+	b, _ := os.ReadFile(jsonOut)
+	if !strings.Contains(string(b), `"device":"/dev/sda2","disk":1,"filesystem":"ext4","status":"unreadable"`) ||
+		!strings.Contains(string(b), `"device":"/dev/sda1","disk":1,"filesystem":"ext4","status":"complete"`) {
+		t.Errorf("JSON map volumes:\n%.600s", b)
 	}
 }

@@ -154,6 +154,10 @@ func (f *osFile) Size() int64 { return f.size }
 // size; regular files and block devices alike. A directory or a file that
 // cannot be sought (a FIFO) is an error.
 func OpenFile(path string) (File, error) {
+	// Stat first: opening a FIFO with no writer would block for ever.
+	if st, err := os.Stat(path); err == nil && !st.IsDir() && !st.Mode().IsRegular() && st.Mode()&os.ModeDevice == 0 {
+		return nil, fmt.Errorf("%s: not a regular file or block device (%v): a disk image must be seekable; write it to a file first", path, st.Mode().Type())
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -169,7 +173,7 @@ func OpenFile(path string) (File, error) {
 	}
 	if !st.Mode().IsRegular() && st.Mode()&os.ModeDevice == 0 {
 		f.Close()
-		return nil, fmt.Errorf("%s: not a regular file or block device (%v)", path, st.Mode().Type())
+		return nil, fmt.Errorf("%s: not a regular file or block device (%v): a disk image must be seekable; write it to a file first", path, st.Mode().Type())
 	}
 	size, err := f.Seek(0, io.SeekEnd)
 	if err != nil {
