@@ -93,7 +93,7 @@ virt-bmap then says once how to recompress it for fast random access
 unallocated clusters from its backing file (a relative name is found beside
 the image naming it) or as zeros; encrypted qcow2 images are refused.
 
-OPTIONS
+# OPTIONS
 
 Options and images may come in any order; "--" ends the options; long
 options take their value as --opt=VALUE or --opt VALUE; short options may
