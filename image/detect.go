@@ -86,13 +86,25 @@ func Detect(r io.ReaderAt, size int64) Format {
 	return Raw
 }
 
+// readable lists the formats that can be read, for --format.
+var readable = []Format{Raw, XZ, QCOW2}
+
 // formatByName returns the format the user named (--format), for the
 // formats that can be read.
 func formatByName(name string) (Format, bool) {
-	for _, f := range []Format{Raw, XZ, QCOW2} {
+	for _, f := range readable {
 		if f.Name == name {
 			return f, true
 		}
 	}
 	return Format{}, false
+}
+
+// FormatNames lists the names --format takes.
+func FormatNames() []string {
+	var names []string
+	for _, f := range readable {
+		names = append(names, f.Name)
+	}
+	return names
 }

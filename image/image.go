@@ -120,6 +120,7 @@ func (o *opener) open(path, format string) (*Image, error) {
 	}
 	size := f.Size()
 	fm := Detect(f, size)
+	detected := fm
 	if format != "" {
 		ff, ok := formatByName(format)
 		if !ok {
@@ -142,6 +143,9 @@ func (o *opener) open(path, format string) (*Image, error) {
 	img, err := newImage(f, size, fm, path, o)
 	if err != nil {
 		f.Close()
+		if format != "" && detected != fm {
+			return nil, fmt.Errorf("image: %s: read as %s (--format), but its content looks like %s: %w", path, fm.Name, detected.Name, err)
+		}
 		return nil, fmt.Errorf("image: %s: %w", path, err)
 	}
 	img.closer = closers{img.closer, f}

@@ -51,6 +51,16 @@ type Options struct {
 // Result is everything found on the guest.
 type Result struct {
 	OperatingSystems []OS `json:"operatingsystems"`
+	// Problems lists the devices that could not be read: a filesystem
+	// that is recognised but cannot be opened, a LUKS container left
+	// locked. The operating systems are found from the rest.
+	Problems []Problem `json:"problems,omitempty"`
+}
+
+// Problem is a device the inspection could not read.
+type Problem struct {
+	Device string `json:"device"`
+	Reason string `json:"reason"`
 }
 
 // Application is one installed package.
@@ -137,17 +147,25 @@ func InspectOptions(disks []Disk, opt Options) (*Result, error) {
 		return nil, fmt.Errorf("inspect: %w", err)
 	}
 	vols := make([]*Volume, 0, len(st.Devices))
+	var problems []Problem
 	for _, d := range st.Devices {
 		if !d.Probed {
 			continue // a partitioned disk, an extended container, an LV with holes
 		}
 		v := &Volume{Device: d}
-		v.FS = openFS(d, warn)
+		var perr error
+		v.FS, perr = openFS(d, warn)
+		if perr != nil {
+			problems = append(problems, Problem{Device: d.Name, Reason: perr.Error()})
+		}
+		if d.Type.Name == "crypto_LUKS" && d.Note != "" {
+			problems = append(problems, Problem{Device: d.Name, Reason: "encrypted volume (LUKS " + d.LUKSUUID + "): " + d.Note})
+		}
 		vols = append(vols, v)
 		vols = append(vols, btrfsSubvolumes(v, warn)...)
 	}
 	g := &guest{vols: vols, warn: warn, opt: opt}
-	res := &Result{OperatingSystems: []OS{}}
+	res := &Result{OperatingSystems: []OS{}, Problems: problems}
 	for _, v := range vols {
 		if v.FS == nil {
 			continue
@@ -162,17 +180,19 @@ func InspectOptions(disks []Disk, opt Options) (*Result, error) {
 	return res, nil
 }
 
-func openFS(v *volume.Device, warn fs.WarnFunc) iofs.FS {
+// openFS opens the filesystem on v, if it is one virt-bmap reads. The
+// error is for a filesystem that is recognised but cannot be opened.
+func openFS(v *volume.Device, warn fs.WarnFunc) (iofs.FS, error) {
 	if !v.Probed || !registry.Readable(v.Type.Name) {
-		return nil
+		return nil, nil
 	}
 	w := func(err error) { warn(fmt.Errorf("%s: %w", v.Name, err)) }
 	f, err := registry.Open(v.Type, v.R, v.Size, w)
 	if err != nil {
 		w(err)
-		return nil
+		return nil, err
 	}
-	return f
+	return f, nil
 }
 
 // guest is the state the probes share: every volume of the guest.

@@ -8,9 +8,8 @@ applications on a virtual machine's disk images, without booting anything
 
 # SYNOPSIS
 
-	virt-inspector [-a IMAGE]... [--format raw|xz|qcow2|auto]
-	               [--xml | --json | --table | -x EXPR] [--no-applications] [--no-icon] [-q]
-	               [IMAGE]...
+	virt-inspector [OPTION]... -a IMAGE [-a IMAGE]...
+	virt-inspector --xpath QUERY < inspector.xml
 
 # DESCRIPTION
 
@@ -56,21 +55,74 @@ The images are opened read-only and never written. Nothing is mounted and
 no appliance is started, so an inspection takes milliseconds, also on xz
 and qcow2 images (read in place, never unpacked).
 
-Problems that were worked around (a filesystem that cannot be opened, an
-fstab entry naming a device the guest does not have) are printed on
-standard error as warnings. The exit status is 0 when at least one
-operating system was found, 1 when none was or an image cannot be read,
-2 for a usage error. With -x it is also 1 when the expression selects no
-node, and 2 when the expression is not valid or cannot be evaluated.
+Problems that were worked around (a damaged inode, an fstab entry naming
+a device the guest does not have) are printed on standard error as
+warnings, at most 5 of each kind per device (-v prints all). Devices that
+could not be read at all (a filesystem that is recognised but cannot be
+opened, an encrypted LUKS volume without a key) are listed on standard
+error after the output, even with -q, and in the JSON form's "problems";
+the facts come from the rest of the disks.
+
+Encrypted disks (LUKS1 and LUKS2, also with LVM inside, as the Debian,
+Ubuntu and Fedora installers make them) are read once unlocked with
+--key or --keys-from-stdin; without a key the container is listed as a
+problem ("encrypted volume ...: locked").
+
+# EXIT STATUS
+
+	0  at least one operating system was found, and every device was read
+	1  bad command line (getopt's message and "Try 'virt-inspector
+	   --help'"), an image that cannot be opened, or no operating system
+	   found; with --xpath, also a query that selects no node
+	2  with --xpath, a query that is not valid or cannot be evaluated
+	4  operating systems were found, but some devices could not be read
+	   (listed on standard error)
 
 # OPTIONS
 
+Options and images may come in any order; "--" ends the options; long
+options take their value as --opt=VALUE or --opt VALUE. Every option of
+libguestfs' virt-inspector is taken:
+
 	-a IMAGE, --add IMAGE
 	    A disk image of the guest. Repeat for a guest with several disks.
-	    Images may also be given as arguments after the options.
-	--format raw|xz|qcow2|auto
-	    The images' format. Default auto: found by the file's magic. Another
-	    value makes virt-inspector check that every image has that format.
+	    Images may also be given as arguments.
+	--blocksize[=512|4096]
+	    Accepted for libguestfs' command lines; the partition tables give
+	    the sector size.
+	-c URI, --connect URI, -d GUEST, --domain GUEST
+	    libvirt is not supported: a clear error says to use -a.
+	--echo-keys
+	    Echo the passphrase typed at the --keys-from-stdin prompt.
+	--format[=raw|xz|qcow2|...]
+	    The format of the disks added after it, as libguestfs takes it
+	    (--format=qcow2 -a a.qcow2 --format -a b.img: b.img is detected).
+	    Default: found by the file's content. A format given is used even
+	    when the content says otherwise (an error then says both).
+	--key SELECTOR:key:PASSPHRASE, --key SELECTOR:file:FILENAME
+	    Unlock the LUKS containers SELECTOR names: a device (/dev/sda2,
+	    /dev/vg/lv), a LUKS UUID, or "all". Repeatable.
+	--keys-from-stdin
+	    Read one passphrase per line from standard input for each LUKS
+	    container no --key unlocks, in the order they are found.
+	--no-applications, --no-icon
+	    See below.
+	-v, --verbose
+	    Print every warning.
+	-V, --version
+	    Print the version and exit.
+	-x
+	    Trace every read of the disks on standard error ("read disk1
+	    0x100400 1024"), as libguestfs' -x traces its calls.
+	--xpath QUERY
+	    See below. With no disk given, the XML is read from standard
+	    input: virt-inspector -a d.img | virt-inspector --xpath //hostname.
+
+Also (ours):
+
+	--allow-backing PATH
+	    Let an image's chain (a qcow2 backing file...) open PATH although
+	    it lies outside the directory of the image naming it.
 	--xml
 	    Write XML (the default), with the element names and order of
 	    libguestfs' virt-inspector.rng.
@@ -80,7 +132,7 @@ node, and 2 when the expression is not valid or cannot be evaluated.
 	--table
 	    Write a summary for a person: one row per operating system, then the
 	    filesystems and mount points of each.
-	-x EXPR, --xpath EXPR
+	--xpath QUERY
 	    Instead of the XML, print what the XPath 1.0 expression EXPR
 	    gives when evaluated on it, exactly as `xmllint --xpath EXPR`
 	    (libxml2 2.9.14, Debian 12's) prints it: each node of a
@@ -110,7 +162,7 @@ node, and 2 when the expression is not valid or cannot be evaluated.
 	    as count("x"), and a query that would take more than some 50
 	    million steps (a guest with thousands of packages allows even
 	    quadratic queries). An expression may be at most 8192 bytes.
-	    -x cannot be combined with --json or --table: the query runs on
+	    --xpath cannot be combined with --json or --table: the query runs on
 	    the XML document, whose names and structure JSON does not have
 	    (pipe --json into jq for that).
 	--no-applications
@@ -123,14 +175,11 @@ node, and 2 when the expression is not valid or cannot be evaluated.
 	    logo (Fedora, RHEL and clones, Debian, Ubuntu, Mageia, openSUSE,
 	    Void, ALT). Windows logos, which libguestfs cuts out of
 	    explorer.exe with wrestool and netpbm, are not extracted.
-	-q
-	    Do not print warnings.
-	--version
-	    Print the version and exit.
+	-q, --quiet
+	    Do not print warnings (what could not be read is still said).
 
-libguestfs' -d DOMAIN (libvirt) option is not implemented. Its old
---xpath option, which libguestfs dropped for `virt-inspector ... | xmllint
---xpath EXPR -`, is back as -x, printing what that pipe prints.
+libguestfs' --xpath option, which libguestfs dropped for `virt-inspector
+... | xmllint --xpath EXPR -`, is back, printing what that pipe prints.
 
 # EXAMPLES
 
@@ -144,12 +193,12 @@ The same from a compressed image, as JSON, keeping only the package names:
 
 The version of one package, and the number of packages:
 
-	virt-inspector -a debian12.img -x '//application[name="bash"]/version/text()'
-	virt-inspector -a debian12.img -x 'count(//application)'
+	virt-inspector -a debian12.img --xpath '//application[name="bash"]/version/text()'
+	virt-inspector -a debian12.img --xpath 'count(//application)'
 
 Whether the guest is Windows, in a script (exit status 0 or 1):
 
-	if virt-inspector -q -a disk.img -x '//operatingsystem[name="windows"]' >/dev/null; then ...
+	if virt-inspector -q -a disk.img --xpath '//operatingsystem[name="windows"]' >/dev/null; then ...
 
 A guest with two disks (an LVM volume group across both), summarised:
 

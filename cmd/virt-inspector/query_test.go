@@ -61,7 +61,7 @@ func TestXPathOracle(t *testing.T) {
 					}
 					wantCode = 1
 				}
-				got, stderr, code := runCmd(t, append([]string{"-q", "-x", e}, args...)...)
+				got, stderr, code := runCmd(t, append([]string{"-q", "--xpath", e}, args...)...)
 				if got != want.String() || code != wantCode {
 					t.Errorf("-x %q: exit %d (want %d), stderr %q\ngot:\n%.2000s\nxmllint:\n%.2000s", e, code, wantCode, stderr, got, want.String())
 				}
@@ -77,7 +77,7 @@ func TestXPathEmpty(t *testing.T) {
 	if code != 1 || out != "" || !strings.Contains(stderr, "XPath set is empty") {
 		t.Errorf("exit %d, stdout %q, stderr %q", code, out, stderr)
 	}
-	_, stderr, code = runCmd(t, "-q", "-x", "//nothing", "-a", filepath.Join(dir, "arch.img"))
+	_, stderr, code = runCmd(t, "-q", "--xpath", "//nothing", "-a", filepath.Join(dir, "arch.img"))
 	if code != 1 || stderr != "" {
 		t.Errorf("-q: exit %d, stderr %q", code, stderr)
 	}
@@ -90,32 +90,54 @@ func TestXPathUsage(t *testing.T) {
 	for _, c := range []struct {
 		name string
 		args []string
+		code int
 		msg  string
 	}{
-		{"syntax", []string{"-x", "//application[name=", "/nonexistent.img"}, "-x: at column 20: expected an expression"},
-		{"unknown function", []string{"-x", "//application[foo(name)]", "/nonexistent.img"}, `-x: at column 15: unknown function "foo"`},
-		{"empty", []string{"-x", "", "/nonexistent.img"}, "-x: at column 1:"},
-		{"json", []string{"--json", "-x", "/", "/nonexistent.img"}, "cannot be combined with --json"},
-		{"table", []string{"--xpath", "/", "--table", "/nonexistent.img"}, "cannot be combined with --json or --table"},
+		{"syntax", []string{"--xpath", "//application[name=", "/nonexistent.img"}, 2, "--xpath: at column 20: expected an expression"},
+		{"unknown function", []string{"--xpath", "//application[foo(name)]", "/nonexistent.img"}, 2, `--xpath: at column 15: unknown function "foo"`},
+		{"empty", []string{"--xpath", "", "/nonexistent.img"}, 2, "--xpath: at column 1:"},
+		{"json", []string{"--json", "--xpath", "/", "/nonexistent.img"}, 1, "cannot be combined with --json"},
+		{"table", []string{"--xpath", "/", "--table", "/nonexistent.img"}, 1, "cannot be combined with --json or --table"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			out, stderr, code := runCmd(t, c.args...)
-			if code != 2 || out != "" || !strings.Contains(stderr, c.msg) {
-				t.Errorf("exit %d, stdout %q, stderr %q; want 2 and %q", code, out, stderr, c.msg)
+			if code != c.code || out != "" || !strings.Contains(stderr, c.msg) {
+				t.Errorf("exit %d, stdout %q, stderr %q; want %d and %q", code, out, stderr, c.code, c.msg)
 			}
 		})
 	}
 	dir := guests(t)
-	_, stderr, code := runCmd(t, "-q", "-x", "count(//root/text())+count('x')", "-a", filepath.Join(dir, "arch.img"))
-	if code != 2 || !strings.Contains(stderr, "-x: at column 22: count() wants a node-set, not a string") {
+	_, stderr, code := runCmd(t, "-q", "--xpath", "count(//root/text())+count('x')", "-a", filepath.Join(dir, "arch.img"))
+	if code != 2 || !strings.Contains(stderr, "--xpath: at column 22: count() wants a node-set, not a string") {
 		t.Errorf("type error: exit %d, stderr %q", code, stderr)
 	}
 }
 
-// TestXPathHelp: --help documents -x and its exit status.
+// TestXPathStdin: with no disk, --xpath reads the XML on standard input,
+// as in libguestfs' "virt-inspector -a d.img | virt-inspector --xpath
+// //hostname"; and -x (libguestfs' trace) traces reads, it is not XPath.
+func TestXPathStdin(t *testing.T) {
+	dir := guests(t)
+	xml, _, code := runCmd(t, "-q", "-a", filepath.Join(dir, "arch.img"))
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	var out, errb bytes.Buffer
+	code = run([]string{"--xpath", "string(//hostname)"}, strings.NewReader(xml), &out, &errb)
+	want, _, _ := runCmd(t, "-q", "--xpath", "string(//hostname)", "-a", filepath.Join(dir, "arch.img"))
+	if code != 0 || out.String() != want || want == "" {
+		t.Errorf("from stdin: exit %d, %q (stderr %q); from the disk %q", code, out.String(), errb.String(), want)
+	}
+	xml2, stderr, code := runCmd(t, "-x", "-a", filepath.Join(dir, "arch.img"))
+	if code != 0 || xml2 != xml || !strings.Contains(stderr, "read disk1 0x0 ") {
+		t.Errorf("-x: exit %d, same XML %v, stderr %.200q", code, xml2 == xml, stderr)
+	}
+}
+
+// TestXPathHelp: --help documents --xpath and its exit status.
 func TestXPathHelp(t *testing.T) {
 	out, _, code := runCmd(t, "--help")
-	if code != 0 || !strings.Contains(out, "-x EXPR, --xpath EXPR") || !strings.Contains(out, "exit status 1 if it selects no node") {
+	if code != 0 || !strings.Contains(out, "--xpath QUERY") || !strings.Contains(out, "1 if it selects no node") {
 		t.Errorf("exit %d:\n%s", code, out)
 	}
 }

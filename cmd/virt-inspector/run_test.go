@@ -118,7 +118,7 @@ func TestMain(m *testing.M) {
 func runCmd(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	code := run(args, &out, &errb)
+	code := run(args, strings.NewReader(""), &out, &errb)
 	return out.String(), errb.String(), code
 }
 
@@ -269,10 +269,12 @@ func TestUsage(t *testing.T) {
 		code int
 		msg  string
 	}{
-		{"no image", nil, 2, "no IMAGE"},
-		{"two outputs", []string{"--xml", "--json", "x"}, 2, "at most one"},
-		{"bad format", []string{"--format", "vmdk", "x"}, 2, "--format"},
+		{"no image", nil, 1, "virt-inspector: no disk image given"},
+		{"two outputs", []string{"--xml", "--json", "x"}, 1, "at most one"},
+		{"bad format", []string{"--format=bogus", "x"}, 1, `--format "bogus": unknown input format`},
 		{"missing image", []string{"-a", "/nonexistent/x.img"}, 1, "nonexistent"},
+		{"libvirt", []string{"-d", "win7"}, 1, "libvirt domains are not supported"},
+		{"unknown", []string{"-a", "x", "--bogus"}, 1, "virt-inspector: unrecognized option '--bogus'\nTry 'virt-inspector --help' for more information."},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, stderr, code := runCmd(t, c.args...)
@@ -286,7 +288,7 @@ func TestUsage(t *testing.T) {
 func TestFormatMismatch(t *testing.T) {
 	dir := guests(t)
 	_, stderr, code := runCmd(t, "--format", "xz", "-a", filepath.Join(dir, "arch.img"))
-	if code != 1 || !strings.Contains(stderr, "image is raw") {
+	if code != 1 || !strings.Contains(stderr, "read as xz (--format), but its content looks like raw") {
 		t.Errorf("exit %d, stderr %q", code, stderr)
 	}
 }

@@ -2,9 +2,11 @@ package cli
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/spf13/pflag"
+	"github.com/virt-bmap/virt-bmap/image"
 )
 
 // Disk is one disk named on the command line, with the input format in
@@ -22,8 +24,8 @@ type Disk struct {
 type Disks struct {
 	List   []Disk
 	format string
-	// Formats are the accepted --format values (besides auto); nil accepts
-	// any (the image package refuses the unknown ones).
+	// Formats are the accepted --format values (besides auto); nil means
+	// image.FormatNames().
 	Formats []string
 	// Legacy, when set, may claim a --format value that is not an input
 	// format (virt-bmap's old --format json): it returns true if it did.
@@ -64,14 +66,12 @@ func (v *formatValue) Set(s string) error {
 	if v.Legacy != nil && v.Legacy(s) {
 		return nil
 	}
-	if v.Formats != nil {
-		ok := false
-		for _, f := range v.Formats {
-			ok = ok || f == s
-		}
-		if !ok {
-			return fmt.Errorf("unknown input format (want auto, %s)", strings.Join(v.Formats, ", "))
-		}
+	formats := v.Formats
+	if formats == nil {
+		formats = image.FormatNames()
+	}
+	if !slices.Contains(formats, s) {
+		return fmt.Errorf("unknown input format (want auto, %s)", strings.Join(formats, ", "))
 	}
 	v.format = s
 	return nil
