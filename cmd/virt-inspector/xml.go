@@ -113,6 +113,9 @@ func writeXML(w io.Writer, res *inspect.Result, withApps bool) error {
 				if a.Epoch != 0 {
 					xa.Epoch = strconv.Itoa(a.Epoch)
 				}
+				if a.XMLVersion != "" { // libguestfs' own split (dpkg: at the first hyphen)
+					xa.Version, xa.Release = a.XMLVersion, a.XMLRelease
+				}
 				x.Applications.App = append(x.Applications.App, xa)
 			}
 		}

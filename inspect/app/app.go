@@ -13,11 +13,20 @@ import (
 // Application is one installed package, with libguestfs' fields
 // (guestfs_inspect_list_applications2). Empty strings are absent values.
 type Application struct {
-	Name          string `json:"name"`
-	DisplayName   string `json:"display_name,omitempty"`
-	Epoch         int    `json:"epoch"`
-	Version       string `json:"version,omitempty"`
-	Release       string `json:"release,omitempty"`
+	Name        string `json:"name"`
+	DisplayName string `json:"display_name,omitempty"`
+	Epoch       int    `json:"epoch"`
+	Version     string `json:"version,omitempty"`
+	Release     string `json:"release,omitempty"`
+	// FullVersion is the package's version as its database writes it
+	// ("1:4.0.33-1+really4.0.32-1"), where Version and Release are split
+	// from it by the ecosystem's rule (dpkg: the revision is after the last
+	// hyphen); "" when the database stores them apart.
+	FullVersion string `json:"full_version,omitempty"`
+	// XMLVersion and XMLRelease, when set, are the split libguestfs makes
+	// and its XML shows (dpkg: at the first hyphen), where it differs.
+	XMLVersion    string `json:"-"`
+	XMLRelease    string `json:"-"`
 	Arch          string `json:"arch,omitempty"`
 	InstallPath   string `json:"install_path,omitempty"`
 	Publisher     string `json:"publisher,omitempty"`

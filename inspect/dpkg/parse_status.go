@@ -61,6 +61,10 @@ func ParseStatus(b []byte) []app.Application {
 func stanza(f map[string]string) app.Application {
 	a := app.Application{Name: f["package"], Arch: f["architecture"], URL: f["homepage"]}
 	a.Epoch, a.Version, a.Release = SplitVersion(f["version"])
+	a.FullVersion = f["version"]
+	if v, r := libguestfsSplit(f["version"]); v != a.Version {
+		a.XMLVersion, a.XMLRelease = v, r
+	}
 	if src := f["source"]; src != "" {
 		a.SourcePackage, _, _ = strings.Cut(src, " ") // "glibc (2.36-9)"
 	}
@@ -92,4 +96,17 @@ func SplitVersion(v string) (epoch int, version, release string) {
 		return epoch, v[:i], v[i+1:]
 	}
 	return epoch, v, ""
+}
+
+// libguestfsSplit splits a dpkg version as libguestfs does for its XML
+// (daemon/dpkg.ml: the epoch dropped, version and release cut at the FIRST
+// hyphen), so that our XML equals its XML: "4.0.33-1+really4.0.32-1" is
+// version 4.0.33, release 1+really4.0.32-1, where Debian policy (and our
+// JSON) says version 4.0.33-1+really4.0.32, revision 1.
+func libguestfsSplit(v string) (version, release string) {
+	if _, rest, ok := strings.Cut(v, ":"); ok {
+		v = rest
+	}
+	version, release, _ = strings.Cut(v, "-")
+	return version, release
 }

@@ -92,3 +92,20 @@ func FuzzParseStatus(f *testing.F) {
 		}
 	})
 }
+
+// TestLibguestfsSplit: the XML split is libguestfs' (the first hyphen),
+// the JSON's Debian policy's (the last), for a version with two hyphens as
+// Debian 12's mtools has.
+func TestLibguestfsSplit(t *testing.T) {
+	a := stanza(map[string]string{"package": "mtools", "version": "4.0.33-1+really4.0.32-1", "status": "install ok installed"})
+	if a.Version != "4.0.33-1+really4.0.32" || a.Release != "1" || a.FullVersion != "4.0.33-1+really4.0.32-1" {
+		t.Errorf("Debian split: %q %q %q", a.Version, a.Release, a.FullVersion)
+	}
+	if a.XMLVersion != "4.0.33" || a.XMLRelease != "1+really4.0.32-1" {
+		t.Errorf("libguestfs split: %q %q", a.XMLVersion, a.XMLRelease)
+	}
+	b := stanza(map[string]string{"package": "bash", "version": "5.2.15-2+b2"})
+	if b.XMLVersion != "" || b.Version != "5.2.15" || b.Release != "2+b2" {
+		t.Errorf("one hyphen: %+v", b)
+	}
+}
