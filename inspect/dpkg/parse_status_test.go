@@ -15,13 +15,13 @@ func TestInstalledFixture(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []app.Application{
-		{Name: "adduser", Epoch: 1, Version: "3.134", Arch: "all", Summary: "add and remove users and groups"},
-		{Name: "bash", Version: "5.2.15", Release: "2+b7", Arch: "amd64",
+		{Name: "adduser", Epoch: 1, Version: "3.134", FullVersion: "1:3.134", Arch: "all", Summary: "add and remove users and groups"},
+		{Name: "bash", Version: "5.2.15", Release: "2+b7", FullVersion: "5.2.15-2+b7", Arch: "amd64",
 			URL:     "http://tiswww.case.edu/php/chet/bash/bashtop.html",
 			Summary: "GNU Bourne Again SHell",
 			Description: "Bash is an sh-compatible command language interpreter.\n\n" +
 				"Bash is ultimately intended to be a conformant implementation."},
-		{Name: "libc6", Version: "2.36", Release: "9+deb12u4", Arch: "amd64", SourcePackage: "glibc",
+		{Name: "libc6", Version: "2.36", Release: "9+deb12u4", FullVersion: "2.36-9+deb12u4", Arch: "amd64", SourcePackage: "glibc",
 			Summary: "GNU C Library: Shared libraries"},
 	}
 	if !reflect.DeepEqual(apps, want) {
