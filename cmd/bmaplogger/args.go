@@ -2,12 +2,11 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 
+	"github.com/virt-bmap/virt-bmap/internal/cli"
 	"github.com/virt-bmap/virt-bmap/nbd"
 	"github.com/virt-bmap/virt-bmap/volume"
 )
@@ -15,6 +14,7 @@ import (
 // config is the parsed command line.
 type config struct {
 	images     []string
+	formats    []string // input format of each image ("" to detect), positional as libguestfs'
 	bmap       string
 	ranges     bool
 	json       string
@@ -22,6 +22,7 @@ type config struct {
 	log        string
 	noTrace    bool
 	quiet      bool
+	verbose    bool
 	unix       string
 	port       int
 	addr       string
@@ -30,34 +31,16 @@ type config struct {
 	tlsVerify  bool
 	run        string
 	exportName string
+	printURI   bool
+	pidFile    string
+	threads    int
 	keys       volume.Keys // --key, --keys-from-stdin
+	keyOpts    cli.KeyOptions
+	allow      []string // --allow-backing
+	dumpConfig bool
+	notes      []string // said at start: --filter explanations
 	version    bool
 	help       bool
-}
-
-// errUsage marks a bad command line (exit status 2).
-var errUsage = errors.New("usage")
-
-type usageError struct{ msg string }
-
-func (e *usageError) Error() string { return e.msg }
-func (e *usageError) Unwrap() error { return errUsage }
-
-func usagef(format string, args ...any) error {
-	return &usageError{fmt.Sprintf(format, args...)}
-}
-
-// listFlag is a repeatable string option.
-type listFlag []string
-
-func (f *listFlag) String() string { return strings.Join(*f, ",") }
-
-func (f *listFlag) Set(s string) error {
-	if s == "" {
-		return errors.New("empty file name")
-	}
-	*f = append(*f, s)
-	return nil
 }
 
 type tlsFlag struct{ mode *nbd.TLSMode }
@@ -68,6 +51,8 @@ func (f tlsFlag) String() string {
 	}
 	return f.mode.String()
 }
+
+func (f tlsFlag) Type() string { return "MODE" }
 
 func (f tlsFlag) Set(s string) error {
 	switch s {
@@ -83,88 +68,109 @@ func (f tlsFlag) Set(s string) error {
 	return nil
 }
 
-// parseArgs reads the command line. Options and images may come in any
-// order (flag stops at the first non-option: parsing restarts after each
-// one); "--" ends the options. The original plugin's key=value parameters
-// (file=, bmap=, logfile=) are accepted as well.
+// filterValue explains nbdkit's --filter: what the filters nbdkit users
+// put before the bmaplogger plugin do is built in.
+type filterValue struct{ notes *[]string }
+
+func (f filterValue) String() string { return "" }
+func (f filterValue) Type() string   { return "FILTER" }
+func (f filterValue) Set(s string) error {
+	switch s {
+	case "xz":
+		*f.notes = append(*f.notes, "--filter=xz: not needed, xz images are read directly (random access, nothing unpacked)")
+	case "log":
+		*f.notes = append(*f.notes, "--filter=log: not needed, the trace is built in (--json FILE logs every request)")
+	case "readahead", "cache", "cow":
+		*f.notes = append(*f.notes, "--filter="+s+": not needed, ignored")
+	default:
+		return fmt.Errorf("nbdkit filters are not supported by bmaplogger (xz and log are built in)")
+	}
+	return nil
+}
+
+// parseArgs reads the command line as nbdkit and getopt_long do: options
+// and images in any order, "--" ends the options. The original plugin's
+// key=value parameters (file=, bmap=, logfile=) are accepted as well.
 func parseArgs(args []string) (*config, error) {
 	c := &config{}
-	fl := flag.NewFlagSet("bmaplogger", flag.ContinueOnError)
-	fl.SetOutput(io.Discard)
+	fl := cli.NewFlagSet("bmaplogger")
+	var disks cli.Disks
+	disks.Register(fl)
 	fl.StringVar(&c.bmap, "bmap", "", "")
 	fl.BoolVar(&c.ranges, "ranges", false, "")
 	fl.StringVar(&c.json, "json", "", "")
-	fl.Var((*listFlag)(&c.reports), "report", "")
+	fl.StringArrayVar(&c.reports, "report", nil, "")
 	fl.StringVar(&c.log, "log", "", "")
 	fl.BoolVar(&c.noTrace, "no-trace", false, "")
-	fl.BoolVar(&c.quiet, "q", false, "")
-	fl.BoolVar(&c.quiet, "quiet", false, "")
-	fl.StringVar(&c.unix, "U", "", "")
-	fl.StringVar(&c.unix, "unix", "", "")
+	fl.BoolVarP(&c.quiet, "quiet", "q", false, "")
+	fl.BoolVarP(&c.verbose, "verbose", "v", false, "")
+	fl.StringVarP(&c.unix, "unix", "U", "", "")
 	port := ""
-	fl.StringVar(&port, "p", "", "")
-	fl.StringVar(&port, "port", "", "")
-	fl.StringVar(&c.addr, "i", "", "")
-	fl.StringVar(&c.addr, "ipaddr", "", "")
+	fl.StringVarP(&port, "port", "p", "", "")
+	fl.StringVarP(&c.addr, "ipaddr", "i", "", "")
 	fl.Var(tlsFlag{&c.tls}, "tls", "")
 	fl.StringVar(&c.tlsCerts, "tls-certificates", "", "")
 	fl.BoolVar(&c.tlsVerify, "tls-verify-peer", false, "")
 	fl.StringVar(&c.run, "run", "", "")
-	fl.StringVar(&c.exportName, "e", "", "")
+	fl.StringVarP(&c.exportName, "exportname", "e", "", "")
 	fl.StringVar(&c.exportName, "export-name", "", "")
-	fl.BoolVar(&c.version, "version", false, "")
-	fl.BoolVar(&c.version, "V", false, "")
-	// nbdkit's -f (foreground) and -r (read-only), as the original's
-	// command line used them: bmaplogger always does both.
-	fl.Bool("f", false, "")
-	fl.Bool("foreground", false, "")
-	fl.Bool("r", false, "")
-	fl.Bool("readonly", false, "")
-
-	var pos []string
-	for len(args) > 0 {
-		if err := fl.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				c.help = true
-				return c, nil
-			}
-			return nil, usagef("%v", err)
+	fl.BoolVar(&c.printURI, "print-uri", false, "")
+	fl.StringVarP(&c.pidFile, "pidfile", "P", "", "")
+	fl.IntVarP(&c.threads, "threads", "t", 0, "")
+	c.keyOpts.Register(fl)
+	fl.StringArrayVar(&c.allow, "allow-backing", nil, "")
+	fl.BoolVar(&c.dumpConfig, "dump-config", false, "")
+	fl.BoolVarP(&c.version, "version", "V", false, "")
+	var notes []string
+	fl.Var(filterValue{&notes}, "filter", "")
+	// nbdkit's -f (foreground), -r (read-only) and -n (newstyle), as the
+	// original's command lines used them: bmaplogger always does all three.
+	fl.BoolP("foreground", "f", false, "")
+	fl.BoolP("readonly", "r", false, "")
+	fl.BoolP("newstyle", "n", false, "")
+	oldstyle := fl.BoolP("oldstyle", "o", false, "")
+	if err := cli.Parse(fl, cli.JoinFormat(args)); err != nil {
+		if errors.Is(err, cli.ErrHelp) {
+			c.help = true
+			return c, nil
 		}
-		rest := fl.Args()
-		if used := len(args) - len(rest); used > 0 && args[used-1] == "--" {
-			pos = append(pos, rest...) // "--" ends the options
-			break
-		}
-		if len(rest) > 0 {
-			pos = append(pos, rest[0])
-			rest = rest[1:]
-		}
-		args = rest
+		return nil, err
 	}
-	for _, a := range pos {
+	if *oldstyle {
+		return nil, cli.Usagef("-o/--oldstyle: the oldstyle NBD protocol is not served (every client since 2012 speaks newstyle)")
+	}
+	c.notes = notes
+	for _, a := range fl.Args() {
 		k, v, ok := strings.Cut(a, "=")
 		switch {
 		case ok && k == "file":
-			c.images = append(c.images, v)
+			disks.Add(v)
 		case ok && k == "bmap":
 			c.bmap = v
 		case ok && k == "logfile":
 			c.log = v
 		case ok && !strings.ContainsAny(k, "/.") && k != "" && isKey(k):
-			return nil, usagef("unknown parameter %q (the original plugin's are file=, bmap=, logfile=)", a)
+			return nil, cli.Usagef("unknown parameter %q (the original plugin's are file=, bmap=, logfile=)", a)
 		default:
-			c.images = append(c.images, a)
+			disks.Add(a)
 		}
+	}
+	for _, d := range disks.List {
+		c.images = append(c.images, d.Path)
+		c.formats = append(c.formats, d.Format)
 	}
 	if port != "" {
 		p, err := strconv.Atoi(port)
 		if err != nil || p < 0 || p > 65535 {
-			return nil, usagef("-p %q: want a TCP port number", port)
+			return nil, cli.Usagef("-p %q: want a TCP port number", port)
 		}
 		c.port = p
 		if p == 0 {
 			c.port = -1 // "any free port"
 		}
+	}
+	if c.threads < 0 {
+		return nil, cli.Usagef("-t %d: want a number of threads >= 0", c.threads)
 	}
 	return c, nil
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/virt-bmap/virt-bmap/bmap"
 	"github.com/virt-bmap/virt-bmap/image"
+	"github.com/virt-bmap/virt-bmap/internal/cli"
 	"github.com/virt-bmap/virt-bmap/logger"
 	"github.com/virt-bmap/virt-bmap/reports"
 	"github.com/virt-bmap/virt-bmap/scan"
@@ -42,42 +42,27 @@ type reportConfig struct {
 
 func parseReportArgs(args []string) (*reportConfig, error) {
 	c := &reportConfig{}
-	fl := flag.NewFlagSet("bmaplogger report", flag.ContinueOnError)
-	fl.SetOutput(io.Discard)
-	fl.Var((*listFlag)(&c.outputs), "o", "")
-	fl.Var((*listFlag)(&c.outputs), "output", "")
+	fl := cli.NewFlagSet("bmaplogger report")
+	fl.StringArrayVarP(&c.outputs, "output", "o", nil, "")
 	fl.StringVar(&c.bmap, "bmap", "", "")
 	fl.BoolVar(&c.noMap, "no-map", false, "")
 	fl.IntVar(&c.top, "top", reports.DefaultTop, "")
-	fl.BoolVar(&c.quiet, "q", false, "")
-	fl.BoolVar(&c.quiet, "quiet", false, "")
-	var pos []string
-	for len(args) > 0 {
-		if err := fl.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				c.help = true
-				return c, nil
-			}
-			return nil, usagef("%v", err)
+	fl.BoolVarP(&c.quiet, "quiet", "q", false, "")
+	if err := cli.Parse(fl, args); err != nil {
+		if errors.Is(err, cli.ErrHelp) {
+			c.help = true
+			return c, nil
 		}
-		rest := fl.Args()
-		if used := len(args) - len(rest); used > 0 && args[used-1] == "--" {
-			pos = append(pos, rest...)
-			break
-		}
-		if len(rest) > 0 {
-			pos = append(pos, rest[0])
-			rest = rest[1:]
-		}
-		args = rest
+		return nil, err
 	}
+	pos := fl.Args()
 	switch {
 	case len(pos) == 0:
-		return nil, usagef("report: no TRACE given")
+		return nil, cli.Usagef("report: no TRACE given")
 	case len(pos) > 1:
-		return nil, usagef("report: one TRACE, not %d", len(pos))
+		return nil, cli.Usagef("report: one TRACE, not %d", len(pos))
 	case c.bmap != "" && c.noMap:
-		return nil, usagef("report: --bmap and --no-map are exclusive")
+		return nil, cli.Usagef("report: --bmap and --no-map are exclusive")
 	}
 	c.trace = pos[0]
 	for _, o := range c.outputs {
@@ -85,7 +70,7 @@ func parseReportArgs(args []string) (*reportConfig, error) {
 			continue
 		}
 		if _, err := reports.FormatOf(o); err != nil {
-			return nil, usagef("report: -o: %v", err)
+			return nil, cli.Usagef("report: -o: %v", err)
 		}
 	}
 	return c, nil
@@ -95,8 +80,7 @@ func parseReportArgs(args []string) (*reportConfig, error) {
 func runReport(args []string, stdout, stderr io.Writer) int {
 	c, err := parseReportArgs(args)
 	if err != nil {
-		fmt.Fprintf(stderr, "bmaplogger: %v\n%s", err, reportUsage)
-		return 2
+		return cli.Fail(stderr, "bmaplogger report", err)
 	}
 	if c.help {
 		fmt.Fprint(stdout, reportUsage)

@@ -10,11 +10,15 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/virt-bmap/virt-bmap/bmap"
 	"github.com/virt-bmap/virt-bmap/image"
+	"github.com/virt-bmap/virt-bmap/internal/cli"
+	"github.com/virt-bmap/virt-bmap/internal/linemux"
+	"github.com/virt-bmap/virt-bmap/internal/warncap"
 	"github.com/virt-bmap/virt-bmap/logger"
 	"github.com/virt-bmap/virt-bmap/nbd"
 	"github.com/virt-bmap/virt-bmap/reports"
@@ -22,13 +26,15 @@ import (
 	"github.com/virt-bmap/virt-bmap/volume"
 )
 
-const usage = `usage: bmaplogger [options] IMAGE... [--run CMD]
-       bmaplogger file=IMAGE [bmap=FILE] [logfile=FILE] [options]
+const usage = `usage: bmaplogger [OPTION]... IMAGE... [--run CMD]
+       bmaplogger file=IMAGE [bmap=FILE] [logfile=FILE] [OPTION]...
        bmaplogger report TRACE.ndjson [-o FILE]... [--bmap FILE | --no-map]
 
 Serves the disk images read-only over NBD and prints, for every read, the
-file, directory, metadata, partition or disk it touched.
+file, directory, metadata, partition or disk it touched. Options and images
+in any order, as nbdkit takes them; "--" ends the options.
 
+Trace:
   --bmap FILE               block map (text or JSON, from virt-bmap); default:
                             map the images at start-up
   --ranges                  append each read's hex byte range to the console
@@ -38,17 +44,37 @@ file, directory, metadata, partition or disk it touched.
                             or .html by FILE's extension (repeatable)
   --log FILE                write the console lines to FILE, not stdout
   --no-trace                serve without tracing
-  -q                        no console lines, no start-up messages, no
+  -q, --quiet               no console lines, no start-up messages, no
                             text report at the end of --run
-  -U PATH                   listen on a Unix socket ("-": a private one)
-  -p PORT                   listen on TCP PORT (default 10809; 0: any free port)
-  -i ADDR                   TCP address to listen on (default localhost)
-  -e, --export-name NAME    name of the first export (default: its file name)
+  -v, --verbose             print every warning (default: 5 of each kind)
+Images:
+  -a, --add IMAGE           add a disk image (also positional)
+  --format[=FMT]            input format of the images after it (default: detect)
+  --key SEL:key:PASS, --key SEL:file:FILE, --keys-from-stdin, --echo-keys
+                            unlock LUKS containers (as libguestfs' tools)
+  --allow-backing PATH      let an image's chain open PATH outside its directory
+Server (nbdkit's flags):
+  -U, --unix PATH           listen on a Unix socket ("-": a private one)
+  -p, --port PORT           listen on TCP PORT (default 10809; 0: any free port)
+  -i, --ipaddr ADDR         TCP address to listen on (default localhost)
+  -e, --exportname NAME     name of the first export (default: its file name)
   --tls off|on|require      TLS (default off)
   --tls-certificates DIR    certificates (default $HOME/.pki/nbdkit or /etc/pki/nbdkit)
   --tls-verify-peer         require a client certificate signed by the CA
-  --run CMD                 run CMD with $uri set, then exit with its status
-  --version                 print the version and exit
+  --run CMD                 run CMD with $uri, $nbd, $unixsocket, $port and
+                            $exportname set, then exit with its status; its
+                            output and the console trace share stdout line
+                            by line, never cutting each other's lines
+  --print-uri               print the URI once listening
+  -P, --pidfile FILE        write the process ID to FILE once listening
+  -f, -r, -n, -t N          nbdkit's foreground, read-only, newstyle, threads:
+                            accepted (bmaplogger always runs so)
+  --filter=xz|log           accepted with a note: both are built in
+  --dump-config             print the build's configuration
+  -V, --version             print the version and exit
+
+Exit status: the command's with --run; otherwise 0, or 1 for a bad command
+line or an image that cannot be served.
 `
 
 // stdio is where the command writes: the trace's console and the
@@ -58,14 +84,16 @@ type stdio struct {
 }
 
 // run is the whole command, testable: it returns the exit status.
-func run(args []string, stdout, stderr io.Writer) int {
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "report" {
 		return runReport(args[1:], stdout, stderr)
 	}
 	cfg, err := parseArgs(args)
 	if err != nil {
-		fmt.Fprintf(stderr, "bmaplogger: %v\n%s", err, usage)
-		return 2
+		return cli.Fail(stderr, "bmaplogger", err)
+	}
+	fail := func(format string, args ...any) int {
+		return cli.Fail(stderr, "bmaplogger", cli.Usagef(format, args...))
 	}
 	switch {
 	case cfg.help:
@@ -74,25 +102,27 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case cfg.version:
 		fmt.Fprintln(stdout, "bmaplogger", version)
 		return 0
+	case cfg.dumpConfig:
+		dumpConfig(stdout)
+		return 0
 	case len(cfg.images) == 0:
-		fmt.Fprintf(stderr, "bmaplogger: no IMAGE given\n%s", usage)
-		return 2
+		return fail("no disk image given")
 	case cfg.unix != "" && cfg.port != 0:
-		fmt.Fprintf(stderr, "bmaplogger: -U and -p are exclusive\n")
-		return 2
+		return fail("-U and -p are exclusive")
 	case cfg.noTrace && (cfg.bmap != "" || cfg.json != "" || cfg.log != "" || cfg.ranges || len(cfg.reports) > 0):
-		fmt.Fprintf(stderr, "bmaplogger: --no-trace with a trace option (--bmap, --json, --log, --ranges, --report)\n")
-		return 2
+		return fail("--no-trace with a trace option (--bmap, --json, --log, --ranges, --report)")
 	case cfg.tls == nbd.TLSOff && (cfg.tlsCerts != "" || cfg.tlsVerify):
-		fmt.Fprintf(stderr, "bmaplogger: --tls-certificates and --tls-verify-peer need --tls=on or --tls=require\n")
-		return 2
+		return fail("--tls-certificates and --tls-verify-peer need --tls=on or --tls=require")
 	}
 	for _, r := range cfg.reports {
 		if _, err := reports.FormatOf(r); err != nil {
-			fmt.Fprintf(stderr, "bmaplogger: --report: %v\n", err)
-			return 2
+			return fail("--report: %v", err)
 		}
 	}
+	for _, n := range cfg.notes {
+		fmt.Fprintf(stderr, "bmaplogger: %s\n", n)
+	}
+	cfg.keys = cfg.keyOpts.Keys(stdin, stderr)
 	status, err := serve(cfg, stdio{stdout, stderr})
 	if err != nil {
 		fmt.Fprintf(stderr, "bmaplogger: %v\n", err)
@@ -117,7 +147,12 @@ func serve(cfg *config, out stdio) (status int, err error) {
 			fmt.Fprintf(out.stderr, "bmaplogger: "+format+"\n", args...)
 		}
 	}
-	warn := func(err error) { fmt.Fprintf(out.stderr, "bmaplogger: warning: %v\n", err) }
+	limit := warncap.DefaultMax
+	if cfg.verbose {
+		limit = -1
+	}
+	warns := warncap.New(out.stderr, "bmaplogger: warning: ", limit)
+	warn := warns.Warn
 
 	disks, err := openDisks(cfg, warn)
 	defer func() {
@@ -143,13 +178,56 @@ func serve(cfg *config, out stdio) (status int, err error) {
 		}
 	}
 
-	// The trace: map, logger and sinks, set up before anything listens so
-	// that the first read is traced.
+	// Listen first, so that a busy port is said at once; clients that
+	// connect while the map is built wait in the listen queue for the
+	// server's greeting, which comes once the trace is ready.
+	lc := nbd.ListenConfig{Unix: cfg.unix, Port: cfg.port, Addr: cfg.addr}
+	if cfg.run != "" && cfg.unix == "" && cfg.port == 0 {
+		lc.Unix = "-" // as nbdkit --run: a private socket
+	}
+	l, ep, cleanup, err := nbd.Listen(lc)
+	if err != nil {
+		return 1, err
+	}
+	defer cleanup()
+	ep.SetExport(disks[0].export, cfg.tls)
+	if cfg.exportName == "" {
+		// The default export is reached by the empty name too; keep
+		// $uri short and as nbdkit's.
+		ep.SetExport("", cfg.tls)
+	}
+
+	if cfg.pidFile != "" {
+		if err := os.WriteFile(cfg.pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+			return 1, fmt.Errorf("-P %s: %w", cfg.pidFile, err)
+		}
+		defer os.Remove(cfg.pidFile)
+	}
+	if cfg.printURI {
+		fmt.Fprintln(out.stdout, ep.URI)
+	}
+
+	// In captive mode the command shares standard output with the console
+	// trace: merge them by whole lines, so that a trace line never lands
+	// in the middle of a line of the guest's console (qemu -nographic).
+	var mux *linemux.Mux
+	cmdOut := out.stdout
+	if cfg.run != "" && consoleToStdout(cfg) {
+		mux = linemux.New(out.stdout, "bmaplogger")
+		cmdOut = mux.Command()
+		out.stdout = mux.Trace()
+		defer mux.Close()
+	}
+
+	// The trace: map, logger and sinks, set up before the server accepts
+	// anyone so that the first read is traced.
 	var lg *logger.Logger
 	var agg *reports.Aggregator
 	var closeFiles []func() error
 	if !cfg.noTrace {
-		if lg, agg, closeFiles, err = startTrace(cfg, disks, out, say, warn); err != nil {
+		lg, agg, closeFiles, err = startTrace(cfg, disks, out, say, warn)
+		warns.Flush()
+		if err != nil {
 			return 1, err
 		}
 	}
@@ -182,22 +260,6 @@ func serve(cfg *config, out stdio) (status int, err error) {
 		srv.OnRead = func(r nbd.Read) { lg.Log(logger.Read(r)) }
 	}
 
-	lc := nbd.ListenConfig{Unix: cfg.unix, Port: cfg.port, Addr: cfg.addr}
-	if cfg.run != "" && cfg.unix == "" && cfg.port == 0 {
-		lc.Unix = "-" // as nbdkit --run: a private socket
-	}
-	l, ep, cleanup, err := nbd.Listen(lc)
-	if err != nil {
-		return 1, err
-	}
-	defer cleanup()
-	ep.SetExport(disks[0].export, cfg.tls)
-	if cfg.exportName == "" {
-		// The default export is reached by the empty name too; keep
-		// $uri short and as nbdkit's.
-		ep.SetExport("", cfg.tls)
-	}
-
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(l) }()
 
@@ -214,9 +276,12 @@ func serve(cfg *config, out stdio) (status int, err error) {
 	if cfg.run != "" {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		status, err := nbd.RunCaptive(ctx, cfg.run, ep, out.stdout, out.stderr)
+		status, err := nbd.RunCaptive(ctx, cfg.run, ep, cmdOut, out.stderr)
 		serr := stop()
 		terr := finishTrace()
+		if mux != nil {
+			mux.Close()
+		}
 		rerr := writeReports(cfg, agg, out, true)
 		if err != nil {
 			return status, err
@@ -288,7 +353,9 @@ func openDisks(cfg *config, warn func(error)) ([]disk, error) {
 	used := map[string]bool{}
 	for i, path := range cfg.images {
 		img, err := image.OpenOptions(path, image.Options{
-			Warn: func(msg string) { warn(fmt.Errorf("%s: %s", path, msg)) },
+			Warn:         func(msg string) { warn(fmt.Errorf("%s: %s", path, msg)) },
+			Format:       cfg.formats[i],
+			AllowBacking: cfg.allow,
 		})
 		if err != nil {
 			return disks, err
@@ -459,12 +526,24 @@ func loadMap(cfg *config, disks []disk, say func(string, ...any), warn func(erro
 	if err != nil {
 		return nil, fmt.Errorf("mapping: %w", err)
 	}
+	var bad []string
 	for _, s := range sums {
 		files += s.Files
 		dirs += s.Dirs
 		if s.Scheme != "" {
 			parts++
 		}
+		if s.Status.Unmapped() {
+			why := ""
+			if len(s.Reasons) > 0 {
+				why = ": " + s.Reasons[0]
+			}
+			bad = append(bad, fmt.Sprintf("%s (%s): %s%s", s.Device, s.FS, s.Status, why))
+		}
+	}
+	if len(bad) > 0 {
+		// Said even with -q: reads there are traced as the partition only.
+		warn(fmt.Errorf("serving anyway; %d volumes not fully mapped (their reads are traced by partition only): %s", len(bad), strings.Join(bad, "; ")))
 	}
 	m := b.Map()
 	say("mapped %d objects (%d files, %d directories, %d partitions) on %d disk(s) in %.2fs", len(m.Objects), files, dirs, parts, len(disks), time.Since(t0).Seconds())
@@ -497,4 +576,21 @@ func checkMap(m *bmap.Map, disks []disk, warn func(error)) {
 			warn(fmt.Errorf("--bmap disk %d is %d bytes, %s is %d bytes: is the map made from this image?", i+1, md.Size, d.path, d.img.Size()))
 		}
 	}
+}
+
+// dumpConfig prints the build's configuration as nbdkit --dump-config
+// does: key=value lines.
+func dumpConfig(w io.Writer) {
+	exe, _ := os.Executable()
+	fmt.Fprintf(w, "binary=%s\n", exe)
+	fmt.Fprintf(w, "version=%s\n", version)
+	fmt.Fprintf(w, "version_major=0\n")
+	fmt.Fprintf(w, "root_tls_certificates_dir=/etc/pki/nbdkit\n")
+	fmt.Fprintf(w, "formats=%s\n", strings.Join(image.FormatNames(), ","))
+}
+
+// consoleToStdout reports whether the console trace goes to standard
+// output (and nothing else of ours does: --json - turns it off).
+func consoleToStdout(cfg *config) bool {
+	return !cfg.noTrace && !cfg.quiet && cfg.log == "" && cfg.json != "-"
 }

@@ -44,7 +44,11 @@ func TestParseArgs(t *testing.T) {
 		{"port too big", []string{"-p", "70000", "a"}, config{}, "want a TCP port"},
 		{"bad tls", []string{"--tls=maybe", "a"}, config{}, "off, on or require"},
 		{"unknown parameter", []string{"disk=a.img"}, config{}, `unknown parameter "disk=a.img"`},
-		{"unknown option", []string{"--nope", "a"}, config{}, "not defined: -nope"},
+		{"unknown option", []string{"--nope", "a"}, config{}, "unrecognized option '--nope'"},
+		{"nbdkit's flags", []string{"-fnr", "-t", "4", "--exportname=x", "--print-uri", "-P", "p", "a"},
+			config{images: []string{"a"}, threads: 4, exportName: "x", printURI: true, pidFile: "p"}, ""},
+		{"oldstyle", []string{"-o", "a"}, config{}, "oldstyle NBD protocol is not served"},
+		{"unknown filter", []string{"--filter=gzip", "a"}, config{}, "nbdkit filters are not supported"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -62,6 +66,7 @@ func TestParseArgs(t *testing.T) {
 				t.Errorf("images %q, want %q", got.images, tc.want.images)
 			}
 			got.images, tc.want.images = nil, nil
+			got.formats = nil
 			if !reflect.DeepEqual(*got, tc.want) {
 				t.Errorf("got %+v\nwant %+v", *got, tc.want)
 			}
@@ -91,7 +96,7 @@ func (s *syncBuffer) String() string {
 func runCmd(t *testing.T, args ...string) (stdout, stderr string, status int) {
 	t.Helper()
 	var o, e syncBuffer
-	status = run(args, &o, &e)
+	status = run(args, strings.NewReader(""), &o, &e)
 	return o.String(), e.String(), status
 }
 
@@ -105,11 +110,12 @@ func TestExitStatus(t *testing.T) {
 		status int
 		stderr string
 	}{
-		{"no image", []string{"-q"}, 2, "no IMAGE"},
-		{"bad option", []string{"--bogus", sampleXZ}, 2, "not defined"},
-		{"-U and -p", []string{"-U", "-", "-p", "1", sampleXZ}, 2, "exclusive"},
-		{"no-trace with json", []string{"--no-trace", "--json", "x", sampleXZ}, 2, "--no-trace"},
-		{"tls options without tls", []string{"--tls-verify-peer", sampleXZ}, 2, "need --tls"},
+		{"no image", []string{"-q"}, 1, "bmaplogger: no disk image given\nTry 'bmaplogger --help' for more information.\n"},
+		{"bad option", []string{"--bogus", sampleXZ}, 1, "bmaplogger: unrecognized option '--bogus'\nTry 'bmaplogger --help'"},
+		{"-U and -p", []string{"-U", "-", "-p", "1", sampleXZ}, 1, "exclusive"},
+		{"no-trace with json", []string{"--no-trace", "--json", "x", sampleXZ}, 1, "--no-trace"},
+		{"tls options without tls", []string{"--tls-verify-peer", sampleXZ}, 1, "need --tls"},
+		{"filter explained", []string{"-q", "--filter=xz", sampleXZ, "--run", "true"}, 0, "--filter=xz: not needed"},
 		{"missing image", []string{"-q", filepath.Join(dir, "nope.img"), "--run", "true"}, 1, "no such file"},
 		{"missing map", []string{"-q", "--bmap", filepath.Join(dir, "nope"), sampleXZ, "--run", "true"}, 1, "--bmap"},
 		{"bad map", []string{"-q", "--bmap", "run_test.go", sampleXZ, "--run", "true"}, 1, "--bmap run_test.go"},
