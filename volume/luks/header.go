@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/virt-bmap/virt-bmap/internal/diskerr"
 )
@@ -37,8 +38,9 @@ const (
 var ErrWrongKey = errors.New("luks: wrong passphrase or key")
 
 // ErrUnsupported is wrapped by errors for LUKS features this package does
-// not decrypt: other ciphers, integrity, reencryption in progress.
-var ErrUnsupported = errors.New("luks: unsupported")
+// not decrypt: other ciphers, IV modes, hashes and KDFs, integrity, a
+// reencryption in progress. The error names the feature.
+var ErrUnsupported = errors.New("not supported")
 
 // Region is one on-disk structure of the LUKS header, in bytes from the
 // start of the device.
@@ -145,19 +147,19 @@ func ReadHeader(r io.ReaderAt, size int64) (*Header, error) {
 	if _, err := r.ReadAt(b[:], 0); err != nil {
 		return nil, &diskerr.FormatError{FS: "luks", What: "header", Msg: "reading", Err: err}
 	}
-	if bytes.Equal(b[:6], magic1) {
-		switch v := int(b[6])<<8 | int(b[7]); v {
-		case 1:
-			return readLUKS1(r, size)
-		case 2:
-			return readLUKS2(r, size)
-		default:
-			return nil, formatErr(6, "header", "unknown LUKS version %d", v)
-		}
+	primary := bytes.Equal(b[:6], magic1)
+	v := int(b[6])<<8 | int(b[7])
+	if primary && v == 1 {
+		return readLUKS1(r, size)
 	}
-	// No primary header: a LUKS2 volume may still have its secondary.
-	if Probe(r, size) {
+	// A LUKS2 primary header, or a damaged one (bad magic or version) that
+	// may have a LUKS2 secondary header: readLUKS2 says what is wrong with
+	// each copy.
+	if (primary && v == 2) || Probe(r, size) {
 		return readLUKS2(r, size)
+	}
+	if primary {
+		return nil, formatErr(6, "header", "unknown LUKS version %d", v)
 	}
 	return nil, formatErr(0, "header", "no LUKS magic")
 }
@@ -167,10 +169,13 @@ func ReadHeader(r io.ReaderAt, size int64) (*Header, error) {
 // reencryption), so a caller can say so before asking for a passphrase.
 func (h *Header) Supported() error {
 	if h.unsupported != nil {
-		return h.unsupported
+		return fmt.Errorf("luks: %w", h.unsupported)
+	}
+	if h.KeyBytes == 0 {
+		return errors.New("luks: no keyslot gives the volume key size")
 	}
 	if _, err := newSectorCipher(h.Cipher, make([]byte, h.KeyBytes)); err != nil {
-		return err
+		return fmt.Errorf("luks: %w", err)
 	}
 	return nil
 }
@@ -178,6 +183,35 @@ func (h *Header) Supported() error {
 func formatErr(off int64, what, format string, args ...any) *diskerr.FormatError {
 	return &diskerr.FormatError{FS: "luks", Off: off, What: what, Msg: fmt.Sprintf(format, args...)}
 }
+
+// joinErrs is errors.Join on one line: "a; b".
+func joinErrs(errs ...error) error {
+	var nonNil []error
+	for _, e := range errs {
+		if e != nil {
+			nonNil = append(nonNil, e)
+		}
+	}
+	if len(nonNil) == 0 {
+		return nil
+	}
+	return &joined{nonNil}
+}
+
+type joined struct{ errs []error }
+
+func (j *joined) Error() string {
+	var b strings.Builder
+	for i, e := range j.errs {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(e.Error())
+	}
+	return b.String()
+}
+
+func (j *joined) Unwrap() []error { return j.errs }
 
 // cstring returns b up to its first NUL.
 func cstring(b []byte) string {

@@ -132,6 +132,12 @@ func (ks *keyslot) check(size int64) error {
 	if ks.areaOff == 0 {
 		return fmt.Errorf("key material at offset 0 overlaps the header")
 	}
+	if _, err := newSectorCipher(ks.areaCipher, make([]byte, ks.areaKeyBytes)); err != nil {
+		return fmt.Errorf("key material: %w", err)
+	}
+	if _, err := hashFunc(ks.afHash); err != nil {
+		return fmt.Errorf("AF: %w", err)
+	}
 	return ks.kdf.check()
 }
 

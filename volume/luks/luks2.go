@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/subtle"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 
@@ -147,7 +146,7 @@ func readLUKS2(r io.ReaderAt, size int64) (*Header, error) {
 	use := primary
 	switch {
 	case primary == nil && secondary == nil:
-		return nil, errors.Join(perr, serr)
+		return nil, joinErrs(perr, serr)
 	case primary == nil:
 		use = secondary
 		warnings = append(warnings, fmt.Sprintf("primary header damaged, using the secondary header at %#x: %v", secondary.off, perr))

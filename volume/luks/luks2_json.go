@@ -155,7 +155,11 @@ func (m *luks2Metadata) apply(h *Header, size int64) error {
 		unsupported = append(unsupported, fmt.Sprintf("segment %s of type %q", segKey, seg.Type))
 	}
 	if len(seg.Integrity) > 0 && string(seg.Integrity) != "null" {
-		unsupported = append(unsupported, fmt.Sprintf("segment %s with integrity %s", segKey, seg.Integrity))
+		var in struct {
+			Type string `json:"type"`
+		}
+		_ = json.Unmarshal(seg.Integrity, &in)
+		unsupported = append(unsupported, fmt.Sprintf("segment %s with integrity %q", segKey, in.Type))
 	}
 	if h.PayloadOffset, err = parseOff(seg.Offset); err != nil {
 		return fmt.Errorf("segment %s offset: %w", segKey, err)
@@ -248,7 +252,7 @@ func (m *luks2Metadata) apply(h *Header, size int64) error {
 			continue
 		}
 		if err1 != nil || err2 != nil {
-			h.brokenSlot(id, fmt.Errorf("area offset or size: %w", errors.Join(err1, err2)))
+			h.brokenSlot(id, fmt.Errorf("area offset or size: %w", joinErrs(err1, err2)))
 			continue
 		}
 		salt, err := decodeB64(js.KDF.Salt, "kdf salt")

@@ -27,7 +27,7 @@ func (h *Header) Unlock(r io.ReaderAt, size int64, passphrase []byte) (*Volume, 
 		ok, err := h.digest.check(key)
 		if err != nil {
 			clear(key)
-			return nil, err
+			return nil, fmt.Errorf("luks: %w", err)
 		}
 		if ok {
 			v, err := h.newVolume(r, size, key)
@@ -40,12 +40,12 @@ func (h *Header) Unlock(r io.ReaderAt, size int64, passphrase []byte) (*Volume, 
 		if len(problems) == 0 {
 			return nil, errors.New("luks: no active keyslot")
 		}
-		return nil, fmt.Errorf("luks: no keyslot can be tried: %w", errors.Join(problems...))
+		return nil, fmt.Errorf("luks: no keyslot can be tried: %w", joinErrs(problems...))
 	}
 	if len(problems) > 0 {
-		return nil, fmt.Errorf("%w (%d keyslots tried; %w)", ErrWrongKey, tried, errors.Join(problems...))
+		return nil, fmt.Errorf("%w (tried %d keyslot(s); %w)", ErrWrongKey, tried, joinErrs(problems...))
 	}
-	return nil, fmt.Errorf("%w (%d keyslots tried)", ErrWrongKey, tried)
+	return nil, fmt.Errorf("%w (tried %d keyslot(s))", ErrWrongKey, tried)
 }
 
 // UnlockKey returns the decrypted payload with the volume key itself, after
@@ -60,7 +60,7 @@ func (h *Header) UnlockKey(r io.ReaderAt, size int64, key []byte) (*Volume, erro
 	}
 	ok, err := h.digest.check(key)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("luks: %w", err)
 	}
 	if !ok {
 		return nil, fmt.Errorf("%w: key does not match the digest", ErrWrongKey)
@@ -73,9 +73,6 @@ func (h *Header) UnlockKey(r io.ReaderAt, size int64, key []byte) (*Volume, erro
 func (ks *keyslot) unlock(r io.ReaderAt, size int64, pass []byte) ([]byte, error) {
 	if err := ks.check(size); err != nil {
 		return nil, err
-	}
-	if _, err := newSectorCipher(ks.areaCipher, make([]byte, ks.areaKeyBytes)); err != nil {
-		return nil, fmt.Errorf("key material: %w", err)
 	}
 	dk, err := ks.kdf.derive(pass, ks.areaKeyBytes)
 	if err != nil {
