@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"strings"
+	"sync"
 
 	"golang.org/x/crypto/xts"
 )
@@ -88,6 +89,13 @@ func (x *xtsCipher) decrypt(buf []byte, iv uint64) { x.c.Decrypt(buf, buf, iv&x.
 type cbcCipher struct {
 	b, essiv cipher.Block
 	mask     uint64
+	modes    sync.Pool // of cipher.BlockMode with SetIV: one per goroutine at a time
+}
+
+// ivSetter is what crypto/cipher's CBC decrypters implement to be reused.
+type ivSetter interface {
+	cipher.BlockMode
+	SetIV([]byte)
 }
 
 func (c *cbcCipher) decrypt(buf []byte, iv uint64) {
@@ -96,7 +104,17 @@ func (c *cbcCipher) decrypt(buf []byte, iv uint64) {
 	if c.essiv != nil {
 		c.essiv.Encrypt(ivb[:], ivb[:])
 	}
-	cipher.NewCBCDecrypter(c.b, ivb[:]).CryptBlocks(buf, buf)
+	if m, ok := c.modes.Get().(ivSetter); ok {
+		m.SetIV(ivb[:])
+		m.CryptBlocks(buf, buf)
+		c.modes.Put(m)
+		return
+	}
+	m := cipher.NewCBCDecrypter(c.b, ivb[:])
+	m.CryptBlocks(buf, buf)
+	if s, ok := m.(ivSetter); ok {
+		c.modes.Put(s)
+	}
 }
 
 // decryptArea decrypts a keyslot's key material in place: 512-byte

@@ -47,7 +47,8 @@
 // dm-crypt's iv_large_sectors for LUKS (that option exists only for plain
 // mode, and for BitLocker); this package's tests check it against cryptsetup
 // 2.6's own userspace encryptor (offline "cryptsetup reencrypt --encrypt",
-// which uses the kernel's crypto API, not dm-crypt). qemu's luks driver reads
+// which needs no device-mapper), with 512, 2048 and 4096-byte sectors, and
+// an ext4 inside listed by The Sleuth Kit. qemu's luks driver reads
 // LUKS1 only (qemu 7.2 says "LUKS version 2 is not supported"), always with
 // 512-byte sectors, so it is the independent reader for LUKS1 images only.
 //
