@@ -85,6 +85,30 @@ func jset(m map[string]any, path string, v any) {
 
 func be32(b []byte, off int, v uint32) { binary.BigEndian.PutUint32(b[off:], v) }
 
+// TestProbe: LUKS images (even with the primary LUKS2 header wiped) are
+// recognised, other bytes are not.
+func TestProbe(t *testing.T) {
+	l1, l2 := baseImages(t)
+	wiped := bytes.Clone(l2)
+	clear(wiped[:0x4000])
+	for _, tc := range []struct {
+		name string
+		b    []byte
+		want bool
+	}{
+		{"luks1", l1, true},
+		{"luks2", l2, true},
+		{"luks2 primary wiped", wiped, true},
+		{"zeros", make([]byte, 1<<20), false},
+		{"luks1 cut to 100 bytes", l1[:100], false},
+		{"ext4-like", append(make([]byte, 1080), 0x53, 0xef), false},
+	} {
+		if got := Probe(bytes.NewReader(tc.b), int64(len(tc.b))); got != tc.want {
+			t.Errorf("%s: Probe = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
 // TestCorrupt damages real headers one way at a time: each gives a clear
 // error (or a warning and the other header copy), never a panic.
 func TestCorrupt(t *testing.T) {

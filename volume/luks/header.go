@@ -45,7 +45,12 @@ var ErrUnsupported = errors.New("not supported")
 // Region is one on-disk structure of the LUKS header, in bytes from the
 // start of the device.
 type Region struct {
-	Name     string // "LUKS header", "LUKS2 JSON metadata", "keyslot 0 area"...
+	// Name is one of "LUKS header" (LUKS1: the 592-byte header; LUKS2: the
+	// 4096-byte binary header), "LUKS2 JSON metadata", "LUKS2 secondary
+	// header", "LUKS2 secondary JSON metadata", "keyslot N area" (LUKS1:
+	// the key material; LUKS2: the area the metadata gives), "keyslot N
+	// area (unused)" (LUKS1: a disabled keyslot's reserved area).
+	Name     string
 	Off, Len int64
 }
 
@@ -171,8 +176,8 @@ func (h *Header) Supported() error {
 	if h.unsupported != nil {
 		return fmt.Errorf("luks: %w", h.unsupported)
 	}
-	if h.KeyBytes == 0 {
-		return errors.New("luks: no keyslot gives the volume key size")
+	if h.KeyBytes < 1 || h.KeyBytes > MaxKeyBytes {
+		return fmt.Errorf("luks: volume key size %d bytes out of range [1, %d]", h.KeyBytes, MaxKeyBytes)
 	}
 	if _, err := newSectorCipher(h.Cipher, make([]byte, h.KeyBytes)); err != nil {
 		return fmt.Errorf("luks: %w", err)

@@ -104,6 +104,7 @@ func qemuRead(t testing.TB, img string) []byte {
 // dumpInfo is what cryptsetup luksDump says about an image.
 type dumpInfo struct {
 	uuid, cipher  string
+	label         string // LUKS2; "" for "(no label)"
 	payloadOffset int64
 	sectorSize    int
 	keyBits       int
@@ -113,6 +114,7 @@ type dumpInfo struct {
 
 var (
 	reUUID    = regexp.MustCompile(`(?m)^UUID:\s+(\S+)`)
+	reLabel   = regexp.MustCompile(`(?m)^Label:\s+(.*)$`)
 	reCipher1 = regexp.MustCompile(`(?m)^Cipher name:\s+(\S+)\s+Cipher mode:\s+(\S+)`)
 	reCipher2 = regexp.MustCompile(`(?m)^\s+cipher:\s+(\S+)`)
 	rePayload = regexp.MustCompile(`(?m)^Payload offset:\s+(\d+)`)
@@ -156,6 +158,9 @@ func luksDump(t testing.TB, img string) dumpInfo {
 		}
 	} else {
 		d.cipher = must(reCipher2)[1]
+		if d.label = must(reLabel)[1]; d.label == "(no label)" {
+			d.label = ""
+		}
 		d.payloadOffset = atoi(must(reOffset2)[1])
 		d.sectorSize = int(atoi(must(reSector)[1]))
 		d.keyBits = int(atoi(must(reKeyBits)[1]))

@@ -171,7 +171,7 @@ func TestLUKS2(t *testing.T) {
 		args   []string
 		addKey bool
 	}{
-		{"xts-plain64-512-4096-argon2id", append([]string{"-c", "aes-xts-plain64", "-s", "512", "--sector-size", "4096"}, cheapArgon2id...), true},
+		{"xts-plain64-512-4096-argon2id", append([]string{"-c", "aes-xts-plain64", "-s", "512", "--sector-size", "4096", "--label", "a label"}, cheapArgon2id...), true},
 		{"xts-plain64-256-512-pbkdf2", append([]string{"-c", "aes-xts-plain64", "-s", "256", "--sector-size", "512", "--hash", "sha512"}, cheapPBKDF2...), false},
 		{"xts-plain-256-4096-argon2i", append([]string{"-c", "aes-xts-plain", "-s", "256", "--sector-size", "4096"}, cheapArgon2i...), false},
 		{"cbc-essiv-256-4096", append([]string{"-c", "aes-cbc-essiv:sha256", "-s", "256", "--sector-size", "4096", "--hash", "sha1"}, cheapPBKDF2...), false},
@@ -192,6 +192,9 @@ func TestLUKS2(t *testing.T) {
 				t.Fatal(err)
 			}
 			checkHeader(t, h, d, 2, sz)
+			if want := d.label; h.Label != want {
+				t.Errorf("label %q, luksDump %q", h.Label, want)
+			}
 			checkVolume(t, img, src[:size-reduce], d)
 			if !tc.addKey {
 				return
@@ -209,6 +212,14 @@ func TestLUKS2(t *testing.T) {
 			}
 			if !slices.Equal(h.Keyslots, []int{0, 5}) {
 				t.Errorf("keyslots %v, want [0 5]", h.Keyslots)
+			}
+			// cryptsetup tries a "prefer" keyslot first, and so do we.
+			testutil.Run(t, "", "cryptsetup", "config", "--priority", "prefer", "--key-slot", "5", img)
+			if h, err = ReadHeader(f, sz); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(h.Keyslots, []int{5, 0}) {
+				t.Errorf("keyslots %v after config --priority prefer, want [5 0]", h.Keyslots)
 			}
 			v, err := h.Unlock(f, sz, []byte("second\x00passphrase\n"))
 			if err != nil {
