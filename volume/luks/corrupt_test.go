@@ -174,7 +174,12 @@ func TestCorrupt(t *testing.T) {
 		{name: "luks2/primary bad version", base: l2, mutate: func(t *testing.T, b []byte) []byte { b[7] = 3; return b },
 			warn: "primary header damaged, using the secondary header at 0x4000: luks: LUKS2 primary header at 0x6: version 3"},
 		{name: "luks2/primary checksum", base: l2, mutate: func(t *testing.T, b []byte) []byte { b[luks2BinSize+10] ^= 1; return b },
-			warn: "primary header damaged, using the secondary header at 0x4000: luks: LUKS2 primary header at 0x1c0: sha256 checksum mismatch"},
+			warn: "primary header damaged, using the secondary header at 0x4000: luks: LUKS2 primary header at 0x1c0: sha256 checksum mismatch",
+			check: func(t *testing.T, h *Header, v *Volume) {
+				if len(h.Regions) < 4 || h.Regions[0] != (Region{"LUKS header", 0, 4096}) || h.Regions[2] != (Region{"LUKS2 secondary header", 0x4000, 4096}) {
+					t.Errorf("regions %+v, want both copies", h.Regions)
+				}
+			}},
 		{name: "luks2/primary wiped", base: l2, mutate: func(t *testing.T, b []byte) []byte { clear(b[:0x4000]); return b },
 			warn: "using the secondary header at 0x4000"},
 		{name: "luks2/secondary checksum", base: l2, mutate: func(t *testing.T, b []byte) []byte { b[0x4000+luks2BinSize+10] ^= 1; return b },

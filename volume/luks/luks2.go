@@ -166,18 +166,18 @@ func readLUKS2(r io.ReaderAt, size int64) (*Header, error) {
 		Seqid:     use.seqid,
 		Warnings:  warnings,
 	}
-	// Regions: both copies as found, then what the metadata describes.
-	for _, c := range []*luks2Copy{primary, secondary} {
-		if c == nil {
-			continue
-		}
-		if c.off == 0 {
-			h.Regions = append(h.Regions, Region{"LUKS header", 0, luks2BinSize},
-				Region{"LUKS2 JSON metadata", luks2BinSize, c.hdrSize - luks2BinSize})
-		} else {
-			h.Regions = append(h.Regions, Region{"LUKS2 secondary header", c.off, luks2BinSize},
-				Region{"LUKS2 secondary JSON metadata", c.off + luks2BinSize, c.hdrSize - luks2BinSize})
-		}
+	// Regions: both copies, damaged or not (a damaged copy is still
+	// metadata on disk), with the hdr_size of the copy used; then what the
+	// metadata describes.
+	secOff := use.hdrSize
+	if secondary != nil {
+		secOff = secondary.off
+	}
+	h.Regions = append(h.Regions, Region{"LUKS header", 0, luks2BinSize},
+		Region{"LUKS2 JSON metadata", luks2BinSize, use.hdrSize - luks2BinSize})
+	if secOff+use.hdrSize <= size {
+		h.Regions = append(h.Regions, Region{"LUKS2 secondary header", secOff, luks2BinSize},
+			Region{"LUKS2 secondary JSON metadata", secOff + luks2BinSize, use.hdrSize - luks2BinSize})
 	}
 	if err := use.meta.apply(h, size); err != nil {
 		return nil, &diskerr.FormatError{FS: "luks", Off: use.off + luks2BinSize, What: "LUKS2 JSON metadata", Err: err}

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/virt-bmap/virt-bmap/internal/diskerr"
 )
 
 // Unlock tries the passphrase on every keyslot in Keyslots order and, with
@@ -190,7 +192,8 @@ func (v *Volume) readUnits(b []byte, off int64) error {
 		if err == nil || err == io.EOF {
 			err = io.ErrUnexpectedEOF
 		}
-		return formatErr(dev, "payload", "reading %d bytes (device size %#x): %v", len(b), v.devEnd, err)
+		return &diskerr.FormatError{FS: "luks", Off: dev, What: "payload",
+			Msg: fmt.Sprintf("reading %d bytes (device size %#x)", len(b), v.devEnd), Err: err}
 	}
 	for i := int64(0); i < int64(len(b)); i += v.sector {
 		v.c.decrypt(b[i:i+v.sector], uint64(off+i)/sectorBytes+v.tweak)
