@@ -232,3 +232,47 @@ func TestLUKS2(t *testing.T) {
 		})
 	}
 }
+
+// TestReencrypt re-keys a LUKS2 volume offline with cryptsetup (new cipher,
+// new volume key, the keyslot moves): the plaintext stays. A reencryption
+// only initialised (--init-only) is refused as unsupported, naming why.
+func TestReencrypt(t *testing.T) {
+	testutil.NeedTools(t, "cryptsetup")
+	dir := t.TempDir()
+	img := filepath.Join(dir, "luks2.img")
+	const size, reduce = 4 << 20, 2 << 20
+	src := randomBytes(size, 3)
+	common := append([]string{"--luks2-metadata-size", "16k", "--luks2-keyslots-size", "960k"}, cheapPBKDF2...)
+	luks2Encrypt(t, img, src, reduce, append(common, "-c", "aes-xts-plain64", "-s", "256", "--sector-size", "4096")...)
+	init := filepath.Join(dir, "init.img")
+	b, err := os.ReadFile(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(init, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	re := append([]string{"reencrypt", "--force-offline-reencrypt", "--batch-mode", "--key-file", "-"}, cheapPBKDF2...)
+	re = append(re, "-c", "aes-cbc-essiv:sha256", "-s", "256")
+	testutil.Run(t, testPass, "cryptsetup", append(re, img)...)
+	d := luksDump(t, img)
+	if d.cipher != "aes-cbc-essiv:sha256" {
+		t.Fatalf("cryptsetup did not re-key: cipher %s", d.cipher)
+	}
+	checkVolume(t, img, src[:size-reduce], d)
+
+	testutil.Run(t, testPass, "cryptsetup", append(append(re, "--init-only"), init)...)
+	f, sz := openImage(t, init)
+	h, err := ReadHeader(f, sz)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = h.Supported()
+	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "reencrypt") {
+		t.Errorf("Supported after reencrypt --init-only: %v, want ErrUnsupported naming the reencryption", err)
+	}
+	if _, err := h.Unlock(f, sz, []byte(testPass)); !errors.Is(err, ErrUnsupported) {
+		t.Errorf("Unlock after reencrypt --init-only: %v, want ErrUnsupported", err)
+	}
+	t.Logf("in reencryption: %v; warnings %q", err, h.Warnings)
+}
