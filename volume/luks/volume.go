@@ -123,7 +123,9 @@ func (h *Header) newVolume(r io.ReaderAt, size int64, key []byte) (*Volume, erro
 	return v, nil
 }
 
-// Size returns the payload size in bytes.
+// Size returns the payload size in bytes: the segment's size, or for a
+// payload to the end of the device ("dynamic", and every LUKS1 payload)
+// the rest of the device in whole sectors, as dm-crypt maps it.
 func (v *Volume) Size() int64 { return v.size }
 
 // Offset returns the payload's offset on the device (Header.PayloadOffset).
