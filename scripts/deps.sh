@@ -25,6 +25,7 @@ if [ "$what" != demo ]; then
     [/usr/include/ntfs-3g/volume.h]=ntfs-3g-dev
     [qemu-io]=qemu-utils [qemu-nbd]=qemu-utils [nbdinfo]=libnbd-bin [nbdcopy]=libnbd-bin
     [nbdsh]=python3-libnbd [certtool]=gnutls-bin [openssl]=openssl
+    [/usr/lib/python3/dist-packages/cryptography]=python3-cryptography
     [qemu-system-x86_64]=qemu-system-x86 [syslinux]=syslinux
     [/usr/lib/syslinux/mbr/mbr.bin]=syslinux-common
     [cpio]=cpio
