@@ -27,7 +27,7 @@ demo:
 	@head -n 12 $(BUILD)/sample.bmap
 	@echo "..."; echo "== some files =="
 	@grep ' f /dev/sda[0-9]* /etc/' $(BUILD)/sample.bmap | head -n 8 || true
-	@echo; echo "Map: $(BUILD)/sample.bmap ($$(wc -l < $(BUILD)/sample.bmap) lines). JSON form: $(BIN)/virt-bmap --format json -o $(BUILD)/sample.json testimages/sample.img.xz"
+	@echo; echo "Map: $(BUILD)/sample.bmap ($$(wc -l < $(BUILD)/sample.bmap) lines). JSON form: $(BIN)/virt-bmap --json -o $(BUILD)/sample.json testimages/sample.img.xz"
 
 # vet, staticcheck, the unit tests and the integration tests against real
 # tools (The Sleuth Kit, debugfs, sfdisk, sgdisk, qemu-img), with the race detector.

@@ -7,7 +7,7 @@
 # mkfs.ext4 -d from a generated tree of FILES files (default 20,000; 1 to
 # 64 KiB of generated text, 100 directories; 640 MiB) plus four files of
 # SIZE_MIB/32 MiB, and
-# its JSON map (virt-bmap --format json). Then for each route, in captive
+# its JSON map (virt-bmap --json). Then for each route, in captive
 # mode (the client runs under the server's --run):
 #   nbdkit:   nbdkit -U - --filter=log file IMAGE logfile=LOG
 #   ours:     bmaplogger -q --bmap MAP --json TRACE IMAGE   (tracing on)
@@ -104,7 +104,7 @@ start=2048, type=83' | sfdisk -q "$img"
 	mkfs.ext4 -q -F -U 6f1b2c3d-0000-4000-8000-00000000b1b1 -E root_owner=0:0,hash_seed=6f1b2c3d-0000-4000-8000-00000000b1b2 -d "$tree" "$fsimg" $((size_mib * 1024 - 1024))k
 	dd if="$fsimg" of="$img" bs=1M seek=1 conv=notrunc,sparse status=none
 	rm -rf "$tree" "$fsimg"
-	"$vb" -q --format json -o "$map" "$img"
+	"$vb" -q --json -o "$map" "$img"
 	echo "$version" >"$stamp"
 fi
 size=$(stat -c %s "$img")

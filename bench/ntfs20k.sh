@@ -7,7 +7,7 @@
 # 0-12 KiB (20,500; the small ones resident in their MFT record), two
 # named streams a directory, a fragmented file with an $ATTRIBUTE_LIST,
 # sparse and compressed files; then times, pinned to one core (taskset -c 0):
-#   ours: virt-bmap -q --format text and --format json, best wall time of 3
+#   ours: virt-bmap -q --text and --json, best wall time of 3
 #         runs under /usr/bin/time -v (wall, user, max RSS);
 #   TSK:  fls -r -p, then istat for every record fls lists, serially. If that
 #         would take more than MAX_TSK_SECONDS (default 600), a random sample
@@ -132,9 +132,9 @@ files=$(fls -r -p -o $part_start "$img" | grep -v -e '^[^ ]* \*' -e '\$OrphanFil
 dirs=$(fls -r -p -o $part_start "$img" | grep -v -e '^[^ ]* \*' -e '\$OrphanFiles' | grep -c -E '^d/d ')
 echo "ntfs20k: $img: $files files, $dirs directories (fls; streams not counted)" >&2
 
-timed text --format text
+timed text --text
 text_wall=$best_wall text_user=$best_user text_rss=$best_rss
-timed json --format json
+timed json --json
 json_wall=$best_wall json_user=$best_user json_rss=$best_rss
 
 # --- TSK: fls + istat per inode ---------------------------------------------------
@@ -182,8 +182,8 @@ echo
 echo "ntfs20k benchmark: $(basename "$img") — $files files, $dirs directories, one core (taskset -c 0)"
 echo "CPU: $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), load average now: $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-34s %10s %10s %12s %12s %8s\n' "route" "wall s" "user s" "max RSS MiB" "objects/s" "TSK/ours"
-printf '%-34s %10s %10s %12s %12s %8s\n' "virt-bmap --format text (best/3)" "$text_wall" "$text_user" "$(mib "$text_rss")" "$(fps "$text_wall")" "${ratio}x"
-printf '%-34s %10s %10s %12s %12s %8s\n' "virt-bmap --format json (best/3)" "$json_wall" "$json_user" "$(mib "$json_rss")" "$(fps "$json_wall")" "${ratio_json}x"
+printf '%-34s %10s %10s %12s %12s %8s\n' "virt-bmap --text (best/3)" "$text_wall" "$text_user" "$(mib "$text_rss")" "$(fps "$text_wall")" "${ratio}x"
+printf '%-34s %10s %10s %12s %12s %8s\n' "virt-bmap --json (best/3)" "$json_wall" "$json_user" "$(mib "$json_rss")" "$(fps "$json_wall")" "${ratio_json}x"
 printf '%-34s %10s %10s %12s %12s %8s\n' "TSK fls -r -p" "$fls_s" "-" "-" "-" "-"
 printf '%-34s %10s %10s %12s %12s %8s\n' "TSK fls + istat per inode" "$tsk_s" "-" "-" "$(fps "$tsk_s")" "1x"
 echo "TSK: $tsk_note"

@@ -352,7 +352,7 @@ func TestCLIOutputs(t *testing.T) {
 
 	// JSON: two disks listed, in order
 	jout := filepath.Join(dir, "two.json")
-	if _, stderr, code = runUntouched(t, []string{img, gpt}, "-q", "--format", "json", "-o", jout, img, gpt); code != 0 {
+	if _, stderr, code = runUntouched(t, []string{img, gpt}, "-q", "--json", "-o", jout, img, gpt); code != 0 {
 		t.Fatalf("two images json: exit %d: %s", code, stderr)
 	}
 	b, _ := os.ReadFile(jout)

@@ -132,7 +132,7 @@ func TestLVM(t *testing.T) {
 			}
 			segs := readLVSFile(t, filepath.Join(dir, c.lvs))
 			jsonOut := filepath.Join(dir, c.name+".json")
-			cmd := exec.Command(bin, append([]string{"-q", "--format", "json", "-o", jsonOut}, args...)...)
+			cmd := exec.Command(bin, append([]string{"-q", "--json", "-o", jsonOut}, args...)...)
 			if out, err := cmd.CombinedOutput(); err != nil || len(out) != 0 {
 				t.Fatalf("virt-bmap: %v\n%s", err, out)
 			}
@@ -164,6 +164,9 @@ func TestLVM(t *testing.T) {
 	if !d2home || !d1home || !d1root {
 		t.Errorf("text map: /home video on disk 2 %v, on disk 1 %v; /etc/fstab on disk 1 %v", d2home, d1home, d1root)
 	}
+	t.Run("on LUKS", func(t *testing.T) {
+		lvmOnLUKS(t, dir, bin)
+	})
 	t.Run("bmaplogger", func(t *testing.T) {
 		traceSpanningLV(t, dir, filepath.Join(dir, "guest.lvs"),
 			[]string{filepath.Join(dir, "guest-d1.img"), filepath.Join(dir, "guest-d2.img")})
@@ -377,3 +380,111 @@ func checkLV(t *testing.T, m *jsonMap, segs []lvmSeg, vg, lv string, disks []str
 func first(s []string) []string { return s[:min(3, len(s))] }
 
 func ioSection(f *os.File, off, n int64) *io.SectionReader { return io.NewSectionReader(f, off, n) }
+
+// lvmOnLUKS encrypts the two-disk guest's second disk (a whole-disk PV of
+// vgguest) with cryptsetup's own offline LUKS2 encryption, as an
+// installer puts LVM inside LUKS, and maps both disks with the key: the
+// files of /home, an LV with segments on disk 1 and inside the LUKS volume
+// on disk 2, must be where istat (on the LV extracted from the clear
+// disks) and lvm2's segments put them, disk 2's pieces moved by the LUKS
+// payload offset.
+func lvmOnLUKS(t *testing.T, dir, bin string) {
+	testutil.NeedTools(t, "cryptsetup")
+	const pass = "installer passphrase"
+	clear := []string{filepath.Join(dir, "guest-d1.img"), filepath.Join(dir, "guest-d2.img")}
+	segs := readLVSFile(t, filepath.Join(dir, "guest.lvs"))
+	lvFile := filepath.Join(dir, "vgguest-home.luks.lv")
+	extractLV(t, segs, "home", clear, lvFile)
+
+	enc := filepath.Join(dir, "guest-d2-luks.img")
+	b, err := os.ReadFile(clear[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(enc, append(b, make([]byte, 16<<20)...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Run(t, pass, "cryptsetup", "reencrypt", "--encrypt", "--type", "luks2", "--batch-mode", "--key-file", "-",
+		"--reduce-device-size", "16M", "--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000", enc)
+	dump := testutil.Run(t, "", "cryptsetup", "luksDump", enc)
+	var payload int64 = -1
+	for line := range strings.SplitSeq(dump, "\n") {
+		if f := strings.Fields(line); payload < 0 && len(f) == 3 && f[0] == "offset:" && f[2] == "[bytes]" {
+			payload, _ = strconv.ParseInt(f[1], 10, 64)
+		}
+	}
+	if payload < 0 {
+		t.Fatalf("no data segment offset in luksDump:\n%s", dump)
+	}
+	moved := make([]lvmSeg, len(segs))
+	for i, s := range segs {
+		moved[i] = s
+		moved[i].areas = slices.Clone(s.areas)
+		for j, a := range moved[i].areas {
+			if a[0] == 2 {
+				moved[i].areas[j][1] += payload
+			}
+		}
+	}
+
+	jsonOut := filepath.Join(dir, "luks.json")
+	out, err := exec.Command(bin, "-q", "--json", "--key", "all:key:"+pass, "-o", jsonOut, clear[0], enc).CombinedOutput()
+	if err != nil {
+		t.Fatalf("virt-bmap: %v\n%s", err, out)
+	}
+	var m jsonMap
+	jb, _ := os.ReadFile(jsonOut)
+	if err := json.Unmarshal(jb, &m); err != nil {
+		t.Fatal(err)
+	}
+	ents, err := fls(lvFile, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inodes []uint64
+	for _, e := range ents {
+		inodes = append(inodes, e.Inode)
+	}
+	ist, err := istatAll(lvFile, 0, inodes, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const bs = 1024
+	ours := map[string][]string{}
+	for _, o := range m.Objects {
+		if o.Device != "/dev/vgguest/home" || o.Kind != fs.KindFile {
+			continue
+		}
+		for _, e := range o.Extents {
+			if e.Role == fs.RoleData {
+				for x := e.Off; x < e.End(); x += bs {
+					ours[o.Path] = append(ours[o.Path], fmt.Sprintf("%d:%x", o.Disk, x))
+				}
+			}
+		}
+	}
+	files, onLUKS := 0, 0
+	for _, e := range ents {
+		if e.Type != "r/r" {
+			continue
+		}
+		var want []string
+		for _, blk := range ist[e.Inode].Direct {
+			d, o, _ := lvPlace(moved, "home", int64(blk)*bs)
+			want = append(want, fmt.Sprintf("%d:%x", d, o))
+			if d == 2 {
+				onLUKS++
+			}
+		}
+		got := ours["/"+e.Path]
+		slices.Sort(got)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Errorf("/%s: map %v, istat through lvm2 and LUKS %v", e.Path, first(got), first(want))
+		}
+		files++
+	}
+	if files == 0 || onLUKS == 0 {
+		t.Errorf("%d files compared, %d blocks inside the LUKS volume", files, onLUKS)
+	}
+}

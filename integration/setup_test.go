@@ -118,7 +118,7 @@ type jsonMap struct {
 	Objects []bmap.Object `json:"objects"`
 }
 
-// runMap runs virt-bmap --format json on an image (once per image) and
+// runMap runs virt-bmap --json on an image (once per image) and
 // decodes the map.
 func runMap(t *testing.T, image string) *jsonMap {
 	t.Helper()
@@ -128,9 +128,9 @@ func runMap(t *testing.T, image string) *jsonMap {
 		return m
 	}
 	out := filepath.Join(workDir, filepath.Base(image)+".json")
-	stdout, stderr, code := runBin(t, "-q", "--format", "json", "-o", out, image)
+	stdout, stderr, code := runBin(t, "-q", "--json", "-o", out, image)
 	if code != 0 {
-		t.Fatalf("virt-bmap --format json %s: exit status %d\nstdout: %s\nstderr: %s", image, code, stdout, stderr)
+		t.Fatalf("virt-bmap --json %s: exit status %d\nstdout: %s\nstderr: %s", image, code, stdout, stderr)
 	}
 	if stderr != "" {
 		t.Logf("virt-bmap %s warnings:\n%s", filepath.Base(image), stderr)
