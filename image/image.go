@@ -4,7 +4,9 @@
 // The format is found by its magic (detect.go), never by the file name.
 // Raw images (and block devices) are served as they are; xz files are read
 // with random access through image/xz (nothing is unpacked to disk); qcow2
-// images, with their backing chains, through image/qcow2. Formats virt-bmap
+// images through image/qcow2, their backing images (of any format read
+// here) and external data files through the opener below, which holds
+// every name an image holds to image/chain's policy. Formats virt-bmap
 // does not read (VMDK, VHDX, VDI, dynamic VHD, gzip, zstd and bzip2
 // streams) are refused with a message that names the format and says what
 // to do, so a VMDK is never mistaken for a raw disk with no partitions. New
@@ -128,17 +130,6 @@ func (o *opener) open(path, format string) (*Image, error) {
 		}
 		fm = ff
 	}
-	if fm.Name == QCOW2.Name {
-		// qcow2.Open follows the backing chain itself, resolving each
-		// name against the directory of the image that names it.
-		f.Close()
-		q, err := qcow2.Open(path)
-		if err != nil {
-			return nil, fmt.Errorf("image: %s: %w", path, err)
-		}
-		warnCorrupt(q, o.opt)
-		return &Image{r: q, size: q.Size(), format: QCOW2, closer: q}, nil
-	}
 	img, err := newImage(f, size, fm, path, o)
 	if err != nil {
 		f.Close()
@@ -175,7 +166,13 @@ func newImage(r io.ReaderAt, size int64, fm Format, path string, o *opener) (*Im
 		}
 		return &Image{r: x, size: x.Size(), format: fm, closer: x}, nil
 	case QCOW2.Name:
-		q, err := qcow2.New(r, size, nil)
+		// Backing and data files are opened through o, held to the
+		// chain policy; New (no path) gives no opener: they are refused.
+		var co chain.Opener
+		if path != "" {
+			co = o
+		}
+		q, err := qcow2.New(r, size, co, path)
 		if err != nil {
 			return nil, err
 		}

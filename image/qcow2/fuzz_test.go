@@ -67,9 +67,7 @@ func FuzzImage(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		other := bytes.Repeat([]byte{0x5a, 0xa5}, 40000)
-		img, err := New(bytes.NewReader(b), int64(len(b)), func(name, format string) (io.ReaderAt, int64, error) {
-			return bytes.NewReader(other), int64(len(other)), nil
-		})
+		img, err := New(bytes.NewReader(b), int64(len(b)), &memOpener{data: other}, "fuzz.qcow2")
 		if err != nil {
 			return
 		}

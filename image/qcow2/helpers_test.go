@@ -14,6 +14,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/virt-bmap/virt-bmap/image/chain"
 	"github.com/virt-bmap/virt-bmap/internal/testutil"
 )
 
@@ -221,4 +222,26 @@ func runIn(t testing.TB, dir, name string, args ...string) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
 	}
+}
+
+// memOpener is a chain.Opener that serves every name from memory, as a
+// raw file: open records each call as "name|format" (format "data-file"
+// for OpenFile).
+type memOpener struct {
+	data  []byte
+	asked []string
+}
+
+type memFile struct{ *bytes.Reader }
+
+func (memFile) Close() error { return nil }
+
+func (o *memOpener) OpenFile(from, name string) (chain.File, string, error) {
+	o.asked = append(o.asked, name+"|data-file")
+	return memFile{bytes.NewReader(o.data)}, name, nil
+}
+
+func (o *memOpener) OpenImage(from, name, format string) (chain.Image, string, error) {
+	o.asked = append(o.asked, name+"|"+format)
+	return memFile{bytes.NewReader(o.data)}, name, nil
 }
