@@ -155,10 +155,10 @@ func newImage(r io.ReaderAt, size int64, fm Format, path string, o *opener) (*Im
 	opt := o.opt
 	switch fm.Name {
 	case Raw.Name:
-		return &Image{r: r, size: size, format: fm}, nil
+		return &Image{r: newRawFile(r, size), size: size, format: fm}, nil
 	case VHDFixed.Name:
 		// A fixed VHD is the raw disk followed by a 512-byte footer.
-		return &Image{r: io.NewSectionReader(r, 0, size-512), size: size - 512, format: fm}, nil
+		return &Image{r: newRawFile(r, size-512), size: size - 512, format: fm}, nil
 	case XZ.Name:
 		x, err := xz.NewReader(r, size, xz.Options{CacheSize: opt.CacheSize, Warn: opt.Warn})
 		if err != nil {

@@ -33,6 +33,7 @@ func openAndCheck(t *testing.T, path string, allow ...string) *Image {
 	t.Cleanup(func() { img.Close() })
 	checkInfo(t, path, img.Info())
 	checkImage(t, img, want, raw)
+	checkExtents(t, img, want)
 	return img
 }
 

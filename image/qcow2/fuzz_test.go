@@ -75,6 +75,14 @@ func FuzzImage(f *testing.F) {
 		_ = img.Info()
 		_ = img.Stats()
 		size := img.Size()
+		for _, off := range []int64{0, size / 2} {
+			exts, _ := img.Extents(off, 1<<30)
+			for _, e := range exts {
+				if e.Len <= 0 || e.Off < off || e.End() > size {
+					t.Fatalf("Extents(%d): bad extent %+v (size %d)", off, e, size)
+				}
+			}
+		}
 		buf := make([]byte, 96<<10)
 		for _, off := range []int64{0, 1000, 64 << 10, size / 3, size / 2, size - 5000, size - 1, size} {
 			if off < 0 {
