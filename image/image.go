@@ -7,7 +7,7 @@
 // images through image/qcow2, their backing images (of any format read
 // here) and external data files through the opener below, which holds
 // every name an image holds to image/chain's policy. Formats virt-bmap
-// does not read (VMDK, VHDX, VDI, dynamic VHD, gzip, zstd and bzip2
+// does not read (VMDK, VHDX, dynamic VHD, gzip, zstd and bzip2
 // streams) are refused with a message that names the format and says what
 // to do, so a VMDK is never mistaken for a raw disk with no partitions. New
 // formats plug into the detection table and the switch in newImage.
@@ -21,6 +21,7 @@ import (
 
 	"github.com/virt-bmap/virt-bmap/image/chain"
 	"github.com/virt-bmap/virt-bmap/image/qcow2"
+	"github.com/virt-bmap/virt-bmap/image/vdi"
 	"github.com/virt-bmap/virt-bmap/image/xz"
 )
 
@@ -178,6 +179,18 @@ func newImage(r io.ReaderAt, size int64, fm Format, path string, o *opener) (*Im
 		}
 		warnCorrupt(q, opt)
 		return &Image{r: q, size: q.Size(), format: fm, closer: q}, nil
+	case VDI.Name:
+		// A differencing VDI's parent is found by UUID among the
+		// --allow-backing files and the image's directory, through o.
+		var co chain.Opener
+		if path != "" {
+			co = o
+		}
+		v, err := vdi.NewConfig(newRawFile(r, size), size, vdi.Config{Opener: co, Path: path, Parents: opt.AllowBacking})
+		if err != nil {
+			return nil, err
+		}
+		return &Image{r: v, size: v.Size(), format: fm, closer: v}, nil
 	}
 	return nil, fmt.Errorf("%s image: %w (%s)", fm.Name, ErrUnsupported, fm.Hint)
 }
