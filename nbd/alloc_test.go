@@ -110,7 +110,13 @@ func TestMapMatchesQemu(t *testing.T) {
 	io("base.raw", "raw", "write -P 5 512k 64k", "write -P 6 3m 1m")
 	run("qemu-img", "create", "-q", "-f", "qcow2", "-o", "extended_l2=on", "-b", "base.raw", "-F", "raw", "sub.qcow2")
 	io("sub.qcow2", "qcow2", "write -P 7 0 4k", "write -z 520k 4k", "write -P 8 1m 2k")
+	// VDI, dynamic and static (whose blocks that are holes of the file
+	// qemu reports as allocated zeros), from a sparse raw disk.
+	run("qemu-img", "convert", "-O", "vdi", sparse, "dyn.vdi")
+	run("qemu-img", "convert", "-O", "vdi", "-o", "static=on", sparse, "static.vdi")
 	for _, c := range []struct{ name, path, format string }{
+		{"vdi-dynamic", filepath.Join(dir, "dyn.vdi"), "vdi"},
+		{"vdi-static", filepath.Join(dir, "static.vdi"), "vdi"},
 		{"sparse-raw", sparse, "raw"},
 		{"qcow2-chain", filepath.Join(dir, "top.qcow2"), "qcow2"},
 		{"qcow2-compressed", filepath.Join(dir, "basec.qcow2"), "qcow2"},
