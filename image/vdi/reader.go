@@ -323,3 +323,28 @@ func (img *Image) parentExtents(out []alloc.Extent, off, n int64) ([]alloc.Exten
 	}
 	return alloc.Append(out, alloc.Extent{Off: pend, Len: end - pend, Hole: true, Zero: true}), nil
 }
+
+// KnownData reports whether the guest range [off, off+n) is known to be
+// all data without work: every block in it is allocated here (and, in a
+// static image over a file that knows its holes, that file knows the
+// range is data). The NBD server then skips asking for extents on reads.
+func (img *Image) KnownData(off, n int64) bool {
+	if off < 0 || n <= 0 || off+n > img.h.diskSize {
+		return false
+	}
+	k, fileKnows := img.r.(interface{ KnownData(off, n int64) bool })
+	bs := img.h.blockSize
+	for pos, end := off, off+n; pos < end; {
+		bi, inner := pos/bs, pos%bs
+		l := min(end-pos, bs-inner)
+		e := img.bmap[bi]
+		if e >= img.h.blocks {
+			return false
+		}
+		if img.h.imageType == TypeStatic && (!fileKnows || !k.KnownData(img.h.blockOffset(e)+inner, l)) {
+			return false
+		}
+		pos += l
+	}
+	return true
+}

@@ -70,3 +70,38 @@ func TestQemuImages(t *testing.T) {
 		})
 	}
 }
+
+// TestKnownData: KnownData is true only where every block is allocated,
+// and then Extents agrees that the range is data.
+func TestKnownData(t *testing.T) {
+	testutil.NeedTools(t, "qemu-img")
+	dir := t.TempDir()
+	src := filepath.Join(dir, "k.raw")
+	makeSource(t, src, 6<<20, 5)
+	p := filepath.Join(dir, "k.vdi")
+	qemuImg(t, "convert", "-f", "raw", "-O", "vdi", src, p)
+	img, err := Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer img.Close()
+	known, unknown := 0, 0
+	for off := int64(0); off < img.Size(); off += 256 << 10 {
+		n := min(int64(700<<10), img.Size()-off)
+		if !img.KnownData(off, n) {
+			unknown++
+			continue
+		}
+		known++
+		exts, err := img.Extents(off, n)
+		if err != nil || len(exts) != 1 || exts[0].Hole || exts[0].Zero || exts[0].Len != n {
+			t.Errorf("KnownData(%#x, %d) but Extents = %+v, %v", off, n, exts, err)
+		}
+	}
+	if known == 0 || unknown == 0 {
+		t.Errorf("KnownData true %d times, false %d times: the image should give both", known, unknown)
+	}
+	if img.KnownData(img.Size()-1, 2) || img.KnownData(-1, 1) {
+		t.Error("KnownData outside the disk")
+	}
+}
