@@ -6,7 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/virt-bmap/virt-bmap/image/chain"
 	"github.com/virt-bmap/virt-bmap/internal/testutil"
@@ -146,5 +148,31 @@ func TestChainLoop(t *testing.T) {
 		if !errors.Is(err, chain.ErrLoop) {
 			t.Errorf("%s: %v; want chain.ErrLoop", p, err)
 		}
+	}
+}
+
+// TestBackingFIFO: a backing file that is a FIFO in the image's directory
+// is refused at once; opening it would block until a writer came.
+func TestBackingFIFO(t *testing.T) {
+	dir := t.TempDir()
+	if err := syscall.Mkfifo(filepath.Join(dir, "fifo"), 0o644); err != nil {
+		t.Skipf("mkfifo: %v", err)
+	}
+	qemuImgIn(t, dir, "create", "-q", "-f", "qcow2", "-u", "-b", "fifo", "-F", "raw", "top.qcow2", "1M")
+	done := make(chan error, 1)
+	go func() {
+		img, err := Open(filepath.Join(dir, "top.qcow2"))
+		if err == nil {
+			img.Close()
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "not a regular file") {
+			t.Fatalf("FIFO backing file: %v; want an error saying it is not a regular file", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Open hangs on a FIFO backing file")
 	}
 }

@@ -154,6 +154,10 @@ func (f *osFile) Size() int64 { return f.size }
 // size; regular files and block devices alike. A directory or a file that
 // cannot be sought (a FIFO) is an error.
 func OpenFile(path string) (File, error) {
+	// Look before opening: opening a FIFO blocks until it has a writer.
+	if st, err := os.Stat(path); err == nil && !st.IsDir() && !st.Mode().IsRegular() && st.Mode()&os.ModeDevice == 0 {
+		return nil, fmt.Errorf("%s: not a regular file or block device (%v)", path, st.Mode().Type())
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err

@@ -6,7 +6,11 @@
 // subclusters each), zero clusters and subclusters, unallocated ranges
 // read from the backing file (zeros past its end or without one),
 // zlib (raw deflate) and zstd compressed clusters, external data files,
-// and backing chains. Internal snapshots are ignored: only the active L1
+// and backing chains. The backing image and the external data file are
+// opened only through a chain.Opener (Config.Opener), which holds the
+// names the image stores to image/chain's policy: an untrusted image
+// cannot make us read a host file the user did not name. Extents reports
+// the allocation (alloc.Mapper). Internal snapshots are ignored: only the active L1
 // table is read. Encrypted images (AES or LUKS) and unknown incompatible
 // features are refused with a message that names them.
 //

@@ -43,6 +43,9 @@ func (img *Image) openParent(c Config) error {
 			if e.IsDir() || !(e.Type().IsRegular() || e.Type()&os.ModeSymlink != 0) {
 				continue
 			}
+			if st, err := os.Stat(filepath.Join(dir, e.Name())); err != nil || !st.Mode().IsRegular() {
+				continue // a link to a directory, a FIFO (opening it would block)...
+			}
 			names = append(names, e.Name())
 		}
 	}
