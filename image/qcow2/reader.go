@@ -10,8 +10,8 @@
 // opened only through a chain.Opener (Config.Opener), which holds the
 // names the image stores to image/chain's policy: an untrusted image
 // cannot make us read a host file the user did not name. Extents reports
-// the allocation (alloc.Mapper). Internal snapshots are ignored: only the active L1
-// table is read. Encrypted images (AES or LUKS) and unknown incompatible
+// the allocation (alloc.Mapper). Internal snapshots are ignored: only the
+// active L1 table is read. Encrypted images (AES or LUKS) and unknown incompatible
 // features are refused with a message that names them.
 //
 // The dirty bit only says refcounts may be stale, which a reader never
