@@ -2,6 +2,7 @@ package image
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -174,5 +175,57 @@ func TestBackingFIFO(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Open hangs on a FIFO backing file")
+	}
+}
+
+// TestQCOW2OverVDI: a qcow2 backing file may be any format image reads,
+// here a VDI: the bytes and the allocation of the overlay are qemu's.
+func TestQCOW2OverVDI(t *testing.T) {
+	dir := t.TempDir()
+	raw := makeRaw(t, dir)
+	qemuImgIn(t, dir, "convert", "-q", "-f", "raw", "-O", "vdi", raw, "base.vdi")
+	qemuImgIn(t, dir, "create", "-q", "-f", "qcow2", "-b", "base.vdi", "-F", "vdi", "top.qcow2", "3M")
+	testutil.NeedTools(t, "qemu-io")
+	top := filepath.Join(dir, "top.qcow2")
+	testutil.Run(t, "", "qemu-io", "-f", "qcow2", "-c", "write -P 0x61 512k 64k", "-c", "write -z 0 4k", top)
+	img, err := Open(top)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer img.Close()
+	want := filepath.Join(dir, "want.raw")
+	testutil.Run(t, "", "qemu-img", "convert", "-U", "-f", "qcow2", "-O", "raw", top, want)
+	w, _ := os.ReadFile(want)
+	if !bytes.Equal(readAllImage(t, img), w) {
+		t.Fatal("qcow2 over VDI reads differently from qemu-img convert")
+	}
+	// Data against holes, byte for byte, as qemu-img map says.
+	out := testutil.Run(t, "", "qemu-img", "map", "-U", "-f", "qcow2", "--output=json", top)
+	var m []struct {
+		Start, Length int64
+		Data          bool
+	}
+	if err := json.Unmarshal([]byte(out), &m); err != nil {
+		t.Fatal(err)
+	}
+	qemuData := make([]bool, img.Size())
+	for _, e := range m {
+		for i := e.Start; i < e.Start+e.Length; i++ {
+			qemuData[i] = e.Data
+		}
+	}
+	for pos := int64(0); pos < img.Size(); {
+		exts, err := img.Extents(pos, img.Size()-pos)
+		if err != nil || len(exts) == 0 {
+			t.Fatalf("Extents(%#x): %v, %v", pos, exts, err)
+		}
+		for _, e := range exts {
+			for i := e.Off; i < e.End(); i++ {
+				if qemuData[i] == e.Hole {
+					t.Fatalf("byte %#x: ours %+v, qemu-img map data=%v", i, e, qemuData[i])
+				}
+			}
+			pos = e.End()
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/virt-bmap/virt-bmap/image"
+	"github.com/virt-bmap/virt-bmap/image/chain"
 	"github.com/virt-bmap/virt-bmap/image/vdi"
 )
 
@@ -64,5 +65,35 @@ func TestImageOpen(t *testing.T) {
 	// --format vdi.
 	if _, err := read(child, image.Options{Format: "vdi", AllowBacking: []string{moved}}); err != nil {
 		t.Errorf("--format vdi: %v", err)
+	}
+}
+
+// TestImageOpenLoop: two differencing VDIs that are each other's parent
+// are refused by image.Open's tracker.
+func TestImageOpenLoop(t *testing.T) {
+	dir := t.TempDir()
+	_, child, _, _, _ := vdi.DiffChain(t, dir)
+	c, err := os.ReadFile(child)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loop := t.TempDir()
+	x, y := bytes.Clone(c), bytes.Clone(c)
+	const uuid, modify, link, parentMod = 0x188, 0x198, 0x1a8, 0x1b8
+	copy(x[uuid:], bytes.Repeat([]byte{1}, 16))
+	copy(y[uuid:], bytes.Repeat([]byte{2}, 16))
+	copy(x[link:], y[uuid:uuid+16])
+	copy(y[link:], x[uuid:uuid+16])
+	copy(x[parentMod:], y[modify:modify+16])
+	copy(y[parentMod:], x[modify:modify+16])
+	os.WriteFile(filepath.Join(loop, "x.vdi"), x, 0o644)
+	os.WriteFile(filepath.Join(loop, "y.vdi"), y, 0o644)
+	img, err := image.Open(filepath.Join(loop, "x.vdi"))
+	if err == nil {
+		img.Close()
+		t.Fatal("loop not detected")
+	}
+	if !errors.Is(err, chain.ErrLoop) {
+		t.Fatalf("%v; want chain.ErrLoop", err)
 	}
 }
