@@ -18,6 +18,7 @@ var (
 	VHDFixed = Format{Name: "vhd-fixed"}
 	XZ       = Format{Name: "xz"}
 	QCOW2    = Format{Name: "qcow2"}
+	VDI      = Format{Name: "vdi"}
 )
 
 // probe recognises one format by bytes at fixed offsets. at < 0 counts
@@ -43,7 +44,7 @@ var probes = []probe{
 	{Format{"vmdk", "convert it to raw: qemu-img convert -O raw IMAGE IMAGE.raw"}, 0, []byte("KDMV")},
 	{Format{"vmdk", "this is a VMDK descriptor; convert the disk to raw: qemu-img convert -O raw IMAGE IMAGE.raw"}, 0, []byte("# Disk DescriptorFile")},
 	{Format{"vhdx", "convert it to raw: qemu-img convert -O raw IMAGE IMAGE.raw"}, 0, []byte("vhdxfile")},
-	{Format{"vdi", "convert it to raw: qemu-img convert -O raw IMAGE IMAGE.raw"}, 0x40, []byte{0x7f, 0x10, 0xda, 0xbe}},
+	{VDI, 0x40, []byte{0x7f, 0x10, 0xda, 0xbe}},
 	{Format{"gzip", "decompress it first: gunzip -k IMAGE"}, 0, []byte{0x1f, 0x8b}},
 	{Format{"zstd", "decompress it first: zstd -dk IMAGE"}, 0, []byte{0x28, 0xb5, 0x2f, 0xfd}},
 	{Format{"bzip2", "decompress it first: bunzip2 -k IMAGE"}, 0, []byte("BZh")},
@@ -87,7 +88,7 @@ func Detect(r io.ReaderAt, size int64) Format {
 }
 
 // readable lists the formats that can be read, for --format.
-var readable = []Format{Raw, XZ, QCOW2}
+var readable = []Format{Raw, XZ, QCOW2, VDI}
 
 // formatByName returns the format the user named (--format), for the
 // formats that can be read.

@@ -4,8 +4,10 @@
 // The format is found by its magic (detect.go), never by the file name.
 // Raw images (and block devices) are served as they are; xz files are read
 // with random access through image/xz (nothing is unpacked to disk); qcow2
-// images, with their backing chains, through image/qcow2. Formats virt-bmap
-// does not read (VMDK, VHDX, VDI, dynamic VHD, gzip, zstd and bzip2
+// images through image/qcow2, their backing images (of any format read
+// here) and external data files through the opener below, which holds
+// every name an image holds to image/chain's policy. Formats virt-bmap
+// does not read (VMDK, VHDX, dynamic VHD, gzip, zstd and bzip2
 // streams) are refused with a message that names the format and says what
 // to do, so a VMDK is never mistaken for a raw disk with no partitions. New
 // formats plug into the detection table and the switch in newImage.
@@ -19,6 +21,7 @@ import (
 
 	"github.com/virt-bmap/virt-bmap/image/chain"
 	"github.com/virt-bmap/virt-bmap/image/qcow2"
+	"github.com/virt-bmap/virt-bmap/image/vdi"
 	"github.com/virt-bmap/virt-bmap/image/xz"
 )
 
@@ -129,17 +132,6 @@ func (o *opener) open(path, format string) (*Image, error) {
 		}
 		fm = ff
 	}
-	if fm.Name == QCOW2.Name {
-		// qcow2.Open follows the backing chain itself, resolving each
-		// name against the directory of the image that names it.
-		f.Close()
-		q, err := qcow2.Open(path)
-		if err != nil {
-			return nil, fmt.Errorf("image: %s: %w", path, err)
-		}
-		warnCorrupt(q, o.opt)
-		return &Image{r: q, size: q.Size(), format: QCOW2, closer: q}, nil
-	}
 	img, err := newImage(f, size, fm, path, o)
 	if err != nil {
 		f.Close()
@@ -168,10 +160,10 @@ func newImage(r io.ReaderAt, size int64, fm Format, path string, o *opener) (*Im
 	opt := o.opt
 	switch fm.Name {
 	case Raw.Name:
-		return &Image{r: r, size: size, format: fm}, nil
+		return &Image{r: newRawFile(r, size), size: size, format: fm}, nil
 	case VHDFixed.Name:
 		// A fixed VHD is the raw disk followed by a 512-byte footer.
-		return &Image{r: io.NewSectionReader(r, 0, size-512), size: size - 512, format: fm}, nil
+		return &Image{r: newRawFile(r, size-512), size: size - 512, format: fm}, nil
 	case XZ.Name:
 		x, err := xz.NewReader(r, size, xz.Options{CacheSize: opt.CacheSize, Warn: opt.Warn})
 		if err != nil {
@@ -179,12 +171,30 @@ func newImage(r io.ReaderAt, size int64, fm Format, path string, o *opener) (*Im
 		}
 		return &Image{r: x, size: x.Size(), format: fm, closer: x}, nil
 	case QCOW2.Name:
-		q, err := qcow2.New(r, size, nil)
+		// Backing and data files are opened through o, held to the
+		// chain policy; New (no path) gives no opener: they are refused.
+		var co chain.Opener
+		if path != "" {
+			co = o
+		}
+		q, err := qcow2.New(r, size, co, path)
 		if err != nil {
 			return nil, err
 		}
 		warnCorrupt(q, opt)
 		return &Image{r: q, size: q.Size(), format: fm, closer: q}, nil
+	case VDI.Name:
+		// A differencing VDI's parent is found by UUID among the
+		// --allow-backing files and the image's directory, through o.
+		var co chain.Opener
+		if path != "" {
+			co = o
+		}
+		v, err := vdi.NewConfig(newRawFile(r, size), size, vdi.Config{Opener: co, Path: path, Parents: opt.AllowBacking})
+		if err != nil {
+			return nil, err
+		}
+		return &Image{r: v, size: v.Size(), format: fm, closer: v}, nil
 	}
 	return nil, fmt.Errorf("%s image: %w (%s)", fm.Name, ErrUnsupported, fm.Hint)
 }

@@ -2,8 +2,8 @@ package integration
 
 // Every test image in every container form virt-bmap reads: xz with many
 // blocks, xz in one block (plain `xz`), qcow2, qcow2 with compressed
-// clusters, and a qcow2 overlay whose first MiB is its own and the rest
-// comes from a qcow2 backing file. The oracles are the real tools that
+// clusters, a qcow2 overlay whose first MiB is its own and the rest
+// comes from a qcow2 backing file, and dynamic and static VDI. The oracles are the real tools that
 // made them (xz, qemu-img, qemu-io): the raw image is the truth, and each
 // form must give the same bytes through image.Open and the same map
 // through the virt-bmap command.
@@ -83,6 +83,16 @@ var forms = []form{
 			return "", fmt.Errorf("qemu-img map %s: no cluster allocated in the overlay:\n%s", top, out)
 		}
 		return top, nil
+	}},
+	{"vdi", "qemu-img", func(raw, dir string) (string, error) {
+		out := filepath.Join(dir, filepath.Base(raw)+".vdi")
+		_, err := runTool("qemu-img", "convert", "-f", "raw", "-O", "vdi", raw, out)
+		return out, err
+	}},
+	{"vdi-static", "qemu-img", func(raw, dir string) (string, error) {
+		out := filepath.Join(dir, filepath.Base(raw)+".static.vdi")
+		_, err := runTool("qemu-img", "convert", "-f", "raw", "-O", "vdi", "-o", "static=on", raw, out)
+		return out, err
 	}},
 }
 

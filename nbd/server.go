@@ -40,6 +40,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/virt-bmap/virt-bmap/image/alloc"
 )
 
 // Source is what an export serves. image.Image satisfies it. ReadAt must be
@@ -49,12 +51,10 @@ type Source interface {
 	Size() int64
 }
 
-// Extent is a run of bytes of a Source with the same allocation state.
-// Hole: not allocated in the backing store; Zero: reads as zeroes.
-type Extent struct {
-	Off, Len   int64
-	Hole, Zero bool
-}
+// Extent is a run of bytes of a Source with the same allocation state
+// (Hole: not allocated in the backing store; Zero: reads as zeroes): the
+// image packages' alloc.Extent, so that image.Image is an Extenter.
+type Extent = alloc.Extent
 
 // Extenter is implemented by a Source that knows its holes. Extents returns
 // consecutive extents starting at off and covering at most length bytes (it

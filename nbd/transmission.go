@@ -485,10 +485,11 @@ func (c *conn) read(t *task) {
 }
 
 // knownData reports whether the source knows [off, off+n) to be all data
-// without asking for extents (File remembers the data runs it found).
+// without asking for extents (image.Image's raw files remember the data
+// runs they found).
 func (c *conn) knownData(off, n int64) bool {
-	k, ok := c.ext.(interface{ knownData(off, n int64) bool })
-	return ok && k.knownData(off, n)
+	k, ok := c.ext.(interface{ KnownData(off, n int64) bool })
+	return ok && k.KnownData(off, n)
 }
 
 // span is a run of a READ: data, or zeroes sent as a hole.

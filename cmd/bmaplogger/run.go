@@ -360,16 +360,9 @@ func openDisks(cfg *config, warn func(error)) ([]disk, error) {
 		if err != nil {
 			return disks, err
 		}
+		// image.Image reports its holes (alloc.Mapper): the export's
+		// block status and READ holes come from it, for every format.
 		d := disk{path: path, img: img, src: img}
-		if img.Format().Name == image.Raw.Name {
-			// A raw file is served through nbd.File, which reports
-			// holes as nbdkit's file plugin does.
-			if f, err := nbd.OpenFile(path); err == nil && f.Size() == img.Size() {
-				d.src = f
-			} else if err == nil {
-				f.Close()
-			}
-		}
 		name := filepath.Base(path)
 		if i == 0 && cfg.exportName != "" {
 			name = cfg.exportName

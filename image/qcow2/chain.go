@@ -2,77 +2,79 @@ package qcow2
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
-	"io"
-	"os"
-	"path/filepath"
 	"strings"
+
+	"github.com/virt-bmap/virt-bmap/image/chain"
 )
 
 // MaxChain is the longest backing chain Open follows, the image itself
-// included.
-const MaxChain = 128
+// included (image/chain's limit).
+const MaxChain = chain.MaxDepth
 
 // ErrBackingLoop is wrapped by the error Open returns for a backing chain
-// that comes back to an image already in it.
-var ErrBackingLoop = errors.New("qcow2: backing file loop")
+// that comes back to an image already in it. It is chain.ErrLoop, which
+// the image package's opener also reports, whatever the formats in the
+// loop.
+var ErrBackingLoop = chain.ErrLoop
 
-// Open opens the qcow2 image at path read-only with its backing chain:
-// backing names are resolved against the directory of the image that
-// names them, backing files may be qcow2 or raw (by the backing format
-// extension, or by magic when there is none), external data files are
-// opened the same way. A loop, a chain longer than MaxChain or a missing
-// file is an error that names it. Close closes every file Open opened.
-func Open(path string) (*Image, error) {
-	c := &chain{}
-	r, _, err := c.open(path, "qcow2")
+// Open opens the qcow2 image at path read-only with its backing chain,
+// through a default chain.Opener that reads qcow2 and raw backing files
+// only. Every name in the chain is held to image/chain's policy: resolved
+// against the directory of the image that names it, refused (with
+// chain.ErrOutside) when absolute or leading out of that directory,
+// unless it is one of allow. A loop, a chain longer than MaxChain or a
+// missing file is an error that names it. Close closes every file Open
+// opened. The image package (image.Open) reads backing files of every
+// format it knows; this is for tools and tests of qcow2 alone.
+func Open(path string, allow ...string) (*Image, error) {
+	o := &defaultOpener{policy: chain.Policy{Allow: allow}}
+	img, err := o.open(path, "qcow2")
 	if err != nil {
 		return nil, err
 	}
-	return r.(*Image), nil
+	return img.(*Image), nil
 }
 
-// chain is the state of one Open: the images opened so far, outermost
-// first.
-type chain struct {
-	files []chainFile
+// defaultOpener is Open's chain.Opener: qcow2 and raw, by the backing
+// format or by magic.
+type defaultOpener struct {
+	policy  chain.Policy
+	tracker chain.Tracker
 }
 
-type chainFile struct {
-	path string
-	info os.FileInfo
+func (o *defaultOpener) OpenFile(from, name string) (chain.File, string, error) {
+	path, err := o.policy.Resolve(from, name)
+	if err != nil {
+		return nil, "", err
+	}
+	f, err := chain.OpenFile(path)
+	if err != nil {
+		return nil, "", err
+	}
+	return f, path, nil
 }
 
-// open opens path as format ("qcow2", "raw", or "" to detect) and returns
-// it as a reader with its size. A qcow2 file is returned as an *Image.
-func (c *chain) open(path, format string) (io.ReaderAt, int64, error) {
-	if len(c.files) >= MaxChain {
-		return nil, 0, fmt.Errorf("qcow2: %s: backing chain longer than %d images", path, MaxChain)
-	}
-	f, err := os.Open(path) // O_RDONLY: an image is never written to
+func (o *defaultOpener) OpenImage(from, name, format string) (chain.Image, string, error) {
+	path, err := o.policy.Resolve(from, name)
 	if err != nil {
-		return nil, 0, err
+		return nil, "", err
 	}
-	st, err := f.Stat()
+	img, err := o.open(path, format)
 	if err != nil {
-		f.Close()
-		return nil, 0, err
+		return nil, "", err
 	}
-	if st.IsDir() {
-		f.Close()
-		return nil, 0, fmt.Errorf("%s: is a directory", path)
+	return img, path, nil
+}
+
+// open opens path as format ("qcow2", "raw", or "" to detect).
+func (o *defaultOpener) open(path, format string) (chain.Image, error) {
+	if err := o.tracker.Enter(path); err != nil {
+		return nil, fmt.Errorf("qcow2: %w", err)
 	}
-	for _, prev := range c.files {
-		if os.SameFile(prev.info, st) {
-			f.Close()
-			return nil, 0, fmt.Errorf("%w: %s", ErrBackingLoop, c.describe(path))
-		}
-	}
-	size, err := f.Seek(0, io.SeekEnd) // regular files and block devices alike
+	f, err := chain.OpenFile(path) // O_RDONLY: an image is never written to
 	if err != nil {
-		f.Close()
-		return nil, 0, err
+		return nil, err
 	}
 	var magic [4]byte
 	n, _ := f.ReadAt(magic[:], 0)
@@ -87,55 +89,22 @@ func (c *chain) open(path, format string) (io.ReaderAt, int64, error) {
 	case "qcow2":
 		if !isQcow2 {
 			f.Close()
-			return nil, 0, fmt.Errorf("%s: not a qcow2 image (bad magic %q)", path, magic[:n])
+			return nil, fmt.Errorf("%s: not a qcow2 image (bad magic %q)", path, magic[:n])
 		}
 	default:
 		f.Close()
-		return nil, 0, fmt.Errorf("%s: backing format %q not supported (raw and qcow2 are)", path, format)
+		return nil, fmt.Errorf("%s: backing format %q not supported (raw and qcow2 are; image.Open reads more)", path, format)
 	}
 	if format == "raw" {
-		return f, size, nil
+		return f, nil
 	}
-
-	c.files = append(c.files, chainFile{path, st})
-	dir := filepath.Dir(path)
-	img, err := NewConfig(f, size, Config{Open: func(name, format string) (io.ReaderAt, int64, error) {
-		if strings.HasPrefix(name, "json:") {
-			return nil, 0, errors.New("json: pseudo-protocol backing names are not supported")
-		}
-		p := name
-		if !filepath.IsAbs(p) {
-			p = filepath.Join(dir, p)
-		}
-		if format == DataFileFormat {
-			f, err := os.Open(p)
-			if err != nil {
-				return nil, 0, err
-			}
-			size, err := f.Seek(0, io.SeekEnd)
-			if err != nil {
-				f.Close()
-				return nil, 0, err
-			}
-			return f, size, nil
-		}
-		return c.open(p, format)
-	}})
+	img, err := NewConfig(f, f.Size(), Config{Opener: o, Path: path})
 	if err != nil {
 		f.Close()
-		return nil, 0, wrap("qcow2: "+path, err)
+		return nil, wrap("qcow2: "+path, err)
 	}
 	img.closers = append(img.closers, f)
-	return img, img.Size(), nil
-}
-
-// describe spells the chain that loops back to path: a → b → a.
-func (c *chain) describe(path string) string {
-	var names []string
-	for _, f := range c.files {
-		names = append(names, f.path)
-	}
-	return strings.Join(append(names, path), " → ")
+	return img, nil
 }
 
 // wrapped is an error with context in front, without repeating the

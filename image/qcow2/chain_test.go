@@ -5,19 +5,20 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/virt-bmap/virt-bmap/image/chain"
 	"github.com/virt-bmap/virt-bmap/internal/testutil"
 )
 
-// openAndCheck opens path with Open and compares it with qemu-img's
-// conversion of the same image (with its chain) to raw.
-func openAndCheck(t *testing.T, path string) *Image {
+// openAndCheck opens path with Open (allowing the files in allow) and
+// compares it with qemu-img's conversion of the same image (with its
+// chain) to raw.
+func openAndCheck(t *testing.T, path string, allow ...string) *Image {
 	t.Helper()
 	raw := filepath.Join(t.TempDir(), "oracle.raw")
 	qemuImg(t, "convert", "-U", "-f", "qcow2", "-O", "raw", path, raw)
@@ -25,13 +26,14 @@ func openAndCheck(t *testing.T, path string) *Image {
 	if err != nil {
 		t.Fatal(err)
 	}
-	img, err := Open(path)
+	img, err := Open(path, allow...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { img.Close() })
 	checkInfo(t, path, img.Info())
 	checkImage(t, img, want, raw)
+	checkExtents(t, img, want)
 	return img
 }
 
@@ -101,7 +103,8 @@ func TestExtendedL2Standalone(t *testing.T) {
 }
 
 // TestChainRelative builds base <- mid <- top in three directories, each
-// naming its backing file relative to its own directory.
+// naming its backing file relative to its own directory: "../" leaves the
+// directory, so the chain is refused unless the user allows the files.
 func TestChainRelative(t *testing.T) {
 	testutil.NeedTools(t, "qemu-img", "qemu-io", "cmp")
 	root := t.TempDir()
@@ -126,7 +129,19 @@ func TestChainRelative(t *testing.T) {
 	}
 	// Open from another working directory: names must not depend on it.
 	t.Chdir(filepath.Join(root, "d1"))
-	openAndCheck(t, top)
+	if img, err := Open(top); !errors.Is(err, chain.ErrOutside) {
+		if img != nil {
+			img.Close()
+		}
+		t.Fatalf("Open without --allow-backing: %v, want chain.ErrOutside", err)
+	}
+	if img, err := Open(top, mid); !errors.Is(err, chain.ErrOutside) || !strings.Contains(err.Error(), "../d1/base.qcow2") {
+		if img != nil {
+			img.Close()
+		}
+		t.Fatalf("Open allowing mid only: %v, want chain.ErrOutside naming base", err)
+	}
+	openAndCheck(t, top, mid, base)
 	for p, s := range stamps {
 		if stamp(t, p) != s {
 			t.Errorf("%s changed", p)
@@ -237,8 +252,15 @@ func TestDataFile(t *testing.T) {
 		src := filepath.Join(dir, "src.raw")
 		makeSource(t, src, 2<<20, 17)
 		p := filepath.Join(dir, "c.qcow2")
-		qemuImg(t, "convert", "-f", "raw", "-O", "qcow2", "-o", "data_file="+filepath.Join(dir, "c.data"), src, p)
-		openAndCheck(t, p)
+		data := filepath.Join(dir, "c.data")
+		qemuImg(t, "convert", "-f", "raw", "-O", "qcow2", "-o", "data_file="+data, src, p)
+		if img, err := Open(p); !errors.Is(err, chain.ErrOutside) {
+			if img != nil {
+				img.Close()
+			}
+			t.Fatalf("absolute data file name: %v, want chain.ErrOutside", err)
+		}
+		openAndCheck(t, p, data)
 	})
 }
 
@@ -355,7 +377,7 @@ func TestChainErrors(t *testing.T) {
 		want       []string
 		is         error
 	}{
-		{"loop a-b-a", a, []string{"loop", "a.qcow2 → " + b, "→ " + a}, ErrBackingLoop},
+		{"loop a-b-a", a, []string{"loop", "a.qcow2 -> " + b, "-> " + a}, ErrBackingLoop},
 		{"self", self, []string{"loop", "self.qcow2"}, ErrBackingLoop},
 		{"missing", missing, []string{`backing file "gone.qcow2"`, "no such file"}, os.ErrNotExist},
 		{"missing-below-mid", midGone, []string{`"mid2.qcow2"`, `"base2.qcow2"`}, os.ErrNotExist},
@@ -399,7 +421,7 @@ func TestNewWithoutOpener(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = New(bytes.NewReader(b), int64(len(b)), nil)
+		_, err = New(bytes.NewReader(b), int64(len(b)), nil, p)
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: New(nil opener) = %v, want %q", filepath.Base(p), err, want)
 		}
@@ -407,16 +429,13 @@ func TestNewWithoutOpener(t *testing.T) {
 	// An opener that serves a raw backing file from memory.
 	b, _ := os.ReadFile(top)
 	backing := bytes.Repeat([]byte{0xaa}, 100000)
-	var asked []string
-	img, err := New(bytes.NewReader(b), int64(len(b)), func(name, format string) (io.ReaderAt, int64, error) {
-		asked = append(asked, name+"|"+format)
-		return bytes.NewReader(backing), int64(len(backing)), nil
-	})
+	o := &memOpener{data: backing}
+	img, err := New(bytes.NewReader(b), int64(len(b)), o, top)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(asked) != 1 || asked[0] != "base.qcow2|qcow2" {
-		t.Errorf("opener asked for %q", asked)
+	if len(o.asked) != 1 || o.asked[0] != "base.qcow2|qcow2" {
+		t.Errorf("opener asked for %q", o.asked)
 	}
 	got := make([]byte, 1<<20)
 	if _, err := img.ReadAt(got, 0); err != nil {

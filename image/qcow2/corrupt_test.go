@@ -92,10 +92,7 @@ func readAll(t *testing.T, b []byte) error {
 	done := make(chan error, 1)
 	go func() {
 		backing := bytes.Repeat([]byte{0x5a}, 1<<20)
-		opener := func(name, format string) (io.ReaderAt, int64, error) {
-			return bytes.NewReader(backing), int64(len(backing)), nil
-		}
-		img, err := New(bytes.NewReader(b), int64(len(b)), opener)
+		img, err := New(bytes.NewReader(b), int64(len(b)), &memOpener{data: backing}, "corrupt.qcow2")
 		if err != nil {
 			done <- err
 			return
@@ -277,7 +274,7 @@ func TestCorruptDeflateNamesOffsets(t *testing.T) {
 	e := be.Uint64(b[o:])
 	host, _ := compressedDesc(e, 12)
 	// Which guest cluster is it? Walk L1/L2 the way qemu's map would.
-	img, err := New(bytes.NewReader(b), int64(len(b)), nil)
+	img, err := New(bytes.NewReader(b), int64(len(b)), nil, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,7 +296,7 @@ func TestCorruptDeflateNamesOffsets(t *testing.T) {
 	for i := range 16 {
 		bad[int(host)+i] = 0xff
 	}
-	img, err = New(bytes.NewReader(bad), int64(len(bad)), nil)
+	img, err = New(bytes.NewReader(bad), int64(len(bad)), nil, "")
 	if err != nil {
 		t.Fatal(err)
 	}

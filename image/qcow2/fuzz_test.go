@@ -67,9 +67,7 @@ func FuzzImage(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		other := bytes.Repeat([]byte{0x5a, 0xa5}, 40000)
-		img, err := New(bytes.NewReader(b), int64(len(b)), func(name, format string) (io.ReaderAt, int64, error) {
-			return bytes.NewReader(other), int64(len(other)), nil
-		})
+		img, err := New(bytes.NewReader(b), int64(len(b)), &memOpener{data: other}, "fuzz.qcow2")
 		if err != nil {
 			return
 		}
@@ -77,6 +75,14 @@ func FuzzImage(f *testing.F) {
 		_ = img.Info()
 		_ = img.Stats()
 		size := img.Size()
+		for _, off := range []int64{0, size / 2} {
+			exts, _ := img.Extents(off, 1<<30)
+			for _, e := range exts {
+				if e.Len <= 0 || e.Off < off || e.End() > size {
+					t.Fatalf("Extents(%d): bad extent %+v (size %d)", off, e, size)
+				}
+			}
+		}
 		buf := make([]byte, 96<<10)
 		for _, off := range []int64{0, 1000, 64 << 10, size / 3, size / 2, size - 5000, size - 1, size} {
 			if off < 0 {

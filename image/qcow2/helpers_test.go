@@ -14,6 +14,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/virt-bmap/virt-bmap/image/chain"
 	"github.com/virt-bmap/virt-bmap/internal/testutil"
 )
 
@@ -220,5 +221,52 @@ func runIn(t testing.TB, dir, name string, args ...string) {
 	cmd.Dir = dir
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+}
+
+// memOpener is a chain.Opener that serves every name from memory, as a
+// raw file: open records each call as "name|format" (format "data-file"
+// for OpenFile).
+type memOpener struct {
+	data  []byte
+	asked []string
+}
+
+type memFile struct{ *bytes.Reader }
+
+func (memFile) Close() error { return nil }
+
+func (o *memOpener) OpenFile(from, name string) (chain.File, string, error) {
+	o.asked = append(o.asked, name+"|data-file")
+	return memFile{bytes.NewReader(o.data)}, name, nil
+}
+
+func (o *memOpener) OpenImage(from, name, format string) (chain.Image, string, error) {
+	o.asked = append(o.asked, name+"|"+format)
+	return memFile{bytes.NewReader(o.data)}, name, nil
+}
+
+// checkExtents walks img's allocation over the whole disk: the extents
+// must be consecutive, cover it, and every extent said to read as zeros
+// must be zeros in want (qemu-img's raw conversion).
+func checkExtents(t *testing.T, img *Image, want []byte) {
+	t.Helper()
+	for pos := int64(0); pos < img.Size(); {
+		exts, err := img.Extents(pos, img.Size()-pos)
+		if err != nil {
+			t.Fatalf("Extents(%#x): %v", pos, err)
+		}
+		if len(exts) == 0 {
+			t.Fatalf("Extents(%#x): none", pos)
+		}
+		for _, e := range exts {
+			if e.Off != pos || e.Len <= 0 || e.End() > img.Size() {
+				t.Fatalf("Extents: %+v at %#x", e, pos)
+			}
+			if e.Zero && !bytes.Equal(want[e.Off:e.End()], make([]byte, e.Len)) {
+				t.Fatalf("extent %+v reads as zeros, qemu-img reads data there", e)
+			}
+			pos = e.End()
+		}
 	}
 }

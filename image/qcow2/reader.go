@@ -6,8 +6,12 @@
 // subclusters each), zero clusters and subclusters, unallocated ranges
 // read from the backing file (zeros past its end or without one),
 // zlib (raw deflate) and zstd compressed clusters, external data files,
-// and backing chains. Internal snapshots are ignored: only the active L1
-// table is read. Encrypted images (AES or LUKS) and unknown incompatible
+// and backing chains. The backing image and the external data file are
+// opened only through a chain.Opener (Config.Opener), which holds the
+// names the image stores to image/chain's policy: an untrusted image
+// cannot make us read a host file the user did not name. Extents reports
+// the allocation (alloc.Mapper). Internal snapshots are ignored: only the
+// active L1 table is read. Encrypted images (AES or LUKS) and unknown incompatible
 // features are refused with a message that names them.
 //
 // The dirty bit only says refcounts may be stale, which a reader never
@@ -33,26 +37,24 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"strings"
 	"sync"
+
+	"github.com/virt-bmap/virt-bmap/image/chain"
 )
-
-// Opener opens a file named in an image's header: its backing file or
-// its external data file. name is exactly as stored (resolving relative
-// names is the opener's job); format is the backing format from the
-// header extension ("" when absent, "raw", "qcow2"...), or "data-file"
-// for an external data file (always raw). If the returned reader is an
-// io.Closer, Image.Close closes it.
-type Opener func(name, format string) (io.ReaderAt, int64, error)
-
-// DataFileFormat is the format an Opener is asked for when it opens an
-// external data file.
-const DataFileFormat = "data-file"
 
 // Config tunes NewConfig.
 type Config struct {
-	// Open opens the backing file and the external data file. When nil,
-	// an image that has either is refused with an error that says so.
-	Open Opener
+	// Opener opens the backing image (OpenImage, with the backing format
+	// of the header, "" when absent) and the external data file
+	// (OpenFile, always raw), with the names exactly as stored: resolving
+	// them, and refusing names that leave the image's directory, is the
+	// Opener's job (image/chain's policy). When nil, an image that has
+	// either is refused with an error that says so.
+	Opener chain.Opener
+	// Path is where the image was opened from: the from the Opener
+	// resolves names against.
+	Path string
 	// CacheBytes bounds each of the two caches (L2 tables, decompressed
 	// clusters); 0 means DefaultCacheBytes. Each holds at least 4 entries.
 	CacheBytes int64
@@ -106,7 +108,7 @@ type Image struct {
 	data     io.ReaderAt // guest clusters: r, or the external data file
 	dataSize int64
 
-	backing     io.ReaderAt // nil: unallocated reads as zeros
+	backing     chain.Image // nil: unallocated reads as zeros
 	backingSize int64
 
 	closers   []io.Closer
@@ -114,11 +116,12 @@ type Image struct {
 	closeErr  error
 }
 
-// New reads the qcow2 image in r (size bytes). backing opens the backing
-// file or the external data file if the image has one (see Opener); it
-// may be nil, and then such an image is refused.
-func New(r io.ReaderAt, size int64, backing Opener) (*Image, error) {
-	return NewConfig(r, size, Config{Open: backing})
+// New reads the qcow2 image in r (size bytes), opened from path. o opens
+// its backing image and external data file, if it has them, with names
+// resolved against path (see Config.Opener); it may be nil, and then such
+// an image is refused.
+func New(r io.ReaderAt, size int64, o chain.Opener, path string) (*Image, error) {
+	return NewConfig(r, size, Config{Opener: o, Path: path})
 }
 
 // NewConfig is New with a Config.
@@ -161,39 +164,37 @@ func NewConfig(r io.ReaderAt, size int64, c Config) (*Image, error) {
 		if h.dataFile == "" {
 			return nil, errors.New("qcow2: the image uses an external data file but does not name it")
 		}
-		if c.Open == nil {
+		if c.Opener == nil {
 			return nil, fmt.Errorf("qcow2: the image keeps its data in the external file %q, and no opener was given for it", h.dataFile)
 		}
-		d, dsize, err := c.Open(h.dataFile, DataFileFormat)
+		if strings.HasPrefix(h.dataFile, "json:") {
+			return nil, fmt.Errorf("qcow2: external data file %q: json: pseudo-protocol names are not supported", h.dataFile)
+		}
+		d, _, err := c.Opener.OpenFile(c.Path, h.dataFile)
 		if err != nil {
 			return nil, wrap(fmt.Sprintf("qcow2: external data file %q", h.dataFile), err)
 		}
-		img.data, img.dataSize = d, dsize
-		img.addCloser(d)
+		img.data, img.dataSize = d, d.Size()
+		img.closers = append(img.closers, d)
 	}
 	if h.backingFile != "" {
-		if c.Open == nil {
+		if c.Opener == nil {
 			img.Close()
 			return nil, fmt.Errorf("qcow2: the image has the backing file %q, and no opener was given for it", h.backingFile)
 		}
-		b, bsize, err := c.Open(h.backingFile, h.backingFormat)
+		if strings.HasPrefix(h.backingFile, "json:") {
+			img.Close()
+			return nil, fmt.Errorf("qcow2: backing file %q: json: pseudo-protocol backing names are not supported", h.backingFile)
+		}
+		b, _, err := c.Opener.OpenImage(c.Path, h.backingFile, h.backingFormat)
 		if err != nil {
 			img.Close()
 			return nil, wrap(fmt.Sprintf("qcow2: backing file %q", h.backingFile), err)
 		}
-		if bsize < 0 {
-			bsize = 0
-		}
-		img.backing, img.backingSize = b, bsize
-		img.addCloser(b)
+		img.backing, img.backingSize = b, max(0, b.Size())
+		img.closers = append(img.closers, b)
 	}
 	return img, nil
-}
-
-func (img *Image) addCloser(r io.ReaderAt) {
-	if c, ok := r.(io.Closer); ok {
-		img.closers = append(img.closers, c)
-	}
 }
 
 // Size is the virtual size: the disk as the guest sees it.

@@ -93,7 +93,7 @@ func TestReadAtWhiteBox(t *testing.T) {
 	}
 	img.data = bytes.NewReader(data)
 	backing := bytes.Repeat([]byte{0xbb}, cs/2+100)
-	img.backing, img.backingSize = bytes.NewReader(backing), int64(len(backing))
+	img.backing, img.backingSize = memFile{bytes.NewReader(backing)}, int64(len(backing))
 	got := make([]byte, cs)
 	if _, err := img.ReadAt(got, 0); err != nil {
 		t.Fatal(err)
