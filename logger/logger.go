@@ -180,9 +180,6 @@ func New(ix *bmap.Index, opt Options, sinks ...Sink) *Logger {
 	return l
 }
 
-// Start is the time events are measured from.
-func (l *Logger) Start() time.Time { return l.start }
-
 // Log queues a read. It never drops one: when the queue is full it waits
 // for room. Safe for concurrent use. A read logged after Close is counted
 // in Stats.Late and not traced.

@@ -41,7 +41,7 @@ func openBytes(t *testing.T, b []byte) *FS {
 // inodeOf resolves p (no final symlink followed) and returns its inode.
 func inodeOf(t *testing.T, b []byte, p string) *Inode {
 	t.Helper()
-	n, err := openBytes(t, b).resolve("lstat", p, false)
+	n, err := openBytes(t, b).view().Resolve("lstat", p, false)
 	must(t, err)
 	return n.in
 }

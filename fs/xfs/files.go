@@ -60,11 +60,6 @@ func (f *FS) ReadLink(name string) (string, error) { return f.view().ReadLink(na
 // ReadDir lists the named directory, sorted by name.
 func (f *FS) ReadDir(name string) ([]iofs.DirEntry, error) { return f.view().ReadDir(name) }
 
-// resolve looks name up from the root. follow says whether a symbolic
-// link as the last component is followed; links before it always are.
-func (f *FS) resolve(op, name string, follow bool) (*node, error) {
-	return f.view().Resolve(op, name, follow)
-}
 
 // tree is f's directory tree with what fsfile.View needs to serve
 // io/fs over it.
