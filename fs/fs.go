@@ -1,12 +1,17 @@
 // Package fs holds what every filesystem walker in virt-bmap shares: the
 // kinds of object a block map knows, the extents that place an object on
-// disk, the Entry a walker reports for each object, and detection of a
-// filesystem by its superblock magic (detect.go).
+// its device, the Entry a walker reports for each object, the Walker and
+// WarnFunc types, and detection of a filesystem (or swap, LVM PV, LUKS
+// container) by its magic (detect.go).
 //
-// A walker (fs/ext, and later fs/fat and fs/ntfs) reads a filesystem through
-// an io.ReaderAt that starts at the filesystem's first byte. Every offset it
-// reports is relative to that first byte; the caller, which knows where the
-// partition sits on the disk, adds the partition's offset.
+// Each filesystem is its own package (fs/ext, fs/fat, fs/ntfs, fs/xfs,
+// fs/btrfs, fs/ufs), giving its files through io/fs (built on
+// internal/fsfile) and, for the block map, a Walker; fs/registry is the one
+// table that opens them by the type Detect names. A walker reads a
+// filesystem through an io.ReaderAt that starts at the filesystem's first
+// byte, and every offset it reports is relative to that byte: the volume
+// stack (package volume) places them on the disks. Parsers report bad bytes
+// with internal/diskerr's FormatError.
 package fs
 
 import "fmt"
