@@ -60,7 +60,6 @@ func (f *FS) ReadLink(name string) (string, error) { return f.view().ReadLink(na
 // ReadDir lists the named directory, sorted by name.
 func (f *FS) ReadDir(name string) ([]iofs.DirEntry, error) { return f.view().ReadDir(name) }
 
-
 // tree is f's directory tree with what fsfile.View needs to serve
 // io/fs over it.
 type tree struct{ f *FS }
