@@ -350,13 +350,25 @@ func (s *scanner) walk(sum Summary, d *volume.Device) (out Summary) {
 	}
 	var disks []int // the disks the current entry has extents on, in first-seen order
 	var mapErr error
+	// Objects cut off by the device's end (a truncated image, a partition
+	// running past the disk): mapped as far as they are present, counted,
+	// and the first few named.
+	var cutOff int
+	var cutNames []string
 	err = w.Walk(func(e fs.Entry) error {
 		disks = disks[:0]
+		cut := false
 		for _, x := range e.Extents {
 			// Clamp to the device: a walker reports what its filesystem
 			// says, and the filesystem may claim more than the device
 			// holds.
-			if x.Off < 0 || x.Len <= 0 || x.Off >= d.Size {
+			if x.Off < 0 || x.Len <= 0 {
+				continue
+			}
+			if x.End() > d.Size {
+				cut = true
+			}
+			if x.Off >= d.Size {
 				continue
 			}
 			x.Len = min(x.Len, d.Size-x.Off)
@@ -385,6 +397,12 @@ func (s *scanner) walk(sum Summary, d *volume.Device) (out Summary) {
 		case fs.KindDir:
 			sum.Dirs++
 		}
+		if cut && e.Kind != fs.KindMeta {
+			cutOff++
+			if len(cutNames) < maxReasons {
+				cutNames = append(cutNames, e.Path)
+			}
+		}
 		o := bmap.Object{Disk: sum.Disk, Kind: e.Kind, Device: sum.Device, Path: e.Path,
 			Inode: e.Inode, Size: e.Size, Symlink: e.Symlink}
 		if len(disks) == 0 {
@@ -400,6 +418,14 @@ func (s *scanner) walk(sum Summary, d *volume.Device) (out Summary) {
 	})
 	if mapErr != nil {
 		warn(mapErr)
+	}
+	if cutOff > 0 {
+		more := ""
+		if cutOff > len(cutNames) {
+			more = ", ..."
+		}
+		warn(fmt.Errorf("truncated: %d files and directories run past the end of the device (%d bytes): %s%s; what is present is mapped",
+			cutOff, d.Size, strings.Join(cutNames, ", "), more))
 	}
 	if err != nil {
 		warn(fmt.Errorf("walk stopped: %w", err))
