@@ -281,3 +281,12 @@ func qemuIO(t testing.TB, format, path string, cmds ...string) {
 		t.Fatalf("qemu-io %v: %v\n%s", cmds, err, out)
 	}
 }
+
+func mustRead(t testing.TB, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

@@ -466,11 +466,15 @@ func (d *Disk) parentExtents(out []alloc.Extent, off, n int64) ([]alloc.Extent, 
 			if len(exts) == 0 {
 				return nil, fmt.Errorf("vhd: parent %s: no extents at %#x", d.parentPath, at)
 			}
+			last := exts[len(exts)-1].End()
+			if last <= at {
+				return nil, fmt.Errorf("vhd: parent %s: extents at %#x do not advance", d.parentPath, at)
+			}
 			for _, e := range exts {
 				e.Off, e.Len = max(e.Off, at), min(e.End(), off+in)-max(e.Off, at)
 				out = alloc.Append(out, e)
 			}
-			at = exts[len(exts)-1].End()
+			at = last
 		}
 	}
 	return alloc.Append(out, alloc.Extent{Off: off + in, Len: n - in, Hole: true, Zero: true}), nil
