@@ -217,7 +217,7 @@ func TestDirtyLogBroken(t *testing.T) {
 		v := base.clone()
 		e1, logAt := makeDirty(t, v)
 		clear(v.b[logAt+int64(len(e1)) : logAt+int64(len(e1))+4*logSector]) // entry 2 gone
-		v.b[logAt+logSector+100] ^= 0xff                                      // entry 1 torn
+		v.b[logAt+logSector+100] ^= 0xff                                    // entry 1 torn
 		p := filepath.Join(dir, "torn.vhdx")
 		v.write(t, p)
 		want := qemuRaw(t, p, "vhdx")
