@@ -165,9 +165,9 @@ func checkRead(t *testing.T, r interface {
 		wg.Go(func() {
 			rng := rand.New(rand.NewPCG(uint64(w), 9))
 			buf := make([]byte, 1<<20)
-			for range 200 {
+			for range 60 {
 				off := rng.Int64N(size)
-				n := min(size-off, 1+rng.Int64N(1<<20))
+				n := min(size-off, 1+rng.Int64N(256<<10))
 				if rng.IntN(2) == 0 { // around a 512-byte boundary
 					off = max(0, off&^511-rng.Int64N(3))
 					n = min(size-off, 1+rng.Int64N(1500))

@@ -397,8 +397,13 @@ func (d *Disk) readBlock(p []byte, idx, within int64) error {
 	return nil
 }
 
-// maxExtents bounds the extents one Extents call returns.
-const maxExtents = 1024
+// maxExtents bounds the extents one Extents call returns, and
+// maxExtentBlocks the blocks it looks at (a huge empty disk is one extent
+// of millions of blocks: the caller asks again from where it stops).
+const (
+	maxExtents      = 1024
+	maxExtentBlocks = 1 << 14
+)
 
 // Extents reports data, holes and zeros in [off, off+length): see
 // alloc.Mapper. A fixed disk is data up to the end of the file and a
@@ -417,7 +422,7 @@ func (d *Disk) Extents(off, length int64) ([]alloc.Extent, error) {
 		out = alloc.Append(out, alloc.Extent{Off: data, Len: end - data, Hole: true, Zero: true})
 		return out, nil
 	}
-	for at := off; at < end && len(out) < maxExtents; {
+	for at, blocks := off, 0; at < end && len(out) < maxExtents && blocks < maxExtentBlocks; blocks++ {
 		idx := at / d.blockSize
 		within := at % d.blockSize
 		n := min(end-at, d.blockSize-within)

@@ -140,10 +140,3 @@ func (v *vhdxFile) makeDifferencing(parent *vhdxFile, kv [][2]string) {
 	kv = append([][2]string{{"parent_linkage", "{" + pdw.String() + "}"}}, kv...)
 	v.addMetaItem(metaParentLocator, 512<<10, locatorItem(kv), 4|2)
 }
-
-// newDataWriteGUID gives the current header a new DataWriteGuid.
-func (v *vhdxFile) setDataWriteGUID(g guid) {
-	c := v.cur()
-	copy(v.b[c+32:], g[:])
-	v.fixHeader(c)
-}

@@ -340,8 +340,13 @@ func (d *Disk) readParent(p []byte, off int64) error {
 	return nil
 }
 
-// maxExtents bounds the extents one Extents call returns.
-const maxExtents = 1024
+// maxExtents bounds the extents one Extents call returns, and
+// maxExtentBlocks the blocks it looks at (a huge empty disk is one extent
+// of millions of blocks: the caller asks again from where it stops).
+const (
+	maxExtents      = 1024
+	maxExtentBlocks = 1 << 14
+)
 
 // Extents reports data, holes and zeros in [off, off+length): see
 // alloc.Mapper. Present blocks and sectors are data; NOT_PRESENT,
@@ -354,7 +359,7 @@ func (d *Disk) Extents(off, length int64) ([]alloc.Extent, error) {
 	}
 	end := min(d.size, off+length)
 	var out []alloc.Extent
-	for at := off; at < end && len(out) < maxExtents; {
+	for at, blocks := off, 0; at < end && len(out) < maxExtents && blocks < maxExtentBlocks; blocks++ {
 		idx, within := at/d.bs, at%d.bs
 		n := min(end-at, d.bs-within)
 		for done := int64(0); done < n; {
