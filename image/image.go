@@ -4,8 +4,10 @@
 // The format is found by its magic (detect.go), never by the file name.
 // Raw images (and block devices) are served as they are; xz files are read
 // with random access through image/xz (nothing is unpacked to disk); qcow2
-// images, with their backing chains, through image/qcow2. Formats virt-bmap
-// does not read (VMDK, VHDX, VDI, dynamic VHD, gzip, zstd and bzip2
+// images, with their backing chains, through image/qcow2; VHD (fixed,
+// dynamic, differencing) through image/vhd and VHDX through image/vhdx,
+// parents through the same chain policy. Formats virt-bmap
+// does not read (VMDK, VDI, gzip, zstd and bzip2
 // streams) are refused with a message that names the format and says what
 // to do, so a VMDK is never mistaken for a raw disk with no partitions. New
 // formats plug into the detection table and the switch in newImage.
@@ -19,6 +21,8 @@ import (
 
 	"github.com/virt-bmap/virt-bmap/image/chain"
 	"github.com/virt-bmap/virt-bmap/image/qcow2"
+	"github.com/virt-bmap/virt-bmap/image/vhd"
+	"github.com/virt-bmap/virt-bmap/image/vhdx"
 	"github.com/virt-bmap/virt-bmap/image/xz"
 )
 
@@ -88,6 +92,16 @@ func (o *opener) OpenImage(from, name, format string) (chain.Image, string, erro
 		return nil, "", err
 	}
 	return img, path, nil
+}
+
+// chainOpener is o for an image opened from path, and nil for one given
+// as a reader (New): without a path, the names in it cannot be resolved,
+// and the format package refuses them.
+func (o *opener) chainOpener(path string) chain.Opener {
+	if path == "" {
+		return nil
+	}
+	return o
 }
 
 // Open opens the image at path read-only and detects its format.
@@ -165,9 +179,18 @@ func newImage(r io.ReaderAt, size int64, fm Format, path string, o *opener) (*Im
 	switch fm.Name {
 	case Raw.Name:
 		return &Image{r: r, size: size, format: fm}, nil
-	case VHDFixed.Name:
-		// A fixed VHD is the raw disk followed by a 512-byte footer.
-		return &Image{r: io.NewSectionReader(r, 0, size-512), size: size - 512, format: fm}, nil
+	case VHD.Name, VHDFixed.Name:
+		d, err := vhd.New(r, size, vhd.Config{Path: path, Open: o.chainOpener(path), Warn: opt.Warn})
+		if err != nil {
+			return nil, err
+		}
+		return &Image{r: d, size: d.Size(), format: fm, closer: d}, nil
+	case VHDX.Name:
+		d, err := vhdx.New(r, size, vhdx.Config{Path: path, Open: o.chainOpener(path), Warn: opt.Warn})
+		if err != nil {
+			return nil, err
+		}
+		return &Image{r: d, size: d.Size(), format: fm, closer: d}, nil
 	case XZ.Name:
 		x, err := xz.NewReader(r, size, xz.Options{CacheSize: opt.CacheSize, Warn: opt.Warn})
 		if err != nil {
