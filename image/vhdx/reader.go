@@ -349,10 +349,10 @@ const (
 )
 
 // Extents reports data, holes and zeros in [off, off+length): see
-// alloc.Mapper. Present blocks and sectors are data; NOT_PRESENT,
-// UNDEFINED and UNMAPPED blocks are zero holes, ZERO blocks zero (not
-// holes: the file says what they hold); in a differencing disk what comes
-// from the parent has the parent's allocation.
+// alloc.Mapper. Present blocks and sectors are data; blocks with no
+// storage in the file (NOT_PRESENT, UNDEFINED, ZERO, UNMAPPED) are zero
+// holes, as qemu-nbd reports what is not data; in a differencing disk what
+// comes from the parent has the parent's allocation.
 func (d *Disk) Extents(off, length int64) ([]alloc.Extent, error) {
 	if off < 0 || length < 0 {
 		return nil, fmt.Errorf("vhdx: bad extent range %d+%d", off, length)
@@ -370,8 +370,7 @@ func (d *Disk) Extents(off, length int64) ([]alloc.Extent, error) {
 			x := alloc.Extent{Off: at + done, Len: m}
 			switch src {
 			case fromZero:
-				x.Zero = true
-				x.Hole = entryState(d.bat.payload(idx)) != stateZero
+				x.Zero, x.Hole = true, true
 			case fromParent:
 				if out, err = d.parentExtents(out, x.Off, m); err != nil {
 					return nil, err
