@@ -290,3 +290,42 @@ func mustRead(t testing.TB, path string) []byte {
 	}
 	return b
 }
+
+// libvhdiScript reads a VHD or VHDX (with its parent, when named) through
+// libyal's libvhdi (Debian python3-libvhdi) and writes its bytes to a
+// file: a second reader, independent of qemu, that reads differencing
+// disks (qemu does not) and their sector bitmaps.
+const libvhdiScript = `
+import sys, pyvhdi
+def op(p):
+    f = pyvhdi.file()
+    f.open(p)
+    return f
+c = op(sys.argv[1])
+if len(sys.argv) > 3:
+    parent = op(sys.argv[3])  # kept referenced: libvhdi reads through it
+    c.set_parent(parent)
+size = c.get_media_size()
+with open(sys.argv[2], 'wb') as out:
+    off = 0
+    while off < size:
+        n = min(1 << 20, size - off)
+        out.write(c.read_buffer_at_offset(n, off))
+        off += n
+`
+
+// libvhdiRead returns the bytes libvhdi reads from path over parent (""
+// for none), or skips the test when pyvhdi is not installed.
+func libvhdiRead(t testing.TB, path, parent string) []byte {
+	t.Helper()
+	if exec.Command("/usr/bin/python3", "-c", "import pyvhdi").Run() != nil {
+		t.Skip("pyvhdi not installed (Debian package python3-libvhdi)")
+	}
+	out := filepath.Join(t.TempDir(), "libvhdi.raw")
+	args := []string{"-c", libvhdiScript, path, out}
+	if parent != "" {
+		args = append(args, parent)
+	}
+	testutil.Run(t, "", "/usr/bin/python3", args...)
+	return mustRead(t, out)
+}

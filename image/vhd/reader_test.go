@@ -222,6 +222,9 @@ func TestDifferencing(t *testing.T) {
 		t.Fatalf("info %+v", d.Info())
 	}
 	checkRead(t, d, want)
+	if lib := libvhdiRead(t, child, base); !bytes.Equal(lib, want) {
+		t.Errorf("libvhdi reads the differencing disk differently (%d bytes, first difference at %#x)", len(lib), firstDiff(lib, want))
+	}
 	// The allocation: the child's data, the parent's elsewhere (the test
 	// opener's parent is a *Disk, an alloc.Mapper).
 	exts := allExtents(t, d, d.Size())

@@ -1,6 +1,7 @@
 package vhdx
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -59,6 +60,9 @@ func TestDifferencing(t *testing.T) {
 		t.Fatalf("info %+v", d.Info())
 	}
 	checkRead(t, d, want)
+	if lib := libvhdiRead(t, child, base); !bytes.Equal(lib, want) {
+		t.Errorf("libvhdi reads the differencing disk differently (%d bytes, first difference at %#x)", len(lib), firstDiff(lib, want))
+	}
 	exts := allExtents(t, d, d.Size())
 	checkHolesZero(t, exts, want)
 	for _, e := range exts {

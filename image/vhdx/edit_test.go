@@ -3,6 +3,7 @@ package vhdx
 import (
 	"encoding/binary"
 	"os"
+	"strings"
 	"testing"
 	"unicode/utf16"
 )
@@ -137,6 +138,8 @@ func (v *vhdxFile) makeDifferencing(parent *vhdxFile, kv [][2]string) {
 	fp, _ := v.metaItem(metaFileParameters)
 	le.PutUint32(v.b[fp+4:], le.Uint32(v.b[fp+4:])|2)
 	pdw := guid(parent.b[parent.cur()+32 : parent.cur()+48])
-	kv = append([][2]string{{"parent_linkage", "{" + pdw.String() + "}"}}, kv...)
+	// Lower case, as DiscUtils writes it (libvhdi 20210425 reads only
+	// lower-case GUIDs here; we read both).
+	kv = append([][2]string{{"parent_linkage", "{" + strings.ToLower(pdw.String()) + "}"}}, kv...)
 	v.addMetaItem(metaParentLocator, 512<<10, locatorItem(kv), 4|2)
 }
