@@ -234,3 +234,42 @@ func TestDirtyLogBroken(t *testing.T) {
 		checkRead(t, d, want)
 	})
 }
+
+// TestDirtyLogWrap: the log is a circular buffer; an entry that starts in
+// its last sector goes on in its first. Compared with qemu-img check -r
+// all's replay of the same file.
+func TestDirtyLogWrap(t *testing.T) {
+	testutil.NeedTools(t, "qemu-img")
+	dir := t.TempDir()
+	v := loadVHDX(t, makeClean(t, dir))
+	c := v.cur()
+	logAt, logLen := int64(le.Uint64(v.b[c+72:])), int64(le.Uint32(v.b[c+68:]))
+	nsec := logLen / logSector
+	pOff := entryOffset(v.batEntry(0))
+	e := buildLogEntry(9, uint32((nsec-1)*logSector), testLogGUID, int64(len(v.b)), int64(len(v.b)), []logWrite{
+		{off: pOff + 4096, data: bytes.Repeat([]byte("wrapped "), 512)},
+		{off: pOff + 3*4096, data: bytes.Repeat([]byte("around! "), 512)},
+	})
+	copy(v.b[logAt+(nsec-1)*logSector:], e[:logSector])
+	copy(v.b[logAt:], e[logSector:])
+	copy(v.b[c+48:], testLogGUID[:])
+	v.fixHeader(c)
+	dirty := filepath.Join(dir, "wrap.vhdx")
+	v.write(t, dirty)
+	fixed := filepath.Join(dir, "fixed.vhdx")
+	testutil.Run(t, "", "cp", dirty, fixed)
+	exec.Command("qemu-img", "check", "-r", "all", fixed).Run()
+	want := qemuRaw(t, fixed, "vhdx")
+	if !bytes.Contains(want, []byte("wrapped around! ")) && !bytes.Contains(want, []byte("around! around! ")) {
+		t.Fatal("qemu did not replay the entry: the test is void")
+	}
+	d, err := openPath(t, dirty)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if !d.Info().LogReplayed {
+		t.Fatal("log not replayed")
+	}
+	checkRead(t, d, want)
+}
