@@ -143,12 +143,11 @@ func parseLogEntry(log []byte, pos int64, logGUID guid) *logEntry {
 // here, or a file shorter than the head's FlushedFileOffset (truncated
 // after the log was written) are errors wrapping ErrLog.
 //
-// qemu (block/vhdx-log.c, vhdx_log_search) does not follow Tail: it
-// replays the first longest run of consecutive valid entries it meets
-// scanning from the start of the log. The two agree on logs whose
-// sequence does not wrap past entries of an older one, as qemu writes
-// them (one entry, flushed at once); on others we follow the
-// specification.
+// qemu (block/vhdx-log.c, vhdx_log_search) does not follow Tail: of the
+// runs of valid entries it finds scanning the log, it replays the one
+// whose first entry has the highest sequence number. The two agree on
+// the logs qemu writes (one entry, flushed at once) and on sequences that
+// start at their tail; on others we follow the specification.
 func replayLog(r io.ReaderAt, fileSize int64, h *header, warn func(string)) (*overlay, error) {
 	ov := &overlay{r: r, fileSize: fileSize, size: fileSize}
 	if h.logGUID.isZero() {
