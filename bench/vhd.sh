@@ -38,7 +38,9 @@ trap cleanup EXIT
 
 reader=$out/vhdread
 gen=$out/qcow2read
-(cd "$root" && go build -trimpath -o "$reader" ./bench/vhdread && go build -trimpath -o "$gen" ./bench/qcow2read)
+server=$out/nbdserve
+(cd "$root" && go build -trimpath -o "$reader" ./bench/vhdread && go build -trimpath -o "$gen" ./bench/qcow2read &&
+	go build -trimpath -o "$server" ./bench/nbdserve)
 
 kinds=(vhd-dynamic vhd-fixed vhdx-1M vhdx-32M vhdx-fixed)
 declare -A fmt=([vhd-dynamic]=vpc [vhd-fixed]=vpc [vhdx-1M]=vhdx [vhdx-32M]=vhdx [vhdx-fixed]=vhdx)
@@ -95,7 +97,14 @@ nbd() {
 	echo "$cw $(echo "$cu + $su" | bc) $(echo "$cs + $ss" | bc) $sm" >"$f"
 }
 
-routes=(ours qemu-img nbd)
+# ournbd IMAGE FILE: our NBD server (bench/nbdserve -image, package nbd
+# over image.Open) in captive mode, nbdcopy copying to null: — the same
+# job as the qemu-nbd route. Wall and CPU are both processes'.
+ournbd() {
+	timed "$2" "$server" -image --run 'nbdcopy "$uri" null:' "$1"
+}
+
+routes=(ours ournbd qemu-img nbd)
 declare -A best
 for k in "${kinds[@]}"; do
 	img=$out/bench-$k.img
@@ -104,6 +113,7 @@ for k in "${kinds[@]}"; do
 			f=$work/$k.$route.$run
 			case $route in
 			ours) timed "$f" "$reader" -null "$img" ;;
+			ournbd) ournbd "$img" "$f" ;;
 			qemu-img) timed "$f" qemu-img convert -n --target-image-opts -f "${fmt[$k]}" "$img" "driver=null-co,size=$size" ;;
 			nbd) nbd "$img" "${fmt[$k]}" "$f" ;;
 			esac
@@ -127,6 +137,7 @@ for k in "${kinds[@]}"; do
 		cpu=$(echo "$u + $s" | bc)
 		case $route in
 		ours) name="image (vhdread -null)" ;;
+		ournbd) name="nbdserve -image + nbdcopy" ;;
 		qemu-img) name="qemu-img convert -> null-co" ;;
 		nbd) name="qemu-nbd + nbdcopy -> null:" ;;
 		esac
@@ -134,4 +145,4 @@ for k in "${kinds[@]}"; do
 			"$(awk "BEGIN{printf \"%.2fx\", $w / $ow}")" "$(awk "BEGIN{printf \"%.2fx\", $cpu / ($ocpu + 0.005)}")"
 	done
 done
-echo "(nbd: wall time of nbdcopy, CPU of qemu-nbd + nbdcopy)"
+echo "(nbd: wall time of nbdcopy, CPU of qemu-nbd + nbdcopy; nbdserve: wall and CPU of server and nbdcopy)"
