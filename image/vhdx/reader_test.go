@@ -5,6 +5,7 @@ import (
 	"io"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/virt-bmap/virt-bmap/image/alloc"
@@ -44,7 +45,9 @@ func TestQemuImages(t *testing.T) {
 			}
 			defer d.Close()
 			info := d.Info()
-			if info.BlockSize != c.bs || info.LogicalSector != 512 || info.HasParent || info.LogReplayed {
+			fixed := strings.HasPrefix(c.opts, "subformat=fixed")
+			if info.BlockSize != c.bs || info.LogicalSector != 512 || info.HasParent || info.LogReplayed ||
+				info.LeaveAllocated != fixed || info.Page83 == (guid{}).String() {
 				t.Fatalf("info %+v", info)
 			}
 			checkRead(t, d, want)
