@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/virt-bmap/virt-bmap/image/alloc"
 	"github.com/virt-bmap/virt-bmap/internal/diskerr"
 	"github.com/virt-bmap/virt-bmap/internal/testutil"
 )
@@ -118,5 +119,38 @@ func TestHugeFixed(t *testing.T) {
 	exts, err := d.Extents(0, 1<<40)
 	if err != nil || len(exts) != 2 || !exts[1].Hole || exts[1].End() != 1<<40 {
 		t.Fatalf("extents %v, %v", exts, err)
+	}
+}
+
+// mappedReader is a file that knows its holes, as image's raw file does
+// (lseek SEEK_DATA/SEEK_HOLE): data in the first 4 KiB, a hole after.
+type mappedReader struct{ *bytes.Reader }
+
+func (m mappedReader) Extents(off, length int64) ([]alloc.Extent, error) {
+	var out []alloc.Extent
+	if off < 4096 {
+		out = append(out, alloc.Extent{Off: off, Len: min(length, 4096-off)})
+	}
+	if end := off + length; end > 4096 {
+		s := max(off, 4096)
+		out = append(out, alloc.Extent{Off: s, Len: end - s, Hole: true, Zero: true})
+	}
+	return out, nil
+}
+
+// TestFixedFileHoles: a fixed VHD's allocation comes from the file's
+// holes when its reader knows them.
+func TestFixedFileHoles(t *testing.T) {
+	testutil.NeedTools(t, "qemu-img")
+	p := filepath.Join(t.TempDir(), "f.vhd")
+	qemuImg(t, "create", "-f", "vpc", "-o", "subformat=fixed", p, "1M")
+	b := mustRead(t, p)
+	d, err := New(mappedReader{bytes.NewReader(b)}, int64(len(b)), Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exts := allExtents(t, d, d.Size())
+	if len(exts) != 2 || exts[0] != (alloc.Extent{Off: 0, Len: 4096}) || !exts[1].Hole || exts[1].End() != d.Size() {
+		t.Fatalf("extents %v", exts)
 	}
 }

@@ -406,8 +406,9 @@ const (
 )
 
 // Extents reports data, holes and zeros in [off, off+length): see
-// alloc.Mapper. A fixed disk is data up to the end of the file and a
-// zero hole past it; a dynamic disk's unallocated blocks and absent
+// alloc.Mapper. A fixed disk is data up to the end of the file (or, when
+// the reader it was given is an alloc.Mapper, what that says: the holes
+// of a sparse file) and a zero hole past it; a dynamic disk's unallocated blocks and absent
 // sectors are zero holes; a differencing disk reports its parent's
 // allocation there (data when the parent does not say).
 func (d *Disk) Extents(off, length int64) ([]alloc.Extent, error) {
@@ -418,6 +419,21 @@ func (d *Disk) Extents(off, length int64) ([]alloc.Extent, error) {
 	var out []alloc.Extent
 	if d.h == nil {
 		data := min(end, max(off, d.fileSize))
+		if m, ok := d.r.(alloc.Mapper); ok && off < data {
+			// The file knows its own holes (a sparse fixed VHD).
+			exts, err := m.Extents(off, data-off)
+			if err != nil {
+				return nil, fmt.Errorf("vhd: %w", err)
+			}
+			if len(exts) == 0 || exts[0].Off != off {
+				return nil, fmt.Errorf("vhd: the file's extents at %#x start elsewhere", off)
+			}
+			for _, e := range exts {
+				e.Len = min(e.End(), data) - e.Off
+				out = alloc.Append(out, e)
+			}
+			return out, nil // the caller asks again from where they end
+		}
 		out = alloc.Append(out, alloc.Extent{Off: off, Len: data - off})
 		out = alloc.Append(out, alloc.Extent{Off: data, Len: end - data, Hole: true, Zero: true})
 		return out, nil
