@@ -16,6 +16,8 @@ type Format struct {
 var (
 	Raw      = Format{Name: "raw"}
 	VHDFixed = Format{Name: "vhd-fixed"}
+	VHD      = Format{Name: "vhd"} // dynamic and differencing VHD (qemu's "vpc")
+	VHDX     = Format{Name: "vhdx"}
 	XZ       = Format{Name: "xz"}
 	QCOW2    = Format{Name: "qcow2"}
 	VDI      = Format{Name: "vdi"}
@@ -43,7 +45,8 @@ var probes = []probe{
 	{QCOW2, 0, []byte{'Q', 'F', 'I', 0xfb}},
 	{Format{"vmdk", "convert it to raw: qemu-img convert -O raw IMAGE IMAGE.raw"}, 0, []byte("KDMV")},
 	{Format{"vmdk", "this is a VMDK descriptor; convert the disk to raw: qemu-img convert -O raw IMAGE IMAGE.raw"}, 0, []byte("# Disk DescriptorFile")},
-	{Format{"vhdx", "convert it to raw: qemu-img convert -O raw IMAGE IMAGE.raw"}, 0, []byte("vhdxfile")},
+	{VHDX, 0, []byte("vhdxfile")},
+	{VHD, 0, []byte("conectix")}, // the footer's copy that dynamic and differencing VHDs start with
 	{VDI, 0x40, []byte{0x7f, 0x10, 0xda, 0xbe}},
 	{Format{"gzip", "decompress it first: gunzip -k IMAGE"}, 0, []byte{0x1f, 0x8b}},
 	{Format{"zstd", "decompress it first: zstd -dk IMAGE"}, 0, []byte{0x28, 0xb5, 0x2f, 0xfd}},
@@ -79,7 +82,7 @@ func Detect(r io.ReaderAt, size int64) Format {
 				continue
 			}
 			if t != [4]byte{0, 0, 0, 2} { // 2 = fixed; 3 dynamic, 4 differencing
-				return Format{"vhd", "dynamic VHD: convert it to raw: qemu-img convert -O raw IMAGE IMAGE.raw"}
+				return VHD
 			}
 		}
 		return p.format
@@ -88,7 +91,7 @@ func Detect(r io.ReaderAt, size int64) Format {
 }
 
 // readable lists the formats that can be read, for --format.
-var readable = []Format{Raw, XZ, QCOW2, VDI}
+var readable = []Format{Raw, XZ, QCOW2, VDI, VHD, VHDX}
 
 // formatByName returns the format the user named (--format), for the
 // formats that can be read.
@@ -97,6 +100,12 @@ func formatByName(name string) (Format, bool) {
 		if f.Name == name {
 			return f, true
 		}
+	}
+	switch name {
+	case "vpc", "vhd", VHDFixed.Name: // qemu calls VHD "vpc"; image/vhd reads every type
+		return VHD, true
+	case "vhdx":
+		return VHDX, true
 	}
 	return Format{}, false
 }

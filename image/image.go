@@ -6,8 +6,10 @@
 // with random access through image/xz (nothing is unpacked to disk); qcow2
 // images through image/qcow2, their backing images (of any format read
 // here) and external data files through the opener below, which holds
-// every name an image holds to image/chain's policy. Formats virt-bmap
-// does not read (VMDK, VHDX, dynamic VHD, gzip, zstd and bzip2
+// every name an image holds to image/chain's policy; VHD (fixed, dynamic,
+// differencing) through image/vhd, VHDX through image/vhdx and VDI through
+// image/vdi, their parents through the same policy. Formats virt-bmap
+// does not read (gzip, zstd and bzip2
 // streams) are refused with a message that names the format and says what
 // to do, so a VMDK is never mistaken for a raw disk with no partitions. New
 // formats plug into the detection table and the switch in newImage.
@@ -22,6 +24,8 @@ import (
 	"github.com/virt-bmap/virt-bmap/image/chain"
 	"github.com/virt-bmap/virt-bmap/image/qcow2"
 	"github.com/virt-bmap/virt-bmap/image/vdi"
+	"github.com/virt-bmap/virt-bmap/image/vhd"
+	"github.com/virt-bmap/virt-bmap/image/vhdx"
 	"github.com/virt-bmap/virt-bmap/image/xz"
 )
 
@@ -93,6 +97,16 @@ func (o *opener) OpenImage(from, name, format string) (chain.Image, string, erro
 	return img, path, nil
 }
 
+// chainOpener is o for an image opened from path, and nil for one given
+// as a reader (New): without a path, the names in it cannot be resolved,
+// and the format package refuses them.
+func (o *opener) chainOpener(path string) chain.Opener {
+	if path == "" {
+		return nil
+	}
+	return o
+}
+
 // Open opens the image at path read-only and detects its format.
 func Open(path string) (*Image, error) { return OpenOptions(path, Options{}) }
 
@@ -161,9 +175,19 @@ func newImage(r io.ReaderAt, size int64, fm Format, path string, o *opener) (*Im
 	switch fm.Name {
 	case Raw.Name:
 		return &Image{r: newRawFile(r, size), size: size, format: fm}, nil
-	case VHDFixed.Name:
-		// A fixed VHD is the raw disk followed by a 512-byte footer.
-		return &Image{r: newRawFile(r, size-512), size: size - 512, format: fm}, nil
+	case VHD.Name, VHDFixed.Name:
+		// A fixed VHD keeps the file's holes: the raw reader finds them.
+		d, err := vhd.New(newRawFile(r, size), size, vhd.Config{Path: path, Open: o.chainOpener(path), Warn: opt.Warn})
+		if err != nil {
+			return nil, err
+		}
+		return &Image{r: d, size: d.Size(), format: fm, closer: d}, nil
+	case VHDX.Name:
+		d, err := vhdx.New(r, size, vhdx.Config{Path: path, Open: o.chainOpener(path), Warn: opt.Warn})
+		if err != nil {
+			return nil, err
+		}
+		return &Image{r: d, size: d.Size(), format: fm, closer: d}, nil
 	case XZ.Name:
 		x, err := xz.NewReader(r, size, xz.Options{CacheSize: opt.CacheSize, Warn: opt.Warn})
 		if err != nil {

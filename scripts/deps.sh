@@ -29,6 +29,7 @@ if [ "$what" != demo ]; then
     [qemu-system-x86_64]=qemu-system-x86 [syslinux]=syslinux
     [/usr/lib/syslinux/mbr/mbr.bin]=syslinux-common
     [cpio]=cpio
+    [/usr/lib/python3/dist-packages/pyvhdi.cpython-311-x86_64-linux-gnu.so]=python3-libvhdi
     [pvcreate]=lvm2 [losetup]=mount
     [hivexregedit]=libwin-hivex-perl [hivexget]=libhivex-bin [file]=file
     [chromium]=chromium
