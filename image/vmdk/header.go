@@ -14,20 +14,20 @@ import (
 const (
 	sectorSize = 512
 
-	hdrMagic      = 0    // "KDMV"
-	hdrVersion    = 4    // 1, 2 or 3
-	hdrFlags      = 8    // flag* bits
-	hdrCapacity   = 12   // sectors of the extent
-	hdrGrainSize  = 20   // sectors per grain
-	hdrDescOffset = 28   // sector of the embedded descriptor, 0 without one
-	hdrDescSize   = 36   // its size in sectors
-	hdrNumGTEs    = 44   // entries per grain table (512)
-	hdrRGDOffset  = 48   // sector of the redundant grain directory
-	hdrGDOffset   = 56   // sector of the grain directory, or gdAtEnd
-	hdrOverhead   = 64   // sectors of metadata before the first grain
-	hdrUnclean    = 72   // not shut down cleanly (ignored by a reader)
-	hdrEOLChars   = 73   // '\n', ' ', '\r', '\n': detects FTP text-mode damage
-	hdrCompress   = 77   // 0 none, 1 deflate
+	hdrMagic      = 0   // "KDMV"
+	hdrVersion    = 4   // 1, 2 or 3
+	hdrFlags      = 8   // flag* bits
+	hdrCapacity   = 12  // sectors of the extent
+	hdrGrainSize  = 20  // sectors per grain
+	hdrDescOffset = 28  // sector of the embedded descriptor, 0 without one
+	hdrDescSize   = 36  // its size in sectors
+	hdrNumGTEs    = 44  // entries per grain table (512)
+	hdrRGDOffset  = 48  // sector of the redundant grain directory
+	hdrGDOffset   = 56  // sector of the grain directory, or gdAtEnd
+	hdrOverhead   = 64  // sectors of metadata before the first grain
+	hdrUnclean    = 72  // not shut down cleanly (ignored by a reader)
+	hdrEOLChars   = 73  // '\n', ' ', '\r', '\n': detects FTP text-mode damage
+	hdrCompress   = 77  // 0 none, 1 deflate
 	headerLen     = 512 // one sector
 
 	flagNLTest    = 1 << 0  // the end-of-line characters are valid

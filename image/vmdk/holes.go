@@ -69,4 +69,3 @@ func fileHoles(r io.ReaderAt, off, n int64) []alloc.Extent {
 	}
 	return finish(out, off, end)
 }
-
