@@ -93,7 +93,9 @@ func TestChainErrors(t *testing.T) {
 		t.Fatal("no CID in base.vmdk")
 	}
 	changed := bytes.Clone(b)
-	copy(changed[i+5:], "0badc1d0")
+	for j := i + 5; changed[j] != '\n'; j++ {
+		changed[j] = "1234567890abcdef0"[bytes.IndexByte([]byte("0123456789abcdef"), changed[j])+1]
+	}
 	os.WriteFile(base, changed, 0o644)
 	if _, err := openTest(t, snap); !errors.Is(err, ErrParentCID) {
 		t.Errorf("parent CID changed: err = %v, want ErrParentCID", err)

@@ -192,7 +192,8 @@ func parseExtentLine(line string) (ExtentLine, error) {
 		return e, fmt.Errorf("unknown extent type %q", e.Type)
 	}
 	if e.Offset+e.Sectors > maxCapacity {
-		return e, fmt.Errorf("offset and size overflow")
+		// both are at most maxCapacity: the sum does not overflow
+		return e, fmt.Errorf("offset plus size is too large (overflow past %d sectors)", int64(maxCapacity))
 	}
 	return e, nil
 }

@@ -53,7 +53,8 @@ func TestParseDescriptor(t *testing.T) {
 		{"zero with file", "RW 5 ZERO \"a\"\n", "names no file"},
 		{"flat without file", "RW 5 FLAT\n", "needs a file name"},
 		{"empty name", "RW 5 SPARSE \"\"\n", "empty file name"},
-		{"overflow", "RW 18014398509481983 FLAT \"a\" 18014398509481983\n", "overflow"},
+		{"overflow", "RW 4398046511103 FLAT \"a\" 4398046511103\n", "overflow"},
+		{"too many sectors", "RW 18014398509481983 FLAT \"a\" 0\n", "bad sector count"},
 	} {
 		t.Run(bad.name, func(t *testing.T) {
 			_, err := ParseDescriptor([]byte(bad.text))

@@ -17,7 +17,8 @@ func (d *Disk) Extents(off, length int64) ([]alloc.Extent, error) {
 	}
 	end := min(d.size, off+min(length, d.size))
 	var out []alloc.Extent
-	for i := d.find(off); off < end && len(out) < maxMapExtents; i++ {
+	d0 := off
+	for i := d.find(off); off < end && len(out) < maxMapExtents && (off == d0 || off-d0 < maxMapBytes); i++ {
 		e := d.extents[i]
 		n := min(end, e.end()) - off
 		var err error
@@ -25,14 +26,24 @@ func (d *Disk) Extents(off, length int64) ([]alloc.Extent, error) {
 		if err != nil {
 			return out, err
 		}
+		if len(out) == 0 || out[len(out)-1].End() < off+n {
+			break // the walk stopped early: the caller asks again
+		}
 		off += n
 	}
 	return out, nil
 }
 
-// maxMapExtents bounds the extents one Extents call gathers (it may cover
-// less than was asked; the caller asks again).
-const maxMapExtents = 1024
+// maxMapExtents and maxMapLookups bound the work of one Extents call (it
+// may cover less than was asked; the caller asks again): the extents it
+// gathers, and the grain table lookups it makes, so that a disk of tiny
+// grains or a crafted one answers in bounded time. maxMapBytes bounds the
+// guest bytes it walks through extents.
+const (
+	maxMapExtents = 1024
+	maxMapLookups = 1 << 14
+	maxMapBytes   = 1 << 40
+)
 
 func (d *Disk) extentMap(out []alloc.Extent, e *extent, off, n int64) ([]alloc.Extent, error) {
 	switch e.kind {
@@ -43,7 +54,7 @@ func (d *Disk) extentMap(out []alloc.Extent, e *extent, off, n int64) ([]alloc.E
 	}
 	s := e.sp
 	rel := off - e.start
-	for done := int64(0); done < n && len(out) < maxMapExtents; {
+	for done, lookups := int64(0), 0; done < n && len(out) < maxMapExtents && lookups < maxMapLookups; lookups++ {
 		r := rel + done
 		at := off + done
 		if r >= s.capacity {
@@ -65,6 +76,9 @@ func (d *Disk) extentMap(out []alloc.Extent, e *extent, off, n int64) ([]alloc.E
 		default:
 			out = alloc.Append(out, alloc.Extent{Off: at, Len: m})
 		}
+		if out[len(out)-1].End() < at+m {
+			return out, nil // the parent's walk stopped early
+		}
 		done += m
 	}
 	return out, nil
@@ -83,6 +97,9 @@ func (d *Disk) parentMap(out []alloc.Extent, off, n int64) ([]alloc.Extent, erro
 		out = alloc.Append(out, alloc.Extent{Off: off, Len: pend - off})
 	}
 	for at := off; ok && at < pend; {
+		if len(out) >= maxMapExtents {
+			return out, nil
+		}
 		exts, err := m.Extents(at, pend-at)
 		if err != nil {
 			return out, fmt.Errorf("vmdk: parent %q: %w", d.info.Parent, err)

@@ -48,8 +48,11 @@ const (
 	maxCompressedGrain = 4 << 20
 	// maxGDEntries is qemu's bound on the grain directory (32 Mi entries).
 	maxGDEntries = 32 << 20
-	// maxCapacity keeps capacity*512 inside an int64.
-	maxCapacity = (1<<63 - 1) / sectorSize
+	// maxCapacity bounds an extent's capacity, a descriptor's sector
+	// counts and offsets, and the whole disk: 2^42 sectors (2 PiB), far
+	// above any real disk (VMware's sparse extents stop at 2 TiB), so that
+	// no offset computed from them can overflow an int64.
+	maxCapacity = 1 << 42
 )
 
 var magicKDMV = [4]byte{'K', 'D', 'M', 'V'}

@@ -133,7 +133,7 @@ func (d *Disk) openDescriptor(r io.ReaderAt, size int64, c Config) (*Descriptor,
 	d.setInfo(desc)
 	var start int64
 	for i, l := range desc.Extents {
-		if start > maxCapacity*sectorSize-l.Sectors*sectorSize {
+		if start+l.Sectors*sectorSize > maxCapacity*sectorSize {
 			return nil, formatErr(0, fmt.Sprintf("descriptor line %d", l.Line), "the extents add up to more than %d bytes", int64(maxCapacity)*sectorSize)
 		}
 		e, err := d.openExtent(l, i+1, c)

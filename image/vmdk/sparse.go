@@ -135,41 +135,68 @@ func (s *sparse) table(i int64) ([]uint32, error) {
 }
 
 // lookup says where the byte at off (relative to the extent, below its
-// capacity) comes from, and for how many bytes from off that holds (to
-// the end of its grain at most). host is the byte offset in the file of
-// the grain (kindData) or of its marker (kindCompressed).
+// capacity) comes from, and for how many bytes from off that holds: to
+// the end of its grain, or further over the following grains of the same
+// grain table when they are of the same kind (and, for data, contiguous
+// in the file); to the end of the grain table's span when it has none.
+// host is the byte offset in the file of the data (kindData) or of the
+// grain's marker (kindCompressed).
 func (s *sparse) lookup(off int64) (k kind, host, n int64, err error) {
 	g := off / s.grain
-	n = min((g+1)*s.grain, s.capacity) - off
 	t, err := s.table(off / s.gtSpan)
-	if err != nil || t == nil {
-		return kindUnalloc, 0, n, err
+	if err != nil {
+		return 0, 0, 0, err
 	}
-	e := t[g%int64(s.h.numGTEs)]
+	if t == nil {
+		return kindUnalloc, 0, min((off/s.gtSpan+1)*s.gtSpan, s.capacity) - off, nil
+	}
+	per := int64(s.h.numGTEs)
+	i := g % per
+	k, host, err = s.entry(t[i], g)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	j := i + 1
+	if k != kindCompressed {
+		for ; j < per && (g+j-i)*s.grain < s.capacity; j++ {
+			k2, h2, err := s.entry(t[j], g+j-i)
+			if err != nil || k2 != k || (k == kindData && h2 != host+(j-i)*s.grain) {
+				break
+			}
+		}
+	}
+	n = min((g+j-i)*s.grain, s.capacity) - off
+	if k == kindData {
+		host += off % s.grain
+	}
+	return k, host, n, nil
+}
+
+// entry decodes grain table entry e of grain g.
+func (s *sparse) entry(e uint32, g int64) (kind, int64, error) {
 	switch {
 	case e == 0:
-		return kindUnalloc, 0, n, nil
+		return kindUnalloc, 0, nil
 	case e == 1 && s.h.flags&flagZeroGrain != 0:
-		return kindZero, 0, n, nil
+		return kindZero, 0, nil
 	}
-	host = int64(e) * sectorSize
-	what := fmt.Sprintf("grain %d of %s", g, s.name)
+	host := int64(e) * sectorSize
 	if host >= s.size {
-		return 0, 0, 0, formatErr(host, what, "starts past the end of the file (%d bytes)", s.size)
+		return 0, 0, formatErr(host, fmt.Sprintf("grain %d of %s", g, s.name), "starts past the end of the file (%d bytes)", s.size)
 	}
 	if host < s.overhead {
-		return 0, 0, 0, formatErr(host, what, "lies inside the metadata (the first %d bytes)", s.overhead)
+		return 0, 0, formatErr(host, fmt.Sprintf("grain %d of %s", g, s.name), "lies inside the metadata (the first %d bytes)", s.overhead)
 	}
 	if s.h.compressed() {
-		return kindCompressed, host, n, nil
+		return kindCompressed, host, nil
 	}
-	return kindData, host + off%s.grain, n, nil
+	return kindData, host, nil
 }
 
 // readData reads an uncompressed grain's bytes at host; the part of a
 // grain past the end of the file reads as zeros, as in qemu.
 func (s *sparse) readData(p []byte, host int64) error {
-	n := min(int64(len(p)), s.size-host)
+	n := max(0, min(int64(len(p)), s.size-host))
 	if m, err := s.r.ReadAt(p[:n], host); int64(m) < n {
 		return fmt.Errorf("vmdk: %s: reading a grain at %#x: %w", s.name, host, orEOF(err))
 	}

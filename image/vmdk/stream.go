@@ -72,7 +72,7 @@ func (s *sparse) inflateGrain(out []byte, host, off int64) error {
 	return nil
 }
 
-var errGrainSize = errors.New("vmdk: grain inflates to the wrong size")
+var errGrainSize = errors.New("grain inflates to the wrong size")
 
 // zlibReaders recycles zlib readers, which are costly to make.
 var zlibReaders sync.Pool
@@ -86,12 +86,12 @@ func inflate(out, in []byte, max int64) error {
 	if v := zlibReaders.Get(); v != nil {
 		zr = v.(io.ReadCloser)
 		if err := zr.(zlib.Resetter).Reset(src, nil); err != nil {
-			return fmt.Errorf("zlib: %w", err)
+			return err
 		}
 	} else {
 		var err error
 		if zr, err = zlib.NewReader(src); err != nil {
-			return fmt.Errorf("zlib: %w", err)
+			return err
 		}
 	}
 	defer zlibReaders.Put(zr)
@@ -100,7 +100,7 @@ func inflate(out, in []byte, max int64) error {
 		if err == io.ErrUnexpectedEOF || err == io.EOF {
 			return fmt.Errorf("%w: %d bytes, want %d", errGrainSize, n, len(out))
 		}
-		return fmt.Errorf("zlib: %w", err)
+		return err
 	}
 	// Read to the end so that the checksum is checked, and make sure the
 	// rest of the stream fits in the grain.
@@ -116,7 +116,7 @@ func inflate(out, in []byte, max int64) error {
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("zlib: %w", err)
+			return err
 		}
 	}
 }

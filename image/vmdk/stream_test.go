@@ -5,6 +5,7 @@ import (
 	"compress/zlib"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -20,52 +21,88 @@ import (
 // (a copy of the header with the real offsets) and the end-of-stream
 // marker. qemu-img reads such files, and the tests compare with it.
 func writeStream(t testing.TB, raw []byte, cid uint32) []byte {
+	return writeSparse(t, raw, cid, sparseLayout{grain: 64 << 10, gtes: 512, compressed: true, atEnd: true})
+}
+
+// sparseLayout shapes what writeSparse writes: grain size in bytes,
+// entries per grain table, compressed grains with markers (a stream), the
+// grain directory named by the footer (GD_AT_END) or by the header.
+type sparseLayout struct {
+	grain      int64
+	gtes       int64
+	compressed bool
+	atEnd      bool
+}
+
+// writeSparse writes raw as a sparse extent of the given layout: header,
+// embedded descriptor, grains, grain tables, grain directory (and footer
+// and end-of-stream marker for a stream). Small layouts make small fuzz
+// seeds.
+func writeSparse(t testing.TB, raw []byte, cid uint32, l sparseLayout) []byte {
 	t.Helper()
-	const grain = 64 << 10
+	grain := l.grain
 	capacity := (int64(len(raw)) + 511) / 512
 	nGrains := (int64(len(raw)) + grain - 1) / grain
-	nGTs := (nGrains + 511) / 512
+	nGTs := (nGrains + l.gtes - 1) / l.gtes
 	var out bytes.Buffer
 	pad := func() {
 		if r := out.Len() % 512; r != 0 {
 			out.Write(make([]byte, 512-r))
 		}
 	}
+	flags := uint32(flagNLTest)
+	if l.compressed {
+		flags |= flagCompress | flagMarkers
+	}
+	descSectors := uint64(2)
+	overhead := 1 + descSectors
+	if l.compressed && l.gtes == 512 {
+		overhead, descSectors = 128, 20 // as VMware lays it out
+	}
 	hdr := func(gdOffset uint64) []byte {
 		h := make([]byte, 512)
 		copy(h, "KDMV")
 		le.PutUint32(h[hdrVersion:], 3)
-		le.PutUint32(h[hdrFlags:], flagNLTest|flagCompress|flagMarkers)
+		le.PutUint32(h[hdrFlags:], flags)
 		le.PutUint64(h[hdrCapacity:], uint64(capacity))
-		le.PutUint64(h[hdrGrainSize:], grain/512)
+		le.PutUint64(h[hdrGrainSize:], uint64(grain/512))
 		le.PutUint64(h[hdrDescOffset:], 1)
-		le.PutUint64(h[hdrDescSize:], 20)
-		le.PutUint32(h[hdrNumGTEs:], 512)
+		le.PutUint64(h[hdrDescSize:], descSectors)
+		le.PutUint32(h[hdrNumGTEs:], uint32(l.gtes))
 		le.PutUint64(h[hdrGDOffset:], gdOffset)
-		le.PutUint64(h[hdrOverhead:], 128)
+		le.PutUint64(h[hdrOverhead:], overhead)
 		copy(h[hdrEOLChars:], "\n \r\n")
-		le.PutUint16(h[hdrCompress:], compressDeflate)
+		if l.compressed {
+			le.PutUint16(h[hdrCompress:], compressDeflate)
+		}
 		return h
 	}
 	marker := func(val uint64, typ uint32) {
+		if !l.compressed {
+			return
+		}
 		m := make([]byte, 512)
 		le.PutUint64(m, val)
 		le.PutUint32(m[12:], typ)
 		out.Write(m)
 	}
 	out.Write(hdr(gdAtEnd))
-	desc := fmt.Sprintf("# Disk DescriptorFile\nversion=1\nCID=%08x\nparentCID=ffffffff\ncreateType=\"streamOptimized\"\n\n"+
-		"# Extent description\nRDONLY %d SPARSE \"generated-stream.vmdk\"\n\n# The Disk Data Base\n#DDB\n\n"+
-		"ddb.virtualHWVersion = \"4\"\nddb.adapterType = \"lsilogic\"\n", cid, capacity)
+	desc := fmt.Sprintf("# Disk DescriptorFile\nversion=1\nCID=%08x\nparentCID=ffffffff\ncreateType=\"streamOptimized\"\n"+
+		"RDONLY %d SPARSE \"generated-stream.vmdk\"\nddb.adapterType = \"lsilogic\"\n", cid, capacity)
 	out.WriteString(desc)
-	out.Write(make([]byte, 128*512-out.Len()))
-	gts := make([]uint32, nGTs*512)
+	out.Write(make([]byte, int(overhead)*512-out.Len()))
+	gts := make([]uint32, nGTs*l.gtes)
 	for g := range nGrains {
 		chunk := raw[g*grain : min(int64(len(raw)), (g+1)*grain)]
 		if bytes.Count(chunk, []byte{0}) == len(chunk) {
 			continue
 		}
 		gts[g] = uint32(out.Len() / 512)
+		if !l.compressed {
+			out.Write(chunk)
+			pad()
+			continue
+		}
 		var z bytes.Buffer
 		zw := zlib.NewWriter(&z)
 		zw.Write(chunk)
@@ -79,14 +116,20 @@ func writeStream(t testing.TB, raw []byte, cid uint32) []byte {
 	}
 	gd := make([]uint32, nGTs)
 	for i := range nGTs {
-		marker(4, markerGT) // 512 entries * 4 bytes = 4 sectors
+		marker(uint64((l.gtes*4+511)/512), markerGT)
 		gd[i] = uint32(out.Len() / 512)
-		binary.Write(&out, binary.LittleEndian, gts[i*512:(i+1)*512])
+		binary.Write(&out, binary.LittleEndian, gts[i*l.gtes:(i+1)*l.gtes])
+		pad()
 	}
 	marker(uint64((nGTs*4+511)/512), markerGD)
 	gdAt := out.Len() / 512
 	binary.Write(&out, binary.LittleEndian, gd)
 	pad()
+	if !l.atEnd {
+		b := out.Bytes()
+		copy(b, hdr(uint64(gdAt)))
+		return b
+	}
 	marker(1, markerFooter)
 	out.Write(hdr(uint64(gdAt)))
 	marker(0, markerEOS)
@@ -127,3 +170,5 @@ func TestStreamGDAtEnd(t *testing.T) {
 		})
 	}
 }
+
+func newZlib(w io.Writer) *zlib.Writer { return zlib.NewWriter(w) }
