@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"strconv"
 	"strings"
 
 	"github.com/virt-bmap/virt-bmap/internal/diskerr"
@@ -119,10 +120,14 @@ func Probe(r io.ReaderAt, size int64) bool {
 			if !ok || n > 1<<20 {
 				return false
 			}
-			if blk[156] == 'L' && n <= 4096 && off+512+n <= size {
+			if blk[156] != 'g' && n <= 1<<16 && off+512+n <= size {
 				b := make([]byte, n)
 				if m, _ := r.ReadAt(b, off+512); int64(m) == n {
-					longName = string(bytes.TrimRight(b, "\x00"))
+					if blk[156] == 'L' {
+						longName = string(bytes.TrimRight(b, "\x00"))
+					} else if p, ok := paxPath(b); ok {
+						longName = p
+					}
 				}
 			}
 			off += 512 + (n+511)/512*512
@@ -154,4 +159,25 @@ func octal(b []byte) (int64, bool) {
 		n = n*8 + int64(c-'0')
 	}
 	return n, true
+}
+
+// paxPath finds the path record of a pax extended header's records
+// ("LEN path=NAME\n"...).
+func paxPath(b []byte) (string, bool) {
+	for len(b) > 0 {
+		sp := bytes.IndexByte(b, ' ')
+		if sp <= 0 {
+			return "", false
+		}
+		n, err := strconv.Atoi(string(b[:sp]))
+		if err != nil || n <= sp+1 || n > len(b) {
+			return "", false
+		}
+		rec := b[sp+1 : n]
+		if k, v, ok := bytes.Cut(bytes.TrimSuffix(rec, []byte("\n")), []byte("=")); ok && string(k) == "path" {
+			return string(v), true
+		}
+		b = b[n:]
+	}
+	return "", false
 }
