@@ -1,6 +1,9 @@
 package vmdk
 
 import (
+	"bytes"
+	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -22,10 +25,7 @@ func TestQemuSubformats(t *testing.T) {
 		"tiny":   7 * 512,        // less than one grain
 		"3grain": 3<<16 + 64<<10, // whole grains
 	}
-	cases := []struct {
-		name, size string
-		opts       string
-	}{
+	cases := []struct{ name, size, opts string }{
 		{"monolithicSparse", "5M", "subformat=monolithicSparse"},
 		{"monolithicSparse-odd", "odd", "subformat=monolithicSparse"},
 		{"monolithicSparse-tiny", "tiny", "subformat=monolithicSparse"},
@@ -46,6 +46,24 @@ func TestQemuSubformats(t *testing.T) {
 		p := filepath.Join(dir, "src-"+name+".raw")
 		makeSource(t, p, size, uint64(size))
 		srcs[name] = p
+	}
+	if _, err := exec.LookPath("mkfs.ext4"); err == nil {
+		// A small ext4 filled from a directory: the shape of a real disk.
+		tree := filepath.Join(dir, "tree")
+		os.MkdirAll(filepath.Join(tree, "etc"), 0o755)
+		os.WriteFile(filepath.Join(tree, "etc", "hostname"), []byte("vmdk-test\n"), 0o644)
+		var big bytes.Buffer
+		for i := range 30000 {
+			fmt.Fprintf(&big, "line %d of a file that spans many grains\n", i)
+		}
+		os.WriteFile(filepath.Join(tree, "big.txt"), big.Bytes(), 0o644)
+		p := filepath.Join(dir, "src-ext4.raw")
+		testutil.Run(t, "", "mkfs.ext4", "-q", "-F", "-d", tree, "-E", "root_owner=0:0", "-U", "6a0b7c56-1d8e-4f3c-9e2a-0123456789ab", p, "6M")
+		srcs["ext4"] = p
+		cases = append(cases,
+			struct{ name, size, opts string }{"ext4-monolithicSparse", "ext4", "subformat=monolithicSparse"},
+			struct{ name, size, opts string }{"ext4-streamOptimized", "ext4", "subformat=streamOptimized"},
+			struct{ name, size, opts string }{"ext4-twoGbMaxExtentSparse", "ext4", "subformat=twoGbMaxExtentSparse"})
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -105,5 +123,39 @@ func runIn(t testing.TB, dir, name string, args ...string) {
 	cmd.Dir = dir
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+}
+
+// TestCacheBounded reads a streamOptimized disk at random with small
+// caches and checks they stay within their budget.
+func TestCacheBounded(t *testing.T) {
+	testutil.NeedTools(t, "qemu-img")
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.raw")
+	makeSource(t, src, 4<<20, 11)
+	p := filepath.Join(dir, "s.vmdk")
+	qemuImg(t, "convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=streamOptimized", src, p)
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, _ := f.Stat()
+	const budget = 200 << 10
+	d, err := New(f, st.Size(), Config{CacheBytes: budget})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := os.ReadFile(src)
+	randomReads(t, d, want, 100, 4)
+	// Each cache may hold one entry over its budget (the one just added).
+	if n := d.c.grain.bytes(); n > budget+64<<10+64 {
+		t.Errorf("grain cache holds %d bytes, budget %d", n, budget)
+	}
+	if n := d.c.gt.bytes(); n > budget+2<<10+64 {
+		t.Errorf("grain table cache holds %d bytes, budget %d", n, budget)
+	}
+	if s := d.Stats(); s.GrainMisses == 0 || s.GTHits == 0 {
+		t.Errorf("Stats() = %+v", s)
 	}
 }
