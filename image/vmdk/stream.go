@@ -46,31 +46,55 @@ func (s *sparse) grainLen(off int64) int64 {
 // that and at most a whole grain.
 func (s *sparse) inflateGrain(out []byte, host, off int64) error {
 	g := off / s.grain
-	what := fmt.Sprintf("grain marker of grain %d of %s", g, s.name)
-	var mh [markerHeaderLen]byte
-	if n, err := s.r.ReadAt(mh[:], host); n < len(mh) {
-		return &diskerr.FormatError{FS: "vmdk", Off: host, What: what, Msg: "truncated", Err: orEOF(err)}
+	what := "grain marker"
+	// One read for the marker and, usually, all of its data: a compressed
+	// grain is rarely larger than the grain itself.
+	bp := getBuf(markerHeaderLen + 2*s.grain)
+	defer putBuf(bp)
+	buf := (*bp)[:min(markerHeaderLen+s.grain, max(0, s.size-host))]
+	n, err := s.r.ReadAt(buf, host)
+	if n < markerHeaderLen {
+		return &diskerr.FormatError{FS: "vmdk", Off: host, What: fmt.Sprintf("%s of grain %d of %s", what, g, s.name), Msg: "truncated", Err: orEOF(err)}
 	}
-	lba, size := le.Uint64(mh[0:]), int64(le.Uint32(mh[8:]))
+	lba, size := le.Uint64(buf[0:]), int64(le.Uint32(buf[8:]))
 	if want := uint64(g) * (uint64(s.grain) / sectorSize); lba != want {
-		return formatErr(host, what, "names sector %d, the grain table sector %d", lba, want)
+		return formatErr(host, fmt.Sprintf("%s of grain %d of %s", what, g, s.name), "names sector %d, the grain table sector %d", lba, want)
 	}
 	// qemu reads at most two grains for a marker and its data.
 	if size == 0 || size > 2*s.grain {
-		return formatErr(host, what, "bad compressed size %d (grain of %d bytes)", size, s.grain)
+		return formatErr(host, fmt.Sprintf("%s of grain %d of %s", what, g, s.name), "bad compressed size %d (grain of %d bytes)", size, s.grain)
 	}
 	if host+markerHeaderLen+size > s.size {
-		return formatErr(host, what, "compressed data of %d bytes runs past the end of the file (%d bytes)", size, s.size)
+		return formatErr(host, fmt.Sprintf("%s of grain %d of %s", what, g, s.name), "compressed data of %d bytes runs past the end of the file (%d bytes)", size, s.size)
 	}
-	in := make([]byte, size)
-	if n, err := s.r.ReadAt(in, host+markerHeaderLen); int64(n) < size {
-		return fmt.Errorf("vmdk: %s: reading grain %d at %#x: %w", s.name, g, host, orEOF(err))
+	in := (*bp)[markerHeaderLen : markerHeaderLen+size]
+	if have := int64(n) - markerHeaderLen; have < size {
+		if m, err := s.r.ReadAt(in[have:], host+markerHeaderLen+have); int64(m) < size-have {
+			return fmt.Errorf("vmdk: %s: reading grain %d at %#x: %w", s.name, g, host, orEOF(err))
+		}
 	}
 	if err := inflate(out, in, s.grain); err != nil {
 		return &diskerr.FormatError{FS: "vmdk", Off: host, What: fmt.Sprintf("compressed grain %d of %s", g, s.name), Err: err}
 	}
 	return nil
 }
+
+// bufs recycles the buffers compressed grains are read into.
+var bufs sync.Pool
+
+func getBuf(n int64) *[]byte {
+	if v := bufs.Get(); v != nil {
+		b := v.(*[]byte)
+		if int64(cap(*b)) >= n {
+			*b = (*b)[:n]
+			return b
+		}
+	}
+	b := make([]byte, n)
+	return &b
+}
+
+func putBuf(b *[]byte) { bufs.Put(b) }
 
 var errGrainSize = errors.New("grain inflates to the wrong size")
 
