@@ -20,23 +20,23 @@ func TestQemuSubformats(t *testing.T) {
 	testutil.NeedTools(t, "qemu-img")
 	dir := t.TempDir()
 	sizes := map[string]int64{
-		"5M":     5 << 20,
-		"odd":    5<<20 + 3*512,  // not a multiple of the grain
+		"3M":     3 << 20,
+		"odd":    2<<20 + 3*512,  // not a multiple of the grain
 		"tiny":   7 * 512,        // less than one grain
 		"3grain": 3<<16 + 64<<10, // whole grains
 	}
 	cases := []struct{ name, size, opts string }{
-		{"monolithicSparse", "5M", "subformat=monolithicSparse"},
+		{"monolithicSparse", "3M", "subformat=monolithicSparse"},
 		{"monolithicSparse-odd", "odd", "subformat=monolithicSparse"},
 		{"monolithicSparse-tiny", "tiny", "subformat=monolithicSparse"},
-		{"monolithicSparse-zeroed", "5M", "subformat=monolithicSparse,zeroed_grain=on"},
-		{"monolithicSparse-compat6", "5M", "subformat=monolithicSparse,compat6=on"},
+		{"monolithicSparse-zeroed", "3M", "subformat=monolithicSparse,zeroed_grain=on"},
+		{"monolithicSparse-compat6", "3M", "subformat=monolithicSparse,compat6=on"},
 		{"monolithicSparse-scsi-hw6", "odd", "subformat=monolithicSparse,adapter_type=lsilogic,hwversion=6"},
-		{"monolithicFlat", "5M", "subformat=monolithicFlat"},
+		{"monolithicFlat", "3M", "subformat=monolithicFlat"},
 		{"monolithicFlat-odd", "odd", "subformat=monolithicFlat,adapter_type=buslogic"},
 		{"twoGbMaxExtentSparse", "odd", "subformat=twoGbMaxExtentSparse"},
 		{"twoGbMaxExtentFlat", "odd", "subformat=twoGbMaxExtentFlat"},
-		{"streamOptimized", "5M", "subformat=streamOptimized"},
+		{"streamOptimized", "3M", "subformat=streamOptimized"},
 		{"streamOptimized-odd", "odd", "subformat=streamOptimized"},
 		{"streamOptimized-tiny", "tiny", "subformat=streamOptimized"},
 		{"streamOptimized-3grain", "3grain", "subformat=streamOptimized,adapter_type=lsilogic"},
