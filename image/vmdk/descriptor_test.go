@@ -172,3 +172,28 @@ func TestExtentKinds(t *testing.T) {
 		t.Errorf("reading the NOACCESS extent: %v, want an error", err)
 	}
 }
+
+// TestRepeatedExtent: a descriptor naming one sparse file many times
+// opens it (and reads its grain directory) once.
+func TestRepeatedExtent(t *testing.T) {
+	testutil.NeedTools(t, "qemu-img")
+	dir := t.TempDir()
+	src := filepath.Join(dir, "s.raw")
+	makeSource(t, src, 64<<10, 12)
+	s := filepath.Join(dir, "s.vmdk")
+	qemuImg(t, "convert", "-f", "raw", "-O", "vmdk", src, s)
+	one := qemuRaw(t, s)
+	desc := "version=1\nCID=1\n" + strings.Repeat("RW 128 SPARSE \"s.vmdk\"\nRW 128 FLAT \"s.raw\" 0\n", 200)
+	p := filepath.Join(dir, "rep.vmdk")
+	os.WriteFile(p, []byte(desc), 0o644)
+	d, err := openTest(t, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if len(d.files) != 2 || len(d.sparses) != 1 {
+		t.Errorf("%d files and %d sparse extents open, want 2 and 1", len(d.files), len(d.sparses))
+	}
+	raw, _ := os.ReadFile(src)
+	checkDisk(t, d.Disk, bytes.Repeat(append(bytes.Clone(one), raw...), 200))
+}

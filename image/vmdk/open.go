@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+
+	"github.com/virt-bmap/virt-bmap/image/chain"
 )
 
 // Magics of the VMDK variants that are recognised but not read.
@@ -175,7 +177,19 @@ func (d *Disk) openExtent(l ExtentLine, id int, c Config) (*extent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("vmdk: extent %q (descriptor line %d): %w", l.File, l.Line, err)
 	}
-	d.closers = append(d.closers, f)
+	// A file several extent lines name is opened (and, if sparse, its
+	// grain directory read) once: a descriptor repeating one name cannot
+	// multiply the open files or the memory.
+	if old, ok := d.files[path]; ok {
+		f.Close()
+		f = old
+	} else {
+		if d.files == nil {
+			d.files = map[string]chain.File{}
+		}
+		d.files[path] = f
+		d.closers = append(d.closers, f)
+	}
 	e.name, e.r, e.fileSize = path, f, f.Size()
 	if l.Type == "FLAT" || l.Type == "VMFS" {
 		e.kind = extFlat
@@ -186,9 +200,16 @@ func (d *Disk) openExtent(l ExtentLine, id int, c Config) (*extent, error) {
 		return e, nil
 	}
 	// SPARSE
-	s, err := openSparse(f, e.fileSize, path, id, d.c, c.Warn)
-	if err != nil {
-		return nil, fmt.Errorf("vmdk: extent %q (descriptor line %d): %w", l.File, l.Line, err)
+	s, ok := d.sparses[path]
+	if !ok {
+		s, err = openSparse(f, e.fileSize, path, id, d.c, c.Warn)
+		if err != nil {
+			return nil, fmt.Errorf("vmdk: extent %q (descriptor line %d): %w", l.File, l.Line, err)
+		}
+		if d.sparses == nil {
+			d.sparses = map[string]*sparse{}
+		}
+		d.sparses[path] = s
 	}
 	if s.capacity != l.Sectors*sectorSize && c.Warn != nil {
 		c.Warn(fmt.Sprintf("vmdk: extent %s has a capacity of %d sectors, its descriptor line %d says %d: the descriptor is followed", path, s.h.capacity, l.Line, l.Sectors))

@@ -140,6 +140,9 @@ type Disk struct {
 	parent     io.ReaderAt // nil: unallocated grains read as zeros
 	parentSize int64
 
+	files   map[string]chain.File // extent files by path, each opened once
+	sparses map[string]*sparse    // sparse extents by path
+
 	closers   []io.Closer
 	closeOnce sync.Once
 	closeErr  error
