@@ -2,6 +2,9 @@ package vmdk
 
 import (
 	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"testing"
 )
 
@@ -22,7 +25,34 @@ func fuzzSeeds(f *testing.F) [][]byte {
 	} {
 		seeds = append(seeds, writeSparse(f, src, 7, l))
 	}
+	// And what qemu-img writes, from a source of one sector less than a
+	// grain (its metadata fills the first 64 KiB).
+	for _, sub := range []string{"monolithicSparse", "streamOptimized"} {
+		if b := qemuSeed(f, src[:5<<10], "vmdk", "subformat="+sub); b != nil {
+			seeds = append(seeds, b)
+		}
+	}
 	return seeds
+}
+
+// qemuSeed converts raw with qemu-img (nil when it is missing) and
+// returns the file, or its first file for a descriptor.
+func qemuSeed(f *testing.F, raw []byte, format, opts string) []byte {
+	if _, err := exec.LookPath("qemu-img"); err != nil {
+		return nil
+	}
+	dir := f.TempDir()
+	src := filepath.Join(dir, "src.raw")
+	if err := os.WriteFile(src, raw, 0o644); err != nil {
+		f.Fatal(err)
+	}
+	out := filepath.Join(dir, "seed.vmdk")
+	qemuImg(f, "convert", "-f", "raw", "-O", format, "-o", opts, src, out)
+	b, err := os.ReadFile(out)
+	if err != nil {
+		f.Fatal(err)
+	}
+	return b
 }
 
 // FuzzSparse opens arbitrary sparse extents (header, footer, grain
@@ -66,6 +96,11 @@ func FuzzDescriptor(f *testing.F) {
 		"RW 10240 FLAT \"a-flat.vmdk\" 0\nRDONLY 8 ZERO\n#DDB\nddb.adapterType = \"ide\"\n"))
 	f.Add([]byte("version=1\nCID=1\nparentFileNameHint=\"p.vmdk\"\nRW 8 ZERO\nNOACCESS 8 ZERO\nRW 4 SPARSE \"x y.vmdk\"\n"))
 	f.Add([]byte("version=1\r\nRW 1 ZERO\r\nRW 2 VMFS \"e\"\r\n"))
+	for _, sub := range []string{"monolithicFlat", "twoGbMaxExtentSparse"} {
+		if b := qemuSeed(f, make([]byte, 4096), "vmdk", "subformat="+sub); b != nil {
+			f.Add(bytes.TrimRight(b, " \x00"))
+		}
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		_ = LooksLikeDescriptor(b)
 		d, err := ParseDescriptor(b)
