@@ -2,6 +2,7 @@ package image
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -105,6 +106,8 @@ func TestOpenVMDK(t *testing.T) {
 		if !bytes.Equal(readAll(t, img), qemuRawOf(t, snap)) {
 			t.Error("snapshot bytes differ from qemu-img's")
 		}
+		// The map goes through the parent, opened by image.
+		checkQemuMap(t, img, snap)
 	})
 	t.Run("New without a path", func(t *testing.T) {
 		b, _ := os.ReadFile(filepath.Join(dir, "monolithicFlat.img"))
@@ -212,4 +215,43 @@ func mustOpen(t *testing.T, p string) (*os.File, int64) {
 	t.Cleanup(func() { f.Close() })
 	st, _ := f.Stat()
 	return f, st.Size()
+}
+
+// checkQemuMap compares img.Extents with qemu-img map --output=json,
+// sector by sector: qemu's data is our !Hole, its zero our Zero.
+func checkQemuMap(t *testing.T, img *Image, path string) {
+	t.Helper()
+	var qm []struct {
+		Start, Length int64
+		Data, Zero    bool
+	}
+	out := testutil.Run(t, "", "qemu-img", "map", "--output=json", path)
+	if err := json.Unmarshal([]byte(out), &qm); err != nil {
+		t.Fatal(err)
+	}
+	type state struct{ data, zero bool }
+	secs := img.Size() / 512
+	q, o := make([]state, secs), make([]state, secs)
+	for _, e := range qm {
+		for s := e.Start / 512; s < (e.Start+e.Length)/512 && s < secs; s++ {
+			q[s] = state{e.Data, e.Zero}
+		}
+	}
+	for off := int64(0); off < img.Size(); {
+		exts, err := img.Extents(off, img.Size()-off)
+		if err != nil || len(exts) == 0 {
+			t.Fatalf("Extents(%#x) = %v, %v", off, exts, err)
+		}
+		for _, e := range exts {
+			for s := e.Off / 512; s < e.End()/512 && s < secs; s++ {
+				o[s] = state{!e.Hole, e.Zero}
+			}
+			off = e.End()
+		}
+	}
+	for s := range q {
+		if q[s] != o[s] {
+			t.Fatalf("sector %d: qemu-img map says %+v, we say %+v", s, q[s], o[s])
+		}
+	}
 }
