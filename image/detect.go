@@ -3,6 +3,9 @@ package image
 import (
 	"bytes"
 	"io"
+
+	"github.com/virt-bmap/virt-bmap/image/ova"
+	"github.com/virt-bmap/virt-bmap/image/vmdk"
 )
 
 // Format names an image format.
@@ -21,6 +24,8 @@ var (
 	XZ       = Format{Name: "xz"}
 	QCOW2    = Format{Name: "qcow2"}
 	VDI      = Format{Name: "vdi"}
+	VMDK     = Format{Name: "vmdk"}
+	OVA      = Format{Name: "ova"}
 )
 
 // probe recognises one format by bytes at fixed offsets. at < 0 counts
@@ -43,8 +48,8 @@ type probe struct {
 var probes = []probe{
 	{XZ, 0, []byte{0xfd, '7', 'z', 'X', 'Z', 0}},
 	{QCOW2, 0, []byte{'Q', 'F', 'I', 0xfb}},
-	{Format{"vmdk", "convert it to raw: qemu-img convert -O raw IMAGE IMAGE.raw"}, 0, []byte("KDMV")},
-	{Format{"vmdk", "this is a VMDK descriptor; convert the disk to raw: qemu-img convert -O raw IMAGE IMAGE.raw"}, 0, []byte("# Disk DescriptorFile")},
+	{VMDK, 0, []byte("KDMV")},
+	{VMDK, 0, []byte("COWD")}, // VMware 3 sparse: image/vmdk names it and refuses it
 	{VHDX, 0, []byte("vhdxfile")},
 	{VHD, 0, []byte("conectix")}, // the footer's copy that dynamic and differencing VHDs start with
 	{VDI, 0x40, []byte{0x7f, 0x10, 0xda, 0xbe}},
@@ -54,6 +59,35 @@ var probes = []probe{
 	{VHDFixed, -512, []byte("conectix")},
 }
 
+// contentProbes recognise formats that have no fixed magic: a VMDK text
+// descriptor (comment lines, then "version=1", as qemu probes it) and an
+// OVA (a tar whose first file is an .ovf). Detect tries them after every
+// probe at the start of the image and before those at its end (at < 0).
+var contentProbes = []struct {
+	format Format
+	check  func(r io.ReaderAt, size int64) bool
+}{
+	{VMDK, probeVMDKDescriptor},
+	{OVA, ova.Probe},
+}
+
+func detectContent(r io.ReaderAt, size int64) (Format, bool) {
+	for _, p := range contentProbes {
+		if p.check(r, size) {
+			return p.format, true
+		}
+	}
+	return Format{}, false
+}
+
+// probeVMDKDescriptor reads the start of a small file as qemu does to
+// tell a VMDK text descriptor.
+func probeVMDKDescriptor(r io.ReaderAt, size int64) bool {
+	buf := make([]byte, min(size, 4096))
+	n, _ := r.ReadAt(buf, 0)
+	return vmdk.LooksLikeDescriptor(buf[:n])
+}
+
 // vhdTypeOffset is where a VHD footer holds the disk type, which tells a
 // fixed disk (raw bytes plus footer) from dynamic and differencing ones.
 const vhdTypeOffset = 60
@@ -61,7 +95,14 @@ const vhdTypeOffset = 60
 // Detect returns the format of the image in r. It reads only the bytes
 // the probes need and never fails: what it cannot read is not a match.
 func Detect(r io.ReaderAt, size int64) Format {
+	content := false
 	for _, p := range probes {
+		if p.at < 0 && !content {
+			content = true
+			if f, ok := detectContent(r, size); ok {
+				return f
+			}
+		}
 		at := p.at
 		if at < 0 {
 			at += size
@@ -87,11 +128,16 @@ func Detect(r io.ReaderAt, size int64) Format {
 		}
 		return p.format
 	}
+	if !content {
+		if f, ok := detectContent(r, size); ok {
+			return f
+		}
+	}
 	return Raw
 }
 
 // readable lists the formats that can be read, for --format.
-var readable = []Format{Raw, XZ, QCOW2, VDI, VHD, VHDX}
+var readable = []Format{Raw, XZ, QCOW2, VDI, VHD, VHDX, VMDK, OVA}
 
 // formatByName returns the format the user named (--format), for the
 // formats that can be read.

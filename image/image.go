@@ -7,9 +7,13 @@
 // images through image/qcow2, their backing images (of any format read
 // here) and external data files through the opener below, which holds
 // every name an image holds to image/chain's policy; VHD (fixed, dynamic,
-// differencing) through image/vhd, VHDX through image/vhdx and VDI through
-// image/vdi, their parents through the same policy. Formats virt-bmap
-// does not read (gzip, zstd and bzip2
+// differencing) through image/vhd, VHDX through image/vhdx, VDI through
+// image/vdi, VMDK disks (sparse, streamOptimized, descriptors naming extent
+// files, snapshot chains) through image/vmdk, their parents and extents
+// through the same policy; OVA appliances through image/ova, whose disks
+// are read straight out of the tar (OpenAll gives every disk, Open the
+// first with a warning). Formats virt-bmap does not read (gzip, zstd and
+// bzip2
 // streams) are refused with a message that names the format and says what
 // to do, so a VMDK is never mistaken for a raw disk with no partitions. New
 // formats plug into the detection table and the switch in newImage.
@@ -20,12 +24,15 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"sync"
 
 	"github.com/virt-bmap/virt-bmap/image/chain"
+	"github.com/virt-bmap/virt-bmap/image/ova"
 	"github.com/virt-bmap/virt-bmap/image/qcow2"
 	"github.com/virt-bmap/virt-bmap/image/vdi"
 	"github.com/virt-bmap/virt-bmap/image/vhd"
 	"github.com/virt-bmap/virt-bmap/image/vhdx"
+	"github.com/virt-bmap/virt-bmap/image/vmdk"
 	"github.com/virt-bmap/virt-bmap/image/xz"
 )
 
@@ -124,7 +131,32 @@ func OpenOptions(path string, opt Options) (*Image, error) {
 
 // open opens the image file at path (the user's, or one its chain names
 // and the policy let through) as format, or detected when format is "".
+// An OVA gives its first disk, with a warning that says how many it has.
 func (o *opener) open(path, format string) (*Image, error) {
+	imgs, err := o.openAll(path, format)
+	if err != nil {
+		return nil, err
+	}
+	if len(imgs) > 1 {
+		if o.opt.Warn != nil {
+			o.opt.Warn(fmt.Sprintf("%s: the appliance holds %d disks; only the first is opened", path, len(imgs)))
+		}
+		for _, img := range imgs[1:] {
+			img.Close()
+		}
+	}
+	return imgs[0], nil
+}
+
+// OpenAll opens the image at path like OpenOptions, and returns every
+// disk it holds: the disks of an OVA, in its OVF's order, or the one disk
+// of any other format.
+func OpenAll(path string, opt Options) ([]*Image, error) {
+	return newOpener(opt).openAll(path, opt.Format)
+}
+
+// openAll is open for every disk of the file.
+func (o *opener) openAll(path, format string) ([]*Image, error) {
 	if err := o.tracker.Enter(path); err != nil {
 		return nil, fmt.Errorf("image: %w", err)
 	}
@@ -146,6 +178,14 @@ func (o *opener) open(path, format string) (*Image, error) {
 		}
 		fm = ff
 	}
+	if fm.Name == OVA.Name {
+		imgs, err := o.openOVA(f, size, path)
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("image: %s: %w", path, err)
+		}
+		return imgs, nil
+	}
 	img, err := newImage(f, size, fm, path, o)
 	if err != nil {
 		f.Close()
@@ -155,7 +195,77 @@ func (o *opener) open(path, format string) (*Image, error) {
 		return nil, fmt.Errorf("image: %s: %w", path, err)
 	}
 	img.closer = closers{img.closer, f}
-	return img, nil
+	return []*Image{img}, nil
+}
+
+// openOVA opens the disks of the OVA in f, each read straight out of the
+// tar. Their formats are detected by content; a disk inside an OVA may
+// not name other files (no extents, no parent). f is closed when the
+// last of the images is.
+func (o *opener) openOVA(f chain.File, size int64, path string) ([]*Image, error) {
+	a, err := ova.Open(f, size)
+	if err != nil {
+		return nil, err
+	}
+	share := &sharedCloser{c: f}
+	var imgs []*Image
+	fail := func(err error) ([]*Image, error) {
+		for _, img := range imgs {
+			img.Close()
+		}
+		return nil, err
+	}
+	for i, d := range a.Disks {
+		fm := Detect(d.R, d.Size)
+		name := fmt.Sprintf("disk %d (%s)", i+1, d.Name)
+		if fm.Name == OVA.Name {
+			return fail(fmt.Errorf("%s: an OVA inside an OVA", name))
+		}
+		img, err := newImage(d.R, d.Size, fm, "", o)
+		if err != nil {
+			return fail(fmt.Errorf("%s: %w", name, err))
+		}
+		if d.Capacity > 0 && d.Capacity != img.size && o.opt.Warn != nil {
+			o.opt.Warn(fmt.Sprintf("%s: %s: the OVF gives a capacity of %d bytes, the disk has %d", path, name, d.Capacity, img.size))
+		}
+		img.closer = closers{img.closer, share.ref()}
+		imgs = append(imgs, img)
+	}
+	if len(imgs) == 0 {
+		return nil, errors.New("OVA holds no disk")
+	}
+	return imgs, nil
+}
+
+// sharedCloser closes c when every reference it gave is closed.
+type sharedCloser struct {
+	mu   sync.Mutex
+	c    io.Closer
+	refs int
+}
+
+func (s *sharedCloser) ref() io.Closer {
+	s.mu.Lock()
+	s.refs++
+	s.mu.Unlock()
+	return &sharedRef{s: s}
+}
+
+type sharedRef struct {
+	s    *sharedCloser
+	once sync.Once
+}
+
+func (r *sharedRef) Close() error {
+	var err error
+	r.once.Do(func() {
+		r.s.mu.Lock()
+		defer r.s.mu.Unlock()
+		if r.s.refs--; r.s.refs == 0 {
+			err = r.s.c.Close()
+		}
+	})
+	return err
 }
 
 // New detects the format of the image held in r and returns it ready to
@@ -194,6 +304,19 @@ func newImage(r io.ReaderAt, size int64, fm Format, path string, o *opener) (*Im
 			return nil, err
 		}
 		return &Image{r: x, size: x.Size(), format: fm, closer: x}, nil
+	case VMDK.Name:
+		// A disk read from a file names its extents and parent relative
+		// to it, through the opener; one without a path (New, an OVA's
+		// disk) may not name any.
+		var op chain.Opener
+		if path != "" {
+			op = o
+		}
+		v, err := vmdk.New(r, size, vmdk.Config{Open: op, Path: path, CacheBytes: opt.CacheSize, Warn: opt.Warn})
+		if err != nil {
+			return nil, err
+		}
+		return &Image{r: v, size: v.Size(), format: fm, closer: v}, nil
 	case QCOW2.Name:
 		// Backing and data files are opened through o, held to the
 		// chain policy; New (no path) gives no opener: they are refused.

@@ -64,7 +64,7 @@ func TestDetectRealFormats(t *testing.T) {
 	}{
 		{"qcow2", func(o string) { run(t, "qemu-img", "convert", "-O", "qcow2", raw, o) }, "qcow2", true},
 		{"qcow2-compressed", func(o string) { run(t, "qemu-img", "convert", "-c", "-O", "qcow2", raw, o) }, "qcow2", true},
-		{"vmdk", func(o string) { run(t, "qemu-img", "convert", "-O", "vmdk", raw, o) }, "vmdk", false},
+		{"vmdk", func(o string) { run(t, "qemu-img", "convert", "-O", "vmdk", raw, o) }, "vmdk", true},
 		{"vhdx", func(o string) { run(t, "qemu-img", "convert", "-O", "vhdx", raw, o) }, "vhdx", true},
 		{"vdi", func(o string) { run(t, "qemu-img", "convert", "-O", "vdi", raw, o) }, "vdi", true},
 		{"vdi-static", func(o string) { run(t, "qemu-img", "convert", "-O", "vdi", "-o", "static=on", raw, o) }, "vdi", true},
