@@ -351,28 +351,32 @@ func writeReports(cfg *config, agg *reports.Aggregator, out stdio, captive bool)
 func openDisks(cfg *config, warn func(error)) ([]disk, error) {
 	var disks []disk
 	used := map[string]bool{}
-	for i, path := range cfg.images {
-		img, err := image.OpenOptions(path, image.Options{
+	for j, path := range cfg.images {
+		// An OVA holds several disks: each is an export.
+		imgs, err := image.OpenAll(path, image.Options{
 			Warn:         func(msg string) { warn(fmt.Errorf("%s: %s", path, msg)) },
-			Format:       cfg.formats[i],
+			Format:       cfg.formats[j],
 			AllowBacking: cfg.allow,
 		})
 		if err != nil {
 			return disks, err
 		}
-		// image.Image reports its holes (alloc.Mapper): the export's
-		// block status and READ holes come from it, for every format.
-		d := disk{path: path, img: img, src: img}
-		name := filepath.Base(path)
-		if i == 0 && cfg.exportName != "" {
-			name = cfg.exportName
+		for _, img := range imgs {
+			i := len(disks)
+			// image.Image reports its holes (alloc.Mapper): the export's
+			// block status and READ holes come from it, for every format.
+			d := disk{path: path, img: img, src: img}
+			name := filepath.Base(path)
+			if i == 0 && cfg.exportName != "" {
+				name = cfg.exportName
+			}
+			if used[name] {
+				name = "disk" + strconv.Itoa(i+1)
+			}
+			used[name] = true
+			d.export = name
+			disks = append(disks, d)
 		}
-		if used[name] {
-			name = "disk" + strconv.Itoa(i+1)
-		}
-		used[name] = true
-		d.export = name
-		disks = append(disks, d)
 	}
 	return disks, nil
 }

@@ -227,9 +227,10 @@ func scanImages(b *bmap.Builder, o *options, stdin io.Reader, stderr io.Writer, 
 	var disks []volume.Disk
 	var traceMu sync.Mutex
 	var paths []string
-	for i, d := range o.disks.List {
+	for _, d := range o.disks.List {
 		path := d.Path
-		img, err := image.OpenOptions(path, image.Options{
+		// An OVA holds several disks: each is a disk of the guest.
+		imgs, err := image.OpenAll(path, image.Options{
 			Warn:         func(msg string) { warn(fmt.Errorf("%s: %s", path, msg)) },
 			Format:       d.Format,
 			AllowBacking: o.allow,
@@ -237,12 +238,15 @@ func scanImages(b *bmap.Builder, o *options, stdin io.Reader, stderr io.Writer, 
 		if err != nil {
 			return nil, err
 		}
-		defer img.Close()
-		var r io.ReaderAt = img
-		if o.trace {
-			r = cli.Trace(img, fmt.Sprintf("disk%d", i+1), stderr, &traceMu)
+		for _, img := range imgs {
+			defer img.Close()
+			i := len(disks)
+			var r io.ReaderAt = img
+			if o.trace {
+				r = cli.Trace(img, fmt.Sprintf("disk%d", i+1), stderr, &traceMu)
+			}
+			disks = append(disks, volume.Disk{Index: i + 1, Image: path, R: r, Size: img.Size()})
 		}
-		disks = append(disks, volume.Disk{Index: i + 1, Image: path, R: r, Size: img.Size()})
 		paths = append(paths, path)
 	}
 	opt := scan.Options{Warn: warn, Keys: o.keys.Keys(stdin, stderr)}

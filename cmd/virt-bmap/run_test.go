@@ -301,3 +301,48 @@ func TestDamagedExitStatus(t *testing.T) {
 		t.Errorf("JSON map volumes:\n%.600s", b)
 	}
 }
+
+// TestOVA maps an appliance of two disks (streamOptimized VMDKs made by
+// qemu-img from two ext4 filesystems, in a tar with its OVF): each disk of
+// the OVA is a disk of the guest, mapped as its raw form is.
+func TestOVA(t *testing.T) {
+	testutil.NeedTools(t, "qemu-img", "tar")
+	dir := t.TempDir()
+	one := ext4Disk(t, dir)
+	two := filepath.Join(dir, "two.img")
+	testutil.Run(t, "", "cp", one, two)
+	for _, n := range []string{"one", "two"} {
+		src := one
+		if n == "two" {
+			src = two
+		}
+		testutil.Run(t, "", "qemu-img", "convert", "-O", "vmdk", "-o", "subformat=streamOptimized", src, filepath.Join(dir, n+".vmdk"))
+	}
+	ovf := `<?xml version="1.0"?>
+<Envelope ovf:version="1.0" xmlns="http://schemas.dmtf.org/ovf/envelope/1" xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1">
+  <References>
+    <File ovf:id="file1" ovf:href="one.vmdk"/>
+    <File ovf:id="file2" ovf:href="two.vmdk"/>
+  </References>
+  <DiskSection>
+    <Info>Virtual disks</Info>
+    <Disk ovf:capacity="8388608" ovf:diskId="vmdisk1" ovf:fileRef="file1" ovf:format="http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized"/>
+    <Disk ovf:capacity="8388608" ovf:diskId="vmdisk2" ovf:fileRef="file2" ovf:format="http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized"/>
+  </DiskSection>
+  <VirtualSystem ovf:id="vm"><Info>A virtual machine</Info></VirtualSystem>
+</Envelope>
+`
+	if err := os.WriteFile(filepath.Join(dir, "vm.ovf"), []byte(ovf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ova := filepath.Join(dir, "vm.ova")
+	testutil.Run(t, "", "tar", "-C", dir, "-cf", ova, "vm.ovf", "one.vmdk", "two.vmdk")
+	code, raw, stderr := runCmd("-q", "-o", "-", one, two)
+	if code != 0 {
+		t.Fatalf("raw disks: exit %d %s", code, stderr)
+	}
+	code, got, stderr := runCmd("-q", "-o", "-", ova)
+	if code != 0 || got != raw || !strings.Contains(got, "2 ") {
+		t.Errorf("OVA: exit %d, stderr %q; map equals the raw disks' %v", code, stderr, got == raw)
+	}
+}

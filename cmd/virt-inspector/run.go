@@ -174,19 +174,22 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	warns := warncap.New(out, prog+": warning: ", limit)
 	var traceMu sync.Mutex
 	var disks []inspect.Disk
-	for i, d := range o.disks.List {
-		img, err := image.OpenOptions(d.Path, image.Options{Format: d.Format, AllowBacking: o.allow,
+	for _, d := range o.disks.List {
+		// An OVA holds several disks: each is a disk of the guest.
+		imgs, err := image.OpenAll(d.Path, image.Options{Format: d.Format, AllowBacking: o.allow,
 			Warn: func(msg string) { warns.Warn(fmt.Errorf("%s: %s", d.Path, msg)) }})
 		if err != nil {
 			fmt.Fprintf(stderr, "%s: %v\n", prog, err)
 			return statusError
 		}
-		defer img.Close()
-		var r io.ReaderAt = img
-		if o.trace {
-			r = cli.Trace(img, fmt.Sprintf("disk%d", i+1), stderr, &traceMu)
+		for _, img := range imgs {
+			defer img.Close()
+			var r io.ReaderAt = img
+			if o.trace {
+				r = cli.Trace(img, fmt.Sprintf("disk%d", len(disks)+1), stderr, &traceMu)
+			}
+			disks = append(disks, inspect.Disk{Name: d.Path, R: r, Size: img.Size()})
 		}
-		disks = append(disks, inspect.Disk{Name: d.Path, R: r, Size: img.Size()})
 	}
 	res, err := inspect.InspectOptions(disks, inspect.Options{Warn: warns.Warn, NoApplications: o.noApps,
 		NoIcon: o.noIcon, Keys: o.keys.Keys(stdin, stderr)})
