@@ -367,13 +367,14 @@ func TestCLIBadInput(t *testing.T) {
 	src := filepath.Join(imagesDir, "mbr-ext.img")
 
 	// a truncated image: partitions run past its end. The map is still
-	// written (exit 0), with warnings that say which partition and where.
+	// written, with warnings that say which partition and where, a summary
+	// of what was not fully mapped, and exit status 4.
 	trunc := filepath.Join(dir, "truncated.img")
 	copyPrefix(t, src, trunc, 60<<20)
 	out := filepath.Join(dir, "trunc.txt")
 	_, stderr, code := runUntouched(t, []string{trunc}, "-q", "-o", out, trunc)
-	if code != 0 {
-		t.Fatalf("truncated image: exit %d, want 0 (map written with warnings): %s", code, stderr)
+	if code != 4 || !strings.Contains(stderr, "not fully mapped") || !strings.Contains(stderr, "  /dev/sda5 (ext4): ") {
+		t.Fatalf("truncated image: exit %d, want 4 (map written, sda5 not fully mapped): %s", code, stderr)
 	}
 	// the warning names the partition that runs past the end (the extended
 	// sda3 or the logical sda5) and an offset
@@ -437,11 +438,11 @@ func TestCLIBadInput(t *testing.T) {
 		}
 	}
 
-	// a bad command line: exit 2
-	for _, args := range [][]string{{"--format", "xml", src}, {}, {"--no-such-flag", src}} {
+	// a bad command line: exit 1, getopt's message and a pointer to --help
+	for _, args := range [][]string{{"--format=xml", src}, {}, {"--no-such-flag", src}} {
 		_, stderr, code := runBin(t, args...)
-		if code != 2 || stderr == "" {
-			t.Errorf("virt-bmap %q: exit %d (want 2), stderr %q", args, code, stderr)
+		if code != 1 || !strings.Contains(stderr, "Try 'virt-bmap --help' for more information.") {
+			t.Errorf("virt-bmap %q: exit %d (want 1), stderr %q", args, code, stderr)
 		}
 	}
 
