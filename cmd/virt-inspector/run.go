@@ -67,7 +67,6 @@ type options struct {
 	version  bool
 	xpath    string
 	hasXPath bool
-	libvirt  string
 }
 
 func parseArgs(args []string) (*options, error) {
