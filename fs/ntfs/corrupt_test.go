@@ -66,7 +66,7 @@ func TestCorruptions(t *testing.T) {
 	}
 	tiny := recordOf(t, es, "/tiny")
 	big := recordOf(t, es, "/big")
-	mft := recordOf(t, es, "/$MFT")
+	mft := recordOf(t, es, "$MFT")
 	var dirIndex int64
 	for _, e := range es {
 		if e.Path == "/dir" {

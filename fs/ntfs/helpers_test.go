@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/virt-bmap/virt-bmap/fs"
@@ -45,3 +46,8 @@ func byPath(es []fs.Entry) map[string]fs.Entry {
 	}
 	return m
 }
+
+// isRecord reports whether an entry is a file record's: a file,
+// directory or stream, or a system file ("$MFT", "$Extend/$Quota:$Q"),
+// not the boot sectors.
+func isRecord(e fs.Entry) bool { return e.Kind != fs.KindMeta || strings.HasPrefix(e.Path, "$") }

@@ -60,6 +60,7 @@ type dirItem struct {
 	n     uint64
 	depth int
 	path  string
+	meta  bool // $Extend and what it holds: reported as fs.KindMeta
 }
 
 // walker is the state of one Walk.
@@ -123,6 +124,10 @@ func (f *FS) Walk(fn func(fs.Entry) error) error {
 	if err := w.meta(); err != nil {
 		return err
 	}
+	extend, err := w.system()
+	if err != nil {
+		return err
+	}
 	if err := w.load(rootRecord, "/"); err != nil {
 		return fmt.Errorf("root directory: %w", err)
 	}
@@ -131,6 +136,10 @@ func (f *FS) Walk(fn func(fs.Entry) error) error {
 	}
 	w.mark(rootRecord)
 	w.stack = append(w.stack, dirItem{n: rootRecord, path: "/"})
+	if extend {
+		// On top of the stack: $Extend's tree is listed before the root's.
+		w.stack = append(w.stack, dirItem{n: extendRecord, path: systemNames[extendRecord], meta: true})
+	}
 	for len(w.stack) > 0 {
 		d := w.stack[len(w.stack)-1]
 		w.stack = w.stack[:len(w.stack)-1]
@@ -145,7 +154,53 @@ func (f *FS) Walk(fn func(fs.Entry) error) error {
 	return nil
 }
 
-const rootRecord = 5
+const (
+	rootRecord   = 5
+	extendRecord = 11
+	// firstNormal is the first record that is not a system file:
+	// records 0-15 are reserved to them (12-15 unused today).
+	firstNormal = 16
+)
+
+// systemNames are the system files' names, by record number, as mkntfs
+// and Windows name them in the root directory.
+var systemNames = [...]string{
+	0: "$MFT", 1: "$MFTMirr", 2: "$LogFile", 3: "$Volume", 4: "$AttrDef",
+	6: "$Bitmap", 7: "$Boot", 8: "$BadClus", 9: "$Secure", 10: "$UpCase",
+	11: "$Extend",
+}
+
+// system reports the system files, records 0-11 but the root, as
+// fs.KindMeta entries named by their NTFS names ("$MFT", "$LogFile"),
+// read by record number (not through the root's index, so that a
+// damaged root loses none of them), each with its named streams
+// ("$Secure:$SDS", "$BadClus:$Bad"). It reports whether $Extend (record
+// 11) is a directory to list.
+func (w *walker) system() (extend bool, err error) {
+	for n := uint64(0); n < uint64(len(systemNames)); n++ {
+		name := systemNames[n]
+		if name == "" {
+			continue
+		}
+		if err := w.load(n, name); err != nil {
+			w.warnLoad(name, err)
+			continue
+		}
+		w.mark(n)
+		if n == extendRecord {
+			if !w.slots[0].rec.isDir() {
+				w.warnf(n, name, w.slots[0].pieces[0].off, "not a directory; its tree is not listed")
+			} else {
+				extend = true // reported when listed, with its index
+				continue
+			}
+		}
+		if err := w.emit(n, name, fs.KindMeta); err != nil {
+			return false, err
+		}
+	}
+	return extend, nil
+}
 
 // meta reports the boot sector and its backup.
 func (w *walker) meta() error {
@@ -474,7 +529,11 @@ func (w *walker) emit(n uint64, path string, kind fs.Kind) error {
 			continue
 		}
 		w.out, size = w.streamExtents(name, w.out[:0])
-		if err := w.fn(fs.Entry{Kind: fs.KindFile, Path: path + ":" + name, Inode: n, Size: size, Extents: w.out}); err != nil {
+		sk := fs.KindFile
+		if kind == fs.KindMeta {
+			sk = fs.KindMeta
+		}
+		if err := w.fn(fs.Entry{Kind: sk, Path: path + ":" + name, Inode: n, Size: size, Extents: w.out}); err != nil {
 			return err
 		}
 	}
@@ -522,7 +581,11 @@ func (w *walker) dir(d dirItem) error {
 		return nil
 	}
 	recOff := w.slots[0].pieces[0].off
-	if err := w.emit(d.n, d.path, fs.KindDir); err != nil {
+	kind := fs.KindDir
+	if d.meta {
+		kind = fs.KindMeta
+	}
+	if err := w.emit(d.n, d.path, kind); err != nil {
 		return err
 	}
 	// Copy the $I30 index out of the record buffers.
@@ -659,6 +722,10 @@ func (w *walker) entry(e *indexEntry) error {
 	if n == d.n {
 		return nil // the root's "." entry
 	}
+	if n < firstNormal && d.n == rootRecord {
+		w.mark(n)
+		return nil // a system file, reported as metadata (system)
+	}
 	name := string(utf16.Decode(e.name))
 	path := "/" + name
 	if d.path != "/" {
@@ -679,10 +746,14 @@ func (w *walker) entry(e *indexEntry) error {
 			w.warnf(n, path, s.pieces[0].off, "directory nested deeper than %d; skipped", maxDepth)
 			return nil
 		}
-		w.kids = append(w.kids, dirItem{n: n, depth: d.depth + 1, path: path})
+		w.kids = append(w.kids, dirItem{n: n, depth: d.depth + 1, path: path, meta: d.meta})
 		return w.checkBudget()
 	}
-	if err := w.emit(n, path, fs.KindFile); err != nil {
+	kind := fs.KindFile
+	if d.meta {
+		kind = fs.KindMeta
+	}
+	if err := w.emit(n, path, kind); err != nil {
 		w.err = err
 		return errStop
 	}
