@@ -247,7 +247,7 @@ func (w *walker) slot(i int) *recSlot {
 }
 
 // readRecord reads and checks record n into slot i.
-func (w *walker) readRecord(i int, n uint64) error {
+func (w *walker) readRecord(i int, n uint64, path string) error {
 	s := w.slot(i)
 	s.n = n
 	w.budget--
@@ -258,11 +258,25 @@ func (w *walker) readRecord(i int, n uint64) error {
 	bad := func(err error) error {
 		return &diskerr.FormatError{FS: "ntfs", Off: s.pieces[0].off, What: fmt.Sprintf("MFT record %d", n), Msg: err.Error()}
 	}
-	if err := w.f.readPieces(s.buf, s.pieces); err != nil {
-		return bad(err)
+	if n == 0 && w.f.mirror0 {
+		// New found record 0 unusable (and warned): $MFTMirr's copy.
+		err = errors.New("unusable")
+	} else if err = w.f.readPieces(s.buf, s.pieces); err == nil {
+		err = parseRecord(s.buf, &s.rec)
 	}
-	if err := parseRecord(s.buf, &s.rec); err != nil {
-		return bad(err)
+	if err != nil {
+		// The first records ($MFT, $MFTMirr, $LogFile, $Volume) have
+		// a copy in $MFTMirr, as ntfs-3g uses.
+		if int64(n) >= w.f.mirrorRecords() {
+			return bad(err)
+		}
+		off, merr := w.f.mirrorCopy(n, s.buf, &s.rec)
+		if merr != nil {
+			return bad(fmt.Errorf("%w; %v", err, merr))
+		}
+		if w.fn != nil && (n != 0 || !w.f.mirror0) {
+			w.warnf(n, path, s.pieces[0].off, "%v; using $MFTMirr's copy at %#x", err, off)
+		}
 	}
 	if !s.rec.inUse() {
 		return bad(errors.New("not in use"))
@@ -275,7 +289,7 @@ func (w *walker) readRecord(i int, n uint64) error {
 // record and its disk offset.
 func (w *walker) load(n uint64, path string) error {
 	w.nslots, w.nattrs = 0, 0
-	if err := w.readRecord(0, n); err != nil {
+	if err := w.readRecord(0, n, path); err != nil {
 		return err
 	}
 	w.nslots = 1
@@ -322,7 +336,7 @@ func (w *walker) load(n uint64, path string) error {
 	}
 	for _, x := range w.extRec {
 		i := w.nslots
-		if err := w.readRecord(i, x); err != nil {
+		if err := w.readRecord(i, x, path); err != nil {
 			return fmt.Errorf("extension record of MFT record %d (%s): %w", n, path, err)
 		}
 		if s := &w.slots[i]; refRecord(s.rec.baseRef) != n {
