@@ -1,6 +1,7 @@
 package ntfs
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -88,6 +89,8 @@ type walker struct {
 	stack   []dirItem
 	visited map[uint64]struct{} // directories listed
 	reached []uint64            // bit set of records named by an index
+	// wof: the file being emitted is system-compressed (isWOF).
+	wof bool
 	// budget bounds the records read by one walk: each is read about
 	// twice on a sound volume (a directory when named and when listed;
 	// a file once per name); a damaged index naming one file with many
@@ -495,6 +498,40 @@ func streamName(a *fileAttr) string {
 	return ""
 }
 
+// Windows' system compression (WOF, "compact /exe"): the file's contents
+// are in the named $DATA stream wofStream, the unnamed $DATA being all
+// hole, and its reparse point has the tag reparseTagWOF.
+const (
+	atReparsePoint = 0xC0
+	reparseTagWOF  = 0x80000017
+	wofStream      = "WofCompressedData"
+)
+
+// isWOF reports whether the loaded file is system-compressed: a resident
+// $REPARSE_POINT with the WOF tag and a WofCompressedData stream.
+func (w *walker) isWOF() bool {
+	tag, stream := false, false
+	for i := 0; i < w.nattrs; i++ {
+		a := &w.attrs[i]
+		switch {
+		case a.typ == atReparsePoint && a.resident && a.valueLen >= 4:
+			tag = binary.LittleEndian.Uint32(a.value(w)) == reparseTagWOF
+		case a.typ == atData && a.name == wofStream:
+			stream = true
+		}
+	}
+	return tag && stream
+}
+
+// stream is streamName, except that a system-compressed file's
+// WofCompressedData stream is the file's own data.
+func (w *walker) stream(a *fileAttr) string {
+	if w.wof && a.typ == atData && a.name == wofStream {
+		return ""
+	}
+	return streamName(a)
+}
+
 // streamExtents appends the extents of the loaded file's stream name
 // ("" the file itself) and returns its size.
 func (w *walker) streamExtents(name string, out []fs.Extent) ([]fs.Extent, int64) {
@@ -502,10 +539,19 @@ func (w *walker) streamExtents(name string, out []fs.Extent) ([]fs.Extent, int64
 	// Contents first (sorted by file offset), then the other attributes.
 	for i := 0; i < w.nattrs; i++ {
 		a := &w.attrs[i]
-		if streamName(a) != name {
+		if w.stream(a) != name {
 			continue
 		}
 		switch {
+		case a.typ == atData && a.name != "" && name == "":
+			// A system-compressed file's WofCompressedData: its
+			// data, at offsets in the compressed stream; the
+			// size is the unnamed $DATA's.
+			if a.resident {
+				out = w.inlineExtents(a, out)
+			} else {
+				out = w.runExtents(a, fs.RoleData, out)
+			}
 		case a.typ == atData:
 			size = a.size
 			if a.resident {
@@ -520,7 +566,7 @@ func (w *walker) streamExtents(name string, out []fs.Extent) ([]fs.Extent, int64
 	}
 	for i := 0; i < w.nattrs; i++ {
 		a := &w.attrs[i]
-		if streamName(a) != name || a.resident || a.typ == atData || a.typ == atIndexAlloc {
+		if w.stream(a) != name || a.resident || a.typ == atData || a.typ == atIndexAlloc {
 			continue
 		}
 		out = w.runExtents(a, fs.RoleMeta, out)
@@ -531,6 +577,7 @@ func (w *walker) streamExtents(name string, out []fs.Extent) ([]fs.Extent, int64
 // emit reports the loaded file (record n) under path, then each of its
 // named streams as path:name.
 func (w *walker) emit(n uint64, path string, kind fs.Kind) error {
+	w.wof = w.isWOF()
 	out := w.recordExtents(w.out[:0])
 	out, size := w.streamExtents("", out)
 	w.out = out
@@ -538,7 +585,7 @@ func (w *walker) emit(n uint64, path string, kind fs.Kind) error {
 		return err
 	}
 	for i := 0; i < w.nattrs; i++ {
-		name := streamName(&w.attrs[i])
+		name := w.stream(&w.attrs[i])
 		if name == "" || w.seenStream(i, name) {
 			continue
 		}
@@ -558,7 +605,7 @@ func (w *walker) emit(n uint64, path string, kind fs.Kind) error {
 // name.
 func (w *walker) seenStream(i int, name string) bool {
 	for j := 0; j < i; j++ {
-		if streamName(&w.attrs[j]) == name {
+		if w.stream(&w.attrs[j]) == name {
 			return true
 		}
 	}
