@@ -106,12 +106,12 @@ func (w *walker) errBudget() error {
 	return &diskerr.FormatError{FS: "ntfs", Off: w.f.boot.mftLCN * w.f.boot.clusterSize, What: "$MFT", Msg: fmt.Sprintf("walk stopped after reading more than %d MFT records: indexes name the same records over and over", walkBudget(w.f.nrec))}
 }
 
-// Walk calls fn for the boot sector and its backup, then for the root
-// directory and every directory, file and named stream reachable from
-// it, each directory before its contents. The system files ($MFT,
-// $MFTMirr, $LogFile, $Volume, $AttrDef, $Bitmap, $Boot, $BadClus,
-// $Secure, $UpCase, $Extend and what it holds) are reached through the
-// root index like any file, under their NTFS names. See the package
+// Walk calls fn for the boot sector and its backup, the system files as
+// metadata ($MFT, $MFTMirr, $LogFile, $Volume, $AttrDef, $Bitmap, $Boot,
+// $BadClus, $Secure, $UpCase by record number, then $Extend and what it
+// holds), then for the root directory and every directory, file and
+// named stream reachable from it, each directory before its contents.
+// See the package
 // documentation for the extents. Damage is reported through the SetWarn
 // function and skipped; Walk returns fn's error, or an error when the
 // root directory cannot be read.
