@@ -284,18 +284,23 @@ func (t *table) describe(res chainResult) string {
 // descriptor with all the other bits set (0xFF8 on FAT12, 0xFFF8 on FAT16,
 // 0x0FFFFFF8 on FAT32, the low byte being the media byte): fsck.fat's test
 // of whether a copy is intact (FAT_EXTD: every bit but the low 8 set).
+// It reads the entry's bytes alone, not the page around them.
 func (t *table) mediaOK() (bool, uint32, error) {
-	v, err := t.next(0)
-	if err != nil {
-		return false, 0, err
+	var b [4]byte
+	if err := readFull(t.r, b[:], t.off); err != nil {
+		return false, 0, fmt.Errorf("reading the FAT: %w", err)
 	}
+	v := uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24
 	var extd uint32
 	switch t.variant {
 	case FAT12:
+		v &= 0xFFF
 		extd = 0xF00
 	case FAT16:
+		v &= 0xFFFF
 		extd = 0xFF00
 	default:
+		v &= 0x0FFFFFFF
 		extd = 0x0FFFFF00
 	}
 	return v&extd == extd, v, nil

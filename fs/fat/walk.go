@@ -98,8 +98,8 @@ func (w *walker) compareFATs() {
 		return
 	}
 	for i := range p.nfats {
-		if i == p.useFAT {
-			continue
+		if i == p.useFAT || i == p.activeFAT() {
+			continue // the copy read, or the one New refused (and said so)
 		}
 		o := newTable(w.f.r, p)
 		o.off, o.alt = p.fatOff+i*p.fatLen, -1
@@ -108,9 +108,6 @@ func (w *walker) compareFATs() {
 			w.warnf(o.off, what, "unreadable (%v); FAT %d is used", err, p.useFAT+1)
 			continue
 		} else if !ok {
-			if p.useFAT != 0 {
-				continue // New warned: this copy is the one it refused
-			}
 			w.warnf(o.off, what, "first entry %#x is not a media descriptor (zeroed or overwritten); FAT %d is used, as fsck.fat does", v, p.useFAT+1)
 			continue
 		}
