@@ -174,8 +174,31 @@ func TestDamage(t *testing.T) {
 				}
 				delete(got, e.Path)
 			}
-			for p := range got {
-				t.Errorf("%s: mapped, not on the clean volume", p)
+			// What an index no longer names is mapped under
+			// /$OrphanFiles, as the clean volume maps it.
+			lostByInode := map[uint64]fs.Entry{}
+			for _, e := range ces {
+				if tc.lost(e.Path) && !strings.Contains(e.Path, ":") {
+					lostByInode[e.Inode] = e
+				}
+			}
+			orphans := 0
+			for p, g := range got {
+				e, ok := lostByInode[g.Inode]
+				switch {
+				case !strings.HasPrefix(p, orphanDir+"/"):
+					t.Errorf("%s: mapped, not on the clean volume", p)
+				case strings.Contains(p, ":"):
+				case !ok:
+					t.Errorf("%s (record %d): an orphan that was not lost", p, g.Inode)
+				case g.Kind != e.Kind || !slices.Equal(g.Extents, e.Extents):
+					t.Errorf("%s: %c %v; clean %s: %c %v", p, g.Kind, g.Extents, e.Path, e.Kind, e.Extents)
+				default:
+					orphans++
+				}
+			}
+			if tc.lost("/dir") && orphans < 40 {
+				t.Errorf("%d lost files mapped as orphans, want the 40 files of /dir", orphans)
 			}
 			if tc.lost("/dir") && lost < 40 {
 				t.Errorf("only %d entries lost", lost)

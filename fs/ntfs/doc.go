@@ -135,9 +135,15 @@
 // path and disk offset, and skipped; the walk goes on. Index records are
 // read once each, in order, as the $BITMAP marks them in use: subnode
 // pointers are never followed. A budget on records read stops a walk that
-// damaged indexes make repeat itself. In-use records that no index names
-// (orphans; TSK's $OrphanFiles) are counted, not mapped (Unreachable, and
-// one warning), except the reserved records 12-23.
+// damaged indexes make repeat itself. In-use base records that no index names
+// (orphans: the files of a directory whose record or index is lost),
+// except the reserved records 12-23, are mapped after the tree under
+// "/$OrphanFiles/NAME" (The Sleuth Kit's name for its virtual directory
+// of orphans), NAME being the record's Win32 or POSIX $FILE_NAME
+// ("OrphanFile-N" without one, "NAME (record N)" when taken), an orphan
+// directory with its contents, so a damaged directory loses its own
+// record only; one warning counts them (Unreachable). The virtual
+// directory itself is not reported: it has no bytes.
 //
 // Memory: one record buffer per record of the current file, the current
 // directory's index records, a 64 KiB-chunk cache of 8 MiB, the stack of

@@ -287,7 +287,7 @@ func (f *FS) Info() fs.Info {
 
 // Unreachable returns, after Walk, how many in-use base file records
 // (other than the reserved records 0-23) no directory index names: they
-// are not mapped (The Sleuth Kit lists them under $OrphanFiles).
+// are mapped under /$OrphanFiles (see the package documentation).
 func (f *FS) Unreachable() int64 { return f.unreachable }
 
 func (f *FS) warnErr(err error) {

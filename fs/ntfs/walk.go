@@ -143,6 +143,14 @@ func (f *FS) Walk(fn func(fs.Entry) error) error {
 		// On top of the stack: $Extend's tree is listed before the root's.
 		w.stack = append(w.stack, dirItem{n: extendRecord, path: systemNames[extendRecord], meta: true})
 	}
+	if err := w.drain(); err != nil {
+		return err
+	}
+	return w.orphans()
+}
+
+// drain lists the directories on the stack, and those they hold.
+func (w *walker) drain() error {
 	for len(w.stack) > 0 {
 		d := w.stack[len(w.stack)-1]
 		w.stack = w.stack[:len(w.stack)-1]
@@ -153,7 +161,6 @@ func (f *FS) Walk(fn func(fs.Entry) error) error {
 			return w.errBudget()
 		}
 	}
-	w.countUnreachable()
 	return nil
 }
 
@@ -829,17 +836,29 @@ func (w *walker) checkBudget() error {
 	return nil
 }
 
-// countUnreachable counts the in-use base records after the reserved
-// ones that no index named, and warns once if there are any.
-func (w *walker) countUnreachable() {
+// orphanDir is the directory orphans are reported under, as The Sleuth
+// Kit names its virtual directory of them.
+const orphanDir = "/$OrphanFiles"
+
+// orphans finds the in-use base records after the reserved ones that no
+// index named (a damaged directory record or index loses the names of
+// what it held, not the files) and reports each under
+// /$OrphanFiles/NAME, NAME being its Win32 or POSIX $FILE_NAME: first
+// those whose parent is not itself an orphan directory, listing the
+// orphan directories as any directory (which reaches their contents),
+// then any orphan still not reached. One warning counts them.
+func (w *walker) orphans() error {
 	f := w.f
+	f.unreachable = 0
 	var first uint64
 	var firstOff int64
+	orphan := make([]uint64, len(w.reached))
 	s := w.slot(0)
 	for n := uint64(firstUserRecord); n < uint64(f.nrec); n++ {
 		if w.isMarked(n) {
 			continue
 		}
+		w.budget--
 		var err error
 		if s.pieces, err = f.locate(n, s.pieces[:0], false); err != nil || f.readPieces(s.buf, s.pieces) != nil {
 			continue
@@ -851,8 +870,68 @@ func (w *walker) countUnreachable() {
 			first, firstOff = n, s.pieces[0].off
 		}
 		f.unreachable++
+		orphan[n/64] |= 1 << (n % 64)
 	}
-	if f.unreachable > 0 {
-		f.warnErr(&diskerr.FormatError{FS: "ntfs", Off: firstOff, What: fmt.Sprintf("MFT record %d", first), Msg: fmt.Sprintf("%d in-use file record(s) not reachable from the root directory (orphans), the first this one; not mapped", f.unreachable)})
+	if f.unreachable == 0 {
+		return nil
 	}
+	f.warnErr(&diskerr.FormatError{FS: "ntfs", Off: firstOff, What: fmt.Sprintf("MFT record %d", first), Msg: fmt.Sprintf("%d in-use file record(s) not reachable from the root directory (orphans), the first this one; mapped under %s", f.unreachable, orphanDir)})
+	isOrphan := func(n uint64) bool { return n < uint64(f.nrec) && orphan[n/64]&(1<<(n%64)) != 0 }
+	names := map[string]bool{}
+	for pass := 0; pass < 2; pass++ {
+		for n := uint64(firstUserRecord); n < uint64(f.nrec); n++ {
+			if !isOrphan(n) || w.isMarked(n) {
+				continue
+			}
+			if err := w.load(n, orphanDir); err != nil {
+				w.mark(n)
+				w.warnLoad(fmt.Sprintf("%s/OrphanFile-%d", orphanDir, n), err)
+				continue
+			}
+			name, parent, ok := w.fileName()
+			if pass == 0 && ok && isOrphan(parent) && !w.isMarked(parent) {
+				continue // reached when its directory is listed
+			}
+			if !ok || name == "" {
+				name = fmt.Sprintf("OrphanFile-%d", n)
+			}
+			if names[name] {
+				name = fmt.Sprintf("%s (record %d)", name, n)
+			}
+			names[name] = true
+			path := orphanDir + "/" + name
+			w.mark(n)
+			if w.slots[0].rec.isDir() {
+				w.stack = append(w.stack, dirItem{n: n, depth: 1, path: path})
+			} else if err := w.emit(n, path, fs.KindFile); err != nil {
+				return err
+			}
+			if err := w.drain(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// fileName returns the loaded record's first Win32 or POSIX $FILE_NAME
+// and its parent's record number.
+func (w *walker) fileName() (name string, parent uint64, ok bool) {
+	for i := 0; i < w.nattrs; i++ {
+		a := &w.attrs[i]
+		if a.typ != atFileName || !a.resident || a.valueLen < 0x42 {
+			continue
+		}
+		v := a.value(w)
+		l := int(v[0x40])
+		if v[0x41] == nsDOS || 0x42+2*l > len(v) {
+			continue
+		}
+		u := make([]uint16, l)
+		for j := range u {
+			u[j] = binary.LittleEndian.Uint16(v[0x42+2*j:])
+		}
+		return string(utf16.Decode(u)), refRecord(binary.LittleEndian.Uint64(v)), true
+	}
+	return "", 0, false
 }
