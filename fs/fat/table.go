@@ -314,9 +314,10 @@ const diffChunk = 256 << 10
 // only the chunks that differ. first is the first such cluster, va and vb
 // its entries. A read error ends the comparison (err).
 func fatDiff(r io.ReaderAt, a, b *table) (n int64, first, va, vb uint32, err error) {
-	ba, bb := make([]byte, diffChunk), make([]byte, diffChunk)
-	for off := int64(0); off < a.len; off += diffChunk {
-		k := min(diffChunk, a.len-off)
+	chunk := min(diffChunk, a.len)
+	ba, bb := make([]byte, chunk), make([]byte, chunk)
+	for off := int64(0); off < a.len; off += chunk {
+		k := min(chunk, a.len-off)
 		if err := readFull(r, ba[:k], a.off+off); err != nil {
 			return n, first, va, vb, err
 		}
