@@ -219,3 +219,92 @@ func TestDamage(t *testing.T) {
 		})
 	}
 }
+
+// TestDamageScript runs testimages/ntfs-damage.sh (which places the damage
+// with The Sleuth Kit's fsstat, fls and istat) on the small fixture and
+// checks each image does what its MANIFEST line says a reader should.
+func TestDamageScript(t *testing.T) {
+	testutil.NeedTools(t, "bash", "fsstat", "fls", "istat", "dd", "od")
+	clean := fixture(t, "small")
+	dir := t.TempDir()
+	vol := filepath.Join(dir, "small.img")
+	if err := os.WriteFile(vol, clean, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out")
+	testutil.Run(t, "", "bash", filepath.Join("..", "..", "testimages", "ntfs-damage.sh"), vol, out)
+	ces, _, err := walkAll(t, clean)
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifest, err := os.ReadFile(filepath.Join(out, "MANIFEST"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(manifest)), "\n")
+	if len(lines) != 8 {
+		t.Fatalf("MANIFEST has %d lines, want 8:\n%s", len(lines), manifest)
+	}
+	for _, line := range lines {
+		name, _, _ := strings.Cut(line, "\t")
+		t.Run(name, func(t *testing.T) {
+			b, err := os.ReadFile(filepath.Join(out, name+".img"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			es, warns, err := walkAll(t, b)
+			switch name {
+			case "boot-and-backup", "mft0-and-mirror":
+				if err == nil {
+					t.Fatalf("walked; want an error")
+				}
+				t.Logf("error: %v", err)
+				return
+			}
+			if err != nil {
+				t.Fatalf("%v", err)
+			}
+			var all strings.Builder
+			for _, w := range warns {
+				fmt.Fprintln(&all, w)
+			}
+			want := map[string]string{
+				"boot-zeroed": "using the backup boot sector", "mft0-garbage": "using $MFTMirr's copy",
+				"mft0-3-fixups": "MFT record 3 ($Volume)", "file-fixup": "bad fixup",
+				"dir-record": "(orphans)", "index-record": "(orphans)",
+			}[name]
+			if !strings.Contains(all.String(), want) {
+				t.Errorf("no warning with %q:\n%s", want, all.String())
+			}
+			got := byPath(es)
+			missing := 0
+			for _, e := range ces {
+				if g, ok := got[e.Path]; !ok {
+					missing++
+				} else if !slices.Equal(g.Extents, e.Extents) {
+					t.Errorf("%s: extents differ from the clean volume's", e.Path)
+				}
+			}
+			switch name {
+			case "boot-zeroed", "mft0-garbage", "mft0-3-fixups":
+				if missing > 0 || len(es) != len(ces) {
+					t.Errorf("%d of %d entries lost, %d entries: want the clean walk", missing, len(ces), len(es))
+				}
+			case "file-fixup":
+				if missing == 0 || missing > 3 {
+					t.Errorf("%d entries lost, want one file's (its names and streams)", missing)
+				}
+			default:
+				orphans := 0
+				for _, e := range es {
+					if strings.HasPrefix(e.Path, orphanDir+"/") {
+						orphans++
+					}
+				}
+				if orphans == 0 {
+					t.Errorf("no orphan mapped; %d entries lost", missing)
+				}
+			}
+		})
+	}
+}
