@@ -120,6 +120,11 @@ func TestDamage(t *testing.T) {
 			[]string{fmt.Sprintf("MFT record 9 ($Secure) at %#x: magic", rec(9))}, under("$Secure"), ""},
 		{"directory record garbage", func(b []byte) { garbage(b, rec(64), 1024) },
 			[]string{fmt.Sprintf("MFT record 64 (/dir) at %#x: magic", rec(64)), "not reachable from the root directory (orphans)"}, under("/dir"), ""},
+		// The root's record lost: everything below it comes back
+		// under /$OrphanFiles; the system files are read by number.
+		{"root record garbage", func(b []byte) { garbage(b, rec(5), 1024) },
+			[]string{fmt.Sprintf("MFT record 5 (the root directory /) at %#x: magic", rec(5)), "what it holds is mapped under /$OrphanFiles"},
+			func(p string) bool { return strings.HasPrefix(p, "/") }, ""},
 		// Some of /dir's names are in the index record: those files
 		// come back as orphans; the others stay where they were.
 		{"directory index record garbage", func(b []byte) { garbage(b, dirIndex, 4096) },

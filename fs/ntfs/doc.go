@@ -142,7 +142,8 @@
 // of orphans), NAME being the record's Win32 or POSIX $FILE_NAME
 // ("OrphanFile-N" without one, "NAME (record N)" when taken), an orphan
 // directory with its contents, so a damaged directory loses its own
-// record only; one warning counts them (Unreachable). The virtual
+// record only (the root too: when record 5 is unusable, Walk warns and
+// everything below the root comes back under /$OrphanFiles); one warning counts them (Unreachable). The virtual
 // directory itself is not reported: it has no bytes.
 //
 // Memory: one record buffer per record of the current file, the current

@@ -113,8 +113,9 @@ func (w *walker) errBudget() error {
 // named stream reachable from it, each directory before its contents.
 // See the package
 // documentation for the extents. Damage is reported through the SetWarn
-// function and skipped; Walk returns fn's error, or an error when the
-// root directory cannot be read.
+// function and skipped (an unusable root directory too: what it held is
+// found as orphans); Walk returns fn's error, or an error when damaged
+// indexes exhaust its budget.
 func (f *FS) Walk(fn func(fs.Entry) error) error {
 	w := &walker{
 		f:       f,
@@ -131,14 +132,27 @@ func (f *FS) Walk(fn func(fs.Entry) error) error {
 	if err != nil {
 		return err
 	}
-	if err := w.load(rootRecord, "/"); err != nil {
-		return fmt.Errorf("root directory: %w", err)
+	err = w.load(rootRecord, "/")
+	if err == nil && !w.slots[0].rec.isDir() {
+		err = &diskerr.FormatError{FS: "ntfs", Off: w.slots[0].pieces[0].off, What: "MFT record 5", Msg: "root is not a directory"}
 	}
-	if !w.slots[0].rec.isDir() {
-		return &diskerr.FormatError{FS: "ntfs", Off: w.slots[0].pieces[0].off, What: "MFT record 5 (/)", Msg: "root is not a directory"}
+	if err != nil {
+		// What the root holds is still there: the orphan pass maps
+		// it under /$OrphanFiles.
+		var fe *diskerr.FormatError
+		if errors.As(err, &fe) {
+			c := *fe
+			c.What += " (the root directory /)"
+			c.Msg += "; what it holds is mapped under " + orphanDir
+			err = &c
+		} else {
+			err = fmt.Errorf("ntfs: the root directory: %w; what it holds is mapped under %s", err, orphanDir)
+		}
+		f.warnErr(err)
+	} else {
+		w.mark(rootRecord)
+		w.stack = append(w.stack, dirItem{n: rootRecord, path: "/"})
 	}
-	w.mark(rootRecord)
-	w.stack = append(w.stack, dirItem{n: rootRecord, path: "/"})
 	if extend {
 		// On top of the stack: $Extend's tree is listed before the root's.
 		w.stack = append(w.stack, dirItem{n: extendRecord, path: systemNames[extendRecord], meta: true})
