@@ -49,6 +49,7 @@ type bpb struct {
 
 	// FAT32 only.
 	extFlags    uint16 // bit 7: mirroring off; bits 0-3: active FAT
+	useFAT      int64  // the copy read (FS.pickFAT)
 	rootCluster uint32
 	fsinfo      int64 // sector of FSInfo (0: none)
 	backupBoot  int64 // sector of the backup boot sector (0: none)
@@ -177,8 +178,9 @@ func parseBPB(b []byte, size int64) (*bpb, error) {
 // clusterOff is the byte offset of data cluster c (2 <= c <= maxCluster).
 func (p *bpb) clusterOff(c uint32) int64 { return p.dataOff + int64(c-2)*p.clusterSize }
 
-// activeFAT is the FAT copy the filesystem is read through: the first,
-// unless a FAT32 volume turned mirroring off and names another.
+// activeFAT is the FAT copy the boot sector says is current: the first,
+// unless a FAT32 volume turned mirroring off and names another. The walk
+// reads useFAT (FS.pickFAT).
 func (p *bpb) activeFAT() int64 {
 	if p.variant == FAT32 && p.extFlags&0x80 != 0 {
 		if a := int64(p.extFlags & 0x0F); a < p.nfats {

@@ -151,7 +151,7 @@ func TestCorruptions(t *testing.T) {
 			sub := g.clusters("/dir/sub")
 			g.setFAT(b, sub[len(sub)-1], g.clusters("/dir")[0])
 			return b
-		}, warn: "already belongs to another directory", check: func(t *testing.T, got map[string]fs.Entry) {
+		}, warn: "already belongs to another file or directory", check: func(t *testing.T, got map[string]fs.Entry) {
 			if _, ok := got["/dir/sub/deeper/large.bin"]; !ok {
 				t.Error("/dir/sub/deeper/large.bin lost")
 			}
@@ -302,10 +302,11 @@ func TestReadErrors(t *testing.T) {
 	}
 }
 
-// TestWalkBudget: entries that all name one long chain make the walk
-// follow it again and again; the budget stops it with an error instead of
-// doing work quadratic in the volume's size. It changes walkBudget, so it
-// must not run in parallel.
+// TestWalkBudget: entries that all name one long chain (crossed chains)
+// would make a walk follow it again and again, quadratic in the volume's
+// size; each later file is cut at the first cluster an earlier one owns,
+// with a warning, so the walk stays within a budget of a few times the
+// chain's clusters. It changes walkBudget, so it must not run in parallel.
 func TestWalkBudget(t *testing.T) {
 	b := loadFixture(t, "fat16")
 	g := fixtureGeom{t: t, w: walkBytes(t, b)}
@@ -317,23 +318,30 @@ func TestWalkBudget(t *testing.T) {
 	}
 	f, err := New(bytes.NewReader(b), int64(len(b)))
 	must(t, err)
-	f.SetWarn(func(error) {})
-	count := func() (int, error) {
-		n := 0
-		err := f.Walk(func(fs.Entry) error { n++; return nil })
-		return n, err
-	}
-	full, err := count()
-	if err != nil {
-		t.Fatalf("default budget: %v", err)
-	}
+	var warns []string
+	f.SetWarn(func(err error) { warns = append(warns, err.Error()) })
 	old := walkBudget
 	defer func() { walkBudget = old }()
 	walkBudget = func(uint32) int64 { return int64(extentClusters(big)) * 5 }
-	n, err := count()
-	var fe *diskerr.FormatError
-	if !errors.As(err, &fe) || !strings.Contains(err.Error(), "walk stopped") || n >= full {
-		t.Errorf("small budget: %d of %d entries, %v; want a diskerr.FormatError saying the walk stopped", n, full, err)
+	n := 0
+	err = f.Walk(func(e fs.Entry) error {
+		if strings.HasPrefix(e.Path, "/many/many-file") && len(e.Extents) > 0 {
+			t.Errorf("%s: mapped %v, want it cut at its first (crossed) cluster", e.Path, e.Extents)
+		}
+		n++
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("small budget: %v after %d entries", err, n)
+	}
+	crossed := 0
+	for _, w := range warns {
+		if strings.Contains(w, "crossed chains") {
+			crossed++
+		}
+	}
+	if crossed != 40 {
+		t.Errorf("%d warnings of crossed chains, want 40: %q", crossed, warns)
 	}
 }
 
@@ -358,8 +366,9 @@ func TestWalkStops(t *testing.T) {
 }
 
 // TestFATCopies: copies that differ are not an error (go-diskfs refuses
-// such FAT32 volumes); with mirroring off (extended flags bit 7) the copy
-// the boot sector names is the one read.
+// such FAT32 volumes) but a warning saying which copy is read, decided as
+// fsck.fat decides; with mirroring off (extended flags bit 7) the copy
+// the boot sector names is the one read, and the others may differ.
 func TestFATCopies(t *testing.T) {
 	orig := loadFixture(t, "fat32")
 	pristine := walkBytes(t, orig)
@@ -367,19 +376,23 @@ func TestFATCopies(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		edit func(b []byte)
+		warn string
 	}{
-		{"second copy zeroed", func(b []byte) { clear(b[p.fatOff+p.fatLen+8 : p.fatOff+2*p.fatLen]) }},
+		{"second copy zeroed but its media entry", func(b []byte) { clear(b[p.fatOff+p.fatLen+8 : p.fatOff+2*p.fatLen]) },
+			fmt.Sprintf("fat: FAT 2 at %#x: differs from FAT 1 in", p.fatOff+p.fatLen+8)},
+		{"second copy zeroed", func(b []byte) { clear(b[p.fatOff+p.fatLen : p.fatOff+2*p.fatLen]) },
+			fmt.Sprintf("fat: FAT 2 at %#x: first entry 0x0 is not a media descriptor (zeroed or overwritten); FAT 1 is used", p.fatOff+p.fatLen)},
 		{"mirroring off, FAT 2 active, FAT 1 zeroed", func(b []byte) {
 			binary.LittleEndian.PutUint16(b[40:], 0x81)
 			clear(b[p.fatOff+8 : p.fatOff+p.fatLen])
-		}},
+		}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := bytes.Clone(orig)
 			tc.edit(b)
 			w := walkBytes(t, b)
-			if len(w.warns) != 0 {
-				t.Errorf("warnings: %v", w.warns)
+			if tc.warn == "" && len(w.warns) != 0 || tc.warn != "" && (len(w.warns) != 1 || !strings.Contains(w.warns[0].Error(), tc.warn)) {
+				t.Errorf("warnings: %v; want %q", w.warns, tc.warn)
 			}
 			if fmt.Sprint(w.entries) != fmt.Sprint(pristine.entries) {
 				t.Errorf("walk differs from the pristine image's")

@@ -53,8 +53,22 @@
 // 0 ends the directory (fatgen103; Linux reads on past it, Windows and
 // The Sleuth Kit do not).
 //
-// The FAT read is the active copy: the first, or the one a FAT32 volume
-// with mirroring turned off names. Copies that differ are not an error.
+// The FAT read is chosen as fsck.fat (dosfstools' read_fat) chooses it:
+// the active copy (the first, or the one a FAT32 volume with mirroring
+// turned off names) when its first entry is readable and intact (the
+// media descriptor with every bit above the low byte set: 0xFF8, 0xFFF8,
+// 0x0FFFFFF8 and up), else the first other copy that is, with a warning
+// naming both ("FAT 1 at 0x4000: first entry 0x0 is not a media
+// descriptor (zeroed or overwritten); using FAT 2 at 0x..."). When mirroring
+// is on, Walk compares the other copies with it and warns when they
+// differ, saying in how many entries and the first; like fsck.fat, which
+// keeps the first FAT when both look intact ("FATs differ but appear to
+// be intact. Using first FAT."), the copy read is used whole, never
+// entry by entry: a per-entry choice would need a rule fsck.fat does not
+// have, and could mix two consistent tables into an inconsistent one.
+// Where bytes of the copy read cannot be read (an I/O error), the same
+// bytes of another copy are, with a warning. Copies that differ are not
+// an error.
 //
 // # Damage
 //
@@ -64,12 +78,16 @@
 // path and the byte offset (of the directory entry, or of the FAT entry
 // where a chain goes wrong), and the walk goes on: a chain that loops,
 // leads to a free, reserved, bad or out-of-volume cluster, or ends before
-// the file's size is cut there and what came before is mapped; a
-// directory whose chain runs into another directory's clusters is cut, one
-// reached twice is skipped; a long name with a bad checksum or sequence
+// the file's size is cut there and what came before is mapped; a chain
+// (a file's or a directory's) that runs into a cluster an earlier chain
+// of the walk took (crossed chains) is cut there, as fsck.fat truncates
+// the second of two files that share clusters (the walk meets the files
+// in the order fsck.fat does on the tests' images, so the same file is
+// cut at the same place); a directory reached twice is skipped; a long name with a bad checksum or sequence
 // falls back to the 8.3 name. Every chain is bounded by the cluster count
 // (a per-chain bitmap detects loops), and the whole walk by a budget of
 // four times the clusters, so no image makes it hang or work
-// quadratically; memory is bounded by a bitmap of the clusters and a 4 MiB
-// cache of the FAT.
+// quadratically (a cluster is followed once: every chain marks the
+// clusters it takes in one bitmap); memory is bounded by that bitmap and
+// a 4 MiB cache of the FAT.
 package fat

@@ -21,6 +21,8 @@ type FS struct {
 	p     *bpb
 	warn  fs.WarnFunc
 	label string
+	// pending are New's warnings, until SetWarn.
+	pending []error
 }
 
 // New opens the FAT volume that starts at r's first byte; size is the size
@@ -40,14 +42,64 @@ func New(r io.ReaderAt, size int64) (*FS, error) {
 		return nil, err
 	}
 	f := &FS{r: r, size: size, p: p}
+	f.pickFAT()
 	f.label = f.readLabel()
 	return f, nil
 }
 
+// pickFAT chooses the FAT copy the volume is read through, as fsck.fat
+// (dosfstools' read_fat) does: the active copy (the first, or the one a
+// FAT32 volume with mirroring off names) when its first entry is intact
+// (mediaOK) and readable, else the first other copy that is, with a
+// warning; when none is, the active copy.
+func (f *FS) pickFAT() {
+	p := f.p
+	p.useFAT = p.activeFAT()
+	check := func(i int64) (bool, uint32, error) {
+		t := newTable(f.r, p)
+		t.off, t.alt = p.fatOff+i*p.fatLen, -1
+		return t.mediaOK()
+	}
+	ok, v, err := check(p.useFAT)
+	if ok || p.nfats < 2 {
+		return
+	}
+	why := fmt.Sprintf("first entry %#x is not a media descriptor (zeroed or overwritten)", v)
+	if err != nil {
+		why = "unreadable: " + err.Error()
+	}
+	for i := range p.nfats {
+		if i == p.useFAT {
+			continue
+		}
+		if good, _, _ := check(i); good {
+			f.pend(&diskerr.FormatError{FS: "fat", Off: p.fatOff + p.useFAT*p.fatLen, What: fmt.Sprintf("FAT %d", p.useFAT+1),
+				Msg: fmt.Sprintf("%s; using FAT %d at %#x, as fsck.fat does", why, i+1, p.fatOff+i*p.fatLen)})
+			p.useFAT = i
+			return
+		}
+	}
+	f.pend(&diskerr.FormatError{FS: "fat", Off: p.fatOff + p.useFAT*p.fatLen, What: fmt.Sprintf("FAT %d", p.useFAT+1),
+		Msg: why + "; no other copy is intact either: read anyway"})
+}
+
+// pend keeps a problem New worked around, for the warning function
+// SetWarn sets.
+func (f *FS) pend(err error) { f.pending = append(f.pending, err) }
+
 // SetWarn sets the function that receives the problems Walk works around
 // (a broken cluster chain, a bad long name, a directory loop). Without
-// one, they are dropped.
-func (f *FS) SetWarn(w fs.WarnFunc) { f.warn = w }
+// one, they are dropped. The problems New worked around (a FAT copy
+// other than the active one chosen) are passed to it at once.
+func (f *FS) SetWarn(w fs.WarnFunc) {
+	f.warn = w
+	for _, err := range f.pending {
+		f.warnErr(err)
+	}
+	if w != nil {
+		f.pending = nil
+	}
+}
 
 // Variant says whether the volume is FAT12, FAT16 or FAT32: FAT32 when
 // the boot sector has the FAT32 layout (16-bit FAT size 0), else FAT12

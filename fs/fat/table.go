@@ -1,6 +1,7 @@
 package fat
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 )
@@ -15,6 +16,10 @@ type table struct {
 	variant Variant
 	max     uint32 // last valid cluster number
 	pages   [tablePages]tablePage
+	// alt is another copy's first byte (-1: none), read where this
+	// copy's bytes cannot be; onAlt, if set, hears of it once.
+	alt   int64
+	onAlt func(err error, altOff int64)
 }
 
 const (
@@ -28,8 +33,17 @@ type tablePage struct {
 	buf []byte
 }
 
+// newTable reads the FAT copy p.useFAT, falling back to another copy
+// where its bytes cannot be read.
 func newTable(r io.ReaderAt, p *bpb) *table {
-	return &table{r: r, off: p.fatOff + p.activeFAT()*p.fatLen, len: p.fatLen, variant: p.variant, max: p.maxCluster}
+	t := &table{r: r, off: p.fatOff + p.useFAT*p.fatLen, len: p.fatLen, variant: p.variant, max: p.maxCluster, alt: -1}
+	for i := range p.nfats {
+		if i != p.useFAT {
+			t.alt = p.fatOff + i*p.fatLen
+			break
+		}
+	}
+	return t
 }
 
 // byteAt returns byte i of the FAT copy.
@@ -50,7 +64,19 @@ func (t *table) byteAt(i int64) (byte, error) {
 			if err == nil {
 				err = io.ErrUnexpectedEOF
 			}
-			return 0, fmt.Errorf("reading the FAT at %#x: %w", t.off+pn*tablePageSize, err)
+			err = fmt.Errorf("reading the FAT at %#x: %w", t.off+pn*tablePageSize, err)
+			if t.alt < 0 {
+				return 0, err
+			}
+			// The same bytes of another copy, as fsck.fat would
+			// use the second FAT where the first is unreadable.
+			if m, aerr := t.r.ReadAt(pg.buf[:n], t.alt+pn*tablePageSize); int64(m) < n {
+				return 0, fmt.Errorf("%w; the other copy at %#x: %v", err, t.alt+pn*tablePageSize, aerr)
+			}
+			if t.onAlt != nil {
+				t.onAlt(err, t.alt+pn*tablePageSize)
+				t.onAlt = nil
+			}
 		}
 		pg.n, pg.len = pn+1, int(n)
 	}
@@ -170,7 +196,6 @@ type bitset []uint64
 
 func (b bitset) has(c uint32) bool { return b[c/64]&(1<<(c%64)) != 0 }
 func (b bitset) set(c uint32)      { b[c/64] |= 1 << (c % 64) }
-func (b bitset) clear(c uint32)    { b[c/64] &^= 1 << (c % 64) }
 
 func newBitset(max uint32) bitset { return make(bitset, max/64+1) }
 
@@ -231,15 +256,6 @@ func (t *table) follow(start uint32, limit uint32, runs []run, seen bitset, budg
 	}
 }
 
-// unmark clears the clusters of runs from seen.
-func unmark(seen bitset, runs []run) {
-	for _, r := range runs {
-		for i := range r.n {
-			seen.clear(r.first + i)
-		}
-	}
-}
-
 // describe explains a chain's end for a warning.
 func (t *table) describe(res chainResult) string {
 	switch res.end {
@@ -255,11 +271,99 @@ func (t *table) describe(res chainResult) string {
 		return fmt.Sprintf("the chain loops: the FAT entry of cluster %d (at %#x) leads back to cluster %d", res.at, t.volumeOff(res.at), res.val)
 	case endShared:
 		if res.count == 0 {
-			return fmt.Sprintf("its first cluster %d already belongs to another directory", res.val)
+			return fmt.Sprintf("its first cluster %d already belongs to another file or directory (crossed chains)", res.val)
 		}
-		return fmt.Sprintf("the FAT entry of cluster %d (at %#x) leads to cluster %d, which already belongs to another directory", res.at, t.volumeOff(res.at), res.val)
+		return fmt.Sprintf("the FAT entry of cluster %d (at %#x) leads to cluster %d, which already belongs to another file or directory (crossed chains)", res.at, t.volumeOff(res.at), res.val)
 	case endRead:
 		return res.err.Error()
 	}
 	return fmt.Sprintf("chain end %d", res.end)
+}
+
+// mediaOK reports whether a FAT copy's first entry holds the media
+// descriptor with all the other bits set (0xFF8 on FAT12, 0xFFF8 on FAT16,
+// 0x0FFFFFF8 on FAT32, the low byte being the media byte): fsck.fat's test
+// of whether a copy is intact (FAT_EXTD: every bit but the low 8 set).
+// It reads the entry's bytes alone, not the page around them.
+func (t *table) mediaOK() (bool, uint32, error) {
+	var b [4]byte
+	if err := readFull(t.r, b[:], t.off); err != nil {
+		return false, 0, fmt.Errorf("reading the FAT: %w", err)
+	}
+	v := uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24
+	var extd uint32
+	switch t.variant {
+	case FAT12:
+		v &= 0xFFF
+		extd = 0xF00
+	case FAT16:
+		v &= 0xFFFF
+		extd = 0xFF00
+	default:
+		v &= 0x0FFFFFFF
+		extd = 0x0FFFFF00
+	}
+	return v&extd == extd, v, nil
+}
+
+// diffChunk is the unit in which two FAT copies are compared.
+const diffChunk = 256 << 10
+
+// fatDiff counts the entries of clusters 2 and up that differ between
+// copies a and b (of one volume), reading both in chunks and decoding
+// only the chunks that differ. first is the first such cluster, va and vb
+// its entries. A read error ends the comparison (err).
+func fatDiff(r io.ReaderAt, a, b *table) (n int64, first, va, vb uint32, err error) {
+	chunk := min(diffChunk, a.len)
+	ba, bb := make([]byte, chunk), make([]byte, chunk)
+	for off := int64(0); off < a.len; off += chunk {
+		k := min(chunk, a.len-off)
+		if err := readFull(r, ba[:k], a.off+off); err != nil {
+			return n, first, va, vb, err
+		}
+		if err := readFull(r, bb[:k], b.off+off); err != nil {
+			return n, first, va, vb, err
+		}
+		if bytes.Equal(ba[:k], bb[:k]) {
+			continue
+		}
+		// The clusters whose entries overlap [off, off+k).
+		lo, hi := uint32(0), uint32(0)
+		switch a.variant {
+		case FAT12:
+			lo, hi = uint32(off*2/3), uint32((off+k)*2/3+1)
+		case FAT16:
+			lo, hi = uint32(off/2), uint32((off+k)/2)
+		default:
+			lo, hi = uint32(off/4), uint32((off+k)/4)
+		}
+		for c := max(lo, 2); c <= hi && c <= a.max; c++ {
+			x, err := a.next(c)
+			if err != nil {
+				return n, first, va, vb, err
+			}
+			y, err := b.next(c)
+			if err != nil {
+				return n, first, va, vb, err
+			}
+			if x != y {
+				if n == 0 {
+					first, va, vb = c, x, y
+				}
+				n++
+			}
+		}
+	}
+	return n, first, va, vb, nil
+}
+
+func readFull(r io.ReaderAt, b []byte, off int64) error {
+	m, err := r.ReadAt(b, off)
+	if m == len(b) {
+		return nil
+	}
+	if err == nil {
+		err = io.ErrUnexpectedEOF
+	}
+	return fmt.Errorf("reading %d bytes at %#x: %w", len(b), off, err)
 }

@@ -36,21 +36,23 @@ type dirItem struct {
 
 // walker is the state of one Walk.
 type walker struct {
-	f       *FS
-	p       *bpb
-	t       *table
-	fn      func(fs.Entry) error
-	err     error
-	budget  int64
-	seen    bitset // clusters of the file chain being followed
-	dirSeen bitset // clusters of every directory met
-	runs    []run
-	out     []fs.Extent
-	buf     []byte
-	lfn     lfnState
-	stack   []dirItem
-	kids    []dirItem
-	parent  dirItem
+	f      *FS
+	p      *bpb
+	t      *table
+	fn     func(fs.Entry) error
+	err    error
+	budget int64
+	// owned marks the clusters of every chain followed so far, files'
+	// and directories': a chain that runs into one is crossed with an
+	// earlier one (or loops) and is cut there.
+	owned  bitset
+	runs   []run
+	out    []fs.Extent
+	buf    []byte
+	lfn    lfnState
+	stack  []dirItem
+	kids   []dirItem
+	parent dirItem
 }
 
 // Walk calls fn for the metadata structures, then for the root directory
@@ -61,11 +63,14 @@ type walker struct {
 func (f *FS) Walk(fn func(fs.Entry) error) error {
 	p := f.p
 	w := &walker{f: f, p: p, t: newTable(f.r, p), fn: fn, budget: walkBudget(p.clusters)}
-	w.seen = newBitset(p.maxCluster)
-	w.dirSeen = newBitset(p.maxCluster)
+	w.owned = newBitset(p.maxCluster)
+	w.t.onAlt = func(err error, altOff int64) {
+		w.warnf(w.t.off, fmt.Sprintf("FAT %d", p.useFAT+1), "%v; the same bytes of another copy at %#x are used", err, altOff)
+	}
 	if err := w.meta(); err != nil {
 		return err
 	}
+	w.compareFATs()
 	if p.variant == FAT32 {
 		w.stack = append(w.stack, dirItem{start: p.rootCluster, inode: rootInode, path: "/"})
 	} else {
@@ -79,6 +84,41 @@ func (f *FS) Walk(fn func(fs.Entry) error) error {
 		}
 	}
 	return nil
+}
+
+// compareFATs warns when the other FAT copies differ from the one read
+// (unless a FAT32 volume turned mirroring off: then they may). Like
+// fsck.fat, which compares the whole copies and, when both look intact
+// (their first entry holds the media descriptor), keeps the first: the
+// copy read is used whole, not entry by entry, and the warning says how
+// many entries differ and the first.
+func (w *walker) compareFATs() {
+	p := w.p
+	if p.nfats < 2 || p.variant == FAT32 && p.extFlags&0x80 != 0 {
+		return
+	}
+	for i := range p.nfats {
+		if i == p.useFAT || i == p.activeFAT() {
+			continue // the copy read, or the one New refused (and said so)
+		}
+		o := newTable(w.f.r, p)
+		o.off, o.alt = p.fatOff+i*p.fatLen, -1
+		what := fmt.Sprintf("FAT %d", i+1)
+		if ok, v, err := o.mediaOK(); err != nil {
+			w.warnf(o.off, what, "unreadable (%v); FAT %d is used", err, p.useFAT+1)
+			continue
+		} else if !ok {
+			w.warnf(o.off, what, "first entry %#x is not a media descriptor (zeroed or overwritten); FAT %d is used, as fsck.fat does", v, p.useFAT+1)
+			continue
+		}
+		a := newTable(w.f.r, p)
+		a.alt = -1
+		n, c, va, vb, err := fatDiff(w.f.r, a, o)
+		if err != nil || n == 0 {
+			continue
+		}
+		w.warnf(o.volumeOff(c), what, "differs from FAT %d in %d entries, the first of cluster %d (%#x there, %#x here); both look intact: FAT %d is used, as fsck.fat does", p.useFAT+1, n, c, va, vb, p.useFAT+1)
+	}
 }
 
 // rootInode is The Sleuth Kit's address of the root directory.
@@ -209,13 +249,13 @@ func (w *walker) dir(d dirItem) error {
 		size = p.rootLen
 	} else {
 		var res chainResult
-		w.runs, res = w.t.follow(d.start, p.maxCluster, w.runs[:0], w.dirSeen, &w.budget)
+		w.runs, res = w.t.follow(d.start, p.maxCluster, w.runs[:0], w.owned, &w.budget)
 		switch res.end {
 		case endBudget:
 			return w.errBudget()
 		case endShared, endLoop:
 			if res.count == 0 {
-				w.warnf(p.clusterOff(d.start), what, "directory reached twice (a loop, or two entries for one directory): first cluster %d already read; skipped", d.start)
+				w.warnf(p.clusterOff(d.start), what, "directory reached twice (a loop, or two entries for one directory) or crossed with a file: first cluster %d already read; skipped", d.start)
 				return nil
 			}
 		}
@@ -380,8 +420,7 @@ func (w *walker) file(e shortEntry, path string, eoff int64) error {
 	}
 	need := uint32((size + p.clusterSize - 1) / p.clusterSize)
 	var res chainResult
-	w.runs, res = w.t.follow(e.cluster, need, w.runs[:0], w.seen, &w.budget)
-	unmark(w.seen, w.runs)
+	w.runs, res = w.t.follow(e.cluster, need, w.runs[:0], w.owned, &w.budget)
 	switch res.end {
 	case endBudget:
 		w.err = w.errBudget()
@@ -391,14 +430,20 @@ func (w *walker) file(e shortEntry, path string, eoff int64) error {
 			w.warnf(w.t.volumeOff(res.at), what, "cluster chain goes on past the %d clusters of its size %d (cluster %d -> %#x); the rest is not mapped", need, size, res.at, v)
 		}
 	default:
-		w.warnf(w.t.volumeOff(res.at), what, "cluster chain of %d clusters (%d bytes) is shorter than its size %d: %s", res.count, int64(res.count)*p.clusterSize, size, w.chainWhy(res))
+		at := w.t.volumeOff(res.at)
+		if res.count == 0 {
+			at = eoff // its first cluster is taken
+		}
+		w.warnf(at, what, "cluster chain of %d clusters (%d bytes) is shorter than its size %d: %s", res.count, int64(res.count)*p.clusterSize, size, w.chainWhy(res))
 	}
 	ent.Extents = w.extents(w.runs)
 	return w.emit(ent)
 }
 
-// chainWhy explains a file chain's early end; for a file, a cluster met
-// twice can only be a loop (seen holds this chain only).
+// chainWhy explains a file chain's early end: a loop, a cluster of an
+// earlier file or directory (crossed chains: the later file is cut, as
+// fsck.fat truncates the second of two files sharing clusters), or a bad
+// FAT entry.
 func (w *walker) chainWhy(res chainResult) string {
 	if res.end == endEOC {
 		return fmt.Sprintf("the FAT entry of cluster %d (at %#x) ends the chain", res.at, w.t.volumeOff(res.at))

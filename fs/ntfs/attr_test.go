@@ -58,7 +58,7 @@ func TestDecodeAttrAgainstIstat(t *testing.T) {
 			done := map[uint64]bool{}
 			compared, nonResident := 0, 0
 			for _, e := range es {
-				if e.Kind == fs.KindMeta || strings.Contains(e.Path, ":") || done[e.Inode] {
+				if !isRecord(e) || strings.Contains(e.Path, ":") || done[e.Inode] {
 					continue
 				}
 				done[e.Inode] = true

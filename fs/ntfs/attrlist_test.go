@@ -44,7 +44,7 @@ func TestAttrListFixture(t *testing.T) {
 	}
 	// The oracle: every in-use record whose base reference is /frag.
 	var mft []fs.Extent
-	for _, x := range byPath(es)["/$MFT"].Extents {
+	for _, x := range byPath(es)["$MFT"].Extents {
 		if x.Role == fs.RoleData {
 			mft = append(mft, x)
 		}

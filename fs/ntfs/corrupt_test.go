@@ -66,7 +66,7 @@ func TestCorruptions(t *testing.T) {
 	}
 	tiny := recordOf(t, es, "/tiny")
 	big := recordOf(t, es, "/big")
-	mft := recordOf(t, es, "/$MFT")
+	mft := recordOf(t, es, "$MFT")
 	var dirIndex int64
 	for _, e := range es {
 		if e.Path == "/dir" {
@@ -88,14 +88,23 @@ func TestCorruptions(t *testing.T) {
 		wantErr string // New or Walk fails with this
 		warn    string // else a warning says this
 	}{
-		{"bad boot magic", func(b []byte) []byte { b[3] = 'X'; return b }, "OEM id", ""},
-		{"no 0x55aa", func(b []byte) []byte { b[511] = 0; return b }, "signature", ""},
-		{"zero cluster size", func(b []byte) []byte { b[0x0D] = 0; return b }, "sectors per cluster", ""},
-		{"huge cluster size", func(b []byte) []byte { b[0x0D] = 0xF0; return b }, "sectors per cluster", ""},
-		{"MFT beyond the volume", func(b []byte) []byte { binary.LittleEndian.PutUint64(b[0x30:], 1<<40); return b }, "$MFT at cluster", ""},
-		{"bad record size", func(b []byte) []byte { b[0x40] = 0x7f; return b }, "MFT record size", ""},
-		{"$MFT record bad fixup", func(b []byte) []byte { b[mft+510] ^= 0xff; return b }, "bad fixup", ""},
-		{"$MFT record not FILE", func(b []byte) []byte { copy(b[mft:], "BAAD"); return b }, "magic", ""},
+		// The boot sector damaged: its backup in the last sector is
+		// used (TestDamage), unless it is damaged too.
+		{"bad boot magic", func(b []byte) []byte { b[3] = 'X'; return b }, "", "OEM id"},
+		{"bad boot magic, no backup", func(b []byte) []byte { b[3] = 'X'; clear(b[len(b)-512:]); return b }, "OEM id", ""},
+		{"no 0x55aa", func(b []byte) []byte { b[511] = 0; return noBackup(b) }, "signature", ""},
+		{"zero cluster size", func(b []byte) []byte { b[0x0D] = 0; return noBackup(b) }, "sectors per cluster", ""},
+		{"huge cluster size", func(b []byte) []byte { b[0x0D] = 0xF0; return noBackup(b) }, "sectors per cluster", ""},
+		{"MFT beyond the volume", func(b []byte) []byte { binary.LittleEndian.PutUint64(b[0x30:], 1<<40); return noBackup(b) }, "$MFT at cluster", ""},
+		{"bad record size", func(b []byte) []byte { b[0x40] = 0x7f; return noBackup(b) }, "MFT record size", ""},
+		// $MFT's record damaged: $MFTMirr's copy is used (TestDamage),
+		// unless it is damaged too.
+		{"$MFT record bad fixup", func(b []byte) []byte { b[mft+510] ^= 0xff; return b }, "", "bad fixup"},
+		{"$MFT record not FILE, nor its mirror", func(b []byte) []byte {
+			copy(b[mft:], "BAAD")
+			copy(b[mirrorOff(b):], "BAAD")
+			return b
+		}, "magic", ""},
 		{"record with a bad fixup", func(b []byte) []byte { b[tiny+1022] ^= 0x55; return b }, "", fmt.Sprintf("MFT record 106 (/tiny) at %#x: bad fixup", tiny)},
 		{"bad attribute length", func(b []byte) []byte {
 			a := attrOffset(t, b, big, atData)
@@ -117,7 +126,7 @@ func TestCorruptions(t *testing.T) {
 			return b
 		}, "", "directory reached twice"},
 		{"truncated image", func(b []byte) []byte { return b[:len(b)/3] }, "", "beyond the device"},
-		{"truncated in the MFT", func(b []byte) []byte { return b[:mft+4096] }, "root directory", ""},
+		{"truncated in the MFT", func(b []byte) []byte { return b[:mft+4096] }, "", "(the root directory /)"},
 		{"all zeros", func(b []byte) []byte { return make([]byte, len(b)) }, "OEM id", ""},
 		{"too short", func(b []byte) []byte { return b[:100] }, "too small", ""},
 	} {
@@ -166,6 +175,18 @@ func TestCorruptions(t *testing.T) {
 			}
 		})
 	}
+}
+
+// noBackup zeroes the backup boot sector, in the last sector.
+func noBackup(b []byte) []byte { clear(b[len(b)-512:]); return b }
+
+// mirrorOff is where the boot sector puts $MFTMirr.
+func mirrorOff(b []byte) int64 {
+	bs, err := parseBoot(b, 0, int64(len(b)))
+	if err != nil {
+		panic(err)
+	}
+	return bs.mftMirrLCN * bs.clusterSize
 }
 
 func utf16le(s string) []byte {

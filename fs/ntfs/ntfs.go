@@ -31,6 +31,8 @@ type FS struct {
 	nrec    int64 // records in $MFT (its data size / record size)
 	label   string
 	warn    fs.WarnFunc
+	pending []error // New's warnings, until SetWarn
+	mirror0 bool    // record 0 was read from $MFTMirr (New warned)
 	cache   *chunkcache.Cache
 	// unreachable counts, after Walk, the in-use base records that no
 	// directory names.
@@ -49,11 +51,17 @@ func New(r io.ReaderAt, size int64) (*FS, error) {
 	if err := chunkcache.ReadFull(r, b, 0); err != nil {
 		return nil, &diskerr.FormatError{FS: "ntfs", What: "boot sector", Msg: fmt.Sprintf("reading: %v", err)}
 	}
+	f := &FS{r: r, size: size}
 	boot, err := parseBoot(b, 0, size)
 	if err != nil {
-		return nil, err
+		bk, off := backupBoot(r, size)
+		if bk == nil {
+			return nil, err
+		}
+		f.pend(fmt.Errorf("%w; using the backup boot sector at %#x", err, off))
+		boot = bk
 	}
-	f := &FS{r: r, size: size, boot: boot}
+	f.boot = boot
 	f.cache = chunkcache.New(r, min(size, boot.volumeSize()), chunkSize, cacheChunks)
 	if err := f.loadMFT(); err != nil {
 		return nil, err
@@ -62,11 +70,86 @@ func New(r io.ReaderAt, size int64) (*FS, error) {
 	return f, nil
 }
 
+// backupBoot looks for the backup boot sector of a volume whose first
+// sector is unusable: NTFS keeps a copy in the volume's last sector (the
+// partition's last, for mkntfs and Windows; chkdsk and ntfsfix restore
+// the boot sector from it). Sector sizes from 512 to 4096 bytes are
+// tried. It returns nil if none is valid.
+func backupBoot(r io.ReaderAt, size int64) (*bootSector, int64) {
+	b := make([]byte, bootSize)
+	for bps := int64(512); bps <= 4096; bps *= 2 {
+		off := size - bps
+		if off < bootSize || chunkcache.ReadFull(r, b, off) != nil {
+			continue
+		}
+		bs, err := parseBoot(b, off, size)
+		if err == nil && bs.bytesPerSector == bps && bs.volumeSize() <= off {
+			return bs, off
+		}
+	}
+	return nil, 0
+}
+
+// pend keeps a problem New worked around, for the warning function
+// SetWarn sets.
+func (f *FS) pend(err error) { f.pending = append(f.pending, err) }
+
+// mirrorRecords is the number of records $MFTMirr copies, as ntfs-3g
+// counts them: 4, or a cluster's worth when a cluster holds more.
+func (f *FS) mirrorRecords() int64 {
+	if cs, rs := f.boot.clusterSize, f.boot.recordSize; cs > 4*rs {
+		return cs / rs
+	}
+	return 4
+}
+
+// mirrorCopy reads $MFTMirr's copy of record n (n < mirrorRecords) into
+// buf and parses it. $MFTMirr's data is contiguous from the cluster the
+// boot sector names (mkntfs and Windows allocate it so; ntfs-3g reads it
+// so). It returns the copy's offset.
+func (f *FS) mirrorCopy(n uint64, buf []byte, rec *record) (int64, error) {
+	rs := f.boot.recordSize
+	off := f.boot.mftMirrLCN*f.boot.clusterSize + int64(n)*rs
+	if int64(n) >= f.mirrorRecords() {
+		return off, fmt.Errorf("record %d is not in $MFTMirr", n)
+	}
+	if off+rs > f.size {
+		return off, fmt.Errorf("$MFTMirr's copy at %#x beyond the device's %d bytes", off, f.size)
+	}
+	if err := f.cache.Read(buf, off); err != nil {
+		return off, err
+	}
+	if err := parseRecord(buf, rec); err != nil {
+		return off, fmt.Errorf("$MFTMirr's copy at %#x: %w", off, err)
+	}
+	return off, nil
+}
+
 // loadMFT reads record 0 at the boot sector's $MFT cluster and decodes
 // $MFT's unnamed $DATA run list, following an $ATTRIBUTE_LIST into
-// extension records (read through the runs known so far).
+// extension records (read through the runs known so far). When record 0
+// is unusable (unreadable, not "FILE", bad fixup, bad attributes or run
+// list), $MFTMirr's copy is used, as ntfs-3g does, with a warning.
 func (f *FS) loadMFT() error {
-	off := f.boot.mftLCN * f.boot.clusterSize
+	err := f.loadMFTFrom(f.boot.mftLCN * f.boot.clusterSize)
+	if err == nil {
+		return nil
+	}
+	moff := f.boot.mftMirrLCN * f.boot.clusterSize
+	if moff == f.boot.mftLCN*f.boot.clusterSize {
+		return err
+	}
+	if merr := f.loadMFTFrom(moff); merr != nil {
+		return fmt.Errorf("%w; $MFTMirr's copy: %v", err, merr)
+	}
+	f.pend(fmt.Errorf("%w; using $MFTMirr's copy at %#x", err, moff))
+	f.mirror0 = true
+	return nil
+}
+
+// loadMFTFrom reads $MFT's record 0 from off (the $MFT or $MFTMirr copy).
+func (f *FS) loadMFTFrom(off int64) error {
+	f.mftRuns, f.nrec = f.mftRuns[:0], 0
 	bad := func(format string, args ...any) error {
 		return &diskerr.FormatError{FS: "ntfs", Off: off, What: "MFT record 0 ($MFT)", Msg: fmt.Sprintf(format, args...)}
 	}
@@ -129,6 +212,11 @@ func (f *FS) loadMFT() error {
 	if dataSize < rs || len(f.mftRuns) == 0 {
 		return bad("no unnamed $DATA attribute starting at VCN 0")
 	}
+	// $MFT's data starts where the boot sector says: a run list that
+	// puts record 0 elsewhere is damaged.
+	if r := f.mftRuns[0]; r.VCN != 0 || r.LCN != f.boot.mftLCN {
+		return bad("$DATA runs put VCN 0 at cluster %d, the boot sector says $MFT is at cluster %d", r.LCN, f.boot.mftLCN)
+	}
 	// Records beyond the runs or the volume cannot exist, whatever the
 	// data size says.
 	last := f.mftRuns[len(f.mftRuns)-1]
@@ -148,12 +236,17 @@ func sortRuns(rs []run) { sort.Slice(rs, func(i, j int) bool { return rs[i].VCN 
 func (f *FS) readLabel() string {
 	buf := make([]byte, f.boot.recordSize)
 	pieces, err := f.locate(3, nil, false)
-	if err != nil || f.readPieces(buf, pieces) != nil {
-		return ""
+	if err == nil {
+		err = f.readPieces(buf, pieces)
+	}
+	if err != nil {
+		clear(buf) // not "FILE": the mirror's copy is tried
 	}
 	var rec record
 	if parseRecord(buf, &rec) != nil {
-		return ""
+		if _, err := f.mirrorCopy(3, buf, &rec); err != nil {
+			return ""
+		}
 	}
 	label := ""
 	_ = parseAttrs(&rec, func(a *attr) error {
@@ -167,8 +260,17 @@ func (f *FS) readLabel() string {
 
 // SetWarn sets the function that receives the problems Walk works around
 // (a bad record, run list, attribute list or index). Without one, they are
-// dropped.
-func (f *FS) SetWarn(w fs.WarnFunc) { f.warn = w }
+// dropped. The problems New worked around (the backup boot sector or
+// $MFTMirr's copy of $MFT's record used) are passed to it at once.
+func (f *FS) SetWarn(w fs.WarnFunc) {
+	f.warn = w
+	for _, err := range f.pending {
+		f.warnErr(err)
+	}
+	if w != nil {
+		f.pending = nil
+	}
+}
 
 // Info describes the volume. UUID is the 64-bit volume serial number as
 // blkid prints it for NTFS (16 upper-case hex digits); BlockSize is the
@@ -185,7 +287,7 @@ func (f *FS) Info() fs.Info {
 
 // Unreachable returns, after Walk, how many in-use base file records
 // (other than the reserved records 0-23) no directory index names: they
-// are not mapped (The Sleuth Kit lists them under $OrphanFiles).
+// are mapped under /$OrphanFiles (see the package documentation).
 func (f *FS) Unreachable() int64 { return f.unreachable }
 
 func (f *FS) warnErr(err error) {

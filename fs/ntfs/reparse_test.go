@@ -35,7 +35,7 @@ func TestReparsePoints(t *testing.T) {
 	m := byPath(es)
 	// Where record N lies, from $MFT's own data extents.
 	recordAt := func(n uint64) int64 {
-		for _, x := range m["/$MFT"].Extents {
+		for _, x := range m["$MFT"].Extents {
 			if fo := int64(n) * 1024; x.Role == fs.RoleData && x.FileOff <= fo && fo < x.FileOff+x.Len {
 				return x.Off + fo - x.FileOff
 			}

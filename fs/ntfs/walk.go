@@ -1,6 +1,7 @@
 package ntfs
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -60,6 +61,7 @@ type dirItem struct {
 	n     uint64
 	depth int
 	path  string
+	meta  bool // $Extend and what it holds: reported as fs.KindMeta
 }
 
 // walker is the state of one Walk.
@@ -87,6 +89,8 @@ type walker struct {
 	stack   []dirItem
 	visited map[uint64]struct{} // directories listed
 	reached []uint64            // bit set of records named by an index
+	// wof: the file being emitted is system-compressed (isWOF).
+	wof bool
 	// budget bounds the records read by one walk: each is read about
 	// twice on a sound volume (a directory when named and when listed;
 	// a file once per name); a damaged index naming one file with many
@@ -102,15 +106,16 @@ func (w *walker) errBudget() error {
 	return &diskerr.FormatError{FS: "ntfs", Off: w.f.boot.mftLCN * w.f.boot.clusterSize, What: "$MFT", Msg: fmt.Sprintf("walk stopped after reading more than %d MFT records: indexes name the same records over and over", walkBudget(w.f.nrec))}
 }
 
-// Walk calls fn for the boot sector and its backup, then for the root
-// directory and every directory, file and named stream reachable from
-// it, each directory before its contents. The system files ($MFT,
-// $MFTMirr, $LogFile, $Volume, $AttrDef, $Bitmap, $Boot, $BadClus,
-// $Secure, $UpCase, $Extend and what it holds) are reached through the
-// root index like any file, under their NTFS names. See the package
+// Walk calls fn for the boot sector and its backup, the system files as
+// metadata ($MFT, $MFTMirr, $LogFile, $Volume, $AttrDef, $Bitmap, $Boot,
+// $BadClus, $Secure, $UpCase by record number, then $Extend and what it
+// holds), then for the root directory and every directory, file and
+// named stream reachable from it, each directory before its contents.
+// See the package
 // documentation for the extents. Damage is reported through the SetWarn
-// function and skipped; Walk returns fn's error, or an error when the
-// root directory cannot be read.
+// function and skipped (an unusable root directory too: what it held is
+// found as orphans); Walk returns fn's error, or an error when damaged
+// indexes exhaust its budget.
 func (f *FS) Walk(fn func(fs.Entry) error) error {
 	w := &walker{
 		f:       f,
@@ -123,14 +128,43 @@ func (f *FS) Walk(fn func(fs.Entry) error) error {
 	if err := w.meta(); err != nil {
 		return err
 	}
-	if err := w.load(rootRecord, "/"); err != nil {
-		return fmt.Errorf("root directory: %w", err)
+	extend, err := w.system()
+	if err != nil {
+		return err
 	}
-	if !w.slots[0].rec.isDir() {
-		return &diskerr.FormatError{FS: "ntfs", Off: w.slots[0].pieces[0].off, What: "MFT record 5 (/)", Msg: "root is not a directory"}
+	err = w.load(rootRecord, "/")
+	if err == nil && !w.slots[0].rec.isDir() {
+		err = &diskerr.FormatError{FS: "ntfs", Off: w.slots[0].pieces[0].off, What: "MFT record 5", Msg: "root is not a directory"}
 	}
-	w.mark(rootRecord)
-	w.stack = append(w.stack, dirItem{n: rootRecord, path: "/"})
+	if err != nil {
+		// What the root holds is still there: the orphan pass maps
+		// it under /$OrphanFiles.
+		var fe *diskerr.FormatError
+		if errors.As(err, &fe) {
+			c := *fe
+			c.What += " (the root directory /)"
+			c.Msg += "; what it holds is mapped under " + orphanDir
+			err = &c
+		} else {
+			err = fmt.Errorf("ntfs: the root directory: %w; what it holds is mapped under %s", err, orphanDir)
+		}
+		f.warnErr(err)
+	} else {
+		w.mark(rootRecord)
+		w.stack = append(w.stack, dirItem{n: rootRecord, path: "/"})
+	}
+	if extend {
+		// On top of the stack: $Extend's tree is listed before the root's.
+		w.stack = append(w.stack, dirItem{n: extendRecord, path: systemNames[extendRecord], meta: true})
+	}
+	if err := w.drain(); err != nil {
+		return err
+	}
+	return w.orphans()
+}
+
+// drain lists the directories on the stack, and those they hold.
+func (w *walker) drain() error {
 	for len(w.stack) > 0 {
 		d := w.stack[len(w.stack)-1]
 		w.stack = w.stack[:len(w.stack)-1]
@@ -141,11 +175,56 @@ func (f *FS) Walk(fn func(fs.Entry) error) error {
 			return w.errBudget()
 		}
 	}
-	w.countUnreachable()
 	return nil
 }
 
-const rootRecord = 5
+const (
+	rootRecord   = 5
+	extendRecord = 11
+	// firstNormal is the first record that is not a system file:
+	// records 0-15 are reserved to them (12-15 unused today).
+	firstNormal = 16
+)
+
+// systemNames are the system files' names, by record number, as mkntfs
+// and Windows name them in the root directory.
+var systemNames = [...]string{
+	0: "$MFT", 1: "$MFTMirr", 2: "$LogFile", 3: "$Volume", 4: "$AttrDef",
+	6: "$Bitmap", 7: "$Boot", 8: "$BadClus", 9: "$Secure", 10: "$UpCase",
+	11: "$Extend",
+}
+
+// system reports the system files, records 0-11 but the root, as
+// fs.KindMeta entries named by their NTFS names ("$MFT", "$LogFile"),
+// read by record number (not through the root's index, so that a
+// damaged root loses none of them), each with its named streams
+// ("$Secure:$SDS", "$BadClus:$Bad"). It reports whether $Extend (record
+// 11) is a directory to list.
+func (w *walker) system() (extend bool, err error) {
+	for n := uint64(0); n < uint64(len(systemNames)); n++ {
+		name := systemNames[n]
+		if name == "" {
+			continue
+		}
+		if err := w.load(n, name); err != nil {
+			w.warnLoad(name, err)
+			continue
+		}
+		w.mark(n)
+		if n == extendRecord {
+			if !w.slots[0].rec.isDir() {
+				w.warnf(n, name, w.slots[0].pieces[0].off, "not a directory; its tree is not listed")
+			} else {
+				extend = true // reported when listed, with its index
+				continue
+			}
+		}
+		if err := w.emit(n, name, fs.KindMeta); err != nil {
+			return false, err
+		}
+	}
+	return extend, nil
+}
 
 // meta reports the boot sector and its backup.
 func (w *walker) meta() error {
@@ -192,7 +271,7 @@ func (w *walker) slot(i int) *recSlot {
 }
 
 // readRecord reads and checks record n into slot i.
-func (w *walker) readRecord(i int, n uint64) error {
+func (w *walker) readRecord(i int, n uint64, path string) error {
 	s := w.slot(i)
 	s.n = n
 	w.budget--
@@ -203,11 +282,25 @@ func (w *walker) readRecord(i int, n uint64) error {
 	bad := func(err error) error {
 		return &diskerr.FormatError{FS: "ntfs", Off: s.pieces[0].off, What: fmt.Sprintf("MFT record %d", n), Msg: err.Error()}
 	}
-	if err := w.f.readPieces(s.buf, s.pieces); err != nil {
-		return bad(err)
+	if n == 0 && w.f.mirror0 {
+		// New found record 0 unusable (and warned): $MFTMirr's copy.
+		err = errors.New("unusable")
+	} else if err = w.f.readPieces(s.buf, s.pieces); err == nil {
+		err = parseRecord(s.buf, &s.rec)
 	}
-	if err := parseRecord(s.buf, &s.rec); err != nil {
-		return bad(err)
+	if err != nil {
+		// The first records ($MFT, $MFTMirr, $LogFile, $Volume) have
+		// a copy in $MFTMirr, as ntfs-3g uses.
+		if int64(n) >= w.f.mirrorRecords() {
+			return bad(err)
+		}
+		off, merr := w.f.mirrorCopy(n, s.buf, &s.rec)
+		if merr != nil {
+			return bad(fmt.Errorf("%w; %v", err, merr))
+		}
+		if w.fn != nil && (n != 0 || !w.f.mirror0) {
+			w.warnf(n, path, s.pieces[0].off, "%v; using $MFTMirr's copy at %#x", err, off)
+		}
 	}
 	if !s.rec.inUse() {
 		return bad(errors.New("not in use"))
@@ -220,7 +313,7 @@ func (w *walker) readRecord(i int, n uint64) error {
 // record and its disk offset.
 func (w *walker) load(n uint64, path string) error {
 	w.nslots, w.nattrs = 0, 0
-	if err := w.readRecord(0, n); err != nil {
+	if err := w.readRecord(0, n, path); err != nil {
 		return err
 	}
 	w.nslots = 1
@@ -267,7 +360,7 @@ func (w *walker) load(n uint64, path string) error {
 	}
 	for _, x := range w.extRec {
 		i := w.nslots
-		if err := w.readRecord(i, x); err != nil {
+		if err := w.readRecord(i, x, path); err != nil {
 			return fmt.Errorf("extension record of MFT record %d (%s): %w", n, path, err)
 		}
 		if s := &w.slots[i]; refRecord(s.rec.baseRef) != n {
@@ -426,6 +519,40 @@ func streamName(a *fileAttr) string {
 	return ""
 }
 
+// Windows' system compression (WOF, "compact /exe"): the file's contents
+// are in the named $DATA stream wofStream, the unnamed $DATA being all
+// hole, and its reparse point has the tag reparseTagWOF.
+const (
+	atReparsePoint = 0xC0
+	reparseTagWOF  = 0x80000017
+	wofStream      = "WofCompressedData"
+)
+
+// isWOF reports whether the loaded file is system-compressed: a resident
+// $REPARSE_POINT with the WOF tag and a WofCompressedData stream.
+func (w *walker) isWOF() bool {
+	tag, stream := false, false
+	for i := 0; i < w.nattrs; i++ {
+		a := &w.attrs[i]
+		switch {
+		case a.typ == atReparsePoint && a.resident && a.valueLen >= 4:
+			tag = binary.LittleEndian.Uint32(a.value(w)) == reparseTagWOF
+		case a.typ == atData && a.name == wofStream:
+			stream = true
+		}
+	}
+	return tag && stream
+}
+
+// stream is streamName, except that a system-compressed file's
+// WofCompressedData stream is the file's own data.
+func (w *walker) stream(a *fileAttr) string {
+	if w.wof && a.typ == atData && a.name == wofStream {
+		return ""
+	}
+	return streamName(a)
+}
+
 // streamExtents appends the extents of the loaded file's stream name
 // ("" the file itself) and returns its size.
 func (w *walker) streamExtents(name string, out []fs.Extent) ([]fs.Extent, int64) {
@@ -433,10 +560,19 @@ func (w *walker) streamExtents(name string, out []fs.Extent) ([]fs.Extent, int64
 	// Contents first (sorted by file offset), then the other attributes.
 	for i := 0; i < w.nattrs; i++ {
 		a := &w.attrs[i]
-		if streamName(a) != name {
+		if w.stream(a) != name {
 			continue
 		}
 		switch {
+		case a.typ == atData && a.name != "" && name == "":
+			// A system-compressed file's WofCompressedData: its
+			// data, at offsets in the compressed stream; the
+			// size is the unnamed $DATA's.
+			if a.resident {
+				out = w.inlineExtents(a, out)
+			} else {
+				out = w.runExtents(a, fs.RoleData, out)
+			}
 		case a.typ == atData:
 			size = a.size
 			if a.resident {
@@ -451,7 +587,7 @@ func (w *walker) streamExtents(name string, out []fs.Extent) ([]fs.Extent, int64
 	}
 	for i := 0; i < w.nattrs; i++ {
 		a := &w.attrs[i]
-		if streamName(a) != name || a.resident || a.typ == atData || a.typ == atIndexAlloc {
+		if w.stream(a) != name || a.resident || a.typ == atData || a.typ == atIndexAlloc {
 			continue
 		}
 		out = w.runExtents(a, fs.RoleMeta, out)
@@ -462,6 +598,7 @@ func (w *walker) streamExtents(name string, out []fs.Extent) ([]fs.Extent, int64
 // emit reports the loaded file (record n) under path, then each of its
 // named streams as path:name.
 func (w *walker) emit(n uint64, path string, kind fs.Kind) error {
+	w.wof = w.isWOF()
 	out := w.recordExtents(w.out[:0])
 	out, size := w.streamExtents("", out)
 	w.out = out
@@ -469,12 +606,16 @@ func (w *walker) emit(n uint64, path string, kind fs.Kind) error {
 		return err
 	}
 	for i := 0; i < w.nattrs; i++ {
-		name := streamName(&w.attrs[i])
+		name := w.stream(&w.attrs[i])
 		if name == "" || w.seenStream(i, name) {
 			continue
 		}
 		w.out, size = w.streamExtents(name, w.out[:0])
-		if err := w.fn(fs.Entry{Kind: fs.KindFile, Path: path + ":" + name, Inode: n, Size: size, Extents: w.out}); err != nil {
+		sk := fs.KindFile
+		if kind == fs.KindMeta {
+			sk = fs.KindMeta
+		}
+		if err := w.fn(fs.Entry{Kind: sk, Path: path + ":" + name, Inode: n, Size: size, Extents: w.out}); err != nil {
 			return err
 		}
 	}
@@ -485,7 +626,7 @@ func (w *walker) emit(n uint64, path string, kind fs.Kind) error {
 // name.
 func (w *walker) seenStream(i int, name string) bool {
 	for j := 0; j < i; j++ {
-		if streamName(&w.attrs[j]) == name {
+		if w.stream(&w.attrs[j]) == name {
 			return true
 		}
 	}
@@ -522,7 +663,11 @@ func (w *walker) dir(d dirItem) error {
 		return nil
 	}
 	recOff := w.slots[0].pieces[0].off
-	if err := w.emit(d.n, d.path, fs.KindDir); err != nil {
+	kind := fs.KindDir
+	if d.meta {
+		kind = fs.KindMeta
+	}
+	if err := w.emit(d.n, d.path, kind); err != nil {
 		return err
 	}
 	// Copy the $I30 index out of the record buffers.
@@ -659,6 +804,10 @@ func (w *walker) entry(e *indexEntry) error {
 	if n == d.n {
 		return nil // the root's "." entry
 	}
+	if n < firstNormal && d.n == rootRecord {
+		w.mark(n)
+		return nil // a system file, reported as metadata (system)
+	}
 	name := string(utf16.Decode(e.name))
 	path := "/" + name
 	if d.path != "/" {
@@ -679,10 +828,14 @@ func (w *walker) entry(e *indexEntry) error {
 			w.warnf(n, path, s.pieces[0].off, "directory nested deeper than %d; skipped", maxDepth)
 			return nil
 		}
-		w.kids = append(w.kids, dirItem{n: n, depth: d.depth + 1, path: path})
+		w.kids = append(w.kids, dirItem{n: n, depth: d.depth + 1, path: path, meta: d.meta})
 		return w.checkBudget()
 	}
-	if err := w.emit(n, path, fs.KindFile); err != nil {
+	kind := fs.KindFile
+	if d.meta {
+		kind = fs.KindMeta
+	}
+	if err := w.emit(n, path, kind); err != nil {
 		w.err = err
 		return errStop
 	}
@@ -697,17 +850,29 @@ func (w *walker) checkBudget() error {
 	return nil
 }
 
-// countUnreachable counts the in-use base records after the reserved
-// ones that no index named, and warns once if there are any.
-func (w *walker) countUnreachable() {
+// orphanDir is the directory orphans are reported under, as The Sleuth
+// Kit names its virtual directory of them.
+const orphanDir = "/$OrphanFiles"
+
+// orphans finds the in-use base records after the reserved ones that no
+// index named (a damaged directory record or index loses the names of
+// what it held, not the files) and reports each under
+// /$OrphanFiles/NAME, NAME being its Win32 or POSIX $FILE_NAME: first
+// those whose parent is not itself an orphan directory, listing the
+// orphan directories as any directory (which reaches their contents),
+// then any orphan still not reached. One warning counts them.
+func (w *walker) orphans() error {
 	f := w.f
+	f.unreachable = 0
 	var first uint64
 	var firstOff int64
+	orphan := make([]uint64, len(w.reached))
 	s := w.slot(0)
 	for n := uint64(firstUserRecord); n < uint64(f.nrec); n++ {
 		if w.isMarked(n) {
 			continue
 		}
+		w.budget--
 		var err error
 		if s.pieces, err = f.locate(n, s.pieces[:0], false); err != nil || f.readPieces(s.buf, s.pieces) != nil {
 			continue
@@ -719,8 +884,68 @@ func (w *walker) countUnreachable() {
 			first, firstOff = n, s.pieces[0].off
 		}
 		f.unreachable++
+		orphan[n/64] |= 1 << (n % 64)
 	}
-	if f.unreachable > 0 {
-		f.warnErr(&diskerr.FormatError{FS: "ntfs", Off: firstOff, What: fmt.Sprintf("MFT record %d", first), Msg: fmt.Sprintf("%d in-use file record(s) not reachable from the root directory (orphans), the first this one; not mapped", f.unreachable)})
+	if f.unreachable == 0 {
+		return nil
 	}
+	f.warnErr(&diskerr.FormatError{FS: "ntfs", Off: firstOff, What: fmt.Sprintf("MFT record %d", first), Msg: fmt.Sprintf("%d in-use file record(s) not reachable from the root directory (orphans), the first this one; mapped under %s", f.unreachable, orphanDir)})
+	isOrphan := func(n uint64) bool { return n < uint64(f.nrec) && orphan[n/64]&(1<<(n%64)) != 0 }
+	names := map[string]bool{}
+	for pass := 0; pass < 2; pass++ {
+		for n := uint64(firstUserRecord); n < uint64(f.nrec); n++ {
+			if !isOrphan(n) || w.isMarked(n) {
+				continue
+			}
+			if err := w.load(n, orphanDir); err != nil {
+				w.mark(n)
+				w.warnLoad(fmt.Sprintf("%s/OrphanFile-%d", orphanDir, n), err)
+				continue
+			}
+			name, parent, ok := w.fileName()
+			if pass == 0 && ok && isOrphan(parent) && !w.isMarked(parent) {
+				continue // reached when its directory is listed
+			}
+			if !ok || name == "" {
+				name = fmt.Sprintf("OrphanFile-%d", n)
+			}
+			if names[name] {
+				name = fmt.Sprintf("%s (record %d)", name, n)
+			}
+			names[name] = true
+			path := orphanDir + "/" + name
+			w.mark(n)
+			if w.slots[0].rec.isDir() {
+				w.stack = append(w.stack, dirItem{n: n, depth: 1, path: path})
+			} else if err := w.emit(n, path, fs.KindFile); err != nil {
+				return err
+			}
+			if err := w.drain(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// fileName returns the loaded record's first Win32 or POSIX $FILE_NAME
+// and its parent's record number.
+func (w *walker) fileName() (name string, parent uint64, ok bool) {
+	for i := 0; i < w.nattrs; i++ {
+		a := &w.attrs[i]
+		if a.typ != atFileName || !a.resident || a.valueLen < 0x42 {
+			continue
+		}
+		v := a.value(w)
+		l := int(v[0x40])
+		if v[0x41] == nsDOS || 0x42+2*l > len(v) {
+			continue
+		}
+		u := make([]uint16, l)
+		for j := range u {
+			u[j] = binary.LittleEndian.Uint16(v[0x42+2*j:])
+		}
+		return string(utf16.Decode(u)), refRecord(binary.LittleEndian.Uint64(v)), true
+	}
+	return "", 0, false
 }

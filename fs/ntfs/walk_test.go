@@ -76,7 +76,7 @@ func TestWalkAgainstIstat(t *testing.T) {
 			istat := map[uint64]map[string][]int64{}
 			checked := 0
 			for _, e := range es {
-				if e.Kind == fs.KindMeta {
+				if !isRecord(e) {
 					continue
 				}
 				_, stream, _ := strings.Cut(e.Path, ":")
@@ -146,11 +146,12 @@ func TestWalkShapes(t *testing.T) {
 		}, "the first sector"},
 		{"backup boot sector", func(e fs.Entry) bool { return e.Extents[0].Off == 4095*512 }, "the last sector"},
 		{"/", func(e fs.Entry) bool { return e.Kind == fs.KindDir && e.Inode == 5 }, "the root"},
-		{"/$MFT", func(e fs.Entry) bool {
-			return e.Inode == 0 && count(e, fs.RoleData) > 0 && count(e, fs.RoleRecord) == 1
-		}, "$MFT's data and record"},
-		{"/$Extend/$Quota:$Q", func(e fs.Entry) bool { return e.Kind == fs.KindFile }, "a named index stream"},
-		{"/$BadClus:$Bad", func(e fs.Entry) bool { return len(e.Extents) == 0 && e.Size > 0 }, "a sparse stream of the volume's size"},
+		{"$MFT", func(e fs.Entry) bool {
+			return e.Kind == fs.KindMeta && e.Inode == 0 && count(e, fs.RoleData) > 0 && count(e, fs.RoleRecord) == 1
+		}, "metadata: $MFT's data and record"},
+		{"$Extend", func(e fs.Entry) bool { return e.Kind == fs.KindMeta && e.Inode == 11 }, "metadata: the directory $Extend"},
+		{"$Extend/$Quota:$Q", func(e fs.Entry) bool { return e.Kind == fs.KindMeta }, "metadata: a named index stream"},
+		{"$BadClus:$Bad", func(e fs.Entry) bool { return e.Kind == fs.KindMeta && len(e.Extents) == 0 && e.Size > 0 }, "metadata: a sparse stream of the volume's size"},
 		{"/dir", func(e fs.Entry) bool { return e.Kind == fs.KindDir && count(e, fs.RoleData) > 0 }, "$INDEX_ALLOCATION"},
 		{"/tiny", func(e fs.Entry) bool {
 			return count(e, fs.RoleInline) == 1 && e.Extents[1].Len == 5 && e.Extents[1].Off > e.Extents[0].Off && e.Extents[1].End() <= e.Extents[0].End()

@@ -35,6 +35,17 @@
  *                                       the existing directory TARGET
  *   copy      PATH HOSTFILE             a file holding a copy of the host
  *                                       file HOSTFILE
+ *   dosname   PATH SHORT                give the file PATH the DOS 8.3 name
+ *                                       SHORT (its name becomes a Win32 and
+ *                                       a DOS $FILE_NAME, as Windows makes)
+ *   wof       PATH SIZE CSIZE SEED      a system-compressed file as Windows'
+ *                                       "compact /exe" makes it: a WOF
+ *                                       reparse point (tag 0x80000017,
+ *                                       XPRESS4K), an unnamed $DATA of SIZE
+ *                                       bytes that is all hole, and the
+ *                                       named stream WofCompressedData of
+ *                                       CSIZE bytes (random here: nothing
+ *                                       decodes it)
  *
  * The volume is opened with compression allowed (as ntfs-3g's
  * "-o compression" option does).
@@ -251,6 +262,40 @@ static void copy_in(const char *path, const char *hostfile)
 	ntfs_inode_close(ni);
 }
 
+/* wof makes PATH a system-compressed file (see the usage above). */
+static void wof(const char *path, int64_t size, int64_t csize)
+{
+	static ntfschar wofname[] = {
+		const_cpu_to_le16('W'), const_cpu_to_le16('o'), const_cpu_to_le16('f'),
+		const_cpu_to_le16('C'), const_cpu_to_le16('o'), const_cpu_to_le16('m'),
+		const_cpu_to_le16('p'), const_cpu_to_le16('r'), const_cpu_to_le16('e'),
+		const_cpu_to_le16('s'), const_cpu_to_le16('s'), const_cpu_to_le16('e'),
+		const_cpu_to_le16('d'), const_cpu_to_le16('D'), const_cpu_to_le16('a'),
+		const_cpu_to_le16('t'), const_cpu_to_le16('a'),
+	};
+	unsigned char rp[24];
+	ntfs_attr *na;
+	ntfs_inode *ni = create(path, S_IFREG);
+	if (ntfs_attr_add(ni, AT_DATA, wofname, 17, NULL, 0))
+		die("add WofCompressedData to", path);
+	write_attr(ni, wofname, 17, 0, csize, 0, path);
+	na = ntfs_attr_open(ni, AT_DATA, AT_UNNAMED, 0);
+	if (!na || ntfs_attr_truncate(na, size))
+		die("size the unnamed $DATA of", path);
+	ntfs_attr_close(na);
+	memset(rp, 0, sizeof(rp));
+	put16(rp, 0x0017);      /* ReparseTag 0x80000017: IO_REPARSE_TAG_WOF */
+	put16(rp + 2, 0x8000);
+	put16(rp + 4, 16);      /* ReparseDataLength */
+	rp[8] = 1;              /* WOF_EXTERNAL_INFO.Version */
+	rp[12] = 2;             /* .Provider: WOF_PROVIDER_FILE */
+	rp[16] = 1;             /* FILE_PROVIDER_EXTERNAL_INFO_V1.Version */
+	rp[20] = 0;             /* .Algorithm: XPRESS4K */
+	if (ntfs_set_ntfs_reparse_data(ni, (char *)rp, sizeof(rp), 0))
+		die("set WOF reparse point on", path);
+	ntfs_inode_close(ni);
+}
+
 static int64_t num(const char *s)
 {
 	char *end;
@@ -372,6 +417,22 @@ int main(int argc, char **argv)
 		} else if (!strcmp(f[0], "copy")) {
 			NEED(3);
 			copy_in(f[1], f[2]);
+		} else if (!strcmp(f[0], "dosname")) {
+			ntfschar *uname;
+			int ulen;
+			ntfs_inode *dir;
+			NEED(3);
+			ni = open_path(f[1]);
+			dir = parent_of(f[1], &uname, &ulen);
+			free(uname);
+			/* Closes ni, not dir. */
+			if (ntfs_set_ntfs_dos_name(ni, dir, f[2], strlen(f[2]), 0))
+				die("set DOS name of", f[1]);
+			ntfs_inode_close(dir);
+		} else if (!strcmp(f[0], "wof")) {
+			NEED(5);
+			rng = num(f[4]) * 2654435761ULL + 1;
+			wof(f[1], num(f[2]), num(f[3]));
 		} else if (!strcmp(f[0], "junction") || !strcmp(f[0], "symlink")) {
 			NEED(3);
 			reparse(f[1], f[2], f[0][0] == 's');
