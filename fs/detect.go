@@ -349,10 +349,24 @@ func probeExFAT(r io.ReaderAt, size int64) (Type, bool) {
 // $VOLUME_NAME attribute (0x60) of MFT record 3, $Volume.
 func probeNTFS(r io.ReaderAt, size int64) (Type, bool) {
 	b := readAt(r, size, 0, 512)
-	if b == nil || string(b[3:11]) != "NTFS    " {
+	if b == nil {
 		return Type{}, false
 	}
-	t := Type{Name: "ntfs", Walkable: true, UUID: fmt.Sprintf("%016X", binary.LittleEndian.Uint64(b[0x48:]))}
+	note := ""
+	if string(b[3:11]) != "NTFS    " {
+		// NTFS keeps a copy of its boot sector in the volume's last
+		// sector, which ntfs-3g and chkdsk fall back to: a damaged first
+		// sector (that is not an MBR) does not hide the volume.
+		if b[510] == 0x55 && b[511] == 0xaa {
+			return Type{}, false
+		}
+		bb := readAt(r, size, size-512, 512)
+		if bb == nil || string(bb[3:11]) != "NTFS    " {
+			return Type{}, false
+		}
+		b, note = bb, "boot sector damaged: the backup in the last sector is used"
+	}
+	t := Type{Name: "ntfs", Walkable: true, Note: note, UUID: fmt.Sprintf("%016X", binary.LittleEndian.Uint64(b[0x48:]))}
 	bps := int64(binary.LittleEndian.Uint16(b[0x0B:]))
 	spc := int64(b[0x0D])
 	if spc > 0x80 { // large clusters: 2^(256-n) sectors

@@ -299,3 +299,27 @@ func TestDetectCorrupt(t *testing.T) {
 		})
 	}
 }
+
+// TestNTFSBackupBootSector: mkntfs's volume with its first sector zeroed
+// is still NTFS, found through the backup boot sector in its last sector
+// (as ntfs-3g finds it), and said so; an MBR in the first sector is not
+// mistaken for it.
+func TestNTFSBackupBootSector(t *testing.T) {
+	testutil.NeedTools(t, "mkntfs")
+	p := testutil.SparseFile(t, 16<<20)
+	testutil.Run(t, "", "mkntfs", "-F", "-Q", "-q", "-L", "win", p)
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Detect(bytes.NewReader(b), int64(len(b)))
+	clear(b[:512])
+	got := Detect(bytes.NewReader(b), int64(len(b)))
+	if got.Name != "ntfs" || got.UUID != want.UUID || got.Label != "win" || !strings.Contains(got.Note, "backup") {
+		t.Errorf("zeroed boot sector: %+v, want the clean volume's %+v with a note", got, want)
+	}
+	b[510], b[511] = 0x55, 0xaa
+	if got := Detect(bytes.NewReader(b), int64(len(b))); got.Name == "ntfs" {
+		t.Errorf("an MBR in the first sector detected as %+v", got)
+	}
+}

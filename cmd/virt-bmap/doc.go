@@ -20,9 +20,13 @@ subvolume) filesystems without mounting them, and writes a block map: for every 
 group descriptors, bitmaps, inode tables, journal; boot sectors, FSInfo,
 FAT copies, the FAT12/16 root directory region), the directory (d) or the
 file (f) that owns it. NTFS system files ($MFT, $MFTMirr, $LogFile,
-$Bitmap, $Secure:$SDS, $Extend/...) are files under their NTFS names, as
-The Sleuth Kit lists them; named streams are PATH:STREAM; each file's own
-MFT records belong to it. UFS is read (by virt-inspector) but not mapped
+$Bitmap, $Secure:$SDS, $Extend/$Quota...) are metadata (m) under their NTFS
+names; named streams are PATH:STREAM; each file's own MFT records belong to
+it, so a read of a record names the file; a file with hard links has a line
+per name; files no directory names any more (a lost directory) appear
+under /$OrphanFiles, as The Sleuth Kit shows them. Damage is worked around
+as the native tools do: ext's backup superblocks, NTFS's $MFTMirr and
+backup boot sector, FAT's second copy. UFS is read (by virt-inspector) but not mapped
 file by file yet; swap, exFAT and ISO9660 are recognised and mapped as
 partitions only.
 
