@@ -186,6 +186,36 @@ func TestLUKS(t *testing.T) {
 				t.Errorf("only %d files and directories compared", files)
 			}
 
+			// A guest that unlocks the disk itself reads ciphertext: with
+			// the key, bmaplogger names the file those sectors hold.
+			var big flsEntry
+			for _, e := range ents {
+				if e.Path == "home/alice/big" {
+					big = e
+				}
+			}
+			blocks := ist[big.Inode].Direct
+			if len(blocks) < 3 {
+				t.Fatalf("home/alice/big: istat lists %d blocks", len(blocks))
+			}
+			off := fsOff + int64(blocks[2])*4096
+			trace := filepath.Join(vdir, "t.ndjson")
+			stdout, stderr, code := runLogger(t, "--key", "/dev/sda2:key:"+luksPass, "--json", trace, disk,
+				"--run", fmt.Sprintf(`qemu-io -r -f raw -c 'read %d 4096' "$uri" >/dev/null`, off))
+			if code != 0 || !strings.Contains(stdout, "read f "+dev+" /home/alice/big\n") || strings.Contains(stdout+stderr, luksPass) {
+				t.Errorf("bmaplogger: exit %d, console %q, stderr %q", code, stdout, stderr)
+			}
+			_, evs := readNDJSONTrace(t, trace)
+			found := false
+			for _, ev := range evs {
+				for _, o := range ev.Objects {
+					found = found || ev.Off == off && o.Type == 'f' && o.Name() == "/home/alice/big" && o.FileOff == 2*4096
+				}
+			}
+			if !found {
+				t.Errorf("NDJSON: the read at %#x is not traced as /home/alice/big at file offset 8192", off)
+			}
+
 			// No key: the container's header and key slots are mapped as
 			// metadata, the status is locked, the exit status 4.
 			m, stderr, code = runJSONMap(t, bin, "-q", "-o", filepath.Join(vdir, "n.json"), disk)
