@@ -33,9 +33,9 @@ type handshake struct {
 	haveMeta   bool
 	// minBlock, prefBlock, maxBlock: NBD_INFO_BLOCK_SIZE (0 if not sent)
 	minBlock, prefBlock, maxBlock uint32
-	tls        bool
-	goUsed     bool // NBD_OPT_GO (else NBD_OPT_EXPORT_NAME or oldstyle)
-	oldstyle   bool
+	tls                           bool
+	goUsed                        bool // NBD_OPT_GO (else NBD_OPT_EXPORT_NAME or oldstyle)
+	oldstyle                      bool
 }
 
 // repError is an error reply to an option.

@@ -155,10 +155,15 @@ func checkRead(t testing.TB, c *Client, want []byte) {
 	for _, step := range []int{512, 4096 + 17, 64 << 10, 1 << 20, len(want)} {
 		errs := make(chan error, 64)
 		n := 0
-		for off := 0; off < len(want); off += step * 8 {
+		// Small reads sample the disk (every 13th); large ones cover it.
+		stride := step
+		if step < 64<<10 {
+			stride = step * 13
+		}
+		for off := 0; off < len(want); off += stride * 8 {
 			n++
 			go func(off int) {
-				for o := off; o < min(off+step*8, len(want)); o += step {
+				for o := off; o < min(off+stride*8, len(want)); o += stride {
 					p := make([]byte, step)
 					k, err := c.ReadAt(p, int64(o))
 					end := min(o+step, len(want))
