@@ -65,7 +65,11 @@ func newOpener(opt Options) *opener {
 
 // OpenFile opens a plain file named by the image at from.
 func (o *opener) OpenFile(from, name string) (chain.File, string, error) {
-	path, err := o.policy.Resolve(from, name)
+	resolve := o.policy.Resolve
+	if IsURI(from) {
+		resolve = o.resolveRemote // nbd.go
+	}
+	path, err := resolve(from, name)
 	if err != nil {
 		return nil, "", fmt.Errorf("%s: %w", from, err)
 	}
@@ -79,7 +83,11 @@ func (o *opener) OpenFile(from, name string) (chain.File, string, error) {
 // OpenImage opens an image named by the image at from, detected by content
 // or read as format.
 func (o *opener) OpenImage(from, name, format string) (chain.Image, string, error) {
-	path, err := o.policy.Resolve(from, name)
+	resolve := o.policy.Resolve
+	if IsURI(from) {
+		resolve = o.resolveRemote // nbd.go
+	}
+	path, err := resolve(from, name)
 	if err != nil {
 		return nil, "", fmt.Errorf("%s: %w", from, err)
 	}
@@ -96,6 +104,9 @@ func Open(path string) (*Image, error) { return OpenOptions(path, Options{}) }
 // OpenOptions is Open with options.
 func OpenOptions(path string, opt Options) (*Image, error) {
 	o := newOpener(opt)
+	if IsURI(path) {
+		return o.openNBD(path, opt.Format) // nbd.go
+	}
 	// The file the user named is allowed wherever it is; names inside it
 	// are held to the policy.
 	img, err := o.open(path, opt.Format)
