@@ -186,3 +186,5 @@ func checkRead(t testing.TB, c *Client, want []byte) {
 		}
 	}
 }
+
+func writeFile(path string, b []byte) error { return os.WriteFile(path, b, 0o600) }
