@@ -132,6 +132,8 @@ func DialTarget(name string, t Target, opt Options) (*Client, error) {
 
 // newClient negotiates on conn and starts the reply reader.
 func newClient(ctx context.Context, conn net.Conn, name, export string, tlsCfg *tls.Config, opt Options, timeout time.Duration) (*Client, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	if dl, ok := ctx.Deadline(); ok {
 		conn.SetDeadline(dl)
 	}
