@@ -15,7 +15,6 @@ type cache struct {
 	mu           sync.Mutex
 	m            map[int64]*entry
 	lru          list.List // of *entry, most recent first
-	free         [][]byte  // buffers of evicted chunks
 	hits, misses int64
 }
 
