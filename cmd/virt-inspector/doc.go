@@ -67,7 +67,13 @@ node, and 2 when the expression is not valid or cannot be evaluated.
 
 	-a IMAGE, --add IMAGE
 	    A disk image of the guest. Repeat for a guest with several disks.
-	    Images may also be given as arguments after the options.
+	    Images may also be given as arguments after the options. An NBD
+	    URI reads the export of a running NBD server instead of a file:
+	    nbd://HOST[:PORT][/EXPORT], nbd+unix:///EXPORT?socket=PATH,
+	    nbds:// and nbds+unix:// (TLS; ?tls-certificates=DIR with
+	    ca-cert.pem, client-cert.pem, client-key.pem), libguestfs'
+	    nbd://?socket=PATH and qemu's nbd:unix:PATH[:exportname=NAME] or
+	    nbd:HOST:PORT.
 	--format raw|xz|qcow2|auto
 	    The images' format. Default auto: found by the file's magic. Another
 	    value makes virt-inspector check that every image has that format.
@@ -141,6 +147,11 @@ Describe a guest's disk:
 The same from a compressed image, as JSON, keeping only the package names:
 
 	virt-inspector --json -a debian12.img.xz | jq -r '.operatingsystems[].applications[].name'
+
+A disk behind an NBD server, here nbdkit decompressing an xz image:
+
+	nbdkit -r -U - --filter=xz file disk.img.xz \
+	    --run 'virt-inspector --format=raw -a nbd://?socket=$unixsocket'
 
 The version of one package, and the number of packages:
 
