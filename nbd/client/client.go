@@ -339,25 +339,34 @@ func (c *Client) Extents(off, length int64) ([]alloc.Extent, error) {
 	if !c.hs.haveMeta {
 		return []alloc.Extent{{Off: off, Len: length}}, nil
 	}
-	aoff := off / c.align * c.align
-	alen := min(length+(off-aoff), maxBlockStatus)
-	alen = min((alen+c.align-1)/c.align*c.align, c.size-aoff)
-	cl := &call{cmd: nbd.CmdBlockStatus, off: aoff}
-	if err := c.do(cl, 0, aoff, uint32(alen)); err != nil {
-		return nil, err
-	}
-	var out []alloc.Extent
 	end := off + length
-	for _, e := range cl.ext {
-		s, t := max(e.Off, off), min(e.End(), end)
-		if s < t {
-			out = alloc.Append(out, alloc.Extent{Off: s, Len: t - s, Hole: e.Hole, Zero: e.Zero})
+	at := off / c.align * c.align
+	// A server may answer for fewer bytes than asked; when its answer
+	// ends before off (an aligned request starting earlier), ask again
+	// from where it ends.
+	for range 64 {
+		alen := min(end-at, maxBlockStatus)
+		alen = min((alen+c.align-1)/c.align*c.align, c.size-at)
+		cl := &call{cmd: nbd.CmdBlockStatus, off: at}
+		if err := c.do(cl, 0, at, uint32(alen)); err != nil {
+			return nil, err
+		}
+		var out []alloc.Extent
+		for _, e := range cl.ext {
+			s, t := max(e.Off, off), min(e.End(), end)
+			if s < t {
+				out = alloc.Append(out, alloc.Extent{Off: s, Len: t - s, Hole: e.Hole, Zero: e.Zero})
+			}
+		}
+		if len(out) > 0 {
+			return out, nil
+		}
+		at = cl.ext[len(cl.ext)-1].End()
+		if at > off {
+			break
 		}
 	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("nbd: %s: export %q: NBD_CMD_BLOCK_STATUS at %d: no extent covers offset %d", c.name, c.export, aoff, off)
-	}
-	return out, nil
+	return nil, fmt.Errorf("nbd: %s: export %q: NBD_CMD_BLOCK_STATUS: no extent covers offset %d", c.name, c.export, off)
 }
 
 // Close sends NBD_CMD_DISC and closes the connection.
