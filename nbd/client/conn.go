@@ -233,7 +233,7 @@ func (rd *replyReader) chunk(lookup func(uint64) *call) (uint64, *call, error) {
 	if cl == nil {
 		return 0, nil, fmt.Errorf("structured reply for unknown handle %#x", h)
 	}
-	where := fmt.Sprintf("%v at offset %d: chunk type %d length %d", cl.cmd, cl.off, typ, length)
+	where := chunkWhere{cl.cmd, cl.off, typ, length}
 	switch typ {
 	case replyTypeNone:
 		if length != 0 || flags&replyFlagDone == 0 {
@@ -319,6 +319,18 @@ func (rd *replyReader) chunk(lookup func(uint64) *call) (uint64, *call, error) {
 		}
 	}
 	return h, cl, nil
+}
+
+// chunkWhere names a chunk in errors (formatted only then).
+type chunkWhere struct {
+	cmd    cmd
+	off    int64
+	typ    uint16
+	length uint32
+}
+
+func (w chunkWhere) String() string {
+	return fmt.Sprintf("%v at offset %d: chunk type %d length %d", w.cmd, w.off, w.typ, w.length)
 }
 
 // cover records that a chunk at absolute offset off of n bytes answers

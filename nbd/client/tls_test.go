@@ -76,6 +76,9 @@ func tlsCases(t *testing.T, uri string, sep string, clientDir, nocertDir string,
 		t.Errorf("%s: not over TLS", uri)
 	}
 	checkRead(t, c, want)
+	if err := c.Close(); err != nil {
+		t.Errorf("%s: Close: %v", uri, err)
+	}
 	if _, err := Dial(strings.Replace(uri, "nbd", "nbds", 1)+sep+"tls-certificates="+nocertDir, Options{}); err == nil {
 		t.Errorf("%s: a client without a certificate was let in", uri)
 	}
