@@ -22,7 +22,8 @@ type call struct {
 
 	spans  []span         // READ: the parts the reply covered
 	ext    []alloc.Extent // BLOCK_STATUS: the extents, from off
-	err    error          // the first error the server sent, or the connection's
+	srvErr error          // the first error the server sent (the reader's)
+	err    error          // the call's result, set under Client.mu
 	done   chan struct{}
 	failed bool // ended by the connection's failure
 }
@@ -305,15 +306,15 @@ func (rd *replyReader) chunk(lookup func(uint64) *call) (uint64, *call, error) {
 		if n > 0 {
 			e = fmt.Errorf("%w (server says: %s)", e, printable(p[6:6+n]))
 		}
-		if cl.err == nil {
-			cl.err = e
+		if cl.srvErr == nil {
+			cl.srvErr = e
 		}
 	}
 	if flags&replyFlagDone == 0 {
 		return 0, nil, nil
 	}
-	rd.callErr = cl.err
-	if cl.err == nil {
+	rd.callErr = cl.srvErr
+	if cl.srvErr == nil {
 		if err := cl.complete(); err != nil {
 			return 0, nil, fmt.Errorf("%v at offset %d: %w", cl.cmd, cl.off, err)
 		}
