@@ -40,10 +40,14 @@ func makeCertsKey(t *testing.T, keyType string) (server, client, nocert string) 
 			t.Fatalf("certtool %v: %v\n%s", args, err, out)
 		}
 	}
-	run("--generate-privkey", "--key-type="+keyType, "--outfile", "ca-key.pem")
+	keyArgs := []string{"--generate-privkey", "--key-type=" + keyType}
+	if keyType == "rsa" {
+		keyArgs = append(keyArgs, "--bits=2048") // quicker than the default 3072
+	}
+	run(append(keyArgs, "--outfile", "ca-key.pem")...)
 	run("--generate-self-signed", "--load-privkey", "ca-key.pem", "--template", "ca.info", "--outfile", "ca-cert.pem")
 	for _, who := range []string{"server", "client"} {
-		run("--generate-privkey", "--key-type="+keyType, "--outfile", who+"-key.pem")
+		run(append(keyArgs, "--outfile", who+"-key.pem")...)
 		run("--generate-certificate", "--load-ca-certificate", "ca-cert.pem", "--load-ca-privkey", "ca-key.pem",
 			"--load-privkey", who+"-key.pem", "--template", who+".info", "--outfile", who+"-cert.pem")
 	}
