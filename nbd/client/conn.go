@@ -130,9 +130,10 @@ func (c *Client) finish(h uint64, cl *call, err error) {
 // reader reads replies until the connection fails or closes.
 func (c *Client) reader() {
 	defer close(c.readerDone)
-	// Headers come out of a buffer; large data is read straight into the
-	// caller's buffer (bufio reads past its buffer when it is empty).
-	rd := &replyReader{r: bufio.NewReaderSize(c.conn, 64<<10), structured: c.hs.structured, metaID: c.hs.metaID, size: c.size}
+	// Headers come out of a small buffer; large data is read straight into
+	// the caller's buffer (bufio reads past its buffer when it is empty),
+	// so at most 4 KiB of it is copied twice.
+	rd := &replyReader{r: bufio.NewReaderSize(c.conn, 4<<10), structured: c.hs.structured, metaID: c.hs.metaID, size: c.size}
 	for {
 		h, cl, err := rd.next(c.lookup)
 		if err != nil {
