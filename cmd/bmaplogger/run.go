@@ -303,6 +303,9 @@ func openDisks(cfg *config, warn func(error)) ([]disk, error) {
 			}
 		}
 		name := filepath.Base(path)
+		if image.IsURI(path) {
+			name = "disk" + strconv.Itoa(i+1) // an upstream NBD export
+		}
 		if i == 0 && cfg.exportName != "" {
 			name = cfg.exportName
 		}
