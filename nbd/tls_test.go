@@ -127,7 +127,7 @@ func TestTLS(t *testing.T) {
 }
 
 // TestTLSVerifyPeerKeyTypes checks --tls-verify-peer with GnuTLS clients
-// (nbdinfo) whose keys are RSA or ECDSA. GnuTLS 3.7 used to withhold an
+// (nbdinfo, qemu-img) whose keys are RSA or ECDSA. GnuTLS 3.7 used to withhold an
 // RSA client certificate from our TLS 1.3 server (see LoadTLS).
 func TestTLSVerifyPeerKeyTypes(t *testing.T) {
 	need(t, "nbdinfo")
@@ -143,10 +143,20 @@ func TestTLSVerifyPeerKeyTypes(t *testing.T) {
 			s.TLS, s.TLSConfig = TLSRequire, cfg
 			ep := serve(t, s, ListenConfig{Unix: "-"})
 			ep.SetExport("disk", TLSRequire)
+			_, errQemu := exec.LookPath("qemu-img")
 			for dir, ok := range map[string]bool{clientDir: true, nocertDir: false, otherClient: false} {
 				out, st := captive(t, ep, `nbdinfo --size "$uri&tls-certificates=`+dir+`"`)
 				if (st == 0) != ok {
-					t.Errorf("%s: status %d, want success %v\n%s\nserver log:\n%s", dir, st, ok, out, logs)
+					t.Errorf("nbdinfo %s: status %d, want success %v\n%s\nserver log:\n%s", dir, st, ok, out, logs)
+				}
+				if errQemu != nil {
+					continue
+				}
+				// qemu, the other GnuTLS client.
+				out, st = captive(t, ep, `qemu-img info --object tls-creds-x509,id=tls0,endpoint=client,dir=`+dir+
+					` --image-opts driver=nbd,path="$unixsocket",export=disk,tls-creds=tls0,tls-hostname=localhost`)
+				if (st == 0) != ok {
+					t.Errorf("qemu-img %s: status %d, want success %v\n%s\nserver log:\n%s", dir, st, ok, out, logs)
 				}
 			}
 		})
