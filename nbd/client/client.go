@@ -137,8 +137,7 @@ func newClient(ctx context.Context, conn net.Conn, name, export string, tlsCfg *
 	if dl, ok := ctx.Deadline(); ok {
 		conn.SetDeadline(dl)
 	}
-	// The context also ends a handshake stuck on a conn without deadlines
-	// (net.Pipe in tests supports them; a plain io pipe would not).
+	// A cancelled parent context ends the handshake too.
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
 	hs, err := negotiate(ctx, conn, export, tlsCfg)
 	stopped := stop()
@@ -150,7 +149,7 @@ func newClient(ctx context.Context, conn net.Conn, name, export string, tlsCfg *
 			hs.conn.Close()
 		}
 		conn.Close()
-		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, errTimeout(err)) {
+		if errors.Is(err, context.DeadlineExceeded) || errTimeout(err) != nil {
 			err = fmt.Errorf("no answer within %v: %w", timeout, err)
 		}
 		return nil, fmt.Errorf("nbd: %s: export %q: %w", name, export, err)
