@@ -29,6 +29,7 @@ import (
 	"github.com/virt-bmap/virt-bmap/image/chain"
 	"github.com/virt-bmap/virt-bmap/image/ova"
 	"github.com/virt-bmap/virt-bmap/image/qcow2"
+	"github.com/virt-bmap/virt-bmap/image/raw"
 	"github.com/virt-bmap/virt-bmap/image/vdi"
 	"github.com/virt-bmap/virt-bmap/image/vhd"
 	"github.com/virt-bmap/virt-bmap/image/vhdx"
@@ -79,7 +80,11 @@ func newOpener(opt Options) *opener {
 
 // OpenFile opens a plain file named by the image at from.
 func (o *opener) OpenFile(from, name string) (chain.File, string, error) {
-	path, err := o.policy.Resolve(from, name)
+	resolve := o.policy.Resolve
+	if IsURI(from) {
+		resolve = o.resolveRemote // nbd.go
+	}
+	path, err := resolve(from, name)
 	if err != nil {
 		return nil, "", fmt.Errorf("%s: %w", from, err)
 	}
@@ -93,7 +98,11 @@ func (o *opener) OpenFile(from, name string) (chain.File, string, error) {
 // OpenImage opens an image named by the image at from, detected by content
 // or read as format.
 func (o *opener) OpenImage(from, name, format string) (chain.Image, string, error) {
-	path, err := o.policy.Resolve(from, name)
+	resolve := o.policy.Resolve
+	if IsURI(from) {
+		resolve = o.resolveRemote // nbd.go
+	}
+	path, err := resolve(from, name)
 	if err != nil {
 		return nil, "", fmt.Errorf("%s: %w", from, err)
 	}
@@ -120,6 +129,9 @@ func Open(path string) (*Image, error) { return OpenOptions(path, Options{}) }
 // OpenOptions is Open with options.
 func OpenOptions(path string, opt Options) (*Image, error) {
 	o := newOpener(opt)
+	if IsURI(path) {
+		return o.openNBD(path, opt.Format) // nbd.go
+	}
 	// The file the user named is allowed wherever it is; names inside it
 	// are held to the policy.
 	img, err := o.open(path, opt.Format)
@@ -152,6 +164,13 @@ func (o *opener) open(path, format string) (*Image, error) {
 // disk it holds: the disks of an OVA, in its OVF's order, or the one disk
 // of any other format.
 func OpenAll(path string, opt Options) ([]*Image, error) {
+	if IsURI(path) {
+		img, err := newOpener(opt).openNBD(path, opt.Format) // nbd.go
+		if err != nil {
+			return nil, err
+		}
+		return []*Image{img}, nil
+	}
 	return newOpener(opt).openAll(path, opt.Format)
 }
 
@@ -284,10 +303,10 @@ func newImage(r io.ReaderAt, size int64, fm Format, path string, o *opener) (*Im
 	opt := o.opt
 	switch fm.Name {
 	case Raw.Name:
-		return &Image{r: newRawFile(r, size), size: size, format: fm}, nil
+		return &Image{r: raw.New(r, size), size: size, format: fm}, nil
 	case VHD.Name, VHDFixed.Name:
 		// A fixed VHD keeps the file's holes: the raw reader finds them.
-		d, err := vhd.New(newRawFile(r, size), size, vhd.Config{Path: path, Open: o.chainOpener(path), Warn: opt.Warn})
+		d, err := vhd.New(raw.New(r, size), size, vhd.Config{Path: path, Open: o.chainOpener(path), Warn: opt.Warn})
 		if err != nil {
 			return nil, err
 		}
@@ -337,7 +356,7 @@ func newImage(r io.ReaderAt, size int64, fm Format, path string, o *opener) (*Im
 		if path != "" {
 			co = o
 		}
-		v, err := vdi.NewConfig(newRawFile(r, size), size, vdi.Config{Opener: co, Path: path, Parents: opt.AllowBacking})
+		v, err := vdi.NewConfig(raw.New(r, size), size, vdi.Config{Opener: co, Path: path, Parents: opt.AllowBacking})
 		if err != nil {
 			return nil, err
 		}

@@ -28,14 +28,6 @@ func qemuRawOf(t *testing.T, path string) []byte {
 	return b
 }
 
-func readAll(t *testing.T, img *Image) []byte {
-	t.Helper()
-	b := make([]byte, img.Size())
-	if n, err := img.ReadAt(b, 0); n != len(b) {
-		t.Fatalf("ReadAt: %d bytes, %v", n, err)
-	}
-	return b
-}
 
 // vmdkSource is a 2 MiB raw disk with an MBR signature, data and holes.
 func vmdkSource(t *testing.T, dir string) string {
@@ -70,7 +62,7 @@ func TestOpenVMDK(t *testing.T) {
 			if img.Format() != VMDK {
 				t.Errorf("format %v, want vmdk", img.Format())
 			}
-			if !bytes.Equal(readAll(t, img), qemuRawOf(t, p)) {
+			if !bytes.Equal(readAllImage(t, img), qemuRawOf(t, p)) {
 				t.Error("bytes differ from qemu-img's")
 			}
 			var m alloc.Mapper = img
@@ -103,7 +95,7 @@ func TestOpenVMDK(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer img.Close()
-		if !bytes.Equal(readAll(t, img), qemuRawOf(t, snap)) {
+		if !bytes.Equal(readAllImage(t, img), qemuRawOf(t, snap)) {
 			t.Error("snapshot bytes differ from qemu-img's")
 		}
 		// The map goes through the parent, opened by image.
@@ -136,7 +128,7 @@ func TestVMDKChainPolicy(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer img.Close()
-	if got := readAll(t, img); !bytes.HasPrefix(got, []byte("secret\n")) {
+	if got := readAllImage(t, img); !bytes.HasPrefix(got, []byte("secret\n")) {
 		t.Errorf("allowed extent reads %q", got[:16])
 	}
 }
@@ -181,13 +173,13 @@ func TestOpenAllOVA(t *testing.T) {
 	}
 	for i, want := range []string{src, small} {
 		raw, _ := os.ReadFile(want)
-		if imgs[i].Format() != VMDK || !bytes.Equal(readAll(t, imgs[i]), raw) {
+		if imgs[i].Format() != VMDK || !bytes.Equal(readAllImage(t, imgs[i]), raw) {
 			t.Errorf("disk %d: format %v, bytes differ from its source", i+1, imgs[i].Format())
 		}
 	}
 	// Closing the first leaves the second readable (they share the file).
 	imgs[0].Close()
-	if !bytes.Equal(readAll(t, imgs[1])[:12], []byte("second disk ")) {
+	if !bytes.Equal(readAllImage(t, imgs[1])[:12], []byte("second disk ")) {
 		t.Error("second disk unreadable after the first was closed")
 	}
 	imgs[1].Close()

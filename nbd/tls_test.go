@@ -13,6 +13,12 @@ import (
 // server/{ca-cert,server-cert,server-key}.pem, client/{ca-cert,client-cert,client-key}.pem,
 // and nocert/ca-cert.pem for a client without a certificate.
 func makeCerts(t *testing.T) (server, client, nocert string) {
+	return makeCertsKey(t, "ecdsa")
+}
+
+// makeCertsKey is makeCerts with keys of keyType (certtool --key-type:
+// ecdsa, rsa).
+func makeCertsKey(t *testing.T, keyType string) (server, client, nocert string) {
 	need(t, "certtool")
 	dir := t.TempDir()
 	server, client, nocert = filepath.Join(dir, "server"), filepath.Join(dir, "client"), filepath.Join(dir, "nocert")
@@ -34,10 +40,14 @@ func makeCerts(t *testing.T) (server, client, nocert string) {
 			t.Fatalf("certtool %v: %v\n%s", args, err, out)
 		}
 	}
-	run("--generate-privkey", "--key-type=ecdsa", "--outfile", "ca-key.pem")
+	keyArgs := []string{"--generate-privkey", "--key-type=" + keyType}
+	if keyType == "rsa" {
+		keyArgs = append(keyArgs, "--bits=2048") // quicker than the default 3072
+	}
+	run(append(keyArgs, "--outfile", "ca-key.pem")...)
 	run("--generate-self-signed", "--load-privkey", "ca-key.pem", "--template", "ca.info", "--outfile", "ca-cert.pem")
 	for _, who := range []string{"server", "client"} {
-		run("--generate-privkey", "--key-type=ecdsa", "--outfile", who+"-key.pem")
+		run(append(keyArgs, "--outfile", who+"-key.pem")...)
 		run("--generate-certificate", "--load-ca-certificate", "ca-cert.pem", "--load-ca-privkey", "ca-key.pem",
 			"--load-privkey", who+"-key.pem", "--template", who+".info", "--outfile", who+"-cert.pem")
 	}
@@ -113,5 +123,42 @@ func TestTLS(t *testing.T) {
 	}
 	if _, err := LoadTLS(nocertDir, false); err == nil {
 		t.Error("LoadTLS without a server certificate succeeded")
+	}
+}
+
+// TestTLSVerifyPeerKeyTypes checks --tls-verify-peer with GnuTLS clients
+// (nbdinfo, qemu-img) whose keys are RSA or ECDSA. GnuTLS 3.7 used to withhold an
+// RSA client certificate from our TLS 1.3 server (see LoadTLS).
+func TestTLSVerifyPeerKeyTypes(t *testing.T) {
+	need(t, "nbdinfo")
+	_, otherClient, _ := makeCertsKey(t, "ecdsa") // signed by another CA
+	for _, key := range []string{"rsa", "ecdsa"} {
+		t.Run(key, func(t *testing.T) {
+			serverDir, clientDir, nocertDir := makeCertsKey(t, key)
+			cfg, err := LoadTLS(serverDir, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, _, logs := fileServer(t)
+			s.TLS, s.TLSConfig = TLSRequire, cfg
+			ep := serve(t, s, ListenConfig{Unix: "-"})
+			ep.SetExport("disk", TLSRequire)
+			_, errQemu := exec.LookPath("qemu-img")
+			for dir, ok := range map[string]bool{clientDir: true, nocertDir: false, otherClient: false} {
+				out, st := captive(t, ep, `nbdinfo --size "$uri&tls-certificates=`+dir+`"`)
+				if (st == 0) != ok {
+					t.Errorf("nbdinfo %s: status %d, want success %v\n%s\nserver log:\n%s", dir, st, ok, out, logs)
+				}
+				if errQemu != nil {
+					continue
+				}
+				// qemu, the other GnuTLS client.
+				out, st = captive(t, ep, `qemu-img info --object tls-creds-x509,id=tls0,endpoint=client,dir=`+dir+
+					` --image-opts driver=nbd,path="$unixsocket",export=disk,tls-creds=tls0,tls-hostname=localhost`)
+				if (st == 0) != ok {
+					t.Errorf("qemu-img %s: status %d, want success %v\n%s\nserver log:\n%s", dir, st, ok, out, logs)
+				}
+			}
+		})
 	}
 }

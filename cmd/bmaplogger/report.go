@@ -173,7 +173,7 @@ func reportMap(c *reportConfig, h *logger.Header, say func(string, ...any)) (*bm
 	}()
 	for _, e := range h.Exports {
 		path := e.Image
-		if path != "" && !filepath.IsAbs(path) {
+		if path != "" && !filepath.IsAbs(path) && !image.IsURI(path) {
 			// A relative path is relative to the trace's directory.
 			if _, err := os.Stat(path); err != nil {
 				path = filepath.Join(filepath.Dir(c.trace), path)

@@ -367,6 +367,9 @@ func openDisks(cfg *config, warn func(error)) ([]disk, error) {
 			// block status and READ holes come from it, for every format.
 			d := disk{path: path, img: img, src: img}
 			name := filepath.Base(path)
+			if image.IsURI(path) {
+				name = "disk" + strconv.Itoa(i+1) // an upstream NBD export
+			}
 			if i == 0 && cfg.exportName != "" {
 				name = cfg.exportName
 			}

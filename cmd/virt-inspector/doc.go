@@ -86,7 +86,13 @@ libguestfs' virt-inspector is taken:
 
 	-a IMAGE, --add IMAGE
 	    A disk image of the guest. Repeat for a guest with several disks.
-	    Images may also be given as arguments.
+	    Images may also be given as arguments. An NBD URI reads the
+	    export of a running NBD server instead of a file:
+	    nbd://HOST[:PORT][/EXPORT], nbd+unix:///EXPORT?socket=PATH,
+	    nbds:// and nbds+unix:// (TLS; ?tls-certificates=DIR with
+	    ca-cert.pem, client-cert.pem, client-key.pem), libguestfs'
+	    nbd://?socket=PATH and qemu's nbd:unix:PATH[:exportname=NAME] or
+	    nbd:HOST:PORT.
 	--blocksize[=512|4096]
 	    Accepted for libguestfs' command lines; the partition tables give
 	    the sector size.
@@ -190,6 +196,11 @@ Describe a guest's disk:
 The same from a compressed image, as JSON, keeping only the package names:
 
 	virt-inspector --json -a debian12.img.xz | jq -r '.operatingsystems[].applications[].name'
+
+A disk behind an NBD server, here nbdkit decompressing an xz image:
+
+	nbdkit -r -U - --filter=xz file disk.img.xz \
+	    --run 'virt-inspector --format=raw -a nbd://?socket=$unixsocket'
 
 The version of one package, and the number of packages:
 

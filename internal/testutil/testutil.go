@@ -18,6 +18,7 @@ import (
 // the skip message.
 var debianPackage = map[string]string{
 	"blkid":      "util-linux",
+	"certtool":   "gnutls-bin",
 	"cryptsetup": "cryptsetup-bin",
 	"dd":         "coreutils",
 	"debugfs":    "e2fsprogs",
@@ -40,7 +41,11 @@ var debianPackage = map[string]string{
 	"mkntfs":     "ntfs-3g",
 	"mkswap":     "util-linux",
 	"mmls":       "sleuthkit",
+	"nbdcopy":    "libnbd-bin",
+	"nbdinfo":    "libnbd-bin",
+	"nbdkit":     "nbdkit",
 	"qemu-img":   "qemu-utils",
+	"qemu-nbd":   "qemu-utils",
 	"sfdisk":     "fdisk",
 	"sgdisk":     "gdisk",
 	"xorriso":    "xorriso",

@@ -1,13 +1,17 @@
-package nbd
+package image
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 
-	"github.com/virt-bmap/virt-bmap/image"
+	"github.com/virt-bmap/virt-bmap/internal/testutil"
+	"github.com/virt-bmap/virt-bmap/nbd"
 )
 
 // allocRun is a run of an image with one allocation state, as qemu-img
@@ -52,11 +56,28 @@ func qemuImgMap(t *testing.T, path, format string) []allocRun {
 }
 
 // nbdinfoMap serves img and runs nbdinfo --map --json against it.
-func nbdinfoMap(t *testing.T, img *image.Image) []allocRun {
+func nbdinfoMap(t *testing.T, img *Image) []allocRun {
 	t.Helper()
-	s := &Server{Exports: []Export{{Name: "disk", Source: img}}}
-	ep := serve(t, s, ListenConfig{Unix: "-"})
-	out := mustCaptive(t, ep, `nbdinfo --map --json "$uri"`)
+	s := &nbd.Server{Exports: []nbd.Export{{Name: "disk", Source: img}}}
+	l, ep, cleanup, err := nbd.Listen(nbd.ListenConfig{Unix: "-"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve(l)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+		cleanup()
+	})
+	var buf bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	st, err := nbd.RunCaptive(ctx, `nbdinfo --map --json "$uri"`, ep, &buf, &buf)
+	if err != nil || st != 0 {
+		t.Fatalf("nbdinfo --map: status %d, %v\n%s", st, err, buf.String())
+	}
+	out := buf.String()
 	var m []struct {
 		Offset, Length int64
 		Type           uint32
@@ -66,7 +87,7 @@ func nbdinfoMap(t *testing.T, img *image.Image) []allocRun {
 	}
 	var runs []allocRun
 	for _, e := range m {
-		runs = append(runs, allocRun{e.Offset, e.Length, e.Type&stateHole == 0, e.Type&stateZero != 0})
+		runs = append(runs, allocRun{e.Offset, e.Length, e.Type&1 == 0, e.Type&2 != 0}) // NBD_STATE_HOLE, NBD_STATE_ZERO
 	}
 	return mergeRuns(runs)
 }
@@ -75,7 +96,7 @@ func nbdinfoMap(t *testing.T, img *image.Image) []allocRun {
 // nbdinfo --map of our export gives the data and zero runs qemu-img map
 // gives for the file (with its chain).
 func TestMapMatchesQemu(t *testing.T) {
-	need(t, "nbdinfo", "qemu-img", "qemu-io")
+	testutil.NeedTools(t, "nbdinfo", "qemu-img", "qemu-io")
 	dir := t.TempDir()
 	run := func(name string, args ...string) {
 		t.Helper()
@@ -93,8 +114,10 @@ func TestMapMatchesQemu(t *testing.T) {
 		}
 		run("qemu-io", append(args, file)...)
 	}
-	// A sparse raw disk.
-	sparse, _ := makeImage(t)
+	// A sparse raw disk: data, a hole, data, a hole at the end.
+	sparse := filepath.Join(dir, "sparse.raw")
+	run("truncate", "-s", "4M", sparse)
+	io(sparse, "raw", "write -P 7 0 192k", "write -P 9 1m 64k")
 	// A qcow2 chain: compressed base, overlay with data, zero clusters
 	// over backing data, and an unallocated tail past a short base.
 	run("qemu-img", "create", "-q", "-f", "qcow2", "base.qcow2", "3M")
@@ -123,7 +146,7 @@ func TestMapMatchesQemu(t *testing.T) {
 		{"qcow2-extl2-on-raw", filepath.Join(dir, "sub.qcow2"), "qcow2"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			img, err := image.Open(c.path)
+			img, err := Open(c.path)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,4 +1,9 @@
-package image
+// Package raw reads a file (or block device) as it is: a raw disk image,
+// or the data part of a fixed VHD. Its allocation (image/alloc) comes from
+// lseek SEEK_DATA/SEEK_HOLE, as nbdkit's file plugin and qemu's file driver
+// find it. It is a leaf, so that the image package and the NBD server's
+// own raw source share it without importing each other.
+package raw
 
 import (
 	"errors"
@@ -9,12 +14,12 @@ import (
 	"github.com/virt-bmap/virt-bmap/image/alloc"
 )
 
-// rawFile is the bytes of a file (or block device) as they are, the first
+// File is the bytes of a file (or block device) as they are, the first
 // size of them: a raw image, or a fixed VHD without its footer. It is an
 // alloc.Mapper: holes come from lseek SEEK_DATA/SEEK_HOLE, as nbdkit's
 // file plugin and qemu's file driver find them. A file system without
 // SEEK_DATA reports everything as data.
-type rawFile struct {
+type File struct {
 	r    io.ReaderAt
 	fd   int
 	size int64
@@ -33,10 +38,10 @@ type rawFile struct {
 // fder is an opened file: chain.OpenFile's files are.
 type fder interface{ Fd() uintptr }
 
-// newRawFile returns the first size bytes of r as a raw image; its
+// New returns the first size bytes of r as a raw image; its
 // allocation comes from lseek when r is a file, else it is all data.
-func newRawFile(r io.ReaderAt, size int64) *rawFile {
-	rf := &rawFile{r: r, fd: -1, size: size}
+func New(r io.ReaderAt, size int64) *File {
+	rf := &File{r: r, fd: -1, size: size}
 	if f, ok := r.(fder); ok {
 		rf.fd = int(f.Fd())
 	} else {
@@ -56,7 +61,7 @@ const (
 func dataSlot(off int64) int { return int(uint64(off)>>dataSlotShift) % dataSlots }
 
 // ReadAt reads the file's bytes; reads stop at size.
-func (f *rawFile) ReadAt(p []byte, off int64) (int, error) {
+func (f *File) ReadAt(p []byte, off int64) (int, error) {
 	if off >= f.size {
 		if len(p) == 0 {
 			return 0, nil
@@ -75,7 +80,7 @@ func (f *rawFile) ReadAt(p []byte, off int64) (int, error) {
 
 // KnownData reports whether [off, off+n) is known to be all data without
 // asking the file system.
-func (f *rawFile) KnownData(off, n int64) bool {
+func (f *File) KnownData(off, n int64) bool {
 	if f.noSeek.Load() {
 		return true
 	}
@@ -94,7 +99,7 @@ const maxRawExtents = 1024
 // Extents reports data and holes (Hole and Zero) in [off, off+length).
 // lseek's result does not depend on the shared file position, so
 // concurrent calls are safe.
-func (f *rawFile) Extents(off, length int64) ([]alloc.Extent, error) {
+func (f *File) Extents(off, length int64) ([]alloc.Extent, error) {
 	end := min(off+length, f.size)
 	if off < 0 || off >= end {
 		return nil, nil
@@ -129,3 +134,6 @@ func (f *rawFile) Extents(off, length int64) ([]alloc.Extent, error) {
 	}
 	return out, nil
 }
+
+// Size is the number of bytes read from the file.
+func (f *File) Size() int64 { return f.size }
