@@ -61,7 +61,6 @@ func nbdDisk(t *testing.T) (string, []byte) {
 	return path, want
 }
 
-
 // TestOpenNBD opens exports whose bytes are raw, qcow2 and xz: each is
 // detected by content and read as the guest sees it.
 func TestOpenNBD(t *testing.T) {

@@ -28,7 +28,6 @@ func qemuRawOf(t *testing.T, path string) []byte {
 	return b
 }
 
-
 // vmdkSource is a 2 MiB raw disk with an MBR signature, data and holes.
 func vmdkSource(t *testing.T, dir string) string {
 	t.Helper()
