@@ -89,6 +89,21 @@ var forms = []form{
 		_, err := runTool("qemu-img", "convert", "-f", "raw", "-O", "vdi", raw, out)
 		return out, err
 	}},
+	{"vmdk-streamOptimized", "qemu-img", func(raw, dir string) (string, error) {
+		out := filepath.Join(dir, filepath.Base(raw)+".stream.vmdk")
+		_, err := runTool("qemu-img", "convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=streamOptimized", raw, out)
+		return out, err
+	}},
+	{"vhd-dynamic", "qemu-img", func(raw, dir string) (string, error) {
+		out := filepath.Join(dir, filepath.Base(raw)+".vhd")
+		_, err := runTool("qemu-img", "convert", "-f", "raw", "-O", "vpc", "-o", "subformat=dynamic,force_size=on", raw, out)
+		return out, err
+	}},
+	{"vhdx", "qemu-img", func(raw, dir string) (string, error) {
+		out := filepath.Join(dir, filepath.Base(raw)+".vhdx")
+		_, err := runTool("qemu-img", "convert", "-f", "raw", "-O", "vhdx", raw, out)
+		return out, err
+	}},
 	{"vdi-static", "qemu-img", func(raw, dir string) (string, error) {
 		out := filepath.Join(dir, filepath.Base(raw)+".static.vdi")
 		_, err := runTool("qemu-img", "convert", "-f", "raw", "-O", "vdi", "-o", "static=on", raw, out)
