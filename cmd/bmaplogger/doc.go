@@ -14,7 +14,10 @@ SYNOPSIS
 
 bmaplogger is an NBD server that sits in front of a virtual machine (or any
 NBD client): it serves each IMAGE read-only (a raw image, an xz-compressed
-image read in place, or a qcow2 image with its backing chain), looks every
+image read in place, qcow2, VMDK, VHD, VHDX or VDI with their chains, an
+OVA's disks as several exports, or an upstream NBD server's export named by
+a URI such as nbd+unix:///?socket=PATH, which it re-serves while tracing it,
+as nbdkit's nbd plugin with the log filter does), looks every
 read up in the block map of the images, and prints what was read while the
 guest runs:
 
@@ -160,7 +163,7 @@ OPTIONS
 	-p PORT, --port PORT     listen on TCP PORT (default 10809; 0: a free
 	                         port, shown in the start-up message and $port).
 	-i ADDR, --ipaddr ADDR   TCP address to listen on (default localhost).
-	-e NAME, --export-name NAME
+	-e NAME, --exportname NAME (also --export-name)
 	                         name of the first export (default: its file
 	                         name); $uri then names it.
 	--tls off|on|require     offer TLS (on) or insist on it (require; $uri
@@ -170,11 +173,36 @@ OPTIONS
 	                         $HOME/.pki/nbdkit, /etc/pki/nbdkit for root).
 	--tls-verify-peer        clients must present a certificate signed by
 	                         ca-cert.pem.
-	--run CMD                captive mode (see above).
-	-f, -r                   accepted for nbdkit's command line and ignored:
-	                         bmaplogger always runs in the foreground and
-	                         read-only.
-	--version                print the version and exit.
+	--run CMD                captive mode (see above). When the console
+	                         trace goes to standard output, the command's
+	                         output and the trace lines are merged by whole
+	                         lines: a trace line is held while the command
+	                         is in the middle of a line (a guest's serial
+	                         console under qemu -nographic) and written at
+	                         its next newline, so neither cuts the other
+	                         (--log FILE keeps the trace apart).
+	--print-uri              print the URI on standard output once listening.
+	-P FILE, --pidfile FILE  write the process ID to FILE once listening.
+	-a IMAGE, --add IMAGE    an image to serve (as positional IMAGE).
+	--format[=FMT]           input format of the images after it (default:
+	                         detected by content).
+	--key SEL:key:PASS, --key SEL:file:FILE, --keys-from-stdin, --echo-keys
+	                         unlock LUKS containers as libguestfs' tools do, so
+	                         that a guest that unlocks its disk itself has its
+	                         reads of the ciphertext named as the files inside.
+	--allow-backing PATH     let an image's chain open PATH outside its
+	                         directory (repeatable).
+	-v, --verbose            print every warning (default: 5 of each kind).
+	-f, -r, -n, -t N         nbdkit's foreground, read-only, newstyle and
+	                         threads: accepted and ignored (bmaplogger always
+	                         runs so); -o (oldstyle) is refused.
+	--filter=xz, --filter=log
+	                         accepted with a note: both are built in.
+	--dump-config            print the build's configuration (key=value).
+	-V, --version            print the version and exit.
+
+The server listens before it maps the images, so a busy port is said at
+once; a client that connects meanwhile waits for the greeting.
 
 Options of "bmaplogger report":
 
@@ -198,7 +226,8 @@ EXIT STATUS
 	1     an image, the map, the certificates or an output file could not
 	      be opened or read, the server could not listen, or the trace
 	      could not be written
-	2     bad command line (also an unknown --report or -o extension)
+	1     also: a bad command line (also an unknown --report or -o
+	      extension), with getopt's message and "Try 'bmaplogger --help'"
 	N     with --run: CMD's exit status (1 if CMD succeeded but the trace
 	      could not be written)
 

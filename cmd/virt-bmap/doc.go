@@ -11,9 +11,14 @@ SYNOPSIS
 # DESCRIPTION
 
 virt-bmap reads each IMAGE (a raw disk image, a block device, an
-xz-compressed image or a qcow2 image with its backing chain; opened
-read-only, never written to, never unpacked to disk), finds its partitions (MBR with extended and
-logical partitions, GPT) and in each partition the filesystem by its magic,
+xz-compressed image, qcow2, VMDK, VHD, VHDX or VDI with their backing,
+parent and extent files, an OVA's disks, or the export of a running NBD
+server named by a URI: nbd://HOST[:PORT][/EXPORT],
+nbd+unix:///EXPORT?socket=PATH, nbds://, libguestfs' nbd://?socket=PATH,
+qemu's nbd:unix:PATH; the format is found by content; opened read-only,
+never written to, never unpacked to disk), finds its partitions (MBR with
+extended and logical partitions, GPT), LVM volumes and LUKS containers,
+and in each device the filesystem by its magic,
 walks ext2, ext3, ext4, FAT12, FAT16, FAT32, NTFS, XFS and btrfs (every
 subvolume) filesystems without mounting them, and writes a block map: for every byte range, the whole disk
 (v), the partition (p), the filesystem metadata structure (m: superblocks,
