@@ -1,0 +1,173 @@
+package ext
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+
+	"github.com/virt-bmap/virt-bmap/internal/chunkcache"
+	"github.com/virt-bmap/virt-bmap/internal/diskerr"
+)
+
+// Finding a backup superblock when the primary is damaged, as
+// e2fsck -b and debugfs -s do.
+//
+// A backup sits at the start of a group that has one: groups 1 and the
+// powers of 3, 5 and 7 with sparse_super, every group without it, the two
+// groups named by s_backup_bgs with sparse_super2. Its place depends on
+// the block size and the blocks per group, which the damaged primary can
+// no longer be trusted to give. So the search tries, in order:
+//
+//  1. the geometry of the damaged primary, when its block size and blocks
+//     per group are still plausible (a bad checksum, one absurd field);
+//  2. mke2fs' default geometry for every block size from 1 KiB to 64 KiB:
+//     8 × block size blocks per group, s_first_data_block 1 for 1 KiB
+//     blocks and 0 otherwise (e2fsck's get_backup_sb tries the same);
+//
+// and in each geometry the groups 1, 2, 3, 5, 7, 9, 25, 27, 49, ... that
+// fit on the device, then the device's last whole group (where
+// sparse_super2 puts its second backup). A candidate is accepted only when
+// it is a sound superblock on its own (magic, geometry checked as for the
+// primary), describes the geometry it was found with, names its own group
+// in s_block_group_nr (mke2fs and e2fsck write it into every backup; 0,
+// from filesystems made before they did, is accepted), is
+// in a group that has a backup under its own feature flags, and, with
+// metadata_csum, has a matching checksum. The first one accepted wins:
+// group 1's copy, the one e2fsck -b 8193/32768 reads, when it is sound.
+
+// maxBackupProbes bounds the candidates tried: each costs a 1 KiB read.
+const maxBackupProbes = 512
+
+// backupGeometry is a block size, blocks per group and first data block
+// under which backups are looked for.
+type backupGeometry struct {
+	bs  int64
+	bpg uint64
+	fdb uint64
+}
+
+// backupGroups lists the groups that may hold a backup, in the order
+// they are tried, up to the last group starting before limit blocks.
+func backupGroups(ngroups uint64) []uint64 {
+	gs := []uint64{1, 2}
+	for _, base := range []uint64{3, 5, 7} {
+		for p := base; p < ngroups; p *= base {
+			gs = append(gs, p)
+		}
+	}
+	gs = slices.DeleteFunc(gs, func(g uint64) bool { return g >= ngroups })
+	slices.Sort(gs)
+	gs = slices.Compact(gs)
+	if ngroups > 1 && !slices.Contains(gs, ngroups-1) {
+		gs = append(gs, ngroups-1)
+	}
+	return gs
+}
+
+// errNoBackup is returned when no backup superblock was found.
+var errNoBackup = errors.New("no sound backup superblock found")
+
+// findBackup looks for a backup superblock on the device; hint, when not
+// nil, is the damaged primary (its geometry is tried first). It returns
+// the superblock, the group it was found in and its byte offset.
+func findBackup(r io.ReaderAt, size int64, hint *superblock) (*superblock, uint64, int64, error) {
+	var geos []backupGeometry
+	if hint != nil && hint.logBlockSize <= maxLogBlockSize {
+		bs := hint.blockSize()
+		bpg := uint64(hint.blocksPerGroup)
+		if bpg >= minBlocksPerGroup && int64(bpg) <= 8*bs*int64(max(1, hint.clusterRatio())) {
+			fdb := uint64(0)
+			if bs == 1024 && !hint.hasBigalloc() {
+				fdb = 1
+			}
+			geos = append(geos, backupGeometry{bs, bpg, fdb})
+		}
+	}
+	for l := uint32(0); l <= maxLogBlockSize; l++ {
+		bs := int64(1024) << l
+		g := backupGeometry{bs, uint64(8 * bs), 0}
+		if bs == 1024 {
+			g.fdb = 1
+		}
+		if !slices.Contains(geos, g) {
+			geos = append(geos, g)
+		}
+	}
+	buf := make([]byte, superblockSize)
+	probes := 0
+	for _, geo := range geos {
+		devBlocks := uint64(size / geo.bs)
+		if devBlocks <= geo.fdb {
+			continue
+		}
+		ngroups := (devBlocks - geo.fdb) / geo.bpg // whole groups on the device
+		if (devBlocks-geo.fdb)%geo.bpg != 0 {
+			ngroups++
+		}
+		for _, g := range backupGroups(ngroups) {
+			if probes++; probes > maxBackupProbes {
+				return nil, 0, 0, errNoBackup
+			}
+			blk := geo.fdb + g*geo.bpg
+			off := int64(blk) * geo.bs
+			if off+superblockSize > size {
+				continue
+			}
+			if err := chunkcache.ReadFull(r, buf, off); err != nil {
+				continue
+			}
+			sb, err := parseSuperblock(buf)
+			if err != nil || sb.check(size) != nil {
+				continue
+			}
+			if sb.blockSize() != geo.bs || uint64(sb.blocksPerGroup) != geo.bpg || uint64(sb.firstDataBlock) != geo.fdb {
+				continue
+			}
+			// s_block_group_nr 0 in a backup: filesystems made before
+			// mke2fs wrote it (revision 0 ones do not have it).
+			if nr := uint64(sb.blockGroupNr); nr != 0 && nr != min(g, 0xFFFF) || !sb.checksumOK() || g >= sb.groupCount() {
+				continue
+			}
+			if !(&FS{sb: sb}).hasSuper(g) {
+				continue
+			}
+			return sb, g, off, nil
+		}
+	}
+	return nil, 0, 0, errNoBackup
+}
+
+// openSuperblock reads the primary superblock and, when it is damaged
+// (unreadable, bad magic, absurd geometry, metadata_csum checksum
+// mismatch), a backup. damage says why the primary was not used ("" when
+// it was).
+func openSuperblock(r io.ReaderAt, size int64) (sb *superblock, group uint64, off int64, damage error, err error) {
+	if size < superblockOff+superblockSize {
+		return nil, 0, 0, nil, &diskerr.FormatError{FS: "ext", Off: superblockOff, What: "superblock", Msg: fmt.Sprintf("device of %d bytes too small for a superblock", size)}
+	}
+	b := make([]byte, superblockSize)
+	var primary *superblock
+	if err := chunkcache.ReadFull(r, b, superblockOff); err != nil {
+		damage = &diskerr.FormatError{FS: "ext", Off: superblockOff, What: "superblock", Msg: fmt.Sprintf("reading: %v", err)}
+	} else if primary, err = parseSuperblock(b); err != nil {
+		damage = err
+	} else if err := primary.check(size); err != nil {
+		damage = err
+	} else if !primary.checksumOK() {
+		damage = &diskerr.FormatError{FS: "ext", Off: superblockOff + 0x3FC, What: "superblock", Msg: "metadata_csum checksum mismatch"}
+	} else {
+		return primary, 0, superblockOff, nil, nil
+	}
+	bsb, g, boff, berr := findBackup(r, size, primary)
+	if berr == nil {
+		return bsb, g, boff, damage, nil
+	}
+	if primary != nil && primary.check(size) == nil {
+		// Only the checksum is wrong and no backup is sound: use the
+		// primary (Walk warns), as the kernel does with
+		// errors=continue and e2fsck after asking.
+		return primary, 0, superblockOff, nil, nil
+	}
+	return nil, 0, 0, damage, fmt.Errorf("%w (%w)", damage, berr)
+}
