@@ -204,9 +204,6 @@ func (m *fileMap) mapInode() {
 		}
 	}
 	m.sortData()
-	if m.f.sb.featureIncompat&incompatEAInode != 0 {
-		m.mapEAInodes()
-	}
 	defer m.finish()
 	if acl := in.FileACL; acl != 0 {
 		if m.blockOK(acl, 1) && acl >= m.f.devBlocks {
@@ -216,6 +213,9 @@ func (m *fileMap) mapInode() {
 		} else {
 			m.warnf(in.Off+0x68, "extended attribute block %d beyond the filesystem", acl)
 		}
+	}
+	if m.f.sb.featureIncompat&incompatEAInode != 0 {
+		m.mapEAInodes()
 	}
 }
 
