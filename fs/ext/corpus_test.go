@@ -45,7 +45,6 @@ var corpusImages = []struct {
 	{name: "f_8192_block", clean: true},
 	{name: "f_bad_bbitmap"},
 	{name: "f_bad_gdt_csum", clean: true},
-	{name: "f_bad_ibitmap"},
 	{name: "f_bad_inode_csum"},
 	{name: "f_badcluster"},
 	{name: "f_baddir"},
@@ -65,20 +64,16 @@ var corpusImages = []struct {
 	{name: "f_desc_size_zero", noFS: true},
 	{name: "f_dir_bad_csum"},
 	{name: "f_dirlink"},
-	{name: "f_dupsuper"},
 	{name: "f_ea_inode"},
 	{name: "f_extent_bad_node"},
 	{name: "f_extent_int_bad_csum"},
 	{name: "f_extent_int_bad_magic"},
-	{name: "f_extent_leaf_bad_csum"},
 	{name: "f_extent_leaf_bad_magic"},
 	{name: "f_extent_too_deep"},
 	{name: "f_extents"},
 	{name: "f_fast_symlink_extents"},
 	{name: "f_first_meta_bg_too_big", clean: true, noDebugfs: "debugfs refuses s_first_meta_bg beyond the descriptor blocks; e2fsck and the kernel read it"},
-	{name: "f_holedir"},
 	{name: "f_htree_bad_csum"},
-	{name: "f_hurd", clean: true},
 	{name: "f_illbbitmap"},
 	{name: "f_illibitmap"},
 	{name: "f_illitable", rootLost: true},
@@ -97,7 +92,6 @@ var corpusImages = []struct {
 	{name: "f_resize_inode_meta_bg"},
 	{name: "f_selinux", clean: true},
 	{name: "f_trunc_dirent_header"},
-	{name: "f_uninit_cat", clean: true},
 	{name: "f_uninit_ext_past_eof", clean: true},
 	{name: "f_valid_ea_in_inode", clean: true},
 	{name: "f_verity", clean: true},
@@ -194,7 +188,7 @@ func TestE2fsprogsCorpus(t *testing.T) {
 			default:
 				w.checkAgainstFls(t, img)
 				if w.hasDataFile() {
-					w.checkAgainstIstat(t, img, 20)
+					w.checkAgainstIstat(t, img, 4) // one istat process each: a few suffice
 				}
 			}
 			if c.noDebugfs == "" {

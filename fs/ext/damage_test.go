@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	iofs "io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -345,6 +347,30 @@ func TestTruncated(t *testing.T) {
 			whole.checkAgainstDebugfs(t, pristine)
 			w.holdsDebugfsTree(t, pristine, nil)
 			t.Logf("%d entries wholly mapped, %d cut by the end; %+v", len(whole.entries), cutNames, d)
+			// Read through io/fs: a file wholly on the device reads as
+			// its source, a file cut by the end is an error, not zeros.
+			read, refused := 0, 0
+			for _, e := range w.entries {
+				if e.Kind != fs.KindFile {
+					continue
+				}
+				got, err := iofs.ReadFile(w.f, strings.TrimPrefix(e.Path, "/"))
+				if slices.ContainsFunc(whole.entries, func(x fs.Entry) bool { return x.Path == e.Path }) {
+					want, rerr := os.ReadFile(filepath.Join(src, e.Path))
+					must(t, rerr)
+					if err != nil || !bytes.Equal(got, want) {
+						t.Errorf("%s: read %d bytes, %v; want the source's %d", e.Path, len(got), err, len(want))
+					}
+					read++
+				} else if !errors.Is(err, ErrTruncated) {
+					t.Errorf("%s: cut by the end, read %d bytes, %v; want ErrTruncated", e.Path, len(got), err)
+				} else {
+					refused++
+				}
+			}
+			if read == 0 || refused == 0 {
+				t.Errorf("%d files read, %d refused: want some of each", read, refused)
+			}
 			if len(whole.entries) < 10 {
 				t.Errorf("only %d entries wholly on the device", len(whole.entries))
 			}

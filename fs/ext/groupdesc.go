@@ -2,6 +2,7 @@ package ext
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -182,7 +183,13 @@ func (f *FS) readGroupDescs() error {
 				d, found = c, true
 				break
 			}
-			if !found {
+			if !found && errors.Is(primErr, ErrTruncated) {
+				// The descriptor block lies past the device's end
+				// (meta_bg puts one in each meta group): the group is
+				// lost with it, counted below, warned once for the
+				// device.
+				d.lost |= lostPastEnd
+			} else if !found {
 				if primErr == nil && d.lost == 0 {
 					msg += "; no sound backup copy, used as it is (e2fsck would recompute the checksum)"
 				} else {
