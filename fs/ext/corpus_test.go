@@ -23,8 +23,10 @@ import (
 // walk must not panic or hang, must keep its warnings few, and must hold
 // every file that debugfs lists (with the backup superblock the walk
 // chose, if it chose one), unless a warning names that file or a
-// directory above it. The images e2fsck -fn finds clean are compared
-// exactly: paths with fls, extents with debugfs stat and istat.
+// directory above it, and must map every inode no warning names exactly
+// as debugfs stat does (damage stays with what it touches). The images
+// e2fsck -fn finds clean are compared exactly: no warning, paths with
+// fls, extents with debugfs stat and istat.
 
 // corpusImages is the table of images. clean: e2fsck -fn exits 0 (checked
 // again by the test); backup: the group of the backup superblock the walk
@@ -165,6 +167,11 @@ func TestE2fsprogsCorpus(t *testing.T) {
 				w.holdsDebugfsTree(t, img, args)
 			} else {
 				t.Logf("debugfs not asked: %s", c.noDebugfs)
+			}
+			// Every inode mapped without a warning is mapped as debugfs
+			// maps it: damage stays with the inodes it touches.
+			if c.noDebugfs == "" {
+				w.unwarned().checkAgainstDebugfsArgs(t, img, append([]string{"-n"}, args...))
 			}
 			if !c.clean {
 				return
@@ -357,6 +364,24 @@ func (w *walked) holdsDebugfsTree(t *testing.T, img string, args []string) {
 	if len(want) == 0 {
 		t.Log("debugfs listed nothing")
 	}
+}
+
+// unwarned returns the walk without the entries a warning names (by
+// path or inode number).
+func (w *walked) unwarned() *walked {
+	out := &walked{f: w.f, img: w.img}
+	for _, e := range w.entries {
+		named := false
+		for _, err := range w.warns {
+			s := err.Error()
+			named = named || strings.Contains(s, "("+e.Path+")") || strings.Contains(s, "("+e.Path+" ") ||
+				strings.Contains(s, fmt.Sprintf("inode %d ", e.Inode))
+		}
+		if !named {
+			out.entries = append(out.entries, e)
+		}
+	}
+	return out
 }
 
 // hasDataFile reports whether the walk found a file with data blocks

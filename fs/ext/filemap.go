@@ -188,6 +188,11 @@ func (m *fileMap) buf(l int) []byte {
 // mapInode maps the inode's contents and the blocks that belong to it.
 func (m *fileMap) mapInode() {
 	in := m.in
+	if in.IsSymlink() && (in.Size >= m.f.bs || in.Size >= maxLinkTarget) {
+		// e2fsck's check_symlink: a target is shorter than a block
+		// (and PATH_MAX); such a link is cleared by e2fsck.
+		m.warnf(in.Off+4, "symbolic link of %d bytes, longer than a block: invalid", in.Size)
+	}
 	switch in.Mode & modeTypeMask {
 	case modeChar, modeBlock, modeFIFO, modeSocket:
 		// i_block holds a device number or nothing: no contents.
