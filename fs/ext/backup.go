@@ -33,8 +33,15 @@ import (
 // in s_block_group_nr (mke2fs and e2fsck write it into every backup; 0,
 // from filesystems made before they did, is accepted), is
 // in a group that has a backup under its own feature flags, and, with
-// metadata_csum, has a matching checksum. The first one accepted wins:
-// group 1's copy, the one e2fsck -b 8193/32768 reads, when it is sound.
+// metadata_csum, has a matching checksum. In each geometry the first one
+// accepted is the candidate (group 1's copy, the one e2fsck -b 8193/32768
+// reads, when it is sound). The damaged primary's geometry, when it gives
+// a candidate, wins; otherwise the candidate of the newest filesystem
+// (s_mkfs_time, then s_wtime) wins, the first in the order above on a
+// tie: a device formatted again with another block size keeps the old
+// filesystem's backups where the new one has not written, and e2fsck's
+// search, which takes the first block size that gives one, can pick such
+// a stale backup.
 
 // maxBackupProbes bounds the candidates tried: each costs a 1 KiB read.
 const maxBackupProbes = 512
@@ -73,6 +80,7 @@ var errNoBackup = errors.New("no sound backup superblock found")
 // the superblock, the group it was found in and its byte offset.
 func findBackup(r io.ReaderAt, size int64, hint *superblock) (*superblock, uint64, int64, error) {
 	var geos []backupGeometry
+	hintGeo := false
 	if hint != nil && hint.logBlockSize <= maxLogBlockSize {
 		bs := hint.blockSize()
 		bpg := uint64(hint.blocksPerGroup)
@@ -82,6 +90,7 @@ func findBackup(r io.ReaderAt, size int64, hint *superblock) (*superblock, uint6
 				fdb = 1
 			}
 			geos = append(geos, backupGeometry{bs, bpg, fdb})
+			hintGeo = true
 		}
 	}
 	for l := uint32(0); l <= maxLogBlockSize; l++ {
@@ -96,7 +105,16 @@ func findBackup(r io.ReaderAt, size int64, hint *superblock) (*superblock, uint6
 	}
 	buf := make([]byte, superblockSize)
 	probes := 0
-	for _, geo := range geos {
+	var best *superblock
+	var bestG uint64
+	var bestOff int64
+	newer := func(a, b *superblock) bool {
+		if a.mkfsTime != b.mkfsTime {
+			return a.mkfsTime > b.mkfsTime
+		}
+		return a.wtime > b.wtime
+	}
+	for gi, geo := range geos {
 		devBlocks := uint64(size / geo.bs)
 		if devBlocks <= geo.fdb {
 			continue
@@ -107,7 +125,7 @@ func findBackup(r io.ReaderAt, size int64, hint *superblock) (*superblock, uint6
 		}
 		for _, g := range backupGroups(ngroups) {
 			if probes++; probes > maxBackupProbes {
-				return nil, 0, 0, errNoBackup
+				break
 			}
 			blk := geo.fdb + g*geo.bpg
 			off := int64(blk) * geo.bs
@@ -132,10 +150,19 @@ func findBackup(r io.ReaderAt, size int64, hint *superblock) (*superblock, uint6
 			if !(&FS{sb: sb}).hasSuper(g) {
 				continue
 			}
-			return sb, g, off, nil
+			if gi == 0 && hintGeo {
+				return sb, g, off, nil
+			}
+			if best == nil || newer(sb, best) {
+				best, bestG, bestOff = sb, g, off
+			}
+			break // the first sound backup of this geometry
 		}
 	}
-	return nil, 0, 0, errNoBackup
+	if best == nil {
+		return nil, 0, 0, errNoBackup
+	}
+	return best, bestG, bestOff, nil
 }
 
 // openSuperblock reads the primary superblock and, when it is damaged

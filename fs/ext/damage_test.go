@@ -7,6 +7,7 @@ import (
 	iofs "io/fs"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -123,6 +124,39 @@ func TestBackupSuperblock(t *testing.T) {
 			w.checkAgainstDumpe2fs(t, fixed)
 		})
 	}
+}
+
+// TestStaleBackupSuperblock: a device made ext4 with 1 KiB blocks, then
+// again with 4 KiB blocks (without discarding), keeps the old
+// filesystem's backup in group 1 at 8193 KiB. With the primary zeroed, the
+// walk must use the new filesystem's backup (the newer one), which is
+// what debugfs -s 32768 -b 4096 reads.
+func TestStaleBackupSuperblock(t *testing.T) {
+	testutil.NeedTools(t, "mkfs.ext4", "debugfs", "dumpe2fs")
+	t.Parallel()
+	img := filepath.Join(t.TempDir(), "reformatted.img")
+	old := exec.Command("mkfs.ext4", "-q", "-F", "-b", "1024", "-E", "nodiscard", img, "160M")
+	old.Env = append(os.Environ(), "E2FSPROGS_FAKE_TIME=1600000000", "MKE2FS_CONFIG=/etc/mke2fs.conf")
+	if out, err := old.CombinedOutput(); err != nil {
+		t.Fatalf("mkfs.ext4: %v\n%s", err, out)
+	}
+	src := damageTree(t)
+	run(t, "mkfs.ext4", "-q", "-F", "-b", "4096", "-E", "nodiscard", "-d", src, img, "160M")
+	b, err := os.ReadFile(img)
+	must(t, err)
+	if string(b[8193*1024+0x38:8193*1024+0x3A]) != "\x53\xef" {
+		t.Fatal("the old filesystem's backup at 8193 KiB did not survive: the test proves nothing")
+	}
+	zero(b, 1024, 1024)
+	damaged := filepath.Join(t.TempDir(), "damaged.img")
+	must(t, os.WriteFile(damaged, b, 0o644))
+	w := walkImage(t, damaged)
+	d := w.f.Damage()
+	if d.BackupOff != 32768*4096 || w.f.bs != 4096 {
+		t.Fatalf("backup at %#x with %d-byte blocks; want the new filesystem's at %#x", d.BackupOff, w.f.bs, 32768*4096)
+	}
+	w.holdsDebugfsTree(t, damaged, []string{"-s", "32768", "-b", "4096"})
+	w.checkAgainstDebugfsArgs(t, damaged, []string{"-n", "-s", "32768", "-b", "4096"})
 }
 
 // TestNoBackupSuperblock: a zeroed primary on a filesystem with one group

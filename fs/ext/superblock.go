@@ -95,6 +95,8 @@ type superblock struct {
 	checksumType     uint8
 	checksum         uint32
 	blockGroupNr     uint16 // s_block_group_nr: the group a backup copy lives in
+	wtime            uint32 // s_wtime: last write
+	mkfsTime         uint32 // s_mkfs_time: creation
 	checksumSeed     uint32 // s_checksum_seed (incompat csum_seed)
 	raw              [superblockSize]byte
 }
@@ -134,6 +136,8 @@ func parseSuperblock(b []byte) (*superblock, error) {
 		orphanFileInum:   le.Uint32(b[0x280:]),
 		checksumType:     b[0x175],
 		blockGroupNr:     le.Uint16(b[0x5A:]),
+		wtime:            le.Uint32(b[0x30:]),
+		mkfsTime:         le.Uint32(b[0x108:]),
 		checksumSeed:     le.Uint32(b[0x270:]),
 		checksum:         le.Uint32(b[0x3FC:]),
 	}
