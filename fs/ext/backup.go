@@ -174,19 +174,22 @@ func openSuperblock(r io.ReaderAt, size int64) (sb *superblock, group uint64, of
 		return nil, 0, 0, nil, &diskerr.FormatError{FS: "ext", Off: superblockOff, What: "superblock", Msg: fmt.Sprintf("device of %d bytes too small for a superblock", size)}
 	}
 	b := make([]byte, superblockSize)
-	var primary *superblock
+	var primary, hint *superblock
 	if err := chunkcache.ReadFull(r, b, superblockOff); err != nil {
 		damage = &diskerr.FormatError{FS: "ext", Off: superblockOff, What: "superblock", Msg: fmt.Sprintf("reading: %v", err)}
-	} else if primary, err = parseSuperblock(b); err != nil {
-		damage = err
-	} else if err := primary.check(size); err != nil {
-		damage = err
-	} else if !primary.checksumOK() {
-		damage = &diskerr.FormatError{FS: "ext", Off: superblockOff + 0x3FC, What: "superblock", Msg: "metadata_csum checksum mismatch"}
 	} else {
-		return primary, 0, superblockOff, nil, nil
+		hint = decodeSuperblock(b) // its geometry, if plausible, is tried first
+		if primary, err = parseSuperblock(b); err != nil {
+			damage = err
+		} else if err := primary.check(size); err != nil {
+			damage = err
+		} else if !primary.checksumOK() {
+			damage = &diskerr.FormatError{FS: "ext", Off: superblockOff + 0x3FC, What: "superblock", Msg: "metadata_csum checksum mismatch"}
+		} else {
+			return primary, 0, superblockOff, nil, nil
+		}
 	}
-	bsb, g, boff, berr := findBackup(r, size, primary)
+	bsb, g, boff, berr := findBackup(r, size, hint)
 	if berr == nil {
 		return bsb, g, boff, damage, nil
 	}

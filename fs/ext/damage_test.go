@@ -80,6 +80,9 @@ func TestBackupSuperblock(t *testing.T) {
 		{"bad checksum", "ext4", "20M", []string{"-b", "1024"}, func(b []byte, bs, bpg int64) { b[1024+0x78] ^= 1 }, 1},
 		{"absurd block size", "ext4", "20M", []string{"-b", "1024"}, func(b []byte, bs, bpg int64) { b[1024+0x18] = 30 }, 1},
 		{"absurd blocks per group", "ext2", "20M", []string{"-b", "1024"}, func(b []byte, bs, bpg int64) { b[1024+0x22] = 0x40 }, 1},
+		// Not mke2fs' default geometry: found through the damaged
+		// primary's.
+		{"bad magic, 4096 blocks per group", "ext4", "20M", []string{"-b", "1024", "-g", "4096"}, func(b []byte, bs, bpg int64) { b[1024+0x38] = 0 }, 1},
 		{"group 1 zeroed too", "ext4", "40M", []string{"-b", "1024"}, func(b []byte, bs, bpg int64) {
 			zero(b, 1024, 1024)
 			zero(b, (1+bpg)*bs, 1024)

@@ -107,6 +107,17 @@ func parseSuperblock(b []byte) (*superblock, error) {
 	if len(b) < superblockSize {
 		return nil, &diskerr.FormatError{FS: "ext", Off: superblockOff, What: "superblock", Msg: fmt.Sprintf("short superblock: %d bytes", len(b))}
 	}
+	s := decodeSuperblock(b)
+	if s.magic != extMagic {
+		return nil, &diskerr.FormatError{FS: "ext", Off: superblockOff + 0x38, What: "superblock", Msg: fmt.Sprintf("bad magic %#04x, want %#04x", s.magic, extMagic)}
+	}
+	return s, nil
+}
+
+// decodeSuperblock decodes the fields of b (superblockSize bytes) without
+// checking anything: a damaged primary still hints at the geometry under
+// which to look for backups.
+func decodeSuperblock(b []byte) *superblock {
 	le := binary.LittleEndian
 	s := &superblock{
 		inodesCount:      le.Uint32(b[0x00:]),
@@ -151,10 +162,7 @@ func parseSuperblock(b []byte) (*superblock, error) {
 	if s.has64bit() {
 		s.blocksCount |= uint64(le.Uint32(b[0x150:])) << 32
 	}
-	if s.magic != extMagic {
-		return nil, &diskerr.FormatError{FS: "ext", Off: superblockOff + 0x38, What: "superblock", Msg: fmt.Sprintf("bad magic %#04x, want %#04x", s.magic, extMagic)}
-	}
-	return s, nil
+	return s
 }
 
 func (s *superblock) has64bit() bool  { return s.featureIncompat&incompat64bit != 0 }
