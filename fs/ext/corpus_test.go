@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -120,89 +121,113 @@ func TestE2fsprogsCorpus(t *testing.T) {
 	if len(files) != len(corpusImages) {
 		t.Errorf("%d images in testdata/e2fsprogs, %d in the table", len(files), len(corpusImages))
 	}
-	for _, c := range corpusImages {
-		t.Run(c.name, func(t *testing.T) {
-			t.Parallel()
-			b := testutil.Gunzip(t, filepath.Join("testdata", "e2fsprogs", c.name+".img.gz"))
-			img := filepath.Join(t.TempDir(), c.name+".img")
-			must(t, os.WriteFile(img, b, 0o644))
-			w, newErr := walkTimeout(t, b)
-			if c.noFS {
-				if newErr == nil {
-					t.Fatalf("New found a filesystem; e2fsck finds none")
-				}
-				if code := exitCode(t, 20*time.Second, "e2fsck", "-fn", img); code != 8 {
-					t.Errorf("New: %v; but e2fsck -fn exits %d (not 8: it found a superblock)", newErr, code)
-				}
-				return
+	// The subtests mostly wait for debugfs, e2fsck and TSK: a few run at
+	// once whatever -parallel says (t.Run may be called from several
+	// goroutines).
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	for range corpusWorkers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				corpusImage(t, i)
 			}
-			if newErr != nil {
-				t.Fatalf("New: %v", newErr)
-			}
-			d := w.f.Damage()
-			if len(w.warns) > corpusMaxWarnings {
-				t.Errorf("%d warnings, want at most %d", len(w.warns), corpusMaxWarnings)
-			}
-			for _, err := range w.warns {
-				t.Logf("warning: %v", err)
-			}
-			if c.rootLost != d.RootLost {
-				t.Errorf("Damage().RootLost = %v, want %v", d.RootLost, c.rootLost)
-			}
-			var args []string
-			if d.PrimarySuperblock != nil {
-				if d.BackupGroup != c.backup {
-					t.Errorf("backup superblock of group %d used, want %d", d.BackupGroup, c.backup)
-				}
-				args = append(args, "-s", strconv.FormatInt(d.BackupOff/w.f.bs, 10), "-b", strconv.FormatInt(w.f.bs, 10))
-			} else if c.backup != 0 {
-				t.Errorf("primary superblock used, want the backup in group %d", c.backup)
-			} else if d.GroupsRecovered > 0 && w.f.ngroups > 1 {
-				// The walk took descriptors from a backup copy:
-				// debugfs reads them with group 1's superblock,
-				// as e2fsck falls back on it.
-				args = append(args, "-s", strconv.FormatUint(w.f.groupFirstBlock(1), 10), "-b", strconv.FormatInt(w.f.bs, 10))
-			}
-			if c.noDebugfs == "" {
-				w.holdsDebugfsTree(t, img, args)
-			} else {
-				t.Logf("debugfs not asked: %s", c.noDebugfs)
-			}
-			// Every inode mapped without a warning is mapped as debugfs
-			// maps it: damage stays with the inodes it touches.
-			if c.noDebugfs == "" {
-				w.unwarned().checkAgainstDebugfsArgs(t, img, append([]string{"-n"}, args...))
-			}
-			if !c.clean {
-				return
-			}
-			if code := exitCode(t, 20*time.Second, "e2fsck", "-fn", img); code != 0 {
-				t.Errorf("e2fsck -fn exits %d on an image marked clean", code)
-			}
-			if !d.Complete() {
-				t.Errorf("Damage() = %+v on a clean image", d)
-			}
-			// e2fsck ignores the checksum errors it is told to fix
-			// later; the walk still warns about what it met.
-			if c.name != "f_bad_gdt_csum" {
-				w.noWarnings(t)
-			}
-			switch {
-			case w.f.sb.hasBigalloc():
-				t.Log("The Sleuth Kit does not read bigalloc: fls and istat skipped")
-			case c.noTSK != "":
-				t.Logf("The Sleuth Kit not asked: %s", c.noTSK)
-			default:
-				w.checkAgainstFls(t, img)
-				if w.hasDataFile() {
-					w.checkAgainstIstat(t, img, 4) // one istat process each: a few suffice
-				}
-			}
-			if c.noDebugfs == "" {
-				w.checkAgainstDebugfs(t, img)
-			}
-		})
+		}()
 	}
+	for i := range corpusImages {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+}
+
+// corpusWorkers is how many images are checked at once.
+const corpusWorkers = 6
+
+// corpusImage checks corpusImages[i] in a subtest.
+func corpusImage(t *testing.T, i int) {
+	c := corpusImages[i]
+	t.Run(c.name, func(t *testing.T) {
+		b := testutil.Gunzip(t, filepath.Join("testdata", "e2fsprogs", c.name+".img.gz"))
+		img := filepath.Join(t.TempDir(), c.name+".img")
+		must(t, os.WriteFile(img, b, 0o644))
+		w, newErr := walkTimeout(t, b)
+		if c.noFS {
+			if newErr == nil {
+				t.Fatalf("New found a filesystem; e2fsck finds none")
+			}
+			if code := exitCode(t, 20*time.Second, "e2fsck", "-fn", img); code != 8 {
+				t.Errorf("New: %v; but e2fsck -fn exits %d (not 8: it found a superblock)", newErr, code)
+			}
+			return
+		}
+		if newErr != nil {
+			t.Fatalf("New: %v", newErr)
+		}
+		d := w.f.Damage()
+		if len(w.warns) > corpusMaxWarnings {
+			t.Errorf("%d warnings, want at most %d", len(w.warns), corpusMaxWarnings)
+		}
+		for _, err := range w.warns {
+			t.Logf("warning: %v", err)
+		}
+		if c.rootLost != d.RootLost {
+			t.Errorf("Damage().RootLost = %v, want %v", d.RootLost, c.rootLost)
+		}
+		var args []string
+		if d.PrimarySuperblock != nil {
+			if d.BackupGroup != c.backup {
+				t.Errorf("backup superblock of group %d used, want %d", d.BackupGroup, c.backup)
+			}
+			args = append(args, "-s", strconv.FormatInt(d.BackupOff/w.f.bs, 10), "-b", strconv.FormatInt(w.f.bs, 10))
+		} else if c.backup != 0 {
+			t.Errorf("primary superblock used, want the backup in group %d", c.backup)
+		} else if d.GroupsRecovered > 0 && w.f.ngroups > 1 {
+			// The walk took descriptors from a backup copy:
+			// debugfs reads them with group 1's superblock,
+			// as e2fsck falls back on it.
+			args = append(args, "-s", strconv.FormatUint(w.f.groupFirstBlock(1), 10), "-b", strconv.FormatInt(w.f.bs, 10))
+		}
+		if c.noDebugfs == "" {
+			w.holdsDebugfsTree(t, img, args)
+		} else {
+			t.Logf("debugfs not asked: %s", c.noDebugfs)
+		}
+		// Every inode mapped without a warning is mapped as debugfs
+		// maps it: damage stays with the inodes it touches.
+		if c.noDebugfs == "" {
+			w.unwarned().checkAgainstDebugfsArgs(t, img, append([]string{"-n"}, args...))
+		}
+		if !c.clean {
+			return
+		}
+		if code := exitCode(t, 20*time.Second, "e2fsck", "-fn", img); code != 0 {
+			t.Errorf("e2fsck -fn exits %d on an image marked clean", code)
+		}
+		if !d.Complete() {
+			t.Errorf("Damage() = %+v on a clean image", d)
+		}
+		// e2fsck ignores the checksum errors it is told to fix
+		// later; the walk still warns about what it met.
+		if c.name != "f_bad_gdt_csum" {
+			w.noWarnings(t)
+		}
+		switch {
+		case w.f.sb.hasBigalloc():
+			t.Log("The Sleuth Kit does not read bigalloc: fls and istat skipped")
+		case c.noTSK != "":
+			t.Logf("The Sleuth Kit not asked: %s", c.noTSK)
+		default:
+			w.checkAgainstFls(t, img)
+			if w.hasDataFile() {
+				w.checkAgainstIstat(t, img, 4) // one istat process each: a few suffice
+			}
+		}
+		if c.noDebugfs == "" {
+			w.checkAgainstDebugfs(t, img)
+		}
+	})
 }
 
 // walkTimeout opens and walks image b, failing the test if that takes
