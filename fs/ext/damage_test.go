@@ -2,6 +2,7 @@ package ext
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	iofs "io/fs"
@@ -39,35 +40,70 @@ func damageTree(t testing.TB) string {
 	return src
 }
 
-// damagedCopy writes a copy of img changed by fn (which may shorten it)
-// and returns its path. The copy is sparse (cp --sparse=always) and only
-// the 64 KiB chunks fn changed are written, so that copies of large,
-// mostly empty images stay cheap.
-func damagedCopy(t *testing.T, img string, fn func(b []byte) []byte) string {
+// image is a copy of a test image being damaged in place.
+type image struct {
+	t *testing.T
+	f *os.File
+}
+
+func (m image) put(off int64, b []byte) {
+	m.t.Helper()
+	_, err := m.f.WriteAt(b, off)
+	must(m.t, err)
+}
+
+func (m image) zero(off, n int64) { m.put(off, make([]byte, n)) }
+
+func (m image) put32(off int64, v uint32) {
+	m.put(off, binary.LittleEndian.AppendUint32(nil, v))
+}
+
+func (m image) read(off, n int64) []byte {
+	m.t.Helper()
+	b := make([]byte, n)
+	_, err := m.f.ReadAt(b, off)
+	must(m.t, err)
+	return b
+}
+
+// damagedCopy makes a sparse copy of img (cp --sparse=always), lets fn
+// damage it in place and returns its path: images of 160 MiB stay cheap
+// to copy, even under the race detector.
+func damagedCopy(t *testing.T, img string, fn func(m image)) string {
 	t.Helper()
-	orig, err := os.ReadFile(img)
-	must(t, err)
-	b := fn(bytes.Clone(orig))
 	out := filepath.Join(t.TempDir(), "damaged.img")
 	testutil.Run(t, "", "cp", "--sparse=always", img, out)
-	fh, err := os.OpenFile(out, os.O_WRONLY, 0)
+	fh, err := os.OpenFile(out, os.O_RDWR, 0)
 	must(t, err)
 	defer fh.Close()
-	const chunk = 64 << 10
-	for off := 0; off < len(b); off += chunk {
-		end := min(off+chunk, len(b))
-		if !bytes.Equal(b[off:end], orig[off:end]) {
-			_, err := fh.WriteAt(b[off:end], int64(off))
-			must(t, err)
-		}
-	}
-	must(t, fh.Truncate(int64(len(b))))
+	fn(image{t, fh})
 	must(t, fh.Close())
 	return out
 }
 
-func zero(b []byte, off, n int64) {
-	clear(b[off : off+n])
+// walkFile walks the image at path read through its *os.File (not
+// loaded into memory: w.img is nil).
+func walkFile(t *testing.T, path string) *walked {
+	t.Helper()
+	fh, err := os.Open(path)
+	must(t, err)
+	t.Cleanup(func() { fh.Close() })
+	st, err := fh.Stat()
+	must(t, err)
+	f, err := New(fh, st.Size())
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	w := &walked{f: f}
+	f.SetWarn(func(err error) { w.warns = append(w.warns, err) })
+	if err := f.Walk(func(e fs.Entry) error {
+		e.Extents = slices.Clone(e.Extents)
+		w.entries = append(w.entries, e)
+		return nil
+	}); err != nil {
+		t.Fatalf("Walk: %v", err)
+	}
+	return w
 }
 
 // warnedWith returns the warnings that wrap target.
@@ -88,36 +124,36 @@ func TestBackupSuperblock(t *testing.T) {
 	cases := []struct {
 		name, typ, size string
 		opts            []string
-		damage          func(b []byte, bs, bpg int64)
+		damage          func(m image, bs, bpg int64)
 		group           uint64
 		full            bool // e2fsck -b, then fls, debugfs and dumpe2fs on its repair
 	}{
-		{"zeroed 1k", "ext4", "20M", []string{"-b", "1024"}, func(b []byte, bs, bpg int64) { zero(b, 1024, 1024) }, 1, true},
-		{"zeroed 2k ext3", "ext3", "72M", []string{"-b", "2048"}, func(b []byte, bs, bpg int64) { zero(b, 1024, 1024) }, 1, true},
-		{"zeroed 4k", "ext4", "160M", []string{"-b", "4096"}, func(b []byte, bs, bpg int64) { zero(b, 1024, 1024) }, 1, true},
-		{"bad checksum", "ext4", "20M", []string{"-b", "1024"}, func(b []byte, bs, bpg int64) { b[1024+0x78] ^= 1 }, 1, false},
-		{"absurd block size", "ext4", "20M", []string{"-b", "1024"}, func(b []byte, bs, bpg int64) { b[1024+0x18] = 30 }, 1, false},
-		{"absurd blocks per group", "ext2", "20M", []string{"-b", "1024"}, func(b []byte, bs, bpg int64) { b[1024+0x22] = 0x40 }, 1, false},
+		{"zeroed 1k", "ext4", "20M", []string{"-b", "1024"}, func(m image, bs, bpg int64) { m.zero(1024, 1024) }, 1, true},
+		{"zeroed 2k ext3", "ext3", "72M", []string{"-b", "2048"}, func(m image, bs, bpg int64) { m.zero(1024, 1024) }, 1, true},
+		{"zeroed 4k", "ext4", "160M", []string{"-b", "4096"}, func(m image, bs, bpg int64) { m.zero(1024, 1024) }, 1, true},
+		{"bad checksum", "ext4", "20M", []string{"-b", "1024"}, func(m image, bs, bpg int64) { m.put(1024+0x78, []byte{m.read(1024+0x78, 1)[0] ^ 1}) }, 1, false},
+		{"absurd block size", "ext4", "20M", []string{"-b", "1024"}, func(m image, bs, bpg int64) { m.put(1024+0x18, []byte{30}) }, 1, false},
+		{"absurd blocks per group", "ext2", "20M", []string{"-b", "1024"}, func(m image, bs, bpg int64) { m.put(1024+0x22, []byte{0x40}) }, 1, false},
 		// Not mke2fs' default geometry: found through the damaged
 		// primary's.
-		{"bad magic, 4096 blocks per group", "ext4", "20M", []string{"-b", "1024", "-g", "4096"}, func(b []byte, bs, bpg int64) { b[1024+0x38] = 0 }, 1, false},
-		{"group 1 zeroed too", "ext4", "40M", []string{"-b", "1024"}, func(b []byte, bs, bpg int64) {
-			zero(b, 1024, 1024)
-			zero(b, (1+bpg)*bs, 1024)
+		{"bad magic, 4096 blocks per group", "ext4", "20M", []string{"-b", "1024", "-g", "4096"}, func(m image, bs, bpg int64) { m.put(1024+0x38, []byte{0}) }, 1, false},
+		{"group 1 zeroed too", "ext4", "40M", []string{"-b", "1024"}, func(m image, bs, bpg int64) {
+			m.zero(1024, 1024)
+			m.zero((1+bpg)*bs, 1024)
 		}, 3, false},
-		{"sparse_super2 last group", "ext4", "40M", []string{"-b", "1024", "-O", "sparse_super2"}, func(b []byte, bs, bpg int64) {
-			zero(b, 1024, 1024)
-			zero(b, (1+bpg)*bs, 1024)
+		{"sparse_super2 last group", "ext4", "40M", []string{"-b", "1024", "-O", "sparse_super2"}, func(m image, bs, bpg int64) {
+			m.zero(1024, 1024)
+			m.zero((1+bpg)*bs, 1024)
 		}, 4, true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			pristine := mkfs(t, c.typ, src, c.size, c.opts...)
-			pw := walkImage(t, pristine)
+			pw := walkFile(t, pristine)
 			bs, bpg := pw.f.bs, int64(pw.f.sb.blocksPerGroup)
-			img := damagedCopy(t, pristine, func(b []byte) []byte { c.damage(b, bs, bpg); return b })
-			w := walkImage(t, img)
+			img := damagedCopy(t, pristine, func(m image) { c.damage(m, bs, bpg) })
+			w := walkFile(t, img)
 			d := w.f.Damage()
 			if d.PrimarySuperblock == nil || d.BackupGroup != c.group {
 				t.Fatalf("Damage() = %+v; want the backup of group %d", d, c.group)
@@ -143,7 +179,7 @@ func TestBackupSuperblock(t *testing.T) {
 			}
 			// e2fsck -b repairs a copy from the same backup: the walk of
 			// the damaged image equals fls, debugfs and dumpe2fs on it.
-			fixed := damagedCopy(t, img, func(b []byte) []byte { return b })
+			fixed := damagedCopy(t, img, func(image) {})
 			runAllowExit(t, []int{0, 1}, "e2fsck", "-fy", "-b", blk, "-B", strconv.FormatInt(bs, 10), fixed)
 			w.checkAgainstFls(t, fixed)
 			w.checkAgainstDebugfsLs(t, fixed)
@@ -169,15 +205,13 @@ func TestStaleBackupSuperblock(t *testing.T) {
 	}
 	src := damageTree(t)
 	run(t, "mkfs.ext4", "-q", "-F", "-b", "4096", "-E", "nodiscard", "-d", src, img, "160M")
-	b, err := os.ReadFile(img)
-	must(t, err)
-	if string(b[8193*1024+0x38:8193*1024+0x3A]) != "\x53\xef" {
-		t.Fatal("the old filesystem's backup at 8193 KiB did not survive: the test proves nothing")
-	}
-	zero(b, 1024, 1024)
-	damaged := filepath.Join(t.TempDir(), "damaged.img")
-	must(t, os.WriteFile(damaged, b, 0o644))
-	w := walkImage(t, damaged)
+	damaged := damagedCopy(t, img, func(m image) {
+		if string(m.read(8193*1024+0x38, 2)) != "\x53\xef" {
+			t.Fatal("the old filesystem's backup at 8193 KiB did not survive: the test proves nothing")
+		}
+		m.zero(1024, 1024)
+	})
+	w := walkFile(t, damaged)
 	d := w.f.Damage()
 	if d.BackupOff != 32768*4096 || w.f.bs != 4096 {
 		t.Fatalf("backup at %#x with %d-byte blocks; want the new filesystem's at %#x", d.BackupOff, w.f.bs, 32768*4096)
@@ -192,7 +226,7 @@ func TestNoBackupSuperblock(t *testing.T) {
 	testutil.NeedTools(t, "mkfs.ext4", "e2fsck")
 	t.Parallel()
 	pristine := mkfs(t, "ext4", "", "4M", "-b", "4096")
-	img := damagedCopy(t, pristine, func(b []byte) []byte { zero(b, 1024, 1024); return b })
+	img := damagedCopy(t, pristine, func(m image) { m.zero(1024, 1024) })
 	b, err := os.ReadFile(img)
 	must(t, err)
 	if _, err := New(bytes.NewReader(b), int64(len(b))); err == nil || !strings.Contains(err.Error(), "no sound backup superblock") {
@@ -205,12 +239,9 @@ func TestNoBackupSuperblock(t *testing.T) {
 
 // corruptDesc sets group g's inode table in the descriptor table at
 // block tbl to a block past the filesystem.
-func corruptDesc(b []byte, w *walked, tbl, g uint64) {
+func corruptDesc(m image, w *walked, tbl, g uint64) {
 	off := int64(tbl)*w.f.bs + int64(g)*w.f.sb.descSizeBytes()
-	put := func(o int64, v uint32) {
-		b[off+o], b[off+o+1], b[off+o+2], b[off+o+3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
-	}
-	put(0x08, uint32(w.f.sb.blocksCount+100))
+	m.put32(off+0x08, uint32(w.f.sb.blocksCount+100))
 }
 
 func TestDamagedGroupDescriptor(t *testing.T) {
@@ -230,7 +261,7 @@ func TestDamagedGroupDescriptor(t *testing.T) {
 			// Few inodes per group, so that the tree fills group 0's
 			// and goes on in group 1's.
 			pristine := mkfs(t, "ext4", src, "24M", append(c.opts, "-N", "150")...)
-			pw := walkImage(t, pristine)
+			pw := walkFile(t, pristine)
 			ipg := uint64(pw.f.sb.inodesPerGroup)
 			inGroup1 := 0
 			for _, e := range pw.entries {
@@ -243,8 +274,8 @@ func TestDamagedGroupDescriptor(t *testing.T) {
 			}
 			backupTbl := pw.f.groupFirstBlock(1) + 1
 			t.Run("primary bad", func(t *testing.T) {
-				img := damagedCopy(t, pristine, func(b []byte) []byte { corruptDesc(b, pw, pw.f.gdtBlocks[0], 1); return b })
-				w := walkImage(t, img)
+				img := damagedCopy(t, pristine, func(m image) { corruptDesc(m, pw, pw.f.gdtBlocks[0], 1) })
+				w := walkFile(t, img)
 				if d := w.f.Damage(); d.GroupsRecovered != 1 || !d.Complete() {
 					t.Errorf("Damage() = %+v; want group 1 recovered from its backup", d)
 				}
@@ -257,12 +288,11 @@ func TestDamagedGroupDescriptor(t *testing.T) {
 				w.checkAgainstDumpe2fs(t, pristine)
 			})
 			t.Run("every copy bad", func(t *testing.T) {
-				img := damagedCopy(t, pristine, func(b []byte) []byte {
-					corruptDesc(b, pw, pw.f.gdtBlocks[0], 1)
-					corruptDesc(b, pw, backupTbl, 1)
-					return b
+				img := damagedCopy(t, pristine, func(m image) {
+					corruptDesc(m, pw, pw.f.gdtBlocks[0], 1)
+					corruptDesc(m, pw, backupTbl, 1)
 				})
-				w := walkImage(t, img)
+				w := walkFile(t, img)
 				d := w.f.Damage()
 				if d.GroupsDamaged != 1 || d.GroupsNoInodes != 1 || d.InodesSkipped == 0 || d.Complete() {
 					t.Errorf("Damage() = %+v; want group 1's inodes lost", d)
@@ -302,7 +332,7 @@ func TestGarbledInodeTable(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			pristine := mkfs(t, c.typ, src, "24M", c.opts...)
-			pw := walkImage(t, pristine)
+			pw := walkFile(t, pristine)
 			bs := pw.f.bs
 			// Garble the inode table block holding /d2/f3's inode.
 			blk := inodeOffset(t, pristine, "/d2/f3", bs) / bs
@@ -312,14 +342,15 @@ func TestGarbledInodeTable(t *testing.T) {
 					garbled[e.Inode] = true
 				}
 			}
-			img := damagedCopy(t, pristine, func(b []byte) []byte {
+			img := damagedCopy(t, pristine, func(m image) {
 				r := rand.New(rand.NewPCG(uint64(blk), 7))
-				for i := blk * bs; i < (blk+1)*bs; i++ {
+				b := make([]byte, bs)
+				for i := range b {
 					b[i] = byte(r.Uint32())
 				}
-				return b
+				m.put(blk*bs, b)
 			})
-			w := walkImage(t, img)
+			w := walkFile(t, img)
 			t.Logf("%d inodes in the garbled block; %d warnings; %+v", len(garbled), len(w.warns), w.f.Damage())
 			if len(w.warns) == 0 || len(w.warns) > len(garbled)*(maxInodeWarns+2) {
 				t.Errorf("%d warnings for %d garbled inodes", len(w.warns), len(garbled))
@@ -328,7 +359,7 @@ func TestGarbledInodeTable(t *testing.T) {
 			// warned about; every inode outside the garbled block is
 			// mapped as debugfs maps it on the pristine image.
 			w.holdsDebugfsTree(t, pristine, nil)
-			kept := &walked{f: w.f, img: w.img}
+			kept := &walked{f: w.f}
 			for _, e := range w.entries {
 				if e.Kind == fs.KindMeta || !garbled[e.Inode] {
 					kept.entries = append(kept.entries, e)
@@ -351,7 +382,13 @@ func TestTruncated(t *testing.T) {
 	t.Parallel()
 	src := t.TempDir()
 	for i := range 10 {
-		writeFile(t, src, fmt.Sprintf("d%d/big", i), 2500<<10)
+		// 2.5 MiB of a 64 KiB random pattern: writeFile's byte-by-byte
+		// generator is slow under the race detector.
+		writeFile(t, src, fmt.Sprintf("d%d/pattern", i), 64<<10)
+		pat, err := os.ReadFile(filepath.Join(src, fmt.Sprintf("d%d/pattern", i)))
+		must(t, err)
+		must(t, os.Remove(filepath.Join(src, fmt.Sprintf("d%d/pattern", i))))
+		must(t, os.WriteFile(filepath.Join(src, fmt.Sprintf("d%d/big", i)), append(bytes.Repeat(pat, 39), pat[:4<<10]...), 0o644))
 		writeFile(t, src, fmt.Sprintf("d%d/small", i), 3000)
 	}
 	for _, c := range []struct {
@@ -366,8 +403,8 @@ func TestTruncated(t *testing.T) {
 			t.Parallel()
 			pristine := mkfs(t, "ext4", src, "32M", c.opts...)
 			const cut = 17 << 20
-			img := damagedCopy(t, pristine, func(b []byte) []byte { return b[:cut] })
-			w := walkImage(t, img)
+			img := damagedCopy(t, pristine, func(m image) { must(t, m.f.Truncate(cut)) })
+			w := walkFile(t, img)
 			d := w.f.Damage()
 			if !d.Truncated || d.DeviceSize != cut || d.FSSize != 32<<20 || d.FilesTruncated == 0 || d.Complete() {
 				t.Errorf("Damage() = %+v; want truncated with files cut", d)
@@ -387,7 +424,7 @@ func TestTruncated(t *testing.T) {
 			// What lies wholly on the device is mapped as debugfs maps
 			// it on the whole image; what does not is named in a
 			// warning.
-			whole := &walked{f: w.f, img: w.img}
+			whole := &walked{f: w.f}
 			cutNames := 0
 			for _, e := range w.entries {
 				named := false
