@@ -37,7 +37,7 @@ type walker struct {
 	links   map[uint32][]fs.Extent // extents of inodes with several links
 	stack   []dirItem              // directories still to read
 	kids    []dirItem              // subdirectories of the directory being read
-	dirBad  bool                   // the directory being read has an unreadable or malformed block
+	dirBad  bool                   // the directory being read has a damaged map or an unreadable or malformed block
 	parent  dirItem
 	// dmg collects the damage counts of this walk (see Damage).
 	dmg Damage
@@ -179,7 +179,7 @@ func (w *walker) dir(d dirItem) error {
 	}
 	w.parent = d
 	w.kids = w.kids[:0]
-	w.dirBad = false
+	w.dirBad = w.m.nwarn > 0 || w.m.pastEnd // before w.m maps the entries' inodes
 	filetype := f.sb.hasFiletype()
 	if in.HasInlineData() {
 		a, aOff, b, bOff := w.m.inlineDirParts()
@@ -240,7 +240,7 @@ func (w *walker) dir(d dirItem) error {
 			}
 		}
 	}
-	if w.dirBad || w.m.nwarn > 0 {
+	if w.dirBad {
 		w.dmg.DirsPartial++
 	}
 	// Queue subdirectories so that they are read in directory order.
