@@ -22,8 +22,9 @@ import (
 //  1. the geometry of the damaged primary, when its block size and blocks
 //     per group are still plausible (a bad checksum, one absurd field);
 //  2. mke2fs' default geometry for every block size from 1 KiB to 64 KiB:
-//     8 × block size blocks per group, s_first_data_block 1 for 1 KiB
-//     blocks and 0 otherwise (e2fsck's get_backup_sb tries the same);
+//     8 × block size blocks per group up to 65528 (so 65528 from 8 KiB
+//     blocks on), s_first_data_block 1 for 1 KiB blocks and 0 otherwise
+//     (e2fsck's get_backup_sb tries 8 × block size only);
 //
 // and in each geometry the groups 1, 2, 3, 5, 7, 9, 25, 27, 49, ... that
 // fit on the device, then the device's last whole group (where
@@ -42,6 +43,11 @@ import (
 // filesystem's backups where the new one has not written, and e2fsck's
 // search, which takes the first block size that gives one, can pick such
 // a stale backup.
+
+// maxDefaultBlocksPerGroup is mke2fs' cap on blocks per group
+// (EXT2_MAX_BLOCKS_PER_GROUP, 2^16 - 8): with 8 KiB blocks and more, the
+// default is this, not 8 × block size.
+const maxDefaultBlocksPerGroup = 1<<16 - 8
 
 // maxBackupProbes bounds the candidates tried: each costs a 1 KiB read.
 const maxBackupProbes = 512
@@ -95,7 +101,7 @@ func findBackup(r io.ReaderAt, size int64, hint *superblock) (*superblock, uint6
 	}
 	for l := uint32(0); l <= maxLogBlockSize; l++ {
 		bs := int64(1024) << l
-		g := backupGeometry{bs, uint64(8 * bs), 0}
+		g := backupGeometry{bs, min(uint64(8*bs), maxDefaultBlocksPerGroup), 0}
 		if bs == 1024 {
 			g.fdb = 1
 		}

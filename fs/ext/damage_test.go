@@ -131,6 +131,8 @@ func TestBackupSuperblock(t *testing.T) {
 		{"zeroed 1k", "ext4", "20M", []string{"-b", "1024"}, func(m image, bs, bpg int64) { m.zero(1024, 1024) }, 1, true},
 		{"zeroed 2k ext3", "ext3", "72M", []string{"-b", "2048"}, func(m image, bs, bpg int64) { m.zero(1024, 1024) }, 1, true},
 		{"zeroed 4k", "ext4", "160M", []string{"-b", "4096"}, func(m image, bs, bpg int64) { m.zero(1024, 1024) }, 1, true},
+		// 8 KiB blocks: 65528 blocks per group (mke2fs' cap), not 65536.
+		{"zeroed 8k", "ext4", "600M", []string{"-b", "8192"}, func(m image, bs, bpg int64) { m.zero(1024, 1024) }, 1, false},
 		{"bad checksum", "ext4", "20M", []string{"-b", "1024"}, func(m image, bs, bpg int64) { m.put(1024+0x78, []byte{m.read(1024+0x78, 1)[0] ^ 1}) }, 1, false},
 		{"absurd block size", "ext4", "20M", []string{"-b", "1024"}, func(m image, bs, bpg int64) { m.put(1024+0x18, []byte{30}) }, 1, false},
 		{"absurd blocks per group", "ext2", "20M", []string{"-b", "1024"}, func(m image, bs, bpg int64) { m.put(1024+0x22, []byte{0x40}) }, 1, false},
