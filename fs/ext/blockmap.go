@@ -81,7 +81,7 @@ func (m *fileMap) indirect(blk uint64, level int, base uint64, ptrOff int64) {
 		return
 	}
 	if err := m.f.readBlocks(buf, blk, 1); err != nil {
-		m.warnf(off, "reading %s block %d: %v", indirectRole(level), blk, err)
+		m.readErr(off, err, "reading %s block %d", indirectRole(level), blk)
 		return
 	}
 	m.addOther(blk, indirectRole(level))

@@ -72,9 +72,47 @@
 //
 // # Damage
 //
-// New fails only when the superblock or the group descriptors are unusable
-// (*diskerr.FormatError). Any other damage (a bad inode, extent tree, indirect
-// block or directory block, a directory loop) is reported through the
-// function given to SetWarn, naming the inode, its path and the byte
-// offset, and the walk goes on. Every count read from the image is capped.
+// The walk maps everything that can still be read, as e2fsck and debugfs
+// read a damaged filesystem, and says what it could not map through the
+// function given to SetWarn (each warning names the structure, inode,
+// path and byte offset) and through Damage, for a caller's summary:
+//
+//   - Primary superblock unreadable, with a bad magic, absurd fields or a
+//     bad metadata_csum checksum: a backup is looked for (groups 1, 3^n,
+//     5^n, 7^n, every group without sparse_super, sparse_super2's two) at
+//     the damaged primary's geometry if still plausible, then at mke2fs'
+//     default geometry for every block size from 1 to 64 KiB (backup.go),
+//     and used; a warning (wrapping ErrBackupSuperblock) says which one,
+//     and Damage().PrimarySuperblock, BackupGroup and BackupOff record it.
+//     A primary with only a bad checksum and no sound backup is used, with
+//     a warning. New fails (*diskerr.FormatError) only when no sound
+//     superblock is found.
+//   - Group descriptors: a descriptor with a bad checksum or a bitmap or
+//     inode table where e2fsck would not accept it is replaced by the same
+//     descriptor of the first sound backup copy of the table; without one,
+//     what is still plausible is used (all of it when only the checksum is
+//     wrong, as e2fsck keeps it) and the rest lost: a lost inode table
+//     loses the group's inodes (warned once for the group, wrapping
+//     ErrGroupDamaged, then per directory entry naming one), a lost bitmap
+//     only its metadata entry (groupdesc.go).
+//   - Inodes: a bad extent header, extent, tree block or block pointer
+//     loses that part of the inode (at most four warnings an inode, then
+//     a count); an inode whose metadata_csum checksum fails is mapped when
+//     nothing else in it is wrong and skipped otherwise, as e2fsck decides;
+//     an inode of unknown type, out of range or in a lost inode table is
+//     skipped. Extent trees deeper than the format's 5 levels are followed
+//     (up to 32) where each node is consistent, with a warning.
+//   - Directories: a malformed block loses the rest of that block, an
+//     unreadable directory its subtree; loops and hard-linked directories
+//     are visited once. Walk fails only when the root directory cannot be
+//     read (after the metadata was reported), or when fn fails.
+//   - A device shorter than the filesystem (a truncated copy, a partition
+//     running past the disk's end) is walked as far as it goes: metadata
+//     and extents are clamped to the device, structures wholly past its
+//     end are left out, and every file or directory whose blocks run past
+//     it is reported with the extents that are present and named in one
+//     warning wrapping ErrTruncated (counted in Damage().FilesTruncated).
+//
+// Every count read from the image is capped; the groups kept in memory are
+// bounded by the device's size.
 package ext

@@ -1,9 +1,11 @@
 package ext
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"math"
+	"sync"
 
 	"github.com/virt-bmap/virt-bmap/internal/diskerr"
 
@@ -21,41 +23,144 @@ type FS struct {
 	sb        *superblock
 	bs        int64  // block size in bytes
 	ngroups   uint64 // number of block groups
+	devBlocks uint64 // whole blocks present on the device
+	seed      uint32 // metadata_csum seed
 	groups    []groupDesc
 	gdtBlocks []uint64 // primary group descriptor blocks, in table order
 	warn      fs.WarnFunc
 	cache     *chunkcache.Cache
+	// openWarns are the problems New worked around (a backup superblock
+	// used, damaged group descriptors, truncation); Walk passes them to
+	// the warning function first.
+	openWarns []error
+	damage    Damage // what New found; Walk adds its counts in a copy
+
+	mu   sync.Mutex
+	last Damage // damage with the counts of the last Walk
 }
 
 // New opens the filesystem that starts at r's first byte; size is the
-// size of the partition (or image) holding it. It fails with an
-// *diskerr.FormatError when the superblock or the group descriptors cannot be
-// used.
+// size of the partition (or image) holding it. When the primary
+// superblock is damaged, a backup is looked for and used (see backup.go
+// and Damage). New fails with an *diskerr.FormatError when no sound
+// superblock is found; damaged group descriptors, bitmaps and inode
+// tables lose only the groups they describe, and a device shorter than
+// the filesystem (truncated) is walked as far as it goes.
 func New(r io.ReaderAt, size int64) (*FS, error) {
-	if size < superblockOff+superblockSize {
-		return nil, &diskerr.FormatError{FS: "ext", Off: superblockOff, What: "superblock", Msg: fmt.Sprintf("device of %d bytes too small for a superblock", size)}
-	}
-	b := make([]byte, superblockSize)
-	if err := chunkcache.ReadFull(r, b, superblockOff); err != nil {
-		return nil, &diskerr.FormatError{FS: "ext", Off: superblockOff, What: "superblock", Msg: fmt.Sprintf("reading: %v", err)}
-	}
-	sb, err := parseSuperblock(b)
+	sb, group, off, damage, err := openSuperblock(r, size)
 	if err != nil {
 		return nil, err
 	}
-	if err := sb.check(size); err != nil {
-		return nil, err
-	}
 	f := &FS{r: r, size: size, sb: sb, bs: sb.blockSize(), ngroups: sb.groupCount()}
+	f.devBlocks = uint64(size / f.bs)
+	f.seed = sb.csumSeed()
+	if damage != nil {
+		f.damage.PrimarySuperblock = damage
+		f.damage.BackupGroup, f.damage.BackupOff = group, off
+		f.openWarns = append(f.openWarns, tag(&diskerr.FormatError{FS: "ext", Off: superblockOff, What: "superblock",
+			Msg: fmt.Sprintf("primary superblock damaged (%v); using the backup in group %d at %#x", damage, group, off)}, ErrBackupSuperblock))
+	}
 	limit := int64(math.MaxInt64)
 	if sb.blocksCount < uint64(math.MaxInt64)/uint64(f.bs) {
 		limit = int64(sb.blocksCount * uint64(f.bs))
+	}
+	f.damage.FSSize = limit
+	f.damage.DeviceSize = size
+	if limit > size {
+		f.damage.Truncated = true
+		f.openWarns = append(f.openWarns, tag(&diskerr.FormatError{FS: "ext", Off: size, What: "filesystem",
+			Msg: fmt.Sprintf("truncated: the filesystem has %d blocks of %d bytes (%d bytes) but the device ends at %d bytes; what lies past the end is not mapped", sb.blocksCount, f.bs, limit, size)}, ErrTruncated))
+		limit = size
 	}
 	f.cache = chunkcache.New(r, limit, chunkSize, cacheChunks)
 	if err := f.readGroupDescs(); err != nil {
 		return nil, err
 	}
+	f.last = f.damage
 	return f, nil
+}
+
+// ErrBackupSuperblock is wrapped by the warning that says the primary
+// superblock was damaged and a backup is used.
+var ErrBackupSuperblock = errors.New("ext: using a backup superblock")
+
+// ErrTruncated is wrapped by the warnings about a device shorter than the
+// filesystem: one when the filesystem is opened, then one per file or
+// directory whose blocks run past the device's end (mapped as far as the
+// device goes), so that a caller can count and cap them.
+var ErrTruncated = errors.New("ext: past the device's end")
+
+// ErrGroupDamaged is wrapped by the warnings about a group descriptor
+// that is damaged in every copy: the group's bitmaps or inode table are
+// lost.
+var ErrGroupDamaged = errors.New("ext: damaged group descriptor")
+
+// tagged is a warning of a kind a caller may count (errors.Is(err,
+// ErrTruncated)); errors.As still finds its *diskerr.FormatError.
+type tagged struct {
+	fe  *diskerr.FormatError
+	tag error
+}
+
+func (t *tagged) Error() string                     { return t.fe.Error() }
+func (t *tagged) Unwrap() error                     { return t.fe }
+func (t *tagged) Is(target error) bool              { return target == t.tag }
+func tag(fe *diskerr.FormatError, kind error) error { return &tagged{fe, kind} }
+
+// Damage says what of a filesystem could not be used, for a caller's
+// summary. The first fields are known once New returns; the counts are
+// those of the last Walk.
+type Damage struct {
+	// PrimarySuperblock is why the primary superblock was not used (nil
+	// when it was); BackupGroup and BackupOff then place the backup used
+	// instead (group number, byte offset in the filesystem).
+	PrimarySuperblock error
+	BackupGroup       uint64
+	BackupOff         int64
+	// Truncated is set when the device (DeviceSize bytes) is shorter
+	// than the filesystem (FSSize bytes).
+	Truncated  bool
+	DeviceSize int64
+	FSSize     int64
+	// GroupsRecovered counts groups whose primary descriptor was bad and
+	// a backup copy was used; GroupsDamaged groups whose descriptor was
+	// bad in every copy (part of it was still used where plausible);
+	// GroupsNoInodes groups whose inodes cannot be read at all (inode
+	// table lost, or past the device's end).
+	GroupsRecovered int
+	GroupsDamaged   int
+	GroupsNoInodes  int
+	// Walked is set once a Walk has run; the counts below are its.
+	Walked bool
+	// InodesSkipped counts directory entries whose inode was not mapped
+	// at all (unreadable, out of range, unknown type, bad checksum with
+	// other damage); InodesPartial inodes mapped in part (a bad extent,
+	// pointer or tree block); DirsPartial directories some of whose
+	// blocks could not be read or parsed (part of their subtree may be
+	// missing); FilesTruncated files and directories whose blocks run
+	// past the device's end.
+	InodesSkipped  int
+	InodesPartial  int
+	DirsPartial    int
+	FilesTruncated int
+	// RootLost is set when the root directory could not be read: only
+	// the metadata was mapped.
+	RootLost bool
+}
+
+// Complete reports whether nothing was lost: a backup superblock used
+// alone does not count, since everything could still be read.
+func (d Damage) Complete() bool {
+	return !d.Truncated && d.GroupsDamaged == 0 && d.GroupsNoInodes == 0 && d.InodesSkipped == 0 &&
+		d.InodesPartial == 0 && d.DirsPartial == 0 && d.FilesTruncated == 0 && !d.RootLost
+}
+
+// Damage returns what New found damaged and the counts of the last
+// completed Walk.
+func (f *FS) Damage() Damage {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.last
 }
 
 // SetWarn sets the function that receives the problems Walk works around
@@ -89,6 +194,9 @@ func (f *FS) warnErr(err error) {
 func (f *FS) readBlocks(buf []byte, blk, n uint64) error {
 	if blk >= f.sb.blocksCount || f.sb.blocksCount-blk < n {
 		return fmt.Errorf("blocks %d-%d beyond the filesystem's %d blocks", blk, blk+n-1, f.sb.blocksCount)
+	}
+	if blk >= f.devBlocks || f.devBlocks-blk < n {
+		return fmt.Errorf("blocks %d-%d past the device's end (block %d): %w", blk, blk+n-1, f.devBlocks, ErrTruncated)
 	}
 	return chunkcache.ReadFull(f.r, buf[:int64(n)*f.bs], int64(blk)*f.bs)
 }

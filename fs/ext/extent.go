@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/internal/diskerr"
 )
 
 // Extent tree constants.
@@ -12,7 +13,13 @@ const (
 	extentMagic    = 0xF30A
 	extentHdrLen   = 12
 	extentEntLen   = 12
-	maxExtentDepth = 5     // the kernel's EXT4_MAX_EXTENT_DEPTH
+	maxExtentDepth = 5 // the kernel's EXT4_MAX_EXTENT_DEPTH
+	// maxFollowDepth is the deepest tree followed: deeper than the
+	// format allows, with a warning, when every node is consistent (its
+	// depth one less than its parent's, no block met twice), as e2fsck
+	// reads such a tree before it rebuilds it; the cap bounds the
+	// recursion.
+	maxFollowDepth = 32
 	initMaxLen     = 32768 // ee_len above this marks an unwritten extent
 )
 
@@ -40,8 +47,8 @@ func checkExtentHeader(h extentHeader, size int, want int) string {
 		return fmt.Sprintf("extent header eh_max %d too large for a %d-byte node", h.max, size)
 	case h.entries > h.max:
 		return fmt.Sprintf("extent header eh_entries %d > eh_max %d", h.entries, h.max)
-	case h.depth > maxExtentDepth:
-		return fmt.Sprintf("extent tree depth %d > %d", h.depth, maxExtentDepth)
+	case h.depth > maxFollowDepth:
+		return fmt.Sprintf("extent tree depth %d > %d", h.depth, maxFollowDepth)
 	case want >= 0 && int(h.depth) != want:
 		return fmt.Sprintf("extent node depth %d, parent expects %d", h.depth, want)
 	}
@@ -61,6 +68,13 @@ func (m *fileMap) extentNode(b []byte, off int64, want, level int) {
 	if msg := checkExtentHeader(h, len(b), want); msg != "" {
 		m.warnf(off, "%s", msg)
 		return
+	}
+	if want < 0 && h.depth > maxExtentDepth {
+		// Not counted as a problem of the inode: nothing is lost.
+		m.deep = true
+		if m.warn != nil {
+			m.warn(&diskerr.FormatError{FS: "ext", Off: off, What: m.what(), Msg: fmt.Sprintf("extent tree depth %d > %d, the format's limit; followed where consistent", h.depth, maxExtentDepth)})
+		}
 	}
 	le := binary.LittleEndian
 	bs := m.f.bs
@@ -106,7 +120,7 @@ func (m *fileMap) extentNode(b []byte, off int64, want, level int) {
 			return
 		}
 		if err := m.f.readBlocks(cb, child, 1); err != nil {
-			m.warnf(coff, "reading extent tree block %d: %v", child, err)
+			m.readErr(coff, err, "reading extent tree block %d", child)
 			continue
 		}
 		ch := parseExtentHeader(cb)

@@ -21,7 +21,8 @@ func TestCheckExtentHeader(t *testing.T) {
 		{extentHeader{0, 1, 4, 0}, 60, -1, "magic"},
 		{extentHeader{extentMagic, 5, 4, 0}, 60, -1, "eh_entries"},
 		{extentHeader{extentMagic, 1, 5, 0}, 60, -1, "eh_max"},
-		{extentHeader{extentMagic, 1, 4, 6}, 60, -1, "depth 6"},
+		{extentHeader{extentMagic, 1, 4, 6}, 60, -1, ""}, // deeper than the format allows: followed, with a warning
+		{extentHeader{extentMagic, 1, 4, maxFollowDepth + 1}, 60, -1, "depth 33"},
 		{extentHeader{extentMagic, 1, 84, 1}, 1024, 0, "parent expects 0"},
 	}
 	for _, tc := range tests {

@@ -27,13 +27,26 @@ type fileMap struct {
 	// budget, when set, is the walk's allowance of blocks read for
 	// trees and directories (see walker.budget); nil for no limit.
 	budget *int64
-	bufs   [maxExtentDepth + 2][]byte // one block buffer per tree level
+	bufs   [][]byte // one block buffer per tree level
+	// nwarn counts the problems met in this inode (only the first
+	// maxInodeWarns are passed on); pastEnd is set when some of its
+	// blocks lie past the device's end (a truncated filesystem): those
+	// are left out without a warning each; deep when its extent tree is
+	// deeper than the format allows.
+	nwarn   int
+	pastEnd bool
+	deep    bool
 }
+
+// maxInodeWarns is how many problems of one inode are passed on one by
+// one; the rest are summed up in one more warning.
+const maxInodeWarns = 4
 
 func (m *fileMap) reset(in *Inode, path string) {
 	m.in, m.path = in, path
 	m.data, m.other = m.data[:0], m.other[:0]
 	m.nblk, m.full = 0, false
+	m.nwarn, m.pastEnd, m.deep = 0, false, false
 	m.seenL = m.seenL[:0]
 	if len(m.seenM) > 0 {
 		clear(m.seenM)
@@ -49,7 +62,8 @@ func (m *fileMap) what() string {
 }
 
 func (m *fileMap) warnf(off int64, format string, args ...any) {
-	if m.warn != nil {
+	m.nwarn++
+	if m.warn != nil && m.nwarn <= maxInodeWarns {
 		m.warn(&diskerr.FormatError{FS: "ext", Off: off, What: m.what(), Msg: fmt.Sprintf(format, args...)})
 	}
 }
@@ -100,6 +114,14 @@ func (m *fileMap) addData(lblk, pblk, n uint64, unwritten bool) bool {
 		m.warnf(m.in.Off, "maps more blocks than the filesystem's %d; rest ignored", m.f.sb.blocksCount)
 		return false
 	}
+	if dev := m.f.devBlocks; pblk >= dev || dev-pblk < n {
+		// Past the device's end: map what is present.
+		m.pastEnd = true
+		if pblk >= dev {
+			return true
+		}
+		n = dev - pblk
+	}
 	bs := m.f.bs
 	e := fs.Extent{Off: int64(pblk) * bs, Len: int64(n) * bs, FileOff: int64(lblk) * bs, Role: fs.RoleData, Unwritten: unwritten}
 	if k := len(m.data); k > 0 {
@@ -142,8 +164,21 @@ func (m *fileMap) spend(n int64) bool {
 	return true
 }
 
+// readErr handles the failure to read a tree block: past the device's
+// end it only marks the inode truncated, otherwise it warns.
+func (m *fileMap) readErr(off int64, err error, format string, args ...any) {
+	if errors.Is(err, ErrTruncated) {
+		m.pastEnd = true
+		return
+	}
+	m.warnf(off, "%s: %v", fmt.Sprintf(format, args...), err)
+}
+
 // buf returns the scratch block buffer for tree level l.
 func (m *fileMap) buf(l int) []byte {
+	for len(m.bufs) <= l {
+		m.bufs = append(m.bufs, nil)
+	}
 	if m.bufs[l] == nil {
 		m.bufs[l] = make([]byte, m.f.bs)
 	}
@@ -153,6 +188,11 @@ func (m *fileMap) buf(l int) []byte {
 // mapInode maps the inode's contents and the blocks that belong to it.
 func (m *fileMap) mapInode() {
 	in := m.in
+	if in.IsSymlink() && (in.Size >= m.f.bs || in.Size >= maxLinkTarget) {
+		// e2fsck's check_symlink: a target is shorter than a block
+		// (and PATH_MAX); such a link is cleared by e2fsck.
+		m.warnf(in.Off+4, "symbolic link of %d bytes, longer than a block: invalid", in.Size)
+	}
 	switch in.Mode & modeTypeMask {
 	case modeChar, modeBlock, modeFIFO, modeSocket:
 		// i_block holds a device number or nothing: no contents.
@@ -169,15 +209,25 @@ func (m *fileMap) mapInode() {
 		}
 	}
 	m.sortData()
-	if m.f.sb.featureIncompat&incompatEAInode != 0 {
-		m.mapEAInodes()
-	}
+	defer m.finish()
 	if acl := in.FileACL; acl != 0 {
-		if m.blockOK(acl, 1) {
+		if m.blockOK(acl, 1) && acl >= m.f.devBlocks {
+			m.pastEnd = true
+		} else if m.blockOK(acl, 1) {
 			m.other = append(m.other, fs.Extent{Off: int64(acl) * m.f.bs, Len: m.f.bs, FileOff: -1, Role: fs.RoleXattr})
 		} else {
 			m.warnf(in.Off+0x68, "extended attribute block %d beyond the filesystem", acl)
 		}
+	}
+	if m.f.sb.featureIncompat&incompatEAInode != 0 {
+		m.mapEAInodes()
+	}
+}
+
+// finish sums up the problems of the inode that were not passed on.
+func (m *fileMap) finish() {
+	if m.nwarn > maxInodeWarns && m.warn != nil {
+		m.warn(&diskerr.FormatError{FS: "ext", Off: m.in.Off, What: m.what(), Msg: fmt.Sprintf("and %d more problems in this inode", m.nwarn-maxInodeWarns)})
 	}
 }
 

@@ -136,6 +136,9 @@ func (f *FS) dataExtents(in *Inode) ([]fs.Extent, error) {
 	m := &fileMap{f: f, warn: func(err error) { errs = append(errs, err) }}
 	m.reset(in, "")
 	m.mapInode()
+	if m.pastEnd {
+		errs = append(errs, tag(&diskerr.FormatError{FS: "ext", Off: in.Off, What: fmt.Sprintf("inode %d", in.Num), Msg: "contents run past the device's end (truncated filesystem)"}, ErrTruncated))
+	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}

@@ -32,6 +32,7 @@ func walkAll(b []byte) {
 	f.SetWarn(func(error) {})
 	_ = f.Info()
 	_ = f.SuperblockChecksumOK()
+	_ = f.Damage().Complete()
 	_ = f.Walk(func(e fs.Entry) error {
 		for _, x := range e.Extents {
 			if x.Len <= 0 {
@@ -222,6 +223,27 @@ func FuzzWalkPatch(f *testing.F) {
 		img := bytes.Clone(base)
 		if int(off%uint32(len(img))) < len(img) {
 			copy(img[off%uint32(len(img)):], patch)
+		}
+		walkAll(img)
+	})
+}
+
+// FuzzWalkTruncated walks the fixture images cut short at any length
+// and patched at any offset: truncated devices, backup superblock
+// probing, damaged descriptors.
+func FuzzWalkTruncated(f *testing.F) {
+	var imgs [][]byte
+	for _, name := range fixtures {
+		imgs = append(imgs, loadFixture(f, name))
+	}
+	f.Add(uint8(0), uint32(200<<10), uint32(superblockOff), []byte{0, 0, 0, 0})
+	f.Add(uint8(1), uint32(100<<10), uint32(0x800), []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
+	f.Add(uint8(2), uint32(300<<10), uint32(superblockOff+0x04), []byte{0xff, 0xff, 0x0f})
+	f.Fuzz(func(t *testing.T, which uint8, cut, off uint32, patch []byte) {
+		base := imgs[int(which)%len(imgs)]
+		img := bytes.Clone(base[:int(cut)%(len(base)+1)])
+		if len(img) > 0 {
+			copy(img[int(off)%len(img):], patch)
 		}
 		walkAll(img)
 	})

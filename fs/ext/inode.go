@@ -63,7 +63,13 @@ type Inode struct {
 	extra []byte
 	// extraOff is the offset inside the inode where extra starts.
 	extraOff int
+	// csumBad is set when the metadata_csum checksum does not match.
+	csumBad bool
 }
+
+// ChecksumOK reports whether the inode's metadata_csum checksum matched
+// (true without metadata_csum).
+func (in *Inode) ChecksumOK() bool { return !in.csumBad }
 
 // IsDir, IsRegular and IsSymlink report the inode's file type.
 func (in *Inode) IsDir() bool     { return in.Mode&modeTypeMask == modeDir }
@@ -106,6 +112,13 @@ func (f *FS) readInode(n uint32, in *Inode, buf []byte) error {
 		return &diskerr.FormatError{FS: "ext", Off: superblockOff, What: fmt.Sprintf("inode %d", n), Msg: fmt.Sprintf("inode number out of range 1-%d", f.sb.inodesCount)}
 	}
 	off := f.inodeOff(n)
+	if gd := &f.groups[uint64(n-1)/uint64(f.sb.inodesPerGroup)]; gd.lost&lostInodeTable != 0 {
+		g := uint64(n-1) / uint64(f.sb.inodesPerGroup)
+		if gd.lost&lostPastEnd != 0 {
+			return tag(&diskerr.FormatError{FS: "ext", Off: off, What: fmt.Sprintf("inode %d", n), Msg: fmt.Sprintf("in group %d, whose inode table lies past the device's end", g)}, ErrTruncated)
+		}
+		return &diskerr.FormatError{FS: "ext", Off: superblockOff, What: fmt.Sprintf("inode %d", n), Msg: fmt.Sprintf("in group %d, whose inode table is lost (damaged group descriptor)", g)}
+	}
 	if err := f.cache.Read(buf, off); err != nil {
 		return &diskerr.FormatError{FS: "ext", Off: off, What: fmt.Sprintf("inode %d", n), Msg: fmt.Sprintf("reading: %v", err)}
 	}
@@ -115,7 +128,45 @@ func (f *FS) readInode(n uint32, in *Inode, buf []byte) error {
 	if !f.sb.has64bit() {
 		in.FileACL &= 0xFFFFFFFF
 	}
+	in.csumBad = f.sb.hasMetaCsum() && !f.inodeChecksumOK(n, buf)
 	return nil
+}
+
+// inodeChecksumOK checks a metadata_csum inode checksum as
+// ext2fs_inode_csum_verify does: crc32c of the inode number, i_generation
+// and the inode with its checksum fields zeroed; the high 16 bits only
+// when i_extra_isize covers i_checksum_hi. An inode of all zeros (never
+// used) passes.
+func (f *FS) inodeChecksumOK(n uint32, b []byte) bool {
+	le := binary.LittleEndian
+	hasHi := len(b) > 128 && le.Uint16(b[0x80:]) >= 4
+	stored := uint32(le.Uint16(b[0x7C:]))
+	if hasHi {
+		stored |= uint32(le.Uint16(b[0x82:])) << 16
+	}
+	var x [4]byte
+	le.PutUint32(x[:], n)
+	crc := crc32c(f.seed, x[:])
+	crc = crc32c(crc, b[0x64:0x68])
+	crc = crc32c(crc, b[:0x7C])
+	crc = crc32c(crc, []byte{0, 0})
+	if hasHi {
+		crc = crc32c(crc, b[0x7E:0x82])
+		crc = crc32c(crc, []byte{0, 0})
+		crc = crc32c(crc, b[0x84:])
+	} else {
+		crc = crc32c(crc, b[0x7E:])
+		crc &= 0xFFFF
+	}
+	if crc == stored {
+		return true
+	}
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // decodeInode decodes the raw bytes b of inode n found at off.

@@ -44,12 +44,14 @@ func (f *FS) metaEntry(name string, blk, n uint64) fs.Entry {
 }
 
 // clampBlocks trims [blk, blk+n) to the filesystem; ok is false if
-// nothing is left.
+// nothing is left. It clamps to the filesystem
+// and to the device (a truncated filesystem maps what is present).
 func (f *FS) clampBlocks(blk, n uint64) (uint64, bool) {
-	if blk >= f.sb.blocksCount {
+	end := min(f.sb.blocksCount, f.devBlocks)
+	if blk >= end {
 		return 0, false
 	}
-	return min(n, f.sb.blocksCount-blk), n > 0
+	return min(n, end-blk), n > 0
 }
 
 // walkMeta reports the metadata structures, group by group, then the
@@ -86,7 +88,9 @@ func (f *FS) walkMeta(fn func(fs.Entry) error, m *fileMap) error {
 			}
 			e := fs.Entry{Kind: fs.KindMeta, Path: "group descriptors"}
 			for _, b := range f.gdtBlocks {
-				e.Extents = appendRun(e.Extents, int64(b)*f.bs, f.bs)
+				if _, ok := f.clampBlocks(b, 1); ok {
+					e.Extents = appendRun(e.Extents, int64(b)*f.bs, f.bs)
+				}
 			}
 			if err := fn(e); err != nil {
 				return err
@@ -120,15 +124,23 @@ func (f *FS) walkMeta(fn func(fs.Entry) error, m *fileMap) error {
 				}
 			}
 		}
+		// A structure a damaged descriptor places where it cannot be
+		// is not mapped (New warned about it).
 		gd := f.groups[g]
-		if err := emit(fmt.Sprintf("group %d block bitmap", g), gd.blockBitmap, 1); err != nil {
-			return err
+		if gd.lost&lostBlockBitmap == 0 {
+			if err := emit(fmt.Sprintf("group %d block bitmap", g), gd.blockBitmap, 1); err != nil {
+				return err
+			}
 		}
-		if err := emit(fmt.Sprintf("group %d inode bitmap", g), gd.inodeBitmap, 1); err != nil {
-			return err
+		if gd.lost&lostInodeBitmap == 0 {
+			if err := emit(fmt.Sprintf("group %d inode bitmap", g), gd.inodeBitmap, 1); err != nil {
+				return err
+			}
 		}
-		if err := emit(fmt.Sprintf("group %d inode table", g), gd.inodeTable, f.inodeTableBlocks()); err != nil {
-			return err
+		if gd.lost&(lostInodeTable|lostPastEnd) != lostInodeTable {
+			if err := emit(fmt.Sprintf("group %d inode table", g), gd.inodeTable, f.inodeTableBlocks()); err != nil {
+				return err
+			}
 		}
 	}
 	// Special inodes whose blocks are metadata.

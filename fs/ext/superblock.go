@@ -43,6 +43,7 @@ const (
 	roCompatLargeFile   = 0x0002
 	roCompatBtreeDir    = 0x0004
 	roCompatHugeFile    = 0x0008
+	roCompatGdtCsum     = 0x0010
 	roCompatBigalloc    = 0x0200
 	roCompatMetaCsum    = 0x0400
 	roCompatQuota       = 0x0100
@@ -93,6 +94,10 @@ type superblock struct {
 	orphanFileInum   uint32
 	checksumType     uint8
 	checksum         uint32
+	blockGroupNr     uint16 // s_block_group_nr: the group a backup copy lives in
+	wtime            uint32 // s_wtime: last write
+	mkfsTime         uint32 // s_mkfs_time: creation
+	checksumSeed     uint32 // s_checksum_seed (incompat csum_seed)
 	raw              [superblockSize]byte
 }
 
@@ -102,6 +107,17 @@ func parseSuperblock(b []byte) (*superblock, error) {
 	if len(b) < superblockSize {
 		return nil, &diskerr.FormatError{FS: "ext", Off: superblockOff, What: "superblock", Msg: fmt.Sprintf("short superblock: %d bytes", len(b))}
 	}
+	s := decodeSuperblock(b)
+	if s.magic != extMagic {
+		return nil, &diskerr.FormatError{FS: "ext", Off: superblockOff + 0x38, What: "superblock", Msg: fmt.Sprintf("bad magic %#04x, want %#04x", s.magic, extMagic)}
+	}
+	return s, nil
+}
+
+// decodeSuperblock decodes the fields of b (superblockSize bytes) without
+// checking anything: a damaged primary still hints at the geometry under
+// which to look for backups.
+func decodeSuperblock(b []byte) *superblock {
 	le := binary.LittleEndian
 	s := &superblock{
 		inodesCount:      le.Uint32(b[0x00:]),
@@ -130,6 +146,10 @@ func parseSuperblock(b []byte) (*superblock, error) {
 		prjQuotaInum:     le.Uint32(b[0x26C:]),
 		orphanFileInum:   le.Uint32(b[0x280:]),
 		checksumType:     b[0x175],
+		blockGroupNr:     le.Uint16(b[0x5A:]),
+		wtime:            le.Uint32(b[0x30:]),
+		mkfsTime:         le.Uint32(b[0x108:]),
+		checksumSeed:     le.Uint32(b[0x270:]),
 		checksum:         le.Uint32(b[0x3FC:]),
 	}
 	copy(s.uuid[:], b[0x68:0x78])
@@ -142,10 +162,7 @@ func parseSuperblock(b []byte) (*superblock, error) {
 	if s.has64bit() {
 		s.blocksCount |= uint64(le.Uint32(b[0x150:])) << 32
 	}
-	if s.magic != extMagic {
-		return nil, &diskerr.FormatError{FS: "ext", Off: superblockOff + 0x38, What: "superblock", Msg: fmt.Sprintf("bad magic %#04x, want %#04x", s.magic, extMagic)}
-	}
-	return s, nil
+	return s
 }
 
 func (s *superblock) has64bit() bool  { return s.featureIncompat&incompat64bit != 0 }
@@ -213,11 +230,19 @@ func (s *superblock) check(size int64) error {
 	if isz < 128 || isz > bs || isz&(isz-1) != 0 {
 		return bad(0x58, "bad inode size %d", isz)
 	}
-	if s.blocksCount == 0 || s.blocksCount > uint64(size)/uint64(bs) {
-		return bad(0x04, "filesystem has %d blocks of %d bytes (%d bytes) but the device has %d bytes", s.blocksCount, bs, s.blocksCount*uint64(bs), size)
+	// A filesystem longer than its device is truncated (a cut-short
+	// copy, a partition running past the disk's end): New accepts it and
+	// maps what is present. The number of groups is bounded by the
+	// device instead (see maxGroups), which bounds the memory for their
+	// descriptors.
+	if s.blocksCount == 0 {
+		return bad(0x04, "s_blocks_count 0")
 	}
 	if uint64(s.firstDataBlock) >= s.blocksCount {
 		return bad(0x14, "s_first_data_block %d beyond s_blocks_count %d", s.firstDataBlock, s.blocksCount)
+	}
+	if devBlocks := uint64(size) / uint64(bs); s.blocksCount > devBlocks && s.groupCount() > maxGroups(devBlocks) {
+		return bad(0x04, "filesystem has %d blocks of %d bytes (%d groups) but the device has only %d bytes: too many groups for a truncated copy", s.blocksCount, bs, s.groupCount(), size)
 	}
 	want := uint32(0)
 	if bs == 1024 && !s.hasBigalloc() {
@@ -244,6 +269,28 @@ func (s *superblock) check(size int64) error {
 	}
 	return nil
 }
+
+// maxGroups is the most groups a filesystem on a device of devBlocks
+// blocks may have: as many as the device has blocks (a group has at least
+// 256), so that a filesystem truncated to 1/256 of its size still opens,
+// and the descriptors kept in memory stay smaller than the device.
+func maxGroups(devBlocks uint64) uint64 { return max(devBlocks, 1024) }
+
+// hasMetaCsum reports the metadata_csum feature.
+func (s *superblock) hasMetaCsum() bool { return s.featureROCompat&roCompatMetaCsum != 0 }
+
+// csumSeed is the seed of every metadata_csum checksum but the
+// superblock's: s_checksum_seed with the csum_seed feature, else the
+// crc32c of the UUID.
+func (s *superblock) csumSeed() uint32 {
+	if s.featureIncompat&incompatCsumSeed != 0 {
+		return s.checksumSeed
+	}
+	return crc32c(^uint32(0), s.uuid[:])
+}
+
+// crc32c continues the kernel's crc32c_le (no final inversion) from crc.
+func crc32c(crc uint32, b []byte) uint32 { return ^crc32.Update(^crc, castagnoli, b) }
 
 // fsType names the filesystem as libblkid does: ext4 when it has a feature
 // ext3 does not know, else ext3 when it has a journal, else ext2.
@@ -281,5 +328,5 @@ func (s *superblock) checksumOK() bool {
 		return true
 	}
 	// The kernel's crc32c_le(~0, ...) has no final inversion; Go's has.
-	return ^crc32.Checksum(s.raw[:0x3FC], castagnoli) == s.checksum
+	return crc32c(^uint32(0), s.raw[:0x3FC]) == s.checksum
 }

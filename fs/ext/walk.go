@@ -37,7 +37,10 @@ type walker struct {
 	links   map[uint32][]fs.Extent // extents of inodes with several links
 	stack   []dirItem              // directories still to read
 	kids    []dirItem              // subdirectories of the directory being read
+	dirBad  bool                   // the directory being read has a damaged map or an unreadable or malformed block
 	parent  dirItem
+	// dmg collects the damage counts of this walk (see Damage).
+	dmg Damage
 	// budget bounds the work of one walk on a damaged image: blocks of
 	// extent trees, indirect blocks, xattr blocks and directories read,
 	// plus extents copied for hard links. A sound filesystem reads each
@@ -85,16 +88,28 @@ func (f *FS) Walk(fn func(fs.Entry) error) error {
 	}
 	w.budget = walkBudget(f.sb.blocksCount)
 	w.m = fileMap{f: f, warn: f.warnErr, budget: &w.budget}
+	w.dmg = f.damage
+	defer func() {
+		w.dmg.Walked = true
+		f.mu.Lock()
+		f.last = w.dmg
+		f.mu.Unlock()
+	}()
+	for _, err := range f.openWarns {
+		f.warnErr(err)
+	}
 	if !f.sb.checksumOK() {
-		f.warnErr(&diskerr.FormatError{FS: "ext", Off: superblockOff + 0x3FC, What: "superblock", Msg: "metadata_csum checksum mismatch (the walk goes on)"})
+		f.warnErr(&diskerr.FormatError{FS: "ext", Off: superblockOff + 0x3FC, What: "superblock", Msg: "metadata_csum checksum mismatch and no sound backup (the walk goes on)"})
 	}
 	if err := f.walkMeta(fn, &w.m); err != nil {
 		return err
 	}
 	if err := f.readInode(rootIno, &w.in, w.ibuf); err != nil {
+		w.dmg.RootLost = true
 		return fmt.Errorf("root directory: %w", err)
 	}
 	if !w.in.IsDir() {
+		w.dmg.RootLost = true
 		return &diskerr.FormatError{FS: "ext", Off: w.in.Off, What: "inode 2 (/)", Msg: fmt.Sprintf("root is not a directory (mode %#o)", w.in.Mode)}
 	}
 	w.stack = append(w.stack, dirItem{ino: rootIno, path: "/"})
@@ -143,6 +158,7 @@ func (w *walker) dir(d dirItem) error {
 	w.visited[d.ino] = struct{}{}
 	if err := f.readInode(d.ino, &w.in, w.ibuf); err != nil {
 		w.warnAt(d.ino, d.path, "", err, "")
+		w.dmg.InodesSkipped++
 		return nil
 	}
 	in := &w.in
@@ -151,8 +167,9 @@ func (w *walker) dir(d dirItem) error {
 		// an inode read twice differently gets here.
 		return nil
 	}
-	w.m.reset(in, d.path)
-	w.m.mapInode()
+	if !w.mapChecked(in, d.path) {
+		return nil
+	}
 	if w.budget < 0 {
 		return w.errBudget()
 	}
@@ -162,11 +179,13 @@ func (w *walker) dir(d dirItem) error {
 	}
 	w.parent = d
 	w.kids = w.kids[:0]
+	w.dirBad = w.m.nwarn > 0 || w.m.pastEnd // before w.m maps the entries' inodes
 	filetype := f.sb.hasFiletype()
 	if in.HasInlineData() {
 		a, aOff, b, bOff := w.m.inlineDirParts()
 		if err := parseDirBlock(a, aOff, filetype, f.bs, w.entry); err != nil && !w.stopped(err) {
 			w.warnAt(d.ino, d.path, " inline data", err, "; rest skipped")
+			w.dirBad = true
 		}
 		if w.err != nil {
 			return w.err
@@ -174,6 +193,7 @@ func (w *walker) dir(d dirItem) error {
 		if b != nil {
 			if err := parseDirBlock(b, bOff, filetype, f.bs, w.entry); err != nil && !w.stopped(err) {
 				w.warnAt(d.ino, d.path, " inline data (system.data)", err, "; rest skipped")
+				w.dirBad = true
 			}
 			if w.err != nil {
 				return w.err
@@ -203,6 +223,7 @@ func (w *walker) dir(d dirItem) error {
 				}
 				if err := chunkcache.ReadFull(f.r, buf, off); err != nil {
 					w.warnf(d.ino, d.path, off, "reading directory blocks: %v", err)
+					w.dirBad = true
 					break
 				}
 				for b := int64(0); b < chunk; b += f.bs {
@@ -212,11 +233,15 @@ func (w *walker) dir(d dirItem) error {
 					}
 					if err != nil {
 						w.warnAt(d.ino, d.path, fmt.Sprintf(" directory block %d", (off+b)/f.bs), err, "; rest of the block skipped")
+						w.dirBad = true
 					}
 				}
 				done += chunk
 			}
 		}
+	}
+	if w.dirBad {
+		w.dmg.DirsPartial++
 	}
 	// Queue subdirectories so that they are read in directory order.
 	for i := len(w.kids) - 1; i >= 0; i-- {
@@ -240,11 +265,13 @@ func (w *walker) entry(de dirent) error {
 	}
 	if de.ino > f.sb.inodesCount {
 		w.warnf(d.ino, d.path, f.inodeOff(d.ino), "entry %q points to inode %d beyond s_inodes_count %d; skipped", de.name, de.ino, f.sb.inodesCount)
+		w.dmg.InodesSkipped++
 		return nil
 	}
 	var in Inode
 	if err := f.readInode(de.ino, &in, w.cbuf); err != nil {
 		w.warnAt(de.ino, path, "", err, "")
+		w.dmg.InodesSkipped++
 		return nil
 	}
 	if in.IsDir() {
@@ -260,6 +287,7 @@ func (w *walker) entry(de dirent) error {
 	case modeReg, modeSymlink, modeChar, modeBlock, modeFIFO, modeSocket:
 	default:
 		w.warnf(de.ino, path, in.Off, "unknown file type in mode %#o; skipped", in.Mode)
+		w.dmg.InodesSkipped++
 		return nil
 	}
 	if in.Links > 1 {
@@ -272,8 +300,9 @@ func (w *walker) entry(de dirent) error {
 			return w.emit(e)
 		}
 	}
-	w.m.reset(&in, path)
-	w.m.mapInode()
+	if !w.mapChecked(&in, path) {
+		return nil
+	}
 	if w.budget < 0 {
 		w.err = w.errBudget()
 		return errStop
@@ -284,6 +313,43 @@ func (w *walker) entry(de dirent) error {
 		w.links[de.ino] = append([]fs.Extent(nil), e.Extents...)
 	}
 	return w.emit(e)
+}
+
+// mapChecked maps inode in (reached by path) into w.m and counts and
+// reports what was lost. An inode whose metadata_csum checksum does not
+// match is treated as e2fsck treats it: kept (with a warning) when
+// everything else in it checks out, dropped (false, one warning) when
+// mapping it meets any other problem, since the checksum then confirms
+// that its fields are garbage.
+func (w *walker) mapChecked(in *Inode, path string) bool {
+	w.m.reset(in, path)
+	if !in.csumBad {
+		w.m.mapInode()
+	} else {
+		var first error
+		w.m.warn = func(err error) {
+			if first == nil {
+				first = err
+			}
+		}
+		w.m.mapInode()
+		w.m.warn = w.f.warnErr
+		if w.m.nwarn > 0 {
+			w.warnf(in.Num, path, in.Off, "metadata_csum checksum mismatch and %d other problems (first: %v); inode skipped", w.m.nwarn, first)
+			w.dmg.InodesSkipped++
+			return false
+		}
+		w.warnf(in.Num, path, in.Off, "metadata_csum checksum mismatch; mapped, since nothing else in it is wrong (as e2fsck keeps it)")
+	}
+	if w.m.nwarn > 0 {
+		w.dmg.InodesPartial++
+	}
+	if w.m.pastEnd {
+		w.dmg.FilesTruncated++
+		w.f.warnErr(tag(&diskerr.FormatError{FS: "ext", Off: in.Off, What: fmt.Sprintf("inode %d (%s)", in.Num, path),
+			Msg: fmt.Sprintf("runs past the device's end (truncated filesystem of %d bytes on a device of %d); mapped as far as the device goes", w.f.damage.FSSize, w.f.size)}, ErrTruncated))
+	}
+	return true
 }
 
 func (w *walker) emit(e fs.Entry) error {

@@ -2,6 +2,7 @@ package ext
 
 import (
 	"encoding/binary"
+	"slices"
 )
 
 // In-inode extended attributes: after the 128-byte base inode and
@@ -101,10 +102,13 @@ func (m *fileMap) eaInodes() []uint32 {
 	if in.FileACL != 0 && m.blockOK(in.FileACL, 1) && m.spend(1) {
 		buf := m.buf(0)
 		if err := m.f.readBlocks(buf, in.FileACL, 1); err != nil {
-			m.warnf(int64(in.FileACL)*m.f.bs, "reading xattr block %d: %v", in.FileACL, err)
+			m.readErr(int64(in.FileACL)*m.f.bs, err, "reading xattr block %d", in.FileACL)
 		} else if le.Uint32(buf[0:]) == xattrMagic && le.Uint32(buf[8:]) == 1 {
 			out = xattrValueInodes(buf, xattrBlockHdrLen, out)
 		}
 	}
-	return out
+	// Attributes with equal values share one EA inode (e2fsprogs and
+	// the kernel deduplicate them): map it once.
+	slices.Sort(out)
+	return slices.Compact(out)
 }
