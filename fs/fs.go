@@ -166,3 +166,14 @@ type Walker interface {
 // WarnFunc receives a problem that was worked around: the object it names
 // is skipped or clamped and the walk goes on. The error says where.
 type WarnFunc func(err error)
+
+// ErrRepaired marks a warning about damage that was worked around with
+// nothing lost (a backup superblock, $MFTMirr's copy of a record, NTFS's
+// backup boot sector), as fsck's "errors corrected": the map is complete.
+// It adds nothing to a message: wrap it as a second %w,
+// fmt.Errorf("%w; using the backup%w", err, fs.ErrRepaired).
+var ErrRepaired error = repaired{}
+
+type repaired struct{}
+
+func (repaired) Error() string { return "" }

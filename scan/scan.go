@@ -313,7 +313,9 @@ func (s *scanner) walk(sum Summary, d *volume.Device) (out Summary) {
 		return sum
 	}
 	warn := func(err error) {
-		sum.problem(err)
+		if !errors.Is(err, fs.ErrRepaired) { // worked around, nothing lost
+			sum.problem(err)
+		}
 		s.warn(fmt.Errorf("%s: %w", where, err))
 	}
 	// A walker must never panic (each is fuzzed); if one does all the

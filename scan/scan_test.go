@@ -2,10 +2,13 @@ package scan
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	iofs "io/fs"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -229,5 +232,127 @@ func TestNotes(t *testing.T) {
 				t.Fatalf("summaries %+v: walked %v, want %v", sums, sums[0].Dirs > 0, walked)
 			}
 		})
+	}
+}
+
+// TestTruncatedDisk cuts the sample image inside its second partition (as
+// a download cut short): the partition is clamped to what is present,
+// every file wholly inside is mapped as on the whole image, the files cut
+// off are counted and named in one warning, and the status is partial.
+func TestTruncatedDisk(t *testing.T) {
+	img := sample(t)
+	whole, _, _ := scanBytes(t, img)
+	// Cut in the middle of sda2's file data.
+	var ends []int64
+	for _, o := range whole.Objects {
+		if o.Kind == fs.KindFile && o.Device == "/dev/sda2" {
+			for _, e := range o.Extents {
+				ends = append(ends, e.End())
+			}
+		}
+	}
+	slices.Sort(ends)
+	cutAt := ends[len(ends)/2] - 2048
+	m, sums, warns := scanBytes(t, img[:cutAt])
+	if len(sums) != 2 || sums[0].Status != bmap.StatusComplete || sums[1].Status != bmap.StatusPartial {
+		t.Fatalf("summaries %+v", sums)
+	}
+	var cutWarn string
+	for _, w := range warns {
+		if strings.Contains(w, "truncated: ") {
+			if cutWarn != "" {
+				t.Errorf("more than one truncation warning: %q", warns)
+			}
+			cutWarn = w
+		}
+	}
+	if cutWarn == "" || !strings.Contains(cutWarn, "/dev/sda2") {
+		t.Fatalf("no truncation warning naming /dev/sda2 in %q", warns)
+	}
+	// Every file of sda2 that lies wholly below the cut has the same
+	// extents as in the whole image's map; none lies past it.
+	type key struct{ dev, path string }
+	full := map[key][]fs.Extent{}
+	for _, o := range whole.Objects {
+		if o.Kind == fs.KindFile {
+			full[key{o.Device, o.Path}] = o.Extents
+		}
+	}
+	inside, cut := 0, 0
+	for _, o := range m.Objects {
+		if o.Kind != fs.KindFile || o.Device != "/dev/sda2" {
+			continue
+		}
+		want := full[key{o.Device, o.Path}]
+		end := int64(0)
+		for _, e := range want {
+			end = max(end, e.End())
+		}
+		for _, e := range o.Extents {
+			if e.End() > cutAt {
+				t.Errorf("%s: extent past the cut", o.Path)
+			}
+		}
+		if end <= cutAt {
+			inside++
+			if fmt.Sprint(o.Extents) != fmt.Sprint(want) {
+				t.Errorf("%s: extents %v, whole image %v", o.Path, o.Extents, want)
+			}
+		} else {
+			cut++
+		}
+	}
+	if inside == 0 || cut == 0 {
+		t.Errorf("%d files inside the cut, %d cut off: the cut is not inside the file data", inside, cut)
+	}
+}
+
+// TestBackupSuperblock zeroes the primary superblock of an ext4 made by
+// mkfs.ext4 (1 KiB blocks: backups in groups 1, 3...): it is found and
+// walked through the backup, as e2fsck -b does, every file mapped as on
+// the undamaged copy, and since nothing was lost the status is complete.
+func TestBackupSuperblock(t *testing.T) {
+	testutil.NeedTools(t, "mkfs.ext4")
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	for i := range 30 {
+		p := filepath.Join(src, fmt.Sprintf("d%d", i%3), fmt.Sprintf("f%02d", i))
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		os.WriteFile(p, bytes.Repeat([]byte{byte(i)}, 3000*(i+1)), 0o644)
+	}
+	img := filepath.Join(dir, "fs.img")
+	testutil.Run(t, "", "truncate", "-s", "24M", img)
+	testutil.Run(t, "", "mkfs.ext4", "-q", "-F", "-b", "1024", "-d", src, img)
+	b, err := os.ReadFile(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clean, csums, _ := scanBytes(t, b)
+	clear(b[1024:2048])
+	m, sums, warns := scanBytes(t, b)
+	if len(sums) != 1 || sums[0].FS != "ext4" || sums[0].Status != bmap.StatusComplete || sums[0].Files != csums[0].Files ||
+		!strings.Contains(sums[0].Note, "backup") {
+		t.Fatalf("summary %+v (clean %+v)", sums, csums)
+	}
+	if len(warns) == 0 || !strings.Contains(warns[0], "using the backup in group 1") {
+		t.Errorf("warnings %q", warns)
+	}
+	want := map[string]string{}
+	for _, o := range clean.Objects {
+		if o.Kind == fs.KindFile {
+			want[o.Path] = fmt.Sprint(o.Extents)
+		}
+	}
+	n := 0
+	for _, o := range m.Objects {
+		if o.Kind == fs.KindFile {
+			n++
+			if want[o.Path] != fmt.Sprint(o.Extents) {
+				t.Errorf("%s: %v, undamaged %s", o.Path, o.Extents, want[o.Path])
+			}
+		}
+	}
+	if n != len(want) || n < 30 {
+		t.Errorf("%d files mapped, %d on the undamaged copy", n, len(want))
 	}
 }

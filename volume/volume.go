@@ -25,6 +25,7 @@ import (
 	"strings"
 
 	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/fs/registry"
 	"github.com/virt-bmap/virt-bmap/volume/lvm"
 	"github.com/virt-bmap/virt-bmap/volume/part"
 )
@@ -308,7 +309,7 @@ func sub(parent *Device, start int64) func(off, n int64, fn func(int, int64, int
 // probe detects what d holds and follows it: a PV is kept for the next
 // assembly, a LUKS container is unlocked when a key is given.
 func (o *opener) probe(d *Device, depth int) {
-	d.Type, d.Probed = fs.Detect(d.R, d.Size), true
+	d.Type, d.Probed = registry.Detect(d.R, d.Size), true
 	switch d.Type.Name {
 	case "LVM2_member":
 		o.physicalVolume(d)

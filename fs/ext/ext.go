@@ -82,7 +82,7 @@ func New(r io.ReaderAt, size int64) (*FS, error) {
 
 // ErrBackupSuperblock is wrapped by the warning that says the primary
 // superblock was damaged and a backup is used.
-var ErrBackupSuperblock = errors.New("ext: using a backup superblock")
+var ErrBackupSuperblock = fmt.Errorf("ext: using a backup superblock%w", fs.ErrRepaired)
 
 // ErrTruncated is wrapped by the warnings about a device shorter than the
 // filesystem: one when the filesystem is opened, then one per file or
@@ -104,7 +104,7 @@ type tagged struct {
 
 func (t *tagged) Error() string                     { return t.fe.Error() }
 func (t *tagged) Unwrap() error                     { return t.fe }
-func (t *tagged) Is(target error) bool              { return target == t.tag }
+func (t *tagged) Is(target error) bool              { return target == t.tag || errors.Is(t.tag, target) }
 func tag(fe *diskerr.FormatError, kind error) error { return &tagged{fe, kind} }
 
 // Damage says what of a filesystem could not be used, for a caller's

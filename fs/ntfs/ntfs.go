@@ -58,7 +58,7 @@ func New(r io.ReaderAt, size int64) (*FS, error) {
 		if bk == nil {
 			return nil, err
 		}
-		f.pend(fmt.Errorf("%w; using the backup boot sector at %#x", err, off))
+		f.pend(fmt.Errorf("%w; using the backup boot sector at %#x%w", err, off, fs.ErrRepaired))
 		boot = bk
 	}
 	f.boot = boot
@@ -142,7 +142,7 @@ func (f *FS) loadMFT() error {
 	if merr := f.loadMFTFrom(moff); merr != nil {
 		return fmt.Errorf("%w; $MFTMirr's copy: %v", err, merr)
 	}
-	f.pend(fmt.Errorf("%w; using $MFTMirr's copy at %#x", err, moff))
+	f.pend(fmt.Errorf("%w; using $MFTMirr's copy at %#x%w", err, moff, fs.ErrRepaired))
 	f.mirror0 = true
 	return nil
 }

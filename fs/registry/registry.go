@@ -91,3 +91,28 @@ func Walker(f Filesystem) (fs.Walker, bool) {
 	w, ok := f.(fs.Walker)
 	return w, ok
 }
+
+// Detect is fs.Detect, and when it finds nothing, the filesystems whose
+// reader can find them anyway: an ext2/3/4 whose primary superblock is
+// damaged is found through a backup superblock, as e2fsck -b and
+// debugfs -s find it (fs/ext searches where mke2fs puts them). The Type's
+// Note says the backup was used; opening it (Open) uses it too.
+func Detect(r io.ReaderAt, size int64) fs.Type {
+	t := fs.Detect(r, size)
+	if t.Name != "" {
+		return t
+	}
+	f, err := ext.New(r, size)
+	if err != nil {
+		return t
+	}
+	info := f.Info()
+	d := f.Damage()
+	if d.PrimarySuperblock == nil {
+		// ext.New accepted a primary fs.Detect refused: not a case
+		// Detect should report differently; keep Detect's answer.
+		return t
+	}
+	return fs.Type{Name: info.Type, Walkable: true, Label: info.Label, UUID: info.UUID,
+		Note: fmt.Sprintf("primary superblock damaged; the backup in group %d is used", d.BackupGroup)}
+}
