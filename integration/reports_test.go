@@ -178,13 +178,17 @@ func checkAgainstTrace(t *testing.T, d *diffs, s *reports.Summary, evs []logger.
 				unm += 512
 			}
 		}
-		if unm > 0 {
+		tot.UnmappedBytes += unm
+		tot.MappedBytes += int64(ev.Len) - unm
+		switch {
+		case len(covered) == 0:
 			tot.UnmappedRequests++
-			tot.UnmappedBytes += unm
-		}
-		if len(covered) > 0 {
+		case unm == 0:
 			tot.MappedRequests++
-			tot.MappedBytes += int64(ev.Len) - unm
+		case unm == int64(ev.Len):
+			tot.UnmappedRequests++
+		default:
+			tot.PartlyMappedRequests++
 		}
 	}
 	tot.Connections = int64(len(conns))

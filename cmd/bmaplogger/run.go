@@ -242,7 +242,7 @@ func serve(cfg *config, out stdio) (status int, err error) {
 			}
 		}
 		if s := lg.Stats(); s.Blocked > 0 || s.Late > 0 {
-			say("trace: %d reads, the server waited for the trace %d times, %d reads after shutdown not traced", s.Events, s.Blocked, s.Late)
+			say("trace: %s, the server waited for the trace %s, %s after shutdown not traced", nouns(int64(s.Events), "read"), nouns(int64(s.Blocked), "time"), nouns(int64(s.Late), "read"))
 		}
 		lg = nil
 		return err
@@ -282,6 +282,9 @@ func serve(cfg *config, out stdio) (status int, err error) {
 		if mux != nil {
 			mux.Close()
 		}
+		if agg != nil {
+			agg.SetConnections(int64(srv.Connections()))
+		}
 		rerr := writeReports(cfg, agg, out, true)
 		if err != nil {
 			return status, err
@@ -315,6 +318,9 @@ func serve(cfg *config, out stdio) (status int, err error) {
 	}
 	if err := finishTrace(); err != nil {
 		return 1, fmt.Errorf("trace: %w", err)
+	}
+	if agg != nil {
+		agg.SetConnections(int64(srv.Connections()))
 	}
 	if err := writeReports(cfg, agg, out, false); err != nil {
 		return 1, err
@@ -536,10 +542,10 @@ func loadMap(cfg *config, disks []disk, say func(string, ...any), warn func(erro
 	}
 	if len(bad) > 0 {
 		// Said even with -q: reads there are traced as the partition only.
-		warn(fmt.Errorf("serving anyway; %d volumes not fully mapped (their reads are traced by partition only): %s", len(bad), strings.Join(bad, "; ")))
+		warn(fmt.Errorf("serving anyway; %s not fully mapped (their reads are traced by partition only): %s", nouns(int64(len(bad)), "volume"), strings.Join(bad, "; ")))
 	}
 	m := b.Map()
-	say("mapped %d objects (%d files, %d directories, %d partitions) on %d disk(s) in %.2fs", len(m.Objects), files, dirs, parts, len(disks), time.Since(t0).Seconds())
+	say("mapped %s (%s, %s, %s) on %s in %.2fs", nouns(int64(len(m.Objects)), "object"), nouns(int64(files), "file"), nouns(int64(dirs), "directory"), nouns(int64(parts), "partition"), nouns(int64(len(disks)), "disk"), time.Since(t0).Seconds())
 	return m, nil
 }
 
@@ -586,4 +592,15 @@ func dumpConfig(w io.Writer) {
 // output (and nothing else of ours does: --json - turns it off).
 func consoleToStdout(cfg *config) bool {
 	return !cfg.noTrace && !cfg.quiet && cfg.log == "" && cfg.json != "-"
+}
+
+// nouns is "1 file", "2 files", "1 directory", "2 directories".
+func nouns(n int64, noun string) string {
+	switch {
+	case n == 1:
+		return fmt.Sprintf("1 %s", noun)
+	case strings.HasSuffix(noun, "y"):
+		return fmt.Sprintf("%d %sies", n, strings.TrimSuffix(noun, "y"))
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
