@@ -223,9 +223,10 @@ func serve(cfg *config, out stdio) (status int, err error) {
 	// anyone so that the first read is traced.
 	var lg *logger.Logger
 	var agg *reports.Aggregator
+	var nd *logger.NDJSON
 	var closeFiles []func() error
 	if !cfg.noTrace {
-		lg, agg, closeFiles, err = startTrace(cfg, disks, out, say, warn)
+		lg, agg, nd, closeFiles, err = startTrace(cfg, disks, out, say, warn)
 		warns.Flush()
 		if err != nil {
 			return 1, err
@@ -278,12 +279,10 @@ func serve(cfg *config, out stdio) (status int, err error) {
 		defer cancel()
 		status, err := nbd.RunCaptive(ctx, cfg.run, ep, cmdOut, out.stderr)
 		serr := stop()
+		setConns(srv, agg, nd)
 		terr := finishTrace()
 		if mux != nil {
 			mux.Close()
-		}
-		if agg != nil {
-			agg.SetConnections(int64(srv.Connections()))
 		}
 		rerr := writeReports(cfg, agg, out, true)
 		if err != nil {
@@ -316,16 +315,27 @@ func serve(cfg *config, out stdio) (status int, err error) {
 			return 1, err
 		}
 	}
+	setConns(srv, agg, nd)
 	if err := finishTrace(); err != nil {
 		return 1, fmt.Errorf("trace: %w", err)
-	}
-	if agg != nil {
-		agg.SetConnections(int64(srv.Connections()))
 	}
 	if err := writeReports(cfg, agg, out, false); err != nil {
 		return 1, err
 	}
 	return 0, nil
+}
+
+// setConns tells the reports and the NDJSON trace how many connections
+// the server accepted, those that read nothing included (nbdinfo), once
+// the server has stopped.
+func setConns(srv *nbd.Server, agg *reports.Aggregator, nd *logger.NDJSON) {
+	n := srv.Connections()
+	if agg != nil {
+		agg.SetConnections(int64(n))
+	}
+	if nd != nil {
+		nd.SetConnections(n)
+	}
 }
 
 // writeReports writes the --report files from the aggregator, once the
@@ -413,11 +423,11 @@ func defaultCertDir() string {
 // sinks, and the reports' aggregator when --report is given or a captive
 // run ends with the text report. closeFiles close the files the sinks
 // write, after the logger.
-func startTrace(cfg *config, disks []disk, out stdio, say func(string, ...any), warn func(error)) (*logger.Logger, *reports.Aggregator, []func() error, error) {
+func startTrace(cfg *config, disks []disk, out stdio, say func(string, ...any), warn func(error)) (*logger.Logger, *reports.Aggregator, *logger.NDJSON, []func() error, error) {
 	start := time.Now()
 	m, err := loadMap(cfg, disks, say, warn)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	ix := bmap.NewIndex(m)
 	if n := ix.Truncated(); n > 0 {
@@ -426,11 +436,11 @@ func startTrace(cfg *config, disks []disk, out stdio, say func(string, ...any), 
 
 	var sinks []logger.Sink
 	var closeFiles []func() error
-	fail := func(err error) (*logger.Logger, *reports.Aggregator, []func() error, error) {
+	fail := func(err error) (*logger.Logger, *reports.Aggregator, *logger.NDJSON, []func() error, error) {
 		for _, c := range closeFiles {
 			c()
 		}
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	create := func(path string) (*os.File, error) {
 		f, err := os.Create(path)
@@ -469,6 +479,7 @@ func startTrace(cfg *config, disks []disk, out stdio, say func(string, ...any), 
 		}
 		h.Exports = append(h.Exports, logger.ExportEntry{Name: d.export, Disk: i + 1, Device: dev, Image: abs, Size: d.img.Size()})
 	}
+	var nd *logger.NDJSON
 	if cfg.json != "" {
 		var w io.Writer = out.stdout
 		if cfg.json != "-" {
@@ -478,7 +489,8 @@ func startTrace(cfg *config, disks []disk, out stdio, say func(string, ...any), 
 			}
 			w = f
 		}
-		nd, err := logger.NewNDJSON(w, h)
+		var err error
+		nd, err = logger.NewNDJSON(w, h)
 		if err != nil {
 			return fail(fmt.Errorf("--json %s: %w", cfg.json, err))
 		}
@@ -493,7 +505,7 @@ func startTrace(cfg *config, disks []disk, out stdio, say func(string, ...any), 
 		exports[d.export] = i + 1
 	}
 	lg := logger.New(ix, logger.Options{Exports: exports, Start: start}, sinks...)
-	return lg, agg, closeFiles, nil
+	return lg, agg, nd, closeFiles, nil
 }
 
 // loadMap reads --bmap, or maps the images (as virt-bmap does) when none
