@@ -82,13 +82,14 @@ func TestDocExamples(t *testing.T) {
 		"disk.img":                 disk,
 		"debian12.img":             debian,
 		"debian12.img.xz":          debian + ".xz",
+		"disk.img.xz":              sampleXZ,
 		"data.img":                 disk,
 		"d1.img":                   disk,
 		"d2.img":                   overlay,
 		"overlay.qcow2":            overlay,
 		"testimages/sample.img.xz": sampleXZ,
 	}
-	re := regexp.MustCompile(`(^|[\s="'])(bin/)?(testimages/sample\.img\.xz|debian12\.img\.xz|debian12\.img|disk\.img|data\.img|d1\.img|d2\.img|overlay\.qcow2)\b`)
+	re := regexp.MustCompile(`(^|[\s="'])(bin/)?(testimages/sample\.img\.xz|debian12\.img\.xz|debian12\.img|disk\.img\.xz|disk\.img|data\.img|d1\.img|d2\.img|overlay\.qcow2)\b`)
 	replace := func(cmd string) string {
 		return re.ReplaceAllStringFunc(cmd, func(m string) string {
 			sm := re.FindStringSubmatch(m)
@@ -105,7 +106,7 @@ func TestDocExamples(t *testing.T) {
 		t.Run(strings.ReplaceAll(src, "/", "_"), func(t *testing.T) {
 			dir := t.TempDir()
 			for _, ex := range examples {
-				if why := docSkip(ex); why != "" {
+				if why := docSkip(ex, bin); why != "" {
 					t.Logf("skipped: %s\n\t(%s)", ex, why)
 					continue
 				}
@@ -142,7 +143,14 @@ func TestDocExamples(t *testing.T) {
 var qemuRun = regexp.MustCompile(`--run '(qemu-system[^']*)'`)
 
 // docSkip says why an example is not run, or "".
-func docSkip(ex string) string {
+func docSkip(ex, bin string) string {
+	first, _, _ := strings.Cut(strings.TrimPrefix(ex, "if "), " ")
+	first = strings.TrimPrefix(first, "bin/")
+	if _, err := os.Stat(filepath.Join(bin, first)); err != nil {
+		if _, err := exec.LookPath(first); err != nil {
+			return first + " is not installed"
+		}
+	}
 	switch {
 	case strings.Contains(ex, "win7.img"):
 		return "needs a Windows disk image of several GB"
