@@ -2,6 +2,7 @@ package logger
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -50,6 +51,12 @@ import (
 // and "file_off" the offset inside the file or directory of the byte at
 // "off" (-1 when that byte is not contents: metadata, an index block, a
 // partition).
+//
+// Last line: bmaplogger ends a trace with {"connections":N}, the number
+// of connections the server accepted, those that read nothing included
+// (nbdinfo asks for the size and the map and reads nothing); a reader
+// that decodes every line as an event must skip it. ReadNDJSON puts it in
+// Header.Connections.
 
 // NDJSONVersion is the version of the NDJSON trace this package writes.
 const NDJSONVersion = 1
@@ -59,6 +66,11 @@ type Header struct {
 	Version int           `json:"version"`
 	Start   time.Time     `json:"start"`
 	Exports []ExportEntry `json:"exports"`
+	// Connections is not in the first line: ReadNDJSON fills it from the
+	// trace's last line, {"connections":N}, the number of connections the
+	// server accepted (those that read nothing too), which a trace closed
+	// after SetConnections ends with.
+	Connections uint64 `json:"-"`
 }
 
 // ExportEntry is one export in the Header.
@@ -124,6 +136,7 @@ type NDJSON struct {
 		o *bmap.Object
 		r prefixRef
 	}
+	conns uint64 // SetConnections
 }
 
 const recentSlots = 4096
@@ -274,8 +287,22 @@ func (n *NDJSON) Flush() error {
 	return nil
 }
 
-// Close implements Sink: it flushes.
-func (n *NDJSON) Close() error { return n.Flush() }
+// SetConnections gives the number of connections the server accepted,
+// written by Close as the trace's last line, {"connections":N}: the reads
+// alone show only the connections that read something.
+func (n *NDJSON) SetConnections(c uint64) { n.conns = c }
+
+// Close implements Sink: it writes the connections line if
+// SetConnections gave one, and flushes.
+func (n *NDJSON) Close() error {
+	if n.conns > 0 {
+		n.buf = append(n.buf, `{"connections":`...)
+		n.buf = strconv.AppendUint(n.buf, n.conns, 10)
+		n.buf = append(n.buf, "}\n"...)
+		n.conns = 0
+	}
+	return n.Flush()
+}
 
 const hexDigits = "0123456789abcdef"
 
@@ -337,6 +364,14 @@ func ReadNDJSON(r io.Reader, fn func(*JSONEvent) error) (*Header, error) {
 		return nil, fmt.Errorf("ndjson: line 1: trace version %d, want %d", h.Version, NDJSONVersion)
 	}
 	for line := 2; sc.Scan(); line++ {
+		if bytes.HasPrefix(sc.Bytes(), []byte(`{"connections":`)) {
+			var c struct{ Connections uint64 }
+			if err := json.Unmarshal(sc.Bytes(), &c); err != nil {
+				return h, fmt.Errorf("ndjson: line %d: %w", line, err)
+			}
+			h.Connections = c.Connections
+			continue
+		}
 		var ev JSONEvent
 		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
 			return h, fmt.Errorf("ndjson: line %d: %w", line, err)

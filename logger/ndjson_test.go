@@ -291,3 +291,28 @@ var errDiskFull = errors.New("no space left on device")
 type failWriter struct{}
 
 func (failWriter) Write([]byte) (int, error) { return 0, errDiskFull }
+
+// TestNDJSONConnections: SetConnections makes Close end the trace with
+// {"connections":N}, which ReadNDJSON puts in the header and does not
+// pass on as an event; without it there is no such line.
+func TestNDJSONConnections(t *testing.T) {
+	for _, n := range []uint64{0, 3} {
+		var b bytes.Buffer
+		nd, err := NewNDJSON(&b, Header{Version: NDJSONVersion})
+		if err != nil {
+			t.Fatal(err)
+		}
+		nd.SetConnections(n)
+		if err := nd.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(b.String(), `{"connections":`); got != (n > 0) {
+			t.Errorf("n=%d: connections line %v:\n%s", n, got, b.String())
+		}
+		events := 0
+		h, err := ReadNDJSON(&b, func(*JSONEvent) error { events++; return nil })
+		if err != nil || h.Connections != n || events != 0 {
+			t.Errorf("n=%d: read back %v connections, %d events, %v", n, h.Connections, events, err)
+		}
+	}
+}

@@ -240,6 +240,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 }
 
+// Connections returns the number of connections accepted so far.
+func (s *Server) Connections() uint64 { return s.nextConn.Load() }
+
 // Close stops accepting connections and closes every connection at once.
 func (s *Server) Close() error {
 	s.closeListeners()

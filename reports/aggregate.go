@@ -66,17 +66,19 @@ type Aggregator struct {
 	maxObjects int // MaxObjects; lowered by tests
 	maxSpans   int // MaxTotalRanges; lowered by tests
 
-	byKey  map[objKey][]*bmap.Object // the map's objects, when a map is given
-	byName map[objKey][]*bmap.Object // the same without inodes, made on first need
-	byPtr  map[*bmap.Object]int32
-	ids    map[objKey]int32
-	objs   []*objStat
-	disks  []*diskStat
-	totals Totals
-	conns  map[uint64]struct{}
-	maxCon uint64
-	end    int64 // end of the last request (t + dur)
-	spans  int   // ranges held by the objects' sets
+	byKey    map[objKey][]*bmap.Object // the map's objects, when a map is given
+	byName   map[objKey][]*bmap.Object // the same without inodes, made on first need
+	byPtr    map[*bmap.Object]int32
+	ids      map[objKey]int32
+	objs     []*objStat
+	disks    []*diskStat
+	totals   Totals
+	conns    map[uint64]struct{}
+	maxCon   uint64
+	end      int64 // end of the last request (t + dur)
+	objIdx   []int // Summary: index in objs of each of s.Objects
+	accepted int64 // SetConnections
+	spans    int   // ranges held by the objects' sets
 
 	bucketNs int64
 	buckets  []Bucket
@@ -140,6 +142,13 @@ func (a *Aggregator) Write(ev *logger.Event) error {
 	a.add(int64(ev.Time), int64(ev.Dur), ev.Conn, ev.Disk, ev.Off, int64(ev.Len), ev.Cache, errored)
 	return nil
 }
+
+// SetConnections tells the number of connections the server accepted,
+// those that read nothing included (nbdinfo asks for the size and the
+// map, and reads nothing): the reads alone only show the connections
+// that read. The summary counts the larger of n and the connections
+// seen in reads.
+func (a *Aggregator) SetConnections(n int64) { a.accepted = n }
 
 // Flush implements logger.Sink; it does nothing.
 func (a *Aggregator) Flush() error { return nil }
@@ -367,13 +376,19 @@ func (a *Aggregator) add(t, dur int64, conn uint64, disk int, off, n int64, cach
 	if pos < end {
 		gap(pos, end)
 	}
-	if unm > 0 {
+	// A request is counted once: wholly mapped, wholly unmapped, or
+	// partly (bytes of both), so the three add up to Requests.
+	tot.UnmappedBytes += unm
+	tot.MappedBytes += n - unm
+	switch {
+	case len(covered) == 0:
 		tot.UnmappedRequests++
-		tot.UnmappedBytes += unm
-	}
-	if len(covered) > 0 {
+	case unm == 0:
 		tot.MappedRequests++
-		tot.MappedBytes += n - unm
+	case unm == n:
+		tot.UnmappedRequests++
+	default:
+		tot.PartlyMappedRequests++
 	}
 }
 
@@ -457,10 +472,14 @@ func (a *Aggregator) Summary() *Summary {
 	if len(a.conns) >= maxConns {
 		s.Totals.Connections = int64(a.maxCon)
 	}
+	s.Totals.Connections = max(s.Totals.Connections, a.accepted)
 	for i, b := range a.buckets {
 		b.ByDevice = maps(b.ByDevice)
 		s.Timeline.Buckets[i] = b
 	}
+	// Order counts the objects read, without gaps (objects made but
+	// not read take no number).
+	a.objIdx = a.objIdx[:0]
 	for i, st := range a.objs {
 		if st.reads == 0 {
 			continue
@@ -477,7 +496,7 @@ func (a *Aggregator) Summary() *Summary {
 			Bytes:         st.bytes,
 			DistinctBytes: st.set.size(),
 			Approx:        st.set.approx,
-			Order:         i + 1,
+			Order:         len(s.Objects) + 1,
 		}
 		if st.sizeKnown {
 			o.Size = st.size
@@ -486,6 +505,7 @@ func (a *Aggregator) Summary() *Summary {
 			}
 		}
 		s.Objects = append(s.Objects, o)
+		a.objIdx = append(a.objIdx, i)
 	}
 	s.Totals.Objects = int64(len(s.Objects))
 	for _, ds := range a.disks {
@@ -587,7 +607,7 @@ func (a *Aggregator) layout(ds *diskStat, s *Summary) DiskLayout {
 			if o.Disk != ds.disk || !slices.Contains(group, o.Type) {
 				continue
 			}
-			st := a.objs[o.Order-1]
+			st := a.objs[a.objIdx[i]]
 			src := st.ext
 			if src == nil {
 				src = st.set.s

@@ -145,13 +145,17 @@ func TestSummaryAgainstTrace(t *testing.T) {
 						unm += 512
 					}
 				}
-				if unm > 0 {
+				tot.UnmappedBytes += unm
+				tot.MappedBytes += int64(ev.Len) - unm
+				switch {
+				case len(covered) == 0:
 					tot.UnmappedRequests++
-					tot.UnmappedBytes += unm
-				}
-				if len(covered) > 0 {
+				case unm == 0:
 					tot.MappedRequests++
-					tot.MappedBytes += int64(ev.Len) - unm
+				case unm == int64(ev.Len):
+					tot.UnmappedRequests++
+				default:
+					tot.PartlyMappedRequests++
 				}
 			}
 			tot.DistinctBytes = int64(len(disk)) * 512
@@ -389,7 +393,7 @@ func TestOddEvents(t *testing.T) {
 		a.AddJSON(&evs[i])
 	}
 	s := a.Summary()
-	want := Totals{Requests: 3, Bytes: 1024, DistinctBytes: 1024, UnmappedRequests: 2, UnmappedBytes: 1024, CacheRequests: 1, Errors: 1, Connections: 2, Objects: 2}
+	want := Totals{Requests: 3, Bytes: 1024, DistinctBytes: 1024, UnmappedRequests: 3, UnmappedBytes: 1024, CacheRequests: 1, Errors: 1, Connections: 2, Objects: 2}
 	if s.Totals != want {
 		t.Errorf("totals %+v, want %+v", s.Totals, want)
 	}
@@ -397,7 +401,7 @@ func TestOddEvents(t *testing.T) {
 		t.Errorf("layout %+v", s.Layout)
 	}
 	var b bytes.Buffer
-	if err := WriteText(&b, s, 3); err != nil || !strings.Contains(b.String(), "1 cache requests, 1 errors") {
+	if err := WriteText(&b, s, 3); err != nil || !strings.Contains(b.String(), "1 cache request, 1 error") {
 		t.Errorf("text: %v\n%s", err, b.String())
 	}
 }

@@ -29,6 +29,7 @@ var htmlTemplate = template.Must(template.New("report.html.tmpl").Funcs(template
 	"count": htmlCount,
 	"dur":   htmlDuration,
 	"int64": func(n int) int64 { return int64(n) },
+	"s":     plural, // {{count .N}} thing{{s .N}}
 }).ParseFS(htmlFS, "html/report.html.tmpl"))
 
 // htmlPage is what the template is executed with.

@@ -36,12 +36,14 @@
 //	   "requests":18600,        reads and cache requests traced
 //	   "bytes":9523200,         sum of their lengths
 //	   "distinct_bytes":9000000,  bytes of the disks read at least once (per disk, summed)
-//	   "mapped_requests":..., "mapped_bytes":...,      requests touching / bytes inside an object
+//	   "mapped_requests":..., "mapped_bytes":...,      requests wholly / bytes inside an object
 //	                            other than a disk (partition, LV, metadata, directory, file)
-//	   "unmapped_requests":..., "unmapped_bytes":...,  requests with / bytes in only a disk or nothing
+//	   "unmapped_requests":..., "unmapped_bytes":...,  requests wholly / bytes in only a disk or nothing
+//	   "partly_mapped_requests":...,  requests with bytes of both (the three counts add up to requests)
 //	   "cache_requests":0,      NBD_CMD_CACHE requests (counted in requests)
 //	   "errors":0,              requests the client got an error for
-//	   "connections":1,         distinct connection numbers
+//	   "connections":1,         connections: the server's count when it gave one
+//	                            (Aggregator.SetConnections), else distinct connection numbers of the reads
 //	   "objects":123,           objects read (the length of "objects" unless capped)
 //	   "objects_dropped":0      objects past MaxObjects, not listed (a trace without a map only)
 //	 },
@@ -119,12 +121,15 @@ type Totals struct {
 	MappedRequests   int64 `json:"mapped_requests"`
 	MappedBytes      int64 `json:"mapped_bytes"`
 	UnmappedRequests int64 `json:"unmapped_requests"`
-	UnmappedBytes    int64 `json:"unmapped_bytes"`
-	CacheRequests    int64 `json:"cache_requests"`
-	Errors           int64 `json:"errors"`
-	Connections      int64 `json:"connections"`
-	Objects          int64 `json:"objects"`
-	ObjectsDropped   int64 `json:"objects_dropped"`
+	// PartlyMappedRequests read bytes of both kinds; MappedRequests,
+	// UnmappedRequests and it add up to Requests.
+	PartlyMappedRequests int64 `json:"partly_mapped_requests"`
+	UnmappedBytes        int64 `json:"unmapped_bytes"`
+	CacheRequests        int64 `json:"cache_requests"`
+	Errors               int64 `json:"errors"`
+	Connections          int64 `json:"connections"`
+	Objects              int64 `json:"objects"`
+	ObjectsDropped       int64 `json:"objects_dropped"`
 }
 
 // ObjectStats is what was read of one object.

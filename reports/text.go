@@ -26,16 +26,20 @@ func WriteText(w io.Writer, s *Summary, top int) error {
 	}
 	t := &s.Totals
 	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
-	p("Trace: %d requests, %s read (%s distinct) in %s", t.Requests, bytesStr(t.Bytes), bytesStr(t.DistinctBytes), durStr(s.Duration))
-	p(", %d connection%s", t.Connections, plural(t.Connections))
+	p("Trace: %s, %s read (%s distinct) in %s", nouns(t.Requests, "request"), bytesStr(t.Bytes), bytesStr(t.DistinctBytes), durStr(s.Duration))
+	p(", %s", nouns(t.Connections, "connection"))
 	if t.CacheRequests > 0 {
-		p(", %d cache requests", t.CacheRequests)
+		p(", %s", nouns(t.CacheRequests, "cache request"))
 	}
 	if t.Errors > 0 {
-		p(", %d errors", t.Errors)
+		p(", %s", nouns(t.Errors, "error"))
 	}
-	p("\nMapped: %d requests, %s; unmapped: %d requests, %s in %d range%s\n",
-		t.MappedRequests, bytesStr(t.MappedBytes), t.UnmappedRequests, bytesStr(t.UnmappedBytes), len(s.Unmapped), plural(int64(len(s.Unmapped))))
+	p("\nMapped: %s, %s; unmapped: %s, %s in %s",
+		nouns(t.MappedRequests, "request"), bytesStr(t.MappedBytes), nouns(t.UnmappedRequests, "request"), bytesStr(t.UnmappedBytes), nouns(int64(len(s.Unmapped)), "range"))
+	if t.PartlyMappedRequests > 0 {
+		p("; partly mapped: %s", nouns(t.PartlyMappedRequests, "request"))
+	}
+	p("\n")
 	p("Objects read: %d", t.Objects)
 	if t.ObjectsDropped > 0 {
 		p(" (%d more not listed)", t.ObjectsDropped)
@@ -64,8 +68,10 @@ func WriteText(w io.Writer, s *Summary, top int) error {
 	if len(files) > 0 {
 		p("\nThe first %d files, directories and metadata read:\n", min(top, len(files)))
 		rows := [][]string{}
-		for _, o := range files[:min(top, len(files))] {
-			rows = append(rows, []string{strconv.Itoa(o.Order), durStr(o.First), string(o.Type), o.Device, o.Path, num(o.Reads), num(o.Bytes), shareStr(o)})
+		for i, o := range files[:min(top, len(files))] {
+			// The rank among the files, directories and metadata
+			// (o.Order counts disks and partitions too).
+			rows = append(rows, []string{strconv.Itoa(i + 1), durStr(o.First), string(o.Type), o.Device, o.Path, num(o.Reads), num(o.Bytes), shareStr(o)})
 		}
 		if err := table(w, []string{"Order", "First", "Type", "Device", "Path", "Reads", "Bytes", "Share"}, "rrlllrrr", rows); err != nil {
 			return err
@@ -128,6 +134,11 @@ func table(w io.Writer, header []string, align string, rows [][]string) error {
 		return fmt.Errorf("reports: text: %w", err)
 	}
 	return nil
+}
+
+// nouns is "1 request", "2 requests".
+func nouns(n int64, noun string) string {
+	return fmt.Sprintf("%d %s%s", n, noun, plural(n))
 }
 
 func plural(n int64) string {

@@ -35,6 +35,7 @@ if [ "$what" != demo ]; then
     [chromium]=chromium
     [rpmbuild]=rpm [sqlite3]=sqlite3 [gpg]=gpg [db_load]=db5.3-util [db_dump]=db5.3-util
     [virt-inspector]=guestfs-tools [xmllint]=libxml2-utils [depmod]=kmod
+    [jq]=jq
   )
 fi
 if [ "$what" = bench ]; then

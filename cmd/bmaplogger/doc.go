@@ -58,8 +58,10 @@ in lower-case hex, END exclusive:
 connection, offset and length, and every object the request touched (not
 only the first), with the part of the request inside each object and the
 offset of that part inside the file. The first line is a header with the
-format's version, the start time and the exports. The schema is in the
-documentation of package logger.
+format's version, the start time and the exports; the last line,
+{"connections":N}, the number of connections the server accepted (those
+that read nothing too, as nbdinfo's). The schema is in the documentation
+of package logger.
 
 Tracing does not slow the server down: the server hands each request to
 the tracer through a queue and goes on; lookups and output happen on

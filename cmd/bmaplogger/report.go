@@ -120,12 +120,15 @@ func report(c *reportConfig, stdout, stderr io.Writer) error {
 		return err
 	}
 	agg := reports.NewAggregator(m, reports.Options{Start: h.Start, Exports: h.Exports})
-	if _, err := logger.ReadNDJSON(f, func(ev *logger.JSONEvent) error {
+	// The whole trace this time: its last line may be the connections.
+	h, err = logger.ReadNDJSON(f, func(ev *logger.JSONEvent) error {
 		agg.AddJSON(ev)
 		return nil
-	}); err != nil {
+	})
+	if err != nil {
 		return fmt.Errorf("%s: %w", c.trace, err)
 	}
+	agg.SetConnections(int64(h.Connections))
 	s := agg.Summary()
 	if len(c.outputs) == 0 {
 		c.outputs = []string{"-"}

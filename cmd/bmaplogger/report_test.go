@@ -167,3 +167,28 @@ func TestCaptiveReport(t *testing.T) {
 		t.Errorf("image gone: status %d, stderr %q", st, stderr)
 	}
 }
+
+// TestNbdinfoConnections: nbdinfo reads nothing (size and allocation map
+// only); its connection is counted all the same, in the live reports and
+// in the trace's last line, so that "bmaplogger report" says the same
+// (issue 18: a nbdinfo run showed 0 connections).
+func TestNbdinfoConnections(t *testing.T) {
+	testutil.NeedTools(t, "nbdinfo")
+	dir := t.TempDir()
+	trace, rt, rt2 := filepath.Join(dir, "t.ndjson"), filepath.Join(dir, "r.txt"), filepath.Join(dir, "r2.txt")
+	if _, stderr, st := runCmd(t, "-q", "--json", trace, "--report", rt, sampleXZ, "--run", `nbdinfo --map "$uri" >/dev/null`); st != 0 {
+		t.Fatalf("status %d: %s", st, stderr)
+	}
+	if _, stderr, st := runCmd(t, "report", "-q", trace, "-o", rt2); st != 0 {
+		t.Fatalf("report: status %d: %s", st, stderr)
+	}
+	for _, p := range []string{rt, rt2} {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if first, _, _ := strings.Cut(string(b), "\n"); !strings.Contains(first, "0 requests") || !strings.HasSuffix(first, ", 1 connection") {
+			t.Errorf("%s: %q, want 0 requests and 1 connection", filepath.Base(p), first)
+		}
+	}
+}

@@ -223,9 +223,10 @@ func serve(cfg *config, out stdio) (status int, err error) {
 	// anyone so that the first read is traced.
 	var lg *logger.Logger
 	var agg *reports.Aggregator
+	var nd *logger.NDJSON
 	var closeFiles []func() error
 	if !cfg.noTrace {
-		lg, agg, closeFiles, err = startTrace(cfg, disks, out, say, warn)
+		lg, agg, nd, closeFiles, err = startTrace(cfg, disks, out, say, warn)
 		warns.Flush()
 		if err != nil {
 			return 1, err
@@ -242,7 +243,7 @@ func serve(cfg *config, out stdio) (status int, err error) {
 			}
 		}
 		if s := lg.Stats(); s.Blocked > 0 || s.Late > 0 {
-			say("trace: %d reads, the server waited for the trace %d times, %d reads after shutdown not traced", s.Events, s.Blocked, s.Late)
+			say("trace: %s, the server waited for the trace %s, %s after shutdown not traced", nouns(int64(s.Events), "read"), nouns(int64(s.Blocked), "time"), nouns(int64(s.Late), "read"))
 		}
 		lg = nil
 		return err
@@ -278,6 +279,7 @@ func serve(cfg *config, out stdio) (status int, err error) {
 		defer cancel()
 		status, err := nbd.RunCaptive(ctx, cfg.run, ep, cmdOut, out.stderr)
 		serr := stop()
+		setConns(srv, agg, nd)
 		terr := finishTrace()
 		if mux != nil {
 			mux.Close()
@@ -313,6 +315,7 @@ func serve(cfg *config, out stdio) (status int, err error) {
 			return 1, err
 		}
 	}
+	setConns(srv, agg, nd)
 	if err := finishTrace(); err != nil {
 		return 1, fmt.Errorf("trace: %w", err)
 	}
@@ -320,6 +323,19 @@ func serve(cfg *config, out stdio) (status int, err error) {
 		return 1, err
 	}
 	return 0, nil
+}
+
+// setConns tells the reports and the NDJSON trace how many connections
+// the server accepted, those that read nothing included (nbdinfo), once
+// the server has stopped.
+func setConns(srv *nbd.Server, agg *reports.Aggregator, nd *logger.NDJSON) {
+	n := srv.Connections()
+	if agg != nil {
+		agg.SetConnections(int64(n))
+	}
+	if nd != nil {
+		nd.SetConnections(n)
+	}
 }
 
 // writeReports writes the --report files from the aggregator, once the
@@ -414,11 +430,11 @@ func defaultCertDir() string {
 // sinks, and the reports' aggregator when --report is given or a captive
 // run ends with the text report. closeFiles close the files the sinks
 // write, after the logger.
-func startTrace(cfg *config, disks []disk, out stdio, say func(string, ...any), warn func(error)) (*logger.Logger, *reports.Aggregator, []func() error, error) {
+func startTrace(cfg *config, disks []disk, out stdio, say func(string, ...any), warn func(error)) (*logger.Logger, *reports.Aggregator, *logger.NDJSON, []func() error, error) {
 	start := time.Now()
 	m, err := loadMap(cfg, disks, say, warn)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	ix := bmap.NewIndex(m)
 	if n := ix.Truncated(); n > 0 {
@@ -427,11 +443,11 @@ func startTrace(cfg *config, disks []disk, out stdio, say func(string, ...any), 
 
 	var sinks []logger.Sink
 	var closeFiles []func() error
-	fail := func(err error) (*logger.Logger, *reports.Aggregator, []func() error, error) {
+	fail := func(err error) (*logger.Logger, *reports.Aggregator, *logger.NDJSON, []func() error, error) {
 		for _, c := range closeFiles {
 			c()
 		}
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	create := func(path string) (*os.File, error) {
 		f, err := os.Create(path)
@@ -470,6 +486,7 @@ func startTrace(cfg *config, disks []disk, out stdio, say func(string, ...any), 
 		}
 		h.Exports = append(h.Exports, logger.ExportEntry{Name: d.export, Disk: i + 1, Device: dev, Image: abs, Size: d.img.Size()})
 	}
+	var nd *logger.NDJSON
 	if cfg.json != "" {
 		var w io.Writer = out.stdout
 		if cfg.json != "-" {
@@ -479,7 +496,8 @@ func startTrace(cfg *config, disks []disk, out stdio, say func(string, ...any), 
 			}
 			w = f
 		}
-		nd, err := logger.NewNDJSON(w, h)
+		var err error
+		nd, err = logger.NewNDJSON(w, h)
 		if err != nil {
 			return fail(fmt.Errorf("--json %s: %w", cfg.json, err))
 		}
@@ -494,7 +512,7 @@ func startTrace(cfg *config, disks []disk, out stdio, say func(string, ...any), 
 		exports[d.export] = i + 1
 	}
 	lg := logger.New(ix, logger.Options{Exports: exports, Start: start}, sinks...)
-	return lg, agg, closeFiles, nil
+	return lg, agg, nd, closeFiles, nil
 }
 
 // loadMap reads --bmap, or maps the images (as virt-bmap does) when none
@@ -543,10 +561,10 @@ func loadMap(cfg *config, disks []disk, say func(string, ...any), warn func(erro
 	}
 	if len(bad) > 0 {
 		// Said even with -q: reads there are traced as the partition only.
-		warn(fmt.Errorf("serving anyway; %d volumes not fully mapped (their reads are traced by partition only): %s", len(bad), strings.Join(bad, "; ")))
+		warn(fmt.Errorf("serving anyway; %s not fully mapped (their reads are traced by partition only): %s", nouns(int64(len(bad)), "volume"), strings.Join(bad, "; ")))
 	}
 	m := b.Map()
-	say("mapped %d objects (%d files, %d directories, %d partitions) on %d disk(s) in %.2fs", len(m.Objects), files, dirs, parts, len(disks), time.Since(t0).Seconds())
+	say("mapped %s (%s, %s, %s) on %s in %.2fs", nouns(int64(len(m.Objects)), "object"), nouns(int64(files), "file"), nouns(int64(dirs), "directory"), nouns(int64(parts), "partition"), nouns(int64(len(disks)), "disk"), time.Since(t0).Seconds())
 	return m, nil
 }
 
@@ -593,4 +611,15 @@ func dumpConfig(w io.Writer) {
 // output (and nothing else of ours does: --json - turns it off).
 func consoleToStdout(cfg *config) bool {
 	return !cfg.noTrace && !cfg.quiet && cfg.log == "" && cfg.json != "-"
+}
+
+// nouns is "1 file", "2 files", "1 directory", "2 directories".
+func nouns(n int64, noun string) string {
+	switch {
+	case n == 1:
+		return fmt.Sprintf("1 %s", noun)
+	case strings.HasSuffix(noun, "y"):
+		return fmt.Sprintf("%d %sies", n, strings.TrimSuffix(noun, "y"))
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

@@ -5,6 +5,8 @@ import (
 	"io"
 	"math"
 	"strconv"
+
+	"github.com/antchfx/xmlquery"
 )
 
 // WriteResult prints a result as `xmllint --xpath` (libxml2 2.9.14) does:
@@ -51,59 +53,68 @@ func formatG(f float64) string {
 }
 
 // writeNode is libxml2's xmlNodeDumpOutput without formatting.
-func writeNode(w *bufio.Writer, n *Node) {
-	switch n.Kind {
-	case DocumentNode:
-		w.WriteString(`<?xml version="`)
-		w.WriteString(n.doc.Version)
+func writeNode(w *bufio.Writer, n Node) {
+	if n.Attr >= 0 {
+		a := n.N.Attr[n.Attr]
+		w.WriteByte(' ')
+		w.WriteString(a.Name.Local)
+		w.WriteString(`="`)
+		escape(w, a.Value, true)
 		w.WriteByte('"')
-		if n.doc.Encoding != "" {
+		return
+	}
+	switch n.N.Type {
+	case xmlquery.DocumentNode:
+		w.WriteString(`<?xml version="`)
+		version, encoding := "1.0", ""
+		for c := n.N.FirstChild; c != nil; c = c.NextSibling {
+			if c.Type == xmlquery.DeclarationNode && c.Data == "xml" {
+				if v := c.SelectAttr("version"); v != "" {
+					version = v
+				}
+				encoding = c.SelectAttr("encoding")
+			}
+		}
+		w.WriteString(version)
+		w.WriteByte('"')
+		if encoding != "" {
 			w.WriteString(` encoding="`)
-			w.WriteString(n.doc.Encoding)
+			w.WriteString(encoding)
 			w.WriteByte('"')
 		}
 		w.WriteString("?>\n")
-		for _, c := range n.Children {
-			writeNode(w, c)
+		for c := firstChild(n.N); c != nil; c = nextSibling(c) {
+			writeNode(w, Node{c, -1})
 			w.WriteByte('\n')
 		}
-	case ElementNode:
+	case xmlquery.ElementNode:
 		w.WriteByte('<')
-		w.WriteString(n.Name)
-		for _, a := range n.Attrs {
-			writeNode(w, a)
+		w.WriteString(n.N.Data)
+		for i := range n.N.Attr {
+			writeNode(w, Node{n.N, i})
 		}
-		if len(n.Children) == 0 {
+		c := firstChild(n.N)
+		if c == nil {
 			w.WriteString("/>")
 			return
 		}
 		w.WriteByte('>')
-		for _, c := range n.Children {
-			writeNode(w, c)
+		for ; c != nil; c = nextSibling(c) {
+			writeNode(w, Node{c, -1})
 		}
 		w.WriteString("</")
-		w.WriteString(n.Name)
+		w.WriteString(n.N.Data)
 		w.WriteByte('>')
-	case AttributeNode:
-		w.WriteByte(' ')
-		w.WriteString(n.Name)
-		w.WriteString(`="`)
-		escape(w, n.Data, true)
-		w.WriteByte('"')
-	case TextNode:
-		escape(w, n.Data, false)
-	case CommentNode:
+	case xmlquery.TextNode:
+		escape(w, n.N.Data, false)
+	case xmlquery.CharDataNode:
+		w.WriteString("<![CDATA[")
+		w.WriteString(n.N.Data)
+		w.WriteString("]]>")
+	case xmlquery.CommentNode:
 		w.WriteString("<!--")
-		w.WriteString(n.Data)
+		w.WriteString(n.N.Data)
 		w.WriteString("-->")
-	case PINode:
-		w.WriteString("<?")
-		w.WriteString(n.Name)
-		if n.Data != "" {
-			w.WriteByte(' ')
-			w.WriteString(n.Data)
-		}
-		w.WriteString("?>")
 	}
 }
 

@@ -44,6 +44,8 @@
       return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];
     });
   }
+  // nouns(1, "request") is "1 request", nouns(2, "request") "2 requests".
+  function nouns(n, noun) { return fmtCount(n) + " " + noun + (n === 1 ? "" : "s"); }
   var KIND = { v: "disk", p: "partition", l: "logical volume", m: "metadata", d: "directory", f: "file" };
 
   // ---- colours ----
@@ -62,7 +64,9 @@
   }
   var BG = rgb("#eef0f2");          // outside any partition, not read
   var UNMAPPED_READ = rgb("#23272e"); // read, outside any partition
-  var META = rgb("#7b6a8f");        // metadata structures
+  // Metadata structures: a cyan found neither on the ramp nor among the
+  // partitions' colours (it was a grey purple, the ramp's first colour).
+  var META = rgb("#00b5cc");
   var maxOrder = 1;
   D.objects.forEach(function (o) { if (o.o > maxOrder) maxOrder = o.o; });
   function objColour(o) {
@@ -280,7 +284,7 @@
       var o = D.objects[h.obj];
       lines.push("<b class=\"path\">" + esc(o.p || o.d) + "</b>");
       lines.push(esc(KIND[o.t] || o.t) + " on " + esc(o.d) + (o.i ? ", inode " + o.i : "") + (o.s ? ", " + fmtBytes(o.s) : ""));
-      lines.push("read #" + o.o + " first at " + fmtNs(o.f) + ", " + fmtCount(o.r) + " requests, " + fmtBytes(o.b));
+      lines.push("read #" + o.o + " first at " + fmtNs(o.f) + ", " + nouns(o.r, "request") + ", " + fmtBytes(o.b));
     } else if (h.part !== null) {
       lines.push("<b>" + esc(D.devices[h.part].device) + "</b> (no file or structure read here)");
     } else {
@@ -395,7 +399,7 @@
       if (sum === 0 && b[0] === 0) return;
       var g = svgEl("g", { "data-bar": i }, svg);
       var title = svgEl("title", {}, g);
-      var lines = [fmtNs(i * T.bucket_ns) + " – " + fmtNs((i + 1) * T.bucket_ns) + ": " + fmtCount(b[0]) + " requests, " + fmtBytes(sum)];
+      var lines = [fmtNs(i * T.bucket_ns) + " – " + fmtNs((i + 1) * T.bucket_ns) + ": " + nouns(b[0], "request") + ", " + fmtBytes(sum)];
       var y0 = mt + ph;
       for (j = 1; j < b.length; j++) {
         if (b[j] <= 0) continue;
@@ -410,7 +414,7 @@
       nbars++;
     });
     svgEl("line", { x1: ml, x2: ml, y1: mt, y2: mt + ph, "class": "axis" }, svg);
-    $("tl-scale").textContent = fmtCount(bars.length) + " bars of " + fmtNs(T.bucket_ns);
+    $("tl-scale").textContent = nouns(bars.length, "bar") + " of " + fmtNs(T.bucket_ns);
     var L = [];
     D.devices.forEach(function (d, j) {
       if (!used[j]) return;
@@ -478,7 +482,7 @@
   function drawTables() {
     var objCol = D.objects.map(objColour);
     var objCols = [
-      col("o", "#", num(function (r) { return r.o; }, function (r) { return "<span class=\"sw\" style=\"background:" + css(objCol[r._i]) + "\"></span>" + r.o; })),
+      col("o", "#", num(function (r) { return r.n; }, function (r) { return "<span class=\"sw\" style=\"background:" + css(objCol[r._i]) + "\"></span>" + r.n; })),
       col("t", "type", { get: function (r) { return r.t; }, show: function (r) { return esc(KIND[r.t] || r.t); } }),
       col("d", "device", { get: function (r) { return r.d; }, show: function (r) { return esc(r.d); } }),
       col("p", "path", { cls: "path", get: function (r) { return r.p || ""; }, show: function (r) { return esc(r.p || ""); } }),
@@ -492,7 +496,11 @@
     ];
     objCols[8].title = "bytes of the object read at least once";
     objCols[10].title = "part of the contents read (files, directories); distinct/size otherwise";
-    D.objects.forEach(function (o, i) { o._i = i; });
+    // n: the rank by first read among the files, directories and
+    // metadata this table lists (o counts disks and partitions too, so
+    // the column would skip numbers).
+    var rank = 0;
+    D.objects.forEach(function (o, i) { o._i = i; if (o.q >= 4) o.n = ++rank; });
     var only = $("only-files");
     function objRows() {
       return D.objects.filter(function (o) { return o.q >= 4 && (!only.checked || o.t === "f" || o.t === "d"); });
