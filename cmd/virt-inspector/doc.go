@@ -158,9 +158,9 @@ Also (ours):
 	    id() and lang(); not variables nor namespace prefixes. Where
 	    its answer differs from xmllint's (numbers turned into strings
 	    inside an expression, a boolean compared with another type,
-	    not() of a number, a predicate on a union, following:: and
-	    preceding:: from an attribute; 1e3 literals are refused, some
-	    type errors such as count(1) accepted), internal/xpath's
+	    not() of a number, 1e3 literals, a predicate on a union,
+	    following:: and preceding:: from an attribute; some invalid
+	    expressions such as "1 foo" are accepted), internal/xpath's
 	    package doc lists it. An expression that cannot be compiled is
 	    a usage error (exit status 2), found before any image is read;
 	    so is an evaluation that fails or would take more than some 200
