@@ -399,12 +399,8 @@ func TestBudget(t *testing.T) {
 	if !errors.As(err, &e) || !strings.Contains(e.Msg, "too long") {
 		t.Errorf("got %v, %v; want an error saying it takes too long", v, err)
 	}
-	// A quadratic query is within the default budget.
-	q, err := Compile("//node()[count(//node()) > 0]")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := q.Eval(doc); err != nil {
+	// The same with the default budget is within reach on this document.
+	if _, err := x.Eval(doc); err != nil {
 		t.Errorf("default budget: %v", err)
 	}
 }
