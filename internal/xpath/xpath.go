@@ -45,7 +45,7 @@
 //     forms libxml2 calls NaN may be numbers.
 //   - Functions: number() without an argument fails (an error, exit 2;
 //     xmllint uses the context node); string-length() without an
-//     argument is refused; substring-after(s, ”) is ” (xmllint s).
+//     argument is refused; substring-after(s, '') is '' (xmllint s).
 //   - Node-sets: a predicate on a union, (//a | //b)[2], counts the union
 //     in the library's order, not document order; following:: and
 //     preceding:: from an attribute start from the wrong place. A
