@@ -151,20 +151,22 @@ Also (ours):
 	    standard output, "XPath set is empty" on standard error (not
 	    with -q), and exits 1; any other result exits 0.
 
-	    XPath 1.0 is evaluated by github.com/antchfx/xpath: paths,
-	    //, ., .., *, @name, every axis but namespace::, text(),
-	    node(), comment(), predicates, unions |, comparisons, and, or,
-	    + - * div mod, literals, parentheses and the core functions but
-	    id() and lang(); not variables nor namespace prefixes. Where
-	    its answer differs from xmllint's (numbers turned into strings
-	    inside an expression, a boolean compared with another type,
-	    not() of a number, 1e3 literals, a predicate on a union,
-	    following:: and preceding:: from an attribute; some invalid
-	    expressions such as "1 foo" are accepted), internal/xpath's
-	    package doc lists it. An expression that cannot be compiled is
-	    a usage error (exit status 2), found before any image is read;
-	    so is an evaluation that fails or would take more than some 200
-	    million steps (a guest with thousands of packages allows
+	    The subset of XPath 1.0: absolute and relative paths, //, ., ..,
+	    *, @name, every axis but namespace::, text(), node(),
+	    comment(), processing-instruction(), predicates ([1],
+	    [last()], [position() < 3], [name = "bash"]), unions |,
+	    = != < <= > >= with XPath's node-set rules, and, or, + - * div
+	    mod, string literals in ' or ", numbers, parentheses, and the
+	    functions last, position, count, name, local-name, string,
+	    concat, starts-with, contains, substring, substring-before,
+	    substring-after, string-length, normalize-space, translate,
+	    boolean, not, true, false, number, sum, floor, ceiling, round.
+	    Not supported: variables, namespace prefixes, id(), lang(),
+	    namespace-uri(). An expression that is not valid is a usage
+	    error (exit status 2) saying at which column, found before any
+	    image is read; so is a type error found while evaluating, such
+	    as count("x"), and a query that would take more than some 50
+	    million steps (a guest with thousands of packages allows even
 	    quadratic queries). An expression may be at most 8192 bytes.
 	    --xpath cannot be combined with --json or --table: the query runs on
 	    the XML document, whose names and structure JSON does not have

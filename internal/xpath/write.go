@@ -5,8 +5,6 @@ import (
 	"io"
 	"math"
 	"strconv"
-
-	"github.com/antchfx/xmlquery"
 )
 
 // WriteResult prints a result as `xmllint --xpath` (libxml2 2.9.14) does:
@@ -53,68 +51,59 @@ func formatG(f float64) string {
 }
 
 // writeNode is libxml2's xmlNodeDumpOutput without formatting.
-func writeNode(w *bufio.Writer, n Node) {
-	if n.Attr >= 0 {
-		a := n.N.Attr[n.Attr]
-		w.WriteByte(' ')
-		w.WriteString(a.Name.Local)
-		w.WriteString(`="`)
-		escape(w, a.Value, true)
-		w.WriteByte('"')
-		return
-	}
-	switch n.N.Type {
-	case xmlquery.DocumentNode:
+func writeNode(w *bufio.Writer, n *Node) {
+	switch n.Kind {
+	case DocumentNode:
 		w.WriteString(`<?xml version="`)
-		version, encoding := "1.0", ""
-		for c := n.N.FirstChild; c != nil; c = c.NextSibling {
-			if c.Type == xmlquery.DeclarationNode && c.Data == "xml" {
-				if v := c.SelectAttr("version"); v != "" {
-					version = v
-				}
-				encoding = c.SelectAttr("encoding")
-			}
-		}
-		w.WriteString(version)
+		w.WriteString(n.doc.Version)
 		w.WriteByte('"')
-		if encoding != "" {
+		if n.doc.Encoding != "" {
 			w.WriteString(` encoding="`)
-			w.WriteString(encoding)
+			w.WriteString(n.doc.Encoding)
 			w.WriteByte('"')
 		}
 		w.WriteString("?>\n")
-		for c := firstChild(n.N); c != nil; c = nextSibling(c) {
-			writeNode(w, Node{c, -1})
+		for _, c := range n.Children {
+			writeNode(w, c)
 			w.WriteByte('\n')
 		}
-	case xmlquery.ElementNode:
+	case ElementNode:
 		w.WriteByte('<')
-		w.WriteString(n.N.Data)
-		for i := range n.N.Attr {
-			writeNode(w, Node{n.N, i})
+		w.WriteString(n.Name)
+		for _, a := range n.Attrs {
+			writeNode(w, a)
 		}
-		c := firstChild(n.N)
-		if c == nil {
+		if len(n.Children) == 0 {
 			w.WriteString("/>")
 			return
 		}
 		w.WriteByte('>')
-		for ; c != nil; c = nextSibling(c) {
-			writeNode(w, Node{c, -1})
+		for _, c := range n.Children {
+			writeNode(w, c)
 		}
 		w.WriteString("</")
-		w.WriteString(n.N.Data)
+		w.WriteString(n.Name)
 		w.WriteByte('>')
-	case xmlquery.TextNode:
-		escape(w, n.N.Data, false)
-	case xmlquery.CharDataNode:
-		w.WriteString("<![CDATA[")
-		w.WriteString(n.N.Data)
-		w.WriteString("]]>")
-	case xmlquery.CommentNode:
+	case AttributeNode:
+		w.WriteByte(' ')
+		w.WriteString(n.Name)
+		w.WriteString(`="`)
+		escape(w, n.Data, true)
+		w.WriteByte('"')
+	case TextNode:
+		escape(w, n.Data, false)
+	case CommentNode:
 		w.WriteString("<!--")
-		w.WriteString(n.N.Data)
+		w.WriteString(n.Data)
 		w.WriteString("-->")
+	case PINode:
+		w.WriteString("<?")
+		w.WriteString(n.Name)
+		if n.Data != "" {
+			w.WriteByte(' ')
+			w.WriteString(n.Data)
+		}
+		w.WriteString("?>")
 	}
 }
 
