@@ -19,7 +19,7 @@
 // plain XPath 1.0 (antchfx/xpath v1.3.9): not(0) is false; a node-set or a
 // string compared with a boolean, and booleans compared with < >, are false
 // where XPath says true; sum() of non-numbers is 0, not NaN;
-// substring-after(s, ”) is empty; (//a | //b)[2] counts the union out of
+// substring-after with an empty second argument is empty; (//a | //b)[2] counts the union out of
 // document order; following:: and preceding:: from an attribute start in
 // the wrong place; number() with no argument panics; numbers become strings
 // in Go's shortest form, not libxml2's; text after a complete expression
