@@ -186,67 +186,16 @@ func (z *lzma) decodeChunk(out []byte, pos, end int, in []byte, dictStart, dictS
 			}
 			ls := ((uint32(pos)+posAdj)&lpMask)<<lc + prev>>(8-lc)
 			lit := &pr.literal[ls&15]
-			sym := uint32(1)
+			var sym uint32
 			if state < 7 {
-				for sym < 0x100 {
-					if rng < topValue {
-						rng <<= 8
-						code <<= 8
-						if ip < len(in) {
-							code |= uint32(in[ip])
-						}
-						ip++
-					}
-					p := uint32(lit[sym&0x3ff])
-					bound := (rng >> probBits) * p
-					p0 := p + (1<<probBits-p)>>moveBits
-					p1 := p - p>>moveBits
-					if code < bound {
-						rng = bound
-						lit[sym&0x3ff] = prob(p0)
-						sym <<= 1
-					} else {
-						rng -= bound
-						code -= bound
-						lit[sym&0x3ff] = prob(p1)
-						sym = sym<<1 | 1
-					}
-				}
+				sym, rng, code, ip = decodeLiteral(lit, rng, code, in, ip)
 			} else {
 				src := pos - int(rep0) - 1
 				if src < 0 {
 					fail = "matched literal before the buffer"
 					break
 				}
-				mb := uint32(out[src])
-				offs := uint32(0x100)
-				for sym < 0x100 {
-					if rng < topValue {
-						rng <<= 8
-						code <<= 8
-						if ip < len(in) {
-							code |= uint32(in[ip])
-						}
-						ip++
-					}
-					mb <<= 1
-					b := offs
-					offs &= mb
-					j := (offs + b + sym) & 0x3ff
-					p := uint32(lit[j])
-					bound := (rng >> probBits) * p
-					if code < bound {
-						rng = bound
-						lit[j] = prob(p + (1<<probBits-p)>>moveBits)
-						sym <<= 1
-						offs ^= b
-					} else {
-						rng -= bound
-						code -= bound
-						lit[j] = prob(p - p>>moveBits)
-						sym = sym<<1 | 1
-					}
-				}
+				sym, rng, code, ip = decodeMatched(lit, uint32(out[src]), rng, code, in, ip)
 			}
 			out[pos] = byte(sym)
 			pos++
@@ -628,4 +577,60 @@ func (z *lzma) decodeChunk(out []byte, pos, end int, in []byte, dictStart, dictS
 	z.state = state
 	z.rep = [4]uint32{rep0, rep1, rep2, rep3}
 	return nil
+}
+
+// decodeLiteral decodes the 8 bits of a literal with the probabilities
+// lit, without branches on the bits. It is a function of its own so that
+// the compiler keeps its few variables in registers.
+func decodeLiteral(lit *[0x400]prob, rng, code uint32, in []byte, ip int) (uint32, uint32, uint32, int) {
+	sym := uint32(1)
+	for sym < 0x100 {
+		if rng < topValue {
+			rng <<= 8
+			code <<= 8
+			if ip < len(in) {
+				code |= uint32(in[ip])
+			}
+			ip++
+		}
+		p := uint32(lit[sym&0xff])
+		bound := (rng >> probBits) * p
+		m := uint32(int64(uint64(code)-uint64(bound)) >> 63) // all ones: bit 0
+		rng = bound&m | (rng-bound)&^m
+		code -= bound &^ m
+		lit[sym&0xff] = prob(p + ((1<<probBits-p)>>moveBits)&m - (p>>moveBits)&^m)
+		sym = sym<<1 + m + 1
+	}
+	return sym & 0xff, rng, code, ip
+}
+
+// decodeMatched decodes a literal after a match: while its bits agree
+// with those of the byte mb at rep0, they use the probabilities of the
+// match bit (LzmaDec.c's offs trick).
+func decodeMatched(lit *[0x400]prob, mb uint32, rng, code uint32, in []byte, ip int) (uint32, uint32, uint32, int) {
+	sym := uint32(1)
+	offs := uint32(0x100)
+	for sym < 0x100 {
+		if rng < topValue {
+			rng <<= 8
+			code <<= 8
+			if ip < len(in) {
+				code |= uint32(in[ip])
+			}
+			ip++
+		}
+		mb <<= 1
+		b := offs
+		offs &= mb
+		j := (offs + b + sym) & 0x3ff
+		p := uint32(lit[j])
+		bound := (rng >> probBits) * p
+		m := uint32(int64(uint64(code)-uint64(bound)) >> 63) // all ones: bit 0
+		rng = bound&m | (rng-bound)&^m
+		code -= bound &^ m
+		lit[j] = prob(p + ((1<<probBits-p)>>moveBits)&m - (p>>moveBits)&^m)
+		sym = sym<<1 + m + 1
+		offs ^= b & m
+	}
+	return sym & 0xff, rng, code, ip
 }
