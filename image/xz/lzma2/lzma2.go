@@ -37,13 +37,16 @@ import (
 	"sync"
 )
 
-// Error is bad LZMA2 data at offset Off of the input.
+// Error is bad LZMA2 data at offset Off of the input, in the chunk whose
+// header is at Chunk.
 type Error struct {
-	Off int64
-	Msg string
+	Off, Chunk int64
+	Msg        string
 }
 
-func (e *Error) Error() string { return fmt.Sprintf("LZMA2 data at %#x: %s", e.Off, e.Msg) }
+func (e *Error) Error() string {
+	return fmt.Sprintf("LZMA2 data at %#x (chunk at %#x): %s", e.Off, e.Chunk, e.Msg)
+}
 
 // MaxChunk is the largest uncompressed size of one chunk.
 const MaxChunk = 2 << 20
@@ -81,7 +84,7 @@ func (d *Decoder) DecodeAll(dst, src []byte, dictSize int) (int, error) {
 		ip += h.len
 		if h.end {
 			if pos != len(dst) {
-				return at, &Error{int64(at), fmt.Sprintf("end of data after %d uncompressed bytes, want %d", pos, len(dst))}
+				return at, &Error{int64(at), int64(at), fmt.Sprintf("end of data after %d uncompressed bytes, want %d", pos, len(dst))}
 			}
 			return ip, nil
 		}
@@ -89,15 +92,15 @@ func (d *Decoder) DecodeAll(dst, src []byte, dictSize int) (int, error) {
 			dictStart = pos
 		}
 		if h.usize > len(dst)-pos {
-			return at, &Error{int64(at), fmt.Sprintf("chunk of %d bytes past the uncompressed size %d (at %d)", h.usize, len(dst), pos)}
+			return at, &Error{int64(at), int64(at), fmt.Sprintf("chunk of %d bytes past the uncompressed size %d (at %d)", h.usize, len(dst), pos)}
 		}
 		if h.csize > len(src)-ip {
-			return at, &Error{int64(at), fmt.Sprintf("chunk of %d compressed bytes, only %d left: truncated", h.csize, len(src)-ip)}
+			return at, &Error{int64(at), int64(at), fmt.Sprintf("chunk of %d compressed bytes, only %d left: truncated", h.csize, len(src)-ip)}
 		}
 		if !h.lzma {
 			copy(dst[pos:pos+h.usize], src[ip:ip+h.csize])
 		} else if e := d.z.decodeChunk(dst, pos, pos+h.usize, src[ip:ip+h.csize], dictStart, dictSize); e != nil {
-			return ip + e.off, &Error{int64(ip + e.off), fmt.Sprintf("chunk at %#x: %s", at, e.msg)}
+			return ip + e.off, &Error{int64(ip + e.off), int64(at), e.msg}
 		}
 		ip += h.csize
 		pos += h.usize
@@ -119,7 +122,7 @@ type chunkHeader struct {
 func (d *Decoder) header(b []byte, off int64) (chunkHeader, error) {
 	var h chunkHeader
 	if len(b) == 0 {
-		return h, &Error{off, "truncated: no end byte"}
+		return h, &Error{off, off, "truncated: no end byte"}
 	}
 	c := b[0]
 	if c == 0 {
@@ -131,14 +134,14 @@ func (d *Decoder) header(b []byte, off int64) (chunkHeader, error) {
 		d.needDict = false
 		h.dictReset = true
 	} else if d.needDict {
-		return h, &Error{off, fmt.Sprintf("first chunk (control %#02x) does not reset the dictionary", c)}
+		return h, &Error{off, off, fmt.Sprintf("first chunk (control %#02x) does not reset the dictionary", c)}
 	}
 	if c < 0x80 {
 		if c > 2 {
-			return h, &Error{off, fmt.Sprintf("invalid control byte %#02x", c)}
+			return h, &Error{off, off, fmt.Sprintf("invalid control byte %#02x", c)}
 		}
 		if len(b) < 3 {
-			return h, &Error{off, "truncated chunk header"}
+			return h, &Error{off, off, "truncated chunk header"}
 		}
 		h.len = 3
 		h.usize = (int(b[1])<<8 | int(b[2])) + 1
@@ -151,24 +154,24 @@ func (d *Decoder) header(b []byte, off int64) (chunkHeader, error) {
 		h.len = 6
 	}
 	if len(b) < h.len {
-		return h, &Error{off, "truncated chunk header"}
+		return h, &Error{off, off, "truncated chunk header"}
 	}
 	h.usize = (int(c&0x1f)<<16 | int(b[1])<<8 | int(b[2])) + 1
 	h.csize = (int(b[3])<<8 | int(b[4])) + 1
 	switch c >> 5 & 3 {
 	case 0: // no reset
 		if d.needProps {
-			return h, &Error{off, fmt.Sprintf("LZMA chunk (control %#02x) without properties after a dictionary reset", c)}
+			return h, &Error{off, off, fmt.Sprintf("LZMA chunk (control %#02x) without properties after a dictionary reset", c)}
 		}
 	case 1: // state reset
 		if d.needProps {
-			return h, &Error{off, fmt.Sprintf("LZMA chunk (control %#02x) without properties after a dictionary reset", c)}
+			return h, &Error{off, off, fmt.Sprintf("LZMA chunk (control %#02x) without properties after a dictionary reset", c)}
 		}
 		d.z.reset()
 	default: // state reset with new properties (and dictionary reset)
 		p, err := decodeProps(b[5])
 		if err != nil {
-			return h, &Error{off + 5, err.Error()}
+			return h, &Error{off + 5, off, err.Error()}
 		}
 		d.z.props = p
 		d.needProps = false
@@ -230,7 +233,7 @@ func (r *Reader) fill(b []byte) error {
 	n, err := io.ReadFull(r.src, b)
 	r.off += int64(n)
 	if err == io.EOF || err == io.ErrUnexpectedEOF {
-		return &Error{r.off, "truncated"}
+		return &Error{r.off, r.off, "truncated"}
 	}
 	return err
 }
@@ -284,7 +287,7 @@ func (r *Reader) chunk() error {
 	if !h.lzma {
 		copy(r.buf[r.pos:], r.in[:h.csize])
 	} else if e := r.d.z.decodeChunk(r.buf, r.pos, r.pos+h.usize, r.in[:h.csize], r.dictStart, r.dictSize); e != nil {
-		return &Error{at + int64(hl+e.off), fmt.Sprintf("chunk at %#x: %s", at, e.msg)}
+		return &Error{at + int64(hl+e.off), at, e.msg}
 	}
 	r.pos += h.usize
 	return nil
