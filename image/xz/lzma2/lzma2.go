@@ -186,7 +186,8 @@ func (d *Decoder) header(b []byte, off int64) (chunkHeader, error) {
 type Reader struct {
 	src       io.Reader
 	d         Decoder
-	buf       []byte
+	buf       []byte // grows up to bufMax, then slides
+	bufMax    int
 	pos, rpos int // decoded up to pos; read up to rpos
 	dictStart int
 	dictSize  int
@@ -198,11 +199,11 @@ type Reader struct {
 
 // NewReader returns a Reader of the LZMA2 stream in src with the given
 // dictionary size (make it no bigger than the uncompressed size when that
-// is known: the buffer is about 1.5 times it, plus 2 MiB).
+// is known: the buffer grows with the output up to about 1.5 times it,
+// plus 4 MiB, then slides).
 func NewReader(src io.Reader, dictSize int) *Reader {
 	dictSize = max(dictSize, 4096)
-	margin := max(dictSize/2, 2*MaxChunk)
-	r := &Reader{src: src, dictSize: dictSize, buf: make([]byte, dictSize+margin), in: make([]byte, 6+1<<16)}
+	r := &Reader{src: src, dictSize: dictSize, bufMax: dictSize + max(dictSize/2, 2*MaxChunk)}
 	r.d.needDict, r.d.needProps = true, true
 	return r
 }
@@ -241,6 +242,9 @@ func (r *Reader) fill(b []byte) error {
 // chunk decodes the next chunk into the buffer.
 func (r *Reader) chunk() error {
 	at := r.off
+	if r.in == nil {
+		r.in = make([]byte, 6+1<<16)
+	}
 	if err := r.fill(r.in[:1]); err != nil {
 		return err
 	}
@@ -269,6 +273,11 @@ func (r *Reader) chunk() error {
 	}
 	if err := r.fill(r.in[:h.csize]); err != nil {
 		return err
+	}
+	if r.pos+h.usize > len(r.buf) && len(r.buf) < r.bufMax {
+		nb := make([]byte, min(r.bufMax, max(2*len(r.buf), r.pos+h.usize, 64<<10)))
+		copy(nb, r.buf[:r.pos])
+		r.buf = nb
 	}
 	if r.pos+h.usize > len(r.buf) {
 		// Slide: keep the last dictSize bytes.
