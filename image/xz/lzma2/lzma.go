@@ -1,6 +1,9 @@
 package lzma2
 
-import "fmt"
+import (
+	"encoding/binary"
+	"fmt"
+)
 
 // The LZMA layer: a range decoder and the literal, match and repeated
 // match symbols, as in the LZMA SDK's LzmaDec.c and liblzma's
@@ -545,11 +548,19 @@ func (z *lzma) decodeChunk(out []byte, pos, end int, in []byte, dictStart, dictS
 			fail = "match before the buffer"
 			break
 		}
-		if int(rep0) >= n-1 {
+		switch d := int(rep0) + 1; {
+		case d >= 8 && n <= 16 && pos+16 <= len(out):
+			// Short: two 8-byte moves, the second reading what the
+			// first wrote if d < 16, as a byte loop would; the bytes
+			// past pos+n are overwritten by what comes next.
+			binary.LittleEndian.PutUint64(out[pos:], binary.LittleEndian.Uint64(out[src:]))
+			binary.LittleEndian.PutUint64(out[pos+8:], binary.LittleEndian.Uint64(out[src+8:]))
+		case d >= n:
 			copy(out[pos:pos+n], out[src:src+n])
-		} else {
-			for k := 0; k < n; k++ {
-				out[pos+k] = out[src+k]
+		default:
+			// Overlapping: repeat the d bytes, doubling the piece.
+			for k := 0; k < n; {
+				k += copy(out[pos+k:pos+n], out[src:pos+k])
 			}
 		}
 		pos += n
