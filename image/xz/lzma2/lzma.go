@@ -191,7 +191,7 @@ func (z *lzma) decodeChunk(out []byte, pos, end int, in []byte, dictStart, dictS
 			lit := &pr.literal[ls&15]
 			var sym uint32
 			if state < 7 {
-				sym, rng, code, ip = decodeLiteral(lit, rng, code, in, ip)
+				sym, rng, code, ip = decodeLiteral((*[256]prob)(lit[:256]), rng, code, in, ip)
 			} else {
 				src := pos - int(rep0) - 1
 				if src < 0 {
@@ -359,13 +359,11 @@ func (z *lzma) decodeChunk(out []byte, pos, end int, in []byte, dictStart, dictS
 			}
 			p := uint32(lp.choice)
 			bound := (rng >> probBits) * p
-			var tree []prob
-			var nbits int
+			var sym uint32
 			if code < bound {
 				rng = bound
 				lp.choice = prob(p + (1<<probBits-p)>>moveBits)
-				tree = lp.low[posState&15][:]
-				nbits = 3
+				sym, rng, code, ip = tree3(&lp.low[posState&15], rng, code, in, ip)
 			} else {
 				rng -= bound
 				code -= bound
@@ -383,72 +381,23 @@ func (z *lzma) decodeChunk(out []byte, pos, end int, in []byte, dictStart, dictS
 				if code < bound {
 					rng = bound
 					lp.choice2 = prob(p + (1<<probBits-p)>>moveBits)
-					tree = lp.mid[posState&15][:]
-					nbits = 3
-					length = 8
+					sym, rng, code, ip = tree3(&lp.mid[posState&15], rng, code, in, ip)
+					sym += 8
 				} else {
 					rng -= bound
 					code -= bound
 					lp.choice2 = prob(p - p>>moveBits)
-					tree = lp.high[:]
-					nbits = 8
-					length = 16
+					sym, rng, code, ip = decodeLiteral(&lp.high, rng, code, in, ip)
+					sym += 16
 				}
 			}
-			sym := uint32(1)
-			for k := 0; k < nbits; k++ {
-				if rng < topValue {
-					rng <<= 8
-					code <<= 8
-					if ip < len(in) {
-						code |= uint32(in[ip])
-					}
-					ip++
-				}
-				j := int(sym) & (len(tree) - 1)
-				p := uint32(tree[j])
-				bound := (rng >> probBits) * p
-				if code < bound {
-					rng = bound
-					tree[j] = prob(p + (1<<probBits-p)>>moveBits)
-					sym <<= 1
-				} else {
-					rng -= bound
-					code -= bound
-					tree[j] = prob(p - p>>moveBits)
-					sym = sym<<1 | 1
-				}
-			}
-			length += sym - 1<<nbits
+			length = sym
 		}
 
 		if lp == &pr.matchLen {
 			// Distance.
-			ds := &pr.distSlot[min(length, 3)]
-			slot := uint32(1)
-			for k := 0; k < 6; k++ {
-				if rng < topValue {
-					rng <<= 8
-					code <<= 8
-					if ip < len(in) {
-						code |= uint32(in[ip])
-					}
-					ip++
-				}
-				p := uint32(ds[slot&63])
-				bound := (rng >> probBits) * p
-				if code < bound {
-					rng = bound
-					ds[slot&63] = prob(p + (1<<probBits-p)>>moveBits)
-					slot <<= 1
-				} else {
-					rng -= bound
-					code -= bound
-					ds[slot&63] = prob(p - p>>moveBits)
-					slot = slot<<1 | 1
-				}
-			}
-			slot -= 64
+			var slot uint32
+			slot, rng, code, ip = tree6(&pr.distSlot[min(length, 3)], rng, code, in, ip)
 			dist := slot
 			if slot >= 4 {
 				nd := slot>>1 - 1
@@ -591,9 +540,10 @@ func (z *lzma) decodeChunk(out []byte, pos, end int, in []byte, dictStart, dictS
 }
 
 // decodeLiteral decodes the 8 bits of a literal with the probabilities
-// lit, without branches on the bits. It is a function of its own so that
+// lit (or of a long length, with the same tree), without branches on the
+// bits. It is a function of its own so that
 // the compiler keeps its few variables in registers.
-func decodeLiteral(lit *[0x400]prob, rng, code uint32, in []byte, ip int) (uint32, uint32, uint32, int) {
+func decodeLiteral(lit *[256]prob, rng, code uint32, in []byte, ip int) (uint32, uint32, uint32, int) {
 	sym := uint32(1)
 	for sym < 0x100 {
 		if rng < topValue {
@@ -644,4 +594,50 @@ func decodeMatched(lit *[0x400]prob, mb uint32, rng, code uint32, in []byte, ip 
 		offs ^= b & m
 	}
 	return sym & 0xff, rng, code, ip
+}
+
+// tree3 decodes a 3-bit tree (the low and mid lengths), branchless.
+func tree3(t *[8]prob, rng, code uint32, in []byte, ip int) (uint32, uint32, uint32, int) {
+	sym := uint32(1)
+	for k := 0; k < 3; k++ {
+		if rng < topValue {
+			rng <<= 8
+			code <<= 8
+			if ip < len(in) {
+				code |= uint32(in[ip])
+			}
+			ip++
+		}
+		p := uint32(t[sym&7])
+		bound := (rng >> probBits) * p
+		m := uint32(int64(uint64(code)-uint64(bound)) >> 63)
+		rng = bound&m | (rng-bound)&^m
+		code -= bound &^ m
+		t[sym&7] = prob(p + ((1<<probBits-p)>>moveBits)&m - (p>>moveBits)&^m)
+		sym = sym<<1 + m + 1
+	}
+	return sym - 8, rng, code, ip
+}
+
+// tree6 decodes a 6-bit tree (the distance slots), branchless.
+func tree6(t *[64]prob, rng, code uint32, in []byte, ip int) (uint32, uint32, uint32, int) {
+	sym := uint32(1)
+	for k := 0; k < 6; k++ {
+		if rng < topValue {
+			rng <<= 8
+			code <<= 8
+			if ip < len(in) {
+				code |= uint32(in[ip])
+			}
+			ip++
+		}
+		p := uint32(t[sym&63])
+		bound := (rng >> probBits) * p
+		m := uint32(int64(uint64(code)-uint64(bound)) >> 63)
+		rng = bound&m | (rng-bound)&^m
+		code -= bound &^ m
+		t[sym&63] = prob(p + ((1<<probBits-p)>>moveBits)&m - (p>>moveBits)&^m)
+		sym = sym<<1 + m + 1
+	}
+	return sym - 64, rng, code, ip
 }
