@@ -99,36 +99,37 @@ func dictOf(opts string) int {
 // decodes it with DecodeAll, with Reader and with ulikunitz/xz: all must
 // give back the input.
 func TestDifferential(t *testing.T) {
-	mixed := testData(3<<20+4321, 1)
-	random := make([]byte, 300<<10)
+	mixed := testData(600<<10+4321, 1)
+	random := make([]byte, 200<<10)
 	for i := range random {
 		random[i] = byte(rand.Uint32())
 	}
 	zeros := make([]byte, 5<<20)
-	ab := bytes.Repeat([]byte("ab"), 1<<20)
+	ab := bytes.Repeat([]byte("ab"), 100<<10)
 	cases := []struct {
 		opts string
 		data []byte
 	}{
 		{"preset=0", mixed},
-		{"preset=1", mixed[:1<<20]},
-		{"preset=2", mixed[:1<<20]},
-		{"preset=3", mixed[:1<<20]},
-		{"preset=4", mixed[:1<<20]},
-		{"preset=5", mixed[:1<<20]},
-		{"preset=6", mixed[:1<<20]},
-		{"preset=6e", mixed[:1<<20]},
-		{"preset=9e,dict=4MiB", mixed[:1<<20]},
-		{"preset=6,lc=0,lp=2,pb=0", mixed[:1<<20]},
-		{"preset=6,lc=4,lp=0,pb=4", mixed[:1<<20]},
-		{"preset=6,lc=1,lp=3,pb=2", mixed[:1<<20]},
-		{"preset=6,lc=0,lp=0,pb=0", mixed[:1<<20]},
-		{"preset=0,dict=4KiB", mixed[:1<<20]}, // distances limited to 4 KiB
-		{"preset=6,dict=64KiB", mixed},        // Reader slides its buffer
-		{"preset=6,mf=hc3,nice=8", mixed[:1<<20]},
-		{"preset=6", random}, // uncompressed chunks
-		{"preset=6", zeros},  // long matches at distance 1
-		{"preset=6", ab},     // overlapping copies at distance 2
+		{"preset=1", mixed[:400<<10]},
+		{"preset=2", mixed[:400<<10]},
+		{"preset=3", mixed[:400<<10]},
+		{"preset=4", mixed[:400<<10]},
+		{"preset=5", mixed[:400<<10]},
+		{"preset=6", mixed[:400<<10]},
+		{"preset=6e", mixed[:400<<10]},
+		{"preset=9e,dict=4MiB", mixed[:400<<10]},
+		{"preset=6,lc=0,lp=2,pb=0", mixed[:400<<10]},
+		{"preset=6,lc=4,lp=0,pb=4", mixed[:400<<10]},
+		{"preset=6,lc=1,lp=3,pb=2", mixed[:400<<10]},
+		{"preset=6,lc=0,lp=0,pb=0", mixed[:400<<10]},
+		{"preset=0,dict=4KiB", mixed[:400<<10]}, // distances limited to 4 KiB
+		{"preset=6,dict=64KiB", mixed},
+		{"preset=0,dict=64KiB", zeros}, // Reader grows, then slides its buffer
+		{"preset=6,mf=hc3,nice=8", mixed[:400<<10]},
+		{"preset=6", random},        // uncompressed chunks
+		{"preset=6", zeros[:1<<20]}, // long matches at distance 1
+		{"preset=6", ab},            // overlapping copies at distance 2
 		{"preset=6", nil},
 		{"preset=6", []byte{42}},
 	}
