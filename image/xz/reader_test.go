@@ -38,7 +38,6 @@ var fileCases = []fileCase{
 	{"sparc", 300 << 10, []string{"-T1", "--block-size=64KiB", "--sparc=start=8", "--lzma2"}, 5, false},
 	{"ia64", 300 << 10, []string{"-T1", "--block-size=64KiB", "--ia64", "--lzma2"}, 5, false},
 	{"x86-start-delta", 300 << 10, []string{"-T1", "--block-size=64KiB", "--x86=start=123", "--delta=dist=7", "--lzma2"}, 5, false},
-	{"arm64-forward", 5 << 20, []string{"-T1", "--arm64", "--lzma2=preset=0"}, 1, true},
 	{"lc0-lp2-pb0", 300 << 10, []string{"-T1", "--block-size=64KiB", "--lzma2=lc=0,lp=2,pb=0"}, 5, false},
 	{"lc4-pb4-extreme", 300 << 10, []string{"-T1", "--block-size=64KiB", "--lzma2=preset=9e,lc=4,lp=0,pb=4"}, 5, false},
 	{"empty", 0, []string{}, 0, false},

@@ -34,7 +34,7 @@ func TestULikunitz(t *testing.T) {
 	for _, p := range []string{"-0", "-1", "-2", "-3", "-4", "-5", "-6", "-7", "-8", "-9", "-0e", "-6e", "-9e"} {
 		paths = append(paths, xzFile(t, dir, "preset"+p+".xz", data, "-T1", p))
 	}
-	paths = append(paths, xzFile(t, dir, "blocks-1m.xz", testData(3<<20, 78), "-T2", "-6", "--block-size=1MiB"))
+	paths = append(paths, xzFile(t, dir, "blocks-1m.xz", testData(2<<20+5000, 78), "-T2", "-6", "--block-size=1MiB"))
 	for _, path := range paths {
 		t.Run(filepath.Base(path), func(t *testing.T) {
 			raw, err := os.ReadFile(path)
