@@ -172,7 +172,7 @@ func (z *lzma) decodeChunk(out []byte, pos, end int, in []byte, dictStart, dictS
 		if rng < topValue {
 			rng <<= 8
 			code <<= 8
-			if ip < len(in) {
+			if uint(ip) < uint(len(in)) {
 				code |= uint32(in[ip])
 			}
 			ip++
@@ -213,7 +213,7 @@ func (z *lzma) decodeChunk(out []byte, pos, end int, in []byte, dictStart, dictS
 		if rng < topValue {
 			rng <<= 8
 			code <<= 8
-			if ip < len(in) {
+			if uint(ip) < uint(len(in)) {
 				code |= uint32(in[ip])
 			}
 			ip++
@@ -244,7 +244,7 @@ func (z *lzma) decodeChunk(out []byte, pos, end int, in []byte, dictStart, dictS
 			if rng < topValue {
 				rng <<= 8
 				code <<= 8
-				if ip < len(in) {
+				if uint(ip) < uint(len(in)) {
 					code |= uint32(in[ip])
 				}
 				ip++
@@ -258,7 +258,7 @@ func (z *lzma) decodeChunk(out []byte, pos, end int, in []byte, dictStart, dictS
 				if rng < topValue {
 					rng <<= 8
 					code <<= 8
-					if ip < len(in) {
+					if uint(ip) < uint(len(in)) {
 						code |= uint32(in[ip])
 					}
 					ip++
@@ -295,7 +295,7 @@ func (z *lzma) decodeChunk(out []byte, pos, end int, in []byte, dictStart, dictS
 				if rng < topValue {
 					rng <<= 8
 					code <<= 8
-					if ip < len(in) {
+					if uint(ip) < uint(len(in)) {
 						code |= uint32(in[ip])
 					}
 					ip++
@@ -315,7 +315,7 @@ func (z *lzma) decodeChunk(out []byte, pos, end int, in []byte, dictStart, dictS
 					if rng < topValue {
 						rng <<= 8
 						code <<= 8
-						if ip < len(in) {
+						if uint(ip) < uint(len(in)) {
 							code |= uint32(in[ip])
 						}
 						ip++
@@ -352,7 +352,7 @@ func (z *lzma) decodeChunk(out []byte, pos, end int, in []byte, dictStart, dictS
 			if rng < topValue {
 				rng <<= 8
 				code <<= 8
-				if ip < len(in) {
+				if uint(ip) < uint(len(in)) {
 					code |= uint32(in[ip])
 				}
 				ip++
@@ -371,7 +371,7 @@ func (z *lzma) decodeChunk(out []byte, pos, end int, in []byte, dictStart, dictS
 				if rng < topValue {
 					rng <<= 8
 					code <<= 8
-					if ip < len(in) {
+					if uint(ip) < uint(len(in)) {
 						code |= uint32(in[ip])
 					}
 					ip++
@@ -410,7 +410,7 @@ func (z *lzma) decodeChunk(out []byte, pos, end int, in []byte, dictStart, dictS
 						if rng < topValue {
 							rng <<= 8
 							code <<= 8
-							if ip < len(in) {
+							if uint(ip) < uint(len(in)) {
 								code |= uint32(in[ip])
 							}
 							ip++
@@ -437,7 +437,7 @@ func (z *lzma) decodeChunk(out []byte, pos, end int, in []byte, dictStart, dictS
 						if rng < topValue {
 							rng <<= 8
 							code <<= 8
-							if ip < len(in) {
+							if uint(ip) < uint(len(in)) {
 								code |= uint32(in[ip])
 							}
 							ip++
@@ -454,7 +454,7 @@ func (z *lzma) decodeChunk(out []byte, pos, end int, in []byte, dictStart, dictS
 						if rng < topValue {
 							rng <<= 8
 							code <<= 8
-							if ip < len(in) {
+							if uint(ip) < uint(len(in)) {
 								code |= uint32(in[ip])
 							}
 							ip++
@@ -520,7 +520,7 @@ func (z *lzma) decodeChunk(out []byte, pos, end int, in []byte, dictStart, dictS
 	if rng < topValue {
 		rng <<= 8
 		code <<= 8
-		if ip < len(in) {
+		if uint(ip) < uint(len(in)) {
 			code |= uint32(in[ip])
 		}
 		ip++
@@ -528,7 +528,7 @@ func (z *lzma) decodeChunk(out []byte, pos, end int, in []byte, dictStart, dictS
 	if ip > len(in) {
 		return &chunkError{len(in), "compressed data ends before the chunk's uncompressed size"}
 	}
-	if ip < len(in) {
+	if uint(ip) < uint(len(in)) {
 		return &chunkError{ip, fmt.Sprintf("chunk's uncompressed size reached with %d of its compressed bytes left", len(in)-ip)}
 	}
 	if code != 0 {
@@ -549,7 +549,7 @@ func decodeLiteral(lit *[256]prob, rng, code uint32, in []byte, ip int) (uint32,
 		if rng < topValue {
 			rng <<= 8
 			code <<= 8
-			if ip < len(in) {
+			if uint(ip) < uint(len(in)) {
 				code |= uint32(in[ip])
 			}
 			ip++
@@ -575,7 +575,7 @@ func decodeMatched(lit *[0x400]prob, mb uint32, rng, code uint32, in []byte, ip 
 		if rng < topValue {
 			rng <<= 8
 			code <<= 8
-			if ip < len(in) {
+			if uint(ip) < uint(len(in)) {
 				code |= uint32(in[ip])
 			}
 			ip++
@@ -603,7 +603,7 @@ func tree3(t *[8]prob, rng, code uint32, in []byte, ip int) (uint32, uint32, uin
 		if rng < topValue {
 			rng <<= 8
 			code <<= 8
-			if ip < len(in) {
+			if uint(ip) < uint(len(in)) {
 				code |= uint32(in[ip])
 			}
 			ip++
@@ -626,7 +626,7 @@ func tree6(t *[64]prob, rng, code uint32, in []byte, ip int) (uint32, uint32, ui
 		if rng < topValue {
 			rng <<= 8
 			code <<= 8
-			if ip < len(in) {
+			if uint(ip) < uint(len(in)) {
 				code |= uint32(in[ip])
 			}
 			ip++
