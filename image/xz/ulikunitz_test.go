@@ -2,7 +2,6 @@ package xz
 
 import (
 	"bytes"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -55,7 +54,7 @@ func TestULikunitz(t *testing.T) {
 				t.Fatalf("ReadAt = %d of %d, %v", n, len(got), err)
 			}
 			if i := firstDiff(got, want); i >= 0 {
-				t.Fatal(fmt.Sprintf("differs from ulikunitz/xz at %d (sizes %d, %d)", i, len(got), len(want)))
+				t.Fatalf("differs from ulikunitz/xz at %d (sizes %d, %d)", i, len(got), len(want))
 			}
 		})
 	}

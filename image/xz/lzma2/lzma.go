@@ -160,7 +160,7 @@ func (z *lzma) decodeChunk(out []byte, pos, end int, in []byte, dictStart, dictS
 	lpMask := uint32(1)<<z.props.LP - 1
 	lc := uint(z.props.LC)
 	posAdj := uint32(-dictStart) // pos + posAdj: position since the dictionary reset (mod 2^32)
-	maxDist := uint32(min(dictSize, 1<<32-1))
+	maxDist := uint32(min(int64(dictSize), 1<<32-1))
 	var fail string
 
 	for pos < len(out) {
