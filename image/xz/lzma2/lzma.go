@@ -13,15 +13,19 @@ import (
 //   - every probability array is a fixed-size array inside one struct,
 //     indexed with a mask the compiler can see, so most accesses need no
 //     bounds check (go build -gcflags=-d=ssa/check_bce shows the rest);
-//   - the whole symbol loop is one function with the range coder's
-//     range, code and input position in local variables, each bit
-//     decode written out in place (Go does not inline a function this
-//     size and would keep the state in memory behind a pointer);
-//   - the bits of a literal, whose value is hard to predict, are decoded
-//     without a branch (conditional moves), the bits that choose the kind
-//     of symbol with one;
+//   - the symbol loop is one function with the range coder's range,
+//     code and input position in local variables, each bit decode
+//     written out in place (Go does not inline a function that size and
+//     would keep the state in memory behind a pointer);
+//   - the bits of literals and of the length and slot trees, hard to
+//     predict, are decoded without a branch (a mask computed by hand: the
+//     compiler makes no conditional moves for four results), in small
+//     functions that take and return range, code and input position, so
+//     that the compiler keeps them in registers; the bits that choose the
+//     kind of symbol take a branch;
 //   - output goes straight into the caller's buffer, which is also the
-//     dictionary, and long matches are copied with copy().
+//     dictionary; matches of up to 16 bytes are two 8-byte moves, longer
+//     ones copy() (repeated, doubling, when they overlap themselves).
 
 const (
 	probBits  = 11
@@ -30,7 +34,6 @@ const (
 	topValue  = 1 << 24
 	minMatch  = 2
 	endSlot   = 14 // first distance slot coded with direct bits
-	numStates = 12
 )
 
 type prob = uint16
@@ -119,10 +122,10 @@ func fill(ss ...[]prob) {
 	}
 }
 
-// litNext, matchNext, repNext and shortRepNext are the state transitions.
-var (
-	litNext = [16]uint32{0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 4, 5}
-)
+// litNext is the state after a literal (states 0-6 follow a literal,
+// 7-11 a match: after a match the state is 7 or 10, after a rep 8 or 11,
+// after a short rep 9 or 11, written out where they happen).
+var litNext = [16]uint32{0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 4, 5}
 
 // chunkError is an error in a chunk's LZMA data, at offset off of its
 // compressed bytes.
