@@ -28,12 +28,12 @@ import (
 //     ones copy() (repeated, doubling, when they overlap themselves).
 
 const (
-	probBits  = 11
-	probInit  = 1 << (probBits - 1)
-	moveBits  = 5
-	topValue  = 1 << 24
-	minMatch  = 2
-	endSlot   = 14 // first distance slot coded with direct bits
+	probBits = 11
+	probInit = 1 << (probBits - 1)
+	moveBits = 5
+	topValue = 1 << 24
+	minMatch = 2
+	endSlot  = 14 // first distance slot coded with direct bits
 )
 
 type prob = uint16
