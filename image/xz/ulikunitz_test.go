@@ -14,9 +14,10 @@ import (
 
 // TestULikunitz: github.com/ulikunitz/xz, the library image/xz decoded
 // with before it had its own LZMA2 decoder, is the differential
-// reference: on the committed sample image, on every file of TestFiles
-// it can read (it has no BCJ or delta filters) and on files made with
-// each preset of xz, ReadAt gives the bytes it gives.
+// reference: on the committed sample image, on the small files of
+// TestFiles it can read (it has no BCJ or delta filters), on files made
+// with each preset of xz and on one of 1 MiB blocks, ReadAt gives the
+// bytes it gives.
 func TestULikunitz(t *testing.T) {
 	dir := t.TempDir()
 	paths := []string{filepath.Join("..", "..", "testimages", "sample.img.xz")}
@@ -24,7 +25,7 @@ func TestULikunitz(t *testing.T) {
 		if slices.ContainsFunc(tc.args, func(a string) bool {
 			return a == "--lzma2" || strings.HasPrefix(a, "--x86") || strings.HasPrefix(a, "--delta") || strings.HasPrefix(a, "--arm") ||
 				strings.HasPrefix(a, "--powerpc") || strings.HasPrefix(a, "--sparc") || strings.HasPrefix(a, "--ia64")
-		}) || tc.forward {
+		}) || tc.forward || tc.size > 300<<10 {
 			continue
 		}
 		paths = append(paths, xzFile(t, dir, tc.name+".xz", testData(tc.size, uint64(i)), tc.args...))
