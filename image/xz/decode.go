@@ -80,7 +80,8 @@ func (x *Reader) decodeBlock(bi int, out []byte) error {
 	}
 	x.bytesDecoded.Add(int64(len(out)))
 	if int64(used) != b.csize {
-		return x.errDecode(bi, fmt.Errorf("%w: LZMA2 data ends after %d bytes, the index says %d", ErrCorrupt, used, b.csize))
+		return x.errDecode(bi, &diskerr.FormatError{FS: "xz", Off: b.dataOff + int64(used), What: "LZMA2 data",
+			Msg: fmt.Sprintf("ends after %d bytes, the index says %d", used, b.csize), Err: ErrCorrupt})
 	}
 	// The other filters of the chain, last applied first, in place.
 	for i := len(b.filters) - 2; i >= 0; i-- {
