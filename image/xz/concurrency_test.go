@@ -2,6 +2,7 @@ package xz
 
 import (
 	"bytes"
+	"fmt"
 	"math/rand/v2"
 	"runtime"
 	"sync"
@@ -98,6 +99,53 @@ func TestReadAhead(t *testing.T) {
 	}
 	if s := y.Stats(); s.ReadAhead > 0 {
 		t.Errorf("random reads started %d read-aheads", s.ReadAhead)
+	}
+}
+
+// TestReadNotBehindReadAhead: with one worker busy with read-ahead (held
+// in its decode by the test), a read of another block still decodes at
+// once instead of waiting for the worker.
+func TestReadNotBehindReadAhead(t *testing.T) {
+	dir := t.TempDir()
+	data := testData(1<<20, 14)
+	path := xzFile(t, dir, "m.xz", data, "-T2", "--block-size=64KiB")
+	x := openFile(t, path, Options{ReadAhead: 2, Workers: 1})
+	hold := make(chan struct{})
+	held := make(chan int, 16)
+	x.decodeHook = func(bi int, prefetch bool) {
+		if prefetch {
+			held <- bi
+			<-hold
+		}
+	}
+	defer close(hold)
+	p := make([]byte, 64<<10)
+	for _, off := range []int64{0, 64 << 10} { // sequential: read-ahead of blocks 2 and 3
+		if n, err := x.ReadAt(p, off); n != len(p) || err != nil {
+			t.Fatalf("ReadAt at %#x = %d, %v", off, n, err)
+		}
+	}
+	select {
+	case bi := <-held:
+		t.Logf("read-ahead of block %d holds the only worker", bi)
+	case <-time.After(30 * time.Second):
+		t.Fatal("no read-ahead started")
+	}
+	done := make(chan error, 1)
+	go func() {
+		n, err := x.ReadAt(p, 10<<16)
+		if err == nil && (n != len(p) || !bytes.Equal(p, data[10<<16:11<<16])) {
+			err = fmt.Errorf("read %d bytes, or wrong ones", n)
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("a read of block 10 waited for read-ahead")
 	}
 }
 

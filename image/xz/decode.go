@@ -7,31 +7,9 @@ import (
 	"io"
 	"sync"
 
-	"github.com/ulikunitz/xz/lzma"
+	"github.com/virt-bmap/virt-bmap/image/xz/lzma2"
+	"github.com/virt-bmap/virt-bmap/internal/diskerr"
 )
-
-// memReader reads the compressed bytes of a block from memory. The LZMA2
-// decoder asks for one byte at a time through an io.LimitedReader, so
-// this Read is kept as short as it can be; it also tells how many bytes
-// the decoder consumed.
-type memReader struct {
-	b []byte
-	i int
-}
-
-func (m *memReader) Read(p []byte) (int, error) {
-	if m.i >= len(m.b) {
-		return 0, io.EOF
-	}
-	if len(p) == 1 {
-		p[0] = m.b[m.i]
-		m.i++
-		return 1, nil
-	}
-	n := copy(p, m.b[m.i:])
-	m.i += n
-	return n, nil
-}
 
 // compPool recycles the buffers that hold a block's compressed bytes
 // while it is decoded: fewer garbage collections on the decode path.
@@ -43,16 +21,13 @@ var compPool = sync.Pool{New: func() any { return new([]byte) }}
 func dictCap(b *block) int {
 	d := b.filters[len(b.filters)-1].dict
 	d = min(d, b.usize)
-	return int(max(d, lzma.MinDictCap))
+	return int(max(d, 4096))
 }
 
 // newChain returns the decoder of a block's filter chain over src, and the
-// LZMA2 reader at its bottom.
-func newChain(b *block, src io.Reader, dict int) (io.Reader, *lzma.Reader2, error) {
-	lz, err := lzma.Reader2Config{DictCap: dict}.NewReader2(src)
-	if err != nil {
-		return nil, nil, err
-	}
+// LZMA2 reader at its bottom (forward decoding).
+func newChain(b *block, src io.Reader, dict int) (io.Reader, *lzma2.Reader, error) {
+	lz := lzma2.NewReader(src, dict)
 	var rd io.Reader = lz
 	for i := len(b.filters) - 2; i >= 0; i-- {
 		uf, err := newUnfilter(b.filters[i])
@@ -62,6 +37,16 @@ func newChain(b *block, src io.Reader, dict int) (io.Reader, *lzma.Reader2, erro
 		rd = newUnfilterReader(rd, uf)
 	}
 	return rd, lz, nil
+}
+
+// lzmaError turns an *lzma2.Error (offsets in the block's data) into a
+// FormatError at its offset in the file, wrapping ErrCorrupt.
+func lzmaError(b *block, err error) error {
+	var le *lzma2.Error
+	if errors.As(err, &le) {
+		return &diskerr.FormatError{FS: "xz", Off: b.dataOff + le.Off, What: fmt.Sprintf("LZMA2 chunk at %#x", b.dataOff+le.Chunk), Msg: le.Msg, Err: ErrCorrupt}
+	}
+	return err
 }
 
 // errDecode wraps what went wrong in a block with where.
@@ -89,21 +74,22 @@ func (x *Reader) decodeBlock(bi int, out []byte) error {
 	if n, err := x.r.ReadAt(comp, b.dataOff); n < len(comp) {
 		return x.errDecode(bi, fmt.Errorf("reading %d compressed bytes at %#x: %w (truncated file?)", len(comp), b.dataOff, err))
 	}
-	src := &memReader{b: comp[:b.csize]}
-	rd, lz, err := newChain(b, src, dictCap(b))
+	used, err := lzma2.DecodeAll(out, comp[:b.csize], dictCap(b))
 	if err != nil {
-		return x.errDecode(bi, err)
+		return x.errDecode(bi, lzmaError(b, err))
 	}
-	n, err := io.ReadFull(rd, out)
-	x.bytesDecoded.Add(int64(n))
-	if err != nil {
-		return x.errDecode(bi, fmt.Errorf("%w: decoding stopped after %d uncompressed bytes, at compressed offset %#x: %v", ErrCorrupt, n, b.dataOff+int64(src.i), err))
+	x.bytesDecoded.Add(int64(len(out)))
+	if int64(used) != b.csize {
+		return x.errDecode(bi, &diskerr.FormatError{FS: "xz", Off: b.dataOff + int64(used), What: "LZMA2 data",
+			Msg: fmt.Sprintf("ends after %d bytes, the index says %d", used, b.csize), Err: ErrCorrupt})
 	}
-	if err := endOfBlock(rd, lz); err != nil {
-		return x.errDecode(bi, fmt.Errorf("%w: after %d uncompressed bytes: %v", ErrCorrupt, n, err))
-	}
-	if int64(src.i) != b.csize {
-		return x.errDecode(bi, fmt.Errorf("%w: LZMA2 data ends after %d bytes, the index says %d", ErrCorrupt, src.i, b.csize))
+	// The other filters of the chain, last applied first, in place.
+	for i := len(b.filters) - 2; i >= 0; i-- {
+		uf, err := newUnfilter(b.filters[i])
+		if err != nil {
+			return x.errDecode(bi, err)
+		}
+		uf.apply(out, true)
 	}
 	if err := x.checkTail(bi, comp[b.csize:], out); err != nil {
 		return err
@@ -114,7 +100,7 @@ func (x *Reader) decodeBlock(bi int, out []byte) error {
 
 // endOfBlock checks that the chain has nothing after the uncompressed
 // size and that LZMA2 saw its end marker.
-func endOfBlock(rd io.Reader, lz *lzma.Reader2) error {
+func endOfBlock(rd io.Reader, lz *lzma2.Reader) error {
 	var one [1]byte
 	k, err := rd.Read(one[:])
 	if k > 0 || err == nil {

@@ -7,7 +7,7 @@ import (
 	"io"
 	"sync"
 
-	"github.com/ulikunitz/xz/lzma"
+	"github.com/virt-bmap/virt-bmap/image/xz/lzma2"
 )
 
 // Forward decoding serves a block too big to decode whole — typically
@@ -27,14 +27,17 @@ import (
 //
 // A "checkpoint" here is such a parked cursor: a position from which
 // decoding continues without starting over. It costs the LZMA2
-// dictionary (the dictionary size of the block's properties, 8 MiB for
-// xz -6, 64 MiB for -9), a 256 KiB input buffer and a 1 MiB page buffer;
+// LZMA2 reader's buffer (the dictionary size of the block's properties,
+// 8 MiB for xz -6, 64 MiB for -9, plus half of it or at least 4 MiB, so
+// that it slides rarely; see lzma2.Reader), a 256 KiB input buffer and a
+// 1 MiB page buffer;
 // maxCursors is chosen so that all of them take at most about 48 MiB
-// (always at least one). They cannot be made at will: the library's
-// decoder state cannot be copied, and LZMA2 can only restart without
-// state where a chunk resets the dictionary, which xz writes only at the
-// start of a block. So reads behind all cursors cost decoding from the
-// block start up to them (at roughly 40-60 MB/s a core).
+// (always at least one). More checkpoints would cost as much each: a
+// decoder's state is small, but resuming needs the whole dictionary
+// before the position, and LZMA2 can only restart without it where a
+// chunk resets the dictionary, which xz writes only at the start of a
+// block. So reads behind all cursors cost decoding from the block start
+// up to them (at about xz's speed, 60-70 MB/s a core on disk data).
 //
 // Integrity: the check of a block covers all of it, so it can only be
 // verified when a cursor reaches the block's end. Pages are returned
@@ -55,24 +58,12 @@ type forward struct {
 
 type cursor struct {
 	pos     int64 // uncompressed offset in the block of the next page
-	cnt     *countReader
 	br      *bufio.Reader
 	rd      io.Reader
-	lz      *lzma.Reader2
+	lz      *lzma2.Reader
 	h       hash.Hash
 	used    int64
 	scratch []byte
-}
-
-type countReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
 }
 
 func newForward(x *Reader, bi int) (*forward, error) {
@@ -81,7 +72,7 @@ func newForward(x *Reader, bi int) (*forward, error) {
 	if lim := min(maxDict, x.opt.CacheSize); int64(d) > lim {
 		return nil, x.errDecode(bi, fmt.Errorf("LZMA2 dictionary of %d MiB is over the %d MiB this reader allocates (the cache size, at most %d MiB)", d>>20, lim>>20, maxDict>>20))
 	}
-	per := d + 256<<10 + pageSize
+	per := d + max(d/2, 2*lzma2.MaxChunk) + 256<<10 + pageSize
 	f := &forward{x: x, bi: bi, dict: d, maxCursors: max(1, min(4, (48<<20)/per))}
 	x.warn(fmt.Sprintf("xz: block %d holds %d MiB of the %d MiB image in one piece (compressed by single-threaded xz?): "+
 		"random access to it decodes forward from the block start and will be slow; for fast random access recompress with: xz -T0 --block-size=16MiB",
@@ -141,8 +132,8 @@ func (f *forward) page(pg int64, prefetch bool) (*entry, error) {
 		x.bytesDecoded.Add(int64(k))
 		if err != nil {
 			f.drop(cur)
-			return nil, x.errDecode(f.bi, fmt.Errorf("%w: at uncompressed offset %#x (compressed about %#x): %v",
-				ErrCorrupt, b.uoff+cur.pos+int64(k), b.dataOff+cur.cnt.n-int64(cur.br.Buffered()), err))
+			return nil, x.errDecode(f.bi, fmt.Errorf("%w: at uncompressed offset %#x: %w",
+				ErrCorrupt, b.uoff+cur.pos+int64(k), lzmaError(b, err)))
 		}
 		if cur.h != nil {
 			cur.h.Write(buf)
@@ -193,13 +184,12 @@ func (f *forward) cursorFor(target int64) (*cursor, error) {
 		f.drop(lru)
 	}
 	b := &f.x.blocks[f.bi]
-	cnt := &countReader{r: io.NewSectionReader(f.x.r, b.dataOff, b.csize)}
-	br := bufio.NewReaderSize(cnt, 256<<10)
+	br := bufio.NewReaderSize(io.NewSectionReader(f.x.r, b.dataOff, b.csize), 256<<10)
 	rd, lz, err := newChain(b, br, f.dict)
 	if err != nil {
 		return nil, f.x.errDecode(f.bi, fmt.Errorf("%w: %v", ErrCorrupt, err))
 	}
-	cu := &cursor{cnt: cnt, br: br, rd: rd, lz: lz, h: newCheck(b.check), used: f.tick, scratch: make([]byte, pageSize)}
+	cu := &cursor{br: br, rd: rd, lz: lz, h: newCheck(b.check), used: f.tick, scratch: make([]byte, pageSize)}
 	f.cursors = append(f.cursors, cu)
 	f.x.restarts.Add(1)
 	return cu, nil
@@ -222,7 +212,7 @@ func (f *forward) finish(cu *cursor) error {
 	if err := endOfBlock(cu.rd, cu.lz); err != nil {
 		return x.errDecode(f.bi, fmt.Errorf("%w: after %d uncompressed bytes: %v", ErrCorrupt, b.usize, err))
 	}
-	if used := cu.cnt.n - int64(cu.br.Buffered()); used != b.csize {
+	if used := cu.lz.Consumed(); used != b.csize {
 		return x.errDecode(f.bi, fmt.Errorf("%w: LZMA2 data ends after %d bytes, the index says %d", ErrCorrupt, used, b.csize))
 	}
 	pad := (4 - b.csize%4) % 4
