@@ -51,7 +51,7 @@ staticcheck:
 # xz-utils and nbdkit's xz filter, qemu-img and qemu-nbd on qcow2, nbdkit
 # and qemu-nbd serving NBD, nbdkit's log filter against tracing,
 # libguestfs' virt-inspector against ours.
-BENCHES ?= ext50k ntfs20k xz qcow2 nbd bmaplogger inspector
+BENCHES ?= ext50k ntfs20k xz xzdecode qcow2 vmdk vhd vdi nbd nbdclient luks bmaplogger inspector
 bench: build
 	@scripts/deps.sh bench
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
