@@ -20,8 +20,9 @@ import (
 //
 // except that a read touching the contents of several files prints a line
 // for each of them, in disk order (a boot loader's 32 KiB read that holds
-// the end of one file and the whole of the next names both; records and
-// directory blocks keep the single line). A line is printed only when it
+// the end of one file and the whole of the next names both; so does a read
+// of MFT records holding resident files' bytes); records and directory
+// blocks keep the single line. A line is printed only when it
 // was not printed for the previous read (see the package doc: one previous
 // read per logger). A read that touches no object prints nothing. A path's newlines and backslashes are written \n
 // and \\, as in the text form of the map, so one line is one read.
@@ -92,7 +93,7 @@ func Lines(dst []*bmap.Object, ev *Event) []*bmap.Object {
 			if o.Kind != fs.KindFile {
 				break // objects come in priority order
 			}
-			if o.FileOff >= 0 {
+			if o.FileOff >= 0 || touchesInline(o.Object, ev.Off, int64(ev.Len)) {
 				dst = append(dst, o.Object)
 			}
 		}
@@ -113,6 +114,20 @@ func Lines(dst []*bmap.Object, ev *Event) []*bmap.Object {
 		dst = append(dst, top.Object)
 	}
 	return dst
+}
+
+// touchesInline reports whether [off, off+n) holds part of a value stored
+// inside the object's record (role inline: an NTFS resident file's bytes in
+// its MFT record), which a read's first byte in the record itself does not
+// show. Scanned only for reads whose first byte is not contents.
+func touchesInline(o *bmap.Object, off, n int64) bool {
+	for i := range o.Extents {
+		e := &o.Extents[i]
+		if e.Role == fs.RoleInline && e.Off < off+n && off < e.Off+e.Len {
+			return true
+		}
+	}
+	return false
 }
 
 // Write implements Sink.

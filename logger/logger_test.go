@@ -427,9 +427,10 @@ func TestConsoleRules(t *testing.T) {
 // TestConsoleMFTRecords: an NTFS file's own MFT record is an extent of the
 // file (role record, no file offset) inside $MFT (metadata). A read of the
 // record names the file, whether the file is smaller or larger than the
-// MFT; a read of a page of records names the first file in disk order
-// (records are not contents: one line); a resident file's value (role
-// inline, inside its record) read with its record names the file.
+// MFT; a read of records names the first file in disk order (records are
+// not contents: one line); a resident file's value (role inline, inside
+// its record) is contents: a page of records names each resident file
+// whose bytes it holds.
 func TestConsoleMFTRecords(t *testing.T) {
 	rec := func(off int64) fs.Extent { return fs.Extent{Off: off, Len: K, FileOff: -1, Role: fs.RoleRecord} }
 	m := &bmap.Map{
@@ -464,8 +465,11 @@ func TestConsoleMFTRecords(t *testing.T) {
 	}{
 		{"the record of a file larger than the MFT", Read{Off: 2<<20 + 40*K, Len: K}, "read f /dev/sda3 /boot/vmlinuz\n"},
 		{"the record of a resident file", Read{Off: 2<<20 + 42*K, Len: K}, "read f /dev/sda3 /Windows/System32/init.sh\n"},
-		{"a page of records: the first file's", Read{Off: 2<<20 + 40*K, Len: 4 * K}, "read f /dev/sda3 /boot/vmlinuz\n"},
-		{"a record's header alone", Read{Off: 2<<20 + 41*K, Len: 512}, "read f /dev/sda3 /boot/grub/grub.cfg\n"},
+		{"a page of records: the resident files whose bytes it holds", Read{Off: 2<<20 + 40*K, Len: 4 * K},
+			"read f /dev/sda3 /boot/grub/grub.cfg\nread f /dev/sda3 /Windows/System32/init.sh\n"},
+		{"records of non-resident files: the first file's", Read{Off: 2<<20 + 40*K, Len: K + 0x90}, "read f /dev/sda3 /boot/vmlinuz\n"},
+		{"a record's header alone", Read{Off: 2<<20 + 41*K, Len: 0x90}, "read f /dev/sda3 /boot/grub/grub.cfg\n"},
+		{"a record with its resident bytes", Read{Off: 2<<20 + 41*K, Len: 512}, "read f /dev/sda3 /boot/grub/grub.cfg\n"},
 		{"MFT records of no file", Read{Off: 2 << 20, Len: 4 * K}, "read m /dev/sda3 $MFT\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
