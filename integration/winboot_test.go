@@ -232,7 +232,11 @@ func newWinTSK(t *testing.T, img string, parts []bootPart) *winTSK {
 		}
 		w.parts[p.Device] = p
 		off := strconv.FormatInt(p.Start, 10)
-		es, err := fls(img, p.Start)
+		list := fls
+		if p.FSType == "ntfs" {
+			list = flsNTFS
+		}
+		es, err := list(img, p.Start)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -345,6 +349,13 @@ func checkWinbootTrace(d *diffs, run winbootRun, evs []traceEvent, w *winTSK) {
 		d.add("empty trace")
 		return
 	}
+	// Resident files (istat): their contents are in their MFT record, any
+	// read of it reads them.
+	for _, k := range append(append([]bootKey(nil), run.order...), run.after...) {
+		if err := w.istatOf(k); err != nil {
+			d.add("%v", err)
+		}
+	}
 	firstData := map[bootKey]int{} // the first request that read a file's contents
 	firstObj := map[bootKey]traceObject{}
 	lastData := map[bootKey]int{}
@@ -368,14 +379,16 @@ func checkWinbootTrace(d *diffs, run winbootRun, evs []traceEvent, w *winTSK) {
 			}
 			k := bootKey{o.Device, o.Path}
 			touched[k] = append(touched[k], i)
-			if o.Type != "f" || o.FileOff < 0 {
+			if o.Type != "f" || o.FileOff < 0 && !w.resident[k] {
 				continue
 			}
 			if _, ok := firstData[k]; !ok {
 				firstData[k], firstObj[k] = i, o
 			}
 			lastData[k] = i
-			read[k] = append(read[k], [2]int64{o.FileOff, o.FileOff + o.Len})
+			if o.FileOff >= 0 {
+				read[k] = append(read[k], [2]int64{o.FileOff, o.FileOff + o.Len})
+			}
 		}
 	}
 
@@ -428,8 +441,7 @@ func checkWinbootTrace(d *diffs, run winbootRun, evs []traceEvent, w *winTSK) {
 
 	// The first contents read of each file is the file's by TSK: ifind -d
 	// names the owner of the unit read; a resident file's bytes lie in its
-	// own MFT entry, where istat's $MFT clusters put it. init.sh (resident)
-	// too, in each request naming it.
+	// own MFT entry, where istat's $MFT clusters put it.
 	check := func(k bootKey, o traceObject) {
 		e := w.names[k.dev][k.path]
 		if err := w.istatOf(k); err != nil {
@@ -461,13 +473,15 @@ func checkWinbootTrace(d *diffs, run winbootRun, evs []traceEvent, w *winTSK) {
 			check(k, o)
 		}
 	}
+	// Every read of what the running system read: contents, or a resident
+	// file's record.
 	for _, k := range run.after {
-		if _, ok := firstObj[k]; ok {
-			continue
-		}
 		for _, i := range touched[k] {
+			if i <= kernel {
+				continue
+			}
 			for _, o := range evs[i].Objects {
-				if o.Device == k.dev && o.Path == k.path {
+				if o.Device == k.dev && o.Path == k.path && (o.FileOff >= 0 || w.resident[k]) {
 					check(k, o)
 				}
 			}
@@ -541,8 +555,8 @@ func checkWinbootChecks(t *testing.T, run winbootRun, evs []traceEvent, console 
 			evs[len(evs)/2].Objects = append(evs[len(evs)/2].Objects, traceObject{Type: "f", Device: run.cDev, Path: "/$MFT", FileOff: 0})
 			return evs
 		}},
-		{"the kernel one cluster off", func(evs []traceEvent) []traceEvent {
-			each(evs, "/boot/vmlinuz", func(o *traceObject) { o.Off += 4096 })
+		{"the kernel one cluster early", func(evs []traceEvent) []traceEvent {
+			each(evs, "/boot/vmlinuz", func(o *traceObject) { o.Off -= 4096 })
 			return evs
 		}},
 		{"init.sh's record one record off", func(evs []traceEvent) []traceEvent {
