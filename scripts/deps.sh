@@ -29,6 +29,8 @@ if [ "$what" != demo ]; then
     [qemu-system-x86_64]=qemu-system-x86 [syslinux]=syslinux
     [/usr/lib/syslinux/mbr/mbr.bin]=syslinux-common
     [cpio]=cpio
+    [/usr/share/OVMF/OVMF_CODE_4M.fd]=ovmf [/usr/lib/grub/x86_64-efi/ntfs.mod]=grub-efi-amd64-bin
+    [/usr/lib/grub/i386-pc/boot.img]=grub-pc-bin [grub-mkimage]=grub-common [ntfs-3g]=ntfs-3g
     [pvcreate]=lvm2 [losetup]=mount
     [hivexregedit]=libwin-hivex-perl [hivexget]=libhivex-bin [file]=file
     [chromium]=chromium
