@@ -15,7 +15,8 @@ package integration
 // name against fls, the first read of its contents against ifind -d (the
 // MFT entry or FAT file owning that cluster or sector), a resident file's
 // record against where istat puts $MFT's clusters, whole-file loads
-// against istat's size. NTFS system files are metadata (m), never files.
+// against istat's size. NTFS system files are metadata (m), never files;
+// GRUB's boot.img in the MBR and core.img in the gap are named boot code.
 
 import (
 	"bytes"
@@ -26,6 +27,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -388,6 +390,38 @@ func checkWinbootTrace(d *diffs, run winbootRun, evs []traceEvent, w *winTSK) {
 			lastData[k] = i
 			if o.FileOff >= 0 {
 				read[k] = append(read[k], [2]int64{o.FileOff, o.FileOff + o.Len})
+			}
+		}
+	}
+
+	// BIOS: the MBR's code and core.img in the gap before the partition
+	// are boot code, named (m), not the bare disk.
+	if run.name == "bios" {
+		gapEnd := w.parts[run.cDev].Start * 512
+		named := map[string]int{}
+		for i, e := range evs {
+			if e.Off+e.Len > gapEnd {
+				continue
+			}
+			var ms []string
+			for _, o := range e.Objects {
+				if o.Type == "m" && o.Device == "/dev/sda" {
+					ms = append(ms, o.Path)
+				}
+			}
+			switch {
+			case e.Off >= 512 && !slices.Contains(ms, "GRUB core.img"):
+				d.add("request %d (%#x+%d) in the gap after the MBR: %v, not GRUB core.img", i, e.Off, e.Len, ms)
+			case e.Off == 0 && !slices.Contains(ms, "MBR boot code (GRUB)"):
+				d.add("request %d reads the MBR: %v, not MBR boot code (GRUB)", i, ms)
+			}
+			for _, m := range ms {
+				named[m]++
+			}
+		}
+		for _, m := range []string{"MBR boot code (GRUB)", "GRUB core.img"} {
+			if named[m] == 0 {
+				d.add("no request names %s", m)
 			}
 		}
 	}
