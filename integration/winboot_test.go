@@ -217,7 +217,6 @@ type winTSK struct {
 	size     map[bootKey]int64
 	resident map[bootKey]bool
 	mftRuns  map[string][]int64 // device -> $MFT's clusters, in order (istat 0)
-	err      func(error)
 	t        *testing.T
 	img      string
 }
