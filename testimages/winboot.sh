@@ -82,6 +82,8 @@ need grub-mkimage grub-common
 need cpio cpio
 need gzip gzip
 need gcc gcc
+need fls sleuthkit
+need istat sleuthkit
 need openssl openssl
 need dd coreutils
 need truncate coreutils
@@ -328,6 +330,12 @@ etotal=$((e4 + en4 + 2048))         # room for the backup GPT
 
 mkvol "$work/c.fs" $en3 $e3 "Windows" $cserial
 "$tool" "$work/c.fs" <"$work/c.manifest"
+# The shape the trace test relies on: init.sh resident in its MFT record.
+ino=$(fls -r -p "$work/c.fs" | awk -F'\t' '$2 == "Windows/System32/init.sh" { split($1, a, " "); sub(/-.*/, "", a[2]); print a[2] }')
+[ -n "$ino" ] || fail "C: has no Windows/System32/init.sh (fls)"
+st=$(istat "$work/c.fs" "$ino") # not piped into grep -q: SIGPIPE under pipefail
+grep -Eq '^Type: \$DATA \(128-[0-9]+\) +Name: N/A +Resident' <<<"$st" ||
+	fail "C:\\Windows\\System32\\init.sh is not resident in its MFT record (istat)"
 mkvol "$work/r.fs" $en4 $e4 "Recovery" 5245434F56455259
 printf 'dir\t/Recovery\ndir\t/Recovery/WindowsRE\nfile\t/Recovery/WindowsRE/Winre.wim\t3145728\t7\n' | "$tool" "$work/r.fs"
 
