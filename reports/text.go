@@ -72,6 +72,20 @@ func WriteText(w io.Writer, s *Summary, top int) error {
 		}
 	}
 
+	var parts [][]string
+	for i := range s.Objects {
+		o := &s.Objects[i]
+		if o.Type == fs.KindPartition || o.Type == fs.KindLV || o.Type == fs.KindDisk {
+			parts = append(parts, []string{string(o.Type), o.Device, sizeStr(o), num(o.Reads), num(o.Bytes), num(o.DistinctBytes), shareStr(o), durStr(o.First), durStr(o.Last)})
+		}
+	}
+	if len(parts) > 0 {
+		p("\nPartitions and disks:\n")
+		if err := table(w, []string{"Type", "Device", "Size", "Reads", "Bytes", "Distinct", "Share", "First", "Last"}, "llrrrrrrr", parts); err != nil {
+			return err
+		}
+	}
+
 	// The boot's story: files in the order their contents were first read,
 	// with the share of each that was read: whole-file loads (a kernel,
 	// an initrd, a program) stand out from files merely brushed.
@@ -94,20 +108,6 @@ func WriteText(w io.Writer, s *Summary, top int) error {
 			rows = append(rows, []string{strconv.Itoa(i + 1), durStr(*o.FirstContents), o.Device, o.Path, sizeStr(o), num(o.DistinctBytes), shareStr(o), load})
 		}
 		if err := table(w, []string{"#", "First read", "Device", "Path", "Size", "Read", "Share", "Load"}, "rrllrrrl", rows); err != nil {
-			return err
-		}
-	}
-
-	var parts [][]string
-	for i := range s.Objects {
-		o := &s.Objects[i]
-		if o.Type == fs.KindPartition || o.Type == fs.KindLV || o.Type == fs.KindDisk {
-			parts = append(parts, []string{string(o.Type), o.Device, sizeStr(o), num(o.Reads), num(o.Bytes), num(o.DistinctBytes), shareStr(o), durStr(o.First), durStr(o.Last)})
-		}
-	}
-	if len(parts) > 0 {
-		p("\nPartitions and disks:\n")
-		if err := table(w, []string{"Type", "Device", "Size", "Reads", "Bytes", "Distinct", "Share", "First", "Last"}, "llrrrrrrr", parts); err != nil {
 			return err
 		}
 	}
