@@ -2,10 +2,13 @@ package logger
 
 import (
 	"bufio"
+	"cmp"
 	"io"
+	"slices"
 	"strconv"
 
 	"github.com/virt-bmap/virt-bmap/bmap"
+	"github.com/virt-bmap/virt-bmap/fs"
 )
 
 // Console writes the trace as the original bmaplogger plugin printed it:
@@ -15,9 +18,13 @@ import (
 //
 //	read f /dev/sda1 /boot/grub/grub.cfg
 //
-// a line being printed only when it differs from the previous one (see the
-// package doc: one previous line per logger). A read that touches no
-// object prints nothing. A path's newlines and backslashes are written \n
+// except that a read touching the contents of several files prints a line
+// for each of them, in disk order (a boot loader's 32 KiB read that holds
+// the end of one file and the whole of the next names both; so does a read
+// of MFT records holding resident files' bytes); records and directory
+// blocks keep the single line. A line is printed only when it
+// was not printed for the previous read (see the package doc: one previous
+// read per logger). A read that touches no object prints nothing. A path's newlines and backslashes are written \n
 // and \\, as in the text form of the map, so one line is one read.
 //
 // With ranges, every read's byte range is appended in lower-case hex,
@@ -37,10 +44,11 @@ type Console struct {
 	ranges bool
 	buf    []byte
 
-	// The line printed last.
-	last     *bmap.Object
+	// The lines of the previous read, printed or suppressed.
+	last     []*bmap.Object
 	lastVerb string
 	open     bool // a ranges line is open (ranges only)
+	lines    []*bmap.Object
 }
 
 // NewConsole returns a console sink writing to w. Close flushes it but
@@ -69,10 +77,63 @@ func Top(ev *Event) *Object {
 	return top
 }
 
-// Write implements Sink.
-func (c *Console) Write(ev *Event) error {
+// Lines returns the objects the console prints a line for, appended to
+// dst: every file whose contents (bytes with a file offset) the read
+// touched, in disk order, or else Top's object alone; none when the read
+// touched nothing.
+func Lines(dst []*bmap.Object, ev *Event) []*bmap.Object {
 	top := Top(ev)
 	if top == nil {
+		return dst
+	}
+	n := len(dst)
+	if top.Kind == fs.KindFile {
+		for i := range ev.Objects {
+			o := &ev.Objects[i]
+			if o.Kind != fs.KindFile {
+				break // objects come in priority order
+			}
+			if o.FileOff >= 0 || touchesInline(o.Object, ev.Off, int64(ev.Len)) {
+				dst = append(dst, o.Object)
+			}
+		}
+		if len(dst)-n > 1 {
+			// Disk order of the bytes read; Objects is ordered by the map.
+			off := func(p *bmap.Object) int64 {
+				for i := range ev.Objects {
+					if ev.Objects[i].Object == p {
+						return ev.Objects[i].Off
+					}
+				}
+				return 0
+			}
+			slices.SortStableFunc(dst[n:], func(a, b *bmap.Object) int { return cmp.Compare(off(a), off(b)) })
+		}
+	}
+	if len(dst) == n {
+		dst = append(dst, top.Object)
+	}
+	return dst
+}
+
+// touchesInline reports whether [off, off+n) holds part of a value stored
+// inside the object's record (role inline: an NTFS resident file's bytes in
+// its MFT record), which a read's first byte in the record itself does not
+// show. Scanned only for reads whose first byte is not contents.
+func touchesInline(o *bmap.Object, off, n int64) bool {
+	for i := range o.Extents {
+		e := &o.Extents[i]
+		if e.Role == fs.RoleInline && e.Off < off+n && off < e.Off+e.Len {
+			return true
+		}
+	}
+	return false
+}
+
+// Write implements Sink.
+func (c *Console) Write(ev *Event) error {
+	c.lines = Lines(c.lines[:0], ev)
+	if len(c.lines) == 0 {
 		return nil
 	}
 	verb := "read"
@@ -80,13 +141,17 @@ func (c *Console) Write(ev *Event) error {
 		verb = "cache"
 	}
 	b := c.buf[:0]
-	if c.last == nil || verb != c.lastVerb || !sameObject(c.last, top.Object) {
+	for _, o := range c.lines {
+		if verb == c.lastVerb && slices.ContainsFunc(c.last, func(p *bmap.Object) bool { return sameObject(p, o) }) {
+			continue
+		}
 		if c.open {
 			b = append(b, '\n')
 		}
-		b = appendLine(b, verb, top.Object)
-		c.last, c.lastVerb, c.open = top.Object, verb, false
+		b = appendLine(b, verb, o)
+		c.open = false
 	}
+	c.last, c.lines, c.lastVerb = c.lines, c.last, verb
 	if c.ranges {
 		b = append(b, ' ')
 		b = strconv.AppendInt(b, ev.Off, 16)

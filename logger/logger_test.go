@@ -392,7 +392,18 @@ func TestConsoleRules(t *testing.T) {
 		{"priority f over p and v", false, []Read{{Off: 74 * K, Len: 512}}, "read f /dev/sda1 /a\n"},
 		{"priority m over p", false, []Read{{Off: 64 * K, Len: 512}}, "read m /dev/sda1 superblock\n"},
 		{"priority d over m", false, []Read{{Off: 67 * K, Len: 2 * K}}, "read d /dev/sda1 /\n"},
-		{"first file in disk order", false, []Read{{Off: 78 * K, Len: 4 * K}}, "read f /dev/sda1 /a\n"},
+		{"every file whose contents a read touched, in disk order", false, []Read{{Off: 78 * K, Len: 4 * K}},
+			"read f /dev/sda1 /a\nread f /dev/sda1 /b\n"},
+		{"a file then two: the line already printed is not repeated", false, []Read{{Off: 78 * K, Len: 512}, {Off: 79 * K, Len: 10 * K}},
+			"read f /dev/sda1 /a\nread f /dev/sda1 /b\nread f /dev/sda1 /we\\\\ird\\n\n"},
+		{"the same two files twice: printed once", false, []Read{{Off: 78 * K, Len: 4 * K}, {Off: 79 * K, Len: 2 * K}},
+			"read f /dev/sda1 /a\nread f /dev/sda1 /b\n"},
+		{"two files then one of them: suppressed", false, []Read{{Off: 78 * K, Len: 4 * K}, {Off: 81 * K, Len: 512}},
+			"read f /dev/sda1 /a\nread f /dev/sda1 /b\n"},
+		{"two files, ranges on the last line", true, []Read{{Off: 78 * K, Len: 4 * K}, {Off: 81 * K, Len: 512}},
+			"read f /dev/sda1 /a\nread f /dev/sda1 /b\n 13800-14800 14400-14600\n"},
+		{"an index block and a file: the file alone", false, []Read{{Off: 92 * K, Len: 8 * K}},
+			"read f /dev/sda1 /bad\xff\n"},
 		{"duplicates suppressed", false, []Read{{Off: 72 * K, Len: 512}, {Off: 73 * K, Len: 512}, {Off: 100 * K, Len: 512}},
 			"read f /dev/sda1 /a\n"},
 		{"not suppressed after another line", false, []Read{{Off: 72 * K, Len: 512}, {Off: 80 * K, Len: 512}, {Off: 72 * K, Len: 512}},
@@ -407,6 +418,62 @@ func TestConsoleRules(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := run(tc.ranges, tc.reads...); got != tc.want {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestConsoleMFTRecords: an NTFS file's own MFT record is an extent of the
+// file (role record, no file offset) inside $MFT (metadata). A read of the
+// record names the file, whether the file is smaller or larger than the
+// MFT; a read of records names the first file in disk order (records are
+// not contents: one line); a resident file's value (role inline, inside
+// its record) is contents: a page of records names each resident file
+// whose bytes it holds.
+func TestConsoleMFTRecords(t *testing.T) {
+	rec := func(off int64) fs.Extent { return fs.Extent{Off: off, Len: K, FileOff: -1, Role: fs.RoleRecord} }
+	m := &bmap.Map{
+		Disks: []bmap.Disk{{Index: 1, Device: "/dev/sda", Size: 1 << 30}},
+		Objects: []bmap.Object{
+			{Disk: 1, Kind: fs.KindDisk, Device: "/dev/sda", Extents: []fs.Extent{{Off: 0, Len: 1 << 30, FileOff: -1, Role: fs.RoleMeta}}},
+			{Disk: 1, Kind: fs.KindPartition, Device: "/dev/sda3", Extents: []fs.Extent{{Off: 1 << 20, Len: 1<<30 - 1<<20, FileOff: -1, Role: fs.RoleMeta}}},
+			{Disk: 1, Kind: fs.KindMeta, Device: "/dev/sda3", Path: "$MFT", Size: 64 * K, Extents: []fs.Extent{{Off: 2 << 20, Len: 64 * K, FileOff: -1, Role: fs.RoleMeta}}},
+			{Disk: 1, Kind: fs.KindFile, Device: "/dev/sda3", Path: "/boot/vmlinuz", Size: 8 << 20, Extents: []fs.Extent{
+				rec(2<<20 + 40*K), {Off: 16 << 20, Len: 8 << 20, FileOff: 0, Role: fs.RoleData}}},
+			{Disk: 1, Kind: fs.KindFile, Device: "/dev/sda3", Path: "/boot/grub/grub.cfg", Size: 200, Extents: []fs.Extent{
+				rec(2<<20 + 41*K), {Off: 2<<20 + 41*K + 0x98, Len: 200, FileOff: 0, Role: fs.RoleInline}}},
+			{Disk: 1, Kind: fs.KindFile, Device: "/dev/sda3", Path: "/Windows/System32/init.sh", Size: 400, Extents: []fs.Extent{
+				rec(2<<20 + 42*K), {Off: 2<<20 + 42*K + 0x98, Len: 400, FileOff: 0, Role: fs.RoleInline}}},
+		},
+	}
+	run := func(reads ...Read) string {
+		var out bytes.Buffer
+		lg := New(bmap.NewIndex(m), Options{}, NewConsole(&out, false))
+		for _, r := range reads {
+			lg.Log(r)
+		}
+		if err := lg.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return out.String()
+	}
+	for _, tc := range []struct {
+		name string
+		read Read
+		want string
+	}{
+		{"the record of a file larger than the MFT", Read{Off: 2<<20 + 40*K, Len: K}, "read f /dev/sda3 /boot/vmlinuz\n"},
+		{"the record of a resident file", Read{Off: 2<<20 + 42*K, Len: K}, "read f /dev/sda3 /Windows/System32/init.sh\n"},
+		{"a page of records: the resident files whose bytes it holds", Read{Off: 2<<20 + 40*K, Len: 4 * K},
+			"read f /dev/sda3 /boot/grub/grub.cfg\nread f /dev/sda3 /Windows/System32/init.sh\n"},
+		{"records of non-resident files: the first file's", Read{Off: 2<<20 + 40*K, Len: K + 0x90}, "read f /dev/sda3 /boot/vmlinuz\n"},
+		{"a record's header alone", Read{Off: 2<<20 + 41*K, Len: 0x90}, "read f /dev/sda3 /boot/grub/grub.cfg\n"},
+		{"a record with its resident bytes", Read{Off: 2<<20 + 41*K, Len: 512}, "read f /dev/sda3 /boot/grub/grub.cfg\n"},
+		{"MFT records of no file", Read{Off: 2 << 20, Len: 4 * K}, "read m /dev/sda3 $MFT\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := run(tc.read); got != tc.want {
 				t.Errorf("got %q, want %q", got, tc.want)
 			}
 		})

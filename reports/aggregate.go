@@ -35,9 +35,14 @@ type objStat struct {
 	data []fs.Extent
 
 	first, last int64
-	reads       int64
-	bytes       int64
-	set         rangeSet
+	// firstData is when the object's contents (bytes with a file offset)
+	// were first read, if hasData: a file's record or index blocks may be
+	// read long before it is opened.
+	firstData int64
+	hasData   bool
+	reads     int64
+	bytes     int64
+	set       rangeSet
 }
 
 // diskStat accumulates per disk.
@@ -53,6 +58,7 @@ type hit struct {
 	id       int32 // index into objs; -1: dropped (MaxObjects)
 	kind     fs.Kind
 	off, len int64
+	fileOff  int64 // the file offset of off, -1: not contents
 }
 
 // Aggregator summarises a trace. It implements logger.Sink (Write, Flush,
@@ -136,7 +142,7 @@ func (a *Aggregator) Write(ev *logger.Event) error {
 				a.byPtr[o.Object] = id
 			}
 		}
-		a.hits = append(a.hits, hit{id, o.Kind, o.Off, o.Len})
+		a.hits = append(a.hits, hit{id, o.Kind, o.Off, o.Len, o.FileOff})
 	}
 	errored := ev.Err != nil
 	a.add(int64(ev.Time), int64(ev.Dur), ev.Conn, ev.Disk, ev.Off, int64(ev.Len), ev.Cache, errored)
@@ -169,7 +175,7 @@ func (a *Aggregator) AddJSON(ev *logger.JSONEvent) {
 		if !ok {
 			id = a.idOf(k, nil)
 		}
-		a.hits = append(a.hits, hit{id, o.Type, o.Off, o.Len})
+		a.hits = append(a.hits, hit{id, o.Type, o.Off, o.Len, o.FileOff})
 	}
 	a.add(ev.T, ev.Dur, ev.Conn, ev.Disk, ev.Off, int64(ev.Len), ev.Cache, ev.Error != "")
 }
@@ -310,6 +316,9 @@ func (a *Aggregator) add(t, dur int64, conn uint64, disk int, off, n int64, cach
 		}
 		st.reads++
 		st.last = max(st.last, t)
+		if h.fileOff >= 0 && !st.hasData && (h.kind == fs.KindFile || h.kind == fs.KindDir) {
+			st.firstData, st.hasData = t, true
+		}
 		st.bytes += h.len
 		// The object's bytes of the request, as disk ranges.
 		from := len(a.covered)
@@ -497,6 +506,10 @@ func (a *Aggregator) Summary() *Summary {
 			DistinctBytes: st.set.size(),
 			Approx:        st.set.approx,
 			Order:         len(s.Objects) + 1,
+		}
+		if st.hasData {
+			fd := Nanos(st.firstData)
+			o.FirstContents = &fd
 		}
 		if st.sizeKnown {
 			o.Size = st.size

@@ -452,3 +452,41 @@ func TestKeysMergeAcrossObjects(t *testing.T) {
 		t.Errorf("objects %+v totals %+v", a.Objects, a.Totals)
 	}
 }
+
+// TestFirstContents: a file whose MFT record (no file offset) is read
+// long before its contents: First is the record's read, FirstContents
+// the first read of its contents, live and from NDJSON alike; a file of
+// which only the record was read has no FirstContents.
+func TestFirstContents(t *testing.T) {
+	m := &bmap.Map{Disks: []bmap.Disk{{Index: 1, Device: "/dev/sda", Size: 1 << 20}}, Objects: []bmap.Object{
+		{Disk: 1, Kind: fs.KindFile, Device: "/dev/sda1", Path: "/vmlinuz", Inode: 65, Size: 8192, Extents: []fs.Extent{
+			{Off: 1024, Len: 1024, FileOff: -1, Role: fs.RoleRecord}, {Off: 65536, Len: 8192, FileOff: 0, Role: fs.RoleData}}},
+		{Disk: 1, Kind: fs.KindFile, Device: "/dev/sda1", Path: "/unread", Inode: 66, Size: 4096, Extents: []fs.Extent{
+			{Off: 2048, Len: 1024, FileOff: -1, Role: fs.RoleRecord}, {Off: 131072, Len: 4096, FileOff: 0, Role: fs.RoleData}}},
+	}}
+	ix := bmap.NewIndex(m)
+	je := []logger.JSONEvent{{T: 100, Disk: 1, Off: 0, Len: 4096}, {T: 200, Disk: 1, Off: 65536, Len: 4096}, {T: 300, Disk: 1, Off: 65536 + 4096, Len: 4096}}
+	evs := liveEvents(ix, je)
+	live, rep := NewAggregator(m, Options{}), NewAggregator(m, Options{})
+	for i := range evs {
+		for _, h := range evs[i].Objects {
+			je[i].Objects = append(je[i].Objects, logger.JSONObject{Type: h.Kind, Device: h.Device, Path: h.Path, Inode: h.Inode, Off: h.Off, Len: h.Len, FileOff: h.FileOff})
+		}
+		live.Write(&evs[i])
+		rep.AddJSON(&je[i])
+	}
+	a, b := live.Summary(), rep.Summary()
+	if !reflect.DeepEqual(a.Objects, b.Objects) {
+		t.Errorf("live %+v\nndjson %+v", a.Objects, b.Objects)
+	}
+	got := map[string]ObjectStats{}
+	for _, o := range a.Objects {
+		got[o.Path] = o
+	}
+	if o := got["/vmlinuz"]; o.First != 100 || o.FirstContents == nil || *o.FirstContents != 200 || o.Share == nil || *o.Share != 1 {
+		t.Errorf("/vmlinuz: first %d, first contents %v, share %v; want 100, 200, 1", o.First, o.FirstContents, o.Share)
+	}
+	if o, ok := got["/unread"]; !ok || o.FirstContents != nil {
+		t.Errorf("/unread (record only): %+v (listed %v), want no first contents", o, ok)
+	}
+}

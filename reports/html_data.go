@@ -87,6 +87,9 @@ type htmlObj struct {
 	Approx   bool     `json:"a,omitempty"`
 	Share    *float64 `json:"h,omitempty"`
 	Prio     int      `json:"q"` // fs.Kind.Priority: the map paints higher over lower
+	// Contents is when a file's or directory's contents were first read
+	// (ObjectStats.FirstContents): sorting by it tells the boot's story.
+	Contents *int64 `json:"c,omitempty"`
 }
 
 // htmlDev is a device of the map and the timeline: a partition or LV
@@ -197,6 +200,10 @@ func newHTMLData(s *Summary) *htmlData {
 			Distinct: o.DistinctBytes, Approx: o.Approx, Share: o.Share,
 			Prio: fs.Kind(o.Type).Priority(),
 		})
+		if o.FirstContents != nil {
+			c := int64(*o.FirstContents)
+			d.Objects[len(d.Objects)-1].Contents = &c
+		}
 	}
 
 	// Devices: every disk's partitions in layout order (coloured), then

@@ -148,6 +148,9 @@ type ObjectStats struct {
 	Approx        bool     `json:"approx,omitempty"`
 	Share         *float64 `json:"share,omitempty"`
 	Order         int      `json:"order"`
+	// FirstContents is when a file's or directory's contents were first
+	// read (nil: never, only its record, inode or index blocks).
+	FirstContents *Nanos `json:"first_contents_ns,omitempty"`
 }
 
 // Range is a byte range of a disk.

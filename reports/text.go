@@ -92,6 +92,32 @@ func WriteText(w io.Writer, s *Summary, top int) error {
 		}
 	}
 
+	// The boot's story: files in the order their contents were first read,
+	// with the share of each that was read: whole-file loads (a kernel,
+	// an initrd, a program) stand out from files merely brushed.
+	var story []*ObjectStats
+	for _, o := range files {
+		if o.Type == fs.KindFile && o.FirstContents != nil {
+			story = append(story, o)
+		}
+	}
+	slices.SortStableFunc(story, func(a, b *ObjectStats) int { return cmp.Compare(*a.FirstContents, *b.FirstContents) })
+	if len(story) > 0 {
+		n := min(2*top, len(story))
+		p("\nFiles in the order their contents were first read (%d of %d):\n", n, len(story))
+		rows := [][]string{}
+		for i, o := range story[:n] {
+			load := ""
+			if o.Share != nil && *o.Share >= 0.999 {
+				load = "whole"
+			}
+			rows = append(rows, []string{strconv.Itoa(i + 1), durStr(*o.FirstContents), o.Device, o.Path, sizeStr(o), num(o.DistinctBytes), shareStr(o), load})
+		}
+		if err := table(w, []string{"#", "First read", "Device", "Path", "Size", "Read", "Share", "Load"}, "rrllrrrl", rows); err != nil {
+			return err
+		}
+	}
+
 	if len(s.Unmapped) > 0 {
 		n := min(top, len(s.Unmapped))
 		p("\nUnmapped reads (%d range%s", len(s.Unmapped), plural(int64(len(s.Unmapped))))

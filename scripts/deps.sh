@@ -20,6 +20,8 @@ if [ "$what" != demo ]; then
     [mkswap]=util-linux [blkid]=util-linux
     [mkfs.xfs]=xfsprogs [mkfs.btrfs]=btrfs-progs [cryptsetup]=cryptsetup-bin [makefs]=makefs
     [xorriso]=xorriso [mkfs.exfat]=exfatprogs
+    [/usr/share/OVMF/OVMF_CODE_4M.fd]=ovmf [/usr/lib/grub/x86_64-efi/ntfs.mod]=grub-efi-amd64-bin
+    [/usr/lib/grub/i386-pc/boot.img]=grub-pc-bin [grub-mkimage]=grub-common [ntfs-3g]=ntfs-3g
     [/usr/bin/time]=time
     [mshowfat]=mtools [ntfscluster]=ntfs-3g [gcc]=gcc
     [/usr/include/ntfs-3g/volume.h]=ntfs-3g-dev

@@ -276,6 +276,7 @@ func (o *opener) disk(d Disk) error {
 	for _, r := range tab.Regions {
 		disk.Structures = append(disk.Structures, Structure{Name: r.Name, Off: r.Off, Len: r.Len})
 	}
+	disk.Structures = append(disk.Structures, bootCode(d.R, d.Size)...)
 	o.st.Devices = append(o.st.Devices, disk) // a partitioned disk is not probed
 	for _, p := range tab.Partitions {
 		pd := &Device{Name: part.DeviceName(index, p.Number), Kind: KindPartition, Disk: index, Parent: disk,

@@ -492,8 +492,10 @@
       col("b", "bytes read", num(function (r) { return r.b; }, function (r) { return fmtBytes(r.b); })),
       col("u", "distinct", num(function (r) { return r.u; }, function (r) { return (r.a ? "≤ " : "") + fmtBytes(r.u); })),
       col("s", "size", num(function (r) { return r.s || 0; }, function (r) { return r.s ? fmtBytes(r.s) : ""; })),
-      col("h", "% read", num(function (r) { return r.h === undefined ? -1 : r.h; }, function (r) { return shareText(r.h); }))
+      col("h", "% read", num(function (r) { return r.h === undefined ? -1 : r.h; }, function (r) { return shareText(r.h); })),
+      col("c", "contents first read", num(function (r) { return r.c === undefined ? Infinity : r.c; }, function (r) { return r.c === undefined ? "" : fmtNs(r.c); }))
     ];
+    objCols[11].title = "when the file's contents were first read (not its record, inode or index blocks): sort by it for the boot's story";
     objCols[8].title = "bytes of the object read at least once";
     objCols[10].title = "part of the contents read (files, directories); distinct/size otherwise";
     // n: the rank by first read among the files, directories and
