@@ -6,6 +6,7 @@ import (
 	"io"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/virt-bmap/virt-bmap/bmap"
 	"github.com/virt-bmap/virt-bmap/fs"
@@ -113,7 +114,56 @@ func Lines(dst []*bmap.Object, ev *Event) []*bmap.Object {
 	if len(dst) == n {
 		dst = append(dst, top.Object)
 	}
-	return dst
+	return oneNamePerFile(dst, n, ev)
+}
+
+// oneNamePerFile keeps, among the lines dst[n:], one name per file: the
+// names of a hard-linked file (same device and inode, a file with several
+// names: NTFS hard links, ext's) are one file read once. The name kept is
+// the preferred one (preferredName) among every name the read touched.
+func oneNamePerFile(dst []*bmap.Object, n int, ev *Event) []*bmap.Object {
+	out := dst[:n]
+	for _, o := range dst[n:] {
+		if o.Kind != fs.KindFile || o.Inode == 0 {
+			out = append(out, o)
+			continue
+		}
+		best := o
+		for i := range ev.Objects {
+			c := ev.Objects[i].Object
+			if c.Kind == fs.KindFile && c.Inode == o.Inode && c.Device == o.Device && preferredName(c.Path, best.Path) {
+				best = c
+			}
+		}
+		dup := false
+		for _, p := range out[n:] {
+			dup = dup || p == best
+		}
+		if !dup {
+			out = append(out, best)
+		}
+	}
+	return out
+}
+
+// preferredName reports whether path a is the better name of a
+// hard-linked file than b, for the console: a name outside a WinSxS
+// directory (Windows' component store, which holds a hard link of nearly
+// every system file: System32/notepad.exe is what a person recognises),
+// then the shorter path, then the first in byte order.
+func preferredName(a, b string) bool {
+	wa, wb := inWinSxS(a), inWinSxS(b)
+	if wa != wb {
+		return wb
+	}
+	if len(a) != len(b) {
+		return len(a) < len(b)
+	}
+	return a < b
+}
+
+func inWinSxS(p string) bool {
+	return strings.Contains(strings.ToLower(p), "/winsxs/")
 }
 
 // touchesInline reports whether [off, off+n) holds part of a value stored

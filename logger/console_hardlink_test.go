@@ -1,0 +1,39 @@
+package logger
+
+import (
+	"testing"
+
+	"github.com/virt-bmap/virt-bmap/bmap"
+	"github.com/virt-bmap/virt-bmap/fs"
+)
+
+// TestHardLinkOneLine: a read of a file with three names (NTFS hard links,
+// one in WinSxS) prints one line, under the name outside WinSxS, whichever
+// name the map lists first; another file in the same read keeps its line.
+func TestHardLinkOneLine(t *testing.T) {
+	obj := func(path string, ino uint64) *bmap.Object {
+		return &bmap.Object{Disk: 1, Kind: fs.KindFile, Device: "/dev/sda3", Path: path, Inode: ino}
+	}
+	sxs := obj("/Windows/WinSxS/amd64_notepad_31bf3856/notepad.exe", 57)
+	sys32 := obj("/Windows/System32/notepad.exe", 57)
+	win := obj("/Windows/notepad.exe", 57)
+	other := obj("/Windows/System32/calc.exe", 58)
+	ev := &Event{Off: 0x1000, Len: 8192, Objects: []Object{
+		{Object: sxs, Off: 0x1000, Len: 4096, FileOff: 0},
+		{Object: sys32, Off: 0x1000, Len: 4096, FileOff: 0},
+		{Object: win, Off: 0x1000, Len: 4096, FileOff: 0},
+		{Object: other, Off: 0x2000, Len: 4096, FileOff: 0},
+	}}
+	lines := Lines(nil, ev)
+	if len(lines) != 2 || lines[0] != win || lines[1] != other {
+		var got []string
+		for _, l := range lines {
+			got = append(got, l.Path)
+		}
+		t.Fatalf("lines %q, want /Windows/notepad.exe then calc.exe", got)
+	}
+	if !preferredName("/Windows/System32/notepad.exe", "/Windows/WinSxS/x/notepad.exe") ||
+		preferredName("/Windows/WinSxS/n.exe", "/Windows/System32/drivers/etc/long/notepad.exe") {
+		t.Error("preferredName: a WinSxS name must lose to any other")
+	}
+}
