@@ -6,8 +6,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"testing"
-
-	"github.com/virt-bmap/virt-bmap/fs"
 )
 
 // addSynthetic fills b with a map shaped like a real 8 GiB disk: one
@@ -18,16 +16,16 @@ func addSynthetic(b *Builder) {
 	r := rand.New(rand.NewPCG(42, 42))
 	const disk, part = 8 << 30, 1 << 20
 	b.AddDisk(Disk{Index: 1, Device: "/dev/sda", Size: disk})
-	meta := func(off, n int64) []fs.Extent {
-		return []fs.Extent{{Off: off, Len: n, FileOff: -1, Role: fs.RoleMeta}}
+	meta := func(off, n int64) []Extent {
+		return []Extent{{Off: off, Len: n, FileOff: -1, Role: RoleMeta}}
 	}
-	b.Add(Object{Disk: 1, Kind: fs.KindDisk, Device: "/dev/sda", Extents: meta(0, disk)})
-	b.Add(Object{Disk: 1, Kind: fs.KindPartition, Device: "/dev/sda1", Extents: meta(part, disk-part)})
+	b.Add(Object{Disk: 1, Kind: KindDisk, Device: "/dev/sda", Extents: meta(0, disk)})
+	b.Add(Object{Disk: 1, Kind: KindPartition, Device: "/dev/sda1", Extents: meta(part, disk-part)})
 	const group = 128 << 20
 	for g := int64(0); g < 64; g++ {
 		at := part + g*group
-		b.Add(Object{Disk: 1, Kind: fs.KindMeta, Device: "/dev/sda1", Path: fmt.Sprintf("group %d block bitmap", g), Extents: meta(at+4096, 4096)})
-		b.Add(Object{Disk: 1, Kind: fs.KindMeta, Device: "/dev/sda1", Path: fmt.Sprintf("group %d inode table", g), Extents: meta(at+8192, 512<<10)})
+		b.Add(Object{Disk: 1, Kind: KindMeta, Device: "/dev/sda1", Path: fmt.Sprintf("group %d block bitmap", g), Extents: meta(at+4096, 4096)})
+		b.Add(Object{Disk: 1, Kind: KindMeta, Device: "/dev/sda1", Path: fmt.Sprintf("group %d inode table", g), Extents: meta(at+8192, 512<<10)})
 	}
 	at := int64(part + 1<<20)
 	next := func(blocks int) int64 {
@@ -36,20 +34,20 @@ func addSynthetic(b *Builder) {
 		at += int64(blocks) * 4096
 		return o
 	}
-	ext := make([]fs.Extent, 0, 4)
+	ext := make([]Extent, 0, 4)
 	for d := 0; d < 5000; d++ {
-		b.Add(Object{Disk: 1, Kind: fs.KindDir, Device: "/dev/sda1", Path: fmt.Sprintf("/usr/share/d%04d", d), Inode: uint64(d + 2), Size: 4096,
-			Extents: []fs.Extent{{Off: next(1), Len: 4096, FileOff: 0, Role: fs.RoleData}}})
+		b.Add(Object{Disk: 1, Kind: KindDir, Device: "/dev/sda1", Path: fmt.Sprintf("/usr/share/d%04d", d), Inode: uint64(d + 2), Size: 4096,
+			Extents: []Extent{{Off: next(1), Len: 4096, FileOff: 0, Role: RoleData}}})
 	}
 	for f := 0; f < 50000; f++ {
 		ext = ext[:0]
 		var fo int64
 		for k := 1 + r.IntN(3); k > 0; k-- {
 			n := 1 + r.IntN(16)
-			ext = append(ext, fs.Extent{Off: next(n), Len: int64(n) * 4096, FileOff: fo, Role: fs.RoleData})
+			ext = append(ext, Extent{Off: next(n), Len: int64(n) * 4096, FileOff: fo, Role: RoleData})
 			fo += int64(n) * 4096
 		}
-		b.Add(Object{Disk: 1, Kind: fs.KindFile, Device: "/dev/sda1", Path: fmt.Sprintf("/usr/share/d%04d/file-%06d.dat", f%5000, f),
+		b.Add(Object{Disk: 1, Kind: KindFile, Device: "/dev/sda1", Path: fmt.Sprintf("/usr/share/d%04d/file-%06d.dat", f%5000, f),
 			Inode: uint64(f + 10000), Size: fo, Extents: ext})
 	}
 }

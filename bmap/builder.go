@@ -1,7 +1,5 @@
 package bmap
 
-import "github.com/virt-bmap/virt-bmap/fs"
-
 // Builder collects the disks and objects of a map. The zero value is not
 // ready for use; call NewBuilder.
 type Builder struct {
@@ -10,7 +8,7 @@ type Builder struct {
 	// ext is the current chunk the objects' extents are copied into, so
 	// that a map of 100,000 extents costs a few allocations rather than one
 	// per object.
-	ext     []fs.Extent
+	ext     []Extent
 	volumes []Volume
 }
 
@@ -35,10 +33,10 @@ func (b *Builder) Add(o Object) {
 			n++
 		}
 	}
-	var exts []fs.Extent
+	var exts []Extent
 	if n > 0 {
 		if cap(b.ext)-len(b.ext) < n {
-			b.ext = make([]fs.Extent, 0, max(extChunk, n))
+			b.ext = make([]Extent, 0, max(extChunk, n))
 		}
 		start := len(b.ext)
 		for _, e := range o.Extents {
@@ -68,7 +66,7 @@ func (b *Builder) Map() *Map {
 
 // validExtent reports whether e places at least one byte at a
 // non-negative offset without overflowing int64.
-func validExtent(e fs.Extent) bool {
+func validExtent(e Extent) bool {
 	return e.Off >= 0 && e.Len > 0 && e.Off <= maxOff-e.Len
 }
 

@@ -69,7 +69,7 @@ func TestReadJSONCorrupt(t *testing.T) {
 		{"version string", `{"version":"1"}`, "version"},
 		{"version 0", `{"version":0}`, "unsupported version 0"},
 		{"trailing data", `{"version":1} {}`, "data after the end"},
-		{"bad type", obj(`{"disk":1,"type":"q","device":"/dev/sda","extents":[]}`), `line 2: object 0: fs: invalid object kind "q"`},
+		{"bad type", obj(`{"disk":1,"type":"q","device":"/dev/sda","extents":[]}`), `line 2: object 0: invalid object kind "q"`},
 		{"missing type", obj(`{"disk":1,"device":"/dev/sda","extents":[]}`), "invalid type"},
 		{"disk 0", obj(`{"disk":0,"type":"v","device":"/dev/sda","extents":[]}`), "disk index 0"},
 		{"absurd disk", obj(`{"disk":1000000,"type":"v","device":"/dev/sda","extents":[]}`), "disk index 1000000"},

@@ -6,20 +6,19 @@ import (
 	"strings"
 
 	"github.com/virt-bmap/virt-bmap/bmap"
-	"github.com/virt-bmap/virt-bmap/fs"
 )
 
 func Example() {
 	b := bmap.NewBuilder()
 	b.AddDisk(bmap.Disk{Index: 1, Device: "/dev/sda", Size: 0x10000})
-	b.Add(bmap.Object{Disk: 1, Kind: fs.KindDisk, Device: "/dev/sda",
-		Extents: []fs.Extent{{Off: 0, Len: 0x10000, FileOff: -1, Role: fs.RoleMeta}}})
-	b.Add(bmap.Object{Disk: 1, Kind: fs.KindPartition, Device: "/dev/sda1",
-		Extents: []fs.Extent{{Off: 0x1000, Len: 0xf000, FileOff: -1, Role: fs.RoleMeta}}})
-	b.Add(bmap.Object{Disk: 1, Kind: fs.KindFile, Device: "/dev/sda1", Path: "/boot/vmlinuz", Size: 0x2000,
-		Extents: []fs.Extent{
-			{Off: 0x4000, Len: 0x1000, FileOff: 0x1000, Role: fs.RoleData},
-			{Off: 0x8000, Len: 0x1000, FileOff: 0, Role: fs.RoleData},
+	b.Add(bmap.Object{Disk: 1, Kind: bmap.KindDisk, Device: "/dev/sda",
+		Extents: []bmap.Extent{{Off: 0, Len: 0x10000, FileOff: -1, Role: bmap.RoleMeta}}})
+	b.Add(bmap.Object{Disk: 1, Kind: bmap.KindPartition, Device: "/dev/sda1",
+		Extents: []bmap.Extent{{Off: 0x1000, Len: 0xf000, FileOff: -1, Role: bmap.RoleMeta}}})
+	b.Add(bmap.Object{Disk: 1, Kind: bmap.KindFile, Device: "/dev/sda1", Path: "/boot/vmlinuz", Size: 0x2000,
+		Extents: []bmap.Extent{
+			{Off: 0x4000, Len: 0x1000, FileOff: 0x1000, Role: bmap.RoleData},
+			{Off: 0x8000, Len: 0x1000, FileOff: 0, Role: bmap.RoleData},
 		}})
 	m := b.Map()
 	if err := bmap.WriteText(os.Stdout, m); err != nil {

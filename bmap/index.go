@@ -4,8 +4,6 @@ import (
 	"cmp"
 	"math"
 	"slices"
-
-	"github.com/virt-bmap/virt-bmap/fs"
 )
 
 // Hit is one object a read touched.
@@ -20,7 +18,7 @@ type Hit struct {
 	// block, a partition).
 	FileOff int64
 	// Extent is the object's extent that holds Off.
-	Extent *fs.Extent
+	Extent *Extent
 
 	rank int32 // the object's place in the priority order, during Lookup
 }
@@ -46,7 +44,7 @@ type diskIndex struct {
 }
 
 type entry struct {
-	ext *fs.Extent
+	ext *Extent
 	obj int32
 }
 
@@ -58,7 +56,7 @@ type entry struct {
 // the highest-priority ones when the whole index would otherwise grow out
 // of proportion to the map (see coverLimit and Truncated).
 //
-// The priority order is f > d > m > l > p > v (fs.Kind.Priority); among
+// The priority order is f > d > m > l > p > v (Kind.Priority); among
 // objects of one priority, the narrowest (smallest total extent length)
 // comes first, then the one that starts first on disk, then the one added
 // first.

@@ -7,8 +7,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/virt-bmap/virt-bmap/fs"
 )
 
 // hitString shows a hit as "f /etc/passwd @c000+400 fo=0" for messages
@@ -193,7 +191,7 @@ func bruteLookup(m *Map, disk int, off, n int64) []Hit {
 		union += curB - curA
 		at := pieces[0][0]
 		// The extent holding the first byte: lowest offset, then first listed.
-		var ext *fs.Extent
+		var ext *Extent
 		for j := range o.Extents {
 			e := &o.Extents[j]
 			if e.Off <= at && at < e.End() && (ext == nil || e.Off < ext.Off) {
@@ -278,8 +276,8 @@ func TestIndexEmpty(t *testing.T) {
 	}
 	// Objects with bad extents (a hand-made Map) are left out, not fatal.
 	ix = NewIndex(&Map{Objects: []Object{
-		{Disk: 1, Kind: fs.KindFile, Device: "/dev/sda", Extents: []fs.Extent{{Off: -1, Len: 5}, {Off: 10, Len: 0}, {Off: maxOff, Len: 1}}},
-		{Disk: 0, Kind: fs.KindFile, Device: "/dev/sda", Extents: []fs.Extent{{Off: 0, Len: 5}}},
+		{Disk: 1, Kind: KindFile, Device: "/dev/sda", Extents: []Extent{{Off: -1, Len: 5}, {Off: 10, Len: 0}, {Off: maxOff, Len: 1}}},
+		{Disk: 0, Kind: KindFile, Device: "/dev/sda", Extents: []Extent{{Off: 0, Len: 5}}},
 	}})
 	if hs := ix.Lookup(1, 0, maxOff); len(hs) != 0 {
 		t.Fatalf("%v", hitsString(hs))
@@ -292,8 +290,8 @@ func TestIndexNestedBudget(t *testing.T) {
 	const n = 3000
 	m := &Map{}
 	for i := int64(0); i < n; i++ {
-		m.Objects = append(m.Objects, Object{Disk: 1, Kind: fs.KindFile, Device: "/dev/sda", Path: fmt.Sprint("/f", i),
-			Extents: []fs.Extent{{Off: i, Len: 2 * (n - i), FileOff: 0, Role: fs.RoleData}}})
+		m.Objects = append(m.Objects, Object{Disk: 1, Kind: KindFile, Device: "/dev/sda", Path: fmt.Sprint("/f", i),
+			Extents: []Extent{{Off: i, Len: 2 * (n - i), FileOff: 0, Role: RoleData}}})
 	}
 	ix := NewIndex(m)
 	if ix.Truncated() == 0 {
@@ -364,14 +362,14 @@ func TestLookupConcurrent(t *testing.T) {
 func TestLookupManyHits(t *testing.T) {
 	m := &Map{Disks: []Disk{{Index: 1, Device: "/dev/sda", Size: 1 << 30}}}
 	m.Objects = append(m.Objects,
-		Object{Disk: 1, Kind: fs.KindDisk, Device: "/dev/sda", Extents: []fs.Extent{{Off: 0, Len: 1 << 30, FileOff: -1}}},
-		Object{Disk: 1, Kind: fs.KindPartition, Device: "/dev/sda1", Extents: []fs.Extent{{Off: 1 << 20, Len: 1 << 29, FileOff: -1}}})
-	dir := Object{Disk: 1, Kind: fs.KindDir, Device: "/dev/sda1", Path: "/d"}
+		Object{Disk: 1, Kind: KindDisk, Device: "/dev/sda", Extents: []Extent{{Off: 0, Len: 1 << 30, FileOff: -1}}},
+		Object{Disk: 1, Kind: KindPartition, Device: "/dev/sda1", Extents: []Extent{{Off: 1 << 20, Len: 1 << 29, FileOff: -1}}})
+	dir := Object{Disk: 1, Kind: KindDir, Device: "/dev/sda1", Path: "/d"}
 	for i := range 3000 {
 		off := int64(1<<20 + i*1024)
-		m.Objects = append(m.Objects, Object{Disk: 1, Kind: fs.KindFile, Device: "/dev/sda1", Path: fmt.Sprintf("/d/f%d", i),
-			Extents: []fs.Extent{{Off: off, Len: 512, FileOff: 0, Role: fs.RoleData}}})
-		dir.Extents = append(dir.Extents, fs.Extent{Off: off + 512, Len: 512, FileOff: int64(i) * 512, Role: fs.RoleData})
+		m.Objects = append(m.Objects, Object{Disk: 1, Kind: KindFile, Device: "/dev/sda1", Path: fmt.Sprintf("/d/f%d", i),
+			Extents: []Extent{{Off: off, Len: 512, FileOff: 0, Role: RoleData}}})
+		dir.Extents = append(dir.Extents, Extent{Off: off + 512, Len: 512, FileOff: int64(i) * 512, Role: RoleData})
 	}
 	m.Objects = append(m.Objects, dir)
 	ix := NewIndex(m)

@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"io"
 	"unicode/utf8"
-
-	"github.com/virt-bmap/virt-bmap/fs"
 )
 
 // The JSON form is object-oriented: every object once, with all its
@@ -93,7 +91,7 @@ func WriteJSON(w io.Writer, m *Map) error {
 		jo := jsonObject{Object: o}
 		if o.Extents == nil {
 			c := *o
-			c.Extents = []fs.Extent{}
+			c.Extents = []Extent{}
 			jo.Object = &c
 		}
 		if !utf8.ValidString(o.Path) {

@@ -6,8 +6,6 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-
-	"github.com/virt-bmap/virt-bmap/fs"
 )
 
 func TestJSONRoundTrip(t *testing.T) {
@@ -77,7 +75,7 @@ func TestReadJSONIgnoresUnknownFields(t *testing.T) {
 func TestJSONNonUTF8Name(t *testing.T) {
 	m := &Map{Disks: []Disk{{Index: 1, Device: "/dev/sda", Size: 1 << 20}},
 		Objects: []Object{{Disk: 1, Kind: 'f', Device: "/dev/sda1", Path: "/caf\xe9 \xff.txt",
-			Extents: []fs.Extent{{Off: 4096, Len: 4096, FileOff: 0, Role: fs.RoleData}}}}}
+			Extents: []Extent{{Off: 4096, Len: 4096, FileOff: 0, Role: RoleData}}}}}
 	var buf bytes.Buffer
 	if err := WriteJSON(&buf, m); err != nil {
 		t.Fatal(err)

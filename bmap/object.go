@@ -23,8 +23,6 @@
 // a budget proportional to the map however its objects overlap.
 package bmap
 
-import "github.com/virt-bmap/virt-bmap/fs"
-
 // Disk is one image of the map. Index is 1-based, in the order the images
 // were given on the command line; it is the first column of the text form.
 type Disk struct {
@@ -37,17 +35,17 @@ type Disk struct {
 // Object is one thing the map places on a disk: the disk itself, a
 // partition, a logical volume, a metadata structure, a directory or a file.
 type Object struct {
-	Disk   int     `json:"disk"`
-	Kind   fs.Kind `json:"type"`
-	Device string  `json:"device"`         // "/dev/sda1"; the disk's device for v
-	Path   string  `json:"path,omitempty"` // file or directory path, metadata structure name
+	Disk   int    `json:"disk"`
+	Kind   Kind   `json:"type"`
+	Device string `json:"device"`         // "/dev/sda1"; the disk's device for v
+	Path   string `json:"path,omitempty"` // file or directory path, metadata structure name
 	// Inode, Size and Symlink are known for files and directories made
 	// from a filesystem walk; a map read from the text form lacks them.
 	Inode   uint64 `json:"inode,omitempty"`
 	Size    int64  `json:"size,omitempty"`
 	Symlink bool   `json:"symlink,omitempty"`
 	// Extents are in disk offsets (the partition's offset already added).
-	Extents []fs.Extent `json:"extents"`
+	Extents []Extent `json:"extents"`
 }
 
 // Map is a complete block map.

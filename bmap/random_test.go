@@ -3,11 +3,9 @@ package bmap
 import (
 	"fmt"
 	"math/rand/v2"
-
-	"github.com/virt-bmap/virt-bmap/fs"
 )
 
-var allKinds = []fs.Kind{fs.KindDisk, fs.KindPartition, fs.KindLV, fs.KindMeta, fs.KindDir, fs.KindFile}
+var allKinds = []Kind{KindDisk, KindPartition, KindLV, KindMeta, KindDir, KindFile}
 
 // randomMap makes a map of n objects on up to three disks of a few KiB,
 // with extents that overlap each other (across and within objects), touch
@@ -23,7 +21,7 @@ func randomMap(r *rand.Rand, n int) *Map {
 			Kind:   allKinds[r.IntN(len(allKinds))],
 			Device: fmt.Sprintf("/dev/sd%c%d", 'a'+r.IntN(2), r.IntN(3)),
 		}
-		if o.Kind != fs.KindDisk && o.Kind != fs.KindPartition && r.IntN(8) > 0 {
+		if o.Kind != KindDisk && o.Kind != KindPartition && r.IntN(8) > 0 {
 			// Few distinct names, so that some objects share a text key.
 			o.Path = fmt.Sprintf("/f%d", r.IntN(n/2+1))
 			if r.IntN(10) == 0 {
@@ -34,15 +32,15 @@ func randomMap(r *rand.Rand, n int) *Map {
 		for k := r.IntN(4); k >= 0; k-- {
 			off := int64(r.IntN(1<<13)) &^ int64(r.IntN(2)*0xff) // often aligned: shared boundaries
 			ln := int64(1 + r.IntN(1<<10))
-			e := fs.Extent{Off: off, Len: ln, FileOff: fo, Role: fs.RoleData}
+			e := Extent{Off: off, Len: ln, FileOff: fo, Role: RoleData}
 			if r.IntN(5) == 0 {
-				e.FileOff, e.Role = -1, fs.RoleMeta
+				e.FileOff, e.Role = -1, RoleMeta
 			} else {
 				fo += ln
 			}
 			o.Extents = append(o.Extents, e)
 			if r.IntN(4) == 0 { // an adjacent extent
-				o.Extents = append(o.Extents, fs.Extent{Off: off + ln, Len: 1 + int64(r.IntN(300)), FileOff: -1, Role: fs.RoleMeta})
+				o.Extents = append(o.Extents, Extent{Off: off + ln, Len: 1 + int64(r.IntN(300)), FileOff: -1, Role: RoleMeta})
 			}
 		}
 		b.Add(o)

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/virt-bmap/virt-bmap/fs"
 	"github.com/virt-bmap/virt-bmap/internal/testutil"
 )
 
@@ -51,8 +50,8 @@ func TestRealExtImage(t *testing.T) {
 	must(t, err)
 	b := NewBuilder()
 	b.AddDisk(Disk{Index: 1, Device: "/dev/sda", Size: st.Size()})
-	b.Add(Object{Disk: 1, Kind: fs.KindDisk, Device: "/dev/sda", Extents: []fs.Extent{{Off: 0, Len: st.Size(), FileOff: -1, Role: fs.RoleMeta}}})
-	b.Add(Object{Disk: 1, Kind: fs.KindMeta, Device: "/dev/sda", Path: "superblock", Extents: []fs.Extent{{Off: 1024, Len: 1024, FileOff: -1, Role: fs.RoleMeta}}})
+	b.Add(Object{Disk: 1, Kind: KindDisk, Device: "/dev/sda", Extents: []Extent{{Off: 0, Len: st.Size(), FileOff: -1, Role: RoleMeta}}})
+	b.Add(Object{Disk: 1, Kind: KindMeta, Device: "/dev/sda", Path: "superblock", Extents: []Extent{{Off: 1024, Len: 1024, FileOff: -1, Role: RoleMeta}}})
 	pathOf := map[uint64]string{}
 	queue := []string{"/"}
 	for len(queue) > 0 {
@@ -66,9 +65,9 @@ func TestRealExtImage(t *testing.T) {
 			}
 			ino, _ := strconv.ParseUint(f[1], 10, 64)
 			p := strings.TrimSuffix(d, "/") + "/" + f[5]
-			kind := fs.KindFile
+			kind := KindFile
 			if strings.HasPrefix(f[2], "04") {
-				kind = fs.KindDir
+				kind = KindDir
 				queue = append(queue, p)
 			}
 			size, _ := strconv.ParseInt(f[6], 10, 64)
@@ -100,7 +99,7 @@ func TestRealExtImage(t *testing.T) {
 	// Every block of every object: who owns it according to debugfs.
 	var blocks []int64
 	for _, o := range m.Objects {
-		if o.Kind != fs.KindFile && o.Kind != fs.KindDir {
+		if o.Kind != KindFile && o.Kind != KindDir {
 			continue
 		}
 		for _, e := range o.Extents {
@@ -140,7 +139,7 @@ func TestRealExtImage(t *testing.T) {
 			if len(hits) == 0 || hits[0].Object.Path != pathOf[ino] {
 				t.Fatalf("%s index: block %d: got %s, debugfs says inode %d %s", name, blk, hitsString(hits), ino, pathOf[ino])
 			}
-			if last := hits[len(hits)-1]; last.Object.Kind != fs.KindDisk || last.Len != bs {
+			if last := hits[len(hits)-1]; last.Object.Kind != KindDisk || last.Len != bs {
 				t.Errorf("%s index: block %d: last hit %s, want the whole disk", name, blk, hitString(last))
 			}
 		}
@@ -153,7 +152,7 @@ func TestRealExtImage(t *testing.T) {
 			} else {
 				textOff++
 			}
-		} else if h.Extent.Role != fs.RoleExtentIndex {
+		} else if h.Extent.Role != RoleExtentIndex {
 			t.Errorf("block %d: %s has no file offset but is not an index block", blk, hitString(h))
 		}
 	}
@@ -183,12 +182,12 @@ func TestRealExtImage(t *testing.T) {
 			continue
 		}
 		for _, e := range o.Extents {
-			if e.Role == fs.RoleExtentIndex {
+			if e.Role == RoleExtentIndex {
 				idxBlk = e.Off / bs
 			}
 		}
 		for _, e := range o.Extents {
-			for x := e.Off; x < e.End() && e.Role == fs.RoleData && idxBlk >= 0; x += bs {
+			for x := e.Off; x < e.End() && e.Role == RoleData && idxBlk >= 0; x += bs {
 				if x/bs > idxBlk {
 					wantOff++
 				}
@@ -200,15 +199,15 @@ func TestRealExtImage(t *testing.T) {
 		t.Errorf("text form: %d exact, %d approximate file offsets; want %d approximate", textExact, textOff, wantOff)
 	}
 	// A block nobody owns (inode table area aside) is the disk's only.
-	if hits := exact.Lookup(1, 3500*bs, bs); len(hits) != 1 || hits[0].Object.Kind != fs.KindDisk {
+	if hits := exact.Lookup(1, 3500*bs, bs); len(hits) != 1 || hits[0].Object.Kind != KindDisk {
 		t.Errorf("block 3500: %s", hitsString(hits))
 	}
 }
 
 // parseEx turns debugfs "ex" output into extents: leaves are data with
 // their logical offset, interior nodes are extent-index blocks.
-func parseEx(t *testing.T, out string, bs int64) []fs.Extent {
-	var ex []fs.Extent
+func parseEx(t *testing.T, out string, bs int64) []Extent {
+	var ex []Extent
 	for _, line := range strings.Split(out, "\n") {
 		// " 1/ 1   2/ 12     3 -     5  1368 -  1370      3 "
 		f := strings.Fields(strings.ReplaceAll(line, "/", " / "))
@@ -229,10 +228,10 @@ func parseEx(t *testing.T, out string, bs int64) []fs.Extent {
 		}
 		lstart, phys, n := nums[0], nums[2], nums[len(nums)-1]
 		if level < depth {
-			ex = append(ex, fs.Extent{Off: phys * bs, Len: bs, FileOff: -1, Role: fs.RoleExtentIndex})
+			ex = append(ex, Extent{Off: phys * bs, Len: bs, FileOff: -1, Role: RoleExtentIndex})
 			continue
 		}
-		ex = append(ex, fs.Extent{Off: phys * bs, Len: n * bs, FileOff: lstart * bs, Role: fs.RoleData})
+		ex = append(ex, Extent{Off: phys * bs, Len: n * bs, FileOff: lstart * bs, Role: RoleData})
 	}
 	return ex
 }

@@ -9,8 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-
-	"github.com/virt-bmap/virt-bmap/fs"
 )
 
 // The text form is the original virt-bmap's: one line per (segment,
@@ -57,7 +55,7 @@ func (e *SyntaxError) Unwrap() error { return ErrFormat }
 // textKey identifies an object in the text form.
 type textKey struct {
 	disk         int
-	kind         fs.Kind
+	kind         Kind
 	device, path string
 }
 
@@ -256,7 +254,7 @@ func readText(r io.Reader, skipped int) (*Map, error) {
 		if n := len(o.Extents); n > 0 && o.Extents[n-1].End() == l.start {
 			o.Extents[n-1].Len += l.end - l.start
 		} else {
-			o.Extents = append(o.Extents, fs.Extent{Off: l.start, Len: l.end - l.start})
+			o.Extents = append(o.Extents, Extent{Off: l.start, Len: l.end - l.start})
 		}
 		d := disks[l.disk]
 		if d == nil {
@@ -264,7 +262,7 @@ func readText(r io.Reader, skipped int) (*Map, error) {
 			disks[l.disk] = d
 		}
 		d.size = max(d.size, l.end)
-		if l.kind == fs.KindDisk && d.device == "" {
+		if l.kind == KindDisk && d.device == "" {
 			d.device = l.device
 		}
 	}
@@ -299,8 +297,8 @@ func splitLines(data []byte, atEOF bool) (advance int, token []byte, err error) 
 // the text form and gives them roles and file offsets.
 func finishTextObject(o *Object) {
 	ex := o.Extents
-	if !slices.IsSortedFunc(ex, func(a, b fs.Extent) int { return cmpInt64(a.Off, b.Off) }) {
-		slices.SortFunc(ex, func(a, b fs.Extent) int { return cmpInt64(a.Off, b.Off) })
+	if !slices.IsSortedFunc(ex, func(a, b Extent) int { return cmpInt64(a.Off, b.Off) }) {
+		slices.SortFunc(ex, func(a, b Extent) int { return cmpInt64(a.Off, b.Off) })
 	}
 	// Merge overlapping or touching extents (only a hand-made map has
 	// them: the writer never repeats an object within a segment).
@@ -316,14 +314,14 @@ func finishTextObject(o *Object) {
 		n++
 	}
 	ex = ex[:n:n]
-	content := o.Kind == fs.KindFile || o.Kind == fs.KindDir
+	content := o.Kind == KindFile || o.Kind == KindDir
 	var at int64
 	for i := range ex {
 		if content {
-			ex[i].Role, ex[i].FileOff = fs.RoleData, at
+			ex[i].Role, ex[i].FileOff = RoleData, at
 			at += ex[i].Len
 		} else {
-			ex[i].Role, ex[i].FileOff = fs.RoleMeta, -1
+			ex[i].Role, ex[i].FileOff = RoleMeta, -1
 		}
 	}
 	o.Extents = ex
@@ -342,7 +340,7 @@ func cmpInt64(a, b int64) int {
 type textLine struct {
 	disk         int
 	start, end   int64
-	kind         fs.Kind
+	kind         Kind
 	device, path string
 }
 
@@ -387,10 +385,10 @@ func parseLine(b []byte) (textLine, error) {
 	case l.end == l.start:
 		return l, fmt.Errorf("empty range: END %x equals START", l.end)
 	}
-	if len(f[3]) != 1 || !fs.Kind(f[3][0]).Valid() {
+	if len(f[3]) != 1 || !Kind(f[3][0]).Valid() {
 		return l, fmt.Errorf("unknown type %q: want one of v p l m d f", clip(f[3]))
 	}
-	l.kind = fs.Kind(f[3][0])
+	l.kind = Kind(f[3][0])
 	l.device = string(f[4])
 	if hasPath {
 		l.path = unescape(string(rest))

@@ -9,8 +9,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/virt-bmap/virt-bmap/fs"
 )
 
 func writeText(t testing.TB, m *Map) string {
@@ -183,9 +181,9 @@ func TestOriginalShape(t *testing.T) {
 			vml = &m.Objects[i]
 		}
 	}
-	want := []fs.Extent{
-		{Off: 0x1941000, Len: 0x1a27c00 - 0x1941000, FileOff: 0, Role: fs.RoleData},
-		{Off: 0x1b00400, Len: 0x1d00400 - 0x1b00400, FileOff: 0x1a27c00 - 0x1941000, Role: fs.RoleData},
+	want := []Extent{
+		{Off: 0x1941000, Len: 0x1a27c00 - 0x1941000, FileOff: 0, Role: RoleData},
+		{Off: 0x1b00400, Len: 0x1d00400 - 0x1b00400, FileOff: 0x1a27c00 - 0x1941000, Role: RoleData},
 	}
 	if vml == nil || !reflect.DeepEqual(vml.Extents, want) {
 		t.Fatalf("/boot/vmlinuz = %+v, want extents %+v", vml, want)
@@ -215,26 +213,26 @@ func TestReadTextObjects(t *testing.T) {
 	}
 	// Name escapes undone.
 	odd := find("/dev/sda1", "/etc/odd\nname\\x")
-	if odd.Kind != fs.KindFile || len(odd.Extents) != 1 || odd.Extents[0] != (fs.Extent{Off: 0xb000, Len: 0x400, FileOff: 0, Role: fs.RoleData}) {
+	if odd.Kind != KindFile || len(odd.Extents) != 1 || odd.Extents[0] != (Extent{Off: 0xb000, Len: 0x400, FileOff: 0, Role: RoleData}) {
 		t.Errorf("odd name: %+v", odd)
 	}
 	// The fragmented file: its extent-index block joined the run before
 	// it, and file offsets follow disk order (the documented
 	// approximation of the text form).
 	frag := find("/dev/sda1", "/etc/fragmented")
-	want := []fs.Extent{
-		{Off: 0x6000, Len: 0x1400, FileOff: 0, Role: fs.RoleData},
-		{Off: 0x8000, Len: 0x1000, FileOff: 0x1400, Role: fs.RoleData},
-		{Off: 0xa000, Len: 0x800, FileOff: 0x2400, Role: fs.RoleData},
+	want := []Extent{
+		{Off: 0x6000, Len: 0x1400, FileOff: 0, Role: RoleData},
+		{Off: 0x8000, Len: 0x1000, FileOff: 0x1400, Role: RoleData},
+		{Off: 0xa000, Len: 0x800, FileOff: 0x2400, Role: RoleData},
 	}
 	if !reflect.DeepEqual(frag.Extents, want) {
 		t.Errorf("fragmented: %+v, want %+v", frag.Extents, want)
 	}
 	journal := find("/dev/sda1", "journal")
-	if journal.Kind != fs.KindMeta || !reflect.DeepEqual(journal.Extents, []fs.Extent{{Off: 0x10000, Len: 0x2000, FileOff: -1, Role: fs.RoleMeta}}) {
+	if journal.Kind != KindMeta || !reflect.DeepEqual(journal.Extents, []Extent{{Off: 0x10000, Len: 0x2000, FileOff: -1, Role: RoleMeta}}) {
 		t.Errorf("journal: %+v", journal)
 	}
-	if p := find("/dev/sda2", ""); p.Kind != fs.KindPartition || p.Extents[0].Off != 0x81000 || p.Extents[0].End() != 0x100000 {
+	if p := find("/dev/sda2", ""); p.Kind != KindPartition || p.Extents[0].Off != 0x81000 || p.Extents[0].End() != 0x100000 {
 		t.Errorf("sda2: %+v", p)
 	}
 	// The file without extents cannot be in the text form.
@@ -262,7 +260,7 @@ func TestReadTextLenient(t *testing.T) {
 		t.Fatalf("%d objects: %+v", len(m.Objects), m.Objects)
 	}
 	f := m.Objects[1]
-	if f.Path != "/a\\tb\r" || !reflect.DeepEqual(f.Extents, []fs.Extent{{Off: 0x10, Len: 0x20, FileOff: 0, Role: fs.RoleData}}) {
+	if f.Path != "/a\\tb\r" || !reflect.DeepEqual(f.Extents, []Extent{{Off: 0x10, Len: 0x20, FileOff: 0, Role: RoleData}}) {
 		t.Errorf("file: %q %+v", f.Path, f.Extents)
 	}
 	if d := m.Objects[2]; d.Extents[0].Off != 0x2a || d.Extents[0].Len != 1 {
@@ -271,18 +269,18 @@ func TestReadTextLenient(t *testing.T) {
 }
 
 func TestWriteTextRefuses(t *testing.T) {
-	ext := []fs.Extent{{Off: 0, Len: 1}}
+	ext := []Extent{{Off: 0, Len: 1}}
 	for _, tc := range []struct {
 		name string
 		o    Object
 		want string
 	}{
-		{"disk 0", Object{Disk: 0, Kind: fs.KindFile, Device: "/dev/sda", Extents: ext}, "disk index 0"},
+		{"disk 0", Object{Disk: 0, Kind: KindFile, Device: "/dev/sda", Extents: ext}, "disk index 0"},
 		{"bad kind", Object{Disk: 1, Kind: 'x', Device: "/dev/sda", Extents: ext}, "invalid type"},
-		{"no device", Object{Disk: 1, Kind: fs.KindFile, Extents: ext}, "empty device"},
-		{"space in device", Object{Disk: 1, Kind: fs.KindFile, Device: "/dev/s a", Extents: ext}, "contains a space"},
-		{"negative", Object{Disk: 1, Kind: fs.KindFile, Device: "/dev/sda", Extents: []fs.Extent{{Off: -5, Len: 1}}}, "bad range"},
-		{"overflow", Object{Disk: 1, Kind: fs.KindFile, Device: "/dev/sda", Extents: []fs.Extent{{Off: maxOff, Len: 2}}}, "bad range"},
+		{"no device", Object{Disk: 1, Kind: KindFile, Extents: ext}, "empty device"},
+		{"space in device", Object{Disk: 1, Kind: KindFile, Device: "/dev/s a", Extents: ext}, "contains a space"},
+		{"negative", Object{Disk: 1, Kind: KindFile, Device: "/dev/sda", Extents: []Extent{{Off: -5, Len: 1}}}, "bad range"},
+		{"overflow", Object{Disk: 1, Kind: KindFile, Device: "/dev/sda", Extents: []Extent{{Off: maxOff, Len: 2}}}, "bad range"},
 	} {
 		err := WriteText(&bytes.Buffer{}, &Map{Objects: []Object{tc.o}})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

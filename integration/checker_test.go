@@ -12,7 +12,6 @@ import (
 	"testing"
 
 	"github.com/virt-bmap/virt-bmap/bmap"
-	"github.com/virt-bmap/virt-bmap/fs"
 )
 
 func TestCheckerCatchesMistakes(t *testing.T) {
@@ -45,7 +44,7 @@ func TestCheckerCatchesMistakes(t *testing.T) {
 	for _, o := range m.Objects {
 		if o.Device == p.Device {
 			objs = append(objs, o)
-			if o.Kind != fs.KindMeta {
+			if o.Kind != bmap.KindMeta {
 				byPath[o.Path] = o
 			}
 		}
@@ -59,7 +58,7 @@ func TestCheckerCatchesMistakes(t *testing.T) {
 		inos = append(inos, o.Inode)
 	}
 	for _, o := range objs {
-		if o.Kind == fs.KindMeta && o.Inode != 0 {
+		if o.Kind == bmap.KindMeta && o.Inode != 0 {
 			inos = append(inos, o.Inode)
 		}
 	}
@@ -89,7 +88,7 @@ func TestCheckerCatchesMistakes(t *testing.T) {
 		o.Extents = slices.Clone(o.Extents)
 		return o
 	}
-	firstRole := func(o bmap.Object, r fs.Role) int {
+	firstRole := func(o bmap.Object, r bmap.Role) int {
 		for i, e := range o.Extents {
 			if e.Role == r {
 				return i
@@ -104,13 +103,13 @@ func TestCheckerCatchesMistakes(t *testing.T) {
 		mutate   func(o *bmap.Object)
 		istatToo bool // istat sees this mistake too
 	}{
-		{"data extent one block off", "/frag/big", func(o *bmap.Object) { o.Extents[firstRole(*o, fs.RoleData)].Off += bs }, true},
-		{"data extent one block short", "/frag/big", func(o *bmap.Object) { o.Extents[firstRole(*o, fs.RoleData)].Len -= bs }, true},
-		{"data extent at the wrong file offset", "/frag/big", func(o *bmap.Object) { o.Extents[firstRole(*o, fs.RoleData)].FileOff += bs }, false},
+		{"data extent one block off", "/frag/big", func(o *bmap.Object) { o.Extents[firstRole(*o, bmap.RoleData)].Off += bs }, true},
+		{"data extent one block short", "/frag/big", func(o *bmap.Object) { o.Extents[firstRole(*o, bmap.RoleData)].Len -= bs }, true},
+		{"data extent at the wrong file offset", "/frag/big", func(o *bmap.Object) { o.Extents[firstRole(*o, bmap.RoleData)].FileOff += bs }, false},
 		{"extent index block missing", "/frag/big", func(o *bmap.Object) {
-			o.Extents = slices.Delete(o.Extents, firstRole(*o, fs.RoleExtentIndex), firstRole(*o, fs.RoleExtentIndex)+1)
+			o.Extents = slices.Delete(o.Extents, firstRole(*o, bmap.RoleExtentIndex), firstRole(*o, bmap.RoleExtentIndex)+1)
 		}, true},
-		{"extent index reported as data", "/frag/big", func(o *bmap.Object) { o.Extents[firstRole(*o, fs.RoleExtentIndex)].Role = fs.RoleData }, true},
+		{"extent index reported as data", "/frag/big", func(o *bmap.Object) { o.Extents[firstRole(*o, bmap.RoleExtentIndex)].Role = bmap.RoleData }, true},
 		{"unwritten flag lost", "/prealloc", func(o *bmap.Object) {
 			for i := range o.Extents {
 				o.Extents[i].Unwritten = false
@@ -118,15 +117,15 @@ func TestCheckerCatchesMistakes(t *testing.T) {
 		}, false},
 		{"size wrong", "/etc/passwd", func(o *bmap.Object) { o.Size++ }, false},
 		{"xattr block missing", "/etc/passwd", func(o *bmap.Object) {
-			o.Extents = slices.DeleteFunc(o.Extents, func(e fs.Extent) bool { return e.Role == fs.RoleXattr })
+			o.Extents = slices.DeleteFunc(o.Extents, func(e bmap.Extent) bool { return e.Role == bmap.RoleXattr })
 		}, true},
 		{"symlink flag lost", "/links/slow", func(o *bmap.Object) { o.Symlink = false }, false},
 		{"data extents out of order", "/frag/big", func(o *bmap.Object) {
-			i := firstRole(*o, fs.RoleData)
+			i := firstRole(*o, bmap.RoleData)
 			o.Extents[i], o.Extents[i+1] = o.Extents[i+1], o.Extents[i]
 		}, false},
 		{"a data extent listed twice", "/frag/big", func(o *bmap.Object) {
-			o.Extents = append(o.Extents, o.Extents[firstRole(*o, fs.RoleData)])
+			o.Extents = append(o.Extents, o.Extents[firstRole(*o, bmap.RoleData)])
 		}, false},
 	}
 	for _, mu := range mutations {
@@ -150,11 +149,11 @@ func TestCheckerCatchesMistakes(t *testing.T) {
 		mutate func(objs []bmap.Object) []bmap.Object
 	}{
 		{"inode table missing", func(objs []bmap.Object) []bmap.Object {
-			return slices.DeleteFunc(objs, func(o bmap.Object) bool { return o.Kind == fs.KindMeta && o.Path == "group 0 inode table" })
+			return slices.DeleteFunc(objs, func(o bmap.Object) bool { return o.Kind == bmap.KindMeta && o.Path == "group 0 inode table" })
 		}},
 		{"block bitmap off by one", func(objs []bmap.Object) []bmap.Object {
 			for i, o := range objs {
-				if o.Kind == fs.KindMeta && strings.Contains(o.Path, "block bitmap") {
+				if o.Kind == bmap.KindMeta && strings.Contains(o.Path, "block bitmap") {
 					objs[i] = clone(o)
 					objs[i].Extents[0].Off += bs
 					break
@@ -164,7 +163,7 @@ func TestCheckerCatchesMistakes(t *testing.T) {
 		}},
 		{"journal short", func(objs []bmap.Object) []bmap.Object {
 			for i, o := range objs {
-				if o.Kind == fs.KindMeta && o.Inode == 8 {
+				if o.Kind == bmap.KindMeta && o.Inode == 8 {
 					objs[i] = clone(o)
 					objs[i].Extents[len(o.Extents)-1].Len -= bs
 				}

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/bmap"
 	"github.com/virt-bmap/virt-bmap/internal/testutil"
 )
 
@@ -25,7 +25,7 @@ import (
 type textLine struct {
 	Disk       int
 	Start, End int64
-	Kind       fs.Kind
+	Kind       bmap.Kind
 	Device     string
 	Path       string // unescaped
 }
@@ -57,7 +57,7 @@ func parseText(r io.Reader) ([]textLine, error) {
 		if err != nil {
 			return nil, fmt.Errorf("line %d: %w", n, err)
 		}
-		ls = append(ls, textLine{disk, start, end, fs.Kind(m[4][0]), m[5], path})
+		ls = append(ls, textLine{disk, start, end, bmap.Kind(m[4][0]), m[5], path})
 	}
 	return ls, sc.Err()
 }
@@ -102,7 +102,7 @@ func textMapDiffs(ls []textLine, sizes map[int]int64) *diffs {
 	}
 	type key struct {
 		disk         int
-		kind         fs.Kind
+		kind         bmap.Kind
 		device, path string
 	}
 	perObj := map[key][][2]int64{}
@@ -155,10 +155,10 @@ func textMapDiffs(ls []textLine, sizes map[int]int64) *diffs {
 				d.add("%s %s %q: segments %x-%x and %x-%x overlap", k.kind, k.device, k.path, rs[i-1][0], rs[i-1][1], rs[i][0], rs[i][1])
 			}
 		}
-		if k.kind == fs.KindDisk {
-			var es []fs.Extent
+		if k.kind == bmap.KindDisk {
+			var es []bmap.Extent
 			for _, r := range rs {
-				es = append(es, fs.Extent{Off: r[0], Len: r[1] - r[0]})
+				es = append(es, bmap.Extent{Off: r[0], Len: r[1] - r[0]})
 			}
 			if got := mergedRanges(es); len(got) != 1 || got[0] != [2]int64{0, sizes[k.disk]} {
 				d.add("disk %d: v lines cover %v, want [0 %x]", k.disk, got, sizes[k.disk])
@@ -166,7 +166,7 @@ func textMapDiffs(ls []textLine, sizes map[int]int64) *diffs {
 		}
 	}
 	for disk := range sizes {
-		if _, ok := perObj[key{disk, fs.KindDisk, "/dev/sd" + string(rune('a'+disk-1)), ""}]; !ok {
+		if _, ok := perObj[key{disk, bmap.KindDisk, "/dev/sd" + string(rune('a'+disk-1)), ""}]; !ok {
 			d.add("disk %d: no v line", disk)
 		}
 	}
@@ -249,15 +249,15 @@ func TestCLITextMaps(t *testing.T) {
 			// of the text segments is the union of the JSON extents.
 			jm := runMap(t, img)
 			type key struct {
-				kind         fs.Kind
+				kind         bmap.Kind
 				device, path string
 			}
-			fromText := map[key][]fs.Extent{}
+			fromText := map[key][]bmap.Extent{}
 			for _, l := range ls {
 				k := key{l.Kind, l.Device, l.Path}
-				fromText[k] = append(fromText[k], fs.Extent{Off: l.Start, Len: l.End - l.Start})
+				fromText[k] = append(fromText[k], bmap.Extent{Off: l.Start, Len: l.End - l.Start})
 			}
-			fromJSON := map[key][]fs.Extent{}
+			fromJSON := map[key][]bmap.Extent{}
 			for _, o := range jm.Objects {
 				k := key{o.Kind, o.Device, o.Path}
 				fromJSON[k] = append(fromJSON[k], o.Extents...)
@@ -278,7 +278,7 @@ func TestCLITextMaps(t *testing.T) {
 			// names that need escaping come back intact
 			if name == "mbr-ext.img" {
 				for _, want := range []string{"/names/new\nline", `/names/back\slash`, "/names/a name with spaces", "/names/tab\there"} {
-					if _, ok := fromText[key{fs.KindFile, "/dev/sda1", want}]; !ok {
+					if _, ok := fromText[key{bmap.KindFile, "/dev/sda1", want}]; !ok {
 						t.Errorf("%q not in the text map of /dev/sda1", want)
 					}
 				}
@@ -396,7 +396,7 @@ func TestCLIBadInput(t *testing.T) {
 	// the partitions wholly inside the image are still walked
 	files := 0
 	for _, l := range ls {
-		if l.Kind == fs.KindFile && l.Device == "/dev/sda1" {
+		if l.Kind == bmap.KindFile && l.Device == "/dev/sda1" {
 			files++
 		}
 	}

@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/virt-bmap/virt-bmap/bmap"
-	"github.com/virt-bmap/virt-bmap/fs"
 )
 
 func TestExtAgainstTSK(t *testing.T) {
@@ -81,9 +80,9 @@ func checkDiskAndPartitions(t *testing.T, m *jsonMap, img string, size int64, pa
 			d.add("object %s %s: disk %d, want 1", o.Kind, o.Path, o.Disk)
 		}
 		switch o.Kind {
-		case fs.KindDisk:
+		case bmap.KindDisk:
 			vs = append(vs, o)
-		case fs.KindPartition:
+		case bmap.KindPartition:
 			ps = append(ps, o)
 		}
 		for _, e := range o.Extents {
@@ -123,7 +122,7 @@ func checkDiskAndPartitions(t *testing.T, m *jsonMap, img string, size int64, pa
 }
 
 // mergedRanges sorts and merges extents into [start, end) ranges.
-func mergedRanges(es []fs.Extent) [][2]int64 {
+func mergedRanges(es []bmap.Extent) [][2]int64 {
 	var rs [][2]int64
 	for _, e := range es {
 		rs = append(rs, [2]int64{e.Off, e.End()})
@@ -144,7 +143,7 @@ func mergedRanges(es []fs.Extent) [][2]int64 {
 type ourInode struct {
 	obj      bmap.Object
 	data     []blockRun // role data, in logical order
-	inline   []fs.Extent
+	inline   []bmap.Extent
 	etb      []uint64
 	ind      []uint64
 	dind     []uint64
@@ -154,7 +153,7 @@ type ourInode struct {
 }
 
 // blocksOf converts a disk extent to filesystem blocks, checking alignment.
-func blocksOf(e fs.Extent, partOff, bs int64) (first, n uint64, err error) {
+func blocksOf(e bmap.Extent, partOff, bs int64) (first, n uint64, err error) {
 	rel := e.Off - partOff
 	if rel < 0 || rel%bs != 0 || e.Len%bs != 0 {
 		return 0, 0, fmt.Errorf("%s extent [%#x,+%#x) not block-aligned in the partition at %#x (block size %d)", e.Role, e.Off, e.Len, partOff, bs)
@@ -189,7 +188,7 @@ func ourView(o bmap.Object, partOff, bs int64) *ourInode {
 		}
 	}
 	for _, e := range o.Extents {
-		if e.Role == fs.RoleInline {
+		if e.Role == bmap.RoleInline {
 			v.inline = append(v.inline, e)
 			continue
 		}
@@ -204,21 +203,21 @@ func ourView(o bmap.Object, partOff, bs int64) *ourInode {
 			}
 		}
 		switch e.Role {
-		case fs.RoleData:
+		case bmap.RoleData:
 			if e.FileOff < 0 || e.FileOff%bs != 0 {
 				v.problems = append(v.problems, fmt.Sprintf("data extent at %#x: file offset %d not a block multiple", e.Off, e.FileOff))
 				continue
 			}
 			v.data = append(v.data, blockRun{Logical: uint64(e.FileOff / bs), Physical: first, Len: n, Unwritten: e.Unwritten})
-		case fs.RoleExtentIndex:
+		case bmap.RoleExtentIndex:
 			span(&v.etb)
-		case fs.RoleIndirect:
+		case bmap.RoleIndirect:
 			span(&v.ind)
-		case fs.RoleDIndirect:
+		case bmap.RoleDIndirect:
 			span(&v.dind)
-		case fs.RoleTIndirect:
+		case bmap.RoleTIndirect:
 			span(&v.tind)
-		case fs.RoleXattr:
+		case bmap.RoleXattr:
 			span(&v.xattr)
 		default:
 			v.problems = append(v.problems, fmt.Sprintf("unexpected role %q on a %s object", e.Role, o.Kind))
@@ -282,7 +281,7 @@ func checkExt(t *testing.T, m *jsonMap, img, fsImg string, p sfPart, partOff int
 	}
 	var objs []bmap.Object
 	for _, o := range m.Objects {
-		if o.Device == p.Device && (o.Kind == fs.KindDir || o.Kind == fs.KindFile || o.Kind == fs.KindMeta) {
+		if o.Device == p.Device && (o.Kind == bmap.KindDir || o.Kind == bmap.KindFile || o.Kind == bmap.KindMeta) {
 			objs = append(objs, o)
 		}
 	}
@@ -298,7 +297,7 @@ func checkExt(t *testing.T, m *jsonMap, img, fsImg string, p sfPart, partOff int
 	inodes := map[uint64]bool{}
 	rootSeen := false
 	for _, o := range objs {
-		if o.Kind == fs.KindMeta {
+		if o.Kind == bmap.KindMeta {
 			if o.Inode != 0 {
 				inodes[o.Inode] = true
 			}
@@ -307,7 +306,7 @@ func checkExt(t *testing.T, m *jsonMap, img, fsImg string, p sfPart, partOff int
 		inodes[o.Inode] = true
 		if o.Path == "/" {
 			rootSeen = true
-			if o.Kind != fs.KindDir || o.Inode != 2 {
+			if o.Kind != bmap.KindDir || o.Inode != 2 {
 				d.add("root: got %s inode %d, want d inode 2", o.Kind, o.Inode)
 			}
 			continue
@@ -341,7 +340,7 @@ func checkExt(t *testing.T, m *jsonMap, img, fsImg string, p sfPart, partOff int
 				d.add("%q (inode %d): in debugfs ls, not in the map", path, ino)
 			case o.Inode != ino:
 				d.add("%q: inode %d in the map, %d in debugfs ls", path, o.Inode, ino)
-			case isDir[path] != (o.Kind == fs.KindDir):
+			case isDir[path] != (o.Kind == bmap.KindDir):
 				d.add("%q: kind %s in the map, directory=%v in debugfs ls", path, o.Kind, isDir[path])
 			}
 		}
@@ -373,9 +372,9 @@ func checkExt(t *testing.T, m *jsonMap, img, fsImg string, p sfPart, partOff int
 			if o.Inode != e.Inode {
 				d.add("%q: inode %d in the map, %d in fls", path, o.Inode, e.Inode)
 			}
-			wantKind := fs.KindFile
+			wantKind := bmap.KindFile
 			if e.Type == "d/d" {
-				wantKind = fs.KindDir
+				wantKind = bmap.KindDir
 			}
 			if o.Kind != wantKind || o.Symlink != (e.Type == "l/l") {
 				d.add("%q: kind %s symlink=%v in the map, %s in fls", path, o.Kind, o.Symlink, e.Type)
@@ -403,7 +402,7 @@ func checkExt(t *testing.T, m *jsonMap, img, fsImg string, p sfPart, partOff int
 	}
 	d = diffs{}
 	for _, o := range objs {
-		if o.Kind == fs.KindMeta {
+		if o.Kind == bmap.KindMeta {
 			continue
 		}
 		checkInodeDebugfs(&d, o, ourView(o, partOff, bs), dfs[o.Inode], partOff, bs, info.InodeSize)
@@ -427,7 +426,7 @@ func checkExt(t *testing.T, m *jsonMap, img, fsImg string, p sfPart, partOff int
 		}
 		d = diffs{}
 		for _, o := range objs {
-			if o.Kind == fs.KindMeta {
+			if o.Kind == bmap.KindMeta {
 				continue
 			}
 			x, ok := ist[o.Inode]
@@ -460,7 +459,7 @@ func checkInodeDebugfs(d *diffs, o bmap.Object, v *ourInode, x *dfsInode, partOf
 	if o.Size != x.Size {
 		d.add("%s: size %d, debugfs %d", where, o.Size, x.Size)
 	}
-	if isDir := o.Kind == fs.KindDir; isDir != (x.Type == "directory") || o.Symlink != (x.Type == "symlink") {
+	if isDir := o.Kind == bmap.KindDir; isDir != (x.Type == "directory") || o.Symlink != (x.Type == "symlink") {
 		d.add("%s: kind %s symlink=%v, debugfs type %s", where, o.Kind, o.Symlink, x.Type)
 	}
 	// data blocks: logical -> physical and the unwritten flag
@@ -580,7 +579,7 @@ func metaKey(name string) (string, bool) {
 func checkMeta(d *diffs, objs []bmap.Object, info *e2info, dfs map[uint64]*dfsInode, partOff, bs int64) {
 	ours := map[string][]uint64{}
 	for _, o := range objs {
-		if o.Kind != fs.KindMeta {
+		if o.Kind != bmap.KindMeta {
 			continue
 		}
 		var blocks []uint64
@@ -653,7 +652,7 @@ func checkDiskStructures(t *testing.T, m *jsonMap, img string, size int64, parts
 	}
 	got := map[string][][2]int64{}
 	for _, o := range m.Objects {
-		if o.Kind == fs.KindMeta && o.Device == "/dev/sda" {
+		if o.Kind == bmap.KindMeta && o.Device == "/dev/sda" {
 			got[o.Path] = append(got[o.Path], mergedRanges(o.Extents)...)
 		}
 	}
@@ -734,7 +733,7 @@ func checkShapesCovered(t *testing.T, m *jsonMap, name string) {
 		if o.Symlink {
 			seen["symlink"] = true
 		}
-		if o.Kind == fs.KindDir && o.Path == "/htree" && o.Size >= 32*4096 {
+		if o.Kind == bmap.KindDir && o.Path == "/htree" && o.Size >= 32*4096 {
 			seen["htree-dir"] = true
 		}
 		for _, e := range o.Extents {

@@ -20,7 +20,6 @@ import (
 	"testing"
 
 	"github.com/virt-bmap/virt-bmap/bmap"
-	"github.com/virt-bmap/virt-bmap/fs"
 	"github.com/virt-bmap/virt-bmap/internal/testutil"
 )
 
@@ -229,7 +228,7 @@ func checkFAT(t *testing.T, m *jsonMap, img string, p sfPart, partOff int64, inf
 	firstClusterSec := info.ClusterArea[0]
 	var objs []bmap.Object
 	for _, o := range m.Objects {
-		if o.Device == p.Device && (o.Kind == fs.KindDir || o.Kind == fs.KindFile || o.Kind == fs.KindMeta) {
+		if o.Device == p.Device && (o.Kind == bmap.KindDir || o.Kind == bmap.KindFile || o.Kind == bmap.KindMeta) {
 			objs = append(objs, o)
 		}
 	}
@@ -248,7 +247,7 @@ func checkFAT(t *testing.T, m *jsonMap, img string, p sfPart, partOff int64, inf
 	var root *bmap.Object
 	for i, o := range objs {
 		switch {
-		case o.Kind == fs.KindMeta:
+		case o.Kind == bmap.KindMeta:
 		case o.Path == "/":
 			root = &objs[i]
 		default:
@@ -258,7 +257,7 @@ func checkFAT(t *testing.T, m *jsonMap, img string, p sfPart, partOff int64, inf
 			ours[o.Path] = o
 		}
 	}
-	if root == nil || root.Kind != fs.KindDir || root.Inode != 2 {
+	if root == nil || root.Kind != bmap.KindDir || root.Inode != 2 {
 		d.add("root: %+v, want a directory with TSK address 2", root)
 	}
 	seen := map[string]bool{}
@@ -275,9 +274,9 @@ func checkFAT(t *testing.T, m *jsonMap, img string, p sfPart, partOff int64, inf
 		}
 		seen[path] = true
 		addrs = append(addrs, e.Inode)
-		want := fs.KindFile
+		want := bmap.KindFile
 		if e.Type == "d/d" {
-			want = fs.KindDir
+			want = bmap.KindDir
 		}
 		if o.Kind != want || o.Inode != e.Inode {
 			d.add("%q: kind %s address %d in the map, %s %d in fls", path, o.Kind, o.Inode, e.Type, e.Inode)
@@ -324,7 +323,7 @@ func checkFAT(t *testing.T, m *jsonMap, img string, p sfPart, partOff int64, inf
 				d.add("%q: extent [%#x,+%#x) not sector-aligned in the partition", o.Path, e.Off, e.Len)
 				continue
 			}
-			if e.Role != fs.RoleData || (rel >= firstClusterSec*ss && ((rel-firstClusterSec*ss)%cs != 0 || e.Len%cs != 0)) {
+			if e.Role != bmap.RoleData || (rel >= firstClusterSec*ss && ((rel-firstClusterSec*ss)%cs != 0 || e.Len%cs != 0)) {
 				d.add("%q: extent %+v not whole clusters of data", o.Path, e)
 			}
 			for s := rel / ss; s < (rel+e.Len)/ss; s++ {
@@ -342,7 +341,7 @@ func checkFAT(t *testing.T, m *jsonMap, img string, p sfPart, partOff int64, inf
 		if !slices.Equal(got, want) {
 			d.add("%q (address %d): clusters %v, istat %v", o.Path, a, shortInts(got), shortInts(want))
 		}
-		if o.Kind == fs.KindDir && o.Size != sumLen(o.Extents) {
+		if o.Kind == bmap.KindDir && o.Size != sumLen(o.Extents) {
 			d.add("directory %q: size %d, its extents have %d bytes", o.Path, o.Size, sumLen(o.Extents))
 		}
 		compared++
@@ -354,7 +353,7 @@ func checkFAT(t *testing.T, m *jsonMap, img string, p sfPart, partOff int64, inf
 	d = diffs{}
 	meta := map[string][][2]int64{} // name -> merged sector ranges, inclusive
 	for _, o := range objs {
-		if o.Kind != fs.KindMeta {
+		if o.Kind != bmap.KindMeta {
 			continue
 		}
 		for _, r := range mergedRanges(o.Extents) {
@@ -390,9 +389,9 @@ func checkFAT(t *testing.T, m *jsonMap, img string, p sfPart, partOff int64, inf
 	}
 	// What is left of ours must lie in the reserved area, and with what was
 	// checked above cover all of it.
-	var reserved []fs.Extent
+	var reserved []bmap.Extent
 	for _, o := range objs {
-		if o.Kind == fs.KindMeta && !strings.HasPrefix(o.Path, "FAT ") && o.Path != "root directory" {
+		if o.Kind == bmap.KindMeta && !strings.HasPrefix(o.Path, "FAT ") && o.Path != "root directory" {
 			reserved = append(reserved, o.Extents...)
 		}
 	}
@@ -456,7 +455,7 @@ func checkFAT(t *testing.T, m *jsonMap, img string, p sfPart, partOff int64, inf
 	d.report(t, p.Device+": shapes fat.sh built")
 }
 
-func sumLen(es []fs.Extent) int64 {
+func sumLen(es []bmap.Extent) int64 {
 	var n int64
 	for _, e := range es {
 		n += e.Len

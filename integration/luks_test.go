@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/bmap"
 	"github.com/virt-bmap/virt-bmap/internal/testutil"
 )
 
@@ -154,11 +154,11 @@ func TestLUKS(t *testing.T) {
 			}
 			ours := map[string][]int64{}
 			for _, o := range m.Objects {
-				if o.Device != dev || o.Kind != fs.KindFile && o.Kind != fs.KindDir {
+				if o.Device != dev || o.Kind != bmap.KindFile && o.Kind != bmap.KindDir {
 					continue
 				}
 				for _, e := range o.Extents {
-					if e.Role == fs.RoleData {
+					if e.Role == bmap.RoleData {
 						for x := e.Off; x < e.End(); x += 4096 {
 							ours[o.Path] = append(ours[o.Path], x)
 						}
@@ -224,7 +224,7 @@ func TestLUKS(t *testing.T) {
 			}
 			var header bool
 			for _, o := range m.Objects {
-				header = header || o.Device == "/dev/sda2" && o.Kind == fs.KindMeta && o.Path == "LUKS header"
+				header = header || o.Device == "/dev/sda2" && o.Kind == bmap.KindMeta && o.Path == "LUKS header"
 			}
 			if !header {
 				t.Error("without a key: the LUKS header is not in the map")
@@ -257,11 +257,11 @@ type jsonMapStatus struct {
 		Reasons []string `json:"reasons"`
 	} `json:"volumes"`
 	Objects []struct {
-		Disk    int         `json:"disk"`
-		Kind    fs.Kind     `json:"type"`
-		Device  string      `json:"device"`
-		Path    string      `json:"path"`
-		Extents []fs.Extent `json:"extents"`
+		Disk    int           `json:"disk"`
+		Kind    bmap.Kind     `json:"type"`
+		Device  string        `json:"device"`
+		Path    string        `json:"path"`
+		Extents []bmap.Extent `json:"extents"`
 	} `json:"objects"`
 }
 

@@ -14,7 +14,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/bmap"
 	"github.com/virt-bmap/virt-bmap/internal/testutil"
 	"github.com/virt-bmap/virt-bmap/volume/lvm"
 )
@@ -268,11 +268,11 @@ func checkLV(t *testing.T, m *jsonMap, segs []lvmSeg, vg, lv string, disks []str
 		defer f.Close()
 		st, _ := f.Stat()
 		for _, o := range m.Objects {
-			if o.Disk == i+1 && o.Kind == fs.KindMeta && o.Path == "LVM label" {
+			if o.Disk == i+1 && o.Kind == bmap.KindMeta && o.Path == "LVM label" {
 				dv := o.Device
 				var start, size int64
 				for _, p := range m.Objects {
-					if p.Device == dv && (p.Kind == fs.KindPartition || p.Kind == fs.KindDisk) {
+					if p.Device == dv && (p.Kind == bmap.KindPartition || p.Kind == bmap.KindDisk) {
 						start, size = p.Extents[0].Off, p.Extents[0].Len
 					}
 				}
@@ -304,7 +304,7 @@ func checkLV(t *testing.T, m *jsonMap, segs []lvmSeg, vg, lv string, disks []str
 		want = append(want, fmt.Sprintf("%d:%x", d, o))
 	}
 	for _, o := range m.Objects {
-		if o.Kind == fs.KindLV && o.Device == dev {
+		if o.Kind == bmap.KindLV && o.Device == dev {
 			for _, e := range o.Extents {
 				for x := e.Off; x < e.End(); x += 1 << 16 {
 					have = append(have, fmt.Sprintf("%d:%x", o.Disk, x))
@@ -335,11 +335,11 @@ func checkLV(t *testing.T, m *jsonMap, segs []lvmSeg, vg, lv string, disks []str
 	}
 	ours := map[string][]string{} // path -> sorted "disk:off" of each data block
 	for _, o := range m.Objects {
-		if o.Device != dev || (o.Kind != fs.KindFile && o.Kind != fs.KindDir) {
+		if o.Device != dev || (o.Kind != bmap.KindFile && o.Kind != bmap.KindDir) {
 			continue
 		}
 		for _, e := range o.Extents {
-			if e.Role != fs.RoleData {
+			if e.Role != bmap.RoleData {
 				continue
 			}
 			for x := e.Off; x < e.End(); x += bs {
@@ -452,11 +452,11 @@ func lvmOnLUKS(t *testing.T, dir, bin string) {
 	const bs = 1024
 	ours := map[string][]string{}
 	for _, o := range m.Objects {
-		if o.Device != "/dev/vgguest/home" || o.Kind != fs.KindFile {
+		if o.Device != "/dev/vgguest/home" || o.Kind != bmap.KindFile {
 			continue
 		}
 		for _, e := range o.Extents {
-			if e.Role == fs.RoleData {
+			if e.Role == bmap.RoleData {
 				for x := e.Off; x < e.End(); x += bs {
 					ours[o.Path] = append(ours[o.Path], fmt.Sprintf("%d:%x", o.Disk, x))
 				}

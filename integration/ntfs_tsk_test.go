@@ -39,7 +39,6 @@ import (
 	"testing"
 
 	"github.com/virt-bmap/virt-bmap/bmap"
-	"github.com/virt-bmap/virt-bmap/fs"
 	"github.com/virt-bmap/virt-bmap/internal/testutil"
 )
 
@@ -193,12 +192,12 @@ func checkNTFS(t *testing.T, m *jsonMap, img string, p sfPart, ss int64) {
 			continue
 		}
 		switch o.Kind {
-		case fs.KindFile, fs.KindDir:
+		case bmap.KindFile, bmap.KindDir:
 			if _, dup := ours[o.Path]; dup {
 				t.Errorf("%s: two objects for %s", p.Device, o.Path)
 			}
 			ours[o.Path] = o
-		case fs.KindMeta:
+		case bmap.KindMeta:
 			if strings.HasPrefix(o.Path, "$") {
 				// A system file ("$MFT", "$Extend/$Quota:$Q"): fls
 				// lists it as /$MFT.
@@ -272,12 +271,12 @@ func checkNTFS(t *testing.T, m *jsonMap, img string, p sfPart, ss int64) {
 			d.add("%s (fls %s %d): no object", path, e.Type, e.Inode)
 			continue
 		}
-		wantKind := fs.KindFile
+		wantKind := bmap.KindFile
 		if e.Type == "d/d" {
-			wantKind = fs.KindDir
+			wantKind = bmap.KindDir
 		}
 		if strings.HasPrefix(path, "/$") {
-			wantKind = fs.KindMeta // system files and the $Extend tree
+			wantKind = bmap.KindMeta // system files and the $Extend tree
 		}
 		if o.Kind != wantKind || o.Inode != e.Inode {
 			d.add("%s: kind %c record %d, fls says %s %d", path, o.Kind, o.Inode, e.Type, e.Inode)
@@ -304,10 +303,10 @@ func checkNTFS(t *testing.T, m *jsonMap, img string, p sfPart, ss int64) {
 		}
 		var got []uint64
 		tail := map[uint64]bool{} // our clusters past the data size
-		var inline []fs.Extent
+		var inline []bmap.Extent
 		for _, x := range o.Extents {
 			switch x.Role {
-			case fs.RoleData, fs.RoleMeta:
+			case bmap.RoleData, bmap.RoleMeta:
 				if (x.Off-partOff)%cs != 0 || x.Len%cs != 0 {
 					d.add("%s: extent %+v not cluster-aligned", path, x)
 				}
@@ -317,14 +316,14 @@ func checkNTFS(t *testing.T, m *jsonMap, img string, p sfPart, ss int64) {
 					// attributes past it ($MFT's preallocated tail); they
 					// are allocated to it all the same (ntfscluster
 					// agrees, checked below).
-					if x.Role == fs.RoleData && x.FileOff+(c-(x.Off-partOff)/cs)*cs >= (o.Size+cs-1)/cs*cs {
+					if x.Role == bmap.RoleData && x.FileOff+(c-(x.Off-partOff)/cs)*cs >= (o.Size+cs-1)/cs*cs {
 						tail[uint64(c)] = true
 					}
 					got = append(got, uint64(c))
 				}
-			case fs.RoleInline:
+			case bmap.RoleInline:
 				inline = append(inline, x)
-			case fs.RoleRecord:
+			case bmap.RoleRecord:
 				if isStream {
 					d.add("%s: a stream with a record extent", path)
 				}
@@ -340,9 +339,9 @@ func checkNTFS(t *testing.T, m *jsonMap, img string, p sfPart, ss int64) {
 		}
 		// The record.
 		if !isStream {
-			var rec []fs.Extent
+			var rec []bmap.Extent
 			for _, x := range o.Extents {
-				if x.Role == fs.RoleRecord {
+				if x.Role == bmap.RoleRecord {
 					rec = append(rec, x)
 				}
 			}
@@ -364,7 +363,7 @@ func checkNTFS(t *testing.T, m *jsonMap, img string, p sfPart, ss int64) {
 		}
 		onlyRecords := true
 		for _, x := range o.Extents {
-			if x.Role != fs.RoleRecord {
+			if x.Role != bmap.RoleRecord {
 				onlyRecords = false
 			}
 		}
@@ -403,7 +402,7 @@ func checkNTFSReparse(t *testing.T, ours map[string]bmap.Object, listed map[stri
 			t.Errorf("%s: reparse point listed by fls (record %d), not by us", path, e.Inode)
 			continue
 		}
-		if o.Kind != fs.KindDir || o.Inode != e.Inode {
+		if o.Kind != bmap.KindDir || o.Inode != e.Inode {
 			t.Errorf("%s: kind %c record %d, fls says a directory, record %d", path, o.Kind, o.Inode, e.Inode)
 		}
 		hasReparse := false
@@ -415,7 +414,7 @@ func checkNTFSReparse(t *testing.T, ours map[string]bmap.Object, listed map[stri
 		}
 		records := 0
 		for _, x := range o.Extents {
-			if x.Role == fs.RoleRecord {
+			if x.Role == bmap.RoleRecord {
 				records++
 			}
 		}
@@ -481,7 +480,7 @@ func istatNTFSAll(t *testing.T, fsImg string, inodes []uint64) map[uint64][]ntfs
 // output: same length, same bytes but at the fixup positions (the last
 // two bytes of each 512-byte stride of the record hold the update
 // sequence number on disk), and inside the record.
-func checkInline(d *diffs, fsImg string, raw []byte, partOff int64, path string, ino uint64, a ntfsAttr, inline []fs.Extent, recOff, recSize int64) {
+func checkInline(d *diffs, fsImg string, raw []byte, partOff int64, path string, ino uint64, a ntfsAttr, inline []bmap.Extent, recOff, recSize int64) {
 	want, err := runTool("icat", fsImg, fmt.Sprintf("%d-%d-%d", ino, a.TypeID, a.ID))
 	if err != nil {
 		d.add("%s: %v", path, err)
@@ -576,7 +575,7 @@ func checkNTFSCluster(t *testing.T, fsImg string, ours map[string]bmap.Object, p
 		o := ours[p]
 		_, stream, _ := strings.Cut(strings.TrimPrefix(p, "/"), ":")
 		for i, x := range o.Extents {
-			if x.Role != fs.RoleData && x.Role != fs.RoleMeta {
+			if x.Role != bmap.RoleData && x.Role != bmap.RoleMeta {
 				continue
 			}
 			ow := owner{o.Inode, stream}
@@ -626,7 +625,7 @@ func checkNTFSShapes(t *testing.T, ours map[string]bmap.Object, attrs map[uint64
 			t.Errorf("%s: %s missing from the map", path, what)
 		}
 	}
-	count := func(o bmap.Object, r fs.Role) int {
+	count := func(o bmap.Object, r bmap.Role) int {
 		n := 0
 		for _, x := range o.Extents {
 			if x.Role == r {
@@ -635,13 +634,13 @@ func checkNTFSShapes(t *testing.T, ours map[string]bmap.Object, attrs map[uint64
 		}
 		return n
 	}
-	has("/frag/scattered", func(o bmap.Object) bool { return count(o, fs.RoleRecord) > 1 && count(o, fs.RoleData) > 100 }, "extension records and 100+ fragments")
-	has("/many", func(o bmap.Object) bool { return count(o, fs.RoleData) > 0 }, "$INDEX_ALLOCATION")
-	has("/docs/tiny", func(o bmap.Object) bool { return count(o, fs.RoleInline) == 1 }, "resident data")
-	has("/streams:big stream", func(o bmap.Object) bool { return count(o, fs.RoleData) > 0 }, "a non-resident named stream")
+	has("/frag/scattered", func(o bmap.Object) bool { return count(o, bmap.RoleRecord) > 1 && count(o, bmap.RoleData) > 100 }, "extension records and 100+ fragments")
+	has("/many", func(o bmap.Object) bool { return count(o, bmap.RoleData) > 0 }, "$INDEX_ALLOCATION")
+	has("/docs/tiny", func(o bmap.Object) bool { return count(o, bmap.RoleInline) == 1 }, "resident data")
+	has("/streams:big stream", func(o bmap.Object) bool { return count(o, bmap.RoleData) > 0 }, "a non-resident named stream")
 	has("/sparse/island", func(o bmap.Object) bool { return o.Extents[len(o.Extents)-1].FileOff > 9<<20 }, "data after a hole")
-	has("/compressed/text", func(o bmap.Object) bool { return count(o, fs.RoleData) > 2 }, "compression units")
-	has("/$MFT", func(o bmap.Object) bool { return count(o, fs.RoleData) > 0 }, "$MFT's data")
+	has("/compressed/text", func(o bmap.Object) bool { return count(o, bmap.RoleData) > 2 }, "compression units")
+	has("/$MFT", func(o bmap.Object) bool { return count(o, bmap.RoleData) > 0 }, "$MFT's data")
 	if o, ok := ours["/links/hard1"]; ok {
 		for _, p := range []string{"/links/hard2", "/docs/hard3"} {
 			if x, ok := ours[p]; !ok || x.Inode != o.Inode || !bytes.Equal([]byte(fmt.Sprint(x.Extents)), []byte(fmt.Sprint(o.Extents))) {

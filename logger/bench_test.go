@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/virt-bmap/virt-bmap/bmap"
-	"github.com/virt-bmap/virt-bmap/fs"
 )
 
 // benchMap is a disk of n files of 64 KiB in one partition, each with a
@@ -21,17 +20,17 @@ func benchMapSized(n int, fileSize int64) *bmap.Map {
 	m := &bmap.Map{
 		Disks: []bmap.Disk{{Index: 1, Device: "/dev/sda", Size: size}},
 		Objects: []bmap.Object{
-			{Disk: 1, Kind: fs.KindDisk, Device: "/dev/sda", Extents: []fs.Extent{{Off: 0, Len: size, FileOff: -1, Role: fs.RoleMeta}}},
-			{Disk: 1, Kind: fs.KindPartition, Device: "/dev/sda1", Extents: []fs.Extent{{Off: 1 << 20, Len: size - 1<<20, FileOff: -1, Role: fs.RoleMeta}}},
+			{Disk: 1, Kind: bmap.KindDisk, Device: "/dev/sda", Extents: []bmap.Extent{{Off: 0, Len: size, FileOff: -1, Role: bmap.RoleMeta}}},
+			{Disk: 1, Kind: bmap.KindPartition, Device: "/dev/sda1", Extents: []bmap.Extent{{Off: 1 << 20, Len: size - 1<<20, FileOff: -1, Role: bmap.RoleMeta}}},
 		},
 	}
 	off := int64(1 << 20)
 	for i := range n {
 		m.Objects = append(m.Objects,
-			bmap.Object{Disk: 1, Kind: fs.KindMeta, Device: "/dev/sda1", Path: fmt.Sprintf("inode table %d", i),
-				Extents: []fs.Extent{{Off: off, Len: 4096, FileOff: -1, Role: fs.RoleMeta}}},
-			bmap.Object{Disk: 1, Kind: fs.KindFile, Device: "/dev/sda1", Path: fmt.Sprintf("/usr/lib/dir%d/file%d.so", i%50, i), Inode: uint64(i + 12),
-				Extents: []fs.Extent{{Off: off + 4096, Len: fileSize, FileOff: 0, Role: fs.RoleData}}})
+			bmap.Object{Disk: 1, Kind: bmap.KindMeta, Device: "/dev/sda1", Path: fmt.Sprintf("inode table %d", i),
+				Extents: []bmap.Extent{{Off: off, Len: 4096, FileOff: -1, Role: bmap.RoleMeta}}},
+			bmap.Object{Disk: 1, Kind: bmap.KindFile, Device: "/dev/sda1", Path: fmt.Sprintf("/usr/lib/dir%d/file%d.so", i%50, i), Inode: uint64(i + 12),
+				Extents: []bmap.Extent{{Off: off + 4096, Len: fileSize, FileOff: 0, Role: bmap.RoleData}}})
 		off += fileSize + 4096
 	}
 	return m

@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/virt-bmap/virt-bmap/bmap"
-	"github.com/virt-bmap/virt-bmap/fs"
 )
 
 // Console writes the trace as the original bmaplogger plugin printed it:
@@ -88,10 +87,10 @@ func Lines(dst []*bmap.Object, ev *Event) []*bmap.Object {
 		return dst
 	}
 	n := len(dst)
-	if top.Kind == fs.KindFile {
+	if top.Kind == bmap.KindFile {
 		for i := range ev.Objects {
 			o := &ev.Objects[i]
-			if o.Kind != fs.KindFile {
+			if o.Kind != bmap.KindFile {
 				break // objects come in priority order
 			}
 			if o.FileOff >= 0 || touchesInline(o.Object, ev.Off, int64(ev.Len)) {
@@ -124,14 +123,14 @@ func Lines(dst []*bmap.Object, ev *Event) []*bmap.Object {
 func oneNamePerFile(dst []*bmap.Object, n int, ev *Event) []*bmap.Object {
 	out := dst[:n]
 	for _, o := range dst[n:] {
-		if o.Kind != fs.KindFile || o.Inode == 0 {
+		if o.Kind != bmap.KindFile || o.Inode == 0 {
 			out = append(out, o)
 			continue
 		}
 		best := o
 		for i := range ev.Objects {
 			c := ev.Objects[i].Object
-			if c.Kind == fs.KindFile && c.Inode == o.Inode && c.Device == o.Device && preferredName(c.Path, best.Path) {
+			if c.Kind == bmap.KindFile && c.Inode == o.Inode && c.Device == o.Device && preferredName(c.Path, best.Path) {
 				best = c
 			}
 		}
@@ -173,7 +172,7 @@ func inWinSxS(p string) bool {
 func touchesInline(o *bmap.Object, off, n int64) bool {
 	for i := range o.Extents {
 		e := &o.Extents[i]
-		if e.Role == fs.RoleInline && e.Off < off+n && off < e.Off+e.Len {
+		if e.Role == bmap.RoleInline && e.Off < off+n && off < e.Off+e.Len {
 			return true
 		}
 	}

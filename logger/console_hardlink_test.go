@@ -4,7 +4,6 @@ import (
 	"testing"
 
 	"github.com/virt-bmap/virt-bmap/bmap"
-	"github.com/virt-bmap/virt-bmap/fs"
 )
 
 // TestHardLinkOneLine: a read of a file with three names (NTFS hard links,
@@ -12,7 +11,7 @@ import (
 // name the map lists first; another file in the same read keeps its line.
 func TestHardLinkOneLine(t *testing.T) {
 	obj := func(path string, ino uint64) *bmap.Object {
-		return &bmap.Object{Disk: 1, Kind: fs.KindFile, Device: "/dev/sda3", Path: path, Inode: ino}
+		return &bmap.Object{Disk: 1, Kind: bmap.KindFile, Device: "/dev/sda3", Path: path, Inode: ino}
 	}
 	sxs := obj("/Windows/WinSxS/amd64_notepad_31bf3856/notepad.exe", 57)
 	sys32 := obj("/Windows/System32/notepad.exe", 57)

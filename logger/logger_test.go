@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/virt-bmap/virt-bmap/bmap"
-	"github.com/virt-bmap/virt-bmap/fs"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -35,29 +34,29 @@ const K = 1024
 //	[100K, 104K)   f /dev/sda1 /a           (file offsets 8K-12K)
 //	[2M, 3M)       v /dev/sdb, f /dev/sdb /c on disk 2
 func testMap() *bmap.Map {
-	data := func(off, n, fo int64) fs.Extent {
-		return fs.Extent{Off: off, Len: n, FileOff: fo, Role: fs.RoleData}
+	data := func(off, n, fo int64) bmap.Extent {
+		return bmap.Extent{Off: off, Len: n, FileOff: fo, Role: bmap.RoleData}
 	}
-	meta := func(off, n int64) fs.Extent {
-		return fs.Extent{Off: off, Len: n, FileOff: -1, Role: fs.RoleMeta}
+	meta := func(off, n int64) bmap.Extent {
+		return bmap.Extent{Off: off, Len: n, FileOff: -1, Role: bmap.RoleMeta}
 	}
 	return &bmap.Map{
 		Disks: []bmap.Disk{{Index: 1, Device: "/dev/sda", Size: 1 << 20}, {Index: 2, Device: "/dev/sdb", Size: 3 << 20}},
 		Objects: []bmap.Object{
-			{Disk: 1, Kind: fs.KindDisk, Device: "/dev/sda", Extents: []fs.Extent{meta(0, 1<<20)}},
-			{Disk: 1, Kind: fs.KindPartition, Device: "/dev/sda1", Extents: []fs.Extent{meta(64*K, 1<<20-64*K)}},
-			{Disk: 1, Kind: fs.KindMeta, Device: "/dev/sda1", Path: "superblock", Extents: []fs.Extent{meta(64*K, 4*K)}},
-			{Disk: 1, Kind: fs.KindDir, Device: "/dev/sda1", Path: "/", Inode: 2, Extents: []fs.Extent{data(68*K, 4*K, 0)}},
-			{Disk: 1, Kind: fs.KindFile, Device: "/dev/sda1", Path: "/a", Inode: 12, Size: 12 * K, Extents: []fs.Extent{
+			{Disk: 1, Kind: bmap.KindDisk, Device: "/dev/sda", Extents: []bmap.Extent{meta(0, 1<<20)}},
+			{Disk: 1, Kind: bmap.KindPartition, Device: "/dev/sda1", Extents: []bmap.Extent{meta(64*K, 1<<20-64*K)}},
+			{Disk: 1, Kind: bmap.KindMeta, Device: "/dev/sda1", Path: "superblock", Extents: []bmap.Extent{meta(64*K, 4*K)}},
+			{Disk: 1, Kind: bmap.KindDir, Device: "/dev/sda1", Path: "/", Inode: 2, Extents: []bmap.Extent{data(68*K, 4*K, 0)}},
+			{Disk: 1, Kind: bmap.KindFile, Device: "/dev/sda1", Path: "/a", Inode: 12, Size: 12 * K, Extents: []bmap.Extent{
 				data(72*K, 8*K, 0),
-				{Off: 96 * K, Len: 4 * K, FileOff: -1, Role: fs.RoleExtentIndex},
+				{Off: 96 * K, Len: 4 * K, FileOff: -1, Role: bmap.RoleExtentIndex},
 				data(100*K, 4*K, 8*K),
 			}},
-			{Disk: 1, Kind: fs.KindFile, Device: "/dev/sda1", Path: "/b", Inode: 13, Extents: []fs.Extent{data(80*K, 8*K, 0)}},
-			{Disk: 1, Kind: fs.KindFile, Device: "/dev/sda1", Path: "/we\\ird\n", Inode: 14, Extents: []fs.Extent{data(88*K, 4*K, 0)}},
-			{Disk: 1, Kind: fs.KindFile, Device: "/dev/sda1", Path: "/bad\xff", Inode: 15, Extents: []fs.Extent{data(92*K, 4*K, 0)}},
-			{Disk: 2, Kind: fs.KindDisk, Device: "/dev/sdb", Extents: []fs.Extent{meta(0, 3<<20)}},
-			{Disk: 2, Kind: fs.KindFile, Device: "/dev/sdb", Path: "/c", Extents: []fs.Extent{data(2<<20, 1<<20, 0)}},
+			{Disk: 1, Kind: bmap.KindFile, Device: "/dev/sda1", Path: "/b", Inode: 13, Extents: []bmap.Extent{data(80*K, 8*K, 0)}},
+			{Disk: 1, Kind: bmap.KindFile, Device: "/dev/sda1", Path: "/we\\ird\n", Inode: 14, Extents: []bmap.Extent{data(88*K, 4*K, 0)}},
+			{Disk: 1, Kind: bmap.KindFile, Device: "/dev/sda1", Path: "/bad\xff", Inode: 15, Extents: []bmap.Extent{data(92*K, 4*K, 0)}},
+			{Disk: 2, Kind: bmap.KindDisk, Device: "/dev/sdb", Extents: []bmap.Extent{meta(0, 3<<20)}},
+			{Disk: 2, Kind: bmap.KindFile, Device: "/dev/sdb", Path: "/c", Extents: []bmap.Extent{data(2<<20, 1<<20, 0)}},
 		},
 	}
 }
@@ -100,7 +99,7 @@ func (c *capture) Close() error {
 
 // obj is an expected object: "TYPE DEVICE PATH off len fileoff".
 type obj struct {
-	kind          fs.Kind
+	kind          bmap.Kind
 	path          string
 	off, n, fileo int64
 }
@@ -116,7 +115,7 @@ func objsOf(ev Event) []obj {
 	var out []obj
 	for _, o := range ev.Objects {
 		p := o.Path
-		if o.Kind == fs.KindDisk || o.Kind == fs.KindPartition {
+		if o.Kind == bmap.KindDisk || o.Kind == bmap.KindPartition {
 			p = o.Device
 		}
 		out = append(out, obj{o.Kind, p, o.Off, o.Len, o.FileOff})
@@ -127,8 +126,8 @@ func objsOf(ev Event) []obj {
 func TestEvents(t *testing.T) {
 	m := testMap()
 	ix := bmap.NewIndex(m)
-	v := func(off, n int64) obj { return obj{fs.KindDisk, "/dev/sda", off, n, -1} }
-	p := func(off, n int64) obj { return obj{fs.KindPartition, "/dev/sda1", off, n, -1} }
+	v := func(off, n int64) obj { return obj{bmap.KindDisk, "/dev/sda", off, n, -1} }
+	p := func(off, n int64) obj { return obj{bmap.KindPartition, "/dev/sda1", off, n, -1} }
 	tests := []struct {
 		name   string
 		export string
@@ -137,20 +136,20 @@ func TestEvents(t *testing.T) {
 		want   []obj
 	}{
 		{"disk only", "", 0, 512, []obj{v(0, 512)}},
-		{"metadata over partition", "", 64 * K, 512, []obj{{fs.KindMeta, "superblock", 64 * K, 512, -1}, p(64*K, 512), v(64*K, 512)}},
-		{"directory", "", 68*K + 100, 100, []obj{{fs.KindDir, "/", 68*K + 100, 100, 100}, p(68*K+100, 100), v(68*K+100, 100)}},
-		{"inside a file", "", 74 * K, 512, []obj{{fs.KindFile, "/a", 74 * K, 512, 2 * K}, p(74*K, 512), v(74*K, 512)}},
+		{"metadata over partition", "", 64 * K, 512, []obj{{bmap.KindMeta, "superblock", 64 * K, 512, -1}, p(64*K, 512), v(64*K, 512)}},
+		{"directory", "", 68*K + 100, 100, []obj{{bmap.KindDir, "/", 68*K + 100, 100, 100}, p(68*K+100, 100), v(68*K+100, 100)}},
+		{"inside a file", "", 74 * K, 512, []obj{{bmap.KindFile, "/a", 74 * K, 512, 2 * K}, p(74*K, 512), v(74*K, 512)}},
 		{"spanning two files", "", 78 * K, 4 * K, []obj{
 			// Both are files; the narrower first (the index's order).
-			{fs.KindFile, "/b", 80 * K, 2 * K, 0},
-			{fs.KindFile, "/a", 78 * K, 2 * K, 6 * K},
+			{bmap.KindFile, "/b", 80 * K, 2 * K, 0},
+			{bmap.KindFile, "/a", 78 * K, 2 * K, 6 * K},
 			p(78*K, 4*K), v(78*K, 4*K)}},
-		{"second extent of a fragmented file", "", 100*K + 512, 1024, []obj{{fs.KindFile, "/a", 100*K + 512, 1024, 8*K + 512}, p(100*K+512, 1024), v(100*K+512, 1024)}},
-		{"index block of a file", "", 96 * K, 512, []obj{{fs.KindFile, "/a", 96 * K, 512, -1}, p(96*K, 512), v(96*K, 512)}},
+		{"second extent of a fragmented file", "", 100*K + 512, 1024, []obj{{bmap.KindFile, "/a", 100*K + 512, 1024, 8*K + 512}, p(100*K+512, 1024), v(100*K+512, 1024)}},
+		{"index block of a file", "", 96 * K, 512, []obj{{bmap.KindFile, "/a", 96 * K, 512, -1}, p(96*K, 512), v(96*K, 512)}},
 		{"partition gap past the files", "", 200 * K, 4 * K, []obj{p(200*K, 4*K), v(200*K, 4*K)}},
 		{"past the end of the map", "", 2 << 20, 512, nil},
-		{"second disk by export name", "sdb", 2<<20 + 4*K, 512, []obj{{fs.KindFile, "/c", 2<<20 + 4*K, 512, 4 * K}, {fs.KindDisk, "/dev/sdb", 2<<20 + 4*K, 512, -1}}},
-		{"unknown export is disk 1", "nope", 74 * K, 512, []obj{{fs.KindFile, "/a", 74 * K, 512, 2 * K}, p(74*K, 512), v(74*K, 512)}},
+		{"second disk by export name", "sdb", 2<<20 + 4*K, 512, []obj{{bmap.KindFile, "/c", 2<<20 + 4*K, 512, 4 * K}, {bmap.KindDisk, "/dev/sdb", 2<<20 + 4*K, 512, -1}}},
+		{"unknown export is disk 1", "nope", 74 * K, 512, []obj{{bmap.KindFile, "/a", 74 * K, 512, 2 * K}, p(74*K, 512), v(74*K, 512)}},
 	}
 	c := &capture{}
 	start := time.Now()
@@ -432,19 +431,19 @@ func TestConsoleRules(t *testing.T) {
 // its record) is contents: a page of records names each resident file
 // whose bytes it holds.
 func TestConsoleMFTRecords(t *testing.T) {
-	rec := func(off int64) fs.Extent { return fs.Extent{Off: off, Len: K, FileOff: -1, Role: fs.RoleRecord} }
+	rec := func(off int64) bmap.Extent { return bmap.Extent{Off: off, Len: K, FileOff: -1, Role: bmap.RoleRecord} }
 	m := &bmap.Map{
 		Disks: []bmap.Disk{{Index: 1, Device: "/dev/sda", Size: 1 << 30}},
 		Objects: []bmap.Object{
-			{Disk: 1, Kind: fs.KindDisk, Device: "/dev/sda", Extents: []fs.Extent{{Off: 0, Len: 1 << 30, FileOff: -1, Role: fs.RoleMeta}}},
-			{Disk: 1, Kind: fs.KindPartition, Device: "/dev/sda3", Extents: []fs.Extent{{Off: 1 << 20, Len: 1<<30 - 1<<20, FileOff: -1, Role: fs.RoleMeta}}},
-			{Disk: 1, Kind: fs.KindMeta, Device: "/dev/sda3", Path: "$MFT", Size: 64 * K, Extents: []fs.Extent{{Off: 2 << 20, Len: 64 * K, FileOff: -1, Role: fs.RoleMeta}}},
-			{Disk: 1, Kind: fs.KindFile, Device: "/dev/sda3", Path: "/boot/vmlinuz", Size: 8 << 20, Extents: []fs.Extent{
-				rec(2<<20 + 40*K), {Off: 16 << 20, Len: 8 << 20, FileOff: 0, Role: fs.RoleData}}},
-			{Disk: 1, Kind: fs.KindFile, Device: "/dev/sda3", Path: "/boot/grub/grub.cfg", Size: 200, Extents: []fs.Extent{
-				rec(2<<20 + 41*K), {Off: 2<<20 + 41*K + 0x98, Len: 200, FileOff: 0, Role: fs.RoleInline}}},
-			{Disk: 1, Kind: fs.KindFile, Device: "/dev/sda3", Path: "/Windows/System32/init.sh", Size: 400, Extents: []fs.Extent{
-				rec(2<<20 + 42*K), {Off: 2<<20 + 42*K + 0x98, Len: 400, FileOff: 0, Role: fs.RoleInline}}},
+			{Disk: 1, Kind: bmap.KindDisk, Device: "/dev/sda", Extents: []bmap.Extent{{Off: 0, Len: 1 << 30, FileOff: -1, Role: bmap.RoleMeta}}},
+			{Disk: 1, Kind: bmap.KindPartition, Device: "/dev/sda3", Extents: []bmap.Extent{{Off: 1 << 20, Len: 1<<30 - 1<<20, FileOff: -1, Role: bmap.RoleMeta}}},
+			{Disk: 1, Kind: bmap.KindMeta, Device: "/dev/sda3", Path: "$MFT", Size: 64 * K, Extents: []bmap.Extent{{Off: 2 << 20, Len: 64 * K, FileOff: -1, Role: bmap.RoleMeta}}},
+			{Disk: 1, Kind: bmap.KindFile, Device: "/dev/sda3", Path: "/boot/vmlinuz", Size: 8 << 20, Extents: []bmap.Extent{
+				rec(2<<20 + 40*K), {Off: 16 << 20, Len: 8 << 20, FileOff: 0, Role: bmap.RoleData}}},
+			{Disk: 1, Kind: bmap.KindFile, Device: "/dev/sda3", Path: "/boot/grub/grub.cfg", Size: 200, Extents: []bmap.Extent{
+				rec(2<<20 + 41*K), {Off: 2<<20 + 41*K + 0x98, Len: 200, FileOff: 0, Role: bmap.RoleInline}}},
+			{Disk: 1, Kind: bmap.KindFile, Device: "/dev/sda3", Path: "/Windows/System32/init.sh", Size: 400, Extents: []bmap.Extent{
+				rec(2<<20 + 42*K), {Off: 2<<20 + 42*K + 0x98, Len: 400, FileOff: 0, Role: bmap.RoleInline}}},
 		},
 	}
 	run := func(reads ...Read) string {

@@ -14,7 +14,6 @@ import (
 	"unsafe"
 
 	"github.com/virt-bmap/virt-bmap/bmap"
-	"github.com/virt-bmap/virt-bmap/fs"
 )
 
 // The NDJSON trace is one JSON object per line. The first line is a
@@ -98,14 +97,14 @@ type JSONEvent struct {
 
 // JSONObject is one object of a JSONEvent.
 type JSONObject struct {
-	Type      fs.Kind `json:"type"`
-	Device    string  `json:"device"`
-	Path      string  `json:"path,omitempty"`
-	PathBytes []byte  `json:"path_bytes,omitempty"`
-	Inode     uint64  `json:"inode,omitempty"`
-	Off       int64   `json:"off"`
-	Len       int64   `json:"len"`
-	FileOff   int64   `json:"file_off"`
+	Type      bmap.Kind `json:"type"`
+	Device    string    `json:"device"`
+	Path      string    `json:"path,omitempty"`
+	PathBytes []byte    `json:"path_bytes,omitempty"`
+	Inode     uint64    `json:"inode,omitempty"`
+	Off       int64     `json:"off"`
+	Len       int64     `json:"len"`
+	FileOff   int64     `json:"file_off"`
 }
 
 // Name is the object's path, byte-exact.

@@ -12,7 +12,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/virt-bmap/virt-bmap/bmap"
-	"github.com/virt-bmap/virt-bmap/fs"
 )
 
 // TestNDJSONRoundTrip writes reads over every part of the test map to an
@@ -212,14 +211,14 @@ func refEncode(b []byte, ev *Event) []byte {
 // flushes, and an error and a cache flag.
 func TestNDJSONBytes(t *testing.T) {
 	objs := []*bmap.Object{
-		{Kind: fs.KindDisk, Device: "/dev/sda"},
-		{Kind: fs.KindPartition, Device: "/dev/sda1"},
-		{Kind: fs.KindMeta, Device: "/dev/sda1", Path: "inode table 3"},
-		{Kind: fs.KindFile, Device: "/dev/sda1", Path: `/a "quoted" \ name`, Inode: 12},
-		{Kind: fs.KindFile, Device: "/dev/sda1", Path: "/tab\there\nnl\x01\x7f", Inode: 1<<64 - 1},
-		{Kind: fs.KindFile, Device: "/dev/sda1", Path: "/bad\xff\xfeutf8/é", Inode: 99},
-		{Kind: fs.KindDir, Device: "/dev/sda1", Path: "/", Inode: 2},
-		{Kind: fs.KindFile, Device: "/dev/\"odd\"", Path: "/x"},
+		{Kind: bmap.KindDisk, Device: "/dev/sda"},
+		{Kind: bmap.KindPartition, Device: "/dev/sda1"},
+		{Kind: bmap.KindMeta, Device: "/dev/sda1", Path: "inode table 3"},
+		{Kind: bmap.KindFile, Device: "/dev/sda1", Path: `/a "quoted" \ name`, Inode: 12},
+		{Kind: bmap.KindFile, Device: "/dev/sda1", Path: "/tab\there\nnl\x01\x7f", Inode: 1<<64 - 1},
+		{Kind: bmap.KindFile, Device: "/dev/sda1", Path: "/bad\xff\xfeutf8/é", Inode: 99},
+		{Kind: bmap.KindDir, Device: "/dev/sda1", Path: "/", Inode: 2},
+		{Kind: bmap.KindFile, Device: "/dev/\"odd\"", Path: "/x"},
 	}
 	var want []byte
 	var out bytes.Buffer
@@ -271,7 +270,7 @@ func TestNDJSONWriteError(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev := &Event{Objects: []Object{{Object: &bmap.Object{Kind: fs.KindDisk, Device: "/dev/sda"}}}}
+	ev := &Event{Objects: []Object{{Object: &bmap.Object{Kind: bmap.KindDisk, Device: "/dev/sda"}}}}
 	if err := nd.Write(ev); err != nil {
 		t.Fatalf("buffered write failed early: %v", err)
 	}

@@ -6,7 +6,6 @@ import (
 	"strconv"
 
 	"github.com/virt-bmap/virt-bmap/bmap"
-	"github.com/virt-bmap/virt-bmap/fs"
 	"github.com/virt-bmap/virt-bmap/logger"
 )
 
@@ -14,7 +13,7 @@ import (
 // fields an NDJSON event gives (with the event's disk).
 type objKey struct {
 	disk   int
-	kind   fs.Kind
+	kind   bmap.Kind
 	device string
 	path   string
 	inode  uint64
@@ -32,7 +31,7 @@ type objStat struct {
 	// ext is the object's extents on disk, sorted and merged, when the
 	// map is known; data its content extents (for share).
 	ext  []span
-	data []fs.Extent
+	data []bmap.Extent
 
 	first, last int64
 	// firstData is when the object's contents (bytes with a file offset)
@@ -56,7 +55,7 @@ type diskStat struct {
 // hit is one object of an event, whichever way it came.
 type hit struct {
 	id       int32 // index into objs; -1: dropped (MaxObjects)
-	kind     fs.Kind
+	kind     bmap.Kind
 	off, len int64
 	fileOff  int64 // the file offset of off, -1: not contents
 }
@@ -214,7 +213,7 @@ func (a *Aggregator) idOf(k objKey, o *bmap.Object) int32 {
 	st := &objStat{key: k, set: newRangeSet(a.opt.MaxRanges)}
 	var ext []span
 	for _, src := range srcs {
-		if src.Kind == fs.KindFile || src.Kind == fs.KindDir {
+		if src.Kind == bmap.KindFile || src.Kind == bmap.KindDir {
 			if src.Size > 0 || src.Inode != 0 {
 				st.size, st.sizeKnown = src.Size, true
 			}
@@ -224,14 +223,14 @@ func (a *Aggregator) idOf(k objKey, o *bmap.Object) int32 {
 				continue
 			}
 			ext = append(ext, span{off: e.Off, end: e.Off + e.Len})
-			if e.FileOff >= 0 && (src.Kind == fs.KindFile || src.Kind == fs.KindDir) {
+			if e.FileOff >= 0 && (src.Kind == bmap.KindFile || src.Kind == bmap.KindDir) {
 				st.data = append(st.data, e)
 			}
 		}
 	}
 	if len(srcs) > 0 {
 		st.ext = mergeSpans(ext)
-		if st.key.kind != fs.KindFile && st.key.kind != fs.KindDir {
+		if st.key.kind != bmap.KindFile && st.key.kind != bmap.KindDir {
 			for _, s := range st.ext {
 				st.size += s.end - s.off
 			}
@@ -305,7 +304,7 @@ func (a *Aggregator) add(t, dur int64, conn uint64, disk int, off, n int64, cach
 	bk := a.bucket(t)
 	for _, h := range a.hits {
 		if h.id < 0 { // not kept, but mapped all the same
-			if h.kind != fs.KindDisk && h.len > 0 {
+			if h.kind != bmap.KindDisk && h.len > 0 {
 				a.covered = append(a.covered, span{off: h.off, end: h.off + h.len})
 			}
 			continue
@@ -316,7 +315,7 @@ func (a *Aggregator) add(t, dur int64, conn uint64, disk int, off, n int64, cach
 		}
 		st.reads++
 		st.last = max(st.last, t)
-		if h.fileOff >= 0 && !st.hasData && (h.kind == fs.KindFile || h.kind == fs.KindDir) {
+		if h.fileOff >= 0 && !st.hasData && (h.kind == bmap.KindFile || h.kind == bmap.KindDir) {
 			st.firstData, st.hasData = t, true
 		}
 		st.bytes += h.len
@@ -338,10 +337,10 @@ func (a *Aggregator) add(t, dur int64, conn uint64, disk int, off, n int64, cach
 		}
 		a.spans += len(st.set.s) - before
 		switch st.key.kind {
-		case fs.KindDisk:
+		case bmap.KindDisk:
 			diskDev = st.key.device
 			a.covered = a.covered[:from] // not "mapped"
-		case fs.KindPartition:
+		case bmap.KindPartition:
 			inPart += h.len
 			if h.len > 0 {
 				bk.ByDevice[st.key.device] += h.len
@@ -548,7 +547,7 @@ func share(st *objStat) (float64, bool) {
 		return 0, false
 	}
 	k := st.key.kind
-	if (k != fs.KindFile && k != fs.KindDir) || st.ext == nil {
+	if (k != bmap.KindFile && k != bmap.KindDir) || st.ext == nil {
 		return min(1, float64(st.set.size())/float64(st.size)), true
 	}
 	var n int64
@@ -588,7 +587,7 @@ func (a *Aggregator) layout(ds *diskStat, s *Summary) DiskLayout {
 		}
 		for i := range a.m.Objects {
 			o := &a.m.Objects[i]
-			if o.Disk != ds.disk || o.Kind != fs.KindPartition {
+			if o.Disk != ds.disk || o.Kind != bmap.KindPartition {
 				continue
 			}
 			for _, e := range o.Extents {
@@ -598,7 +597,7 @@ func (a *Aggregator) layout(ds *diskStat, s *Summary) DiskLayout {
 	} else {
 		// Without a map: the partitions read, as the hull of their reads.
 		for _, st := range a.objs {
-			if st.key.disk == ds.disk && st.key.kind == fs.KindPartition && len(st.set.s) > 0 {
+			if st.key.disk == ds.disk && st.key.kind == bmap.KindPartition && len(st.set.s) > 0 {
 				lo, hi := st.set.s[0].off, st.set.s[len(st.set.s)-1].end
 				l.Partitions = append(l.Partitions, Extent{Device: st.key.device, Off: lo, Len: hi - lo})
 			}
@@ -612,7 +611,7 @@ func (a *Aggregator) layout(ds *diskStat, s *Summary) DiskLayout {
 	// Objects read: files and directories first, then metadata and LVs,
 	// each group in order of first read.
 	budget := MaxLayoutTotal
-	for _, group := range [][]fs.Kind{{fs.KindFile, fs.KindDir}, {fs.KindMeta, fs.KindLV}} {
+	for _, group := range [][]bmap.Kind{{bmap.KindFile, bmap.KindDir}, {bmap.KindMeta, bmap.KindLV}} {
 		for i, o := range s.Objects {
 			if len(l.Objects) >= MaxLayoutObjects || budget <= 0 {
 				break

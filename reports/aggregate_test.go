@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/virt-bmap/virt-bmap/bmap"
-	"github.com/virt-bmap/virt-bmap/fs"
 	"github.com/virt-bmap/virt-bmap/logger"
 )
 
@@ -133,7 +132,7 @@ func TestSummaryAgainstTrace(t *testing.T) {
 					}
 					for x := range req {
 						w.sectors[x] = true
-						if o.Type != fs.KindDisk {
+						if o.Type != bmap.KindDisk {
 							covered[x] = true
 						}
 					}
@@ -192,7 +191,7 @@ func TestSummaryAgainstTrace(t *testing.T) {
 				// Share: the sectors of the contents [0, size) read.
 				size, dataSectors := mo.Size, sectorSet{}
 				for _, e := range mo.Extents {
-					if o.Type == fs.KindFile || o.Type == fs.KindDir {
+					if o.Type == bmap.KindFile || o.Type == bmap.KindDir {
 						if e.FileOff >= 0 && e.FileOff < size {
 							dataSectors.add(e.Off, e.Off+min(e.Len, size-e.FileOff))
 						}
@@ -207,7 +206,7 @@ func TestSummaryAgainstTrace(t *testing.T) {
 					}
 				}
 				var wantShare float64
-				if o.Type == fs.KindFile || o.Type == fs.KindDir {
+				if o.Type == bmap.KindFile || o.Type == bmap.KindDir {
 					wantShare = min(1, float64(read)/float64(size))
 				} else {
 					wantShare = float64(len(w.sectors)*512) / float64(size)
@@ -263,7 +262,7 @@ func TestSummaryAgainstTrace(t *testing.T) {
 				t.Errorf("partitions %+v, want sfdisk's /dev/sda1 at sector 2048 and /dev/sda2 of 49152 sectors", l.Partitions)
 			}
 			for _, lo := range l.Objects {
-				if k := s.Objects[lo.Object].Type; k == fs.KindPartition || k == fs.KindDisk || len(lo.Extents) == 0 {
+				if k := s.Objects[lo.Object].Type; k == bmap.KindPartition || k == bmap.KindDisk || len(lo.Extents) == 0 {
 					t.Errorf("layout object %d: type %c, %d extents", lo.Object, k, len(lo.Extents))
 				}
 			}
@@ -284,8 +283,8 @@ func TestLimits(t *testing.T) {
 		off := int64(i) * 4096
 		ev = logger.JSONEvent{T: int64(i) * int64(10*time.Millisecond), Conn: 1, Disk: 1, Off: off, Len: 512,
 			Objects: []logger.JSONObject{
-				{Type: fs.KindFile, Device: "/dev/sda1", Path: fmt.Sprintf("/f%d", i%7), Off: off, Len: 512},
-				{Type: fs.KindDisk, Device: "/dev/sda", Off: off, Len: 512},
+				{Type: bmap.KindFile, Device: "/dev/sda1", Path: fmt.Sprintf("/f%d", i%7), Off: off, Len: 512},
+				{Type: bmap.KindDisk, Device: "/dev/sda", Off: off, Len: 512},
 			}}
 		a.AddJSON(&ev)
 	}
@@ -294,7 +293,7 @@ func TestLimits(t *testing.T) {
 		t.Errorf("%d objects, %d dropped: want 5 kept", len(s.Objects), s.Totals.ObjectsDropped)
 	}
 	for _, o := range s.Objects {
-		if o.Type == fs.KindDisk && (!o.Approx || o.DistinctBytes < n*512) {
+		if o.Type == bmap.KindDisk && (!o.Approx || o.DistinctBytes < n*512) {
 			t.Errorf("disk: approx %v distinct %d, want an upper bound of %d", o.Approx, o.DistinctBytes, n*512)
 		}
 	}
@@ -327,7 +326,7 @@ func TestBudgets(t *testing.T) {
 	for i := range n {
 		off := int64(i) * 8192
 		ev := logger.JSONEvent{T: int64(i), Conn: 1, Disk: 1, Off: off, Len: 512,
-			Objects: []logger.JSONObject{{Type: fs.KindFile, Device: "/dev/sda1", Path: fmt.Sprintf("/f%d", i%3), Off: off, Len: 512}}}
+			Objects: []logger.JSONObject{{Type: bmap.KindFile, Device: "/dev/sda1", Path: fmt.Sprintf("/f%d", i%3), Off: off, Len: 512}}}
 		a.AddJSON(&ev)
 	}
 	if a.spans > 100+3*minRanges {
@@ -343,7 +342,7 @@ func TestBudgets(t *testing.T) {
 	a = NewAggregator(nil, Options{})
 	for i := range n {
 		ev := logger.JSONEvent{T: int64(i), Conn: 1, Disk: 1 + i%(MaxDisks+10), Off: 0, Len: 512,
-			Objects: []logger.JSONObject{{Type: fs.KindPartition, Device: "/dev/sdx1", Off: 0, Len: 512}}}
+			Objects: []logger.JSONObject{{Type: bmap.KindPartition, Device: "/dev/sdx1", Off: 0, Len: 512}}}
 		a.AddJSON(&ev)
 	}
 	s = a.Summary()
@@ -368,7 +367,7 @@ func TestOtherMapForm(t *testing.T) {
 	s := summarise(h, evs, m)
 	n := 0
 	for _, o := range s.Objects {
-		if o.Type == fs.KindFile {
+		if o.Type == bmap.KindFile {
 			if o.Size == 0 || o.Share == nil {
 				t.Errorf("%s: no size or share", o.Path)
 			}
@@ -385,9 +384,9 @@ func TestOtherMapForm(t *testing.T) {
 func TestOddEvents(t *testing.T) {
 	a := NewAggregator(nil, Options{})
 	evs := []logger.JSONEvent{
-		{T: 5, Conn: 1, Disk: 1, Off: 0, Len: 512, Cache: true, Objects: []logger.JSONObject{{Type: fs.KindDisk, Device: "/dev/sda", Off: 0, Len: 512}}},
+		{T: 5, Conn: 1, Disk: 1, Off: 0, Len: 512, Cache: true, Objects: []logger.JSONObject{{Type: bmap.KindDisk, Device: "/dev/sda", Off: 0, Len: 512}}},
 		{T: 3, Conn: 2, Disk: 1, Off: 512, Len: 512, Error: "EIO", Objects: []logger.JSONObject{}},
-		{T: -7, Conn: 2, Disk: 2, Off: 100, Len: 0, Objects: []logger.JSONObject{{Type: 'x', Device: "?"}, {Type: fs.KindFile, Device: "/dev/sdb1", Path: "/a", Off: 5, Len: -9}}},
+		{T: -7, Conn: 2, Disk: 2, Off: 100, Len: 0, Objects: []logger.JSONObject{{Type: 'x', Device: "?"}, {Type: bmap.KindFile, Device: "/dev/sdb1", Path: "/a", Off: 5, Len: -9}}},
 	}
 	for i := range evs {
 		a.AddJSON(&evs[i])
@@ -431,8 +430,8 @@ func TestKeysMergeAcrossObjects(t *testing.T) {
 	// two metadata structures of one name) are one record with both
 	// objects' extents, live and from NDJSON.
 	m := &bmap.Map{Disks: []bmap.Disk{{Index: 1, Device: "/dev/sda", Size: 1 << 20}}, Objects: []bmap.Object{
-		{Disk: 1, Kind: fs.KindMeta, Device: "/dev/sda1", Path: "backup", Extents: []fs.Extent{{Off: 0, Len: 512, FileOff: -1}}},
-		{Disk: 1, Kind: fs.KindMeta, Device: "/dev/sda1", Path: "backup", Extents: []fs.Extent{{Off: 4096, Len: 512, FileOff: -1}}},
+		{Disk: 1, Kind: bmap.KindMeta, Device: "/dev/sda1", Path: "backup", Extents: []bmap.Extent{{Off: 0, Len: 512, FileOff: -1}}},
+		{Disk: 1, Kind: bmap.KindMeta, Device: "/dev/sda1", Path: "backup", Extents: []bmap.Extent{{Off: 4096, Len: 512, FileOff: -1}}},
 	}}
 	ix := bmap.NewIndex(m)
 	je := []logger.JSONEvent{{Disk: 1, Off: 0, Len: 8192}}
@@ -459,10 +458,10 @@ func TestKeysMergeAcrossObjects(t *testing.T) {
 // which only the record was read has no FirstContents.
 func TestFirstContents(t *testing.T) {
 	m := &bmap.Map{Disks: []bmap.Disk{{Index: 1, Device: "/dev/sda", Size: 1 << 20}}, Objects: []bmap.Object{
-		{Disk: 1, Kind: fs.KindFile, Device: "/dev/sda1", Path: "/vmlinuz", Inode: 65, Size: 8192, Extents: []fs.Extent{
-			{Off: 1024, Len: 1024, FileOff: -1, Role: fs.RoleRecord}, {Off: 65536, Len: 8192, FileOff: 0, Role: fs.RoleData}}},
-		{Disk: 1, Kind: fs.KindFile, Device: "/dev/sda1", Path: "/unread", Inode: 66, Size: 4096, Extents: []fs.Extent{
-			{Off: 2048, Len: 1024, FileOff: -1, Role: fs.RoleRecord}, {Off: 131072, Len: 4096, FileOff: 0, Role: fs.RoleData}}},
+		{Disk: 1, Kind: bmap.KindFile, Device: "/dev/sda1", Path: "/vmlinuz", Inode: 65, Size: 8192, Extents: []bmap.Extent{
+			{Off: 1024, Len: 1024, FileOff: -1, Role: bmap.RoleRecord}, {Off: 65536, Len: 8192, FileOff: 0, Role: bmap.RoleData}}},
+		{Disk: 1, Kind: bmap.KindFile, Device: "/dev/sda1", Path: "/unread", Inode: 66, Size: 4096, Extents: []bmap.Extent{
+			{Off: 2048, Len: 1024, FileOff: -1, Role: bmap.RoleRecord}, {Off: 131072, Len: 4096, FileOff: 0, Role: bmap.RoleData}}},
 	}}
 	ix := bmap.NewIndex(m)
 	je := []logger.JSONEvent{{T: 100, Disk: 1, Off: 0, Len: 4096}, {T: 200, Disk: 1, Off: 65536, Len: 4096}, {T: 300, Disk: 1, Off: 65536 + 4096, Len: 4096}}

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/bmap"
 )
 
 // The HTML report embeds the Summary as one JSON blob, reshaped for the
@@ -86,7 +86,7 @@ type htmlObj struct {
 	Distinct int64    `json:"u"`
 	Approx   bool     `json:"a,omitempty"`
 	Share    *float64 `json:"h,omitempty"`
-	Prio     int      `json:"q"` // fs.Kind.Priority: the map paints higher over lower
+	Prio     int      `json:"q"` // bmap.Kind.Priority: the map paints higher over lower
 	// Contents is when a file's or directory's contents were first read
 	// (ObjectStats.FirstContents): sorting by it tells the boot's story.
 	Contents *int64 `json:"c,omitempty"`
@@ -198,7 +198,7 @@ func newHTMLData(s *Summary) *htmlData {
 			Path: o.Path, Inode: o.Inode, Size: o.Size,
 			First: int64(o.First), Last: int64(o.Last), Reads: o.Reads, Bytes: o.Bytes,
 			Distinct: o.DistinctBytes, Approx: o.Approx, Share: o.Share,
-			Prio: fs.Kind(o.Type).Priority(),
+			Prio: bmap.Kind(o.Type).Priority(),
 		})
 		if o.FirstContents != nil {
 			c := int64(*o.FirstContents)

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/virt-bmap/virt-bmap/bmap"
-	"github.com/virt-bmap/virt-bmap/fs"
 	"github.com/virt-bmap/virt-bmap/logger"
 )
 
@@ -111,19 +110,19 @@ func hostileSummary(t testing.TB) *Summary {
 	}
 	m := &bmap.Map{Disks: []bmap.Disk{{Index: 1, Device: "/dev/sda", Size: 1 << 20}}}
 	m.Objects = append(m.Objects,
-		bmap.Object{Disk: 1, Kind: fs.KindDisk, Device: "/dev/sda", Extents: []fs.Extent{{Off: 0, Len: 1 << 20, FileOff: -1}}},
-		bmap.Object{Disk: 1, Kind: fs.KindPartition, Device: "/dev/sda1", Extents: []fs.Extent{{Off: 4096, Len: 1<<20 - 4096, FileOff: -1}}})
+		bmap.Object{Disk: 1, Kind: bmap.KindDisk, Device: "/dev/sda", Extents: []bmap.Extent{{Off: 0, Len: 1 << 20, FileOff: -1}}},
+		bmap.Object{Disk: 1, Kind: bmap.KindPartition, Device: "/dev/sda1", Extents: []bmap.Extent{{Off: 4096, Len: 1<<20 - 4096, FileOff: -1}}})
 	for i, n := range names {
-		m.Objects = append(m.Objects, bmap.Object{Disk: 1, Kind: fs.KindFile, Device: "/dev/sda1", Path: n, Inode: uint64(12 + i), Size: 4096,
-			Extents: []fs.Extent{{Off: int64(8192 + 8192*i), Len: 4096, FileOff: 0}}})
+		m.Objects = append(m.Objects, bmap.Object{Disk: 1, Kind: bmap.KindFile, Device: "/dev/sda1", Path: n, Inode: uint64(12 + i), Size: 4096,
+			Extents: []bmap.Extent{{Off: int64(8192 + 8192*i), Len: 4096, FileOff: 0}}})
 	}
 	a := NewAggregator(m, Options{Exports: []logger.ExportEntry{{Name: "<b>disk</b>.img", Disk: 1, Device: "/dev/sda", Size: 1 << 20}}})
 	for i, n := range names {
 		off := int64(8192 + 8192*i)
 		a.AddJSON(&logger.JSONEvent{T: int64(i) * 1e6, Conn: 1, Export: "<b>disk</b>.img", Disk: 1, Off: off, Len: 4096, Objects: []logger.JSONObject{
-			{Type: fs.KindFile, Device: "/dev/sda1", Path: n, Inode: uint64(12 + i), Off: off, Len: 4096, FileOff: 0},
-			{Type: fs.KindPartition, Device: "/dev/sda1", Off: off, Len: 4096, FileOff: -1},
-			{Type: fs.KindDisk, Device: "/dev/sda", Off: off, Len: 4096, FileOff: -1},
+			{Type: bmap.KindFile, Device: "/dev/sda1", Path: n, Inode: uint64(12 + i), Off: off, Len: 4096, FileOff: 0},
+			{Type: bmap.KindPartition, Device: "/dev/sda1", Off: off, Len: 4096, FileOff: -1},
+			{Type: bmap.KindDisk, Device: "/dev/sda", Off: off, Len: 4096, FileOff: -1},
 		}})
 	}
 	return a.Summary()
@@ -155,17 +154,17 @@ func manyPartsSummary(t testing.TB) *Summary {
 	const n, psize = MaxHTMLParts + 100, 1 << 20
 	size := int64(n+1) * psize
 	m := &bmap.Map{Disks: []bmap.Disk{{Index: 1, Device: "/dev/sda", Size: size}}}
-	m.Objects = append(m.Objects, bmap.Object{Disk: 1, Kind: fs.KindDisk, Device: "/dev/sda", Extents: []fs.Extent{{Off: 0, Len: size, FileOff: -1}}})
+	m.Objects = append(m.Objects, bmap.Object{Disk: 1, Kind: bmap.KindDisk, Device: "/dev/sda", Extents: []bmap.Extent{{Off: 0, Len: size, FileOff: -1}}})
 	for i := range n {
-		m.Objects = append(m.Objects, bmap.Object{Disk: 1, Kind: fs.KindPartition, Device: fmt.Sprintf("/dev/sda%d", i+1),
-			Extents: []fs.Extent{{Off: int64(i+1) * psize, Len: psize, FileOff: -1}}})
+		m.Objects = append(m.Objects, bmap.Object{Disk: 1, Kind: bmap.KindPartition, Device: fmt.Sprintf("/dev/sda%d", i+1),
+			Extents: []bmap.Extent{{Off: int64(i+1) * psize, Len: psize, FileOff: -1}}})
 	}
 	a := NewAggregator(m, Options{Exports: []logger.ExportEntry{{Name: "parts.img", Disk: 1, Device: "/dev/sda", Size: size}}})
 	for i := range n {
 		off := int64(i+1)*psize + 4096
 		a.AddJSON(&logger.JSONEvent{T: int64(i) * 1e5, Conn: 1, Export: "parts.img", Disk: 1, Off: off, Len: 4096, Objects: []logger.JSONObject{
-			{Type: fs.KindPartition, Device: fmt.Sprintf("/dev/sda%d", i+1), Off: off, Len: 4096, FileOff: -1},
-			{Type: fs.KindDisk, Device: "/dev/sda", Off: off, Len: 4096, FileOff: -1},
+			{Type: bmap.KindPartition, Device: fmt.Sprintf("/dev/sda%d", i+1), Off: off, Len: 4096, FileOff: -1},
+			{Type: bmap.KindDisk, Device: "/dev/sda", Off: off, Len: 4096, FileOff: -1},
 		}})
 	}
 	return a.Summary()
@@ -192,9 +191,9 @@ func bigSummary(t testing.TB) *Summary {
 			off, len int64
 		}{{"/dev/vda1", 1 << 20, 1 << 30}, {"/dev/vda2", 1<<30 + 1<<20, 3<<30 - 2<<20}}
 		m := &bmap.Map{Disks: []bmap.Disk{{Index: 1, Device: "/dev/vda", Size: size}}}
-		m.Objects = append(m.Objects, bmap.Object{Disk: 1, Kind: fs.KindDisk, Device: "/dev/vda", Extents: []fs.Extent{{Off: 0, Len: size, FileOff: -1}}})
+		m.Objects = append(m.Objects, bmap.Object{Disk: 1, Kind: bmap.KindDisk, Device: "/dev/vda", Extents: []bmap.Extent{{Off: 0, Len: size, FileOff: -1}}})
 		for _, p := range parts {
-			m.Objects = append(m.Objects, bmap.Object{Disk: 1, Kind: fs.KindPartition, Device: p.dev, Extents: []fs.Extent{{Off: p.off, Len: p.len, FileOff: -1}}})
+			m.Objects = append(m.Objects, bmap.Object{Disk: 1, Kind: bmap.KindPartition, Device: p.dev, Extents: []bmap.Extent{{Off: p.off, Len: p.len, FileOff: -1}}})
 		}
 		type file struct {
 			dev  string
@@ -209,8 +208,8 @@ func bigSummary(t testing.TB) *Summary {
 			f.ext[0] = p.off + 1<<20 + slot*256<<10
 			f.ext[1] = f.ext[0] + 128<<10 // a 64 KiB gap: fragmented
 			files[i] = f
-			m.Objects = append(m.Objects, bmap.Object{Disk: 1, Kind: fs.KindFile, Device: f.dev, Path: f.path, Inode: uint64(100 + i), Size: 128 << 10,
-				Extents: []fs.Extent{{Off: f.ext[0], Len: 64 << 10, FileOff: 0}, {Off: f.ext[1], Len: 64 << 10, FileOff: 64 << 10}}})
+			m.Objects = append(m.Objects, bmap.Object{Disk: 1, Kind: bmap.KindFile, Device: f.dev, Path: f.path, Inode: uint64(100 + i), Size: 128 << 10,
+				Extents: []bmap.Extent{{Off: f.ext[0], Len: 64 << 10, FileOff: 0}, {Off: f.ext[1], Len: 64 << 10, FileOff: 64 << 10}}})
 		}
 		a := NewAggregator(m, Options{Start: time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC),
 			Exports: []logger.ExportEntry{{Name: "big.img", Disk: 1, Device: "/dev/vda", Size: size}}})
@@ -223,9 +222,9 @@ func bigSummary(t testing.TB) *Summary {
 			ev.T = int64(k) * 50_000 // 5 s in all
 			ev.Dur = 8000
 			ev.Off = f.ext[half] + in
-			ev.Objects[0] = logger.JSONObject{Type: fs.KindFile, Device: f.dev, Path: f.path, Off: ev.Off, Len: 4096, FileOff: int64(half)*64<<10 + in}
-			ev.Objects[1] = logger.JSONObject{Type: fs.KindPartition, Device: f.dev, Off: ev.Off, Len: 4096, FileOff: -1}
-			ev.Objects[2] = logger.JSONObject{Type: fs.KindDisk, Device: "/dev/vda", Off: ev.Off, Len: 4096, FileOff: -1}
+			ev.Objects[0] = logger.JSONObject{Type: bmap.KindFile, Device: f.dev, Path: f.path, Off: ev.Off, Len: 4096, FileOff: int64(half)*64<<10 + in}
+			ev.Objects[1] = logger.JSONObject{Type: bmap.KindPartition, Device: f.dev, Off: ev.Off, Len: 4096, FileOff: -1}
+			ev.Objects[2] = logger.JSONObject{Type: bmap.KindDisk, Device: "/dev/vda", Off: ev.Off, Len: 4096, FileOff: -1}
 			a.AddJSON(&ev)
 		}
 		bigOnce.s = a.Summary()

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/bmap"
 	"github.com/virt-bmap/virt-bmap/logger"
 )
 
@@ -21,14 +21,14 @@ import (
 // every object read, without gaps.
 func TestOrderWithoutGaps(t *testing.T) {
 	a := NewAggregator(nil, Options{})
-	obj := func(k fs.Kind, dev, path string) logger.JSONObject {
+	obj := func(k bmap.Kind, dev, path string) logger.JSONObject {
 		return logger.JSONObject{Type: k, Device: dev, Path: path, Off: 0, Len: 512}
 	}
 	evs := []logger.JSONEvent{
-		{T: 1, Conn: 1, Disk: 1, Off: 0, Len: 512, Objects: []logger.JSONObject{obj(fs.KindMeta, "/dev/sda", "MBR"), obj(fs.KindDisk, "/dev/sda", "")}},
-		{T: 2, Conn: 1, Disk: 1, Off: 1 << 20, Len: 512, Objects: []logger.JSONObject{obj(fs.KindPartition, "/dev/sda1", ""), obj(fs.KindMeta, "/dev/sda1", "superblock")}},
-		{T: 3, Conn: 1, Disk: 1, Off: 2 << 20, Len: 512, Objects: []logger.JSONObject{obj(fs.KindPartition, "/dev/sda1", ""), obj(fs.KindFile, "/dev/sda1", "/a")}},
-		{T: 4, Conn: 1, Disk: 1, Off: 3 << 20, Len: 512, Objects: []logger.JSONObject{obj(fs.KindPartition, "/dev/sda2", ""), obj(fs.KindDir, "/dev/sda2", "/")}},
+		{T: 1, Conn: 1, Disk: 1, Off: 0, Len: 512, Objects: []logger.JSONObject{obj(bmap.KindMeta, "/dev/sda", "MBR"), obj(bmap.KindDisk, "/dev/sda", "")}},
+		{T: 2, Conn: 1, Disk: 1, Off: 1 << 20, Len: 512, Objects: []logger.JSONObject{obj(bmap.KindPartition, "/dev/sda1", ""), obj(bmap.KindMeta, "/dev/sda1", "superblock")}},
+		{T: 3, Conn: 1, Disk: 1, Off: 2 << 20, Len: 512, Objects: []logger.JSONObject{obj(bmap.KindPartition, "/dev/sda1", ""), obj(bmap.KindFile, "/dev/sda1", "/a")}},
+		{T: 4, Conn: 1, Disk: 1, Off: 3 << 20, Len: 512, Objects: []logger.JSONObject{obj(bmap.KindPartition, "/dev/sda2", ""), obj(bmap.KindDir, "/dev/sda2", "/")}},
 	}
 	for i := range evs {
 		a.AddJSON(&evs[i])
@@ -80,9 +80,9 @@ func TestMappedAddsUp(t *testing.T) {
 	a := NewAggregator(nil, Options{})
 	evs := []logger.JSONEvent{
 		// 512 bytes in the MBR, 512 outside anything
-		{T: 1, Conn: 1, Disk: 1, Off: 0, Len: 1024, Objects: []logger.JSONObject{{Type: fs.KindMeta, Device: "/dev/sda", Path: "MBR", Off: 0, Len: 512}}},
+		{T: 1, Conn: 1, Disk: 1, Off: 0, Len: 1024, Objects: []logger.JSONObject{{Type: bmap.KindMeta, Device: "/dev/sda", Path: "MBR", Off: 0, Len: 512}}},
 		{T: 2, Conn: 1, Disk: 1, Off: 4096, Len: 512, Objects: []logger.JSONObject{}},
-		{T: 3, Conn: 1, Disk: 1, Off: 0, Len: 512, Objects: []logger.JSONObject{{Type: fs.KindMeta, Device: "/dev/sda", Path: "MBR", Off: 0, Len: 512}}},
+		{T: 3, Conn: 1, Disk: 1, Off: 0, Len: 512, Objects: []logger.JSONObject{{Type: bmap.KindMeta, Device: "/dev/sda", Path: "MBR", Off: 0, Len: 512}}},
 	}
 	for i := range evs {
 		a.AddJSON(&evs[i])
@@ -101,7 +101,7 @@ func TestMappedAddsUp(t *testing.T) {
 func TestPlurals(t *testing.T) {
 	a := NewAggregator(nil, Options{})
 	ev := logger.JSONEvent{T: 1, Conn: 1, Disk: 1, Off: 0, Len: 512, Error: "EIO", Cache: true,
-		Objects: []logger.JSONObject{{Type: fs.KindPartition, Device: "/dev/sda1", Off: 0, Len: 512}}}
+		Objects: []logger.JSONObject{{Type: bmap.KindPartition, Device: "/dev/sda1", Off: 0, Len: 512}}}
 	a.AddJSON(&ev)
 	s := a.Summary()
 	var txt, page bytes.Buffer

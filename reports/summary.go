@@ -86,7 +86,7 @@ package reports
 import (
 	"time"
 
-	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/bmap"
 	"github.com/virt-bmap/virt-bmap/logger"
 )
 
@@ -134,20 +134,20 @@ type Totals struct {
 
 // ObjectStats is what was read of one object.
 type ObjectStats struct {
-	Type          fs.Kind  `json:"type"`
-	Disk          int      `json:"disk"`
-	Device        string   `json:"device"`
-	Path          string   `json:"path,omitempty"`
-	Inode         uint64   `json:"inode,omitempty"`
-	Size          int64    `json:"size,omitempty"`
-	First         Nanos    `json:"first_ns"`
-	Last          Nanos    `json:"last_ns"`
-	Reads         int64    `json:"reads"`
-	Bytes         int64    `json:"bytes"`
-	DistinctBytes int64    `json:"distinct_bytes"`
-	Approx        bool     `json:"approx,omitempty"`
-	Share         *float64 `json:"share,omitempty"`
-	Order         int      `json:"order"`
+	Type          bmap.Kind `json:"type"`
+	Disk          int       `json:"disk"`
+	Device        string    `json:"device"`
+	Path          string    `json:"path,omitempty"`
+	Inode         uint64    `json:"inode,omitempty"`
+	Size          int64     `json:"size,omitempty"`
+	First         Nanos     `json:"first_ns"`
+	Last          Nanos     `json:"last_ns"`
+	Reads         int64     `json:"reads"`
+	Bytes         int64     `json:"bytes"`
+	DistinctBytes int64     `json:"distinct_bytes"`
+	Approx        bool      `json:"approx,omitempty"`
+	Share         *float64  `json:"share,omitempty"`
+	Order         int       `json:"order"`
 	// FirstContents is when a file's or directory's contents were first
 	// read (nil: never, only its record, inode or index blocks).
 	FirstContents *Nanos `json:"first_contents_ns,omitempty"`

@@ -10,8 +10,7 @@ import (
 
 	"github.com/olekukonko/tablewriter"
 	"github.com/olekukonko/tablewriter/tw"
-
-	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/bmap"
 )
 
 // DefaultTop is how many files the text report lists per table.
@@ -48,7 +47,7 @@ func WriteText(w io.Writer, s *Summary, top int) error {
 
 	var files []*ObjectStats
 	for i := range s.Objects {
-		if k := s.Objects[i].Type; k == fs.KindFile || k == fs.KindDir || k == fs.KindMeta {
+		if k := s.Objects[i].Type; k == bmap.KindFile || k == bmap.KindDir || k == bmap.KindMeta {
 			files = append(files, &s.Objects[i])
 		}
 	}
@@ -81,7 +80,7 @@ func WriteText(w io.Writer, s *Summary, top int) error {
 	var parts [][]string
 	for i := range s.Objects {
 		o := &s.Objects[i]
-		if o.Type == fs.KindPartition || o.Type == fs.KindLV || o.Type == fs.KindDisk {
+		if o.Type == bmap.KindPartition || o.Type == bmap.KindLV || o.Type == bmap.KindDisk {
 			parts = append(parts, []string{string(o.Type), o.Device, sizeStr(o), num(o.Reads), num(o.Bytes), num(o.DistinctBytes), shareStr(o), durStr(o.First), durStr(o.Last)})
 		}
 	}
@@ -97,7 +96,7 @@ func WriteText(w io.Writer, s *Summary, top int) error {
 	// an initrd, a program) stand out from files merely brushed.
 	var story []*ObjectStats
 	for _, o := range files {
-		if o.Type == fs.KindFile && o.FirstContents != nil {
+		if o.Type == bmap.KindFile && o.FirstContents != nil {
 			story = append(story, o)
 		}
 	}

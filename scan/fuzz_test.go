@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/virt-bmap/virt-bmap/bmap"
-	"github.com/virt-bmap/virt-bmap/fs"
 	"github.com/virt-bmap/virt-bmap/internal/testutil"
 )
 
@@ -121,7 +120,7 @@ func FuzzDisk(f *testing.F) {
 			ix := bmap.NewIndex(back)
 			for _, at := range []int64{0, int64(off), int64(len(img)) - 1} {
 				for _, h := range ix.Lookup(1, at, 4096) {
-					if h.Object.Kind == fs.KindDisk && h.Len <= 0 {
+					if h.Object.Kind == bmap.KindDisk && h.Len <= 0 {
 						t.Fatalf("empty hit on the disk at %#x", at)
 					}
 				}

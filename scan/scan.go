@@ -171,7 +171,7 @@ type scanner struct {
 	bytes   int64
 	// perDisk holds the current entry's extents on each disk, reused from
 	// entry to entry (the Builder copies).
-	perDisk map[int][]fs.Extent
+	perDisk map[int][]bmap.Extent
 }
 
 func (s *scanner) warn(err error) {
@@ -183,7 +183,7 @@ func (s *scanner) warn(err error) {
 func (s *scanner) add(o bmap.Object) {
 	s.b.Add(o)
 	s.objects++
-	if o.Kind == fs.KindFile || o.Kind == fs.KindDir || o.Kind == fs.KindMeta {
+	if o.Kind == bmap.KindFile || o.Kind == bmap.KindDir || o.Kind == bmap.KindMeta {
 		for _, e := range o.Extents { // the disk and partitions are not "walked"
 			s.bytes += e.Len
 		}
@@ -197,27 +197,27 @@ func (s *scanner) add(o bmap.Object) {
 var openFS = registry.Open
 
 // objectKind is the kind of a device's own object in the map.
-func objectKind(d *volume.Device) fs.Kind {
+func objectKind(d *volume.Device) bmap.Kind {
 	switch d.Kind {
 	case volume.KindDisk:
-		return fs.KindDisk
+		return bmap.KindDisk
 	case volume.KindPartition, volume.KindExtended:
-		return fs.KindPartition
+		return bmap.KindPartition
 	}
-	return fs.KindLV
+	return bmap.KindLV
 }
 
 // device adds d's own object(s) (one per disk it lies on), its container
 // structures, and its filesystem. A partitioned disk has no summary line.
 func (s *scanner) device(d *volume.Device) (Summary, bool) {
 	layout, lerr := d.Layout()
-	byDisk := map[int][]fs.Extent{}
+	byDisk := map[int][]bmap.Extent{}
 	var disks []int
 	for _, p := range layout {
 		if _, ok := byDisk[p.Disk]; !ok {
 			disks = append(disks, p.Disk)
 		}
-		byDisk[p.Disk] = append(byDisk[p.Disk], fs.Extent{Off: p.Off, Len: p.Len, FileOff: -1, Role: fs.RoleMeta})
+		byDisk[p.Disk] = append(byDisk[p.Disk], bmap.Extent{Off: p.Off, Len: p.Len, FileOff: -1, Role: bmap.RoleMeta})
 	}
 	slices.Sort(disks)
 	for _, dk := range disks {
@@ -261,19 +261,19 @@ func (s *scanner) structures(d *volume.Device, sum *Summary) {
 			continue
 		}
 		n := min(st.Len, d.Size-st.Off)
-		s.place(d, fs.Extent{Off: st.Off, Len: n, FileOff: -1, Role: fs.RoleMeta}, bmap.Object{Kind: fs.KindMeta, Device: d.Name, Path: st.Name}, sum)
+		s.place(d, bmap.Extent{Off: st.Off, Len: n, FileOff: -1, Role: bmap.RoleMeta}, bmap.Object{Kind: bmap.KindMeta, Device: d.Name, Path: st.Name}, sum)
 	}
 }
 
 // place adds object o with the one extent x of device d, split by disk.
-func (s *scanner) place(d *volume.Device, x fs.Extent, o bmap.Object, sum *Summary) {
-	byDisk := map[int][]fs.Extent{}
+func (s *scanner) place(d *volume.Device, x bmap.Extent, o bmap.Object, sum *Summary) {
+	byDisk := map[int][]bmap.Extent{}
 	var disks []int
 	err := d.Map(x.Off, x.Len, func(disk int, off, n int64) error {
 		if _, ok := byDisk[disk]; !ok {
 			disks = append(disks, disk)
 		}
-		byDisk[disk] = append(byDisk[disk], fs.Extent{Off: off, Len: n, FileOff: -1, Role: x.Role})
+		byDisk[disk] = append(byDisk[disk], bmap.Extent{Off: off, Len: n, FileOff: -1, Role: x.Role})
 		return nil
 	})
 	if err != nil {
@@ -348,7 +348,7 @@ func (s *scanner) walk(sum Summary, d *volume.Device) (out Summary) {
 		sum.Label = info.Label
 	}
 	if s.perDisk == nil {
-		s.perDisk = map[int][]fs.Extent{}
+		s.perDisk = map[int][]bmap.Extent{}
 	}
 	var disks []int // the disks the current entry has extents on, in first-seen order
 	var mapErr error
@@ -394,12 +394,12 @@ func (s *scanner) walk(sum Summary, d *volume.Device) (out Summary) {
 			}
 		}
 		switch e.Kind {
-		case fs.KindFile:
+		case bmap.KindFile:
 			sum.Files++
-		case fs.KindDir:
+		case bmap.KindDir:
 			sum.Dirs++
 		}
-		if cut && e.Kind != fs.KindMeta {
+		if cut && e.Kind != bmap.KindMeta {
 			cutOff++
 			if len(cutNames) < maxReasons {
 				cutNames = append(cutNames, e.Path)

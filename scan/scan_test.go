@@ -42,7 +42,7 @@ func scanBytes(t *testing.T, img []byte) (*bmap.Map, []Summary, []string) {
 	return b.Map(), sums, warns
 }
 
-func count(m *bmap.Map, dev string, k fs.Kind) int {
+func count(m *bmap.Map, dev string, k bmap.Kind) int {
 	n := 0
 	for _, o := range m.Objects {
 		if o.Device == dev && o.Kind == k {
@@ -61,15 +61,15 @@ func TestSample(t *testing.T) {
 		t.Fatalf("summaries = %+v", sums)
 	}
 	for _, s := range sums {
-		if s.Files != count(m, s.Device, fs.KindFile) || s.Dirs != count(m, s.Device, fs.KindDir) || s.Files == 0 {
+		if s.Files != count(m, s.Device, bmap.KindFile) || s.Dirs != count(m, s.Device, bmap.KindDir) || s.Files == 0 {
 			t.Errorf("%s: summary says %d files %d dirs, map has %d and %d", s.Device, s.Files, s.Dirs,
-				count(m, s.Device, fs.KindFile), count(m, s.Device, fs.KindDir))
+				count(m, s.Device, bmap.KindFile), count(m, s.Device, bmap.KindDir))
 		}
 	}
 	// Every extent of a partition's objects lies inside the partition.
 	for _, s := range sums {
 		for _, o := range m.Objects {
-			if o.Device != s.Device || o.Kind == fs.KindPartition {
+			if o.Device != s.Device || o.Kind == bmap.KindPartition {
 				continue
 			}
 			for _, e := range o.Extents {
@@ -93,7 +93,7 @@ func TestBrokenPartitionDoesNotStopOthers(t *testing.T) {
 	if sums[0].FS != "" || sums[0].Files != 0 {
 		t.Errorf("broken sda1 summary = %+v", sums[0])
 	}
-	if count(m, "/dev/sda1", fs.KindPartition) != 1 {
+	if count(m, "/dev/sda1", bmap.KindPartition) != 1 {
 		t.Error("broken sda1 is not mapped as a partition")
 	}
 	if sums[1].Files != clean[1].Files || sums[1].Dirs != clean[1].Dirs {
@@ -245,7 +245,7 @@ func TestTruncatedDisk(t *testing.T) {
 	// Cut in the middle of sda2's file data.
 	var ends []int64
 	for _, o := range whole.Objects {
-		if o.Kind == fs.KindFile && o.Device == "/dev/sda2" {
+		if o.Kind == bmap.KindFile && o.Device == "/dev/sda2" {
 			for _, e := range o.Extents {
 				ends = append(ends, e.End())
 			}
@@ -272,15 +272,15 @@ func TestTruncatedDisk(t *testing.T) {
 	// Every file of sda2 that lies wholly below the cut has the same
 	// extents as in the whole image's map; none lies past it.
 	type key struct{ dev, path string }
-	full := map[key][]fs.Extent{}
+	full := map[key][]bmap.Extent{}
 	for _, o := range whole.Objects {
-		if o.Kind == fs.KindFile {
+		if o.Kind == bmap.KindFile {
 			full[key{o.Device, o.Path}] = o.Extents
 		}
 	}
 	inside, cut := 0, 0
 	for _, o := range m.Objects {
-		if o.Kind != fs.KindFile || o.Device != "/dev/sda2" {
+		if o.Kind != bmap.KindFile || o.Device != "/dev/sda2" {
 			continue
 		}
 		want := full[key{o.Device, o.Path}]
@@ -339,13 +339,13 @@ func TestBackupSuperblock(t *testing.T) {
 	}
 	want := map[string]string{}
 	for _, o := range clean.Objects {
-		if o.Kind == fs.KindFile {
+		if o.Kind == bmap.KindFile {
 			want[o.Path] = fmt.Sprint(o.Extents)
 		}
 	}
 	n := 0
 	for _, o := range m.Objects {
-		if o.Kind == fs.KindFile {
+		if o.Kind == bmap.KindFile {
 			n++
 			if want[o.Path] != fmt.Sprint(o.Extents) {
 				t.Errorf("%s: %v, undamaged %s", o.Path, o.Extents, want[o.Path])

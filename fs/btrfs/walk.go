@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/virt-bmap/virt-bmap/bmap"
 	"github.com/virt-bmap/virt-bmap/internal/diskerr"
 
 	"github.com/virt-bmap/virt-bmap/fs"
@@ -21,7 +22,7 @@ const maxDepth = 4096
 // the tree is mapped; a snapshot's stale entry for a nested subvolume is
 // an empty directory, as in the kernel.
 //
-// Metadata entries (fs.KindMeta, fs.RoleMeta): "superblock" and
+// Metadata entries (bmap.KindMeta, bmap.RoleMeta): "superblock" and
 // "superblock copy N" (those inside the device), then one entry per tree
 // with every block of it, both copies for DUP: "chunk tree", "root
 // tree", "log tree" when there is one, and each tree the root tree lists
@@ -35,7 +36,7 @@ const maxDepth = 4096
 // preallocated extents are Unwritten; a compressed extent is reported
 // whole (its disk bytes, FileOff where the file's first byte from it
 // is); holes are absent; an inline extent (small files, symbolic links)
-// is fs.RoleInline at its bytes inside the leaf. Extents shared with
+// is bmap.RoleInline at its bytes inside the leaf. Extents shared with
 // other files (reflinks, snapshots) are reported for each file.
 //
 // Damage is reported through SetWarn and skipped; Walk returns fn's
@@ -52,7 +53,7 @@ func (f *FS) Walk(fn func(fs.Entry) error) error {
 		if i > 0 {
 			name = fmt.Sprintf("superblock copy %d", i)
 		}
-		if err := fn(fs.Entry{Kind: fs.KindMeta, Path: name, Extents: []fs.Extent{{Off: off, Len: superblockSize, FileOff: -1, Role: fs.RoleMeta}}}); err != nil {
+		if err := fn(fs.Entry{Kind: bmap.KindMeta, Path: name, Extents: []bmap.Extent{{Off: off, Len: superblockSize, FileOff: -1, Role: bmap.RoleMeta}}}); err != nil {
 			return err
 		}
 	}
@@ -79,7 +80,7 @@ func (f *FS) Walk(fn func(fs.Entry) error) error {
 	if err != nil {
 		f.warnErr(fmt.Errorf("listing the trees: %w", err))
 	}
-	var out []fs.Extent
+	var out []bmap.Extent
 	for _, t := range trees {
 		out = out[:0]
 		err := f.walkBlocks(t, func(logical uint64, level uint8) {
@@ -89,14 +90,14 @@ func (f *FS) Walk(fn func(fs.Entry) error) error {
 				return
 			}
 			for _, c := range cs {
-				out = append(out, fs.Extent{Off: c, Len: int64(f.sb.nodeSize), FileOff: -1, Role: fs.RoleMeta})
+				out = append(out, bmap.Extent{Off: c, Len: int64(f.sb.nodeSize), FileOff: -1, Role: bmap.RoleMeta})
 			}
 		}, func(item) (bool, error) { return true, nil })
 		if err != nil {
 			f.warnErr(err)
 		}
 		if len(out) > 0 {
-			if err := fn(fs.Entry{Kind: fs.KindMeta, Path: treeName(t.id), Extents: out}); err != nil {
+			if err := fn(fs.Entry{Kind: bmap.KindMeta, Path: treeName(t.id), Extents: out}); err != nil {
 				return err
 			}
 		}
@@ -123,7 +124,7 @@ func (f *FS) walkFiles(fn func(fs.Entry) error) error {
 	}
 	visited := map[[2]uint64]bool{}
 	stack := []walkDir{{in: root, path: "/"}}
-	var out []fs.Extent
+	var out []bmap.Extent
 	for len(stack) > 0 {
 		d := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
@@ -135,7 +136,7 @@ func (f *FS) walkFiles(fn func(fs.Entry) error) error {
 			}
 			visited[k] = true
 		}
-		if err := fn(fs.Entry{Kind: fs.KindDir, Path: d.path, Inode: d.in.Num, Size: d.in.Size}); err != nil {
+		if err := fn(fs.Entry{Kind: bmap.KindDir, Path: d.path, Inode: d.in.Num, Size: d.in.Size}); err != nil {
 			return err
 		}
 		var kids []walkDir
@@ -162,7 +163,7 @@ func (f *FS) walkFiles(fn func(fs.Entry) error) error {
 			if err != nil {
 				f.warnErr(fmt.Errorf("%s: %w", p, err))
 			}
-			if err := fn(fs.Entry{Kind: fs.KindFile, Path: p, Inode: in.Num, Size: in.Size, Symlink: in.IsSymlink(), Extents: out}); err != nil {
+			if err := fn(fs.Entry{Kind: bmap.KindFile, Path: p, Inode: in.Num, Size: in.Size, Symlink: in.IsSymlink(), Extents: out}); err != nil {
 				return &errStop{err}
 			}
 			return nil
@@ -183,7 +184,7 @@ func (f *FS) walkFiles(fn func(fs.Entry) error) error {
 
 // fileMap appends the extents of in's contents to out, sorted by file
 // offset (see Walk).
-func (f *FS) fileMap(in *Inode, out []fs.Extent) ([]fs.Extent, error) {
+func (f *FS) fileMap(in *Inode, out []bmap.Extent) ([]bmap.Extent, error) {
 	switch in.Mode & modeTypeMask {
 	case modeReg, modeSymlink:
 	default:
@@ -201,13 +202,13 @@ func (f *FS) fileMap(in *Inode, out []fs.Extent) ([]fs.Extent, error) {
 	for i := range es {
 		e := &es[i]
 		var logical, n uint64
-		role := fs.RoleData
+		role := bmap.RoleData
 		switch {
 		case e.typ == extInline:
 			if len(e.inline) == 0 {
 				continue
 			}
-			logical, n, role = e.inlineLeaf+uint64(e.inlineOff), uint64(len(e.inline)), fs.RoleInline
+			logical, n, role = e.inlineLeaf+uint64(e.inlineOff), uint64(len(e.inline)), bmap.RoleInline
 		case e.hole():
 			continue
 		case e.comp != compNone:
@@ -221,9 +222,9 @@ func (f *FS) fileMap(in *Inode, out []fs.Extent) ([]fs.Extent, error) {
 			continue
 		}
 		for _, c := range cs {
-			out = append(out, fs.Extent{Off: c, Len: int64(n), FileOff: int64(e.fileOff), Role: role, Unwritten: e.typ == extPrealloc})
+			out = append(out, bmap.Extent{Off: c, Len: int64(n), FileOff: int64(e.fileOff), Role: role, Unwritten: e.typ == extPrealloc})
 		}
 	}
-	slices.SortStableFunc(out, func(a, b fs.Extent) int { return int(min(max(a.FileOff-b.FileOff, -1), 1)) })
+	slices.SortStableFunc(out, func(a, b bmap.Extent) int { return int(min(max(a.FileOff-b.FileOff, -1), 1)) })
 	return out, errors.Join(errs...)
 }

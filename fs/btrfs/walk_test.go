@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/virt-bmap/virt-bmap/bmap"
 	"github.com/virt-bmap/virt-bmap/fs"
 	"github.com/virt-bmap/virt-bmap/internal/testutil"
 )
@@ -69,8 +70,8 @@ func physOf(t testing.TB, cs []dumpChunk, logical uint64) []int64 {
 
 // dumpTree returns the physical offsets of tree id's blocks and the data
 // extents dump-tree shows for each inode.
-func dumpTree(t testing.TB, img, id string, cs []dumpChunk, nodeSize int64) (blocks []int64, files map[uint64][]fs.Extent) {
-	files = map[uint64][]fs.Extent{}
+func dumpTree(t testing.TB, img, id string, cs []dumpChunk, nodeSize int64) (blocks []int64, files map[uint64][]bmap.Extent) {
+	files = map[uint64][]bmap.Extent{}
 	sc := bufio.NewScanner(strings.NewReader(testutil.Run(t, "", "btrfs", "inspect-internal", "dump-tree", "-t", id, img)))
 	sc.Buffer(nil, 1<<20)
 	var leaf, ino, fileOff, itemOff uint64
@@ -101,7 +102,7 @@ func dumpTree(t testing.TB, img, id string, cs []dumpChunk, nodeSize int64) (blo
 		} else if m := reInline.FindStringSubmatch(l); m != nil {
 			n := atou(m[1])
 			for _, p := range physOf(t, cs, leaf+headerSize+itemOff+fileExtentHdr) {
-				files[ino] = append(files[ino], fs.Extent{Off: p, Len: int64(n), FileOff: int64(fileOff), Role: fs.RoleInline})
+				files[ino] = append(files[ino], bmap.Extent{Off: p, Len: int64(n), FileOff: int64(fileOff), Role: bmap.RoleInline})
 			}
 		} else if m := reDisk.FindStringSubmatch(l); m != nil {
 			disk, diskNr = atou(m[1]), atou(m[2])
@@ -126,12 +127,12 @@ func dumpTree(t testing.TB, img, id string, cs []dumpChunk, nodeSize int64) (blo
 				start, n = disk, diskNr
 			}
 			for _, p := range physOf(t, cs, start) {
-				files[ino] = append(files[ino], fs.Extent{Off: p, Len: int64(n), FileOff: int64(fileOff), Role: fs.RoleData, Unwritten: typ == 2})
+				files[ino] = append(files[ino], bmap.Extent{Off: p, Len: int64(n), FileOff: int64(fileOff), Role: bmap.RoleData, Unwritten: typ == 2})
 			}
 		}
 	}
 	for k := range files {
-		slices.SortStableFunc(files[k], func(a, b fs.Extent) int { return int(min(max(a.FileOff-b.FileOff, -1), 1)) })
+		slices.SortStableFunc(files[k], func(a, b bmap.Extent) int { return int(min(max(a.FileOff-b.FileOff, -1), 1)) })
 	}
 	slices.Sort(blocks)
 	return blocks, files
@@ -178,12 +179,12 @@ func TestWalkDumpTree(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			files := map[uint64]map[uint64][]fs.Extent{}
+			files := map[uint64]map[uint64][]bmap.Extent{}
 			ns := int64(f.NodeSize())
 			trees, checkedFiles := 0, 0
 			for _, e := range entries {
 				switch {
-				case e.Kind == fs.KindMeta && (strings.HasPrefix(e.Path, "fs tree ") || treeIDFor[e.Path] != ""):
+				case e.Kind == bmap.KindMeta && (strings.HasPrefix(e.Path, "fs tree ") || treeIDFor[e.Path] != ""):
 					id := treeIDFor[e.Path]
 					if id == "" {
 						id = strings.TrimPrefix(e.Path, "fs tree ")
@@ -201,7 +202,7 @@ func TestWalkDumpTree(t *testing.T) {
 						t.Errorf("%s: blocks %v, dump-tree %v", e.Path, got, want)
 					}
 					trees++
-				case e.Kind == fs.KindFile:
+				case e.Kind == bmap.KindFile:
 					// The subvolume holding the path: the longest
 					// subvolume path that prefixes it.
 					sub, best := uint64(5), -1

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/virt-bmap/virt-bmap/bmap"
 	"github.com/virt-bmap/virt-bmap/fs"
 	"github.com/virt-bmap/virt-bmap/internal/testutil"
 )
@@ -44,7 +45,7 @@ func BenchmarkWalk(b *testing.B) {
 		}
 		files = 0
 		if err := f.Walk(func(e fs.Entry) error {
-			if e.Kind != fs.KindMeta {
+			if e.Kind != bmap.KindMeta {
 				files++
 			}
 			return nil

@@ -3,7 +3,7 @@ package ext
 import (
 	"encoding/binary"
 
-	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/bmap"
 )
 
 // Block-map (ext2/ext3) layout of i_block: 12 direct pointers, then the
@@ -17,14 +17,14 @@ const (
 
 // indirectRole is the role of a block of pointers that is level levels
 // above the data: 1 RoleIndirect, 2 RoleDIndirect, 3 RoleTIndirect.
-func indirectRole(level int) fs.Role {
+func indirectRole(level int) bmap.Role {
 	switch level {
 	case 1:
-		return fs.RoleIndirect
+		return bmap.RoleIndirect
 	case 2:
-		return fs.RoleDIndirect
+		return bmap.RoleDIndirect
 	}
-	return fs.RoleTIndirect
+	return bmap.RoleTIndirect
 }
 
 // blockMap maps a block-mapped inode: direct pointers, then the indirect

@@ -5,11 +5,11 @@ import (
 	"encoding/binary"
 	"testing"
 
-	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/bmap"
 )
 
 func TestIndirectRole(t *testing.T) {
-	for level, want := range map[int]fs.Role{1: fs.RoleIndirect, 2: fs.RoleDIndirect, 3: fs.RoleTIndirect} {
+	for level, want := range map[int]bmap.Role{1: bmap.RoleIndirect, 2: bmap.RoleDIndirect, 3: bmap.RoleTIndirect} {
 		if got := indirectRole(level); got != want {
 			t.Errorf("level %d: %s, want %s", level, got, want)
 		}
@@ -43,12 +43,12 @@ func TestBlockMapSynthetic(t *testing.T) {
 	ptr(indIndex, ind)
 	got, err := f.Extents(&in)
 	must(t, err)
-	want := []fs.Extent{
-		{Off: 500 * k, Len: 2 * k, FileOff: 0, Role: fs.RoleData},
-		{Off: 503 * k, Len: k, FileOff: 3 * k, Role: fs.RoleData},
-		{Off: 450 * k, Len: 2 * k, FileOff: 12 * k, Role: fs.RoleData},
-		{Off: 460 * k, Len: k, FileOff: 22 * k, Role: fs.RoleData},
-		{Off: ind * k, Len: k, FileOff: -1, Role: fs.RoleIndirect},
+	want := []bmap.Extent{
+		{Off: 500 * k, Len: 2 * k, FileOff: 0, Role: bmap.RoleData},
+		{Off: 503 * k, Len: k, FileOff: 3 * k, Role: bmap.RoleData},
+		{Off: 450 * k, Len: 2 * k, FileOff: 12 * k, Role: bmap.RoleData},
+		{Off: 460 * k, Len: k, FileOff: 22 * k, Role: bmap.RoleData},
+		{Off: ind * k, Len: k, FileOff: -1, Role: bmap.RoleIndirect},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("extents %+v, want %+v", got, want)

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/virt-bmap/virt-bmap/bmap"
 	"github.com/virt-bmap/virt-bmap/fs"
 	"github.com/virt-bmap/virt-bmap/internal/testutil"
 )
@@ -353,7 +354,7 @@ func (w *walked) holdsDebugfsTree(t *testing.T, img string, args []string) {
 	want := debugfsTree(t, img, args)
 	got := map[string]uint64{}
 	for _, e := range w.entries {
-		if e.Kind != fs.KindMeta {
+		if e.Kind != bmap.KindMeta {
 			got[e.Path] = e.Inode
 		}
 	}
@@ -413,11 +414,11 @@ func (w *walked) unwarned() *walked {
 // (istat has something to compare).
 func (w *walked) hasDataFile() bool {
 	for _, e := range w.entries {
-		if e.Kind != fs.KindFile {
+		if e.Kind != bmap.KindFile {
 			continue
 		}
 		for _, x := range e.Extents {
-			if x.Role == fs.RoleData && !x.Unwritten && x.FileOff < e.Size {
+			if x.Role == bmap.RoleData && !x.Unwritten && x.FileOff < e.Size {
 				return true
 			}
 		}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/virt-bmap/virt-bmap/bmap"
 	"github.com/virt-bmap/virt-bmap/internal/diskerr"
 
 	"github.com/virt-bmap/virt-bmap/fs"
@@ -222,7 +223,7 @@ func TestCorruptions(t *testing.T) {
 			f.SetWarn(func(err error) { warns = append(warns, err.Error()) })
 			got := map[string]fs.Entry{}
 			if err := f.Walk(func(e fs.Entry) error {
-				if e.Kind != fs.KindMeta {
+				if e.Kind != bmap.KindMeta {
 					e.Extents = slices.Clone(e.Extents) // valid only during the call
 					got[e.Path] = e
 				}

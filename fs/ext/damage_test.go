@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/virt-bmap/virt-bmap/bmap"
 	"github.com/virt-bmap/virt-bmap/fs"
 	"github.com/virt-bmap/virt-bmap/internal/testutil"
 )
@@ -267,7 +268,7 @@ func TestDamagedGroupDescriptor(t *testing.T) {
 			ipg := uint64(pw.f.sb.inodesPerGroup)
 			inGroup1 := 0
 			for _, e := range pw.entries {
-				if e.Kind != fs.KindMeta && (e.Inode-1)/ipg == 1 {
+				if e.Kind != bmap.KindMeta && (e.Inode-1)/ipg == 1 {
 					inGroup1++
 				}
 			}
@@ -306,7 +307,7 @@ func TestDamagedGroupDescriptor(t *testing.T) {
 				// lost with a warning; the rest is as before.
 				w.holdsDebugfsTree(t, pristine, nil)
 				for _, e := range w.entries {
-					if e.Kind != fs.KindMeta && (e.Inode-1)/ipg == 1 {
+					if e.Kind != bmap.KindMeta && (e.Inode-1)/ipg == 1 {
 						t.Errorf("%s: inode %d of the lost group mapped", e.Path, e.Inode)
 					}
 				}
@@ -340,7 +341,7 @@ func TestGarbledInodeTable(t *testing.T) {
 			blk := inodeOffset(t, pristine, "/d2/f3", bs) / bs
 			garbled := map[uint64]bool{}
 			for _, e := range pw.entries {
-				if e.Kind != fs.KindMeta && pw.f.inodeOff(uint32(e.Inode))/bs == blk {
+				if e.Kind != bmap.KindMeta && pw.f.inodeOff(uint32(e.Inode))/bs == blk {
 					garbled[e.Inode] = true
 				}
 			}
@@ -363,14 +364,14 @@ func TestGarbledInodeTable(t *testing.T) {
 			w.holdsDebugfsTree(t, pristine, nil)
 			kept := &walked{f: w.f}
 			for _, e := range w.entries {
-				if e.Kind == fs.KindMeta || !garbled[e.Inode] {
+				if e.Kind == bmap.KindMeta || !garbled[e.Inode] {
 					kept.entries = append(kept.entries, e)
 				}
 			}
 			kept.checkAgainstDebugfs(t, pristine)
 			if w.f.sb.hasMetaCsum() {
 				for _, e := range w.entries {
-					if e.Kind != fs.KindMeta && garbled[e.Inode] && len(e.Extents) > 0 {
+					if e.Kind != bmap.KindMeta && garbled[e.Inode] && len(e.Extents) > 0 {
 						t.Errorf("%s: garbled inode %d mapped with extents %v", e.Path, e.Inode, e.Extents)
 					}
 				}
@@ -434,7 +435,7 @@ func TestTruncated(t *testing.T) {
 					named = named || strings.Contains(err.Error(), "("+e.Path+")")
 				}
 				switch {
-				case e.Kind == fs.KindMeta:
+				case e.Kind == bmap.KindMeta:
 				case named:
 					cutNames++
 				default:
@@ -451,7 +452,7 @@ func TestTruncated(t *testing.T) {
 			// its source, a file cut by the end is an error, not zeros.
 			read, refused := 0, 0
 			for _, e := range w.entries {
-				if e.Kind != fs.KindFile {
+				if e.Kind != bmap.KindFile {
 					continue
 				}
 				got, err := iofs.ReadFile(w.f, strings.TrimPrefix(e.Path, "/"))

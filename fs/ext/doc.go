@@ -22,7 +22,7 @@
 //
 // # Metadata entries
 //
-// Walk first reports the metadata, as fs.KindMeta entries with RoleMeta
+// Walk first reports the metadata, as bmap.KindMeta entries with RoleMeta
 // extents, one entry per structure and group: "superblock" (byte 1024 to
 // the end of its block; the boot area before it is not the filesystem's),
 // "superblock backup (group N)", "group descriptors" (every primary
@@ -41,32 +41,32 @@
 // # Offsets, roles and conventions
 //
 // Every offset reported is relative to the filesystem's first byte (the
-// io.ReaderAt given to New). Data extents (fs.RoleData, fs.RoleInline) carry
+// io.ReaderAt given to New). Data extents (bmap.RoleData, bmap.RoleInline) carry
 // the offset in the file; every other extent has FileOff -1.
 //
 // Block-mapped (ext2/ext3) files: a block of pointers to data blocks is
-// fs.RoleIndirect, a block of pointers to such blocks is fs.RoleDIndirect,
-// and a block of pointers to those is fs.RoleTIndirect. So the block named
+// bmap.RoleIndirect, a block of pointers to such blocks is bmap.RoleDIndirect,
+// and a block of pointers to those is bmap.RoleTIndirect. So the block named
 // by i_block[13] is RoleDIndirect and the blocks it points to are
 // RoleIndirect; i_block[14] is RoleTIndirect, its children RoleDIndirect,
 // their children RoleIndirect. Zero pointers are holes.
 //
 // Extent-mapped (ext4) files: every tree block below the inode (index and
-// leaf nodes) is fs.RoleExtentIndex. Unwritten extents are mapped with
+// leaf nodes) is bmap.RoleExtentIndex. Unwritten extents are mapped with
 // Unwritten set. Blocks past i_size that the tree maps (preallocation) are
 // mapped too: they belong to the file.
 //
 // Directories are read as linear directories, block by block, as e2fsck
 // and The Sleuth Kit read them; an htree directory's index blocks (dx_root,
 // dx_node) are data blocks of the directory and are reported as
-// fs.RoleData. Inline-data files and directories, and fast symbolic links,
-// get fs.RoleInline extents at the inode's own bytes inside the inode table
+// bmap.RoleData. Inline-data files and directories, and fast symbolic links,
+// get bmap.RoleInline extents at the inode's own bytes inside the inode table
 // (i_block, and the system.data extended attribute's value when used). An
-// external extended-attribute block (i_file_acl) is fs.RoleXattr, and so
+// external extended-attribute block (i_file_acl) is bmap.RoleXattr, and so
 // are the blocks of the inodes holding large attribute values (ea_inode),
 // which no directory names.
 //
-// Device nodes, FIFOs and sockets are reported as fs.KindFile entries with
+// Device nodes, FIFOs and sockets are reported as bmap.KindFile entries with
 // no data extents (only an xattr block, if they have one), so that the set
 // of paths equals what fls(1) lists.
 //

@@ -4,7 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 
-	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/bmap"
 	"github.com/virt-bmap/virt-bmap/internal/diskerr"
 )
 
@@ -128,7 +128,7 @@ func (m *fileMap) extentNode(b []byte, off int64, want, level int) {
 			m.warnf(coff, "extent tree block %d: %s", child, msg)
 			continue
 		}
-		m.addOther(child, fs.RoleExtentIndex)
+		m.addOther(child, bmap.RoleExtentIndex)
 		m.extentNode(cb, coff, int(h.depth)-1, level+1)
 		if m.full {
 			return

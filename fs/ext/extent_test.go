@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/bmap"
 )
 
 func TestCheckExtentHeader(t *testing.T) {
@@ -60,15 +60,15 @@ func TestExtentLeaf(t *testing.T) {
 	tests := []struct {
 		name  string
 		ext   [][3]uint32
-		want  []fs.Extent
+		want  []bmap.Extent
 		warns int
 	}{
-		{"contiguous runs merge", [][3]uint32{{0, 2, 100}, {2, 3, 102}}, []fs.Extent{{Off: 100 * k, Len: 5 * k, FileOff: 0, Role: fs.RoleData}}, 0},
-		{"hole kept", [][3]uint32{{0, 1, 100}, {5, 1, 101}}, []fs.Extent{{Off: 100 * k, Len: k, FileOff: 0, Role: fs.RoleData}, {Off: 101 * k, Len: k, FileOff: 5 * k, Role: fs.RoleData}}, 0},
-		{"unwritten", [][3]uint32{{0, 32768 + 3, 200}}, []fs.Extent{{Off: 200 * k, Len: 3 * k, FileOff: 0, Role: fs.RoleData, Unwritten: true}}, 0},
-		{"unwritten not merged with written", [][3]uint32{{0, 1, 200}, {1, 32768 + 1, 201}}, []fs.Extent{{Off: 200 * k, Len: k, FileOff: 0, Role: fs.RoleData}, {Off: 201 * k, Len: k, FileOff: k, Role: fs.RoleData, Unwritten: true}}, 0},
-		{"out of order sorted", [][3]uint32{{4, 1, 150}, {0, 1, 140}}, []fs.Extent{{Off: 140 * k, Len: k, FileOff: 0, Role: fs.RoleData}, {Off: 150 * k, Len: k, FileOff: 4 * k, Role: fs.RoleData}}, 0},
-		{"beyond the filesystem", [][3]uint32{{0, 1, 100}, {1, 10, 380}}, []fs.Extent{{Off: 100 * k, Len: k, FileOff: 0, Role: fs.RoleData}}, 1},
+		{"contiguous runs merge", [][3]uint32{{0, 2, 100}, {2, 3, 102}}, []bmap.Extent{{Off: 100 * k, Len: 5 * k, FileOff: 0, Role: bmap.RoleData}}, 0},
+		{"hole kept", [][3]uint32{{0, 1, 100}, {5, 1, 101}}, []bmap.Extent{{Off: 100 * k, Len: k, FileOff: 0, Role: bmap.RoleData}, {Off: 101 * k, Len: k, FileOff: 5 * k, Role: bmap.RoleData}}, 0},
+		{"unwritten", [][3]uint32{{0, 32768 + 3, 200}}, []bmap.Extent{{Off: 200 * k, Len: 3 * k, FileOff: 0, Role: bmap.RoleData, Unwritten: true}}, 0},
+		{"unwritten not merged with written", [][3]uint32{{0, 1, 200}, {1, 32768 + 1, 201}}, []bmap.Extent{{Off: 200 * k, Len: k, FileOff: 0, Role: bmap.RoleData}, {Off: 201 * k, Len: k, FileOff: k, Role: bmap.RoleData, Unwritten: true}}, 0},
+		{"out of order sorted", [][3]uint32{{4, 1, 150}, {0, 1, 140}}, []bmap.Extent{{Off: 140 * k, Len: k, FileOff: 0, Role: bmap.RoleData}, {Off: 150 * k, Len: k, FileOff: 4 * k, Role: bmap.RoleData}}, 0},
+		{"beyond the filesystem", [][3]uint32{{0, 1, 100}, {1, 10, 380}}, []bmap.Extent{{Off: 100 * k, Len: k, FileOff: 0, Role: bmap.RoleData}}, 1},
 		{"zero length skipped", [][3]uint32{{0, 0, 100}}, nil, 0},
 	}
 	for _, tc := range tests {

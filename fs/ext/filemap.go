@@ -5,9 +5,8 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/virt-bmap/virt-bmap/bmap"
 	"github.com/virt-bmap/virt-bmap/internal/diskerr"
-
-	"github.com/virt-bmap/virt-bmap/fs"
 )
 
 // fileMap collects the extents of one inode: its contents (data) and the
@@ -18,8 +17,8 @@ type fileMap struct {
 	in    *Inode
 	path  string // for warnings; may be empty
 	warn  func(error)
-	data  []fs.Extent
-	other []fs.Extent
+	data  []bmap.Extent
+	other []bmap.Extent
 	nblk  uint64 // data blocks mapped so far
 	full  bool   // the cap on mapped blocks was hit
 	seenL []uint64
@@ -123,7 +122,7 @@ func (m *fileMap) addData(lblk, pblk, n uint64, unwritten bool) bool {
 		n = dev - pblk
 	}
 	bs := m.f.bs
-	e := fs.Extent{Off: int64(pblk) * bs, Len: int64(n) * bs, FileOff: int64(lblk) * bs, Role: fs.RoleData, Unwritten: unwritten}
+	e := bmap.Extent{Off: int64(pblk) * bs, Len: int64(n) * bs, FileOff: int64(lblk) * bs, Role: bmap.RoleData, Unwritten: unwritten}
 	if k := len(m.data); k > 0 {
 		last := &m.data[k-1]
 		if last.FileOff+last.Len == e.FileOff && last.End() == e.Off && last.Unwritten == unwritten {
@@ -137,9 +136,9 @@ func (m *fileMap) addData(lblk, pblk, n uint64, unwritten bool) bool {
 
 // addOther maps one non-data block with the given role, merging it with
 // the previous one of the same role when they are adjacent.
-func (m *fileMap) addOther(blk uint64, role fs.Role) {
+func (m *fileMap) addOther(blk uint64, role bmap.Role) {
 	bs := m.f.bs
-	e := fs.Extent{Off: int64(blk) * bs, Len: bs, FileOff: -1, Role: role}
+	e := bmap.Extent{Off: int64(blk) * bs, Len: bs, FileOff: -1, Role: role}
 	if k := len(m.other); k > 0 {
 		last := &m.other[k-1]
 		if last.Role == role && last.End() == e.Off {
@@ -201,7 +200,7 @@ func (m *fileMap) mapInode() {
 		case in.HasInlineData():
 			m.inlineData()
 		case in.isFastSymlink():
-			m.data = append(m.data, fs.Extent{Off: in.Off + iBlockOff, Len: in.Size, FileOff: 0, Role: fs.RoleInline})
+			m.data = append(m.data, bmap.Extent{Off: in.Off + iBlockOff, Len: in.Size, FileOff: 0, Role: bmap.RoleInline})
 		case in.HasExtents():
 			m.extentTree()
 		default:
@@ -214,7 +213,7 @@ func (m *fileMap) mapInode() {
 		if m.blockOK(acl, 1) && acl >= m.f.devBlocks {
 			m.pastEnd = true
 		} else if m.blockOK(acl, 1) {
-			m.other = append(m.other, fs.Extent{Off: int64(acl) * m.f.bs, Len: m.f.bs, FileOff: -1, Role: fs.RoleXattr})
+			m.other = append(m.other, bmap.Extent{Off: int64(acl) * m.f.bs, Len: m.f.bs, FileOff: -1, Role: bmap.RoleXattr})
 		} else {
 			m.warnf(in.Off+0x68, "extended attribute block %d beyond the filesystem", acl)
 		}
@@ -263,10 +262,10 @@ func (m *fileMap) mapEAInodes() {
 			sub.blockMap()
 		}
 		for _, x := range append(sub.data, sub.other...) {
-			if x.Role == fs.RoleInline {
+			if x.Role == bmap.RoleInline {
 				continue
 			}
-			m.other = append(m.other, fs.Extent{Off: x.Off, Len: x.Len, FileOff: -1, Role: fs.RoleXattr})
+			m.other = append(m.other, bmap.Extent{Off: x.Off, Len: x.Len, FileOff: -1, Role: bmap.RoleXattr})
 		}
 	}
 }
@@ -284,7 +283,7 @@ func (m *fileMap) sortData() {
 	if sorted {
 		return
 	}
-	slices.SortStableFunc(m.data, func(a, b fs.Extent) int {
+	slices.SortStableFunc(m.data, func(a, b bmap.Extent) int {
 		switch {
 		case a.FileOff < b.FileOff:
 			return -1
@@ -306,16 +305,16 @@ func (m *fileMap) sortData() {
 }
 
 // extents returns a fresh slice with the data extents then the others.
-func (m *fileMap) extents() []fs.Extent {
+func (m *fileMap) extents() []bmap.Extent {
 	if len(m.data)+len(m.other) == 0 {
 		return nil
 	}
-	return m.appendExtents(make([]fs.Extent, 0, len(m.data)+len(m.other)))
+	return m.appendExtents(make([]bmap.Extent, 0, len(m.data)+len(m.other)))
 }
 
 // appendExtents appends the contents extents, then the others, to dst:
 // Walk reuses one buffer for every entry instead of allocating one each.
-func (m *fileMap) appendExtents(dst []fs.Extent) []fs.Extent {
+func (m *fileMap) appendExtents(dst []bmap.Extent) []bmap.Extent {
 	dst = append(dst, m.data...)
 	return append(dst, m.other...)
 }
@@ -324,7 +323,7 @@ func (m *fileMap) appendExtents(dst []fs.Extent) []fs.Extent {
 // offset, then its extent tree or indirect blocks and its extended
 // attribute block. Problems met on the way are joined into the error;
 // the extents that could be mapped are returned with it.
-func (f *FS) Extents(in *Inode) ([]fs.Extent, error) {
+func (f *FS) Extents(in *Inode) ([]bmap.Extent, error) {
 	var errs []error
 	m := &fileMap{f: f, warn: func(err error) { errs = append(errs, err) }}
 	m.reset(in, "")

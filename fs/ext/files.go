@@ -11,9 +11,9 @@ import (
 	"sort"
 	"time"
 
+	"github.com/virt-bmap/virt-bmap/bmap"
 	"github.com/virt-bmap/virt-bmap/internal/diskerr"
 
-	"github.com/virt-bmap/virt-bmap/fs"
 	"github.com/virt-bmap/virt-bmap/internal/fsfile"
 )
 
@@ -127,7 +127,7 @@ func inodeMtime(b []byte) time.Time {
 // dataExtents returns the extents holding in's contents, sorted by file
 // offset. A damaged map is an error: reading a file with missing pieces
 // as zeros would be a lie.
-func (f *FS) dataExtents(in *Inode) ([]fs.Extent, error) {
+func (f *FS) dataExtents(in *Inode) ([]bmap.Extent, error) {
 	switch in.Mode & modeTypeMask {
 	case modeChar, modeBlock, modeFIFO, modeSocket:
 		return nil, nil

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/virt-bmap/virt-bmap/bmap"
 	"github.com/virt-bmap/virt-bmap/fs"
 	"github.com/virt-bmap/virt-bmap/internal/testutil"
 )
@@ -181,9 +182,9 @@ func FuzzDirBlock(f *testing.F) {
 		}
 		fsys.SetWarn(func(error) {})
 		_ = fsys.Walk(func(e fs.Entry) error {
-			if e.Kind == fs.KindDir {
+			if e.Kind == bmap.KindDir {
 				for _, x := range e.Extents {
-					if x.Role == fs.RoleData || x.Role == fs.RoleInline {
+					if x.Role == bmap.RoleData || x.Role == bmap.RoleInline {
 						f.Add(img[x.Off:x.End()], true)
 					}
 				}

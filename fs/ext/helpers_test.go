@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/virt-bmap/virt-bmap/bmap"
 	"github.com/virt-bmap/virt-bmap/fs"
 	"github.com/virt-bmap/virt-bmap/internal/testutil"
 )
@@ -105,7 +106,7 @@ func (w *walked) noWarnings(t testing.TB) {
 func (w *walked) byPath(t testing.TB, p string) fs.Entry {
 	t.Helper()
 	for _, e := range w.entries {
-		if e.Kind != fs.KindMeta && e.Path == p {
+		if e.Kind != bmap.KindMeta && e.Path == p {
 			return e
 		}
 	}
@@ -124,9 +125,9 @@ type statInfo struct {
 	typ      string
 	size     int64
 	data     []blockRun
-	other    map[uint64]fs.Role // index or indirect block -> role
-	inline   int64              // "Size of inline data", -1 if absent
-	fileACL  uint64             // "File ACL": the xattr block
+	other    map[uint64]bmap.Role // index or indirect block -> role
+	inline   int64                // "Size of inline data", -1 if absent
+	fileACL  uint64               // "File ACL": the xattr block
 	fastLink bool
 }
 
@@ -165,7 +166,7 @@ func debugfsStatArgs(t testing.TB, img string, args []string, inos []uint64) map
 		line := sc.Text()
 		if m := statHdr.FindStringSubmatch(line); m != nil {
 			n, _ := strconv.ParseUint(m[1], 10, 64)
-			cur = &statInfo{typ: m[2], other: map[uint64]fs.Role{}, inline: -1}
+			cur = &statInfo{typ: m[2], other: map[uint64]bmap.Role{}, inline: -1}
 			res[n] = cur
 			inBlocks = false
 			continue
@@ -190,9 +191,9 @@ func debugfsStatArgs(t testing.TB, img string, args []string, inos []uint64) map
 			for _, item := range strings.Split(line, ", ") {
 				if m := statMeta.FindStringSubmatch(item); m != nil {
 					b, _ := strconv.ParseUint(m[2], 10, 64)
-					role := map[string]fs.Role{"IND": fs.RoleIndirect, "DIND": fs.RoleDIndirect, "TIND": fs.RoleTIndirect}[m[1]]
+					role := map[string]bmap.Role{"IND": bmap.RoleIndirect, "DIND": bmap.RoleDIndirect, "TIND": bmap.RoleTIndirect}[m[1]]
 					if role == "" {
-						role = fs.RoleExtentIndex
+						role = bmap.RoleExtentIndex
 					}
 					cur.other[b] = role
 					continue
@@ -237,18 +238,18 @@ func normRuns(rs []blockRun) []blockRun {
 
 // entryRuns converts an entry's RoleData extents to block runs and its
 // index/indirect extents to a block -> role map.
-func entryRuns(t testing.TB, e fs.Entry, bs int64) ([]blockRun, map[uint64]fs.Role) {
+func entryRuns(t testing.TB, e fs.Entry, bs int64) ([]blockRun, map[uint64]bmap.Role) {
 	t.Helper()
 	var runs []blockRun
-	other := map[uint64]fs.Role{}
+	other := map[uint64]bmap.Role{}
 	for _, x := range e.Extents {
 		switch x.Role {
-		case fs.RoleData:
+		case bmap.RoleData:
 			if x.Off%bs != 0 || x.Len%bs != 0 || x.FileOff%bs != 0 {
 				t.Errorf("%s: extent %+v not block aligned", e.Path, x)
 			}
 			runs = append(runs, blockRun{lblk: uint64(x.FileOff / bs), pblk: uint64(x.Off / bs), n: uint64(x.Len / bs), unwritten: x.Unwritten})
-		case fs.RoleIndirect, fs.RoleDIndirect, fs.RoleTIndirect, fs.RoleExtentIndex:
+		case bmap.RoleIndirect, bmap.RoleDIndirect, bmap.RoleTIndirect, bmap.RoleExtentIndex:
 			if x.FileOff != -1 {
 				t.Errorf("%s: %s extent with FileOff %d", e.Path, x.Role, x.FileOff)
 			}
@@ -277,7 +278,7 @@ func (w *walked) checkAgainstDebugfsArgs(t testing.TB, img string, args []string
 	var inos []uint64
 	seen := map[uint64]bool{}
 	for _, e := range w.entries {
-		if e.Kind != fs.KindMeta && !seen[e.Inode] {
+		if e.Kind != bmap.KindMeta && !seen[e.Inode] {
 			seen[e.Inode] = true
 			inos = append(inos, e.Inode)
 		}
@@ -285,7 +286,7 @@ func (w *walked) checkAgainstDebugfsArgs(t testing.TB, img string, args []string
 	st := debugfsStatArgs(t, img, args, inos)
 	bs := w.f.bs
 	for _, e := range w.entries {
-		if e.Kind == fs.KindMeta {
+		if e.Kind == bmap.KindMeta {
 			continue
 		}
 		s := st[e.Inode]
@@ -296,7 +297,7 @@ func (w *walked) checkAgainstDebugfsArgs(t testing.TB, img string, args []string
 		if e.Size != s.size {
 			t.Errorf("%s: size %d, debugfs %d", e.Path, e.Size, s.size)
 		}
-		if (e.Kind == fs.KindDir) != (s.typ == "directory") {
+		if (e.Kind == bmap.KindDir) != (s.typ == "directory") {
 			t.Errorf("%s: kind %c, debugfs type %s", e.Path, e.Kind, s.typ)
 		}
 		if e.Symlink != (s.typ == "symlink") {
@@ -313,10 +314,10 @@ func (w *walked) checkAgainstDebugfsArgs(t testing.TB, img string, args []string
 		var acl []uint64
 		eaInode := w.f.sb.featureIncompat&incompatEAInode != 0
 		for _, x := range e.Extents {
-			if x.Role == fs.RoleInline {
+			if x.Role == bmap.RoleInline {
 				inl += x.Len
 			}
-			if x.Role == fs.RoleXattr {
+			if x.Role == bmap.RoleXattr {
 				if x.FileOff != -1 || x.Len%bs != 0 || x.Len != bs && !eaInode {
 					t.Errorf("%s: xattr extent %+v", e.Path, x)
 				}
@@ -385,7 +386,7 @@ func (w *walked) checkAgainstFls(t testing.TB, img string) {
 	}
 	got := map[string]uint64{}
 	for _, e := range w.entries {
-		if e.Kind != fs.KindMeta && e.Path != "/" {
+		if e.Kind != bmap.KindMeta && e.Path != "/" {
 			if _, dup := got[e.Path]; dup {
 				t.Errorf("path %q reported twice", e.Path)
 			}
@@ -418,7 +419,7 @@ func (w *walked) checkAgainstFls(t testing.TB, img string) {
 func (w *walked) contents(e fs.Entry) []byte {
 	b := make([]byte, e.Size)
 	for _, x := range e.Extents {
-		if (x.Role != fs.RoleData && x.Role != fs.RoleInline) || x.FileOff >= e.Size || x.Unwritten {
+		if (x.Role != bmap.RoleData && x.Role != bmap.RoleInline) || x.FileOff >= e.Size || x.Unwritten {
 			continue
 		}
 		n := min(x.Len, e.Size-x.FileOff)
@@ -433,7 +434,7 @@ func (w *walked) checkContents(t testing.TB, src string) int {
 	t.Helper()
 	checked := 0
 	for _, e := range w.entries {
-		if e.Kind != fs.KindFile {
+		if e.Kind != bmap.KindFile {
 			continue
 		}
 		p := filepath.Join(src, filepath.FromSlash(e.Path))
@@ -535,7 +536,7 @@ func (w *walked) metaBlocks() map[string][]uint64 {
 	res := map[string][]uint64{}
 	bs := w.f.bs
 	for _, e := range w.entries {
-		if e.Kind != fs.KindMeta {
+		if e.Kind != bmap.KindMeta {
 			continue
 		}
 		for _, x := range e.Extents {
@@ -574,7 +575,7 @@ func (w *walked) checkAgainstDumpe2fs(t testing.TB, img string) {
 	var specials []uint64
 	names := map[uint64]string{}
 	for _, e := range w.entries {
-		if e.Kind == fs.KindMeta && e.Inode != 0 {
+		if e.Kind == bmap.KindMeta && e.Inode != 0 {
 			specials = append(specials, e.Inode)
 			names[e.Inode] = e.Path
 		}
@@ -668,7 +669,7 @@ func (w *walked) checkAgainstDebugfsLs(t testing.TB, img string) {
 	children := map[string]map[string]uint64{}
 	var dirs []string
 	for _, e := range w.entries {
-		if e.Kind == fs.KindDir {
+		if e.Kind == bmap.KindDir {
 			dirs = append(dirs, e.Path)
 			if children[e.Path] == nil {
 				children[e.Path] = map[string]uint64{}
@@ -676,7 +677,7 @@ func (w *walked) checkAgainstDebugfsLs(t testing.TB, img string) {
 		}
 	}
 	for _, e := range w.entries {
-		if e.Kind == fs.KindMeta || e.Path == "/" {
+		if e.Kind == bmap.KindMeta || e.Path == "/" {
 			continue
 		}
 		dir, name := filepath.Split(e.Path)
@@ -704,7 +705,7 @@ func (w *walked) checkAgainstIstat(t testing.TB, img string, max int) {
 	bs := w.f.bs
 	done := map[uint64]bool{}
 	for _, e := range w.entries {
-		if e.Kind != fs.KindFile || done[e.Inode] || len(done) >= max || e.Size > 8<<20 {
+		if e.Kind != bmap.KindFile || done[e.Inode] || len(done) >= max || e.Size > 8<<20 {
 			// istat takes seconds over a large sparse file's holes;
 			// debugfs stat covers those.
 			continue
@@ -713,12 +714,12 @@ func (w *walked) checkAgainstIstat(t testing.TB, img string, max int) {
 		for _, x := range e.Extents {
 			for b := x.Off / bs; b < x.End()/bs; b++ {
 				switch {
-				case x.Role == fs.RoleData && !x.Unwritten && x.FileOff+(b-x.Off/bs)*bs >= e.Size:
+				case x.Role == bmap.RoleData && !x.Unwritten && x.FileOff+(b-x.Off/bs)*bs >= e.Size:
 					// istat lists blocks up to i_size only (fs-verity's
 					// Merkle tree, preallocation past the end).
-				case x.Role == fs.RoleData && !x.Unwritten:
+				case x.Role == bmap.RoleData && !x.Unwritten:
 					data = append(data, uint64(b))
-				case x.Role == fs.RoleIndirect || x.Role == fs.RoleDIndirect || x.Role == fs.RoleTIndirect || x.Role == fs.RoleExtentIndex:
+				case x.Role == bmap.RoleIndirect || x.Role == bmap.RoleDIndirect || x.Role == bmap.RoleTIndirect || x.Role == bmap.RoleExtentIndex:
 					other = append(other, uint64(b))
 				}
 			}

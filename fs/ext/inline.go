@@ -1,6 +1,6 @@
 package ext
 
-import "github.com/virt-bmap/virt-bmap/fs"
+import "github.com/virt-bmap/virt-bmap/bmap"
 
 // inlineDataName is the xattr (index system) holding inline data past
 // the 60 bytes of i_block.
@@ -16,7 +16,7 @@ func (m *fileMap) inlineData() {
 		return
 	}
 	n := min(in.Size, iBlockLen)
-	m.data = append(m.data, fs.Extent{Off: in.Off + iBlockOff, Len: n, FileOff: 0, Role: fs.RoleInline})
+	m.data = append(m.data, bmap.Extent{Off: in.Off + iBlockOff, Len: n, FileOff: 0, Role: bmap.RoleInline})
 	if in.Size <= iBlockLen {
 		return
 	}
@@ -31,7 +31,7 @@ func (m *fileMap) inlineData() {
 	}
 	rest := min(in.Size-iBlockLen, int64(vlen))
 	if rest > 0 {
-		m.data = append(m.data, fs.Extent{Off: in.Off + int64(off), Len: rest, FileOff: iBlockLen, Role: fs.RoleInline})
+		m.data = append(m.data, bmap.Extent{Off: in.Off + int64(off), Len: rest, FileOff: iBlockLen, Role: bmap.RoleInline})
 	}
 }
 

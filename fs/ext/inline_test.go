@@ -5,7 +5,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/bmap"
 	"github.com/virt-bmap/virt-bmap/internal/testutil"
 )
 
@@ -31,7 +31,7 @@ func TestFixtures(t *testing.T) {
 			}
 			inline := 0
 			for _, e := range w.entries {
-				if e.Kind != fs.KindFile || e.Size == 0 {
+				if e.Kind != bmap.KindFile || e.Size == 0 {
 					continue
 				}
 				// Contents through our extents equal debugfs cat.
@@ -48,7 +48,7 @@ func TestFixtures(t *testing.T) {
 					t.Errorf("%s: %d bytes differ from debugfs cat (%d bytes)", e.Path, len(got), len(want))
 				}
 				for _, x := range e.Extents {
-					if x.Role == fs.RoleInline {
+					if x.Role == bmap.RoleInline {
 						inline++
 					}
 				}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/virt-bmap/virt-bmap/bmap"
 	"github.com/virt-bmap/virt-bmap/fs"
 )
 
@@ -40,7 +41,7 @@ func isPower(g, base uint64) bool {
 
 // metaEntry builds a KindMeta entry of blocks [blk, blk+n).
 func (f *FS) metaEntry(name string, blk, n uint64) fs.Entry {
-	return fs.Entry{Kind: fs.KindMeta, Path: name, Extents: []fs.Extent{{Off: int64(blk) * f.bs, Len: int64(n) * f.bs, FileOff: -1, Role: fs.RoleMeta}}}
+	return fs.Entry{Kind: bmap.KindMeta, Path: name, Extents: []bmap.Extent{{Off: int64(blk) * f.bs, Len: int64(n) * f.bs, FileOff: -1, Role: bmap.RoleMeta}}}
 }
 
 // clampBlocks trims [blk, blk+n) to the filesystem; ok is false if
@@ -83,10 +84,10 @@ func (f *FS) walkMeta(fn func(fs.Entry) error, m *fileMap) error {
 			if f.bs > 1024 {
 				end = f.bs
 			}
-			if err := fn(fs.Entry{Kind: fs.KindMeta, Path: "superblock", Extents: []fs.Extent{{Off: superblockOff, Len: end - superblockOff, FileOff: -1, Role: fs.RoleMeta}}}); err != nil {
+			if err := fn(fs.Entry{Kind: bmap.KindMeta, Path: "superblock", Extents: []bmap.Extent{{Off: superblockOff, Len: end - superblockOff, FileOff: -1, Role: bmap.RoleMeta}}}); err != nil {
 				return err
 			}
-			e := fs.Entry{Kind: fs.KindMeta, Path: "group descriptors"}
+			e := fs.Entry{Kind: bmap.KindMeta, Path: "group descriptors"}
 			for _, b := range f.gdtBlocks {
 				if _, ok := f.clampBlocks(b, 1); ok {
 					e.Extents = appendRun(e.Extents, int64(b)*f.bs, f.bs)
@@ -172,15 +173,15 @@ func (f *FS) walkMeta(fn func(fs.Entry) error, m *fileMap) error {
 		m.mapInode()
 		// Metadata has no file offsets: the blocks sorted by place and
 		// merged (the resize inode's blocks interleave across groups).
-		var runs []fs.Extent
+		var runs []bmap.Extent
 		for _, x := range m.data {
-			if x.Role != fs.RoleInline {
+			if x.Role != bmap.RoleInline {
 				runs = append(runs, x)
 			}
 		}
 		runs = append(runs, m.other...)
-		slices.SortFunc(runs, func(a, b fs.Extent) int { return cmp.Compare(a.Off, b.Off) })
-		e := fs.Entry{Kind: fs.KindMeta, Path: s.name, Inode: uint64(s.ino)}
+		slices.SortFunc(runs, func(a, b bmap.Extent) int { return cmp.Compare(a.Off, b.Off) })
+		e := fs.Entry{Kind: bmap.KindMeta, Path: s.name, Inode: uint64(s.ino)}
 		for _, x := range runs {
 			e.Extents = appendRun(e.Extents, x.Off, x.Len)
 		}
@@ -203,10 +204,10 @@ func boolU64(b bool) uint64 {
 
 // appendRun appends a RoleMeta run, merging it with the previous one when
 // adjacent.
-func appendRun(es []fs.Extent, off, n int64) []fs.Extent {
+func appendRun(es []bmap.Extent, off, n int64) []bmap.Extent {
 	if k := len(es); k > 0 && es[k-1].End() >= off {
 		es[k-1].Len = max(es[k-1].End(), off+n) - es[k-1].Off
 		return es
 	}
-	return append(es, fs.Extent{Off: off, Len: n, FileOff: -1, Role: fs.RoleMeta})
+	return append(es, bmap.Extent{Off: off, Len: n, FileOff: -1, Role: bmap.RoleMeta})
 }

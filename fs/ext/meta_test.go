@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/virt-bmap/virt-bmap/bmap"
 	"github.com/virt-bmap/virt-bmap/internal/diskerr"
 
 	"github.com/virt-bmap/virt-bmap/fs"
@@ -22,7 +23,7 @@ func TestMetaEntries(t *testing.T) {
 	var names []string
 	seenRoot := false
 	err = f.Walk(func(e fs.Entry) error {
-		if e.Kind != fs.KindMeta {
+		if e.Kind != bmap.KindMeta {
 			if !seenRoot && e.Path != "/" {
 				t.Errorf("first non-metadata entry %q, want /", e.Path)
 			}
@@ -34,7 +35,7 @@ func TestMetaEntries(t *testing.T) {
 		}
 		names = append(names, e.Path)
 		for _, x := range e.Extents {
-			if x.Role != fs.RoleMeta || x.FileOff != -1 || x.Len <= 0 || x.End() > int64(len(b)) {
+			if x.Role != bmap.RoleMeta || x.FileOff != -1 || x.Len <= 0 || x.End() > int64(len(b)) {
 				t.Errorf("%s: extent %+v", e.Path, x)
 			}
 		}

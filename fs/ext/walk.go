@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/virt-bmap/virt-bmap/bmap"
 	"github.com/virt-bmap/virt-bmap/internal/diskerr"
 
 	"github.com/virt-bmap/virt-bmap/fs"
@@ -31,13 +32,13 @@ type walker struct {
 	ibuf    []byte // raw bytes of the directory being read (w.in.extra aliases it)
 	cbuf    []byte // raw bytes of a child inode
 	dirBuf  []byte
-	out     []fs.Extent            // extents of the entry being reported (fs.Walker: valid during fn only)
-	dirExt  []fs.Extent            // data extents of the directory being read
-	visited map[uint32]struct{}    // directories reached
-	links   map[uint32][]fs.Extent // extents of inodes with several links
-	stack   []dirItem              // directories still to read
-	kids    []dirItem              // subdirectories of the directory being read
-	dirBad  bool                   // the directory being read has a damaged map or an unreadable or malformed block
+	out     []bmap.Extent            // extents of the entry being reported (fs.Walker: valid during fn only)
+	dirExt  []bmap.Extent            // data extents of the directory being read
+	visited map[uint32]struct{}      // directories reached
+	links   map[uint32][]bmap.Extent // extents of inodes with several links
+	stack   []dirItem                // directories still to read
+	kids    []dirItem                // subdirectories of the directory being read
+	dirBad  bool                     // the directory being read has a damaged map or an unreadable or malformed block
 	parent  dirItem
 	// dmg collects the damage counts of this walk (see Damage).
 	dmg Damage
@@ -84,7 +85,7 @@ func (f *FS) Walk(fn func(fs.Entry) error) error {
 		ibuf:    make([]byte, f.sb.inodeSize),
 		cbuf:    make([]byte, f.sb.inodeSize),
 		visited: make(map[uint32]struct{}),
-		links:   make(map[uint32][]fs.Extent),
+		links:   make(map[uint32][]bmap.Extent),
 	}
 	w.budget = walkBudget(f.sb.blocksCount)
 	w.m = fileMap{f: f, warn: f.warnErr, budget: &w.budget}
@@ -174,7 +175,7 @@ func (w *walker) dir(d dirItem) error {
 		return w.errBudget()
 	}
 	w.out = w.m.appendExtents(w.out[:0])
-	if err := w.fn(fs.Entry{Kind: fs.KindDir, Path: d.path, Inode: uint64(d.ino), Size: in.Size, Extents: w.out}); err != nil {
+	if err := w.fn(fs.Entry{Kind: bmap.KindDir, Path: d.path, Inode: uint64(d.ino), Size: in.Size, Extents: w.out}); err != nil {
 		return err
 	}
 	w.parent = d
@@ -206,7 +207,7 @@ func (w *walker) dir(d dirItem) error {
 		data := w.dirExt
 		size := in.Size
 		for _, e := range data {
-			if e.Unwritten || e.Role != fs.RoleData || e.FileOff >= size {
+			if e.Unwritten || e.Role != bmap.RoleData || e.FileOff >= size {
 				continue
 			}
 			n := min(e.Len, size-e.FileOff)
@@ -282,7 +283,7 @@ func (w *walker) entry(de dirent) error {
 		w.kids = append(w.kids, dirItem{ino: de.ino, depth: d.depth + 1, path: path})
 		return nil
 	}
-	e := fs.Entry{Kind: fs.KindFile, Path: path, Inode: uint64(de.ino), Size: in.Size, Symlink: in.IsSymlink()}
+	e := fs.Entry{Kind: bmap.KindFile, Path: path, Inode: uint64(de.ino), Size: in.Size, Symlink: in.IsSymlink()}
 	switch in.Mode & modeTypeMask {
 	case modeReg, modeSymlink, modeChar, modeBlock, modeFIFO, modeSocket:
 	default:
@@ -310,7 +311,7 @@ func (w *walker) entry(de dirent) error {
 	w.out = w.m.appendExtents(w.out[:0])
 	e.Extents = w.out
 	if in.Links > 1 {
-		w.links[de.ino] = append([]fs.Extent(nil), e.Extents...)
+		w.links[de.ino] = append([]bmap.Extent(nil), e.Extents...)
 	}
 	return w.emit(e)
 }

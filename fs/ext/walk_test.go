@@ -11,7 +11,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/bmap"
 	"github.com/virt-bmap/virt-bmap/internal/testutil"
 )
 
@@ -151,9 +151,9 @@ func TestExt4Features(t *testing.T) {
 	var idx, data int
 	for _, x := range frag.Extents {
 		switch x.Role {
-		case fs.RoleExtentIndex:
+		case bmap.RoleExtentIndex:
 			idx++
-		case fs.RoleData:
+		case bmap.RoleData:
 			data++
 		}
 	}
@@ -172,16 +172,16 @@ func TestExt4Features(t *testing.T) {
 	if a.Inode != b.Inode || fmt.Sprint(a.Extents) != fmt.Sprint(b.Extents) || len(a.Extents) == 0 {
 		t.Errorf("hard links differ: %+v vs %+v", a, b)
 	}
-	if e := w.byPath(t, "/fastlink"); !e.Symlink || len(e.Extents) != 1 || e.Extents[0].Role != fs.RoleInline {
+	if e := w.byPath(t, "/fastlink"); !e.Symlink || len(e.Extents) != 1 || e.Extents[0].Role != bmap.RoleInline {
 		t.Errorf("/fastlink = %+v", e)
 	}
-	if e := w.byPath(t, "/slowlink"); !e.Symlink || len(e.Extents) != 1 || e.Extents[0].Role != fs.RoleData {
+	if e := w.byPath(t, "/slowlink"); !e.Symlink || len(e.Extents) != 1 || e.Extents[0].Role != bmap.RoleData {
 		t.Errorf("/slowlink = %+v", e)
 	}
 	var xattr int
 	for _, e := range w.entries {
 		for _, x := range e.Extents {
-			if x.Role == fs.RoleXattr {
+			if x.Role == bmap.RoleXattr {
 				xattr++
 			}
 		}
@@ -190,7 +190,7 @@ func TestExt4Features(t *testing.T) {
 		t.Errorf("%d xattr blocks, want 2", xattr)
 	}
 	for _, p := range []string{"/fifo", "/null"} {
-		if e := w.byPath(t, p); e.Kind != fs.KindFile || len(e.Extents) != 0 || e.Symlink {
+		if e := w.byPath(t, p); e.Kind != bmap.KindFile || len(e.Extents) != 0 || e.Symlink {
 			t.Errorf("%s = %+v, want a file entry without extents", p, e)
 		}
 	}
@@ -212,11 +212,11 @@ func TestExt2TripleIndirect(t *testing.T) {
 		t.Errorf("Info = %+v", got)
 	}
 	w.checkAgainstIstat(t, img, 20)
-	roles := map[fs.Role]int{}
+	roles := map[bmap.Role]int{}
 	for _, x := range w.byPath(t, "/tind").Extents {
 		roles[x.Role]++
 	}
-	if roles[fs.RoleTIndirect] != 1 || roles[fs.RoleDIndirect] < 2 || roles[fs.RoleIndirect] < 3 {
+	if roles[bmap.RoleTIndirect] != 1 || roles[bmap.RoleDIndirect] < 2 || roles[bmap.RoleIndirect] < 3 {
 		t.Errorf("/tind roles %v: want a triple indirect tree", roles)
 	}
 }
@@ -233,7 +233,7 @@ func TestExt3TwoKiB(t *testing.T) {
 	}
 	var journal bool
 	for _, e := range w.entries {
-		journal = journal || e.Kind == fs.KindMeta && e.Path == "journal" && len(e.Extents) > 0
+		journal = journal || e.Kind == bmap.KindMeta && e.Path == "journal" && len(e.Extents) > 0
 	}
 	if !journal {
 		t.Error("no journal entry")
@@ -269,10 +269,10 @@ func TestExt4InlineData(t *testing.T) {
 	var xattrPart, dirInline bool
 	for _, e := range w.entries {
 		for _, x := range e.Extents {
-			if x.Role == fs.RoleInline && x.FileOff == iBlockLen {
+			if x.Role == bmap.RoleInline && x.FileOff == iBlockLen {
 				xattrPart = true
 			}
-			if x.Role == fs.RoleInline && e.Kind == fs.KindDir {
+			if x.Role == bmap.RoleInline && e.Kind == bmap.KindDir {
 				dirInline = true
 			}
 		}
@@ -283,7 +283,7 @@ func TestExt4InlineData(t *testing.T) {
 	w.byPath(t, "/smalldir/y")
 	var parts int
 	for _, x := range w.byPath(t, "/xattrdir").Extents {
-		if x.Role == fs.RoleInline {
+		if x.Role == bmap.RoleInline {
 			parts++
 		}
 	}
@@ -384,7 +384,7 @@ func TestLayoutVariants(t *testing.T) {
 			if c.name == "quota and orphan_file" {
 				names := map[string]bool{}
 				for _, e := range w.entries {
-					names[e.Path] = e.Kind == fs.KindMeta && len(e.Extents) > 0
+					names[e.Path] = e.Kind == bmap.KindMeta && len(e.Extents) > 0
 				}
 				for _, n := range []string{"quota (user)", "quota (group)", "quota (project)", "orphan file", "journal"} {
 					if !names[n] {

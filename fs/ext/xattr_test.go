@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/bmap"
 	"github.com/virt-bmap/virt-bmap/internal/testutil"
 )
 
@@ -95,7 +95,7 @@ func TestEAInode(t *testing.T) {
 	w.checkAgainstDebugfs(t, img)
 	var blocks []string
 	for _, x := range w.byPath(t, "/file").Extents {
-		if x.Role == fs.RoleXattr {
+		if x.Role == bmap.RoleXattr {
 			for b := x.Off / w.f.bs; b < x.End()/w.f.bs; b++ {
 				blocks = append(blocks, strconv.FormatInt(b, 10))
 			}

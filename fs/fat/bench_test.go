@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/virt-bmap/virt-bmap/bmap"
 	"github.com/virt-bmap/virt-bmap/fs"
 	"github.com/virt-bmap/virt-bmap/internal/testutil"
 )
@@ -53,7 +54,7 @@ func BenchmarkWalk(b *testing.B) {
 		}
 		files = 0
 		if err := f.Walk(func(e fs.Entry) error {
-			if e.Kind != fs.KindMeta {
+			if e.Kind != bmap.KindMeta {
 				files++
 			}
 			return nil

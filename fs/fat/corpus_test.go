@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/virt-bmap/virt-bmap/bmap"
 	"github.com/virt-bmap/virt-bmap/fs"
 	"github.com/virt-bmap/virt-bmap/internal/diskerr"
 	"github.com/virt-bmap/virt-bmap/internal/testutil"
@@ -189,7 +190,7 @@ func TestDosfstoolsCorpus(t *testing.T) {
 			t.Logf("warnings:\n%s", strings.Join(warns, "\n"))
 			ours := map[string]fs.Entry{}
 			for _, e := range es {
-				if e.Kind != fs.KindMeta {
+				if e.Kind != bmap.KindMeta {
 					ours[strings.ToLower(e.Path)] = e
 				}
 			}

@@ -20,7 +20,7 @@
 //
 // # Metadata entries
 //
-// Walk first reports fs.KindMeta entries with fs.RoleMeta extents: "boot
+// Walk first reports bmap.KindMeta entries with bmap.RoleMeta extents: "boot
 // sector" (sector 0), on FAT32 "fsinfo", "backup boot sector" and "backup
 // fsinfo" (the backup boot sector plus the FSInfo sector number) when the
 // boot sector names them inside the reserved area, "reserved sectors" (the
@@ -30,7 +30,7 @@
 //
 // # Files and directories
 //
-// Extents are whole clusters, as a guest reads them, with fs.RoleData and
+// Extents are whole clusters, as a guest reads them, with bmap.RoleData and
 // the offset in the file. A file is mapped for the clusters its size needs
 // (ceil(size / cluster size)), as The Sleuth Kit's istat and Linux do: a
 // chain longer than that is cut there with a warning (the clusters past

@@ -9,9 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/virt-bmap/virt-bmap/bmap"
 	"github.com/virt-bmap/virt-bmap/internal/diskerr"
 
-	"github.com/virt-bmap/virt-bmap/fs"
 	"github.com/virt-bmap/virt-bmap/internal/chunkcache"
 	"github.com/virt-bmap/virt-bmap/internal/fsfile"
 )
@@ -223,7 +223,7 @@ func (f *FS) contents(n *node) (*extentReader, error) {
 	var fo int64
 	for _, r := range runs {
 		l := int64(r.n) * cs
-		c.ext = append(c.ext, fs.Extent{Off: f.p.clusterOff(r.first), Len: l, FileOff: fo, Role: fs.RoleData})
+		c.ext = append(c.ext, bmap.Extent{Off: f.p.clusterOff(r.first), Len: l, FileOff: fo, Role: bmap.RoleData})
 		fo += l
 	}
 	return c, nil
@@ -232,25 +232,25 @@ func (f *FS) contents(n *node) (*extentReader, error) {
 // dirBytes reads a directory's entries' bytes: the FAT12/16 root region,
 // or the directory's chain up to maxDirBytes.
 // The extents say where each byte lies on disk.
-func (f *FS) dirBytes(n *node) ([]byte, []fs.Extent, error) {
+func (f *FS) dirBytes(n *node) ([]byte, []bmap.Extent, error) {
 	p := f.p
 	if n.root && p.variant != FAT32 {
 		b := make([]byte, min(p.rootLen, maxDirBytes))
 		if err := chunkcache.ReadFull(f.r, b, p.rootOff); err != nil {
 			return nil, nil, &diskerr.FormatError{FS: "fat", Off: p.rootOff, What: "root directory", Msg: err.Error()}
 		}
-		return b, []fs.Extent{{Off: p.rootOff, Len: int64(len(b)), FileOff: 0}}, nil
+		return b, []bmap.Extent{{Off: p.rootOff, Len: int64(len(b)), FileOff: 0}}, nil
 	}
 	limit := uint32(max(1, maxDirBytes/p.clusterSize))
 	runs, err := f.chain(n.cluster, limit, 1)
 	if err != nil {
 		return nil, nil, err
 	}
-	var es []fs.Extent
+	var es []bmap.Extent
 	var total int64
 	for _, r := range runs {
 		l := int64(r.n) * p.clusterSize
-		es = append(es, fs.Extent{Off: p.clusterOff(r.first), Len: l, FileOff: total})
+		es = append(es, bmap.Extent{Off: p.clusterOff(r.first), Len: l, FileOff: total})
 		total += l
 	}
 	b := make([]byte, total)
@@ -362,7 +362,7 @@ func (i *fileInfo) Mode() iofs.FileMode {
 type extentReader struct {
 	r    io.ReaderAt
 	size int64
-	ext  []fs.Extent
+	ext  []bmap.Extent
 }
 
 func (c *extentReader) ReadAt(p []byte, off int64) (int, error) {

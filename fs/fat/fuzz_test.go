@@ -6,6 +6,7 @@ import (
 	iofs "io/fs"
 	"testing"
 
+	"github.com/virt-bmap/virt-bmap/bmap"
 	"github.com/virt-bmap/virt-bmap/fs"
 )
 
@@ -161,7 +162,7 @@ func FuzzDirent(f *testing.F) {
 	w := walkBytes(f, base)
 	var dirs [][2]int64
 	for _, e := range w.entries {
-		if e.Kind == fs.KindDir {
+		if e.Kind == bmap.KindDir {
 			for _, x := range e.Extents {
 				dirs = append(dirs, [2]int64{x.Off, x.Len})
 				f.Add(uint8(len(dirs)-1), base[x.Off:x.Off+min(x.Len, 2048)])

@@ -15,8 +15,7 @@ import (
 	"github.com/diskfs/go-diskfs/filesystem/fat12"
 	"github.com/diskfs/go-diskfs/filesystem/fat16"
 	"github.com/diskfs/go-diskfs/filesystem/fat32"
-
-	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/bmap"
 )
 
 // TestWalkVsGoDiskfs cross-checks every file's and directory's byte
@@ -43,7 +42,7 @@ func TestWalkVsGoDiskfs(t *testing.T) {
 			must(t, err)
 			n := 0
 			for _, e := range w.entries {
-				if e.Kind != fs.KindFile || e.Size == 0 || strings.ContainsRune(e.Path, '😀') {
+				if e.Kind != bmap.KindFile || e.Size == 0 || strings.ContainsRune(e.Path, '😀') {
 					continue // go-diskfs cannot look up names outside the BMP
 				}
 				fl, err := dfs.OpenFile(e.Path, os.O_RDONLY)

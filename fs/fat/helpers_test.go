@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/virt-bmap/virt-bmap/bmap"
 	"github.com/virt-bmap/virt-bmap/fs"
 	"github.com/virt-bmap/virt-bmap/internal/testutil"
 )
@@ -93,7 +94,7 @@ func (w *walked) byPath(t testing.TB, p string) fs.Entry {
 
 func (w *walked) find(p string) (fs.Entry, bool) {
 	for _, e := range w.entries {
-		if e.Kind != fs.KindMeta && e.Path == p {
+		if e.Kind != bmap.KindMeta && e.Path == p {
 			return e, true
 		}
 	}
@@ -102,7 +103,7 @@ func (w *walked) find(p string) (fs.Entry, bool) {
 
 func (w *walked) meta(name string) (fs.Entry, bool) {
 	for _, e := range w.entries {
-		if e.Kind == fs.KindMeta && e.Path == name {
+		if e.Kind == bmap.KindMeta && e.Path == name {
 			return e, true
 		}
 	}

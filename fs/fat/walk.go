@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/virt-bmap/virt-bmap/bmap"
 	"github.com/virt-bmap/virt-bmap/internal/diskerr"
 
 	"github.com/virt-bmap/virt-bmap/fs"
@@ -47,7 +48,7 @@ type walker struct {
 	// earlier one (or loops) and is cut there.
 	owned  bitset
 	runs   []run
-	out    []fs.Extent
+	out    []bmap.Extent
 	buf    []byte
 	lfn    lfnState
 	stack  []dirItem
@@ -154,8 +155,8 @@ func (w *walker) meta() error {
 	named := make([]bool, p.reserved)
 	one := func(name string, sector int64) error {
 		named[sector] = true
-		w.out = append(w.out[:0], fs.Extent{Off: sector * p.bps, Len: p.bps, FileOff: -1, Role: fs.RoleMeta})
-		return w.fn(fs.Entry{Kind: fs.KindMeta, Path: name, Extents: w.out})
+		w.out = append(w.out[:0], bmap.Extent{Off: sector * p.bps, Len: p.bps, FileOff: -1, Role: bmap.RoleMeta})
+		return w.fn(fs.Entry{Kind: bmap.KindMeta, Path: name, Extents: w.out})
 	}
 	sector := make([]byte, 512)
 	check := func(name string, s int64, parse func([]byte) error) {
@@ -203,23 +204,23 @@ func (w *walker) meta() error {
 		if n := len(w.out); n > 0 && w.out[n-1].End() == s*p.bps {
 			w.out[n-1].Len += p.bps
 		} else {
-			w.out = append(w.out, fs.Extent{Off: s * p.bps, Len: p.bps, FileOff: -1, Role: fs.RoleMeta})
+			w.out = append(w.out, bmap.Extent{Off: s * p.bps, Len: p.bps, FileOff: -1, Role: bmap.RoleMeta})
 		}
 	}
 	if len(w.out) > 0 {
-		if err := w.fn(fs.Entry{Kind: fs.KindMeta, Path: "reserved sectors", Extents: w.out}); err != nil {
+		if err := w.fn(fs.Entry{Kind: bmap.KindMeta, Path: "reserved sectors", Extents: w.out}); err != nil {
 			return err
 		}
 	}
 	for i := range p.nfats {
-		w.out = append(w.out[:0], fs.Extent{Off: p.fatOff + i*p.fatLen, Len: p.fatLen, FileOff: -1, Role: fs.RoleMeta})
-		if err := w.fn(fs.Entry{Kind: fs.KindMeta, Path: fmt.Sprintf("FAT %d", i+1), Extents: w.out}); err != nil {
+		w.out = append(w.out[:0], bmap.Extent{Off: p.fatOff + i*p.fatLen, Len: p.fatLen, FileOff: -1, Role: bmap.RoleMeta})
+		if err := w.fn(fs.Entry{Kind: bmap.KindMeta, Path: fmt.Sprintf("FAT %d", i+1), Extents: w.out}); err != nil {
 			return err
 		}
 	}
 	if p.rootLen > 0 {
-		w.out = append(w.out[:0], fs.Extent{Off: p.rootOff, Len: p.rootLen, FileOff: -1, Role: fs.RoleMeta})
-		if err := w.fn(fs.Entry{Kind: fs.KindMeta, Path: "root directory", Extents: w.out}); err != nil {
+		w.out = append(w.out[:0], bmap.Extent{Off: p.rootOff, Len: p.rootLen, FileOff: -1, Role: bmap.RoleMeta})
+		if err := w.fn(fs.Entry{Kind: bmap.KindMeta, Path: "root directory", Extents: w.out}); err != nil {
 			return err
 		}
 	}
@@ -227,12 +228,12 @@ func (w *walker) meta() error {
 }
 
 // extents turns runs into data extents in w.out.
-func (w *walker) extents(runs []run) []fs.Extent {
+func (w *walker) extents(runs []run) []bmap.Extent {
 	w.out = w.out[:0]
 	var fo int64
 	for _, r := range runs {
 		n := int64(r.n) * w.p.clusterSize
-		w.out = append(w.out, fs.Extent{Off: w.p.clusterOff(r.first), Len: n, FileOff: fo, Role: fs.RoleData})
+		w.out = append(w.out, bmap.Extent{Off: w.p.clusterOff(r.first), Len: n, FileOff: fo, Role: bmap.RoleData})
 		fo += n
 	}
 	return w.out
@@ -245,7 +246,7 @@ func (w *walker) dir(d dirItem) error {
 	what := "directory " + d.path
 	var size int64
 	if d.start == 0 { // FAT12/16 root region
-		w.out = append(w.out[:0], fs.Extent{Off: p.rootOff, Len: p.rootLen, FileOff: 0, Role: fs.RoleData})
+		w.out = append(w.out[:0], bmap.Extent{Off: p.rootOff, Len: p.rootLen, FileOff: 0, Role: bmap.RoleData})
 		size = p.rootLen
 	} else {
 		var res chainResult
@@ -265,7 +266,7 @@ func (w *walker) dir(d dirItem) error {
 		size = int64(res.count) * p.clusterSize
 		w.extents(w.runs)
 	}
-	if err := w.fn(fs.Entry{Kind: fs.KindDir, Path: d.path, Inode: d.inode, Size: size, Extents: w.out}); err != nil {
+	if err := w.fn(fs.Entry{Kind: bmap.KindDir, Path: d.path, Inode: d.inode, Size: size, Extents: w.out}); err != nil {
 		return err
 	}
 	// Read the directory's bytes, extent by extent (w.out is reused for
@@ -404,7 +405,7 @@ func (w *walker) file(e shortEntry, path string, eoff int64) error {
 	p := w.p
 	what := "file " + path
 	size := int64(e.size)
-	ent := fs.Entry{Kind: fs.KindFile, Path: path, Inode: w.inode(eoff), Size: size}
+	ent := fs.Entry{Kind: bmap.KindFile, Path: path, Inode: w.inode(eoff), Size: size}
 	switch {
 	case e.cluster == 0:
 		if size > 0 {

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/bmap"
 	"github.com/virt-bmap/virt-bmap/internal/testutil"
 )
 
@@ -51,7 +51,7 @@ func TestWalkFixtures(t *testing.T) {
 			want := fixtureTree()
 			owner := map[uint32]string{}
 			for _, e := range w.entries {
-				if e.Kind == fs.KindMeta {
+				if e.Kind == bmap.KindMeta {
 					continue
 				}
 				size, ok := want[e.Path]
@@ -60,7 +60,7 @@ func TestWalkFixtures(t *testing.T) {
 					continue
 				}
 				delete(want, e.Path)
-				if (size < 0) != (e.Kind == fs.KindDir) {
+				if (size < 0) != (e.Kind == bmap.KindDir) {
 					t.Errorf("%q: kind %s, want directory=%v", e.Path, e.Kind, size < 0)
 				}
 				if size >= 0 && e.Size != size {
@@ -79,7 +79,7 @@ func TestWalkFixtures(t *testing.T) {
 					}
 					owner[c] = e.Path
 				}
-				if e.Kind == fs.KindDir && e.Size != int64(len(got))*w.f.p.clusterSize {
+				if e.Kind == bmap.KindDir && e.Size != int64(len(got))*w.f.p.clusterSize {
 					t.Errorf("directory %q: size %d, its chain has %d clusters", e.Path, e.Size, len(got))
 				}
 				if strings.ContainsRune(e.Path, '😀') {
@@ -113,7 +113,7 @@ func TestWalkFixtures(t *testing.T) {
 			}
 			for n, r := range wantMeta {
 				e, ok := w.meta(n)
-				if !ok || len(e.Extents) != 1 || e.Extents[0].Off != r[0] || e.Extents[0].Len != r[1] || e.Extents[0].Role != fs.RoleMeta {
+				if !ok || len(e.Extents) != 1 || e.Extents[0].Off != r[0] || e.Extents[0].Len != r[1] || e.Extents[0].Role != bmap.RoleMeta {
 					t.Errorf("metadata %q: %+v, want [%#x,+%#x)", n, e, r[0], r[1])
 				}
 			}

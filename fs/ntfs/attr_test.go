@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/virt-bmap/virt-bmap/bmap"
 	"github.com/virt-bmap/virt-bmap/fs"
 	"github.com/virt-bmap/virt-bmap/internal/testutil"
 )
@@ -23,7 +24,7 @@ func fixtureRecord(t *testing.T, b []byte, es []fs.Entry, path string) (*record,
 		t.Fatalf("%s not reported", path)
 	}
 	for _, x := range e.Extents {
-		if x.Role == fs.RoleRecord {
+		if x.Role == bmap.RoleRecord {
 			r := &record{}
 			if err := parseRecord(append([]byte(nil), b[x.Off:x.End()]...), r); err != nil {
 				t.Fatalf("%s: record at %#x: %v", path, x.Off, err)

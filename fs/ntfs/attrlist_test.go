@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/bmap"
 )
 
 // TestAttrListFixture decodes the $ATTRIBUTE_LIST of the small fixture's
@@ -43,9 +43,9 @@ func TestAttrListFixture(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The oracle: every in-use record whose base reference is /frag.
-	var mft []fs.Extent
+	var mft []bmap.Extent
 	for _, x := range byPath(es)["$MFT"].Extents {
-		if x.Role == fs.RoleData {
+		if x.Role == bmap.RoleData {
 			mft = append(mft, x)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 	"unicode/utf16"
 
+	"github.com/virt-bmap/virt-bmap/bmap"
 	"github.com/virt-bmap/virt-bmap/internal/diskerr"
 
 	"github.com/virt-bmap/virt-bmap/fs"
@@ -23,7 +24,7 @@ func recordOf(t *testing.T, es []fs.Entry, path string) int64 {
 	for _, e := range es {
 		if e.Path == path {
 			for _, x := range e.Extents {
-				if x.Role == fs.RoleRecord {
+				if x.Role == bmap.RoleRecord {
 					return x.Off
 				}
 			}
@@ -71,7 +72,7 @@ func TestCorruptions(t *testing.T) {
 	for _, e := range es {
 		if e.Path == "/dir" {
 			for _, x := range e.Extents {
-				if x.Role == fs.RoleData {
+				if x.Role == bmap.RoleData {
 					dirIndex = x.Off
 					break
 				}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/virt-bmap/virt-bmap/bmap"
 	"github.com/virt-bmap/virt-bmap/fs"
 	"github.com/virt-bmap/virt-bmap/internal/testutil"
 )
@@ -28,7 +29,7 @@ func recordAt(t *testing.T, es []fs.Entry, n int64) int64 {
 			continue
 		}
 		for _, x := range e.Extents {
-			if x.Role == fs.RoleData && x.FileOff <= n*rs && n*rs+rs <= x.FileOff+x.Len {
+			if x.Role == bmap.RoleData && x.FileOff <= n*rs && n*rs+rs <= x.FileOff+x.Len {
 				return x.Off + n*rs - x.FileOff
 			}
 		}
@@ -78,7 +79,7 @@ func TestDamage(t *testing.T) {
 	var dirIndex int64 // /dir's first index record
 	for _, e := range ces {
 		for _, x := range e.Extents {
-			if e.Path == "/dir" && x.Role == fs.RoleData && x.FileOff == 0 {
+			if e.Path == "/dir" && x.Role == bmap.RoleData && x.FileOff == 0 {
 				dirIndex = x.Off
 			}
 		}

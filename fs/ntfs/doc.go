@@ -53,22 +53,22 @@
 //
 // A file or directory record N gives one entry under its path with Inode
 // N:
-//   - its MFT record(s), base and extension records, fs.RoleRecord with
+//   - its MFT record(s), base and extension records, bmap.RoleRecord with
 //     FileOff -1 (1 KiB or 4 KiB each; a record is split into two extents
 //     only where clusters are smaller than records and $MFT is fragmented);
-//   - unnamed $DATA: non-resident runs as fs.RoleData with FileOff = VCN ×
-//     cluster size, sparse runs being holes; resident data as fs.RoleInline
+//   - unnamed $DATA: non-resident runs as bmap.RoleData with FileOff = VCN ×
+//     cluster size, sparse runs being holes; resident data as bmap.RoleInline
 //     at its bytes inside the record, FileOff 0 (so it overlaps the record
 //     extent of the same entry: the text map merges them into one line,
 //     the JSON map keeps both);
 //   - a directory's $I30 index: $INDEX_ROOT lies in the record;
-//     $INDEX_ALLOCATION runs are fs.RoleData with FileOff = VCN × cluster
+//     $INDEX_ALLOCATION runs are bmap.RoleData with FileOff = VCN × cluster
 //     size (Size is the allocation's size), and $BITMAP:$I30, when
 //     non-resident, belongs to the directory;
 //   - every other non-resident attribute of the record (a non-resident
 //     $ATTRIBUTE_LIST, $SECURITY_DESCRIPTOR, $MFT's $BITMAP, $EA,
 //     $REPARSE_POINT, $LOGGED_UTILITY_STREAM...) belongs to the entry as
-//     fs.RoleMeta with FileOff -1: a guest opening the file reads them.
+//     bmap.RoleMeta with FileOff -1: a guest opening the file reads them.
 //
 // Each named $DATA stream is a further entry "PATH:NAME" (Kind f, even on
 // a directory), as is each named index other than $I30 ("/$Secure:$SDH",
@@ -95,7 +95,7 @@
 // System-compressed files (Windows' WOF, "compact /exe": a reparse point
 // with tag 0x80000017 and a named $DATA "WofCompressedData", the unnamed
 // $DATA being all hole) have the WofCompressedData stream's runs as their
-// data (fs.RoleData; resident, fs.RoleInline), at FileOff = the offset in
+// data (bmap.RoleData; resident, bmap.RoleInline), at FileOff = the offset in
 // the compressed stream, which is not the offset of the bytes once
 // decompressed (XPRESS or LZX chunks); Size is the unnamed $DATA's. No
 // ":WofCompressedData" stream entry is reported. Reading such a file

@@ -25,6 +25,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/virt-bmap/virt-bmap/bmap"
 	"github.com/virt-bmap/virt-bmap/fs"
 	"www.velocidex.com/golang/go-ntfs/parser"
 )
@@ -88,10 +89,10 @@ func gAttrs(ctx *parser.NTFSContext, n uint64) (map[string]*gAttr, error) {
 // A first run with RelativeUrnOffset 0 is ambiguous in go-ntfs' Run: a
 // hole, or a run at LCN 0 (its delta from 0 is 0). Cluster 0 holds the
 // boot sector, which only $Boot (record 7) owns, so lcn0 says which.
-func (ga *gAttr) extents(cs int64, role fs.Role, lcn0 bool) ([]fs.Extent, error) {
+func (ga *gAttr) extents(cs int64, role bmap.Role, lcn0 bool) ([]bmap.Extent, error) {
 	ps := slices.Clone(ga.pieces)
 	slices.SortFunc(ps, func(a, b gPiece) int { return int(a.start - b.start) })
-	var out []fs.Extent
+	var out []bmap.Extent
 	next := int64(0)
 	for _, p := range ps {
 		if p.start != next {
@@ -101,10 +102,10 @@ func (ga *gAttr) extents(cs int64, role fs.Role, lcn0 bool) ([]fs.Extent, error)
 		for i, r := range p.runs {
 			if r.RelativeUrnOffset != 0 || i == 0 && lcn0 {
 				fo := int64(-1)
-				if role == fs.RoleData {
+				if role == bmap.RoleData {
 					fo = vcn * cs
 				}
-				x := fs.Extent{Off: r.Offset * cs, Len: r.Length * cs, FileOff: fo, Role: role}
+				x := bmap.Extent{Off: r.Offset * cs, Len: r.Length * cs, FileOff: fo, Role: role}
 				if k := len(out) - 1; k >= 0 && out[k].End() == x.Off && (fo < 0 || out[k].FileOff+out[k].Len == fo) {
 					out[k].Len += x.Len
 				} else {
@@ -138,10 +139,10 @@ func streamOfG(ga *gAttr) string {
 
 // normalize sorts extents by offset and merges touching ones, for
 // comparing sets of clusters.
-func normalize(xs []fs.Extent) []fs.Extent {
+func normalize(xs []bmap.Extent) []bmap.Extent {
 	xs = slices.Clone(xs)
-	slices.SortFunc(xs, func(a, b fs.Extent) int { return int(a.Off - b.Off) })
-	var out []fs.Extent
+	slices.SortFunc(xs, func(a, b bmap.Extent) int { return int(a.Off - b.Off) })
+	var out []bmap.Extent
 	for _, x := range xs {
 		x.FileOff = -1
 		if k := len(out) - 1; k >= 0 && out[k].End() >= x.Off {
@@ -153,8 +154,8 @@ func normalize(xs []fs.Extent) []fs.Extent {
 	return out
 }
 
-func roleExtents(e fs.Entry, role fs.Role) []fs.Extent {
-	var out []fs.Extent
+func roleExtents(e fs.Entry, role bmap.Role) []bmap.Extent {
+	var out []bmap.Extent
 	for _, x := range e.Extents {
 		if x.Role == role {
 			out = append(out, x)
@@ -171,14 +172,14 @@ func roleExtents(e fs.Entry, role fs.Role) []fs.Extent {
 //
 // recs holds the record extents of the file (a stream entry has none of
 // its own: they are the base entry's).
-func readInline(r io.ReaderAt, e fs.Entry, recs []fs.Extent, recSize int64) ([]byte, error) {
+func readInline(r io.ReaderAt, e fs.Entry, recs []bmap.Extent, recSize int64) ([]byte, error) {
 	var out []byte
-	for _, x := range roleExtents(e, fs.RoleInline) {
+	for _, x := range roleExtents(e, bmap.RoleInline) {
 		b := make([]byte, x.Len)
 		if _, err := r.ReadAt(b, x.Off); err != nil {
 			return nil, err
 		}
-		var rec *fs.Extent
+		var rec *bmap.Extent
 		for _, y := range recs {
 			if y.Off <= x.Off && x.End() <= y.End() {
 				rec = &y
@@ -213,14 +214,14 @@ func readInline(r io.ReaderAt, e fs.Entry, recs []fs.Extent, recSize int64) ([]b
 
 // readContents reads an entry's contents through its data and inline
 // extents; holes read as zeros.
-func readContents(r io.ReaderAt, e fs.Entry, recs []fs.Extent, recSize int64) ([]byte, error) {
+func readContents(r io.ReaderAt, e fs.Entry, recs []bmap.Extent, recSize int64) ([]byte, error) {
 	buf := make([]byte, e.Size)
 	inl, err := readInline(r, e, recs, recSize)
 	if err != nil {
 		return nil, err
 	}
 	copy(buf, inl)
-	for _, x := range roleExtents(e, fs.RoleData) {
+	for _, x := range roleExtents(e, bmap.RoleData) {
 		if x.FileOff >= e.Size {
 			continue
 		}
@@ -285,12 +286,12 @@ func crossCheck(t *testing.T, r io.ReaderAt, size int64) crossCheckStats {
 			cache[e.Inode] = as
 		}
 		base, stream, isStream := strings.Cut(e.Path, ":")
-		recs := roleExtents(ours[base], fs.RoleRecord)
+		recs := roleExtents(ours[base], bmap.RoleRecord)
 		if ours[base].Inode != e.Inode {
 			t.Errorf("%s: record %d, its file %s is record %d", e.Path, e.Inode, base, ours[base].Inode)
 		}
 		var data *gAttr
-		var meta []fs.Extent
+		var meta []bmap.Extent
 		pieces := 0
 		for _, ga := range as {
 			if streamOfG(ga) != stream {
@@ -304,7 +305,7 @@ func crossCheck(t *testing.T, r io.ReaderAt, size int64) crossCheckStats {
 				continue
 			}
 			if !ga.resident {
-				xs, err := ga.extents(cs, fs.RoleMeta, e.Inode == 7)
+				xs, err := ga.extents(cs, bmap.RoleMeta, e.Inode == 7)
 				if err != nil {
 					t.Errorf("%s: go-ntfs %s %q: %v", e.Path, typeName(uint32(ga.typ)), ga.name, err)
 				}
@@ -321,12 +322,12 @@ func crossCheck(t *testing.T, r io.ReaderAt, size int64) crossCheckStats {
 				}
 			}
 		}
-		if got, want := normalize(roleExtents(e, fs.RoleMeta)), normalize(meta); !slices.Equal(got, want) {
+		if got, want := normalize(roleExtents(e, bmap.RoleMeta)), normalize(meta); !slices.Equal(got, want) {
 			t.Errorf("%s: metadata extents %v, go-ntfs' run lists %v", e.Path, got, want)
 		}
 		switch {
 		case data == nil:
-			if len(roleExtents(e, fs.RoleData))+len(roleExtents(e, fs.RoleInline)) > 0 {
+			if len(roleExtents(e, bmap.RoleData))+len(roleExtents(e, bmap.RoleInline)) > 0 {
 				t.Errorf("%s: data extents, go-ntfs has no data attribute", e.Path)
 			}
 			continue
@@ -340,11 +341,11 @@ func crossCheck(t *testing.T, r io.ReaderAt, size int64) crossCheckStats {
 			st.resident++
 		default:
 			pieces = len(data.pieces)
-			want, err := data.extents(cs, fs.RoleData, e.Inode == 7)
+			want, err := data.extents(cs, bmap.RoleData, e.Inode == 7)
 			if err != nil {
 				t.Errorf("%s: go-ntfs %s: %v", e.Path, typeName(uint32(data.typ)), err)
 			}
-			if got := roleExtents(e, fs.RoleData); !slices.Equal(got, want) {
+			if got := roleExtents(e, bmap.RoleData); !slices.Equal(got, want) {
 				t.Errorf("%s: data extents %v, go-ntfs' run list %v", e.Path, got, want)
 			}
 			st.runLists++
@@ -352,7 +353,7 @@ func crossCheck(t *testing.T, r io.ReaderAt, size int64) crossCheckStats {
 		if e.Size != data.size {
 			t.Errorf("%s: size %d, go-ntfs %d", e.Path, e.Size, data.size)
 		}
-		if data.typ != atData || e.Kind == fs.KindDir {
+		if data.typ != atData || e.Kind == bmap.KindDir {
 			continue
 		}
 		// Contents, through go-ntfs' own path lookup and stream reader.

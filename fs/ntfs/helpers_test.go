@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/virt-bmap/virt-bmap/bmap"
 	"github.com/virt-bmap/virt-bmap/fs"
 	"github.com/virt-bmap/virt-bmap/internal/testutil"
 )
@@ -52,7 +53,7 @@ func byPath(es []fs.Entry) map[string]fs.Entry {
 // isRecord reports whether an entry is a file record's: a file,
 // directory or stream, or a system file ("$MFT", "$Extend/$Quota:$Q"),
 // not the boot sectors.
-func isRecord(e fs.Entry) bool { return e.Kind != fs.KindMeta || strings.HasPrefix(e.Path, "$") }
+func isRecord(e fs.Entry) bool { return e.Kind != bmap.KindMeta || strings.HasPrefix(e.Path, "$") }
 
 // buildImage makes an NTFS volume of the given sectors and cluster size
 // with mkntfs and fills it from a manifest (lines of TAB-separated

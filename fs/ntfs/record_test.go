@@ -7,12 +7,11 @@ import (
 	"testing"
 
 	"github.com/virt-bmap/virt-bmap/bmap"
-	"github.com/virt-bmap/virt-bmap/fs"
 	"github.com/virt-bmap/virt-bmap/internal/testutil"
 )
 
 // TestRecordLookup: every file, directory and system file holds its own
-// MFT record(s) as fs.RoleRecord extents, at the place istat's run list
+// MFT record(s) as bmap.RoleRecord extents, at the place istat's run list
 // of $MFT gives record N; and a read of one record, looked up in a block
 // map of the walk, names that record's file first (f and d beat $MFT's
 // m), for small files and for files larger than $MFT alike.
@@ -57,9 +56,9 @@ func TestRecordLookup(t *testing.T) {
 				if !isRecord(e) || strings.Contains(e.Path, ":") {
 					continue // streams hold no record: the file does
 				}
-				var recs []fs.Extent
+				var recs []bmap.Extent
 				for _, x := range e.Extents {
-					if x.Role == fs.RoleRecord {
+					if x.Role == bmap.RoleRecord {
 						recs = append(recs, x)
 					}
 				}
@@ -68,14 +67,14 @@ func TestRecordLookup(t *testing.T) {
 					continue
 				}
 				hits := ix.Lookup(1, recs[0].Off, rs)
-				if e.Kind == fs.KindMeta {
+				if e.Kind == bmap.KindMeta {
 					// A system file's record is m, as $MFT's data
 					// around it: the narrower wins, either way m.
 					found := false
 					for _, h := range hits {
 						found = found || h.Object.Path == e.Path
 					}
-					if !found || hits[0].Object.Kind != fs.KindMeta {
+					if !found || hits[0].Object.Kind != bmap.KindMeta {
 						t.Errorf("%s (record %d): a read of its record finds %v", e.Path, e.Inode, hits)
 					}
 				} else if len(hits) == 0 || hits[0].Object.Inode != e.Inode || hits[0].Object.Kind != e.Kind {
@@ -86,7 +85,7 @@ func TestRecordLookup(t *testing.T) {
 					t.Errorf("%s (%c, record %d): a read of its record finds %s first", e.Path, e.Kind, e.Inode, first)
 					continue
 				}
-				if e.Kind == fs.KindFile && e.Size > mftSize {
+				if e.Kind == bmap.KindFile && e.Size > mftSize {
 					larger++
 				}
 				checked++

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/bmap"
 )
 
 // TestReparsePoints: the junction /dir/up (to its own parent, /dir) and
@@ -36,7 +36,7 @@ func TestReparsePoints(t *testing.T) {
 	// Where record N lies, from $MFT's own data extents.
 	recordAt := func(n uint64) int64 {
 		for _, x := range m["$MFT"].Extents {
-			if fo := int64(n) * 1024; x.Role == fs.RoleData && x.FileOff <= fo && fo < x.FileOff+x.Len {
+			if fo := int64(n) * 1024; x.Role == bmap.RoleData && x.FileOff <= fo && fo < x.FileOff+x.Len {
 				return x.Off + fo - x.FileOff
 			}
 		}
@@ -54,7 +54,7 @@ func TestReparsePoints(t *testing.T) {
 			if !ok {
 				t.Fatalf("%s not reported", tc.path)
 			}
-			if e.Kind != fs.KindDir || e.Inode < firstUserRecord {
+			if e.Kind != bmap.KindDir || e.Inode < firstUserRecord {
 				t.Errorf("%s: kind %v record %d, want a directory of its own", tc.path, e.Kind, e.Inode)
 			}
 			if e.Inode == m[tc.target].Inode {
@@ -65,9 +65,9 @@ func TestReparsePoints(t *testing.T) {
 					t.Errorf("%s: reported under the reparse point", x.Path)
 				}
 			}
-			var recs []fs.Extent
+			var recs []bmap.Extent
 			for _, x := range e.Extents {
-				if x.Role == fs.RoleRecord {
+				if x.Role == bmap.RoleRecord {
 					recs = append(recs, x)
 				} else {
 					t.Errorf("%s: extent %+v: want only its record (the $REPARSE_POINT and the empty index are resident)", tc.path, x)

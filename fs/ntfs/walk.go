@@ -7,6 +7,7 @@ import (
 	"slices"
 	"unicode/utf16"
 
+	"github.com/virt-bmap/virt-bmap/bmap"
 	"github.com/virt-bmap/virt-bmap/internal/diskerr"
 
 	"github.com/virt-bmap/virt-bmap/fs"
@@ -61,7 +62,7 @@ type dirItem struct {
 	n     uint64
 	depth int
 	path  string
-	meta  bool // $Extend and what it holds: reported as fs.KindMeta
+	meta  bool // $Extend and what it holds: reported as bmap.KindMeta
 }
 
 // walker is the state of one Walk.
@@ -75,7 +76,7 @@ type walker struct {
 	nattrs int
 	alBuf  []byte
 	extRec []uint64
-	out    []fs.Extent
+	out    []bmap.Extent
 	ps     []piece
 	// The directory being listed: its index, copied out of the record
 	// buffers that loading its children reuses.
@@ -195,7 +196,7 @@ var systemNames = [...]string{
 }
 
 // system reports the system files, records 0-11 but the root, as
-// fs.KindMeta entries named by their NTFS names ("$MFT", "$LogFile"),
+// bmap.KindMeta entries named by their NTFS names ("$MFT", "$LogFile"),
 // read by record number (not through the root's index, so that a
 // damaged root loses none of them), each with its named streams
 // ("$Secure:$SDS", "$BadClus:$Bad"). It reports whether $Extend (record
@@ -219,7 +220,7 @@ func (w *walker) system() (extend bool, err error) {
 				continue
 			}
 		}
-		if err := w.emit(n, name, fs.KindMeta); err != nil {
+		if err := w.emit(n, name, bmap.KindMeta); err != nil {
 			return false, err
 		}
 	}
@@ -230,7 +231,7 @@ func (w *walker) system() (extend bool, err error) {
 func (w *walker) meta() error {
 	f := w.f
 	bps := f.boot.bytesPerSector
-	if err := w.fn(fs.Entry{Kind: fs.KindMeta, Path: "boot sector", Extents: append(w.out[:0], fs.Extent{Off: 0, Len: bps, FileOff: -1, Role: fs.RoleMeta})}); err != nil {
+	if err := w.fn(fs.Entry{Kind: bmap.KindMeta, Path: "boot sector", Extents: append(w.out[:0], bmap.Extent{Off: 0, Len: bps, FileOff: -1, Role: bmap.RoleMeta})}); err != nil {
 		return err
 	}
 	// The backup sits in the sector after the last one the boot sector
@@ -249,7 +250,7 @@ func (w *walker) meta() error {
 	if _, err := parseBoot(b, off, f.size); err != nil {
 		f.warnErr(fmt.Errorf("%w (mapped anyway)", err))
 	}
-	return w.fn(fs.Entry{Kind: fs.KindMeta, Path: "backup boot sector", Extents: append(w.out[:0], fs.Extent{Off: off, Len: bps, FileOff: -1, Role: fs.RoleMeta})})
+	return w.fn(fs.Entry{Kind: bmap.KindMeta, Path: "backup boot sector", Extents: append(w.out[:0], bmap.Extent{Off: off, Len: bps, FileOff: -1, Role: bmap.RoleMeta})})
 }
 
 func (w *walker) mark(n uint64) {
@@ -436,10 +437,10 @@ func (a *fileAttr) value(w *walker) []byte {
 }
 
 // recordExtents appends every record of the loaded file (role record).
-func (w *walker) recordExtents(out []fs.Extent) []fs.Extent {
+func (w *walker) recordExtents(out []bmap.Extent) []bmap.Extent {
 	for i := 0; i < w.nslots; i++ {
 		for _, p := range w.slots[i].pieces {
-			out = append(out, fs.Extent{Off: p.off, Len: p.len, FileOff: -1, Role: fs.RoleRecord})
+			out = append(out, bmap.Extent{Off: p.off, Len: p.len, FileOff: -1, Role: bmap.RoleRecord})
 		}
 	}
 	return out
@@ -447,7 +448,7 @@ func (w *walker) recordExtents(out []fs.Extent) []fs.Extent {
 
 // inlineExtents appends where a resident value lies on disk, inside its
 // record (role inline, file offsets from 0).
-func (w *walker) inlineExtents(a *fileAttr, out []fs.Extent) []fs.Extent {
+func (w *walker) inlineExtents(a *fileAttr, out []bmap.Extent) []bmap.Extent {
 	off, n := int64(a.valueOff), int64(a.valueLen)
 	fo := int64(0)
 	for _, p := range w.slots[a.slot].pieces {
@@ -459,7 +460,7 @@ func (w *walker) inlineExtents(a *fileAttr, out []fs.Extent) []fs.Extent {
 			continue
 		}
 		l := min(n, p.len-off)
-		out = append(out, fs.Extent{Off: p.off + off, Len: l, FileOff: fo, Role: fs.RoleInline})
+		out = append(out, bmap.Extent{Off: p.off + off, Len: l, FileOff: fo, Role: bmap.RoleInline})
 		fo += l
 		n -= l
 		off = 0
@@ -470,7 +471,7 @@ func (w *walker) inlineExtents(a *fileAttr, out []fs.Extent) []fs.Extent {
 // runExtents appends the allocated runs of a non-resident attribute, in
 // VCN order; sparse runs are holes. fileOff gives data roles VCN ×
 // cluster size as their offset, the others -1.
-func (w *walker) runExtents(a *fileAttr, role fs.Role, out []fs.Extent) []fs.Extent {
+func (w *walker) runExtents(a *fileAttr, role bmap.Role, out []bmap.Extent) []bmap.Extent {
 	cs := w.f.boot.clusterSize
 	if !slices.IsSortedFunc(a.runs, cmpRun) {
 		slices.SortFunc(a.runs, cmpRun)
@@ -480,14 +481,14 @@ func (w *walker) runExtents(a *fileAttr, role fs.Role, out []fs.Extent) []fs.Ext
 			continue
 		}
 		fo := int64(-1)
-		if role == fs.RoleData {
+		if role == bmap.RoleData {
 			fo = r.VCN * cs
 		}
 		if k := len(out) - 1; k >= 0 && out[k].Role == role && out[k].End() == r.LCN*cs && (fo < 0 && out[k].FileOff < 0 || fo >= 0 && out[k].FileOff+out[k].Len == fo) {
 			out[k].Len += r.Len * cs
 			continue
 		}
-		out = append(out, fs.Extent{Off: r.LCN * cs, Len: r.Len * cs, FileOff: fo, Role: role})
+		out = append(out, bmap.Extent{Off: r.LCN * cs, Len: r.Len * cs, FileOff: fo, Role: role})
 	}
 	return out
 }
@@ -555,7 +556,7 @@ func (w *walker) stream(a *fileAttr) string {
 
 // streamExtents appends the extents of the loaded file's stream name
 // ("" the file itself) and returns its size.
-func (w *walker) streamExtents(name string, out []fs.Extent) ([]fs.Extent, int64) {
+func (w *walker) streamExtents(name string, out []bmap.Extent) ([]bmap.Extent, int64) {
 	size := int64(0)
 	// Contents first (sorted by file offset), then the other attributes.
 	for i := 0; i < w.nattrs; i++ {
@@ -571,18 +572,18 @@ func (w *walker) streamExtents(name string, out []fs.Extent) ([]fs.Extent, int64
 			if a.resident {
 				out = w.inlineExtents(a, out)
 			} else {
-				out = w.runExtents(a, fs.RoleData, out)
+				out = w.runExtents(a, bmap.RoleData, out)
 			}
 		case a.typ == atData:
 			size = a.size
 			if a.resident {
 				out = w.inlineExtents(a, out)
 			} else {
-				out = w.runExtents(a, fs.RoleData, out)
+				out = w.runExtents(a, bmap.RoleData, out)
 			}
 		case a.typ == atIndexAlloc && !a.resident:
 			size = a.size
-			out = w.runExtents(a, fs.RoleData, out)
+			out = w.runExtents(a, bmap.RoleData, out)
 		}
 	}
 	for i := 0; i < w.nattrs; i++ {
@@ -590,14 +591,14 @@ func (w *walker) streamExtents(name string, out []fs.Extent) ([]fs.Extent, int64
 		if w.stream(a) != name || a.resident || a.typ == atData || a.typ == atIndexAlloc {
 			continue
 		}
-		out = w.runExtents(a, fs.RoleMeta, out)
+		out = w.runExtents(a, bmap.RoleMeta, out)
 	}
 	return out, size
 }
 
 // emit reports the loaded file (record n) under path, then each of its
 // named streams as path:name.
-func (w *walker) emit(n uint64, path string, kind fs.Kind) error {
+func (w *walker) emit(n uint64, path string, kind bmap.Kind) error {
 	w.wof = w.isWOF()
 	out := w.recordExtents(w.out[:0])
 	out, size := w.streamExtents("", out)
@@ -611,9 +612,9 @@ func (w *walker) emit(n uint64, path string, kind fs.Kind) error {
 			continue
 		}
 		w.out, size = w.streamExtents(name, w.out[:0])
-		sk := fs.KindFile
-		if kind == fs.KindMeta {
-			sk = fs.KindMeta
+		sk := bmap.KindFile
+		if kind == bmap.KindMeta {
+			sk = bmap.KindMeta
 		}
 		if err := w.fn(fs.Entry{Kind: sk, Path: path + ":" + name, Inode: n, Size: size, Extents: w.out}); err != nil {
 			return err
@@ -663,9 +664,9 @@ func (w *walker) dir(d dirItem) error {
 		return nil
 	}
 	recOff := w.slots[0].pieces[0].off
-	kind := fs.KindDir
+	kind := bmap.KindDir
 	if d.meta {
-		kind = fs.KindMeta
+		kind = bmap.KindMeta
 	}
 	if err := w.emit(d.n, d.path, kind); err != nil {
 		return err
@@ -831,9 +832,9 @@ func (w *walker) entry(e *indexEntry) error {
 		w.kids = append(w.kids, dirItem{n: n, depth: d.depth + 1, path: path, meta: d.meta})
 		return w.checkBudget()
 	}
-	kind := fs.KindFile
+	kind := bmap.KindFile
 	if d.meta {
-		kind = fs.KindMeta
+		kind = bmap.KindMeta
 	}
 	if err := w.emit(n, path, kind); err != nil {
 		w.err = err
@@ -917,7 +918,7 @@ func (w *walker) orphans() error {
 			w.mark(n)
 			if w.slots[0].rec.isDir() {
 				w.stack = append(w.stack, dirItem{n: n, depth: 1, path: path})
-			} else if err := w.emit(n, path, fs.KindFile); err != nil {
+			} else if err := w.emit(n, path, bmap.KindFile); err != nil {
 				return err
 			}
 			if err := w.drain(); err != nil {

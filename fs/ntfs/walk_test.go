@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/virt-bmap/virt-bmap/bmap"
 	"github.com/virt-bmap/virt-bmap/fs"
 	"github.com/virt-bmap/virt-bmap/internal/testutil"
 )
@@ -87,12 +88,12 @@ func TestWalkAgainstIstat(t *testing.T) {
 				var got []int64
 				tail := map[int64]bool{}
 				for _, x := range e.Extents {
-					if x.Role != fs.RoleData && x.Role != fs.RoleMeta {
+					if x.Role != bmap.RoleData && x.Role != bmap.RoleMeta {
 						continue
 					}
 					for c := x.Off / cs; c < x.End()/cs; c++ {
 						got = append(got, c)
-						if x.Role == fs.RoleData && x.FileOff+(c-x.Off/cs)*cs >= (e.Size+cs-1)/cs*cs {
+						if x.Role == bmap.RoleData && x.FileOff+(c-x.Off/cs)*cs >= (e.Size+cs-1)/cs*cs {
 							tail[c] = true
 						}
 					}
@@ -127,7 +128,7 @@ func TestWalkShapes(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := byPath(es)
-	count := func(e fs.Entry, r fs.Role) int {
+	count := func(e fs.Entry, r bmap.Role) int {
 		n := 0
 		for _, x := range e.Extents {
 			if x.Role == r {
@@ -142,26 +143,26 @@ func TestWalkShapes(t *testing.T) {
 		what string
 	}{
 		{"boot sector", func(e fs.Entry) bool {
-			return e.Kind == fs.KindMeta && e.Extents[0] == fs.Extent{Off: 0, Len: 512, FileOff: -1, Role: fs.RoleMeta}
+			return e.Kind == bmap.KindMeta && e.Extents[0] == bmap.Extent{Off: 0, Len: 512, FileOff: -1, Role: bmap.RoleMeta}
 		}, "the first sector"},
 		{"backup boot sector", func(e fs.Entry) bool { return e.Extents[0].Off == 4095*512 }, "the last sector"},
-		{"/", func(e fs.Entry) bool { return e.Kind == fs.KindDir && e.Inode == 5 }, "the root"},
+		{"/", func(e fs.Entry) bool { return e.Kind == bmap.KindDir && e.Inode == 5 }, "the root"},
 		{"$MFT", func(e fs.Entry) bool {
-			return e.Kind == fs.KindMeta && e.Inode == 0 && count(e, fs.RoleData) > 0 && count(e, fs.RoleRecord) == 1
+			return e.Kind == bmap.KindMeta && e.Inode == 0 && count(e, bmap.RoleData) > 0 && count(e, bmap.RoleRecord) == 1
 		}, "metadata: $MFT's data and record"},
-		{"$Extend", func(e fs.Entry) bool { return e.Kind == fs.KindMeta && e.Inode == 11 }, "metadata: the directory $Extend"},
-		{"$Extend/$Quota:$Q", func(e fs.Entry) bool { return e.Kind == fs.KindMeta }, "metadata: a named index stream"},
-		{"$BadClus:$Bad", func(e fs.Entry) bool { return e.Kind == fs.KindMeta && len(e.Extents) == 0 && e.Size > 0 }, "metadata: a sparse stream of the volume's size"},
-		{"/dir", func(e fs.Entry) bool { return e.Kind == fs.KindDir && count(e, fs.RoleData) > 0 }, "$INDEX_ALLOCATION"},
+		{"$Extend", func(e fs.Entry) bool { return e.Kind == bmap.KindMeta && e.Inode == 11 }, "metadata: the directory $Extend"},
+		{"$Extend/$Quota:$Q", func(e fs.Entry) bool { return e.Kind == bmap.KindMeta }, "metadata: a named index stream"},
+		{"$BadClus:$Bad", func(e fs.Entry) bool { return e.Kind == bmap.KindMeta && len(e.Extents) == 0 && e.Size > 0 }, "metadata: a sparse stream of the volume's size"},
+		{"/dir", func(e fs.Entry) bool { return e.Kind == bmap.KindDir && count(e, bmap.RoleData) > 0 }, "$INDEX_ALLOCATION"},
 		{"/tiny", func(e fs.Entry) bool {
-			return count(e, fs.RoleInline) == 1 && e.Extents[1].Len == 5 && e.Extents[1].Off > e.Extents[0].Off && e.Extents[1].End() <= e.Extents[0].End()
+			return count(e, bmap.RoleInline) == 1 && e.Extents[1].Len == 5 && e.Extents[1].Off > e.Extents[0].Off && e.Extents[1].End() <= e.Extents[0].End()
 		}, "resident data inside its record"},
 		{"/tiny:s", func(e fs.Entry) bool {
-			return e.Size == 3000 && count(e, fs.RoleData) == 1 && count(e, fs.RoleRecord) == 0
+			return e.Size == 3000 && count(e, bmap.RoleData) == 1 && count(e, bmap.RoleRecord) == 0
 		}, "a named stream"},
 		{"/dir/big-link", func(e fs.Entry) bool { return e.Inode == m["/big"].Inode && slices.Equal(e.Extents, m["/big"].Extents) }, "a hard link"},
-		{"/sparse", func(e fs.Entry) bool { return count(e, fs.RoleData) == 1 && e.Extents[1].FileOff == 100000/1024*1024 }, "data after a hole"},
-		{"/frag", func(e fs.Entry) bool { return count(e, fs.RoleRecord) > 1 && count(e, fs.RoleData) > 200 }, "extension records"},
+		{"/sparse", func(e fs.Entry) bool { return count(e, bmap.RoleData) == 1 && e.Extents[1].FileOff == 100000/1024*1024 }, "data after a hole"},
+		{"/frag", func(e fs.Entry) bool { return count(e, bmap.RoleRecord) > 1 && count(e, bmap.RoleData) > 200 }, "extension records"},
 		{"/ünï", func(e fs.Entry) bool { return e.Size == 10 }, "a non-ASCII name"},
 	} {
 		t.Run(strings.ReplaceAll(tc.path, "/", "_"), func(t *testing.T) {
@@ -214,9 +215,9 @@ func TestCompressedUnits(t *testing.T) {
 	if !ok {
 		t.Fatal("/c/text not reported")
 	}
-	var data []fs.Extent
+	var data []bmap.Extent
 	for _, x := range e.Extents {
-		if x.Role == fs.RoleData {
+		if x.Role == bmap.RoleData {
 			data = append(data, x)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/virt-bmap/virt-bmap/bmap"
 	"github.com/virt-bmap/virt-bmap/fs"
 	"github.com/virt-bmap/virt-bmap/internal/testutil"
 )
@@ -125,9 +126,9 @@ func TestWindowsShapes(t *testing.T) {
 		data, inline := 0, 0
 		for _, x := range e.Extents {
 			switch x.Role {
-			case fs.RoleData:
+			case bmap.RoleData:
 				data++
-			case fs.RoleInline:
+			case bmap.RoleInline:
 				inline++
 				rec := e.Extents[0]
 				if x.Len != 200 || x.Off < rec.Off || x.End() > rec.End() {
@@ -146,7 +147,7 @@ func TestWindowsShapes(t *testing.T) {
 func clustersOf(e fs.Entry, cs int64) []int64 {
 	var got []int64
 	for _, x := range e.Extents {
-		if x.Role != fs.RoleData && x.Role != fs.RoleMeta {
+		if x.Role != bmap.RoleData && x.Role != bmap.RoleMeta {
 			continue
 		}
 		for c := x.Off / cs; c < x.End()/cs; c++ {

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/bmap"
 )
 
 // A file's blocks: di_db[0..11] map its first 12 logical blocks, di_ib[0]
@@ -25,8 +25,8 @@ type mapper struct {
 	in     *Inode
 	nblk   int64 // logical blocks the size covers
 	meta   bool  // also collect the indirect blocks
-	data   []fs.Extent
-	ind    []fs.Extent
+	data   []bmap.Extent
+	ind    []bmap.Extent
 	budget int64
 	buf    [nIAddr][]byte // one indirect block buffer per level
 }
@@ -41,7 +41,7 @@ func ptrErr(ino uint64, off int64, format string, args ...any) error {
 // merged where contiguous, and, when meta is set, its indirect blocks.
 // A damaged map is an error: reading a file with missing pieces as zeros
 // would be a lie.
-func (f *FS) mapInode(in *Inode, meta bool) (data, ind []fs.Extent, err error) {
+func (f *FS) mapInode(in *Inode, meta bool) (data, ind []bmap.Extent, err error) {
 	if in.special() || in.IsShortLink() || in.Size == 0 {
 		return nil, nil, nil
 	}
@@ -57,7 +57,7 @@ func (f *FS) mapInode(in *Inode, meta bool) (data, ind []fs.Extent, err error) {
 		}
 	}
 	start, span := int64(nDAddr), int64(1)
-	roles := [nIAddr]fs.Role{fs.RoleIndirect, fs.RoleDIndirect, fs.RoleTIndirect}
+	roles := [nIAddr]bmap.Role{bmap.RoleIndirect, bmap.RoleDIndirect, bmap.RoleTIndirect}
 	for lvl := 0; lvl < nIAddr && start < m.nblk; lvl++ {
 		span *= f.sb.nindir
 		if in.IB[lvl] != 0 {
@@ -97,7 +97,7 @@ func (m *mapper) block(frag, lbn, off int64) error {
 	if err := m.check(frag, n/f.fsize, off); err != nil {
 		return err
 	}
-	e := fs.Extent{Off: frag * f.fsize, Len: n, FileOff: lbn * f.bsize, Role: fs.RoleData}
+	e := bmap.Extent{Off: frag * f.fsize, Len: n, FileOff: lbn * f.bsize, Role: bmap.RoleData}
 	if k := len(m.data); k > 0 && m.data[k-1].End() == e.Off && m.data[k-1].FileOff+m.data[k-1].Len == e.FileOff {
 		m.data[k-1].Len += n
 		return nil
@@ -108,13 +108,13 @@ func (m *mapper) block(frag, lbn, off int64) error {
 
 // indirect maps the indirect block at frag of level lvl (0: single)
 // whose first pointer maps logical block start.
-func (m *mapper) indirect(lvl int, role fs.Role, frag, start, off int64) error {
+func (m *mapper) indirect(lvl int, role bmap.Role, frag, start, off int64) error {
 	f := m.f
 	if err := m.check(frag, int64(f.sb.frag), off); err != nil {
 		return err
 	}
 	if m.meta {
-		m.ind = append(m.ind, fs.Extent{Off: frag * f.fsize, Len: f.bsize, FileOff: -1, Role: role})
+		m.ind = append(m.ind, bmap.Extent{Off: frag * f.fsize, Len: f.bsize, FileOff: -1, Role: role})
 	}
 	if m.buf[lvl] == nil {
 		m.buf[lvl] = make([]byte, f.bsize)

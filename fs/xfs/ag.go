@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/virt-bmap/virt-bmap/bmap"
 	"github.com/virt-bmap/virt-bmap/internal/diskerr"
 
 	"github.com/virt-bmap/virt-bmap/fs"
@@ -103,7 +104,7 @@ func (f *FS) agMeta(agno uint32, budget *int64, fn func(fs.Entry) error) error {
 		return nil
 	}
 	be := binary.BigEndian
-	var chunks []fs.Extent
+	var chunks []bmap.Extent
 	leaf := func(rec []byte, at int64) {
 		chunks = f.appendChunk(chunks, agno, rec, at)
 	}
@@ -116,8 +117,8 @@ func (f *FS) agMeta(agno uint32, budget *int64, fn func(fs.Entry) error) error {
 		}
 	}
 	if len(chunks) > 0 {
-		slices.SortFunc(chunks, func(a, b fs.Extent) int { return cmp.Compare(a.Off, b.Off) })
-		e := fs.Entry{Kind: fs.KindMeta, Path: fmt.Sprintf("AG %d inodes", agno)}
+		slices.SortFunc(chunks, func(a, b bmap.Extent) int { return cmp.Compare(a.Off, b.Off) })
+		e := fs.Entry{Kind: bmap.KindMeta, Path: fmt.Sprintf("AG %d inodes", agno)}
 		for _, x := range chunks {
 			e.Extents = appendRun(e.Extents, x.Off, x.Len)
 		}
@@ -149,7 +150,7 @@ func (f *FS) checkAGHeader(b []byte, magic uint32, crcOff int, agno uint32) erro
 // appendChunk adds the inodes an inode btree record (at device offset
 // at) says are allocated: 64 inodes from its first, less the holes its
 // holemask marks on sparse-inode filesystems (a set bit: 4 inodes absent).
-func (f *FS) appendChunk(es []fs.Extent, agno uint32, rec []byte, at int64) []fs.Extent {
+func (f *FS) appendChunk(es []bmap.Extent, agno uint32, rec []byte, at int64) []bmap.Extent {
 	be := binary.BigEndian
 	start := be.Uint32(rec)
 	var holes uint16
@@ -177,7 +178,7 @@ func (f *FS) appendChunk(es []fs.Extent, agno uint32, rec []byte, at int64) []fs
 			f.warnErr(agErr(agno, at, "inode btree record", "chunk at AG inode %d: %v", start, err))
 			return es
 		}
-		es = append(es, fs.Extent{Off: off, Len: n, FileOff: -1, Role: fs.RoleMeta})
+		es = append(es, bmap.Extent{Off: off, Len: n, FileOff: -1, Role: bmap.RoleMeta})
 		i = j
 	}
 	return es
@@ -192,7 +193,7 @@ func (f *FS) agTree(agno uint32, t sbtree, root, levels uint32, budget *int64, l
 		f.warnErr(agErr(agno, 0, t.name, "bad depth %d", levels))
 		return nil
 	}
-	var blocks []fs.Extent
+	var blocks []bmap.Extent
 	seen := map[uint32]struct{}{}
 	buf := make([]byte, f.bs)
 	var visit func(bno uint32, level int) error
@@ -216,7 +217,7 @@ func (f *FS) agTree(agno uint32, t sbtree, root, levels uint32, budget *int64, l
 		if err != nil {
 			return agErr(agno, off, t.name+" block", "%v", err)
 		}
-		blocks = append(blocks, fs.Extent{Off: off, Len: f.bs, FileOff: -1, Role: fs.RoleMeta})
+		blocks = append(blocks, bmap.Extent{Off: off, Len: f.bs, FileOff: -1, Role: bmap.RoleMeta})
 		be := binary.BigEndian
 		if l := int(be.Uint16(b[4:])); l != level {
 			return agErr(agno, off, t.name+" block", "level %d, want %d", l, level)
@@ -258,8 +259,8 @@ func (f *FS) agTree(agno uint32, t sbtree, root, levels uint32, budget *int64, l
 	if len(blocks) == 0 {
 		return nil
 	}
-	slices.SortFunc(blocks, func(a, b fs.Extent) int { return cmp.Compare(a.Off, b.Off) })
-	e := fs.Entry{Kind: fs.KindMeta, Path: fmt.Sprintf("AG %d %s", agno, t.name)}
+	slices.SortFunc(blocks, func(a, b bmap.Extent) int { return cmp.Compare(a.Off, b.Off) })
+	e := fs.Entry{Kind: bmap.KindMeta, Path: fmt.Sprintf("AG %d %s", agno, t.name)}
 	for _, x := range blocks {
 		e.Extents = appendRun(e.Extents, x.Off, x.Len)
 	}
@@ -295,15 +296,15 @@ func (f *FS) checkSBlock(b []byte, off int64, t sbtree, agno uint32) (int, error
 
 // metaEntry is a metadata entry of one run.
 func metaEntry(name string, ino uint64, off, n int64) fs.Entry {
-	return fs.Entry{Kind: fs.KindMeta, Path: name, Inode: ino, Extents: []fs.Extent{{Off: off, Len: n, FileOff: -1, Role: fs.RoleMeta}}}
+	return fs.Entry{Kind: bmap.KindMeta, Path: name, Inode: ino, Extents: []bmap.Extent{{Off: off, Len: n, FileOff: -1, Role: bmap.RoleMeta}}}
 }
 
 // appendRun appends a RoleMeta run, merging it with the previous one when
 // they touch or overlap.
-func appendRun(es []fs.Extent, off, n int64) []fs.Extent {
+func appendRun(es []bmap.Extent, off, n int64) []bmap.Extent {
 	if k := len(es); k > 0 && es[k-1].End() >= off {
 		es[k-1].Len = max(es[k-1].End(), off+n) - es[k-1].Off
 		return es
 	}
-	return append(es, fs.Extent{Off: off, Len: n, FileOff: -1, Role: fs.RoleMeta})
+	return append(es, bmap.Extent{Off: off, Len: n, FileOff: -1, Role: bmap.RoleMeta})
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/virt-bmap/virt-bmap/bmap"
 	"github.com/virt-bmap/virt-bmap/fs"
 )
 
@@ -46,7 +47,7 @@ func BenchmarkWalk(b *testing.B) {
 		}
 		files = 0
 		if err := f.Walk(func(e fs.Entry) error {
-			if e.Kind == fs.KindFile {
+			if e.Kind == bmap.KindFile {
 				files++
 			}
 			return nil

@@ -4,9 +4,8 @@ import (
 	"encoding/binary"
 	"fmt"
 
+	"github.com/virt-bmap/virt-bmap/bmap"
 	"github.com/virt-bmap/virt-bmap/internal/diskerr"
-
-	"github.com/virt-bmap/virt-bmap/fs"
 )
 
 // A file's block map is a list of 128-bit extent records (xfs_bmbt_rec),
@@ -46,8 +45,8 @@ func decodeRec(b []byte) bmbtRec {
 
 // forkMap is the block map of one inode's data fork.
 type forkMap struct {
-	data  []fs.Extent // contents, sorted by FileOff
-	index []fs.Extent // bmbt blocks below the inode (fs.RoleExtentIndex)
+	data  []bmap.Extent // contents, sorted by FileOff
+	index []bmap.Extent // bmbt blocks below the inode (bmap.RoleExtentIndex)
 }
 
 // mapper decodes block maps, bounding its work by a budget of blocks read
@@ -71,7 +70,7 @@ func (m *mapper) errf(off int64, what, format string, args ...any) error {
 }
 
 // mapInode maps in's data fork into m.m (reused: valid until the next
-// call). Local-format contents are one fs.RoleInline extent at the fork's
+// call). Local-format contents are one bmap.RoleInline extent at the fork's
 // bytes inside the inode; devices, FIFOs and sockets have no extents.
 func (m *mapper) mapInode(in *Inode) error {
 	m.in = in
@@ -82,7 +81,7 @@ func (m *mapper) mapInode(in *Inode) error {
 		return nil
 	case fmtLocal:
 		if in.Size > 0 {
-			m.m.data = append(m.m.data, fs.Extent{Off: in.forkOff, Len: in.Size, FileOff: 0, Role: fs.RoleInline})
+			m.m.data = append(m.m.data, bmap.Extent{Off: in.forkOff, Len: in.Size, FileOff: 0, Role: bmap.RoleInline})
 		}
 		return nil
 	case fmtExtents:
@@ -116,7 +115,7 @@ func (m *mapper) records(b []byte, off int64) error {
 		if err != nil {
 			return m.errf(at, "extent record", "%v", err)
 		}
-		m.m.data = append(m.m.data, fs.Extent{Off: dev, Len: int64(r.count) * f.bs, FileOff: int64(r.fileOff) * f.bs, Role: fs.RoleData, Unwritten: r.unwritten})
+		m.m.data = append(m.m.data, bmap.Extent{Off: dev, Len: int64(r.count) * f.bs, FileOff: int64(r.fileOff) * f.bs, Role: bmap.RoleData, Unwritten: r.unwritten})
 		m.next = r.fileOff + r.count
 		if uint64(len(m.m.data)) > m.in.Nextents {
 			return m.errf(at, "extent record", "more extents than the inode's %d", m.in.Nextents)
@@ -181,7 +180,7 @@ func (m *mapper) node(fsb uint64, level int, from int64) error {
 	if err != nil {
 		return m.errf(off, "bmbt block", "%v", err)
 	}
-	m.m.index = append(m.m.index, fs.Extent{Off: off, Len: f.bs, FileOff: -1, Role: fs.RoleExtentIndex})
+	m.m.index = append(m.m.index, bmap.Extent{Off: off, Len: f.bs, FileOff: -1, Role: bmap.RoleExtentIndex})
 	be := binary.BigEndian
 	if l := int(be.Uint16(b[4:])); l != level {
 		return m.errf(off, "bmbt block", "level %d, want %d", l, level)

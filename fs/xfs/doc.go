@@ -29,7 +29,7 @@
 //
 // # Entries and roles
 //
-// Walk first reports the metadata, as fs.KindMeta entries with fs.RoleMeta
+// Walk first reports the metadata, as bmap.KindMeta entries with bmap.RoleMeta
 // extents: per AG "superblock" (AG 0) or "superblock backup (AG N)", "AG N
 // free space header (AGF)", "AG N inode header (AGI)", "AG N free list
 // (AGFL)" (one sector each), the blocks of each AG btree ("AG N free space
@@ -39,13 +39,13 @@
 // sparse chunks); then "log" (internal log only), and the realtime bitmap
 // and summary and quota inodes' blocks.
 //
-// Files and directories: data extents are fs.RoleData with their offset in
+// Files and directories: data extents are bmap.RoleData with their offset in
 // the file (a directory's hash leaf and free-index blocks, 32 GiB and more
 // into it, included); unwritten extents have Unwritten set; bmbt blocks
-// below the inode are fs.RoleExtentIndex. Contents held in the inode
-// (shortform directories, short symbolic links) are one fs.RoleInline
+// below the inode are bmap.RoleExtentIndex. Contents held in the inode
+// (shortform directories, short symbolic links) are one bmap.RoleInline
 // extent at the data fork's bytes inside the inode. Devices, FIFOs and
-// sockets are fs.KindFile entries without extents.
+// sockets are bmap.KindFile entries without extents.
 //
 // # Damage
 //

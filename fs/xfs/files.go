@@ -10,7 +10,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/bmap"
 	"github.com/virt-bmap/virt-bmap/internal/fsfile"
 )
 
@@ -104,7 +104,7 @@ func (f *FS) newMapper() *mapper {
 // dataExtents returns the extents holding in's contents, sorted by file
 // offset. A damaged map is an error: reading a file with missing pieces
 // as zeros would be a lie.
-func (f *FS) dataExtents(in *Inode) ([]fs.Extent, error) {
+func (f *FS) dataExtents(in *Inode) ([]bmap.Extent, error) {
 	if in.special() {
 		return nil, nil
 	}
@@ -141,7 +141,7 @@ func (f *FS) contents(in *Inode) (*fsfile.Extents, error) {
 	}
 	if in.Format == fmtLocal {
 		// Short symbolic link or shortform directory: the fork's bytes.
-		return &fsfile.Extents{R: bytes.NewReader(in.fork[:in.Size]), Size: in.Size, Ext: []fs.Extent{{Off: 0, Len: in.Size, FileOff: 0, Role: fs.RoleInline}}}, nil
+		return &fsfile.Extents{R: bytes.NewReader(in.fork[:in.Size]), Size: in.Size, Ext: []bmap.Extent{{Off: 0, Len: in.Size, FileOff: 0, Role: bmap.RoleInline}}}, nil
 	}
 	es, err := f.dataExtents(in)
 	if err != nil {
@@ -189,7 +189,7 @@ func (f *FS) scanDir(in *Inode, m *mapper, fn func(dirent) error) error {
 // extents data of directory in map, with its logical offset, its bytes and
 // its device offset (-1 when its filesystem blocks are not contiguous).
 // Each block read costs its filesystem blocks from budget.
-func (f *FS) dirBlocks(in *Inode, data []fs.Extent, budget *int64, fn func(dblk int64, b []byte, off int64) error) error {
+func (f *FS) dirBlocks(in *Inode, data []bmap.Extent, budget *int64, fn func(dblk int64, b []byte, off int64) error) error {
 	c := &fsfile.Extents{R: f.r, Size: dirLeafOffset, Ext: data}
 	buf := make([]byte, f.dirBS)
 	next := int64(0)

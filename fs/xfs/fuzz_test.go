@@ -15,6 +15,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/virt-bmap/virt-bmap/bmap"
 	"github.com/virt-bmap/virt-bmap/fs"
 	"github.com/virt-bmap/virt-bmap/internal/chunkcache"
 	"github.com/virt-bmap/virt-bmap/internal/testutil"
@@ -351,7 +352,7 @@ func TestSeeds(t *testing.T) {
 		f.SetWarn(func(err error) { warns = append(warns, err) })
 		files := 0
 		must(t, f.Walk(func(e fs.Entry) error {
-			if e.Kind == fs.KindFile {
+			if e.Kind == bmap.KindFile {
 				files++
 			}
 			return nil

@@ -19,6 +19,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/virt-bmap/virt-bmap/bmap"
 	"github.com/virt-bmap/virt-bmap/fs"
 	"github.com/virt-bmap/virt-bmap/internal/testutil"
 )
@@ -161,7 +162,7 @@ func walkImage(t testing.TB, img string) *walked {
 	must(t, w.f.Walk(func(e fs.Entry) error {
 		e.Extents = slices.Clone(e.Extents)
 		w.entries = append(w.entries, e)
-		if e.Kind != fs.KindMeta {
+		if e.Kind != bmap.KindMeta {
 			if _, dup := w.byPath[e.Path]; dup {
 				t.Errorf("path %s reported twice", e.Path)
 			}
@@ -198,11 +199,11 @@ func (w *walked) checkAgainstXfsDB(t testing.TB, img string) {
 	var cmds []string
 	var dirs, objs []string
 	for _, e := range w.entries {
-		if e.Kind == fs.KindDir {
+		if e.Kind == bmap.KindDir {
 			dirs = append(dirs, e.Path)
 			cmds = append(cmds, "echo @DIR "+e.Path, "ls "+e.Path)
 		}
-		if e.Kind != fs.KindMeta {
+		if e.Kind != bmap.KindMeta {
 			objs = append(objs, e.Path)
 			cmds = append(cmds, fmt.Sprintf("echo @INO %d", e.Inode), fmt.Sprintf("inode %d", e.Inode), "bmap", "print core.size core.format")
 		}
@@ -281,7 +282,7 @@ func (w *walked) checkAgainstXfsDB(t testing.TB, img string) {
 		e := w.byPath[p]
 		var got [][5]uint64
 		for _, x := range e.Extents {
-			if x.Role != fs.RoleData {
+			if x.Role != bmap.RoleData {
 				continue
 			}
 			lin := x.Off / bs
@@ -468,15 +469,15 @@ func (w *walked) checkAgainstBlockuse(t testing.TB, img string) {
 	owners := map[int64][]string{}
 	for _, e := range w.entries {
 		for _, x := range e.Extents {
-			if x.Role == fs.RoleInline {
+			if x.Role == bmap.RoleInline {
 				continue
 			}
 			for b := x.Off / f.bs; b*f.bs < x.End(); b++ {
 				var d string
 				switch {
-				case e.Kind == fs.KindMeta:
+				case e.Kind == bmap.KindMeta:
 					d = metaKind(e.Path)
-				case x.Role == fs.RoleExtentIndex:
+				case x.Role == bmap.RoleExtentIndex:
 					d = fmt.Sprintf("bmap %d", e.Inode)
 				default:
 					d = fmt.Sprintf("%s %d", dataKind(f, e), e.Inode)
@@ -549,7 +550,7 @@ func metaKind(name string) string {
 // dataKind gives xfs_db's block type for a file's or directory's data.
 func dataKind(f *FS, e fs.Entry) string {
 	switch {
-	case e.Kind == fs.KindDir:
+	case e.Kind == bmap.KindDir:
 		return "dir"
 	case e.Symlink:
 		return "symlink"

@@ -4,9 +4,8 @@ import (
 	"encoding/binary"
 	"fmt"
 
+	"github.com/virt-bmap/virt-bmap/bmap"
 	"github.com/virt-bmap/virt-bmap/internal/diskerr"
-
-	"github.com/virt-bmap/virt-bmap/fs"
 )
 
 // A symbolic link's target is in the inode's data fork when it fits
@@ -22,7 +21,7 @@ const (
 )
 
 // remoteTarget reads the target of link in from its mapped blocks.
-func (f *FS) remoteTarget(in *Inode, data []fs.Extent) ([]byte, error) {
+func (f *FS) remoteTarget(in *Inode, data []bmap.Extent) ([]byte, error) {
 	out := make([]byte, 0, in.Size)
 	buf := make([]byte, f.bs)
 	for _, e := range data {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/virt-bmap/virt-bmap/bmap"
 	"github.com/virt-bmap/virt-bmap/internal/diskerr"
 
 	"github.com/virt-bmap/virt-bmap/fs"
@@ -41,10 +42,10 @@ type walker struct {
 	m       mapper
 	in      Inode
 	ibuf    []byte
-	out     []fs.Extent
-	dirExt  []fs.Extent
+	out     []bmap.Extent
+	dirExt  []bmap.Extent
 	visited map[uint64]struct{}
-	links   map[uint64][]fs.Extent
+	links   map[uint64][]bmap.Extent
 	stack   []dirItem
 	kids    []dirItem
 	parent  dirItem
@@ -68,7 +69,7 @@ func (f *FS) Walk(fn func(fs.Entry) error) error {
 		fn:      fn,
 		ibuf:    make([]byte, f.sb.inodeSize),
 		visited: make(map[uint64]struct{}),
-		links:   make(map[uint64][]fs.Extent),
+		links:   make(map[uint64][]bmap.Extent),
 		budget:  walkBudget(f.sb.dblocks),
 	}
 	w.m = mapper{f: f, budget: &w.budget}
@@ -143,8 +144,8 @@ func (w *walker) meta() error {
 			continue
 		}
 		runs := append(slices.Clone(w.m.m.data), w.m.m.index...)
-		slices.SortFunc(runs, func(a, b fs.Extent) int { return cmp.Compare(a.Off, b.Off) })
-		e := fs.Entry{Kind: fs.KindMeta, Path: s.name, Inode: s.ino}
+		slices.SortFunc(runs, func(a, b bmap.Extent) int { return cmp.Compare(a.Off, b.Off) })
+		e := fs.Entry{Kind: bmap.KindMeta, Path: s.name, Inode: s.ino}
 		for _, x := range runs {
 			e.Extents = appendRun(e.Extents, x.Off, x.Len)
 		}
@@ -171,7 +172,7 @@ func (w *walker) warnAt(ino uint64, path string, err error) {
 }
 
 // extents appends the mapped data then the btree blocks to w.out[:0].
-func (w *walker) extents() []fs.Extent {
+func (w *walker) extents() []bmap.Extent {
 	w.out = append(w.out[:0], w.m.m.data...)
 	w.out = append(w.out, w.m.m.index...)
 	return w.out
@@ -202,7 +203,7 @@ func (w *walker) dir(d dirItem) error {
 		w.warnAt(d.ino, d.path, err)
 		return nil
 	}
-	if err := w.fn(fs.Entry{Kind: fs.KindDir, Path: d.path, Inode: d.ino, Size: in.Size, Extents: w.extents()}); err != nil {
+	if err := w.fn(fs.Entry{Kind: bmap.KindDir, Path: d.path, Inode: d.ino, Size: in.Size, Extents: w.extents()}); err != nil {
 		return err
 	}
 	w.parent = d
@@ -264,7 +265,7 @@ func (w *walker) entry(de dirent) error {
 		w.kids = append(w.kids, dirItem{ino: de.ino, depth: d.depth + 1, path: path})
 		return nil
 	}
-	e := fs.Entry{Kind: fs.KindFile, Path: path, Inode: de.ino, Size: in.Size, Symlink: in.IsSymlink()}
+	e := fs.Entry{Kind: bmap.KindFile, Path: path, Inode: de.ino, Size: in.Size, Symlink: in.IsSymlink()}
 	if in.Nlink > 1 {
 		if ext, ok := w.links[de.ino]; ok {
 			if w.budget -= int64(max(0, len(ext)-freeLinkExtents)); w.budget < 0 {

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/bmap"
 )
 
 // images are the shapes the oracle tests build: both superblock versions,
@@ -53,7 +53,7 @@ func TestAgainstXfsDB(t *testing.T) {
 			// Shapes we meant to cover.
 			formats := map[uint8]int{}
 			for _, e := range w.entries {
-				if e.Kind == fs.KindDir {
+				if e.Kind == bmap.KindDir {
 					var in Inode
 					must(t, w.f.readInode(e.Inode, &in, make([]byte, w.f.sb.inodeSize)))
 					formats[in.Format]++

@@ -6,7 +6,7 @@ import (
 	iofs "io/fs"
 	"sort"
 
-	"github.com/virt-bmap/virt-bmap/fs"
+	"github.com/virt-bmap/virt-bmap/bmap"
 	"github.com/virt-bmap/virt-bmap/internal/chunkcache"
 )
 
@@ -17,7 +17,7 @@ import (
 type Extents struct {
 	R    io.ReaderAt
 	Size int64
-	Ext  []fs.Extent
+	Ext  []bmap.Extent
 }
 
 // find returns the index of the first extent ending after off.
