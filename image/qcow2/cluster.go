@@ -98,14 +98,14 @@ func shortData(err error) error {
 // Clusters are cached by host offset.
 func (img *Image) compressedCluster(e uint64, guest int64) ([]byte, error) {
 	off, _ := compressedDesc(e, img.clusterBits)
-	if b, ok := img.clusterCache.get(off); ok {
+	if b, ok := img.clusterCache.Get(off); ok {
 		return b, nil
 	}
 	out := make([]byte, img.clusterSize)
 	if err := img.decompressCluster(out, e, guest); err != nil {
 		return nil, err
 	}
-	img.clusterCache.add(off, out)
+	img.clusterCache.Add(off, out, 1)
 	return out, nil
 }
 

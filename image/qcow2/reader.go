@@ -41,6 +41,7 @@ import (
 	"sync"
 
 	"github.com/virt-bmap/virt-bmap/image/chain"
+	"github.com/virt-bmap/virt-bmap/internal/lru"
 )
 
 // Config tunes NewConfig.
@@ -102,8 +103,8 @@ type Image struct {
 	size         int64
 
 	l1           []uint64
-	l2Cache      *lru[int64, []uint64]
-	clusterCache *lru[int64, []byte]
+	l2Cache      *lru.Cache[int64, []uint64]
+	clusterCache *lru.Cache[int64, []byte]
 
 	data     io.ReaderAt // guest clusters: r, or the external data file
 	dataSize int64
@@ -157,8 +158,8 @@ func NewConfig(r io.ReaderAt, size int64, c Config) (*Image, error) {
 		budget = DefaultCacheBytes
 	}
 	entries := int(max(4, budget/img.clusterSize))
-	img.l2Cache = newLRU[int64, []uint64](entries)
-	img.clusterCache = newLRU[int64, []byte](entries)
+	img.l2Cache = lru.New[int64, []uint64](int64(entries))
+	img.clusterCache = lru.New[int64, []byte](int64(entries))
 
 	if img.externalData {
 		if h.dataFile == "" {
@@ -242,8 +243,8 @@ func (img *Image) Info() Info {
 // Stats returns the cache counters.
 func (img *Image) Stats() Stats {
 	return Stats{
-		L2Hits: img.l2Cache.hits.Load(), L2Misses: img.l2Cache.misses.Load(),
-		ClusterHits: img.clusterCache.hits.Load(), ClusterMisses: img.clusterCache.misses.Load(),
+		L2Hits: img.l2Cache.Hits.Load(), L2Misses: img.l2Cache.Misses.Load(),
+		ClusterHits: img.clusterCache.Hits.Load(), ClusterMisses: img.clusterCache.Misses.Load(),
 	}
 }
 
@@ -306,7 +307,7 @@ func (img *Image) doCompressed(j compJob) error {
 		// A whole cluster (sequential reads): decompress straight into
 		// the caller's buffer, unless it is cached; do not cache it.
 		off, _ := compressedDesc(j.entry, img.clusterBits)
-		if b, ok := img.clusterCache.get(off); ok {
+		if b, ok := img.clusterCache.Get(off); ok {
 			copy(j.buf, b)
 			return nil
 		}

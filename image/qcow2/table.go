@@ -67,7 +67,7 @@ func (img *Image) l2Table(i uint64) ([]uint64, error) {
 	if off == 0 {
 		return nil, nil
 	}
-	if t, ok := img.l2Cache.get(off); ok {
+	if t, ok := img.l2Cache.Get(off); ok {
 		return t, nil
 	}
 	cs := img.clusterSize
@@ -86,7 +86,7 @@ func (img *Image) l2Table(i uint64) ([]uint64, error) {
 	for j := range t {
 		t[j] = binary.BigEndian.Uint64(buf[j*8:])
 	}
-	img.l2Cache.add(off, t)
+	img.l2Cache.Add(off, t, 1)
 	return t, nil
 }
 

@@ -3,6 +3,8 @@ package qcow2
 import (
 	"bytes"
 	"testing"
+
+	"github.com/virt-bmap/virt-bmap/internal/lru"
 )
 
 // tableImage is an Image with one in-memory L2 table (at host offset
@@ -14,7 +16,7 @@ func tableImage(cb uint32, extended bool, entries []uint64) *Image {
 		clusterBits: cb, clusterSize: cs, extendedL2: extended,
 		fileSize: 64 * cs, dataSize: 64 * cs, size: 2 << (2*cb - 3),
 		l1:      []uint64{uint64(cs), 0},
-		l2Cache: newLRU[int64, []uint64](4), clusterCache: newLRU[int64, []byte](4),
+		l2Cache: lru.New[int64, []uint64](int64(4)), clusterCache: lru.New[int64, []byte](4),
 		hdr: &header{},
 	}
 	img.l2Bits = cb - 3
@@ -24,7 +26,7 @@ func tableImage(cb uint32, extended bool, entries []uint64) *Image {
 	img.l1Shift = cb + img.l2Bits
 	t := make([]uint64, cs/8)
 	copy(t, entries)
-	img.l2Cache.add(cs, t)
+	img.l2Cache.Add(cs, t, 1)
 	return img
 }
 
@@ -103,26 +105,5 @@ func TestReadAtWhiteBox(t *testing.T) {
 	copy(want[1024:], backing[1024:]) // 2..: backing, zeros past its end
 	if !bytes.Equal(got, want) {
 		t.Errorf("read differs at %#x", firstDiff(got, want))
-	}
-}
-
-func TestLRU(t *testing.T) {
-	c := newLRU[int, string](2)
-	c.add(1, "a")
-	c.add(2, "b")
-	c.get(1) // 2 is now the least recently used
-	c.add(3, "c")
-	if _, ok := c.get(2); ok {
-		t.Error("2 not evicted")
-	}
-	if v, ok := c.get(1); !ok || v != "a" {
-		t.Error("1 evicted")
-	}
-	c.add(1, "A")
-	if v, _ := c.get(1); v != "A" || c.len() != 2 {
-		t.Errorf("get(1) = %q, len %d", v, c.len())
-	}
-	if c.hits.Load() != 3 || c.misses.Load() != 1 {
-		t.Errorf("hits %d misses %d", c.hits.Load(), c.misses.Load())
 	}
 }

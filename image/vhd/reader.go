@@ -48,6 +48,7 @@ import (
 	"github.com/virt-bmap/virt-bmap/image/alloc"
 	"github.com/virt-bmap/virt-bmap/image/chain"
 	"github.com/virt-bmap/virt-bmap/internal/diskerr"
+	"github.com/virt-bmap/virt-bmap/internal/lru"
 )
 
 // ErrParentMismatch is wrapped by the error for a parent whose UUID is not
@@ -93,7 +94,7 @@ type Disk struct {
 	bat        []uint32
 	blockSize  int64
 	bitmapSize int64
-	bitmaps    *lru
+	bitmaps    *lru.Cache[uint32, []byte]
 
 	parent     chain.Image
 	parentSize int64
@@ -139,7 +140,7 @@ func New(r io.ReaderAt, size int64, c Config) (*Disk, error) {
 	if budget <= 0 {
 		budget = 1 << 20
 	}
-	d.bitmaps = newLRU(int(max(16, budget/d.bitmapSize)))
+	d.bitmaps = lru.New[uint32, []byte](int64(max(16, budget/d.bitmapSize)))
 	if f.diskType == TypeDifferencing {
 		if err := d.openParent(c); err != nil {
 			return nil, err
@@ -326,7 +327,7 @@ func (d *Disk) readParent(p []byte, off int64) error {
 // bitmap returns the sector bitmap of block idx (allocated), or nil when
 // every sector of the block is present.
 func (d *Disk) bitmap(idx int64) ([]byte, error) {
-	if b, ok := d.bitmaps.get(uint32(idx)); ok {
+	if b, ok := d.bitmaps.Get(uint32(idx)); ok {
 		return b, nil
 	}
 	at := int64(d.bat[idx]) * 512
@@ -344,7 +345,7 @@ func (d *Disk) bitmap(idx int64) ([]byte, error) {
 	if full {
 		b = nil
 	}
-	d.bitmaps.add(uint32(idx), b)
+	d.bitmaps.Add(uint32(idx), b, 1)
 	return b, nil
 }
 

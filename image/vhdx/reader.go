@@ -54,6 +54,7 @@ import (
 	"github.com/virt-bmap/virt-bmap/image/alloc"
 	"github.com/virt-bmap/virt-bmap/image/chain"
 	"github.com/virt-bmap/virt-bmap/internal/diskerr"
+	"github.com/virt-bmap/virt-bmap/internal/lru"
 )
 
 // ErrParentMismatch is wrapped by the error for a parent whose
@@ -101,7 +102,7 @@ type Disk struct {
 	bs       int64
 	lss      int64
 	replayed bool
-	bitmaps  *lru
+	bitmaps  *lru.Cache[int64, []byte]
 
 	parent     chain.Image
 	parentSize int64
@@ -139,7 +140,7 @@ func New(r io.ReaderAt, size int64, c Config) (*Disk, error) {
 	if budget <= 0 {
 		budget = 4 << 20
 	}
-	d.bitmaps = newLRU(int(max(8, budget/max(1, d.bs/d.lss/8))))
+	d.bitmaps = lru.New[int64, []byte](int64(max(8, budget/max(1, d.bs/d.lss/8))))
 	if m.hasParent {
 		if err := d.openParent(c); err != nil {
 			return nil, err
@@ -276,7 +277,7 @@ func (d *Disk) run(idx, within, n int64) (int64, int, error) {
 // bitmap returns the part of the sector bitmap that covers payload block
 // idx (one bit per logical sector, bit 0 of byte 0 first).
 func (d *Disk) bitmap(idx int64) ([]byte, error) {
-	if b, ok := d.bitmaps.get(idx); ok {
+	if b, ok := d.bitmaps.Get(idx); ok {
 		return b, nil
 	}
 	chunk := idx / d.bat.chunkRatio
@@ -291,7 +292,7 @@ func (d *Disk) bitmap(idx int64) ([]byte, error) {
 	if _, err := d.file.ReadAt(b, at); err != nil {
 		return nil, &diskerr.FormatError{FS: "vhdx", Off: at, What: fmt.Sprintf("sector bitmap of block %d", idx), Msg: "reading", Err: err}
 	}
-	d.bitmaps.add(idx, b)
+	d.bitmaps.Add(idx, b, 1)
 	return b, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/virt-bmap/virt-bmap/image/chain"
+	"github.com/virt-bmap/virt-bmap/internal/lru"
 )
 
 // Magics of the VMDK variants that are recognised but not read.
@@ -28,7 +29,7 @@ func New(r io.ReaderAt, size int64, c Config) (*Disk, error) {
 		budget = DefaultCacheBytes
 	}
 	d := &Disk{
-		c:    &caches{gt: newLRU[cacheKey, []uint32](budget), grain: newLRU[cacheKey, []byte](budget)},
+		c:    &caches{gt: lru.New[cacheKey, []uint32](budget), grain: lru.New[cacheKey, []byte](budget)},
 		name: c.Path,
 	}
 	if d.name == "" {

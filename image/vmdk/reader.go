@@ -176,8 +176,8 @@ type Stats struct {
 // Stats returns the cache counters.
 func (d *Disk) Stats() Stats {
 	return Stats{
-		GTHits: d.c.gt.hits.Load(), GTMisses: d.c.gt.misses.Load(),
-		GrainHits: d.c.grain.hits.Load(), GrainMisses: d.c.grain.misses.Load(),
+		GTHits: d.c.gt.Hits.Load(), GTMisses: d.c.gt.Misses.Load(),
+		GrainHits: d.c.grain.Hits.Load(), GrainMisses: d.c.grain.Misses.Load(),
 	}
 }
 

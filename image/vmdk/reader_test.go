@@ -149,10 +149,10 @@ func TestCacheBounded(t *testing.T) {
 	want, _ := os.ReadFile(src)
 	randomReads(t, d, want, 100, 4)
 	// Each cache may hold one entry over its budget (the one just added).
-	if n := d.c.grain.bytes(); n > budget+64<<10+64 {
+	if n := d.c.grain.Cost(); n > budget+64<<10+64 {
 		t.Errorf("grain cache holds %d bytes, budget %d", n, budget)
 	}
-	if n := d.c.gt.bytes(); n > budget+2<<10+64 {
+	if n := d.c.gt.Cost(); n > budget+2<<10+64 {
 		t.Errorf("grain table cache holds %d bytes, budget %d", n, budget)
 	}
 	if s := d.Stats(); s.GrainMisses == 0 || s.GTHits == 0 {

@@ -3,6 +3,8 @@ package vmdk
 import (
 	"fmt"
 	"io"
+
+	"github.com/virt-bmap/virt-bmap/internal/lru"
 )
 
 // kind says where the bytes of a range of a sparse extent come from.
@@ -46,8 +48,8 @@ type cacheKey struct {
 
 // caches are shared by the extents of a disk.
 type caches struct {
-	gt    *lru[cacheKey, []uint32]
-	grain *lru[cacheKey, []byte]
+	gt    *lru.Cache[cacheKey, []uint32]
+	grain *lru.Cache[cacheKey, []byte]
 }
 
 // openSparse reads the header and the grain directory of the sparse extent
@@ -114,7 +116,7 @@ func (s *sparse) table(i int64) ([]uint32, error) {
 		return nil, nil
 	}
 	k := cacheKey{s.id, uint64(sec)}
-	if t, ok := s.c.gt.get(k); ok {
+	if t, ok := s.c.gt.Get(k); ok {
 		return t, nil
 	}
 	off := int64(sec) * sectorSize
@@ -130,7 +132,7 @@ func (s *sparse) table(i int64) ([]uint32, error) {
 	for j := range t {
 		t[j] = le.Uint32(buf[j*4:])
 	}
-	s.c.gt.add(k, t, int64(len(buf))+64)
+	s.c.gt.Add(k, t, int64(len(buf))+64)
 	return t, nil
 }
 

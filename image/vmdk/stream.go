@@ -22,14 +22,14 @@ const markerHeaderLen = 12 // uint64 lba, uint32 size
 // the grain that holds extent offset off; grains are cached.
 func (s *sparse) compressedGrain(host, off int64) ([]byte, error) {
 	k := cacheKey{s.id, uint64(host)}
-	if b, ok := s.c.grain.get(k); ok {
+	if b, ok := s.c.grain.Get(k); ok {
 		return b, nil
 	}
 	b := make([]byte, s.grainLen(off))
 	if err := s.inflateGrain(b, host, off); err != nil {
 		return nil, err
 	}
-	s.c.grain.add(k, b, int64(len(b))+64)
+	s.c.grain.Add(k, b, int64(len(b))+64)
 	return b, nil
 }
 
@@ -160,7 +160,7 @@ func (j grainJob) do() error {
 	if start == 0 && int64(len(j.buf)) == s.grainLen(j.off) {
 		// A whole grain (sequential reads): inflate straight into the
 		// caller's buffer, unless it is cached; do not cache it.
-		if b, ok := s.c.grain.get(cacheKey{s.id, uint64(j.host)}); ok {
+		if b, ok := s.c.grain.Get(cacheKey{s.id, uint64(j.host)}); ok {
 			copy(j.buf, b)
 			return nil
 		}
