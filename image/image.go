@@ -126,19 +126,10 @@ func (o *opener) chainOpener(path string) chain.Opener {
 // Open opens the image at path read-only and detects its format.
 func Open(path string) (*Image, error) { return OpenOptions(path, Options{}) }
 
-// OpenOptions is Open with options.
+// OpenOptions is Open with options. The file the user named is allowed
+// wherever it is; the names inside it are held to the chain policy.
 func OpenOptions(path string, opt Options) (*Image, error) {
-	o := newOpener(opt)
-	if IsURI(path) {
-		return o.openNBD(path, opt.Format) // nbd.go
-	}
-	// The file the user named is allowed wherever it is; names inside it
-	// are held to the policy.
-	img, err := o.open(path, opt.Format)
-	if err != nil {
-		return nil, err
-	}
-	return img, nil
+	return newOpener(opt).open(path, opt.Format)
 }
 
 // open opens the image file at path (the user's, or one its chain names
@@ -164,18 +155,18 @@ func (o *opener) open(path, format string) (*Image, error) {
 // disk it holds: the disks of an OVA, in its OVF's order, or the one disk
 // of any other format.
 func OpenAll(path string, opt Options) ([]*Image, error) {
-	if IsURI(path) {
-		img, err := newOpener(opt).openNBD(path, opt.Format) // nbd.go
-		if err != nil {
-			return nil, err
-		}
-		return []*Image{img}, nil
-	}
 	return newOpener(opt).openAll(path, opt.Format)
 }
 
-// openAll is open for every disk of the file.
+// openAll is open for every disk of the file or NBD export at path.
 func (o *opener) openAll(path, format string) ([]*Image, error) {
+	if IsURI(path) {
+		c, err := dialNBD(path) // nbd.go
+		if err != nil {
+			return nil, err
+		}
+		return o.read(c, c.Size(), path, format)
+	}
 	if err := o.tracker.Enter(path); err != nil {
 		return nil, fmt.Errorf("image: %w", err)
 	}
@@ -186,7 +177,18 @@ func (o *opener) openAll(path, format string) ([]*Image, error) {
 		}
 		return nil, fmt.Errorf("image: %w", err)
 	}
-	size := f.Size()
+	return o.read(f, f.Size(), path, format)
+}
+
+// source is what an image is read from: an opened file or an NBD export.
+type source interface {
+	io.ReaderAt
+	io.Closer
+}
+
+// read reads the image in f (named path) as format, or detected by content
+// when format is "". f is closed with the images, or now if it fails.
+func (o *opener) read(f source, size int64, path, format string) ([]*Image, error) {
 	fm := Detect(f, size)
 	detected := fm
 	if format != "" {
@@ -221,7 +223,7 @@ func (o *opener) openAll(path, format string) ([]*Image, error) {
 // tar. Their formats are detected by content; a disk inside an OVA may
 // not name other files (no extents, no parent). f is closed when the
 // last of the images is.
-func (o *opener) openOVA(f chain.File, size int64, path string) ([]*Image, error) {
+func (o *opener) openOVA(f source, size int64, path string) ([]*Image, error) {
 	a, err := ova.Open(f, size)
 	if err != nil {
 		return nil, err

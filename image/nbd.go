@@ -20,29 +20,13 @@ import (
 // IsURI reports whether name is an NBD URI rather than a file name.
 func IsURI(name string) bool { return client.IsURI(name) }
 
-// openNBD opens the export named by uri.
-func (o *opener) openNBD(uri, format string) (*Image, error) {
+// dialNBD connects to the export named by uri.
+func dialNBD(uri string) (*client.Client, error) {
 	c, err := client.Dial(uri, client.Options{})
 	if err != nil {
 		return nil, fmt.Errorf("image: %w", err)
 	}
-	size := c.Size()
-	fm := Detect(c, size)
-	if format != "" {
-		ff, ok := formatByName(format)
-		if !ok {
-			c.Close()
-			return nil, fmt.Errorf("image: %s: unknown format %q", uri, format)
-		}
-		fm = ff
-	}
-	img, err := newImage(c, size, fm, uri, o)
-	if err != nil {
-		c.Close()
-		return nil, fmt.Errorf("image: %s: %w", uri, err)
-	}
-	img.closer = closers{img.closer, c}
-	return img, nil
+	return c, nil
 }
 
 // resolveRemote decides whether the image at the URI from may open name:
