@@ -156,7 +156,11 @@ func formatByName(name string) (Format, bool) {
 	return Format{}, false
 }
 
-// FormatNames lists the names --format takes.
+// IsFormatName reports whether --format takes name (a format's name or an
+// alias, such as qemu's "vpc" for VHD).
+func IsFormatName(name string) bool { _, ok := formatByName(name); return ok }
+
+// FormatNames lists the names --format takes (aliases aside).
 func FormatNames() []string {
 	var names []string
 	for _, f := range readable {

@@ -22,6 +22,7 @@ import (
 	"github.com/virt-bmap/virt-bmap/bmap"
 	"github.com/virt-bmap/virt-bmap/fs"
 	"github.com/virt-bmap/virt-bmap/fs/registry"
+	"github.com/virt-bmap/virt-bmap/internal/warncap"
 	"github.com/virt-bmap/virt-bmap/volume"
 	"github.com/virt-bmap/virt-bmap/volume/lvm"
 )
@@ -60,6 +61,30 @@ type Summary struct {
 	Status   bmap.Status
 	Reasons  []string
 	Problems int // warnings met while walking the device
+}
+
+// Unmapped says, in one line, why the device was not fully mapped:
+// "/dev/sda5 (ext4): unreadable: REASON (and 12 more problems)". It is ""
+// when the status is not one that leaves data out (Status.Unmapped).
+func (s Summary) Unmapped() string {
+	if !s.Status.Unmapped() {
+		return ""
+	}
+	what := s.FS
+	if what == "" {
+		what = s.PartType
+	}
+	if what != "" {
+		what = " (" + what + ")"
+	}
+	reason := ""
+	if len(s.Reasons) > 0 {
+		reason = ": " + s.Reasons[0]
+		if s.Problems > 1 {
+			reason += fmt.Sprintf(" (and %s more problems)", warncap.Thousands(s.Problems-1))
+		}
+	}
+	return s.Device + what + ": " + string(s.Status) + reason
 }
 
 // maxReasons is how many problems a Summary quotes.

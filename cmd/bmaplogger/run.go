@@ -137,7 +137,6 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 type disk struct {
 	path   string
 	img    *image.Image
-	src    nbd.Source
 	export string
 }
 
@@ -157,9 +156,6 @@ func serve(cfg *config, out stdio) (status int, err error) {
 	disks, err := openDisks(cfg, warn)
 	defer func() {
 		for _, d := range disks {
-			if c, ok := d.src.(io.Closer); ok && d.src != nbd.Source(d.img) {
-				c.Close()
-			}
 			d.img.Close()
 		}
 	}()
@@ -255,7 +251,7 @@ func serve(cfg *config, out stdio) (status int, err error) {
 		fmt.Fprintf(out.stderr, "bmaplogger: "+format+"\n", args...)
 	}
 	for _, d := range disks {
-		srv.Exports = append(srv.Exports, nbd.Export{Name: d.export, Description: d.path, Source: d.src})
+		srv.Exports = append(srv.Exports, nbd.Export{Name: d.export, Description: d.path, Source: d.img})
 	}
 	if lg != nil {
 		srv.OnRead = func(r nbd.Read) { lg.Log(logger.Read(r)) }
@@ -365,37 +361,33 @@ func writeReports(cfg *config, agg *reports.Aggregator, out stdio, captive bool)
 
 // openDisks opens every image read-only and names its export.
 func openDisks(cfg *config, warn func(error)) ([]disk, error) {
+	var list cli.Disks
+	for j, path := range cfg.images {
+		list.List = append(list.List, cli.Disk{Path: path, Format: cfg.formats[j]})
+	}
+	opened, err := list.Open(cfg.allow, warn, nil) // an OVA's disks are one export each
+	if err != nil {
+		return nil, err
+	}
 	var disks []disk
 	used := map[string]bool{}
-	for j, path := range cfg.images {
-		// An OVA holds several disks: each is an export.
-		imgs, err := image.OpenAll(path, image.Options{
-			Warn:         func(msg string) { warn(fmt.Errorf("%s: %s", path, msg)) },
-			Format:       cfg.formats[j],
-			AllowBacking: cfg.allow,
-		})
-		if err != nil {
-			return disks, err
+	for i, o := range opened {
+		// image.Image reports its holes (alloc.Mapper): the export's
+		// block status and READ holes come from it, for every format.
+		d := disk{path: o.Path, img: o.Img}
+		name := filepath.Base(o.Path)
+		if image.IsURI(o.Path) {
+			name = "disk" + strconv.Itoa(i+1) // an upstream NBD export
 		}
-		for _, img := range imgs {
-			i := len(disks)
-			// image.Image reports its holes (alloc.Mapper): the export's
-			// block status and READ holes come from it, for every format.
-			d := disk{path: path, img: img, src: img}
-			name := filepath.Base(path)
-			if image.IsURI(path) {
-				name = "disk" + strconv.Itoa(i+1) // an upstream NBD export
-			}
-			if i == 0 && cfg.exportName != "" {
-				name = cfg.exportName
-			}
-			if used[name] {
-				name = "disk" + strconv.Itoa(i+1)
-			}
-			used[name] = true
-			d.export = name
-			disks = append(disks, d)
+		if i == 0 && cfg.exportName != "" {
+			name = cfg.exportName
 		}
+		if used[name] {
+			name = "disk" + strconv.Itoa(i+1)
+		}
+		used[name] = true
+		d.export = name
+		disks = append(disks, d)
 	}
 	return disks, nil
 }
@@ -551,12 +543,8 @@ func loadMap(cfg *config, disks []disk, say func(string, ...any), warn func(erro
 		if s.Scheme != "" {
 			parts++
 		}
-		if s.Status.Unmapped() {
-			why := ""
-			if len(s.Reasons) > 0 {
-				why = ": " + s.Reasons[0]
-			}
-			bad = append(bad, fmt.Sprintf("%s (%s): %s%s", s.Device, s.FS, s.Status, why))
+		if u := s.Unmapped(); u != "" {
+			bad = append(bad, u)
 		}
 	}
 	if len(bad) > 0 {

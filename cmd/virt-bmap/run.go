@@ -7,16 +7,15 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/olekukonko/tablewriter"
 	"github.com/olekukonko/tablewriter/tw"
 
 	"github.com/virt-bmap/virt-bmap/bmap"
-	"github.com/virt-bmap/virt-bmap/image"
 	"github.com/virt-bmap/virt-bmap/internal/cli"
 	"github.com/virt-bmap/virt-bmap/internal/warncap"
 	"github.com/virt-bmap/virt-bmap/scan"
@@ -197,21 +196,7 @@ func unmappedSummary(w io.Writer, sums []scan.Summary) bool {
 	}
 	fmt.Fprintf(w, "virt-bmap: %d of %d volumes not fully mapped:\n", len(bad), len(sums))
 	for _, s := range bad {
-		what := s.FS
-		if what == "" {
-			what = s.PartType
-		}
-		reason := ""
-		if len(s.Reasons) > 0 {
-			reason = ": " + s.Reasons[0]
-			if s.Problems > 1 {
-				reason += fmt.Sprintf(" (and %s more problems)", warncap.Thousands(s.Problems-1))
-			}
-		}
-		if what != "" {
-			what = " (" + what + ")"
-		}
-		fmt.Fprintf(w, "  %s%s: %s%s\n", s.Device, what, s.Status, reason)
+		fmt.Fprintf(w, "  %s\n", s.Unmapped())
 	}
 	return true
 }
@@ -224,30 +209,22 @@ var writers = map[string]func(io.Writer, *bmap.Map) error{
 // scanImages opens every image (all stay open: an LVM volume group may
 // span them) and scans them as the disks of one guest.
 func scanImages(b *bmap.Builder, o *options, stdin io.Reader, stderr io.Writer, warn func(error), prog *progress) ([]scan.Summary, error) {
+	var trace io.Writer
+	if o.trace {
+		trace = stderr
+	}
+	opened, err := o.disks.Open(o.allow, warn, trace)
+	if err != nil {
+		return nil, err
+	}
+	defer cli.Close(opened)
 	var disks []volume.Disk
-	var traceMu sync.Mutex
 	var paths []string
-	for _, d := range o.disks.List {
-		path := d.Path
-		// An OVA holds several disks: each is a disk of the guest.
-		imgs, err := image.OpenAll(path, image.Options{
-			Warn:         func(msg string) { warn(fmt.Errorf("%s: %s", path, msg)) },
-			Format:       d.Format,
-			AllowBacking: o.allow,
-		})
-		if err != nil {
-			return nil, err
+	for i, d := range opened {
+		disks = append(disks, volume.Disk{Index: i + 1, Image: d.Path, R: d.R, Size: d.Img.Size()})
+		if !slices.Contains(paths, d.Path) {
+			paths = append(paths, d.Path)
 		}
-		for _, img := range imgs {
-			defer img.Close()
-			i := len(disks)
-			var r io.ReaderAt = img
-			if o.trace {
-				r = cli.Trace(img, fmt.Sprintf("disk%d", i+1), stderr, &traceMu)
-			}
-			disks = append(disks, volume.Disk{Index: i + 1, Image: path, R: r, Size: img.Size()})
-		}
-		paths = append(paths, path)
 	}
 	opt := scan.Options{Warn: warn, Keys: o.keys.Keys(stdin, stderr)}
 	if prog != nil {

@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sync"
 
-	"github.com/virt-bmap/virt-bmap/image"
 	"github.com/virt-bmap/virt-bmap/inspect"
 	"github.com/virt-bmap/virt-bmap/internal/cli"
 	"github.com/virt-bmap/virt-bmap/internal/warncap"
@@ -171,24 +169,19 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		out = io.Discard
 	}
 	warns := warncap.New(out, prog+": warning: ", limit)
-	var traceMu sync.Mutex
+	var trace io.Writer
+	if o.trace {
+		trace = stderr
+	}
+	opened, err := o.disks.Open(o.allow, warns.Warn, trace)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", prog, err)
+		return statusError
+	}
+	defer cli.Close(opened)
 	var disks []inspect.Disk
-	for _, d := range o.disks.List {
-		// An OVA holds several disks: each is a disk of the guest.
-		imgs, err := image.OpenAll(d.Path, image.Options{Format: d.Format, AllowBacking: o.allow,
-			Warn: func(msg string) { warns.Warn(fmt.Errorf("%s: %s", d.Path, msg)) }})
-		if err != nil {
-			fmt.Fprintf(stderr, "%s: %v\n", prog, err)
-			return statusError
-		}
-		for _, img := range imgs {
-			defer img.Close()
-			var r io.ReaderAt = img
-			if o.trace {
-				r = cli.Trace(img, fmt.Sprintf("disk%d", len(disks)+1), stderr, &traceMu)
-			}
-			disks = append(disks, inspect.Disk{Name: d.Path, R: r, Size: img.Size()})
-		}
+	for _, d := range opened {
+		disks = append(disks, inspect.Disk{Name: d.Path, R: d.R, Size: d.Img.Size()})
 	}
 	res, err := inspect.InspectOptions(disks, inspect.Options{Warn: warns.Warn, NoApplications: o.noApps,
 		NoIcon: o.noIcon, Keys: o.keys.Keys(stdin, stderr)})

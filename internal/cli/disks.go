@@ -2,8 +2,10 @@ package cli
 
 import (
 	"fmt"
+	"io"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/spf13/pflag"
 	"github.com/virt-bmap/virt-bmap/image"
@@ -66,28 +68,22 @@ func (v *formatValue) Set(s string) error {
 	if v.Legacy != nil && v.Legacy(s) {
 		return nil
 	}
-	formats := v.Formats
-	if formats == nil {
-		formats = image.FormatNames()
-	}
-	if !slices.Contains(formats, s) {
+	if v.Formats != nil && !slices.Contains(v.Formats, s) || v.Formats == nil && !image.IsFormatName(s) {
+		formats := v.Formats
+		if formats == nil {
+			formats = image.FormatNames()
+		}
 		return fmt.Errorf("unknown input format (want auto, %s)", strings.Join(formats, ", "))
 	}
 	v.format = s
 	return nil
 }
 
-// knownFormats are the values "--format VALUE" (with a space) is read
-// with: getopt takes an optional argument only after "=", but scripts
-// written for tools that required the argument put a space; a value that
-// is a format name is taken as the argument.
-var knownFormats = map[string]bool{
-	"auto": true, "raw": true, "xz": true, "qcow2": true, "vmdk": true, "vpc": true, "vhd": true,
-	"vhdx": true, "vdi": true, "ova": true, "json": true, "text": true,
-}
-
 // JoinFormat rewrites "--format VALUE" into "--format=VALUE" when VALUE is
-// a format name (see knownFormats), before "--".
+// a format name (an input format image.IsFormatName knows, auto, or
+// virt-bmap's old output forms json and text), before "--": getopt takes an
+// optional argument only after "=", but scripts written for tools that
+// required the argument put a space.
 func JoinFormat(args []string) []string {
 	out := make([]string, 0, len(args))
 	for i := 0; i < len(args); i++ {
@@ -95,7 +91,7 @@ func JoinFormat(args []string) []string {
 		if a == "--" {
 			return append(out, args[i:]...)
 		}
-		if a == "--format" && i+1 < len(args) && knownFormats[args[i+1]] {
+		if v := args[i+1:]; a == "--format" && len(v) > 0 && (image.IsFormatName(v[0]) || v[0] == "auto" || v[0] == "json" || v[0] == "text") {
 			out = append(out, "--format="+args[i+1])
 			i++
 			continue
@@ -103,4 +99,44 @@ func JoinFormat(args []string) []string {
 		out = append(out, a)
 	}
 	return out
+}
+
+// Opened is one disk of the guest, opened: an OVA gives several.
+type Opened struct {
+	Path string       // as named on the command line
+	Img  *image.Image // closed by Close
+	R    io.ReaderAt  // Img, or a tracing wrapper of it (-x)
+}
+
+// Open opens every disk of the list (image.OpenAll: an OVA's disks are
+// disks of the guest) with the user's backing allowances, passing the
+// images' notices to warn. With trace set, each disk's reads are printed
+// there (-x), as "read diskN OFF LEN". On error, what was opened is closed.
+func (d *Disks) Open(allow []string, warn func(error), trace io.Writer) ([]Opened, error) {
+	var out []Opened
+	var mu sync.Mutex
+	for _, disk := range d.List {
+		path := disk.Path
+		imgs, err := image.OpenAll(path, image.Options{Format: disk.Format, AllowBacking: allow,
+			Warn: func(msg string) { warn(fmt.Errorf("%s: %s", path, msg)) }})
+		if err != nil {
+			Close(out)
+			return nil, err
+		}
+		for _, img := range imgs {
+			var r io.ReaderAt = img
+			if trace != nil {
+				r = Trace(img, fmt.Sprintf("disk%d", len(out)+1), trace, &mu)
+			}
+			out = append(out, Opened{Path: path, Img: img, R: r})
+		}
+	}
+	return out, nil
+}
+
+// Close closes every image of ds.
+func Close(ds []Opened) {
+	for _, d := range ds {
+		d.Img.Close()
+	}
 }
