@@ -1,22 +1,20 @@
 // Package image opens a disk image read-only and gives it to the rest of
-// virt-bmap as an io.ReaderAt and a size.
+// virt-bmap as an io.ReaderAt, a size and its allocation (Extents, from
+// image/alloc).
 //
-// The format is found by its magic (detect.go), never by the file name.
-// Raw images (and block devices) are served as they are; xz files are read
-// with random access through image/xz (nothing is unpacked to disk); qcow2
-// images through image/qcow2, their backing images (of any format read
-// here) and external data files through the opener below, which holds
-// every name an image holds to image/chain's policy; VHD (fixed, dynamic,
-// differencing) through image/vhd, VHDX through image/vhdx, VDI through
-// image/vdi, VMDK disks (sparse, streamOptimized, descriptors naming extent
-// files, snapshot chains) through image/vmdk, their parents and extents
-// through the same policy; OVA appliances through image/ova, whose disks
-// are read straight out of the tar (OpenAll gives every disk, Open the
-// first with a warning). Formats virt-bmap does not read (gzip, zstd and
-// bzip2
-// streams) are refused with a message that names the format and says what
-// to do, so a VMDK is never mistaken for a raw disk with no partitions. New
-// formats plug into the detection table and the switch in newImage.
+// The format is found by its content (detect.go), never by the file name,
+// or given (--format). A name is a file or an NBD URI (nbd.go: read through
+// nbd/client). Raw images and block devices are read as they are
+// (image/raw, holes from lseek); xz files with random access through
+// image/xz (nothing is unpacked to disk); qcow2, VMDK, VHD, VHDX and VDI
+// through their packages, every file they name (backing and parent images
+// of any format read here, VMDK extents, qcow2 external data files) through
+// the opener below, which holds each name to image/chain's policy; OVA
+// appliances through image/ova, their disks read straight out of the tar
+// (OpenAll gives every disk, Open the first with a warning). gzip, zstd
+// and bzip2 streams are refused with a message that names the format and
+// says what to do, so they are never mistaken for raw disks. A new format
+// plugs into the detection table, formatByName and the switch in newImage.
 package image
 
 import (

@@ -73,9 +73,8 @@ type Policy struct {
 }
 
 // Resolve returns the path of name as named by the image at from, or an
-// error wrapping ErrOutside. A name the image holds in Windows form
-// (backslashes, as VHD and VHDX parent locators store it) is taken with
-// slashes.
+// error wrapping ErrOutside. A name the image holds in Windows form (VHD
+// and VHDX parent locators) goes through WindowsName first.
 func (p *Policy) Resolve(from, name string) (string, error) {
 	if name == "" {
 		return "", fmt.Errorf("empty file name")
@@ -113,6 +112,23 @@ func (p *Policy) Resolve(from, name string) (string, error) {
 		}
 	}
 	return path, nil
+}
+
+// WindowsName turns a Windows path as VHD and VHDX parent locators store
+// it into slash form, as qemu does: backslashes become slashes, a "\\?\"
+// prefix and a drive letter ("C:") are dropped (leaving an absolute path,
+// which the policy refuses unless the user allows it), and a leading ".\"
+// goes.
+func WindowsName(s string) string {
+	s = strings.ReplaceAll(s, `\`, "/")
+	s = strings.TrimPrefix(s, "//?/")
+	if len(s) >= 2 && s[1] == ':' && (s[0]|0x20 >= 'a' && s[0]|0x20 <= 'z') {
+		s = s[2:]
+	}
+	for strings.HasPrefix(s, "./") {
+		s = s[2:]
+	}
+	return s
 }
 
 func (p *Policy) allowed(path string) bool {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/virt-bmap/virt-bmap/image/chain"
 	"github.com/virt-bmap/virt-bmap/internal/diskerr"
 )
 
@@ -17,7 +18,7 @@ const maxLocatorData = 64 << 10
 // the order they are tried: the relative Windows path (W2ru), the
 // absolute one (W2ku), the Mac OS X URL (MacX), then the parent's file
 // name from the header. Windows names are turned to slash form
-// (windowsName); the opener's policy decides which may be opened.
+// (chain.WindowsName); the opener's policy decides which may be opened.
 // Locators whose data lies outside the file are errors; unknown platform
 // codes (and the old "Mac " alias records, "Wi2r" and "Wi2k") are
 // skipped.
@@ -52,7 +53,7 @@ func parentNames(r io.ReaderAt, fileSize int64, h *dynHeader) ([]string, error) 
 		if code == "MacX" {
 			name = macName(b)
 		} else {
-			name = windowsName(utf16String(b, binary.LittleEndian))
+			name = chain.WindowsName(utf16String(b, binary.LittleEndian))
 		}
 		if name != "" {
 			*list = append(*list, name)
@@ -60,26 +61,9 @@ func parentNames(r io.ReaderAt, fileSize int64, h *dynHeader) ([]string, error) 
 	}
 	names := append(append(rel, abs...), mac...)
 	if h.parentName != "" {
-		names = append(names, windowsName(h.parentName))
+		names = append(names, chain.WindowsName(h.parentName))
 	}
 	return names, nil
-}
-
-// windowsName turns a Windows path as a locator stores it into slash
-// form, as qemu does for VHDX parent locators: backslashes become
-// slashes, a "\\?\" prefix and a drive letter ("C:") are dropped (leaving
-// an absolute path, which the chain policy refuses unless the user allows
-// it), and a leading ".\" goes.
-func windowsName(s string) string {
-	s = strings.ReplaceAll(s, `\`, "/")
-	s = strings.TrimPrefix(s, "//?/")
-	if len(s) >= 2 && s[1] == ':' && (s[0]|0x20 >= 'a' && s[0]|0x20 <= 'z') {
-		s = s[2:]
-	}
-	for strings.HasPrefix(s, "./") {
-		s = s[2:]
-	}
-	return s
 }
 
 // macName turns a MacX locator (a UTF-8 file URL) into a path.

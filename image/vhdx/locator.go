@@ -6,6 +6,7 @@ import (
 	"strings"
 	"unicode/utf16"
 
+	"github.com/virt-bmap/virt-bmap/image/chain"
 	"github.com/virt-bmap/virt-bmap/internal/diskerr"
 )
 
@@ -53,7 +54,7 @@ func parseLocator(b []byte, off int64) (*parentLocator, error) {
 	}
 	l.linkage2, _ = parseGUID(kv["parent_linkage2"])
 	for _, k := range []string{"relative_path", "absolute_win32_path"} {
-		if v := windowsName(kv[k]); v != "" {
+		if v := chain.WindowsName(kv[k]); v != "" {
 			l.names = append(l.names, v)
 		}
 	}
@@ -69,21 +70,4 @@ func utf16le(b []byte) string {
 		u[i] = binary.LittleEndian.Uint16(b[2*i:])
 	}
 	return strings.TrimRight(string(utf16.Decode(u)), "\x00")
-}
-
-// windowsName turns a Windows path into slash form, as qemu does for
-// parent locators: backslashes become slashes, a "\\?\" prefix and a
-// drive letter ("C:") are dropped (leaving an absolute path, which the
-// chain policy refuses unless the user allows it), and a leading ".\"
-// goes.
-func windowsName(s string) string {
-	s = strings.ReplaceAll(s, `\`, "/")
-	s = strings.TrimPrefix(s, "//?/")
-	if len(s) >= 2 && s[1] == ':' && (s[0]|0x20 >= 'a' && s[0]|0x20 <= 'z') {
-		s = s[2:]
-	}
-	for strings.HasPrefix(s, "./") {
-		s = s[2:]
-	}
-	return s
 }
