@@ -248,26 +248,9 @@ func TestLUKS(t *testing.T) {
 
 func first64(s []int64) []int64 { return s[:min(3, len(s))] }
 
-// jsonMapStatus is the part of a JSON map these tests read.
-type jsonMapStatus struct {
-	Volumes []struct {
-		Device  string   `json:"device"`
-		FS      string   `json:"filesystem"`
-		Status  string   `json:"status"`
-		Reasons []string `json:"reasons"`
-	} `json:"volumes"`
-	Objects []struct {
-		Disk    int           `json:"disk"`
-		Kind    bmap.Kind     `json:"type"`
-		Device  string        `json:"device"`
-		Path    string        `json:"path"`
-		Extents []bmap.Extent `json:"extents"`
-	} `json:"objects"`
-}
-
 // runJSONMap runs virt-bmap (whose arguments end with -o FILE.json and the
 // images) and reads the JSON map it wrote.
-func runJSONMap(t *testing.T, bin string, args ...string) (*jsonMapStatus, string, int) {
+func runJSONMap(t *testing.T, bin string, args ...string) (*jsonMap, string, int) {
 	t.Helper()
 	cmd := exec.Command(bin, append([]string{"--json"}, args...)...)
 	var stderr strings.Builder
@@ -285,7 +268,7 @@ func runJSONMap(t *testing.T, bin string, args ...string) (*jsonMapStatus, strin
 			out = args[i+1]
 		}
 	}
-	m := &jsonMapStatus{}
+	m := &jsonMap{}
 	if b, err := os.ReadFile(out); err == nil {
 		if err := json.Unmarshal(b, m); err != nil {
 			t.Fatalf("%s: %v", out, err)

@@ -111,10 +111,11 @@ func haveImages(dir string) bool {
 	return true
 }
 
-// jsonMap is virt-bmap's --format json output.
+// jsonMap is virt-bmap's --json output.
 type jsonMap struct {
 	Version int           `json:"version"`
 	Disks   []bmap.Disk   `json:"disks"`
+	Volumes []bmap.Volume `json:"volumes"`
 	Objects []bmap.Object `json:"objects"`
 }
 
