@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/virt-bmap/virt-bmap/internal/testutil"
+	"github.com/virt-bmap/virt-bmap/internal/testutil/imagetest"
 )
 
 // benchImages makes one 32 MiB source as qcow2, plain and compressed.
@@ -22,7 +23,7 @@ func benchImages(b *testing.B) map[string]string {
 		"zstd":  {"-c", "-o", "compression_type=zstd"},
 	} {
 		p := filepath.Join(dir, name+".qcow2")
-		qemuImg(b, append(append([]string{"convert", "-f", "raw", "-O", "qcow2"}, args...), src, p)...)
+		imagetest.QemuImg(b, append(append([]string{"convert", "-f", "raw", "-O", "qcow2"}, args...), src, p)...)
 		imgs[name] = p
 	}
 	return imgs

@@ -13,6 +13,7 @@ import (
 
 	"github.com/virt-bmap/virt-bmap/image/chain"
 	"github.com/virt-bmap/virt-bmap/internal/testutil"
+	"github.com/virt-bmap/virt-bmap/internal/testutil/imagetest"
 )
 
 // openAndCheck opens path with Open (allowing the files in allow) and
@@ -21,7 +22,7 @@ import (
 func openAndCheck(t *testing.T, path string, allow ...string) *Image {
 	t.Helper()
 	raw := filepath.Join(t.TempDir(), "oracle.raw")
-	qemuImg(t, "convert", "-U", "-f", "qcow2", "-O", "raw", path, raw)
+	imagetest.QemuImg(t, "convert", "-U", "-f", "qcow2", "-O", "raw", path, raw)
 	want, err := os.ReadFile(raw)
 	if err != nil {
 		t.Fatal(err)
@@ -72,14 +73,14 @@ func TestOverlay(t *testing.T) {
 			} else if c.baseOpts != "" {
 				args = append(args, "-o", c.baseOpts)
 			}
-			qemuImg(t, append(args, src, base)...)
+			imagetest.QemuImg(t, append(args, src, base)...)
 			top := filepath.Join(dir, "top.qcow2")
 			args = []string{"create", "-f", "qcow2", "-b", "base.qcow2", "-F", "qcow2"}
 			if c.topOpts != "" {
 				args = append(args, "-o", c.topOpts)
 			}
-			qemuImg(t, append(args, top)...)
-			qemuIO(t, top, writes...)
+			imagetest.QemuImg(t, append(args, top)...)
+			imagetest.QemuIO(t, "qcow2", top, writes...)
 			img := openAndCheck(t, top)
 			if got := img.Info().BackingFile; got != "base.qcow2" {
 				t.Errorf("BackingFile = %q", got)
@@ -93,8 +94,8 @@ func TestOverlay(t *testing.T) {
 func TestExtendedL2Standalone(t *testing.T) {
 	testutil.NeedTools(t, "qemu-img", "qemu-io", "cmp")
 	p := filepath.Join(t.TempDir(), "x.qcow2")
-	qemuImg(t, "create", "-f", "qcow2", "-o", "extended_l2=on", p, "4M")
-	qemuIO(t, p, "write -P 0xab 4k 8k", "write -z 64k 32k", "write -P 0x5a 130k 1k",
+	imagetest.QemuImg(t, "create", "-f", "qcow2", "-o", "extended_l2=on", p, "4M")
+	imagetest.QemuIO(t, "qcow2", p, "write -P 0xab 4k 8k", "write -z 64k 32k", "write -P 0x5a 130k 1k",
 		"write -P 0x77 200k 100k", "write -z 210k 2k", "write -P 0x01 4095k 1k")
 	img := openAndCheck(t, p)
 	if !img.Info().ExtendedL2 {
@@ -116,13 +117,13 @@ func TestChainRelative(t *testing.T) {
 	src := filepath.Join(root, "src.raw")
 	makeSource(t, src, 3<<20, 3)
 	base := filepath.Join(root, "d1/base.qcow2")
-	qemuImg(t, "convert", "-c", "-f", "raw", "-O", "qcow2", src, base)
+	imagetest.QemuImg(t, "convert", "-c", "-f", "raw", "-O", "qcow2", src, base)
 	mid := filepath.Join(root, "d2/mid.qcow2")
-	qemuImg(t, "create", "-f", "qcow2", "-b", "../d1/base.qcow2", "-F", "qcow2", mid)
-	qemuIO(t, mid, "write -P 0x22 0 1m", "write -z 2m 64k")
+	imagetest.QemuImg(t, "create", "-f", "qcow2", "-b", "../d1/base.qcow2", "-F", "qcow2", mid)
+	imagetest.QemuIO(t, "qcow2", mid, "write -P 0x22 0 1m", "write -z 2m 64k")
 	top := filepath.Join(root, "d3/sub/top.qcow2")
-	qemuImg(t, "create", "-f", "qcow2", "-b", "../../d2/mid.qcow2", "-F", "qcow2", "-o", "extended_l2=on", top)
-	qemuIO(t, top, "write -P 0x33 512k 5k", "write -z 700k 2k")
+	imagetest.QemuImg(t, "create", "-f", "qcow2", "-b", "../../d2/mid.qcow2", "-F", "qcow2", "-o", "extended_l2=on", top)
+	imagetest.QemuIO(t, "qcow2", top, "write -P 0x33 512k 5k", "write -z 700k 2k")
 	stamps := map[string]fileStamp{}
 	for _, p := range []string{base, mid, top} {
 		stamps[p] = stamp(t, p)
@@ -155,8 +156,8 @@ func TestRawBacking(t *testing.T) {
 	base := filepath.Join(dir, "base.raw")
 	makeSource(t, base, 2<<20, 5)
 	top := filepath.Join(dir, "top.qcow2")
-	qemuImg(t, "create", "-f", "qcow2", "-b", "base.raw", "-F", "raw", top)
-	qemuIO(t, top, "write -P 0x44 60k 10k")
+	imagetest.QemuImg(t, "create", "-f", "qcow2", "-b", "base.raw", "-F", "raw", top)
+	imagetest.QemuIO(t, "qcow2", top, "write -P 0x44 60k 10k")
 	openAndCheck(t, top)
 }
 
@@ -168,15 +169,15 @@ func TestShortBacking(t *testing.T) {
 	small := filepath.Join(dir, "small.raw")
 	makeSource(t, small, 1<<20+3*512, 9)
 	smallq := filepath.Join(dir, "small.qcow2")
-	qemuImg(t, "convert", "-f", "raw", "-O", "qcow2", small, smallq)
+	imagetest.QemuImg(t, "convert", "-f", "raw", "-O", "qcow2", small, smallq)
 	for _, c := range []struct{ name, backing, format string }{
 		{"raw", "small.raw", "raw"},
 		{"qcow2", "small.qcow2", "qcow2"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			top := filepath.Join(dir, "top-"+c.name+".qcow2")
-			qemuImg(t, "create", "-f", "qcow2", "-b", c.backing, "-F", c.format, top, "5M")
-			qemuIO(t, top, "write -P 0x55 3m 4k")
+			imagetest.QemuImg(t, "create", "-f", "qcow2", "-b", c.backing, "-F", c.format, top, "5M")
+			imagetest.QemuIO(t, "qcow2", top, "write -P 0x55 3m 4k")
 			openAndCheck(t, top)
 		})
 	}
@@ -209,12 +210,12 @@ func TestBackingFormatByMagic(t *testing.T) {
 	rawBase := filepath.Join(dir, "base.raw")
 	makeSource(t, rawBase, 1<<20, 13)
 	qBase := filepath.Join(dir, "base.qcow2")
-	qemuImg(t, "convert", "-f", "raw", "-O", "qcow2", "-c", rawBase, qBase)
+	imagetest.QemuImg(t, "convert", "-f", "raw", "-O", "qcow2", "-c", rawBase, qBase)
 	for _, c := range []struct{ base, format string }{{"base.raw", "raw"}, {"base.qcow2", "qcow2"}} {
 		t.Run(c.format, func(t *testing.T) {
 			with := filepath.Join(dir, "with-"+c.format+".qcow2")
-			qemuImg(t, "create", "-f", "qcow2", "-b", c.base, "-F", c.format, with)
-			qemuIO(t, with, "write -P 0x66 64k 4k")
+			imagetest.QemuImg(t, "create", "-f", "qcow2", "-b", c.base, "-F", c.format, with)
+			imagetest.QemuIO(t, "qcow2", with, "write -P 0x66 64k 4k")
 			top := filepath.Join(dir, "top-"+c.format+".qcow2")
 			withoutBackingFormat(t, with, top)
 			img := openAndCheck(t, top)
@@ -253,7 +254,7 @@ func TestDataFile(t *testing.T) {
 		makeSource(t, src, 2<<20, 17)
 		p := filepath.Join(dir, "c.qcow2")
 		data := filepath.Join(dir, "c.data")
-		qemuImg(t, "convert", "-f", "raw", "-O", "qcow2", "-o", "data_file="+data, src, p)
+		imagetest.QemuImg(t, "convert", "-f", "raw", "-O", "qcow2", "-o", "data_file="+data, src, p)
 		if img, err := Open(p); !errors.Is(err, chain.ErrOutside) {
 			if img != nil {
 				img.Close()
@@ -272,11 +273,11 @@ func TestSnapshotsIgnored(t *testing.T) {
 	src := filepath.Join(dir, "src.raw")
 	makeSource(t, src, 2<<20, 19)
 	p := filepath.Join(dir, "s.qcow2")
-	qemuImg(t, "convert", "-f", "raw", "-O", "qcow2", src, p)
-	qemuImg(t, "snapshot", "-c", "one", p)
-	qemuIO(t, p, "write -P 0x99 0 200k", "write -z 1m 64k")
-	qemuImg(t, "snapshot", "-c", "two", p)
-	qemuIO(t, p, "write -P 0x9a 100k 8k")
+	imagetest.QemuImg(t, "convert", "-f", "raw", "-O", "qcow2", src, p)
+	imagetest.QemuImg(t, "snapshot", "-c", "one", p)
+	imagetest.QemuIO(t, "qcow2", p, "write -P 0x99 0 200k", "write -z 1m 64k")
+	imagetest.QemuImg(t, "snapshot", "-c", "two", p)
+	imagetest.QemuIO(t, "qcow2", p, "write -P 0x9a 100k 8k")
 	img := openAndCheck(t, p)
 	if n := img.Info().Snapshots; n != 2 {
 		t.Errorf("Snapshots = %d, want 2", n)
@@ -287,7 +288,7 @@ func TestSnapshotsIgnored(t *testing.T) {
 func TestDirty(t *testing.T) {
 	testutil.NeedTools(t, "qemu-img", "qemu-io", "cmp")
 	p := filepath.Join(t.TempDir(), "d.qcow2")
-	qemuImg(t, "create", "-f", "qcow2", "-o", "lazy_refcounts=on", p, "1M")
+	imagetest.QemuImg(t, "create", "-f", "qcow2", "-o", "lazy_refcounts=on", p, "1M")
 	// qemu-io kills itself after the write: the image stays dirty.
 	_ = exec.Command("qemu-io", "-f", "qcow2", "-c", "write -P 0x42 0 64k", "-c", "sigraise 9", p).Run()
 	img := openAndCheck(t, p)
@@ -304,7 +305,7 @@ func TestCorruptBit(t *testing.T) {
 	src := filepath.Join(dir, "src.raw")
 	makeSource(t, src, 1<<20, 23)
 	p := filepath.Join(dir, "c.qcow2")
-	qemuImg(t, "convert", "-f", "raw", "-O", "qcow2", src, p)
+	imagetest.QemuImg(t, "convert", "-f", "raw", "-O", "qcow2", src, p)
 	b, err := os.ReadFile(p)
 	if err != nil {
 		t.Fatal(err)
@@ -326,11 +327,11 @@ func TestChainErrors(t *testing.T) {
 	dir := t.TempDir()
 	mk := func(name string, opts ...string) string {
 		p := filepath.Join(dir, name)
-		qemuImg(t, append(append([]string{"create", "-f", "qcow2"}, opts...), p, "1M")...)
+		imagetest.QemuImg(t, append(append([]string{"create", "-f", "qcow2"}, opts...), p, "1M")...)
 		return p
 	}
 	rebase := func(p, backing string) {
-		qemuImg(t, "rebase", "-u", "-f", "qcow2", "-b", backing, "-F", "qcow2", p)
+		imagetest.QemuImg(t, "rebase", "-u", "-f", "qcow2", "-b", backing, "-F", "qcow2", p)
 	}
 	a, b := mk("a.qcow2"), mk("b.qcow2")
 	rebase(a, "b.qcow2")
@@ -360,13 +361,13 @@ func TestChainErrors(t *testing.T) {
 		}
 	}
 	aes := filepath.Join(dir, "aes.qcow2")
-	qemuImg(t, "create", "-f", "qcow2", "--object", "secret,id=sec0,data=abc",
+	imagetest.QemuImg(t, "create", "-f", "qcow2", "--object", "secret,id=sec0,data=abc",
 		"-o", "encrypt.format=aes,encrypt.key-secret=sec0", aes, "1M")
 	notq := filepath.Join(dir, "raw-named-qcow2.qcow2")
 	os.WriteFile(notq, make([]byte, 4096), 0o644)
 	wrongFmt := mk("wrong-format.qcow2", "-b", "base.qcow2", "-F", "qcow2")
 	rebaseFmt := func(p, backing, f string) {
-		qemuImg(t, "rebase", "-u", "-f", "qcow2", "-b", backing, "-F", f, p)
+		imagetest.QemuImg(t, "rebase", "-u", "-f", "qcow2", "-b", backing, "-F", f, p)
 	}
 	rebaseFmt(wrongFmt, "raw-named-qcow2.qcow2", "qcow2")
 	vmdkFmt := mk("vmdk-format.qcow2", "-b", "base.qcow2", "-F", "qcow2")
@@ -411,9 +412,9 @@ func TestChainErrors(t *testing.T) {
 func TestNewWithoutOpener(t *testing.T) {
 	testutil.NeedTools(t, "qemu-img")
 	dir := t.TempDir()
-	qemuImg(t, "create", "-f", "qcow2", filepath.Join(dir, "base.qcow2"), "1M")
+	imagetest.QemuImg(t, "create", "-f", "qcow2", filepath.Join(dir, "base.qcow2"), "1M")
 	top := filepath.Join(dir, "top.qcow2")
-	qemuImg(t, "create", "-f", "qcow2", "-b", "base.qcow2", "-F", "qcow2", top)
+	imagetest.QemuImg(t, "create", "-f", "qcow2", "-b", "base.qcow2", "-F", "qcow2", top)
 	df := filepath.Join(dir, "df.qcow2")
 	runIn(t, dir, "qemu-img", "create", "-f", "qcow2", "-o", "data_file=df.data", df, "1M")
 	for p, want := range map[string]string{top: `backing file "base.qcow2", and no opener`, df: `external file "df.data", and no opener`} {
@@ -443,7 +444,7 @@ func TestNewWithoutOpener(t *testing.T) {
 	}
 	want := append(backing, make([]byte, 1<<20-len(backing))...)
 	if !bytes.Equal(got, want) {
-		t.Errorf("read through the opener differs at %#x", firstDiff(got, want))
+		t.Errorf("read through the opener differs at %#x", imagetest.FirstDiff(got, want))
 	}
 }
 
@@ -453,10 +454,10 @@ func TestChainDepth(t *testing.T) {
 	testutil.NeedTools(t, "qemu-img")
 	dir := t.TempDir()
 	name := func(i int) string { return filepath.Join(dir, fmt.Sprintf("l%03d.qcow2", i)) }
-	qemuImg(t, "create", "-f", "qcow2", name(0), "64k")
+	imagetest.QemuImg(t, "create", "-f", "qcow2", name(0), "64k")
 	for i := 1; i <= MaxChain; i++ {
 		// -u: do not open the chain below, which would make this quadratic.
-		qemuImg(t, "create", "-f", "qcow2", "-u", "-b", filepath.Base(name(i-1)), "-F", "qcow2", name(i), "64k")
+		imagetest.QemuImg(t, "create", "-f", "qcow2", "-u", "-b", filepath.Base(name(i-1)), "-F", "qcow2", name(i), "64k")
 	}
 	img, err := Open(name(MaxChain - 1))
 	if err != nil {

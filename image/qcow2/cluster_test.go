@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/klauspost/compress/zstd"
+	"github.com/virt-bmap/virt-bmap/internal/testutil/imagetest"
 )
 
 func TestCompressedDesc(t *testing.T) {
@@ -76,7 +77,7 @@ func TestDecompress(t *testing.T) {
 					t.Fatal(err)
 				}
 				if !bytes.Equal(out, cluster) {
-					t.Fatalf("differs at %#x", firstDiff(out, cluster))
+					t.Fatalf("differs at %#x", imagetest.FirstDiff(out, cluster))
 				}
 			}
 		})

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/virt-bmap/virt-bmap/internal/diskerr"
+	"github.com/virt-bmap/virt-bmap/internal/testutil/imagetest"
 
 	"github.com/virt-bmap/virt-bmap/internal/testutil"
 )
@@ -33,12 +34,12 @@ func corruptBases(t *testing.T) map[string][]byte {
 		"zstd":  {"-c", "-o", "cluster_size=4k,compression_type=zstd"},
 	} {
 		p := filepath.Join(dir, name+".qcow2")
-		qemuImg(t, append(append([]string{"convert", "-f", "raw", "-O", "qcow2"}, args...), src, p)...)
+		imagetest.QemuImg(t, append(append([]string{"convert", "-f", "raw", "-O", "qcow2"}, args...), src, p)...)
 		bases[name] = readFile(t, p)
 	}
 	p := filepath.Join(dir, "extl2.qcow2")
-	qemuImg(t, "create", "-f", "qcow2", "-o", "extended_l2=on,cluster_size=16k", p, "1M")
-	qemuIO(t, p, "write -P 0xab 0 3k", "write -z 4k 1k")
+	imagetest.QemuImg(t, "create", "-f", "qcow2", "-o", "extended_l2=on,cluster_size=16k", p, "1M")
+	imagetest.QemuIO(t, "qcow2", p, "write -P 0xab 0 3k", "write -z 4k 1k")
 	bases["extl2"] = readFile(t, p)
 	return bases
 }

@@ -6,6 +6,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/virt-bmap/virt-bmap/internal/testutil/imagetest"
 )
 
 // fuzzSeeds returns small qcow2 images made by qemu-img and qemu-io (none
@@ -28,12 +30,12 @@ func fuzzSeeds(f *testing.F) [][]byte {
 		{"-o", "cluster_size=4k,compat=0.10"},
 	} {
 		p := filepath.Join(dir, "c"+string(rune('a'+i))+".qcow2")
-		qemuImg(f, append(append([]string{"convert", "-f", "raw", "-O", "qcow2"}, args...), src, p)...)
+		imagetest.QemuImg(f, append(append([]string{"convert", "-f", "raw", "-O", "qcow2"}, args...), src, p)...)
 		seeds = append(seeds, readFile(f, p))
 	}
 	ext := filepath.Join(dir, "ext.qcow2")
-	qemuImg(f, "create", "-f", "qcow2", "-b", "src.raw", "-F", "raw", "-o", "extended_l2=on,cluster_size=16k", ext)
-	qemuIO(f, ext, "write -P 0xab 1k 3k", "write -z 8k 1k")
+	imagetest.QemuImg(f, "create", "-f", "qcow2", "-b", "src.raw", "-F", "raw", "-o", "extended_l2=on,cluster_size=16k", ext)
+	imagetest.QemuIO(f, "qcow2", ext, "write -P 0xab 1k 3k", "write -z 8k 1k")
 	seeds = append(seeds, readFile(f, ext))
 	return seeds
 }

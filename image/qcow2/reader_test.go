@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/virt-bmap/virt-bmap/internal/testutil"
+	"github.com/virt-bmap/virt-bmap/internal/testutil/imagetest"
 )
 
 // qemuInfo is the part of `qemu-img info --output=json` the tests compare.
@@ -119,9 +120,9 @@ func TestConvertMatrix(t *testing.T) {
 			t.Run(sname+"/"+c.name, func(t *testing.T) {
 				dir := t.TempDir()
 				img := filepath.Join(dir, "x.qcow2")
-				qemuImg(t, append(append([]string{"convert", "-f", "raw", "-O", "qcow2"}, c.args...), src, img)...)
+				imagetest.QemuImg(t, append(append([]string{"convert", "-f", "raw", "-O", "qcow2"}, c.args...), src, img)...)
 				raw := filepath.Join(dir, "x.raw")
-				qemuImg(t, "convert", "-f", "qcow2", "-O", "raw", img, raw)
+				imagetest.QemuImg(t, "convert", "-f", "qcow2", "-O", "raw", img, raw)
 				want, err := os.ReadFile(raw)
 				if err != nil {
 					t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/virt-bmap/virt-bmap/internal/lru"
+	"github.com/virt-bmap/virt-bmap/internal/testutil/imagetest"
 )
 
 // tableImage is an Image with one in-memory L2 table (at host offset
@@ -104,6 +105,6 @@ func TestReadAtWhiteBox(t *testing.T) {
 	copy(want, data[2*cs:2*cs+512])   // subcluster 0: data
 	copy(want[1024:], backing[1024:]) // 2..: backing, zeros past its end
 	if !bytes.Equal(got, want) {
-		t.Errorf("read differs at %#x", firstDiff(got, want))
+		t.Errorf("read differs at %#x", imagetest.FirstDiff(got, want))
 	}
 }

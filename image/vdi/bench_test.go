@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/virt-bmap/virt-bmap/internal/testutil"
+	"github.com/virt-bmap/virt-bmap/internal/testutil/imagetest"
 )
 
 // benchImage makes a 32 MiB source disk as a dynamic VDI.
@@ -16,7 +17,7 @@ func benchImage(b *testing.B) string {
 	src := filepath.Join(dir, "src.raw")
 	makeSource(b, src, 32<<20, 41)
 	p := filepath.Join(dir, "b.vdi")
-	qemuImg(b, "convert", "-f", "raw", "-O", "vdi", src, p)
+	imagetest.QemuImg(b, "convert", "-f", "raw", "-O", "vdi", src, p)
 	return p
 }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/virt-bmap/virt-bmap/internal/testutil"
+	"github.com/virt-bmap/virt-bmap/internal/testutil/imagetest"
 )
 
 // sample makes a small dynamic VDI with qemu-img: 3 MiB, blocks 0 and 2
@@ -29,7 +30,7 @@ func sample(t testing.TB) []byte {
 	f.WriteAt(bytes.Repeat([]byte("two!"), 1000), 2<<20+5000)
 	f.Close()
 	p := filepath.Join(dir, "s.vdi")
-	qemuImg(t, "convert", "-f", "raw", "-O", "vdi", src, p)
+	imagetest.QemuImg(t, "convert", "-f", "raw", "-O", "vdi", src, p)
 	b, err := os.ReadFile(p)
 	if err != nil {
 		t.Fatal(err)

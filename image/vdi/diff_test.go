@@ -10,6 +10,7 @@ import (
 
 	"github.com/virt-bmap/virt-bmap/image/chain"
 	"github.com/virt-bmap/virt-bmap/internal/testutil"
+	"github.com/virt-bmap/virt-bmap/internal/testutil/imagetest"
 )
 
 // Differencing VDIs are made by VirtualBox (VBoxManage snapshot), which is
@@ -50,7 +51,7 @@ func craft(t testing.TB, parent, oracleRaw, out string, have, zero []int) {
 		f.WriteAt(oracle[b*bs:(b+1)*bs], int64(b*bs))
 	}
 	f.Close()
-	qemuImg(t, "convert", "-f", "raw", "-O", "vdi", delta, out)
+	imagetest.QemuImg(t, "convert", "-f", "raw", "-O", "vdi", delta, out)
 	c, err := os.ReadFile(out)
 	if err != nil {
 		t.Fatal(err)
@@ -76,7 +77,7 @@ func craft(t testing.TB, parent, oracleRaw, out string, have, zero []int) {
 func oracleRaw(t testing.TB, qcow2 string) string {
 	t.Helper()
 	out := qcow2 + ".raw"
-	qemuImg(t, "convert", "-U", "-f", "qcow2", "-O", "raw", qcow2, out)
+	imagetest.QemuImg(t, "convert", "-U", "-f", "qcow2", "-O", "raw", qcow2, out)
 	return out
 }
 
@@ -97,15 +98,15 @@ func diffChain(t testing.TB, dir string) (base, child, grand string, wantChild, 
 	baseRaw := filepath.Join(dir, "base.raw")
 	makeSource(t, baseRaw, 5<<20, 99)
 	base = filepath.Join(dir, "base.vdi")
-	qemuImg(t, "convert", "-f", "raw", "-O", "vdi", baseRaw, base)
+	imagetest.QemuImg(t, "convert", "-f", "raw", "-O", "vdi", baseRaw, base)
 	top := filepath.Join(dir, "top.qcow2")
-	qemuImg(t, "create", "-q", "-f", "qcow2", "-b", "base.raw", "-F", "raw", top)
+	imagetest.QemuImg(t, "create", "-q", "-f", "qcow2", "-b", "base.raw", "-F", "raw", top)
 	qemuIO(t, top, "write -P 0x33 100k 64k", "write -P 0x5c 1m 1m", "write -z 2m 1m")
 	topRaw := oracleRaw(t, top)
 	child = filepath.Join(dir, "child.vdi")
 	craft(t, base, topRaw, child, []int{0, 1}, []int{2})
 	gtop := filepath.Join(dir, "gtop.qcow2")
-	qemuImg(t, "create", "-q", "-f", "qcow2", "-b", "top.qcow2", "-F", "qcow2", gtop)
+	imagetest.QemuImg(t, "create", "-q", "-f", "qcow2", "-b", "top.qcow2", "-F", "qcow2", gtop)
 	qemuIO(t, gtop, "write -P 0x77 3m 4k", "write -z 1m 1m")
 	gRaw := oracleRaw(t, gtop)
 	grand = filepath.Join(dir, "grand.vdi")

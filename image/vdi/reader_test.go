@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/virt-bmap/virt-bmap/internal/testutil"
+	"github.com/virt-bmap/virt-bmap/internal/testutil/imagetest"
 )
 
 // TestQemuImages converts raw disks with holes to VDI with qemu-img
@@ -28,12 +29,12 @@ func TestQemuImages(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			src := filepath.Join(dir, c.name+".raw")
 			if c.name == "empty" {
-				qemuImg(t, "create", "-q", "-f", "raw", src, "2M")
+				imagetest.QemuImg(t, "create", "-q", "-f", "raw", src, "2M")
 			} else {
 				makeSource(t, src, c.size, uint64(c.size))
 			}
 			p := filepath.Join(dir, c.name+".vdi")
-			qemuImg(t, append(append([]string{"convert", "-f", "raw", "-O", "vdi"}, c.opts...), src, p)...)
+			imagetest.QemuImg(t, append(append([]string{"convert", "-f", "raw", "-O", "vdi"}, c.opts...), src, p)...)
 			img, err := Open(p)
 			if err != nil {
 				t.Fatal(err)
@@ -79,7 +80,7 @@ func TestKnownData(t *testing.T) {
 	src := filepath.Join(dir, "k.raw")
 	makeSource(t, src, 6<<20, 5)
 	p := filepath.Join(dir, "k.vdi")
-	qemuImg(t, "convert", "-f", "raw", "-O", "vdi", src, p)
+	imagetest.QemuImg(t, "convert", "-f", "raw", "-O", "vdi", src, p)
 	img, err := Open(p)
 	if err != nil {
 		t.Fatal(err)

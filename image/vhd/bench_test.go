@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/virt-bmap/virt-bmap/internal/testutil"
+	"github.com/virt-bmap/virt-bmap/internal/testutil/imagetest"
 )
 
 // BenchmarkReadSequential reads a 64 MiB dynamic and a fixed VHD qemu
@@ -18,7 +19,7 @@ func BenchmarkReadSequential(b *testing.B) {
 	for _, sub := range []string{"dynamic", "fixed"} {
 		b.Run(sub, func(b *testing.B) {
 			p := filepath.Join(dir, sub+".vhd")
-			qemuImg(b, "convert", "-O", "vpc", "-o", "subformat="+sub, src, p)
+			imagetest.QemuImg(b, "convert", "-O", "vpc", "-o", "subformat="+sub, src, p)
 			f, err := os.Open(p)
 			if err != nil {
 				b.Fatal(err)

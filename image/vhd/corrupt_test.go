@@ -12,6 +12,7 @@ import (
 	"github.com/virt-bmap/virt-bmap/image/alloc"
 	"github.com/virt-bmap/virt-bmap/internal/diskerr"
 	"github.com/virt-bmap/virt-bmap/internal/testutil"
+	"github.com/virt-bmap/virt-bmap/internal/testutil/imagetest"
 )
 
 // TestCorrupt damages a dynamic VHD qemu made, one structure at a time
@@ -21,10 +22,10 @@ import (
 func TestCorrupt(t *testing.T) {
 	testutil.NeedTools(t, "qemu-img", "qemu-io")
 	p := filepath.Join(t.TempDir(), "d.vhd")
-	qemuImg(t, "create", "-f", "vpc", p, "5M")
-	qemuIO(t, "vpc", p, "write -P 0x5a 0 64k", "write -P 0x77 3M 5k")
+	imagetest.QemuImg(t, "create", "-f", "vpc", p, "5M")
+	imagetest.QemuIO(t, "vpc", p, "write -P 0x5a 0 64k", "write -P 0x77 3M 5k")
 	good := loadVHD(t, p)
-	want := qemuRaw(t, p, "vpc")
+	want := imagetest.QemuRaw(t, p, "vpc")
 	be := binary.BigEndian
 	cases := []struct {
 		name  string
@@ -99,8 +100,8 @@ func TestCorrupt(t *testing.T) {
 func TestHugeFixed(t *testing.T) {
 	testutil.NeedTools(t, "qemu-img")
 	p := filepath.Join(t.TempDir(), "f.vhd")
-	qemuImg(t, "create", "-f", "vpc", "-o", "subformat=fixed", p, "1M")
-	v := &vhdFile{b: mustRead(t, p)}
+	imagetest.QemuImg(t, "create", "-f", "vpc", "-o", "subformat=fixed", p, "1M")
+	v := &vhdFile{b: imagetest.MustRead(t, p)}
 	f := v.b[len(v.b)-512:]
 	copy(f[28:], "qem2")
 	binary.BigEndian.PutUint64(f[48:], 1<<40)
@@ -143,13 +144,13 @@ func (m mappedReader) Extents(off, length int64) ([]alloc.Extent, error) {
 func TestFixedFileHoles(t *testing.T) {
 	testutil.NeedTools(t, "qemu-img")
 	p := filepath.Join(t.TempDir(), "f.vhd")
-	qemuImg(t, "create", "-f", "vpc", "-o", "subformat=fixed", p, "1M")
-	b := mustRead(t, p)
+	imagetest.QemuImg(t, "create", "-f", "vpc", "-o", "subformat=fixed", p, "1M")
+	b := imagetest.MustRead(t, p)
 	d, err := New(mappedReader{bytes.NewReader(b)}, int64(len(b)), Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	exts := allExtents(t, d, d.Size())
+	exts := imagetest.AllExtents(t, d, d.Size())
 	if len(exts) != 2 || exts[0] != (alloc.Extent{Off: 0, Len: 4096}) || !exts[1].Hole || exts[1].End() != d.Size() {
 		t.Fatalf("extents %v", exts)
 	}

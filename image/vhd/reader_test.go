@@ -13,6 +13,7 @@ import (
 
 	"github.com/virt-bmap/virt-bmap/image/chain"
 	"github.com/virt-bmap/virt-bmap/internal/testutil"
+	"github.com/virt-bmap/virt-bmap/internal/testutil/imagetest"
 )
 
 // srcSize is not a multiple of any CHS geometry qemu picks, nor of a
@@ -40,8 +41,8 @@ func TestQemuImages(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			p := filepath.Join(dir, c.name+".vhd")
-			qemuImg(t, "convert", "-O", "vpc", "-o", c.opts, src, p)
-			want := qemuRaw(t, p, "vpc")
+			imagetest.QemuImg(t, "convert", "-O", "vpc", "-o", c.opts, src, p)
+			want := imagetest.QemuRaw(t, p, "vpc")
 			d, err := openPath(t, p)
 			if err != nil {
 				t.Fatal(err)
@@ -55,7 +56,7 @@ func TestQemuImages(t *testing.T) {
 				t.Errorf("force_size image is %d bytes, want %d", info.Size, srcSize)
 			}
 			checkRead(t, d, want)
-			checkMap(t, allExtents(t, d, d.Size()), qemuMap(t, p, "vpc"), c.typ != TypeFixed)
+			imagetest.CheckMapData(t, imagetest.AllExtents(t, d, d.Size()), imagetest.QemuMap(t, p, "vpc"), c.typ != TypeFixed)
 		})
 	}
 }
@@ -68,16 +69,16 @@ func TestQemuImages(t *testing.T) {
 func TestQemuIOWrites(t *testing.T) {
 	testutil.NeedTools(t, "qemu-img", "qemu-io")
 	p := filepath.Join(t.TempDir(), "w.vhd")
-	qemuImg(t, "create", "-f", "vpc", p, "9M")
+	imagetest.QemuImg(t, "create", "-f", "vpc", p, "9M")
 	for _, w := range []string{"write -P 0x5a 0 512", "write -P 0xa5 4607k 3k", "write -P 0x11 8M 700k"} {
-		qemuIO(t, "vpc", p, w)
-		want := qemuRaw(t, p, "vpc")
+		imagetest.QemuIO(t, "vpc", p, w)
+		want := imagetest.QemuRaw(t, p, "vpc")
 		d, err := openPath(t, p)
 		if err != nil {
 			t.Fatal(err)
 		}
 		checkRead(t, d, want)
-		checkMap(t, allExtents(t, d, d.Size()), qemuMap(t, p, "vpc"), true)
+		imagetest.CheckMapData(t, imagetest.AllExtents(t, d, d.Size()), imagetest.QemuMap(t, p, "vpc"), true)
 		d.Close()
 	}
 }
@@ -189,13 +190,13 @@ func TestDifferencing(t *testing.T) {
 	src := filepath.Join(dir, "src.raw")
 	makeSource(t, src, srcSize, 2)
 	base := filepath.Join(dir, "base.vhd")
-	qemuImg(t, "convert", "-O", "vpc", src, base)
-	baseRaw := qemuRaw(t, base, "vpc")
+	imagetest.QemuImg(t, "convert", "-O", "vpc", src, base)
+	baseRaw := imagetest.QemuRaw(t, base, "vpc")
 	child := filepath.Join(dir, "child.vhd")
-	qemuImg(t, "create", "-f", "vpc", child, strconv.Itoa(len(baseRaw)))
-	qemuIO(t, "vpc", child, "write -P 0x5a 4096 8192", "write -P 0x33 3M 1M", "write -P 0x77 6M 20k")
-	childRaw := qemuRaw(t, child, "vpc")
-	childMap := qemuMap(t, child, "vpc")
+	imagetest.QemuImg(t, "create", "-f", "vpc", child, strconv.Itoa(len(baseRaw)))
+	imagetest.QemuIO(t, "vpc", child, "write -P 0x5a 4096 8192", "write -P 0x33 3M 1M", "write -P 0x77 6M 20k")
+	childRaw := imagetest.QemuRaw(t, child, "vpc")
+	childMap := imagetest.QemuMap(t, child, "vpc")
 	if len(childRaw) != len(baseRaw) {
 		t.Fatalf("child %d bytes, parent %d: the test wants the same geometry", len(childRaw), len(baseRaw))
 	}
@@ -222,15 +223,15 @@ func TestDifferencing(t *testing.T) {
 		t.Fatalf("info %+v", d.Info())
 	}
 	checkRead(t, d, want)
-	if lib := libvhdiRead(t, child, base); !bytes.Equal(lib, want) {
-		t.Errorf("libvhdi reads the differencing disk differently (%d bytes, first difference at %#x)", len(lib), firstDiff(lib, want))
+	if lib := imagetest.LibvhdiRead(t, child, base); !bytes.Equal(lib, want) {
+		t.Errorf("libvhdi reads the differencing disk differently (%d bytes, first difference at %#x)", len(lib), imagetest.FirstDiff(lib, want))
 	}
 	// The allocation: the child's data, the parent's elsewhere (the test
 	// opener's parent is a *Disk, an alloc.Mapper).
-	exts := allExtents(t, d, d.Size())
+	exts := imagetest.AllExtents(t, d, d.Size())
 	sectors := len(want) / 512
 	wantData := make([]bool, sectors)
-	mark := func(m []qemuExtent, keep func(s int) bool) {
+	mark := func(m []imagetest.QemuExtent, keep func(s int) bool) {
 		for _, e := range m {
 			for s := e.Start / 512; s < (e.Start+e.Length)/512; s++ {
 				if keep(int(s)) {
@@ -245,7 +246,7 @@ func TestDifferencing(t *testing.T) {
 			childData[s] = e.Data
 		}
 	}
-	mark(qemuMap(t, base, "vpc"), func(s int) bool { return !childData[s] || (s >= 8 && s < 16) })
+	mark(imagetest.QemuMap(t, base, "vpc"), func(s int) bool { return !childData[s] || (s >= 8 && s < 16) })
 	mark(childMap, func(s int) bool { return childData[s] && !(s >= 8 && s < 16) })
 	for _, e := range exts {
 		for s := e.Off / 512; s < e.End()/512; s++ {
@@ -266,11 +267,11 @@ func TestParentPolicy(t *testing.T) {
 	dir := filepath.Join(root, "images")
 	os.Mkdir(dir, 0o755)
 	outside := filepath.Join(root, "x.vhd")
-	qemuImg(t, "create", "-f", "vpc", outside, "1M")
+	imagetest.QemuImg(t, "create", "-f", "vpc", outside, "1M")
 	mk := func(name string, parent string, locs [][2]string) string {
 		p := filepath.Join(dir, name)
-		qemuImg(t, "create", "-f", "vpc", p, "1M")
-		qemuIO(t, "vpc", p, "write -P 1 0 512")
+		imagetest.QemuImg(t, "create", "-f", "vpc", p, "1M")
+		imagetest.QemuIO(t, "vpc", p, "write -P 1 0 512")
 		makeDifferencing(t, p, parent, locs)
 		return p
 	}
@@ -303,7 +304,7 @@ func TestParentPolicy(t *testing.T) {
 	}
 	t.Run("uuid", func(t *testing.T) {
 		other := filepath.Join(dir, "other.vhd")
-		qemuImg(t, "create", "-f", "vpc", other, "1M")
+		imagetest.QemuImg(t, "create", "-f", "vpc", other, "1M")
 		p := mk("uuid.vhd", outside, [][2]string{{"W2ru", "other.vhd"}})
 		if _, err := openPath(t, p); !errors.Is(err, ErrParentMismatch) {
 			t.Fatalf("open: %v, want ErrParentMismatch", err)
@@ -311,7 +312,7 @@ func TestParentPolicy(t *testing.T) {
 	})
 	t.Run("cycle", func(t *testing.T) {
 		p := filepath.Join(dir, "self.vhd")
-		qemuImg(t, "create", "-f", "vpc", p, "1M")
+		imagetest.QemuImg(t, "create", "-f", "vpc", p, "1M")
 		makeDifferencing(t, p, p, [][2]string{{"W2ru", "self.vhd"}})
 		// The UUID was copied from the file before it changed: its own.
 		if _, err := openPath(t, p); !errors.Is(err, chain.ErrLoop) {
@@ -325,9 +326,9 @@ func TestNewRefusesParentWithoutOpener(t *testing.T) {
 	testutil.NeedTools(t, "qemu-img")
 	dir := t.TempDir()
 	base := filepath.Join(dir, "base.vhd")
-	qemuImg(t, "create", "-f", "vpc", base, "1M")
+	imagetest.QemuImg(t, "create", "-f", "vpc", base, "1M")
 	child := filepath.Join(dir, "child.vhd")
-	qemuImg(t, "create", "-f", "vpc", child, "1M")
+	imagetest.QemuImg(t, "create", "-f", "vpc", child, "1M")
 	v := makeDifferencing(t, child, base, [][2]string{{"W2ru", "base.vhd"}})
 	if _, err := New(bytes.NewReader(v.b), int64(len(v.b)), Config{}); err == nil || !strings.Contains(err.Error(), "no opener") {
 		t.Fatalf("New: %v", err)

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/virt-bmap/virt-bmap/internal/testutil"
+	"github.com/virt-bmap/virt-bmap/internal/testutil/imagetest"
 )
 
 // TestSizeRule: fixed VHDs whose footer disagrees with the file, made by
@@ -21,8 +22,8 @@ func TestSizeRule(t *testing.T) {
 	src := filepath.Join(dir, "src.raw")
 	makeSource(t, src, 3<<20, 7)
 	fixed := filepath.Join(dir, "fixed.vhd")
-	qemuImg(t, "convert", "-O", "vpc", "-o", "subformat=fixed,force_size=on", src, fixed)
-	orig := mustRead(t, fixed)
+	imagetest.QemuImg(t, "convert", "-O", "vpc", "-o", "subformat=fixed,force_size=on", src, fixed)
+	orig := imagetest.MustRead(t, fixed)
 	be := binary.BigEndian
 	for _, c := range []struct {
 		name             string
@@ -50,7 +51,7 @@ func TestSizeRule(t *testing.T) {
 			if err := os.WriteFile(p, b, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			want := qemuRaw(t, p, "vpc")
+			want := imagetest.QemuRaw(t, p, "vpc")
 			d, err := openPath(t, p)
 			if err != nil {
 				t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/virt-bmap/virt-bmap/internal/testutil"
+	"github.com/virt-bmap/virt-bmap/internal/testutil/imagetest"
 )
 
 // BenchmarkReadSequential reads 64 MiB VHDXs qemu made (dynamic with 1
@@ -22,7 +23,7 @@ func BenchmarkReadSequential(b *testing.B) {
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			p := filepath.Join(dir, c.name+".vhdx")
-			qemuImg(b, "convert", "-O", "vhdx", "-o", c.opts, src, p)
+			imagetest.QemuImg(b, "convert", "-O", "vhdx", "-o", c.opts, src, p)
 			f, err := os.Open(p)
 			if err != nil {
 				b.Fatal(err)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/virt-bmap/virt-bmap/image/chain"
 	"github.com/virt-bmap/virt-bmap/internal/testutil"
+	"github.com/virt-bmap/virt-bmap/internal/testutil/imagetest"
 )
 
 // TestDifferencing reads a differencing disk over a parent qemu made: a
@@ -23,12 +24,12 @@ func TestDifferencing(t *testing.T) {
 	src := filepath.Join(dir, "src.raw")
 	makeSource(t, src, srcSize, 6)
 	base := filepath.Join(dir, "base.vhdx")
-	qemuImg(t, "convert", "-O", "vhdx", "-o", "subformat=dynamic,block_size=1M", src, base)
-	baseRaw := qemuRaw(t, base, "vhdx")
+	imagetest.QemuImg(t, "convert", "-O", "vhdx", "-o", "subformat=dynamic,block_size=1M", src, base)
+	baseRaw := imagetest.QemuRaw(t, base, "vhdx")
 	child := filepath.Join(dir, "child.vhdx")
-	qemuImg(t, "create", "-f", "vhdx", "-o", "block_size=1M", child, strconv.Itoa(len(baseRaw)))
-	qemuIO(t, "vhdx", child, "write -P 0x5a 8192 4096", "write -P 0x33 2M 1M", "write -P 0x77 3M 20k")
-	childRaw := qemuRaw(t, child, "vhdx")
+	imagetest.QemuImg(t, "create", "-f", "vhdx", "-o", "block_size=1M", child, strconv.Itoa(len(baseRaw)))
+	imagetest.QemuIO(t, "vhdx", child, "write -P 0x5a 8192 4096", "write -P 0x33 2M 1M", "write -P 0x77 3M 20k")
+	childRaw := imagetest.QemuRaw(t, child, "vhdx")
 
 	v := loadVHDX(t, child)
 	v.makeDifferencing(loadVHDX(t, base), [][2]string{{"relative_path", `.\base.vhdx`}, {"absolute_win32_path", `C:\nowhere\base.vhdx`}})
@@ -60,11 +61,11 @@ func TestDifferencing(t *testing.T) {
 		t.Fatalf("info %+v", d.Info())
 	}
 	checkRead(t, d, want)
-	if lib := libvhdiRead(t, child, base); !bytes.Equal(lib, want) {
-		t.Errorf("libvhdi reads the differencing disk differently (%d bytes, first difference at %#x)", len(lib), firstDiff(lib, want))
+	if lib := imagetest.LibvhdiRead(t, child, base); !bytes.Equal(lib, want) {
+		t.Errorf("libvhdi reads the differencing disk differently (%d bytes, first difference at %#x)", len(lib), imagetest.FirstDiff(lib, want))
 	}
-	exts := allExtents(t, d, d.Size())
-	checkHolesZero(t, exts, want)
+	exts := imagetest.AllExtents(t, d, d.Size())
+	imagetest.CheckZeros(t, exts, want)
 	for _, e := range exts {
 		if e.Off < 24*512 && e.End() > 16*512 && (e.Hole || e.Zero) {
 			t.Fatalf("extent %+v: the child's sectors are not data", e)
@@ -82,10 +83,10 @@ func TestParentPolicy(t *testing.T) {
 	dir := filepath.Join(root, "images")
 	os.Mkdir(dir, 0o755)
 	outside := filepath.Join(root, "x.vhdx")
-	qemuImg(t, "create", "-f", "vhdx", outside, "1M")
+	imagetest.QemuImg(t, "create", "-f", "vhdx", outside, "1M")
 	mk := func(name, parent string, kv [][2]string) string {
 		p := filepath.Join(dir, name)
-		qemuImg(t, "create", "-f", "vhdx", p, "1M")
+		imagetest.QemuImg(t, "create", "-f", "vhdx", p, "1M")
 		v := loadVHDX(t, p)
 		v.makeDifferencing(loadVHDX(t, parent), kv)
 		v.write(t, p)
@@ -116,7 +117,7 @@ func TestParentPolicy(t *testing.T) {
 	}
 	t.Run("linkage", func(t *testing.T) {
 		other := filepath.Join(dir, "other.vhdx")
-		qemuImg(t, "create", "-f", "vhdx", other, "1M")
+		imagetest.QemuImg(t, "create", "-f", "vhdx", other, "1M")
 		p := mk("linkage.vhdx", outside, [][2]string{{"relative_path", "other.vhdx"}})
 		if _, err := openPath(t, p); !errors.Is(err, ErrParentMismatch) {
 			t.Fatalf("open: %v, want ErrParentMismatch", err)
@@ -124,7 +125,7 @@ func TestParentPolicy(t *testing.T) {
 	})
 	t.Run("cycle", func(t *testing.T) {
 		p := filepath.Join(dir, "self.vhdx")
-		qemuImg(t, "create", "-f", "vhdx", p, "1M")
+		imagetest.QemuImg(t, "create", "-f", "vhdx", p, "1M")
 		v := loadVHDX(t, p)
 		v.makeDifferencing(v.clone(), [][2]string{{"relative_path", "self.vhdx"}})
 		v.write(t, p)

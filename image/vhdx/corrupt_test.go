@@ -9,6 +9,7 @@ import (
 
 	"github.com/virt-bmap/virt-bmap/internal/diskerr"
 	"github.com/virt-bmap/virt-bmap/internal/testutil"
+	"github.com/virt-bmap/virt-bmap/internal/testutil/imagetest"
 )
 
 // TestCorrupt damages a dynamic VHDX qemu made, one structure at a time
@@ -18,10 +19,10 @@ import (
 func TestCorrupt(t *testing.T) {
 	testutil.NeedTools(t, "qemu-img", "qemu-io")
 	p := filepath.Join(t.TempDir(), "d.vhdx")
-	qemuImg(t, "create", "-f", "vhdx", "-o", "block_size=1M", p, "5M")
-	qemuIO(t, "vhdx", p, "write -P 0x5a 0 64k", "write -P 0x77 3M 5k")
+	imagetest.QemuImg(t, "create", "-f", "vhdx", "-o", "block_size=1M", p, "5M")
+	imagetest.QemuIO(t, "vhdx", p, "write -P 0x5a 0 64k", "write -P 0x77 3M 5k")
 	good := loadVHDX(t, p)
-	want := qemuRaw(t, p, "vhdx")
+	want := imagetest.QemuRaw(t, p, "vhdx")
 	batAt := good.region(regionBAT)
 	metaAt := good.region(regionMetadata)
 	fp, _ := good.metaItem(metaFileParameters)

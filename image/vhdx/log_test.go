@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/virt-bmap/virt-bmap/internal/testutil"
+	"github.com/virt-bmap/virt-bmap/internal/testutil/imagetest"
 )
 
 // logWrite is one descriptor of a crafted log entry: 4 KiB of data at
@@ -127,8 +128,8 @@ func makeClean(t testing.TB, dir string) string {
 	t.Helper()
 	testutil.NeedTools(t, "qemu-img", "qemu-io")
 	p := filepath.Join(dir, "clean.vhdx")
-	qemuImg(t, "create", "-f", "vhdx", "-o", "block_size=1M", p, "6M")
-	qemuIO(t, "vhdx", p, "write -P 0x61 0 1M", "write -P 0x62 2M 1M", "write -P 0x63 3M 100k")
+	imagetest.QemuImg(t, "create", "-f", "vhdx", "-o", "block_size=1M", p, "6M")
+	imagetest.QemuIO(t, "vhdx", p, "write -P 0x61 0 1M", "write -P 0x62 2M 1M", "write -P 0x63 3M 100k")
 	return p
 }
 
@@ -153,9 +154,9 @@ func TestDirtyLog(t *testing.T) {
 	fixed := filepath.Join(dir, "fixed.vhdx")
 	testutil.Run(t, "", "cp", dirty, fixed)
 	exec.Command("qemu-img", "check", "-r", "all", fixed).Run() // replays; exits non-zero when it repaired
-	want := qemuRaw(t, fixed, "vhdx")
+	want := imagetest.QemuRaw(t, fixed, "vhdx")
 
-	before := mustRead(t, dirty)
+	before := imagetest.MustRead(t, dirty)
 	var warned []string
 	o := &testOpener{warn: func(m string) { warned = append(warned, m) }}
 	d, err := o.open(dirty)
@@ -166,19 +167,19 @@ func TestDirtyLog(t *testing.T) {
 	if !d.Info().LogReplayed || len(warned) != 1 || !strings.Contains(warned[0], "replayed 2 log entries") {
 		t.Fatalf("info %+v, warnings %q", d.Info(), warned)
 	}
-	if bytes.Equal(want, qemuRaw(t, clean, "vhdx")) {
+	if bytes.Equal(want, imagetest.QemuRaw(t, clean, "vhdx")) {
 		t.Fatal("the log changes nothing qemu sees: the test is void")
 	}
 	checkRead(t, d, want)
-	exts := allExtents(t, d, d.Size())
-	checkHolesZero(t, exts, want)
+	exts := imagetest.AllExtents(t, d, d.Size())
+	imagetest.CheckZeros(t, exts, want)
 	// The block the log allocated (block 1) is data now.
 	for _, e := range exts {
 		if e.Off < 2<<20 && e.End() > 1<<20 && (e.Hole || e.Zero) {
 			t.Fatalf("extent %+v: the block the log allocated is not data", e)
 		}
 	}
-	if !bytes.Equal(before, mustRead(t, dirty)) {
+	if !bytes.Equal(before, imagetest.MustRead(t, dirty)) {
 		t.Fatal("the dirty file changed")
 	}
 }
@@ -220,7 +221,7 @@ func TestDirtyLogBroken(t *testing.T) {
 		v.b[logAt+logSector+100] ^= 0xff                                    // entry 1 torn
 		p := filepath.Join(dir, "torn.vhdx")
 		v.write(t, p)
-		want := qemuRaw(t, p, "vhdx")
+		want := imagetest.QemuRaw(t, p, "vhdx")
 		var warned []string
 		o := &testOpener{warn: func(m string) { warned = append(warned, m) }}
 		d, err := o.open(p)
@@ -259,7 +260,7 @@ func TestDirtyLogWrap(t *testing.T) {
 	fixed := filepath.Join(dir, "fixed.vhdx")
 	testutil.Run(t, "", "cp", dirty, fixed)
 	exec.Command("qemu-img", "check", "-r", "all", fixed).Run()
-	want := qemuRaw(t, fixed, "vhdx")
+	want := imagetest.QemuRaw(t, fixed, "vhdx")
 	if !bytes.Contains(want, []byte("wrapped around! ")) && !bytes.Contains(want, []byte("around! around! ")) {
 		t.Fatal("qemu did not replay the entry: the test is void")
 	}

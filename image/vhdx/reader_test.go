@@ -10,6 +10,7 @@ import (
 
 	"github.com/virt-bmap/virt-bmap/image/alloc"
 	"github.com/virt-bmap/virt-bmap/internal/testutil"
+	"github.com/virt-bmap/virt-bmap/internal/testutil/imagetest"
 )
 
 // srcSize is not a multiple of any block size.
@@ -37,8 +38,8 @@ func TestQemuImages(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			p := filepath.Join(dir, c.name+".vhdx")
-			qemuImg(t, "convert", "-O", "vhdx", "-o", c.opts, src, p)
-			want := qemuRaw(t, p, "vhdx")
+			imagetest.QemuImg(t, "convert", "-O", "vhdx", "-o", c.opts, src, p)
+			want := imagetest.QemuRaw(t, p, "vhdx")
 			d, err := openPath(t, p)
 			if err != nil {
 				t.Fatal(err)
@@ -51,7 +52,7 @@ func TestQemuImages(t *testing.T) {
 				t.Fatalf("info %+v", info)
 			}
 			checkRead(t, d, want)
-			checkHolesZero(t, allExtents(t, d, d.Size()), want)
+			imagetest.CheckZeros(t, imagetest.AllExtents(t, d, d.Size()), want)
 		})
 	}
 }
@@ -62,24 +63,24 @@ func TestQemuImages(t *testing.T) {
 func TestQemuIOWrites(t *testing.T) {
 	testutil.NeedTools(t, "qemu-img", "qemu-io")
 	p := filepath.Join(t.TempDir(), "w.vhdx")
-	qemuImg(t, "create", "-f", "vhdx", "-o", "block_size=1M", p, "9M")
+	imagetest.QemuImg(t, "create", "-f", "vhdx", "-o", "block_size=1M", p, "9M")
 	written := map[int64]bool{}
 	for _, w := range []struct {
 		cmd    string
 		blocks []int64
 	}{{"write -P 0x5a 0 512", []int64{0}}, {"write -P 0xa5 4607k 3k", []int64{4}}, {"write -z 6M 1M", nil}, {"write -P 0x11 8M 700k", []int64{8}}} {
-		qemuIO(t, "vhdx", p, w.cmd)
+		imagetest.QemuIO(t, "vhdx", p, w.cmd)
 		for _, b := range w.blocks {
 			written[b] = true
 		}
-		want := qemuRaw(t, p, "vhdx")
+		want := imagetest.QemuRaw(t, p, "vhdx")
 		d, err := openPath(t, p)
 		if err != nil {
 			t.Fatal(err)
 		}
 		checkRead(t, d, want)
-		exts := allExtents(t, d, d.Size())
-		checkHolesZero(t, exts, want)
+		exts := imagetest.AllExtents(t, d, d.Size())
+		imagetest.CheckZeros(t, exts, want)
 		for _, e := range exts {
 			for b := e.Off >> 20; b < (e.End()+(1<<20)-1)>>20; b++ {
 				// Block 6 (write -z) may be either: qemu's vhdx driver
@@ -101,13 +102,13 @@ func TestQemuIOWrites(t *testing.T) {
 func TestChunkBoundary(t *testing.T) {
 	testutil.NeedTools(t, "qemu-img", "qemu-io")
 	p := filepath.Join(t.TempDir(), "big.vhdx")
-	qemuImg(t, "create", "-f", "vhdx", "-o", "block_size=1M", p, "5G")
+	imagetest.QemuImg(t, "create", "-f", "vhdx", "-o", "block_size=1M", p, "5G")
 	writes := []struct {
 		off, n int64
 		pat    byte
 	}{{4095 << 20, 1 << 20, 0x11}, {4096 << 20, 1 << 20, 0x22}, {5119<<20 + 512<<10, 4096, 0x33}}
 	for _, w := range writes {
-		qemuIO(t, "vhdx", p, fmt.Sprintf("write -P %#x %d %d", w.pat, w.off, w.n))
+		imagetest.QemuIO(t, "vhdx", p, fmt.Sprintf("write -P %#x %d %d", w.pat, w.off, w.n))
 	}
 	d, err := openPath(t, p)
 	if err != nil {
@@ -154,9 +155,9 @@ func TestChunkBoundary(t *testing.T) {
 func TestLogicalSector4096(t *testing.T) {
 	testutil.NeedTools(t, "qemu-img", "qemu-io")
 	p := filepath.Join(t.TempDir(), "4k.vhdx")
-	qemuImg(t, "create", "-f", "vhdx", "-o", "block_size=1M", p, "4M")
-	qemuIO(t, "vhdx", p, "write -P 0x5a 4096 8192", "write -P 0x33 2M 1M")
-	want := qemuRaw(t, p, "vhdx")
+	imagetest.QemuImg(t, "create", "-f", "vhdx", "-o", "block_size=1M", p, "4M")
+	imagetest.QemuIO(t, "vhdx", p, "write -P 0x5a 4096 8192", "write -P 0x33 2M 1M")
+	want := imagetest.QemuRaw(t, p, "vhdx")
 	v := loadVHDX(t, p)
 	for _, id := range []guid{metaLogicalSector, metaPhysicalSector} {
 		at, _ := v.metaItem(id)

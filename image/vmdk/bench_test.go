@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/virt-bmap/virt-bmap/internal/testutil"
+	"github.com/virt-bmap/virt-bmap/internal/testutil/imagetest"
 )
 
 // benchImage makes a 32 MiB source as a VMDK of the given subformat.
@@ -17,7 +18,7 @@ func benchImage(b *testing.B, sub string) string {
 	src := filepath.Join(dir, "src.raw")
 	makeSource(b, src, 32<<20, 41)
 	p := filepath.Join(dir, sub+".vmdk")
-	qemuImg(b, "convert", "-f", "raw", "-O", "vmdk", "-o", "subformat="+sub, src, p)
+	imagetest.QemuImg(b, "convert", "-f", "raw", "-O", "vmdk", "-o", "subformat="+sub, src, p)
 	return p
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/virt-bmap/virt-bmap/image/chain"
 	"github.com/virt-bmap/virt-bmap/internal/testutil"
+	"github.com/virt-bmap/virt-bmap/internal/testutil/imagetest"
 )
 
 // TestChainPolicy: extents and parents an image names outside its
@@ -54,7 +55,7 @@ func TestChainPolicy(t *testing.T) {
 	d.Close()
 
 	// A parent outside the directory.
-	qemuImg(t, "convert", "-f", "raw", "-O", "vmdk", outside, filepath.Join(root, "base.vmdk"))
+	imagetest.QemuImg(t, "convert", "-f", "raw", "-O", "vmdk", outside, filepath.Join(root, "base.vmdk"))
 	runIn(t, dir, "qemu-img", "create", "-f", "vmdk", "-b", "../base.vmdk", "-F", "vmdk", "snap.vmdk")
 	snap := filepath.Join(dir, "snap.vmdk")
 	if _, err := openTest(t, snap); !errors.Is(err, chain.ErrOutside) {
@@ -76,7 +77,7 @@ func TestChainErrors(t *testing.T) {
 	src := filepath.Join(dir, "src.raw")
 	makeSource(t, src, 1<<20, 6)
 	base := filepath.Join(dir, "base.vmdk")
-	qemuImg(t, "convert", "-f", "raw", "-O", "vmdk", src, base)
+	imagetest.QemuImg(t, "convert", "-f", "raw", "-O", "vmdk", src, base)
 	runIn(t, dir, "qemu-img", "create", "-f", "vmdk", "-b", "base.vmdk", "-F", "vmdk", "snap.vmdk")
 	snap := filepath.Join(dir, "snap.vmdk")
 	if d, err := openTest(t, snap); err != nil {

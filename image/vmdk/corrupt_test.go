@@ -12,6 +12,7 @@ import (
 
 	"github.com/virt-bmap/virt-bmap/internal/diskerr"
 	"github.com/virt-bmap/virt-bmap/internal/testutil"
+	"github.com/virt-bmap/virt-bmap/internal/testutil/imagetest"
 )
 
 // corruptBases makes the images the corruption table starts from: a
@@ -29,7 +30,7 @@ func corruptBases(t *testing.T) (sparseImg, streamImg, atEnd, raw []byte) {
 		out *[]byte
 	}{{"monolithicSparse", &sparseImg}, {"streamOptimized", &streamImg}} {
 		p := filepath.Join(dir, c.sub+".vmdk")
-		qemuImg(t, "convert", "-f", "raw", "-O", "vmdk", "-o", "subformat="+c.sub, src, p)
+		imagetest.QemuImg(t, "convert", "-f", "raw", "-O", "vmdk", "-o", "subformat="+c.sub, src, p)
 		b, err := os.ReadFile(p)
 		if err != nil {
 			t.Fatal(err)
@@ -76,8 +77,9 @@ func TestCorrupt(t *testing.T) {
 		mut  mut
 		want string // in the error; "" for an image that must read right
 	}{
-		{"bad magic", sp, func(t *testing.T, b []byte) []byte { b[0] = 'X'; return b }, "neither a sparse extent"},
-		{"all zeros", sp, func(t *testing.T, b []byte) []byte { return make([]byte, len(b)) }, "neither a sparse extent"},
+		// "neither a sparse extent …", or past 1 MiB "not a sparse extent, and … too large to be a descriptor"
+		{"bad magic", sp, func(t *testing.T, b []byte) []byte { b[0] = 'X'; return b }, "a sparse extent"},
+		{"all zeros", sp, func(t *testing.T, b []byte) []byte { return make([]byte, len(b)) }, "a sparse extent"},
 		{"header only", sp, func(t *testing.T, b []byte) []byte { return b[:512] }, "run past the end of the file"},
 		{"short header", sp, func(t *testing.T, b []byte) []byte { return b[:100] }, "too short"},
 		{"version 4", sp, put32(at(hdrVersion), 4), "unsupported version 4"},
@@ -189,7 +191,7 @@ func TestCorrupt(t *testing.T) {
 					_, err = d.Extents(0, d.Size())
 				}
 				if err == nil && c.want == "" && !bytes.Equal(got, raw) {
-					t.Fatalf("read differs from the source at %#x", firstDiff(got, raw))
+					t.Fatalf("read differs from the source at %#x", imagetest.FirstDiff(got, raw))
 				}
 			}
 			if c.want == "" {

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/virt-bmap/virt-bmap/internal/testutil"
+	"github.com/virt-bmap/virt-bmap/internal/testutil/imagetest"
 )
 
 func TestParseDescriptor(t *testing.T) {
@@ -128,7 +129,7 @@ func TestExtentKinds(t *testing.T) {
 	makeSource(t, b, 1<<20, 2)
 	src := filepath.Join(dir, "s.raw")
 	makeSource(t, src, 1<<20, 3)
-	qemuImg(t, "convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=monolithicSparse", src, filepath.Join(dir, "s.vmdk"))
+	imagetest.QemuImg(t, "convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=monolithicSparse", src, filepath.Join(dir, "s.vmdk"))
 	desc := "# Disk DescriptorFile\nversion=1\nCID=00000001\nparentCID=ffffffff\ncreateType=\"custom\"\n" +
 		"RW 2048 FLAT \"a-flat.vmdk\" 0\nRDONLY 1024 FLAT \"b-flat.vmdk\" 1024\nRW 100 ZERO\nRW 2048 SPARSE \"s.vmdk\"\n" +
 		"RDONLY 16 FLAT \"b-flat.vmdk\" 2040\n" // runs 8 sectors past the end of b: zeros
@@ -181,7 +182,7 @@ func TestRepeatedExtent(t *testing.T) {
 	src := filepath.Join(dir, "s.raw")
 	makeSource(t, src, 64<<10, 12)
 	s := filepath.Join(dir, "s.vmdk")
-	qemuImg(t, "convert", "-f", "raw", "-O", "vmdk", src, s)
+	imagetest.QemuImg(t, "convert", "-f", "raw", "-O", "vmdk", src, s)
 	one := qemuRaw(t, s)
 	desc := "version=1\nCID=1\n" + strings.Repeat("RW 128 SPARSE \"s.vmdk\"\nRW 128 FLAT \"s.raw\" 0\n", 200)
 	p := filepath.Join(dir, "rep.vmdk")

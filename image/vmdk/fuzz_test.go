@@ -6,6 +6,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/virt-bmap/virt-bmap/internal/testutil/imagetest"
 )
 
 // fuzzSeeds returns small sparse extents of every layout read (a few KiB:
@@ -47,7 +49,7 @@ func qemuSeed(f *testing.F, raw []byte, format, opts string) []byte {
 		f.Fatal(err)
 	}
 	out := filepath.Join(dir, "seed.vmdk")
-	qemuImg(f, "convert", "-f", "raw", "-O", format, "-o", opts, src, out)
+	imagetest.QemuImg(f, "convert", "-f", "raw", "-O", format, "-o", opts, src, out)
 	b, err := os.ReadFile(out)
 	if err != nil {
 		f.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/virt-bmap/virt-bmap/internal/testutil"
+	"github.com/virt-bmap/virt-bmap/internal/testutil/imagetest"
 )
 
 // TestQemuSubformats converts a raw source with holes, zeros and data to
@@ -68,7 +69,7 @@ func TestQemuSubformats(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			p := filepath.Join(dir, c.name+".vmdk")
-			qemuImg(t, "convert", "-f", "raw", "-O", "vmdk", "-o", c.opts, srcs[c.size], p)
+			imagetest.QemuImg(t, "convert", "-f", "raw", "-O", "vmdk", "-o", c.opts, srcs[c.size], p)
 			want := qemuRaw(t, p)
 			d, err := openTest(t, p)
 			if err != nil {
@@ -96,13 +97,13 @@ func TestSnapshotChain(t *testing.T) {
 		t.Run(base, func(t *testing.T) {
 			d := t.TempDir()
 			b := filepath.Join(d, "base.vmdk")
-			qemuImg(t, "convert", "-f", "raw", "-O", "vmdk", "-o", "subformat="+base, src, b)
+			imagetest.QemuImg(t, "convert", "-f", "raw", "-O", "vmdk", "-o", "subformat="+base, src, b)
 			s1 := filepath.Join(d, "snap1.vmdk")
 			runIn(t, d, "qemu-img", "create", "-f", "vmdk", "-b", "base.vmdk", "-F", "vmdk", "snap1.vmdk")
-			qemuIO(t, s1, "write -P 0x5a 64k 64k", "write -P 0x33 1000k 100k")
+			imagetest.QemuIO(t, "vmdk", s1, "write -P 0x5a 64k 64k", "write -P 0x33 1000k 100k")
 			s2 := filepath.Join(d, "snap2.vmdk")
 			runIn(t, d, "qemu-img", "create", "-f", "vmdk", "-o", "zeroed_grain=on", "-b", "snap1.vmdk", "-F", "vmdk", "snap2.vmdk")
-			qemuIO(t, s2, "write -P 0x77 128k 4k", "write -z 1024k 64k", "write -z 2048k 128k")
+			imagetest.QemuIO(t, "vmdk", s2, "write -P 0x77 128k 4k", "write -z 1024k 64k", "write -z 2048k 128k")
 			for _, p := range []string{s1, s2} {
 				disk, err := openTest(t, p)
 				if err != nil {
@@ -134,7 +135,7 @@ func TestCacheBounded(t *testing.T) {
 	src := filepath.Join(dir, "src.raw")
 	makeSource(t, src, 4<<20, 11)
 	p := filepath.Join(dir, "s.vmdk")
-	qemuImg(t, "convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=streamOptimized", src, p)
+	imagetest.QemuImg(t, "convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=streamOptimized", src, p)
 	f, err := os.Open(p)
 	if err != nil {
 		t.Fatal(err)
@@ -147,7 +148,7 @@ func TestCacheBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	want, _ := os.ReadFile(src)
-	randomReads(t, d, want, 100, 4)
+	imagetest.RandomReads(t, d, want, vmdkReads(100))
 	// Each cache may hold one entry over its budget (the one just added).
 	if n := d.c.grain.Cost(); n > budget+64<<10+64 {
 		t.Errorf("grain cache holds %d bytes, budget %d", n, budget)

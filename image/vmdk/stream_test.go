@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/virt-bmap/virt-bmap/internal/testutil"
+	"github.com/virt-bmap/virt-bmap/internal/testutil/imagetest"
 )
 
 // writeStream writes raw as a streamOptimized extent the way VMware and
@@ -164,7 +165,7 @@ func TestStreamGDAtEnd(t *testing.T) {
 			}
 			want := qemuRaw(t, p)
 			if !bytes.Equal(want, raw) {
-				t.Fatalf("qemu-img reads the generated stream differently from its source at %#x", firstDiff(want, raw))
+				t.Fatalf("qemu-img reads the generated stream differently from its source at %#x", imagetest.FirstDiff(want, raw))
 			}
 			d, err := openTest(t, p)
 			if err != nil {
