@@ -72,50 +72,66 @@ type bootPart struct {
 	FSType string
 }
 
+// bootImages is the images testimages/boot.sh builds, once per test run.
+var bootImages scriptImages
+
 // bootImage builds boot.img once per test run (the kernel download is
 // cached by boot.sh) and returns its path and layout, or skips the test
 // when the kernel cannot be had.
-var (
-	bootOnce  bool
-	bootImg   string
-	bootParts []bootPart
-)
-
 func bootImage(t *testing.T) (string, []bootPart) {
 	t.Helper()
-	if bootOnce {
-		if bootImg == "" {
-			t.Skip("boot.img could not be built (see the first test's log)")
+	dir, parts := bootImages.build(t, "boot.sh", "boot", "boot")
+	return filepath.Join(dir, "boot.img"), parts["boot"]
+}
+
+// scriptImages runs a script of testimages/ that builds boot disks once
+// per test run, and reads the layout it writes beside each disk.
+type scriptImages struct {
+	done  bool
+	dir   string                // "" when the script failed
+	parts map[string][]bootPart // by disk name: NAME.layout
+}
+
+// build runs testimages/SCRIPT into workDir/SUB and parses the layouts
+// of the disks named: a line a partition, "device start-sector
+// size-in-sectors fstype". It skips the test when the script could not
+// get a kernel (no network, no package lists).
+func (s *scriptImages) build(t *testing.T, script, sub string, names ...string) (string, map[string][]bootPart) {
+	t.Helper()
+	if s.done {
+		if s.dir == "" {
+			t.Skipf("testimages/%s failed (see the first test's log)", script)
 		}
-		return bootImg, bootParts
+		return s.dir, s.parts
 	}
-	bootOnce = true
-	dir := filepath.Join(workDir, "boot")
+	s.done = true
+	dir := filepath.Join(workDir, sub)
 	start := time.Now()
-	out, err := exec.Command("bash", filepath.Join(repoRoot, "testimages", "boot.sh"), dir).CombinedOutput()
+	out, err := exec.Command("bash", filepath.Join(repoRoot, "testimages", script), dir).CombinedOutput()
 	if err != nil {
-		s := string(out)
-		// No network or no package lists: the kernel is not to be had.
-		if strings.Contains(s, "apt-get download") || strings.Contains(s, "no kernel") {
-			t.Skipf("testimages/boot.sh could not get a kernel: %s", strings.TrimSpace(s))
+		o := string(out)
+		if strings.Contains(o, "apt-get download") || strings.Contains(o, "no kernel") {
+			t.Skipf("testimages/%s could not get a kernel: %s", script, strings.TrimSpace(o))
 		}
-		t.Fatalf("testimages/boot.sh %s: %v\n%s", dir, err, out)
+		t.Fatalf("testimages/%s %s: %v\n%s", script, dir, err, out)
 	}
-	t.Logf("boot.sh: %.1fs: %s", time.Since(start).Seconds(), strings.TrimSpace(string(out)))
-	lay, err := os.ReadFile(filepath.Join(dir, "boot.layout"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var parts []bootPart
-	for line := range strings.SplitSeq(strings.TrimSpace(string(lay)), "\n") {
-		var p bootPart
-		if _, err := fmt.Sscan(line, &p.Device, &p.Start, &p.Size, &p.FSType); err != nil {
-			t.Fatalf("boot.layout: %q: %v", line, err)
+	t.Logf("%s: %.1fs: %s", script, time.Since(start).Seconds(), strings.TrimSpace(string(out)))
+	parts := map[string][]bootPart{}
+	for _, name := range names {
+		lay, err := os.ReadFile(filepath.Join(dir, name+".layout"))
+		if err != nil {
+			t.Fatal(err)
 		}
-		parts = append(parts, p)
+		for line := range strings.SplitSeq(strings.TrimSpace(string(lay)), "\n") {
+			var p bootPart
+			if _, err := fmt.Sscan(line, &p.Device, &p.Start, &p.Size, &p.FSType); err != nil {
+				t.Fatalf("%s.layout: %q: %v", name, line, err)
+			}
+			parts[name] = append(parts[name], p)
+		}
 	}
-	bootImg, bootParts = filepath.Join(dir, "boot.img"), parts
-	return bootImg, bootParts
+	s.dir, s.parts = dir, parts
+	return dir, parts
 }
 
 // buildBmaplogger builds cmd/bmaplogger into the work directory once
@@ -136,6 +152,40 @@ func buildBmaplogger(t *testing.T) string {
 	}
 	bmapLoggerBin = bin
 	return bin
+}
+
+// captiveBoot boots a guest through bmaplogger --run: bin serves img
+// with the NDJSON trace to trace and runs the qemu command line. It fails
+// the test unless qemu exits 0 and the guest printed ok and not failed;
+// it returns bmaplogger's stdout and the whole console (stdout and stderr).
+func captiveBoot(t *testing.T, name, bin, img, trace, qemu string, timeout time.Duration, ok, failed string) (stdout, console string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "--json", trace, img, "--run", qemu)
+	cmd.WaitDelay = 5 * time.Second
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	start := time.Now()
+	err := cmd.Run()
+	took := time.Since(start)
+	console = out.String() + errb.String()
+	code := 0
+	if err != nil {
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ctx.Err() != nil {
+			t.Fatalf("bmaplogger --run %q: %v (after %v)\n%s", qemu, err, took, tail(console, 60))
+		}
+		code = ee.ExitCode()
+	}
+	t.Logf("%s: boot through bmaplogger took %.1fs", name, took.Seconds())
+	if code != 0 {
+		t.Errorf("exit status %d, want qemu's 0", code)
+	}
+	if !strings.Contains(console, ok) || strings.Contains(console, failed) {
+		t.Fatalf("the guest did not finish its init (no %s line):\n%s", ok, tail(console, 60))
+	}
+	return out.String(), console
 }
 
 // readTrace decodes an NDJSON trace: the header and the events in the
@@ -226,32 +276,8 @@ func TestBootTrace(t *testing.T) {
 			dir := t.TempDir()
 			trace := filepath.Join(dir, "trace.ndjson")
 			qemu := "qemu-system-x86_64 -accel tcg -m 512 -nographic -no-reboot -nic none " + run.drive
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-			defer cancel()
-			cmd := exec.CommandContext(ctx, bin, "--json", trace, img, "--run", qemu)
-			cmd.WaitDelay = 5 * time.Second
-			var stdout, stderr bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &stdout, &stderr
-			start := time.Now()
-			err := cmd.Run()
-			took := time.Since(start)
-			console := stdout.String() + stderr.String()
+			stdout, console := captiveBoot(t, run.name, bin, img, trace, qemu, 5*time.Minute, bootMarker, bootFailed)
 			os.WriteFile(filepath.Join(dir, "console.txt"), []byte(console), 0o644)
-			code := 0
-			if err != nil {
-				var ee *exec.ExitError
-				if !errors.As(err, &ee) || ctx.Err() != nil {
-					t.Fatalf("bmaplogger --run %q: %v (after %v)\n%s", qemu, err, took, tail(console, 60))
-				}
-				code = ee.ExitCode()
-			}
-			t.Logf("%s: boot through bmaplogger took %.1fs", run.name, took.Seconds())
-			if code != 0 {
-				t.Errorf("exit status %d, want qemu's 0", code)
-			}
-			if !strings.Contains(console, bootMarker) || strings.Contains(console, bootFailed) {
-				t.Fatalf("the guest did not finish its init (no %s line):\n%s", bootMarker, tail(console, 60))
-			}
 			if !strings.Contains(console, "init: mounting "+run.dev) {
 				t.Errorf("the guest did not mount %s:\n%s", run.dev, tail(console, 30))
 			}
@@ -265,7 +291,7 @@ func TestBootTrace(t *testing.T) {
 			checkBootTrace(t, &d, img, evs, fat, ext, names)
 			d.report(t, run.name+" boot trace (NDJSON)")
 			var dc diffs
-			checkBootConsole(&dc, stdout.String())
+			checkBootConsole(&dc, stdout)
 			dc.report(t, run.name+" boot trace (console)")
 			if run.name == "ide" {
 				if !t.Failed() {

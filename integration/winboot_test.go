@@ -19,12 +19,8 @@ package integration
 // GRUB's boot.img in the MBR and core.img in the gap are named boot code.
 
 import (
-	"bytes"
-	"context"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -49,50 +45,9 @@ var winbootFiles = [][2]string{
 	{"/usr/include/ntfs-3g/volume.h", "ntfs-3g-dev"},
 }
 
-var (
-	winbootOnce  bool
-	winbootDir   string
-	winbootParts map[string][]bootPart // "uefi", "bios"
-)
-
-// winbootImages builds uefi.img and bios.img once per test run.
-func winbootImages(t *testing.T) (string, map[string][]bootPart) {
-	t.Helper()
-	if winbootOnce {
-		if winbootDir == "" {
-			t.Skip("winboot images could not be built (see the first test's log)")
-		}
-		return winbootDir, winbootParts
-	}
-	winbootOnce = true
-	dir := filepath.Join(workDir, "winboot")
-	start := time.Now()
-	out, err := exec.Command("bash", filepath.Join(repoRoot, "testimages", "winboot.sh"), dir).CombinedOutput()
-	if err != nil {
-		s := string(out)
-		if strings.Contains(s, "apt-get download") || strings.Contains(s, "no kernel") {
-			t.Skipf("testimages/winboot.sh could not get a kernel: %s", strings.TrimSpace(s))
-		}
-		t.Fatalf("testimages/winboot.sh %s: %v\n%s", dir, err, out)
-	}
-	t.Logf("winboot.sh: %.1fs: %s", time.Since(start).Seconds(), strings.TrimSpace(string(out)))
-	parts := map[string][]bootPart{}
-	for _, name := range []string{"uefi", "bios"} {
-		lay, err := os.ReadFile(filepath.Join(dir, name+".layout"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for line := range strings.SplitSeq(strings.TrimSpace(string(lay)), "\n") {
-			var p bootPart
-			if _, err := fmt.Sscan(line, &p.Device, &p.Start, &p.Size, &p.FSType); err != nil {
-				t.Fatalf("%s.layout: %q: %v", name, line, err)
-			}
-			parts[name] = append(parts[name], p)
-		}
-	}
-	winbootDir, winbootParts = dir, parts
-	return dir, parts
-}
+// winbootImages is uefi.img and bios.img, built once per test run by
+// testimages/winboot.sh, with their layouts ("uefi", "bios").
+var winbootImages scriptImages
 
 // winbootRun is one of the two boots.
 type winbootRun struct {
@@ -141,7 +96,7 @@ func TestWinBootTrace(t *testing.T) {
 			t.Skipf("%s not found: install the Debian package '%s'", f[0], f[1])
 		}
 	}
-	dir, layouts := winbootImages(t)
+	dir, layouts := winbootImages.build(t, "winboot.sh", "winboot", "uefi", "bios")
 	bin := buildBmaplogger(t)
 	for _, run := range winbootRuns() {
 		t.Run(run.name, func(t *testing.T) {
@@ -164,31 +119,7 @@ func TestWinBootTrace(t *testing.T) {
 					" -drive if=pflash,format=raw,unit=1,file=" + vars
 			}
 			qemu += " -drive file=$uri,format=raw,if=virtio,readonly=on"
-			ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
-			defer cancel()
-			cmd := exec.CommandContext(ctx, bin, "--json", trace, img, "--run", qemu)
-			cmd.WaitDelay = 5 * time.Second
-			var stdout, stderr bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &stdout, &stderr
-			start := time.Now()
-			err := cmd.Run()
-			took := time.Since(start)
-			console := stdout.String() + stderr.String()
-			code := 0
-			if err != nil {
-				var ee *exec.ExitError
-				if !errors.As(err, &ee) || ctx.Err() != nil {
-					t.Fatalf("bmaplogger --run %q: %v (after %v)\n%s", qemu, err, took, tail(console, 60))
-				}
-				code = ee.ExitCode()
-			}
-			t.Logf("%s: boot through bmaplogger took %.1fs", run.name, took.Seconds())
-			if code != 0 {
-				t.Errorf("exit status %d, want qemu's 0", code)
-			}
-			if !strings.Contains(console, winbootMarker) || strings.Contains(console, winbootFailed) {
-				t.Fatalf("the guest did not finish its init (no %s line):\n%s", winbootMarker, tail(console, 60))
-			}
+			stdout, console := captiveBoot(t, run.name, bin, img, trace, qemu, 8*time.Minute, winbootMarker, winbootFailed)
 			if !strings.Contains(console, "init: mounting C: ("+run.guest+") with ntfs-3g") {
 				t.Errorf("the guest did not mount %s:\n%s", run.guest, tail(console, 30))
 			}
@@ -198,10 +129,10 @@ func TestWinBootTrace(t *testing.T) {
 			checkWinbootTrace(&d, run, evs, tsk)
 			d.report(t, run.name+" boot trace (NDJSON)")
 			var dc diffs
-			checkWinbootConsole(&dc, run, stdout.String())
+			checkWinbootConsole(&dc, run, stdout)
 			dc.report(t, run.name+" boot trace (console)")
 			if run.name == "uefi" && !t.Failed() {
-				checkWinbootChecks(t, run, evs, stdout.String(), tsk)
+				checkWinbootChecks(t, run, evs, stdout, tsk)
 			}
 		})
 	}
