@@ -87,6 +87,7 @@ func bootImage(t *testing.T) (string, []bootPart) {
 // scriptImages runs a script of testimages/ that builds boot disks once
 // per test run, and reads the layout it writes beside each disk.
 type scriptImages struct {
+	env   []string // added to the script's environment
 	done  bool
 	dir   string                // "" when the script failed
 	parts map[string][]bootPart // by disk name: NAME.layout
@@ -107,7 +108,9 @@ func (s *scriptImages) build(t *testing.T, script, sub string, names ...string) 
 	s.done = true
 	dir := filepath.Join(workDir, sub)
 	start := time.Now()
-	out, err := exec.Command("bash", filepath.Join(repoRoot, "testimages", script), dir).CombinedOutput()
+	cmd := exec.Command("bash", filepath.Join(repoRoot, "testimages", script), dir)
+	cmd.Env = append(os.Environ(), s.env...)
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		o := string(out)
 		if strings.Contains(o, "apt-get download") || strings.Contains(o, "no kernel") {
@@ -158,11 +161,12 @@ func buildBmaplogger(t *testing.T) string {
 // with the NDJSON trace to trace and runs the qemu command line. It fails
 // the test unless qemu exits 0 and the guest printed ok and not failed;
 // it returns bmaplogger's stdout and the whole console (stdout and stderr).
-func captiveBoot(t *testing.T, name, bin, img, trace, qemu string, timeout time.Duration, ok, failed string) (stdout, console string) {
+// flags go to bmaplogger before the others.
+func captiveBoot(t *testing.T, name, bin, img, trace, qemu string, timeout time.Duration, ok, failed string, flags ...string) (stdout, console string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "--json", trace, img, "--run", qemu)
+	cmd := exec.CommandContext(ctx, bin, append(flags, "--json", trace, img, "--run", qemu)...)
 	cmd.WaitDelay = 5 * time.Second
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -291,7 +295,7 @@ func TestBootTrace(t *testing.T) {
 			checkBootTrace(t, &d, img, evs, fat, ext, names)
 			d.report(t, run.name+" boot trace (NDJSON)")
 			var dc diffs
-			checkBootConsole(&dc, stdout)
+			checkBootConsole(&dc, stdout, ext.Device)
 			dc.report(t, run.name+" boot trace (console)")
 			if run.name == "ide" {
 				if !t.Failed() {
@@ -307,16 +311,19 @@ type bootKey struct{ dev, path string }
 
 // bootOrder is what the boot must read, first reads in this order:
 // SYSLINUX's files, the kernel and initramfs it loads, and the programs
-// /init runs from the ext4 root.
-var bootOrder = []bootKey{
-	{"/dev/sda1", "/ldlinux.sys"},
-	{"/dev/sda1", "/ldlinux.c32"},
-	{"/dev/sda1", "/syslinux.cfg"},
-	{"/dev/sda1", "/vmlinuz"},
-	{"/dev/sda1", "/initrd.gz"},
-	{"/dev/sda2", "/bin/hello"},
-	{"/dev/sda2", "/usr/bin/report"},
-	{"/dev/sda2", "/bin/busybox"},
+// /init runs from the ext4 root, which is the device extDev (/dev/sda2,
+// or the LUKS volume inside it).
+func bootOrder(extDev string) []bootKey {
+	return []bootKey{
+		{"/dev/sda1", "/ldlinux.sys"},
+		{"/dev/sda1", "/ldlinux.c32"},
+		{"/dev/sda1", "/syslinux.cfg"},
+		{"/dev/sda1", "/vmlinuz"},
+		{"/dev/sda1", "/initrd.gz"},
+		{extDev, "/bin/hello"},
+		{extDev, "/usr/bin/report"},
+		{extDev, "/bin/busybox"},
+	}
 }
 
 // checkBootTrace checks the order of the boot's reads and every file the
@@ -366,7 +373,7 @@ func checkBootTrace(t *testing.T, d *diffs, img string, evs []traceEvent, fat, e
 	}
 	bootSector := slices.IndexFunc(evs, func(e traceEvent) bool { return e.Off == fat.Start*512 })
 
-	order := bootOrder
+	order := bootOrder(ext.Device)
 	prev, prevName := bootSector, "sda1's boot sector"
 	if bootSector < 0 {
 		d.add("sda1's boot sector (%#x) never read", fat.Start*512)
@@ -384,11 +391,11 @@ func checkBootTrace(t *testing.T, d *diffs, img string, evs []traceEvent, fat, e
 	}
 	// report reads these; they are read after report itself is.
 	for _, p := range []string{"/etc/motd", "/etc/os-release", "/data/numbers"} {
-		k := key{"/dev/sda2", p}
+		k := key{ext.Device, p}
 		if i, ok := first[k]; !ok {
-			d.add("/dev/sda2 %s never read", p)
-		} else if i < first[key{"/dev/sda2", "/usr/bin/report"}] {
-			d.add("/dev/sda2 %s read (request %d) before /usr/bin/report (request %d)", p, i, first[key{"/dev/sda2", "/usr/bin/report"}])
+			d.add("%s %s never read", ext.Device, p)
+		} else if i < first[key{ext.Device, "/usr/bin/report"}] {
+			d.add("%s %s read (request %d) before /usr/bin/report (request %d)", ext.Device, p, i, first[key{ext.Device, "/usr/bin/report"}])
 		}
 	}
 	// Nothing touches the ext4 partition before the kernel runs, that is
@@ -486,8 +493,8 @@ func tail(s string, n int) string {
 var reConsoleRead = regexp.MustCompile(`read ([vplmdf]) (/dev/\S+)(?: (.*))?$`)
 
 // checkBootConsole checks that the console trace names the boot's files
-// in bootOrder.
-func checkBootConsole(d *diffs, out string) {
+// in bootOrder, the ext4 root being extDev.
+func checkBootConsole(d *diffs, out, extDev string) {
 	first := map[bootKey]int{}
 	n := 0
 	for line := range strings.SplitSeq(out, "\n") {
@@ -506,7 +513,7 @@ func checkBootConsole(d *diffs, out string) {
 		return
 	}
 	prev, prevName := 0, "the start"
-	for _, k := range bootOrder {
+	for _, k := range bootOrder(extDev) {
 		i, ok := first[k]
 		if !ok {
 			d.add("no console line read f %s %s", k.dev, k.path)
@@ -616,21 +623,21 @@ func checkBootChecks(t *testing.T, img string, evs []traceEvent, fat, ext bootPa
 
 	// The console check: its lines out of order, and one missing.
 	good := "read m /dev/sda MBR\n"
-	for _, k := range bootOrder {
+	for _, k := range bootOrder(ext.Device) {
 		good += "read f " + k.dev + " " + k.path + "\n"
 	}
 	var d diffs
-	checkBootConsole(&d, "SeaBIOS\nSYSLINUX 6.04 ED"+good)
+	checkBootConsole(&d, "SeaBIOS\nSYSLINUX 6.04 ED"+good, ext.Device)
 	if len(d.list) > 0 {
 		t.Errorf("console check on a good trace: %v", d.list)
 	}
 	for name, bad := range map[string]string{
 		"swapped": strings.Replace(good, "/vmlinuz\nread f /dev/sda1 /initrd.gz", "/initrd.gz\nread f /dev/sda1 /vmlinuz", 1),
-		"missing": strings.Replace(good, "read f /dev/sda2 /bin/hello\n", "", 1),
+		"missing": strings.Replace(good, "read f "+ext.Device+" /bin/hello\n", "", 1),
 		"empty":   "SeaBIOS\n",
 	} {
 		var d diffs
-		checkBootConsole(&d, bad)
+		checkBootConsole(&d, bad, ext.Device)
 		if len(d.list) == 0 {
 			t.Errorf("console check: %s: saw nothing", name)
 		}

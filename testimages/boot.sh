@@ -22,6 +22,18 @@
 # off; a kernel panic reboots at once (panic=-1), so a broken image never
 # hangs qemu.
 #
+# LUKS=PASSPHRASE builds the encrypted variant instead, as the installers
+# lay out an encrypted root: luksboot.img, whose sda2 is a LUKS1 container
+# (aes-xts-plain64, sha256, a fast PBKDF2) written by qemu-img's luks
+# driver around the same ext4; the initramfs also holds cryptsetup (with
+# its libraries), dm-mod, dm-crypt and the ciphers, and the passphrase in
+# /etc/luks.key: /init opens sda2 (or vda2) as /dev/mapper/root and mounts
+# that. Also written: luksboot.layout (sda2's type is crypto_LUKS),
+# luksboot.payload (the byte offset of the encrypted payload inside sda2)
+# and luksboot.plain.img, the disk with the plaintext ext4 at the
+# ciphertext's offsets, for The Sleuth Kit. The LUKS header's salts and
+# master key are random: this variant is not reproducible byte for byte.
+#
 # The kernel .deb is cached in $VIRT_BMAP_CACHE (default ~/.cache/virt-bmap);
 # KERNEL_DEB=FILE uses a given linux-image .deb instead of downloading one.
 #
@@ -61,6 +73,12 @@ need cpio cpio
 need gzip gzip
 need dd coreutils
 need truncate coreutils
+luks=${LUKS:-}
+if [ -n "$luks" ]; then
+	need qemu-img qemu-utils
+	need cryptsetup cryptsetup-bin
+	need ldd libc-bin
+fi
 
 fail() {
 	echo "boot.sh: $*" >&2
@@ -103,7 +121,9 @@ stamp() {
 want_mods=()
 for pair in ATA:libata ATA_PIIX:ata_piix SCSI:scsi_mod BLK_DEV_SD:sd_mod \
 	VIRTIO_PCI:virtio_pci VIRTIO_BLK:virtio_blk \
-	CRYPTO_CRC32C:crc32c_generic EXT4_FS:ext4; do
+	CRYPTO_CRC32C:crc32c_generic EXT4_FS:ext4 \
+	${luks:+BLK_DEV_DM:dm_mod DM_CRYPT:dm_crypt CRYPTO_ECB:ecb CRYPTO_XTS:xts \
+		CRYPTO_USER_API_HASH:algif_hash CRYPTO_USER_API_SKCIPHER:algif_skcipher}; do
 	opt=${pair%%:*} mod=${pair#*:}
 	case $(grep -E "^CONFIG_${opt}=" "$config" | cut -d= -f2) in
 	y) ;;
@@ -153,6 +173,18 @@ for p in "${order[@]}"; do
 	cp "$p" "$ird/lib/modules/"
 	echo "${p##*/}" >>"$ird/lib/modules/load-order"
 done
+if [ -n "$luks" ]; then
+	# cryptsetup and the shared libraries it loads (ldd's list, at their
+	# paths), the passphrase, and the directories it locks and maps in.
+	cs=$(command -v cryptsetup)
+	mkdir -p "$ird/etc" "$ird/run/cryptsetup" "$ird/sbin"
+	cp "$cs" "$ird/sbin/cryptsetup"
+	for lib in $(ldd "$cs" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'); do
+		mkdir -p "$ird$(dirname "$lib")"
+		cp -L "$lib" "$ird$lib"
+	done
+	printf '%s' "$luks" >"$ird/etc/luks.key"
+fi
 cat >"$ird/init" <<'EOF'
 #!/bin/sh
 # virt-bmap boot test: load the disk and ext4 drivers, mount the ext4 root
@@ -178,6 +210,11 @@ while [ -z "$dev" ]; do
 	[ $n -gt 300 ] && fail "no /dev/sda2 or /dev/vda2 after 30 s"
 	[ -z "$dev" ] && usleep 100000
 done
+if [ -f /etc/luks.key ]; then
+	echo "init: opening $dev with cryptsetup"
+	/sbin/cryptsetup open --readonly --key-file /etc/luks.key "$dev" root || fail "cryptsetup open $dev"
+	dev=/dev/mapper/root
+fi
 echo "init: mounting $dev"
 mount -t ext4 -o ro "$dev" /mnt || fail "mount $dev"
 /mnt/bin/hello || fail "/mnt/bin/hello"
@@ -276,8 +313,30 @@ debugfs -w -f "$work/ctime.cmd" "$ext" >/dev/null 2>"$work/ctime.err" || {
 	exit 1
 }
 
+# --- sda2 encrypted (LUKS=) -----------------------------------------------------------
+name=boot
+part2=$ext type2=83 fs2=ext4
+if [ -n "$luks" ]; then
+	name=luksboot
+	sec=(--object "secret,id=sec0,data=$luks")
+	# qemu-img times PBKDF2 to pick the iterations (iter-time ms: fast for
+	# the guest under TCG) and fails now and then on a loaded machine
+	# ("Unable to get accurate CPU usage"): try again.
+	for try in 1 2 3 4 5; do
+		qemu-img create -q -f luks "${sec[@]}" -o key-secret=sec0,cipher-alg=aes-256,cipher-mode=xts,ivgen-alg=plain64,hash-alg=sha256,iter-time=10 \
+			"$work/sda2.luks" $((n2 * 512)) 2>"$work/luks.err" && break
+		[ "$try" = 5 ] && fail "qemu-img create -f luks: $(cat "$work/luks.err")"
+	done
+	qemu-img convert -n -f raw "$ext" "${sec[@]}" --target-image-opts "driver=luks,key-secret=sec0,file.filename=$work/sda2.luks"
+	payload=$(cryptsetup luksDump "$work/sda2.luks" | awk '/^Payload offset:/ { print $3 * 512 }')
+	[ -n "$payload" ] || fail "cryptsetup luksDump $work/sda2.luks: no payload offset"
+	part2=$work/sda2.luks type2=83 fs2=crypto_LUKS
+	n2=$(( ($(stat -c %s "$part2") + 511) / 512 ))
+	total=$((s2 + n2))
+fi
+
 # --- the disk --------------------------------------------------------------------------
-disk=$out/boot.img
+disk=$out/$name.img
 rm -f "$disk"
 truncate -s $((total * 512)) "$disk"
 sfdisk -q --no-reread --no-tell-kernel "$disk" <<EOF
@@ -286,10 +345,15 @@ label-id: 0x0b00715e
 unit: sectors
 
 start=$s1, size=$n1, type=6, bootable
-start=$s2, size=$n2, type=83
+start=$s2, size=$n2, type=$type2
 EOF
 dd if="$mbrbin" of="$disk" bs=440 count=1 conv=notrunc status=none
 dd if="$fat" of="$disk" bs=512 seek="$s1" conv=notrunc,sparse status=none
-dd if="$ext" of="$disk" bs=512 seek="$s2" conv=notrunc,sparse status=none
-printf '/dev/sda1 %d %d vfat\n/dev/sda2 %d %d ext4\n' "$s1" "$n1" "$s2" "$n2" >"$out/boot.layout"
+dd if="$part2" of="$disk" bs=512 seek="$s2" conv=notrunc,sparse status=none
+printf '/dev/sda1 %d %d vfat\n/dev/sda2 %d %d %s\n' "$s1" "$n1" "$s2" "$n2" "$fs2" >"$out/$name.layout"
+if [ -n "$luks" ]; then
+	echo "$payload" >"$out/$name.payload"
+	cp --sparse=always "$disk" "$out/$name.plain.img"
+	dd if="$ext" of="$out/$name.plain.img" bs=512 seek=$((s2 + payload / 512)) conv=notrunc,sparse status=none
+fi
 echo "boot.sh: $disk: kernel $kver from ${deb##*/}, modules: ${order[*]##*/}" >&2
