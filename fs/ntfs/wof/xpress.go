@@ -1,0 +1,111 @@
+package wof
+
+import "fmt"
+
+// XPRESS with Huffman coding (MS-XCA 2.1-2.2, "LZ77+Huffman"), as WOF
+// stores one chunk (4, 8 or 16 KiB): 256 bytes of 4-bit codeword
+// lengths of 512 symbols, then the bitstream. Symbols 0-255 are
+// literals; symbol 256+16·o+l is a match of offset 2^o plus o more
+// bits and length l+3, l = 15 meaning a length byte follows in the
+// byte stream (255 meaning a 16-bit length follows instead). wimlib's
+// decoder (xpress_decompress.c) was read to learn the details that the
+// specification leaves open (when words are loaded); this is our own.
+const (
+	xpressSyms      = 512
+	xpressTableBits = 11
+	xpressMaxLen    = 15
+	// xpressTableSize is zlib's "enough" for 512 symbols, 11 root bits
+	// and 15-bit codewords.
+	xpressTableSize = 2566
+)
+
+// Xpress decompresses XPRESS Huffman chunks. The zero value is ready;
+// it is not safe for concurrent use.
+type Xpress struct {
+	table   [xpressTableSize]uint32
+	lens    [xpressSyms]uint8
+	scratch huffScratch
+	br      bitReader
+}
+
+// Decompress decompresses src, one chunk, into all of dst. Errors name
+// the byte offset in src.
+func (d *Xpress) Decompress(dst, src []byte) error {
+	if len(src) < xpressSyms/2 {
+		return fmt.Errorf("xpress: %d bytes, shorter than the 256-byte code length table", len(src))
+	}
+	for i := 0; i < xpressSyms/2; i++ {
+		d.lens[2*i] = src[i] & 0xF
+		d.lens[2*i+1] = src[i] >> 4
+	}
+	if err := buildTable(d.table[:], d.lens[:], xpressTableBits, xpressMaxLen, &d.scratch); err != nil {
+		return fmt.Errorf("xpress: code length table: %w", err)
+	}
+	b := &d.br
+	b.init(src[xpressSyms/2:])
+	out := 0
+	for out < len(dst) {
+		sym := b.decode(d.table[:], xpressTableBits)
+		if sym < 256 {
+			dst[out] = byte(sym)
+			out++
+			continue
+		}
+		length := int(sym & 0xF)
+		lg := uint(sym>>4) & 0xF
+		b.fill(16)
+		offset := 1<<lg | int(b.bits(lg))
+		if length == 0xF {
+			v, ok := b.byte()
+			if !ok {
+				return fmt.Errorf("xpress: match length byte at %d: %w", b.pos+xpressSyms/2, b.errTruncated())
+			}
+			length += int(v)
+			if length == 0xF+0xFF {
+				lo, ok1 := b.byte()
+				hi, ok2 := b.byte()
+				if !ok1 || !ok2 {
+					return fmt.Errorf("xpress: 16-bit match length at %d: %w", b.pos+xpressSyms/2, b.errTruncated())
+				}
+				length = int(lo) | int(hi)<<8
+			}
+		}
+		length += 3
+		if offset > out {
+			return fmt.Errorf("xpress: match at output %d refers %d bytes back (input byte %d)", out, offset, b.pos+xpressSyms/2)
+		}
+		if length > len(dst)-out {
+			return fmt.Errorf("xpress: match of %d bytes at output %d runs past the %d-byte chunk (input byte %d)", length, out, len(dst), b.pos+xpressSyms/2)
+		}
+		lzCopy(dst, out, offset, length)
+		out += length
+	}
+	if b.overrun() {
+		return fmt.Errorf("xpress: %w", b.errTruncated())
+	}
+	return nil
+}
+
+// lzCopy copies a match of length bytes from offset bytes back to
+// dst[out:], both checked by the caller; overlapping copies repeat.
+func lzCopy(dst []byte, out, offset, length int) {
+	src := out - offset
+	if offset >= length {
+		copy(dst[out:out+length], dst[src:src+length])
+		return
+	}
+	if offset == 1 {
+		v := dst[src]
+		s := dst[out : out+length]
+		for i := range s {
+			s[i] = v
+		}
+		return
+	}
+	// Overlapping: copy in doubling pieces of the period.
+	for length > 0 {
+		n := copy(dst[out:out+min(length, out-src)], dst[src:out])
+		out += n
+		length -= n
+	}
+}
