@@ -16,9 +16,10 @@
  *       version 1 provider 2, FILE_PROVIDER_EXTERNAL_INFO_V1 version 1
  *       and FORMAT), an unnamed $DATA of the file's size that is all
  *       hole, and the named $DATA "WofCompressedData" holding the stream
- *   mkwof cat VOLUME PATH OUT
- *       read PATH's WofCompressedData and reparse point with libntfs-3g,
- *       decompress each chunk with wimlib, write the contents to OUT
+ *   mkwof cat VOLUME OUTDIR PATH...
+ *       read each PATH's WofCompressedData and reparse point with
+ *       libntfs-3g, decompress each chunk with wimlib, write the
+ *       contents to OUTDIR/N, N counting the PATHs from 0
  *   mkwof bench FORMAT IN ROUNDS
  *       compress IN into chunks, then decompress them all ROUNDS times
  *       with wimlib and print "MB/s N" (uncompressed bytes, 10^6/s)
@@ -260,7 +261,7 @@ static uint64_t get(const unsigned char *b, int n)
 }
 
 /* cat decompresses PATH's chunks with wimlib, reading them with libntfs-3g. */
-static void cat(const char *volume, const char *path, const char *outpath)
+static void cat(const char *path, const char *outpath)
 {
 	ntfs_inode *ni;
 	s64 rplen, size, csize;
@@ -269,9 +270,6 @@ static void cat(const char *volume, const char *path, const char *outpath)
 	struct wimlib_decompressor *d;
 	size_t nchunks, table;
 	int entry;
-	vol = ntfs_mount(volume, NTFS_MNT_RDONLY);
-	if (!vol)
-		die("mount", volume);
 	ni = ntfs_pathname_to_inode(vol, NULL, path);
 	if (!ni)
 		die("open", path);
@@ -311,8 +309,9 @@ static void cat(const char *volume, const char *path, const char *outpath)
 	write_file(outpath, out, size);
 	wimlib_free_decompressor(d);
 	ntfs_inode_close(ni);
-	ntfs_umount(vol, 0);
-	vol = NULL;
+	free(rp);
+	free(stream);
+	free(out);
 }
 
 static void bench(const struct format *fmt, const char *in, int rounds)
@@ -365,14 +364,22 @@ int main(int argc, char **argv)
 		image(argv[2]);
 		return 0;
 	}
-	if (argc == 5 && !strcmp(argv[1], "cat")) {
-		cat(argv[2], argv[3], argv[4]);
+	if (argc >= 4 && !strcmp(argv[1], "cat")) {
+		char out[4096];
+		vol = ntfs_mount(argv[2], NTFS_MNT_RDONLY);
+		if (!vol)
+			die("mount", argv[2]);
+		for (int i = 4; i < argc; i++) {
+			snprintf(out, sizeof(out), "%s/%d", argv[3], i - 4);
+			cat(argv[i], out);
+		}
+		ntfs_umount(vol, 0);
 		return 0;
 	}
 	if (argc == 5 && !strcmp(argv[1], "bench")) {
 		bench(format_of(argv[2]), argv[3], atoi(argv[4]));
 		return 0;
 	}
-	fprintf(stderr, "usage: mkwof stream FORMAT LEVEL IN OUT | image VOLUME < MANIFEST | cat VOLUME PATH OUT | bench FORMAT IN ROUNDS\n");
+	fprintf(stderr, "usage: mkwof stream FORMAT LEVEL IN OUT | image VOLUME < MANIFEST | cat VOLUME OUTDIR PATH... | bench FORMAT IN ROUNDS\n");
 	return 2;
 }
