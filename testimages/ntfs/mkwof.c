@@ -20,6 +20,12 @@
  *       read each PATH's WofCompressedData and reparse point with
  *       libntfs-3g, decompress each chunk with wimlib, write the
  *       contents to OUTDIR/N, N counting the PATHs from 0
+ *   mkwof decompress FORMAT < RECORDS > RESULTS
+ *       decompress single chunks with wimlib: each record is the
+ *       chunk's size and its compressed size (32-bit little-endian)
+ *       then the compressed bytes; each result is a status byte (1 ok,
+ *       0 wimlib failed) then the chunk's size of bytes (zeros on
+ *       failure)
  *   mkwof bench FORMAT IN ROUNDS
  *       compress IN into chunks, then decompress them all ROUNDS times
  *       with wimlib and print "MB/s N" (uncompressed bytes, 10^6/s)
@@ -350,6 +356,29 @@ static void bench(const struct format *fmt, const char *in, int rounds)
 	printf("MB/s %.1f\n", (double)len * rounds / secs / 1e6);
 }
 
+static void decompress_records(const struct format *fmt)
+{
+	struct wimlib_decompressor *d;
+	unsigned char hdr[8], *in = malloc(1 << 20), *out = malloc(fmt->chunk);
+	if (!in || !out || wimlib_create_decompressor(fmt->ctype, fmt->chunk, &d))
+		die("decompressor", fmt->name);
+	while (fread(hdr, 1, 8, stdin) == 8) {
+		size_t usize = get(hdr, 4), csize = get(hdr + 4, 4);
+		unsigned char ok;
+		if (usize > fmt->chunk || csize > 1 << 20 || fread(in, 1, csize, stdin) != csize) {
+			errno = EINVAL;
+			die("bad record", NULL);
+		}
+		memset(out, 0, usize);
+		ok = wimlib_decompress(in, csize, out, usize, d) == 0;
+		if (!ok)
+			memset(out, 0, usize);
+		if (fwrite(&ok, 1, 1, stdout) != 1 || fwrite(out, 1, usize, stdout) != usize)
+			die("write", NULL);
+	}
+	wimlib_free_decompressor(d);
+}
+
 int main(int argc, char **argv)
 {
 	setlocale(LC_ALL, "C.UTF-8");
@@ -376,10 +405,14 @@ int main(int argc, char **argv)
 		ntfs_umount(vol, 0);
 		return 0;
 	}
+	if (argc == 3 && !strcmp(argv[1], "decompress")) {
+		decompress_records(format_of(argv[2]));
+		return 0;
+	}
 	if (argc == 5 && !strcmp(argv[1], "bench")) {
 		bench(format_of(argv[2]), argv[3], atoi(argv[4]));
 		return 0;
 	}
-	fprintf(stderr, "usage: mkwof stream FORMAT LEVEL IN OUT | image VOLUME < MANIFEST | cat VOLUME OUTDIR PATH... | bench FORMAT IN ROUNDS\n");
+	fprintf(stderr, "usage: mkwof stream FORMAT LEVEL IN OUT | image VOLUME < MANIFEST | cat VOLUME OUTDIR PATH... | decompress FORMAT | bench FORMAT IN ROUNDS\n");
 	return 2;
 }

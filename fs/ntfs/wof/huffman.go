@@ -15,6 +15,9 @@ import "fmt"
 // length is the codeword's length minus tableBits.
 const subtableFlag = 1 << 15
 
+// emptySym is what an empty code decodes: no alphabet has it.
+const emptySym = 0xFFFF
+
 // maxCodeLen is the longest codeword any of our codes allows (LZX's main
 // and length codes).
 const maxCodeLen = 16
@@ -30,8 +33,10 @@ type huffScratch struct {
 // checked here) from the codeword lengths lens, each at most maxLen. An
 // over-subscribed set of lengths, or an incomplete one other than the
 // empty code, is an error (as wimlib decides). The empty code (all
-// lengths 0) decodes every input as symbol 0 consuming no bits:
-// well-formed streams never use it.
+// lengths 0) decodes every input as emptySym consuming no bits, which
+// each caller rejects as out of its alphabet: a well-formed stream never
+// decodes a symbol with an empty code (wimlib decodes symbol 0, which
+// turns a chunk whose code lengths were zeroed into zeros).
 func buildTable(table []uint32, lens []uint8, tableBits, maxLen uint, s *huffScratch) error {
 	count := &s.count
 	for i := range count {
@@ -55,7 +60,9 @@ func buildTable(table []uint32, lens []uint8, tableBits, maxLen uint, s *huffScr
 		if left != 1<<maxLen {
 			return fmt.Errorf("incomplete code of %d symbols", len(lens)-int(count[0]))
 		}
-		clear(root)
+		for i := range root {
+			root[i] = emptySym << 16
+		}
 		return nil
 	}
 	// Sort the symbols by (length, symbol).

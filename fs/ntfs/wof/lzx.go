@@ -196,6 +196,8 @@ func (d *LZX) readLens(lens []uint8) error {
 			run, l = 4+int(b.bits(4)), 0
 		case sym == 18:
 			run, l = 20+int(b.bits(5)), 0
+		case sym != 19:
+			return fmt.Errorf("a length decoded with an empty precode (input byte %d)", b.pos)
 		default:
 			run = 4 + int(b.bits(1))
 			s := b.decode(d.preTable[:], lzxPreTableBits)
@@ -233,11 +235,18 @@ func (d *LZX) block(dst []byte, out int, aligned bool, recent *[3]uint32) error 
 			out++
 			continue
 		}
+		if sym >= lzxMainSyms {
+			return fmt.Errorf("a symbol decoded with an empty main code (input byte %d)", b.pos)
+		}
 		sym -= 256
 		length := int(sym & 7)
 		slot := sym >> 3
 		if length == 7 {
-			length += int(b.decode(d.lenTable[:], lzxLenTableBits))
+			l := b.decode(d.lenTable[:], lzxLenTableBits)
+			if l >= lzxLenSyms {
+				return fmt.Errorf("a length decoded with an empty length code (input byte %d)", b.pos)
+			}
+			length += int(l)
 		}
 		length += 2
 		var offset uint32
@@ -247,7 +256,12 @@ func (d *LZX) block(dst []byte, out int, aligned bool, recent *[3]uint32) error 
 		} else {
 			extra := uint(lzxExtraBits[slot])
 			if aligned && slot >= 8 {
-				offset = b.bits(extra-3)<<3 | b.decode(d.alignedTable[:], lzxAlignedBits)
+				hi := b.bits(extra - 3)
+				a := b.decode(d.alignedTable[:], lzxAlignedBits)
+				if a >= lzxAlignedSyms {
+					return fmt.Errorf("an offset decoded with an empty aligned offset code (input byte %d)", b.pos)
+				}
+				offset = hi<<3 | a
 			} else {
 				offset = b.bits(extra)
 			}

@@ -289,7 +289,7 @@ func (x *Reader) load(c int64) error {
 		return fmt.Errorf("wof: %s chunk %d (stream offset %d, %d bytes stored, %d bytes): %s", x.format, c, start, end-start, usize, fmt.Sprintf(format, args...))
 	}
 	if end <= start || end-start > usize {
-		return bad("stored size %d not in 1..%d (the chunk table's offsets are out of order)", end-start, usize)
+		return bad("stored size %d not in 1..%d (chunk table offsets out of order or too far apart)", end-start, usize)
 	}
 	if x.buf == nil {
 		x.buf = make([]byte, x.chunk)

@@ -51,6 +51,9 @@ func (d *Xpress) Decompress(dst, src []byte) error {
 			out++
 			continue
 		}
+		if sym >= xpressSyms {
+			return fmt.Errorf("xpress: a symbol decoded with an empty Huffman code (input byte %d)", b.pos+xpressSyms/2)
+		}
 		length := int(sym & 0xF)
 		lg := uint(sym>>4) & 0xF
 		b.fill(16)
