@@ -135,7 +135,8 @@ func (d *LZX) Decompress(dst, src []byte) error {
 		case 3:
 			// The recent offsets start at the next 16-bit boundary;
 			// an aligned stream skips a whole word.
-			b.fill(1)
+			b.ensure(1)
+			b.unread(1)
 			if b.overrun() {
 				return bad("%v", b.errTruncated())
 			}
@@ -275,7 +276,11 @@ func (d *LZX) block(dst []byte, out int, aligned bool, recent *[3]uint32) error 
 		if length > len(dst)-out {
 			return fmt.Errorf("match of %d bytes at output %d runs past the block's end %d (input byte %d)", length, out, len(dst), b.pos)
 		}
-		lzCopy(dst, out, int(offset), length)
+		if length <= 32 {
+			lzShort(dst, out, int(offset), length)
+		} else {
+			lzCopy(dst, out, int(offset), length)
+		}
 		out += length
 	}
 	return nil

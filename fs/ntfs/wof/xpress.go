@@ -1,6 +1,10 @@
 package wof
 
-import "fmt"
+import (
+	"encoding/binary"
+	"fmt"
+	"math/bits"
+)
 
 // XPRESS with Huffman coding (MS-XCA 2.1-2.2, "LZ77+Huffman"), as WOF
 // stores one chunk (4, 8 or 16 KiB): 256 bytes of 4-bit codeword
@@ -43,22 +47,55 @@ func (d *Xpress) Decompress(dst, src []byte) error {
 	}
 	b := &d.br
 	b.init(src[xpressSyms/2:])
-	out := 0
+	// The bitReader's state in local variables, for speed; the rare
+	// paths (length bytes) go through b.
+	in, table := b.in, &d.table
+	var buf uint64
+	var n, phantom uint
+	pos, out := 0, 0
 	for out < len(dst) {
-		sym := b.decode(d.table[:], xpressTableBits)
+		if n < 32 {
+			if pos+4 <= len(in) {
+				w := bits.RotateLeft32(binary.LittleEndian.Uint32(in[pos:]), 16)
+				buf |= uint64(w) << (32 - n)
+				n += 32
+				pos += 4
+			} else {
+				buf, n, pos, phantom = refillEnd(in, pos, buf, n, phantom)
+			}
+		}
+		e := table[buf>>(64-xpressTableBits)]
+		if e&subtableFlag != 0 {
+			buf <<= xpressTableBits
+			n -= xpressTableBits
+			e = table[e>>16&0x7FFF+uint32(buf>>(64-e&0xFF))]
+		}
+		l := uint(e & 0xFF)
+		buf <<= l
+		n -= l
+		sym := e >> 16
 		if sym < 256 {
 			dst[out] = byte(sym)
 			out++
 			continue
 		}
 		if sym >= xpressSyms {
-			return fmt.Errorf("xpress: a symbol decoded with an empty Huffman code (input byte %d)", b.pos+xpressSyms/2)
+			return fmt.Errorf("xpress: a symbol decoded with an empty Huffman code (input byte %d)", pos+xpressSyms/2)
 		}
+		// At least 17 bits are held: the offset's are there.
 		length := int(sym & 0xF)
 		lg := uint(sym>>4) & 0xF
-		b.fill(16)
-		offset := 1<<lg | int(b.bits(lg))
-		if length == 0xF {
+		var offset int
+		if length != 0xF {
+			offset = 1<<lg | int(buf>>(64-lg)) // 1 when lg is 0
+			buf <<= lg
+			n -= lg
+		} else {
+			// The length bytes follow the words wimlib has loaded
+			// after making 16 bits available for the offset.
+			b.buf, b.n, b.pos, b.phantom = buf, n, pos, phantom
+			b.unread(16)
+			offset = 1<<lg | int(b.bits(lg))
 			v, ok := b.byte()
 			if !ok {
 				return fmt.Errorf("xpress: match length byte at %d: %w", b.pos+xpressSyms/2, b.errTruncated())
@@ -72,17 +109,23 @@ func (d *Xpress) Decompress(dst, src []byte) error {
 				}
 				length = int(lo) | int(hi)<<8
 			}
+			buf, n, pos, phantom = b.buf, b.n, b.pos, b.phantom
 		}
 		length += 3
 		if offset > out {
-			return fmt.Errorf("xpress: match at output %d refers %d bytes back (input byte %d)", out, offset, b.pos+xpressSyms/2)
+			return fmt.Errorf("xpress: match at output %d refers %d bytes back (input byte %d)", out, offset, pos+xpressSyms/2)
 		}
 		if length > len(dst)-out {
-			return fmt.Errorf("xpress: match of %d bytes at output %d runs past the %d-byte chunk (input byte %d)", length, out, len(dst), b.pos+xpressSyms/2)
+			return fmt.Errorf("xpress: match of %d bytes at output %d runs past the %d-byte chunk (input byte %d)", length, out, len(dst), pos+xpressSyms/2)
 		}
-		lzCopy(dst, out, offset, length)
+		if length <= 32 {
+			lzShort(dst, out, offset, length)
+		} else {
+			lzCopy(dst, out, offset, length)
+		}
 		out += length
 	}
+	b.buf, b.n, b.pos, b.phantom = buf, n, pos, phantom
 	if b.overrun() {
 		return fmt.Errorf("xpress: %w", b.errTruncated())
 	}
