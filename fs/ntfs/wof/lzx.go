@@ -226,28 +226,57 @@ func delta(prev uint8, sym uint32) uint8 {
 }
 
 // block decodes a verbatim or aligned offset block from dst[out:] to
-// the end of dst.
+// the end of dst. The bitReader's state is kept in local variables, for
+// speed; nothing in a block reads bytes.
 func (d *LZX) block(dst []byte, out int, aligned bool, recent *[3]uint32) error {
 	b := &d.br
+	in := b.in
+	buf, n, pos, phantom := b.buf, b.n, b.pos, b.phantom
+	mainT, lenT, alignT := &d.mainTable, &d.lenTable, &d.alignedTable
+	fail := func(format string, args ...any) error {
+		b.buf, b.n, b.pos, b.phantom = buf, n, pos, phantom
+		return fmt.Errorf(format, args...)
+	}
 	for out < len(dst) {
-		sym := b.decode(d.mainTable[:], lzxMainTableBits)
+		if n < 32 {
+			buf, n, pos, phantom = refill(in, pos, buf, n, phantom)
+		}
+		e := mainT[buf>>(64-lzxMainTableBits)]
+		if e&subtableFlag != 0 {
+			buf <<= lzxMainTableBits
+			n -= lzxMainTableBits
+			e = mainT[e>>16&0x7FFF+uint32(buf>>(64-e&0xFF))]
+		}
+		buf <<= e & 0xFF
+		n -= uint(e & 0xFF)
+		sym := e >> 16
 		if sym < 256 {
 			dst[out] = byte(sym)
 			out++
 			continue
 		}
 		if sym >= lzxMainSyms {
-			return fmt.Errorf("a symbol decoded with an empty main code (input byte %d)", b.pos)
+			return fail("a symbol decoded with an empty main code (input byte %d)", pos)
 		}
 		sym -= 256
 		length := int(sym & 7)
 		slot := sym >> 3
 		if length == 7 {
-			l := b.decode(d.lenTable[:], lzxLenTableBits)
-			if l >= lzxLenSyms {
-				return fmt.Errorf("a length decoded with an empty length code (input byte %d)", b.pos)
+			if n < 16 {
+				buf, n, pos, phantom = refill(in, pos, buf, n, phantom)
 			}
-			length += int(l)
+			e := lenT[buf>>(64-lzxLenTableBits)]
+			if e&subtableFlag != 0 {
+				buf <<= lzxLenTableBits
+				n -= lzxLenTableBits
+				e = lenT[e>>16&0x7FFF+uint32(buf>>(64-e&0xFF))]
+			}
+			buf <<= e & 0xFF
+			n -= uint(e & 0xFF)
+			if e>>16 >= lzxLenSyms {
+				return fail("a length decoded with an empty length code (input byte %d)", pos)
+			}
+			length += int(e >> 16)
 		}
 		length += 2
 		var offset uint32
@@ -255,26 +284,37 @@ func (d *LZX) block(dst []byte, out int, aligned bool, recent *[3]uint32) error 
 			offset = recent[slot]
 			recent[slot] = recent[0]
 		} else {
+			// At most 13 extra bits (a 32 KiB window), or 10 and
+			// a 7-bit aligned codeword.
+			if n < 32 {
+				buf, n, pos, phantom = refill(in, pos, buf, n, phantom)
+			}
 			extra := uint(lzxExtraBits[slot])
 			if aligned && slot >= 8 {
-				hi := b.bits(extra - 3)
-				a := b.decode(d.alignedTable[:], lzxAlignedBits)
-				if a >= lzxAlignedSyms {
-					return fmt.Errorf("an offset decoded with an empty aligned offset code (input byte %d)", b.pos)
+				hi := uint32(buf >> (64 - (extra - 3))) // 0 when no bits
+				buf <<= extra - 3
+				n -= extra - 3
+				e := alignT[buf>>(64-lzxAlignedBits)]
+				buf <<= e & 0xFF
+				n -= uint(e & 0xFF)
+				if e>>16 >= lzxAlignedSyms {
+					return fail("an offset decoded with an empty aligned offset code (input byte %d)", pos)
 				}
-				offset = hi<<3 | a
+				offset = hi<<3 | e>>16
 			} else {
-				offset = b.bits(extra)
+				offset = uint32(buf >> (64 - extra))
+				buf <<= extra
+				n -= extra
 			}
 			offset += lzxSlotBase[slot]
 			recent[2], recent[1] = recent[1], recent[0]
 		}
 		recent[0] = offset
 		if offset == 0 || int64(offset) > int64(out) {
-			return fmt.Errorf("match at output %d refers %d bytes back (input byte %d)", out, offset, b.pos)
+			return fail("match at output %d refers %d bytes back (input byte %d)", out, offset, pos)
 		}
 		if length > len(dst)-out {
-			return fmt.Errorf("match of %d bytes at output %d runs past the block's end %d (input byte %d)", length, out, len(dst), b.pos)
+			return fail("match of %d bytes at output %d runs past the block's end %d (input byte %d)", length, out, len(dst), pos)
 		}
 		if length <= 32 {
 			lzShort(dst, out, int(offset), length)
@@ -283,6 +323,7 @@ func (d *LZX) block(dst []byte, out int, aligned bool, recent *[3]uint32) error 
 		}
 		out += length
 	}
+	b.buf, b.n, b.pos, b.phantom = buf, n, pos, phantom
 	return nil
 }
 
