@@ -26,9 +26,16 @@
 //
 // Why our own: no Go package decodes XPRESS Huffman or WIM-style LZX.
 // The formats were learnt from MS-XCA and from wimlib and
-// ntfs-3g-system-compression (Eric Biggers), whose decoders are the
-// reference the tests compare against (through wimlib's compressor and
-// decompressor).
+// ntfs-3g-system-compression (Eric Biggers). The tests compare with
+// wimlib (its compressors' output decompressed by us must be the
+// original; its decompressors must agree with ours on thousands of
+// damaged chunks) and, for XPRESS, with streams Windows compressed
+// (Samba's MS-XCA test vectors, when WOF_MSXCA_DIR names them).
+//
+// Where we differ from wimlib: a stream that reads past its end (wimlib
+// reads zeros) or decodes a symbol with an empty Huffman code (wimlib
+// decodes symbol 0, so a chunk whose code lengths were zeroed reads as
+// zeros) is an error here.
 package wof
 
 import (
