@@ -251,9 +251,9 @@ func (x *Reader) readTable(c int64) error {
 		}
 		raw := x.raw[:sz]
 		at := (first - 1) * x.entry
-		if _, err := x.r.ReadAt(raw, at); err != nil {
+		if k, err := x.r.ReadAt(raw, at); k < len(raw) {
 			x.winAt = -1
-			return fmt.Errorf("wof: reading the chunk table at %d: %w", at, err)
+			return fmt.Errorf("wof: reading the chunk table at %d: %d of %d bytes: %w", at, k, len(raw), err)
 		}
 		for i := int64(0); i < last-first+1; i++ {
 			var v int64
@@ -310,8 +310,8 @@ func (x *Reader) load(c int64) error {
 		}
 		src = x.raw[:stored]
 	}
-	if _, err := x.r.ReadAt(src, start); err != nil {
-		return bad("reading: %v", err)
+	if k, err := x.r.ReadAt(src, start); k < len(src) {
+		return fmt.Errorf("wof: %s chunk %d (stream offset %d): read %d of %d bytes: %w", x.format, c, start, k, len(src), err)
 	}
 	if stored < usize {
 		if x.dec == nil {
