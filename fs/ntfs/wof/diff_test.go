@@ -144,7 +144,7 @@ func TestDifferential(t *testing.T) {
 				s := stream(t, tool, dir, fm.name, []int{50, 100, 20}[i], data)
 				good = append(good, chunksOf(s, len(data), cs)...)
 			}
-			if fm.f == LZXFormat {
+			if fm.f == LZX {
 				e8 := bytes.Repeat([]byte{0xE8, 0x10, 0, 0, 0, 'x'}, 600)
 				good = append(good, lzxUncompressed([]byte("odd"), e8), lzxUncompressed(e8[:1000], textData(31, 1)))
 			}
@@ -174,9 +174,9 @@ func TestDifferential(t *testing.T) {
 				cases = append(cases, chunkCase{src, g.size})
 			}
 			wok, wout := wimlibDecompress(t, tool, fm.name, cases)
-			var dec decompressor = new(Xpress)
-			if fm.f == LZXFormat {
-				dec = new(LZX)
+			var dec decompressor = new(XpressDecoder)
+			if fm.f == LZX {
+				dec = new(LZXDecoder)
 			}
 			agree, both, ourStricter := 0, 0, 0
 			for i, c := range cases {

@@ -16,7 +16,7 @@ func FuzzXpress(f *testing.F) {
 		f.Add(src, uint16(n))
 	}
 	f.Add(make([]byte, 300), uint16(10))
-	var d Xpress
+	var d XpressDecoder
 	f.Fuzz(func(t *testing.T, src []byte, n uint16) {
 		dst := make([]byte, int(n)%16384+1)
 		_ = d.Decompress(dst, src)
@@ -29,7 +29,7 @@ func FuzzLZX(f *testing.F) {
 	src, n := firstChunk(f, c.file, c.f, len(c.data()))
 	f.Add(src, uint16(n))
 	f.Add([]byte{0, 0x30, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 'a', 'b'}, uint16(1))
-	var d LZX
+	var d LZXDecoder
 	f.Fuzz(func(t *testing.T, src []byte, n uint16) {
 		dst := make([]byte, int(n)%32768+1)
 		_ = d.Decompress(dst, src)
@@ -80,8 +80,8 @@ func TestCorrupt(t *testing.T) {
 		{"chunk 1 cut", x4[:len(x4)-20], 6000, Xpress4K, "XPRESS4K chunk 1"},
 		{"code lengths over-subscribed", mod(x4, func(b []byte) []byte { b[4] = 0x11; b[5] = 0x11; return b }), 6000, Xpress4K, "chunk 0 (stream offset 4"},
 		{"code lengths all zero", mod(x4, func(b []byte) []byte { clear(b[4 : 4+256]); return b }), 6000, Xpress4K, "chunk 0 (stream offset 4, 1802 bytes stored, 4096 bytes): xpress: a symbol decoded with an empty Huffman code"},
-		{"lzx block type 0", mod(lz, func(b []byte) []byte { b[1] &^= 0xE0; return b }), 12000, LZXFormat, "block at input byte 0, output 0"},
-		{"lzx cut", lz[:len(lz)/2], 12000, LZXFormat, "LZX chunk 0"},
+		{"lzx block type 0", mod(lz, func(b []byte) []byte { b[1] &^= 0xE0; return b }), 12000, LZX, "block at input byte 0, output 0"},
+		{"lzx cut", lz[:len(lz)/2], 12000, LZX, "LZX chunk 0"},
 		{"lzx as xpress", lz, 12000, Xpress16K, "XPRESS16K chunk 0"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -102,7 +102,7 @@ func TestCorrupt(t *testing.T) {
 	}
 	// Reparse points.
 	good := []byte{0x17, 0, 0, 0x80, 16, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0}
-	if f, err := ParseReparse(good); err != nil || f != LZXFormat {
+	if f, err := ParseReparse(good); err != nil || f != LZX {
 		t.Errorf("ParseReparse(good) = %v, %v", f, err)
 	}
 	for _, c := range []struct {

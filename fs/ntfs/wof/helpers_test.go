@@ -16,7 +16,7 @@ var formats = []struct {
 	f    Format
 }{
 	{"xpress4k", Xpress4K},
-	{"lzx", LZXFormat},
+	{"lzx", LZX},
 	{"xpress8k", Xpress8K},
 	{"xpress16k", Xpress16K},
 }

@@ -62,9 +62,9 @@ func init() {
 	}
 }
 
-// LZX decompresses WOF's LZX chunks. The zero value is ready; it is not
+// LZXDecoder decompresses WOF's LZX chunks. The zero value is ready; it is not
 // safe for concurrent use.
-type LZX struct {
+type LZXDecoder struct {
 	mainTable    [lzxMainTableSize]uint32
 	lenTable     [lzxLenTableSize]uint32
 	preTable     [lzxPreTableSize]uint32
@@ -79,7 +79,7 @@ type LZX struct {
 
 // Decompress decompresses src, one chunk of at most 32 KiB, into all of
 // dst. Errors name the byte offsets in src and dst.
-func (d *LZX) Decompress(dst, src []byte) error {
+func (d *LZXDecoder) Decompress(dst, src []byte) error {
 	if len(dst) > lzxChunk {
 		return fmt.Errorf("lzx: %d-byte chunk, larger than the 32 KiB window", len(dst))
 	}
@@ -175,7 +175,7 @@ func (d *LZX) Decompress(dst, src []byte) error {
 // readLens reads a precode, then with it the codeword lengths lens as
 // deltas from their values in the previous block. Runs may write up to
 // lzxOverrun lengths past lens (the arrays have room).
-func (d *LZX) readLens(lens []uint8) error {
+func (d *LZXDecoder) readLens(lens []uint8) error {
 	b := &d.br
 	for i := range d.preLens {
 		d.preLens[i] = uint8(b.bits(4))
@@ -228,7 +228,7 @@ func delta(prev uint8, sym uint32) uint8 {
 // block decodes a verbatim or aligned offset block from dst[out:] to
 // the end of dst. The bitReader's state is kept in local variables, for
 // speed; nothing in a block reads bytes.
-func (d *LZX) block(dst []byte, out int, aligned bool, recent *[3]uint32) error {
+func (d *LZXDecoder) block(dst []byte, out int, aligned bool, recent *[3]uint32) error {
 	b := &d.br
 	in := b.in
 	buf, n, pos, phantom := b.buf, b.n, b.pos, b.phantom

@@ -21,7 +21,7 @@ var testdataStreams = []struct {
 	{"xpress4k.wof", "xpress4k", Xpress4K, 50, func() []byte { return textData(6000, 21) }},
 	{"xpress8k.wof", "xpress8k", Xpress8K, 50, func() []byte { return append(textData(5000, 22), randomData(5000, 23)...) }},
 	{"xpress16k.wof", "xpress16k", Xpress16K, 100, func() []byte { return textData(17000, 24) }},
-	{"lzx.wof", "lzx", LZXFormat, 100, func() []byte { return textData(12000, 25) }},
+	{"lzx.wof", "lzx", LZX, 100, func() []byte { return textData(12000, 25) }},
 }
 
 func TestTestdata(t *testing.T) {

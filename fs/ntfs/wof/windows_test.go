@@ -20,7 +20,7 @@ func TestWindowsVectors(t *testing.T) {
 	if dir == "" {
 		t.Skip("WOF_MSXCA_DIR not set (Samba's testdata/compression)")
 	}
-	var d Xpress
+	var d XpressDecoder
 	n := 0
 	for _, sub := range []string{"compressed-huffman", "compressed-more-huffman"} {
 		files, err := filepath.Glob(filepath.Join(dir, sub, "*.lzhuff"))

@@ -51,7 +51,7 @@ type Format uint32
 
 const (
 	Xpress4K  Format = 0
-	LZXFormat Format = 1
+	LZX       Format = 1
 	Xpress8K  Format = 2
 	Xpress16K Format = 3
 )
@@ -60,7 +60,7 @@ func (f Format) String() string {
 	switch f {
 	case Xpress4K:
 		return "XPRESS4K"
-	case LZXFormat:
+	case LZX:
 		return "LZX"
 	case Xpress8K:
 		return "XPRESS8K"
@@ -79,7 +79,7 @@ func (f Format) ChunkSize() int {
 		return 8192
 	case Xpress16K:
 		return 16384
-	case LZXFormat:
+	case LZX:
 		return 32768
 	}
 	return 0
@@ -315,10 +315,10 @@ func (x *Reader) load(c int64) error {
 	}
 	if stored < usize {
 		if x.dec == nil {
-			if x.format == LZXFormat {
-				x.dec = new(LZX)
+			if x.format == LZX {
+				x.dec = new(LZXDecoder)
 			} else {
-				x.dec = new(Xpress)
+				x.dec = new(XpressDecoder)
 			}
 		}
 		if err := x.dec.Decompress(dst, src); err != nil {

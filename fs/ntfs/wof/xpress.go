@@ -23,9 +23,9 @@ const (
 	xpressTableSize = 2566
 )
 
-// Xpress decompresses XPRESS Huffman chunks. The zero value is ready;
+// XpressDecoder decompresses XPRESS Huffman chunks. The zero value is ready;
 // it is not safe for concurrent use.
-type Xpress struct {
+type XpressDecoder struct {
 	table   [xpressTableSize]uint32
 	lens    [xpressSyms]uint8
 	scratch huffScratch
@@ -34,7 +34,7 @@ type Xpress struct {
 
 // Decompress decompresses src, one chunk, into all of dst. Errors name
 // the byte offset in src.
-func (d *Xpress) Decompress(dst, src []byte) error {
+func (d *XpressDecoder) Decompress(dst, src []byte) error {
 	if len(src) < xpressSyms/2 {
 		return fmt.Errorf("xpress: %d bytes, shorter than the 256-byte code length table", len(src))
 	}
