@@ -38,6 +38,7 @@ if [ "$what" != demo ]; then
     [rpmbuild]=rpm [sqlite3]=sqlite3 [gpg]=gpg [db_load]=db5.3-util [db_dump]=db5.3-util
     [virt-inspector]=guestfs-tools [xmllint]=libxml2-utils [depmod]=kmod
     [jq]=jq
+    [/usr/include/wimlib.h]=libwim-dev
   )
 fi
 if [ "$what" = bench ]; then

@@ -99,7 +99,12 @@
 // the compressed stream, which is not the offset of the bytes once
 // decompressed (XPRESS or LZX chunks); Size is the unnamed $DATA's. No
 // ":WofCompressedData" stream entry is reported. Reading such a file
-// through the io/fs API gives zeros: the chunks are not decompressed.
+// through the io/fs API gives its contents: package wof (our own XPRESS
+// Huffman and LZX decoders, checked against wimlib's compressors and
+// decompressors) decompresses the chunks, one at a time; a bad reparse
+// point, chunk table or chunk is a diskerr.FormatError naming the record
+// and the chunk, and a WIMBoot file (WOF provider 1, data in an external
+// WIM) fails to open with wof.ErrWIMBacked, never reading as zeros.
 //
 // Hard links: each name in the Win32 or POSIX namespace is an index entry
 // of its directory, so the file is reported once per path (the names of
@@ -149,5 +154,7 @@
 // Memory: one record buffer per record of the current file, the current
 // directory's index records, a 64 KiB-chunk cache of 8 MiB, the stack of
 // directories still to list, a set of directories listed and one bit per
-// MFT record.
+// MFT record. Reading a system-compressed file adds, per open file, its
+// decoder's tables (about 30 KiB), one chunk (at most 32 KiB) compressed
+// and decompressed, and 1024 chunk table entries.
 package ntfs

@@ -15,6 +15,7 @@ import (
 
 	"github.com/virt-bmap/virt-bmap/internal/diskerr"
 
+	"github.com/virt-bmap/virt-bmap/fs/ntfs/wof"
 	"github.com/virt-bmap/virt-bmap/internal/chunkcache"
 	"github.com/virt-bmap/virt-bmap/internal/fsfile"
 )
@@ -32,7 +33,12 @@ import (
 // $Extend...) are listed, as fls lists them. A file reads as its unnamed
 // $DATA: resident values from the record (update sequence restored),
 // non-resident runs from disk, sparse runs and bytes past the initialized
-// size as zeros, LZNT1-compressed units decompressed. Named streams
+// size as zeros, LZNT1-compressed units decompressed; a
+// system-compressed (WOF) file reads as its WofCompressedData stream
+// decompressed (package wof), and opening one fails when its reparse
+// point or stream is unusable or its data is in an external WIM
+// (WIMBoot), rather than reading as the zeros of its unnamed $DATA.
+// Named streams
 // (ADS) are not exposed. Reparse points (symbolic links, junctions) are
 // not followed and read as what their record holds: there are no
 // symbolic links here, so Lstat is Stat and ReadLink fails with
@@ -74,6 +80,12 @@ type node struct {
 	names    []fileName // its $FILE_NAME attributes
 	off      int64      // the base record's disk offset
 	seq      uint16     // the record's sequence number
+	// A system-compressed file: its WofCompressedData stream (size,
+	// runs or resident value, compression unit) and format, or why it
+	// cannot be read.
+	wofStream *node
+	wofFormat wof.Format
+	wofErr    error
 }
 
 // fileName is one $FILE_NAME attribute of a record.
@@ -91,10 +103,14 @@ func (f *FS) loadNode(n uint64, name string) (*node, error) {
 	}
 	s := &w.slots[0]
 	nd := &node{name: name, rec: n, dir: s.rec.isDir(), off: s.pieces[0].off, seq: s.rec.seq}
-	var bitmap *fileAttr
+	var bitmap, reparse, stream *fileAttr
 	for i := 0; i < w.nattrs; i++ {
 		a := &w.attrs[i]
 		switch {
+		case a.typ == atReparsePoint && a.resident:
+			reparse = a
+		case a.typ == atData && a.name == wofStream:
+			stream = a
 		case a.typ == atStandardInfo && a.resident && a.valueLen >= 16:
 			nd.mtime = filetime(binary.LittleEndian.Uint64(a.value(w)[8:]))
 		case a.typ == atFileName && a.resident && a.valueLen >= 0x42:
@@ -153,8 +169,43 @@ func (f *FS) loadNode(n uint64, name string) (*node, error) {
 	}
 	if nd.dir {
 		nd.size = 0
+	} else if reparse != nil && reparse.valueLen >= 4 && binary.LittleEndian.Uint32(reparse.value(w)) == reparseTagWOF {
+		if err := nd.loadWOF(w, reparse, stream); err != nil {
+			nd.wofErr = &diskerr.FormatError{FS: "ntfs", Off: nd.off, What: fmt.Sprintf("MFT record %d", nd.rec), Err: err}
+		}
 	}
 	return nd, nil
+}
+
+// loadWOF reads a system-compressed file's reparse point and keeps its
+// WofCompressedData stream.
+func (nd *node) loadWOF(w *walker, reparse, stream *fileAttr) error {
+	f, err := wof.ParseReparse(reparse.value(w))
+	if err != nil {
+		return err
+	}
+	if stream == nil {
+		return fmt.Errorf("WOF reparse point without a %s stream", wofStream)
+	}
+	s := &node{name: nd.name + ":" + wofStream, rec: nd.rec, off: nd.off, size: stream.size, initSize: stream.initSize}
+	if stream.resident {
+		s.resident = slices.Clone(stream.value(w))
+		s.size, s.initSize = int64(len(s.resident)), int64(len(s.resident))
+	} else {
+		s.runs = slices.Clone(stream.runs)
+		slices.SortFunc(s.runs, cmpRun)
+		if stream.flags&attrCompressed != 0 {
+			if s.compUnit = stream.compUnit; s.compUnit == 0 {
+				return fmt.Errorf("compressed %s with a compression unit of 0", wofStream)
+			}
+		}
+	}
+	if s.size < 0 || s.initSize < 0 {
+		return fmt.Errorf("%s size %d, initialized %d", wofStream, s.size, s.initSize)
+	}
+	s.initSize = min(s.initSize, s.size)
+	nd.wofStream, nd.wofFormat = s, f
+	return nil
 }
 
 // filetime converts an NTFS time (100 ns since 1601) to a time.Time.
@@ -412,7 +463,45 @@ func (f *FS) ReadDir(name string) ([]iofs.DirEntry, error) {
 }
 
 // contents checks a file's runs and returns a reader of its bytes.
-func (f *FS) contents(n *node) (*dataReader, error) {
+func (f *FS) contents(n *node) (io.ReaderAt, error) {
+	if n.wofErr != nil {
+		return nil, n.wofErr
+	}
+	if n.wofStream != nil {
+		s, err := f.attrData(n.wofStream)
+		if err != nil {
+			return nil, err
+		}
+		r, err := wof.NewReader(s, n.wofStream.size, n.size, n.wofFormat)
+		if err != nil {
+			return nil, &diskerr.FormatError{FS: "ntfs", Off: n.off, What: fmt.Sprintf("MFT record %d %s", n.rec, wofStream), Msg: err.Error()}
+		}
+		return &wofReader{r: r, n: n}, nil
+	}
+	return f.attrData(n)
+}
+
+// wofReader reads a system-compressed file, errors from bad chunks
+// being format errors of its record.
+type wofReader struct {
+	r *wof.Reader
+	n *node
+}
+
+func (c *wofReader) ReadAt(p []byte, off int64) (int, error) {
+	k, err := c.r.ReadAt(p, off)
+	if err != nil && err != io.EOF {
+		var fe *diskerr.FormatError
+		if !errors.As(err, &fe) {
+			err = &diskerr.FormatError{FS: "ntfs", Off: c.n.off, What: fmt.Sprintf("MFT record %d %s", c.n.rec, wofStream), Err: err}
+		}
+	}
+	return k, err
+}
+
+// attrData checks an attribute's runs (n's unnamed $DATA or a stream
+// given as a node) and returns a reader of its bytes.
+func (f *FS) attrData(n *node) (*dataReader, error) {
 	c := &dataReader{f: f, n: n, unitNo: -1}
 	if n.resident != nil || n.size == 0 {
 		return c, nil

@@ -44,8 +44,9 @@
  *                                       XPRESS4K), an unnamed $DATA of SIZE
  *                                       bytes that is all hole, and the
  *                                       named stream WofCompressedData of
- *                                       CSIZE bytes (random here: nothing
- *                                       decodes it)
+ *                                       CSIZE bytes (random here: the map
+ *                                       is tested, reading the file fails;
+ *                                       mkwof.c makes real ones)
  *
  * The volume is opened with compression allowed (as ntfs-3g's
  * "-o compression" option does).
