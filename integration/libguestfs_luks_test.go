@@ -206,9 +206,9 @@ func (l *lgLUKS) noSecret(t *testing.T, what string, outs ...[]byte) {
 
 func lgWrong(pass string) string { return "not " + pass }
 
-// check compares each run's results with ours, and runs ours with a wrong
-// key.
-func (l *lgLUKS) check(t *testing.T, bin string, used map[int]bool) {
+// check compares each run's results with ours (our XML validated against
+// rng with xmllint when both are given), and runs ours with a wrong key.
+func (l *lgLUKS) check(t *testing.T, bin, rng, xmllint string, used map[int]bool) {
 	if l.skip != "" {
 		t.Skip(l.skip)
 	}
@@ -235,6 +235,11 @@ func (l *lgLUKS) check(t *testing.T, bin string, used map[int]bool) {
 			}
 			for _, d := range lgCompare(lgLUKSAllowed, "luks", lg, ours, used) {
 				t.Error(d)
+			}
+			if rng != "" && xmllint != "" {
+				if err := lgValidate(t, xmllint, rng, out); err != nil {
+					t.Errorf("our XML does not validate against virt-inspector.rng: %v", err)
+				}
 			}
 			if keyed == nil {
 				keyed = ours

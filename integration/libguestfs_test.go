@@ -594,7 +594,7 @@ func TestLibguestfsOracle(t *testing.T) {
 		})
 	}
 	luksUsed := map[int]bool{}
-	t.Run("luks", func(t *testing.T) { luks.check(t, bin, luksUsed) })
+	t.Run("luks", func(t *testing.T) { luks.check(t, bin, rng, xmllint, luksUsed) })
 	for i, a := range lgAllowed {
 		if !used[i] && !a.Sometimes && !t.Failed() && !(windowsGuests[a.Guest] && winSkip != "") {
 			t.Errorf("allowance %q on %s matched nothing: libguestfs or we changed, remove it (%s)", a.Key, a.Guest, a.Why)
