@@ -148,7 +148,7 @@ else
 		"/dev/mapper/debian--vg-swap_1 none          swap    sw              0       0"
 	replace "$work/$g-root" /etc/crypttab "sda2_crypt UUID=$uuid none luks,discard"
 	lvmplain "$work/$g-plain" debian-vg LVMtst-0000-0000-0000-0000-0000-dlukpv "$work/$g-root" 8 0b1e5a00-0000-4000-8000-000000000001
-	printf '%s\n' "$pass" | "$here/luks.sh" luks2 "$work/$g-plain" "$work/$g-luks" --uuid "$uuid" \
+	printf '%s\n' "$pass" | bash "$here/luks.sh" luks2 "$work/$g-plain" "$work/$g-luks" --uuid "$uuid" \
 		-c aes-xts-plain64 -s 512 --pbkdf argon2id --pbkdf-memory 32 --pbkdf-force-iterations 4 >/dev/null
 	rm -f "$out/$g.img"
 	bootmib=$(mib "$work/$g-boot") lmib=$(mib "$work/$g-luks")
@@ -185,7 +185,7 @@ else
 	mkfs.ext4 -q -F -b 4096 -U 0b1e6c00-0000-4000-8000-0000000000b1 -L ubuntuboot \
 		-E root_owner=0:0,hash_seed=0b1e6c00-0000-4000-8000-0000000000ff -d "$work/$g-boottree" "$work/$g-boot"
 	lvmplain "$work/$g-plain" vgubuntu LVMtst-0000-0000-0000-0000-0000-ulukpv "$work/$g-root" 8 0b1e5a00-0000-4000-8000-000000000002
-	printf '%s\n' "$pass" | "$here/luks.sh" luks1 "$work/$g-plain" "$work/$g-luks" --uuid "$uuid" \
+	printf '%s\n' "$pass" | bash "$here/luks.sh" luks1 "$work/$g-plain" "$work/$g-luks" --uuid "$uuid" \
 		-c aes-cbc-essiv:sha256 -s 256 --pbkdf pbkdf2 --pbkdf-force-iterations 1000 >/dev/null
 	rm -f "$out/$g.img"
 	bootmib=$(mib "$work/$g-boot") lmib=$(mib "$work/$g-luks")
@@ -203,7 +203,7 @@ part "$out/fedora40.img" 1 "$work/$g-esp"
 part "$out/fedora40.img" 2 "$work/$g-boot"
 part "$out/fedora40.img" 3 "$work/$g-root"
 replace "$work/$g-root" /etc/crypttab "luks-$uuid UUID=$uuid none discard"
-printf '%s\n' "$pass" | "$here/luks.sh" luks2 "$work/$g-root" "$work/$g-luks" --uuid "$uuid" \
+printf '%s\n' "$pass" | bash "$here/luks.sh" luks2 "$work/$g-root" "$work/$g-luks" --uuid "$uuid" \
 	-c aes-xts-plain64 -s 512 --sector-size 4096 --pbkdf argon2i --pbkdf-memory 32 --pbkdf-force-iterations 4 >/dev/null
 esp=C12A7328-F81F-11D2-BA4B-00A0C93EC93B linuxfs=0FC63DAF-8483-4772-8E79-3D69D8477DE4
 lmib=$(mib "$work/$g-luks")
