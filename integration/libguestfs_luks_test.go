@@ -2,11 +2,14 @@ package integration
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -314,4 +317,100 @@ func (l *lgLUKS) checkLocked(t *testing.T, r *lgLUKSRun, out, errb []byte, code 
 			t.Errorf("ours does not say %q:\n%s", want, errb)
 		}
 	}
+}
+
+// TestLUKSGuestsFacts inspects each encrypted guest of luksguests.sh on
+// its own, unlocked with --keys-from-stdin and with --key, and checks what
+// ours finds against the .facts the script wrote (no appliance needed:
+// this runs where libguestfs does not).
+func TestLUKSGuestsFacts(t *testing.T) {
+	for _, tool := range []string{"mkfs.ext4", "sfdisk", "xz"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not found (Debian e2fsprogs, fdisk, xz-utils)", tool)
+		}
+	}
+	dir := t.TempDir()
+	root, bin := lgBinary(t, dir)
+	if out, err := exec.Command("bash", filepath.Join(root, "testimages/guests.sh"), dir).CombinedOutput(); err != nil {
+		t.Fatalf("guests.sh: %v\n%s", err, out)
+	}
+	l := lgLUKSBuild(t, dir)
+	if l.skip != "" {
+		t.Skip(l.skip)
+	}
+	for _, g := range l.guests {
+		// Alone, the guest's disk is /dev/sda: its own facts' names.
+		facts := readGuestFacts(t, filepath.Join(dir, g.name+".facts"))
+		dev := facts["luks_device"][0]
+		for _, c := range []struct {
+			name  string
+			args  []string
+			stdin string
+		}{
+			{"keys-from-stdin", []string{"--keys-from-stdin"}, g.pass + "\n"},
+			{"key", []string{"--key", dev + ":key:" + g.pass}, ""},
+		} {
+			t.Run(g.name+"/"+c.name, func(t *testing.T) {
+				cmd := exec.Command(bin, append(append([]string{"-q", "--json"}, c.args...), "-a", g.img)...)
+				cmd.Stdin = strings.NewReader(c.stdin)
+				var out, errb bytes.Buffer
+				cmd.Stdout, cmd.Stderr = &out, &errb
+				if err := cmd.Run(); err != nil {
+					t.Fatalf("virt-inspector: %v\n%s", err, errb.String())
+				}
+				l.noSecret(t, "virt-inspector "+c.name, out.Bytes(), errb.Bytes())
+				var doc struct {
+					OS []struct {
+						Root, Distro, Hostname, OSInfo string
+						ProductName                    string `json:"product_name"`
+						Major                          int    `json:"major_version"`
+						Minor                          int    `json:"minor_version"`
+						Mountpoints                    []struct{ Device, Mountpoint string }
+						Applications                   []json.RawMessage
+					} `json:"operatingsystems"`
+				}
+				if err := json.Unmarshal(out.Bytes(), &doc); err != nil {
+					t.Fatalf("JSON: %v\n%s", err, out.String())
+				}
+				if len(doc.OS) != 1 {
+					t.Fatalf("%d operating systems found, want 1:\n%s", len(doc.OS), out.String())
+				}
+				o := doc.OS[0]
+				mounts := []string{"/ " + o.Root}
+				var got []string
+				for _, m := range o.Mountpoints {
+					got = append(got, m.Mountpoint+" "+m.Device)
+				}
+				mounts = append(mounts, facts["mount"]...)
+				slices.Sort(mounts)
+				slices.Sort(got)
+				for k, v := range map[string]string{"root": o.Root, "distro": o.Distro, "hostname": o.Hostname,
+					"osinfo": o.OSInfo, "product_name": o.ProductName, "major": strconv.Itoa(o.Major),
+					"minor": strconv.Itoa(o.Minor), "packages": strconv.Itoa(len(o.Applications))} {
+					if w := facts[k]; len(w) != 1 || w[0] != v {
+						t.Errorf("%s = %q, luksguests.sh wrote %q", k, v, w)
+					}
+				}
+				if !slices.Equal(got, mounts) {
+					t.Errorf("mountpoints %q, luksguests.sh wrote %q", got, mounts)
+				}
+			})
+		}
+	}
+}
+
+// readGuestFacts reads a GUEST.facts file: KEY -> its values in order.
+func readGuestFacts(t *testing.T, path string) map[string][]string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string][]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok {
+			m[k] = append(m[k], v)
+		}
+	}
+	return m
 }
