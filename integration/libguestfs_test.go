@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -355,8 +356,9 @@ func lgDpkgParagraph(lg, ours string) bool {
 }
 
 // lgCompare returns the differences between libguestfs' facts and ours
-// that no allowance explains, and marks the allowances used.
-func lgCompare(guest string, lg, ours map[string]string, used map[int]bool) []string {
+// that no allowance of the list explains, and marks the allowances used
+// (by their index in the list).
+func lgCompare(allowed []lgAllowance, guest string, lg, ours map[string]string, used map[int]bool) []string {
 	keys := map[string]bool{}
 	for k := range lg {
 		keys[k] = true
@@ -371,7 +373,7 @@ func lgCompare(guest string, lg, ours map[string]string, used map[int]bool) []st
 			continue
 		}
 		ok := false
-		for i, a := range lgAllowed {
+		for i, a := range allowed {
 			if a.Guest != guest {
 				continue
 			}
@@ -457,6 +459,20 @@ func lgGuestsDir(t *testing.T) (bin, dir, winSkip string) {
 		}
 	}
 	dir = t.TempDir()
+	root, bin := lgBinary(t, dir)
+	if out, err := exec.Command("bash", filepath.Join(root, "testimages/guests.sh"), dir).CombinedOutput(); err != nil {
+		t.Fatalf("guests.sh: %v\n%s", err, out)
+	}
+	winSkip, err := buildWindowsGuests(root, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin, dir, winSkip
+}
+
+// lgBinary builds our virt-inspector into dir; root is the module's.
+func lgBinary(t *testing.T, dir string) (root, bin string) {
+	t.Helper()
 	root, err := filepath.Abs("..")
 	if err != nil {
 		t.Fatal(err)
@@ -467,14 +483,7 @@ func lgGuestsDir(t *testing.T) (bin, dir, winSkip string) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	if out, err := exec.Command("bash", filepath.Join(root, "testimages/guests.sh"), dir).CombinedOutput(); err != nil {
-		t.Fatalf("guests.sh: %v\n%s", err, out)
-	}
-	winSkip, err = buildWindowsGuests(root, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return bin, dir, winSkip
+	return root, bin
 }
 
 // TestLibguestfsOracle runs libguestfs' virt-inspector and ours on each
@@ -488,6 +497,7 @@ func TestLibguestfsOracle(t *testing.T) {
 		}
 	})
 	bin, dir, winSkip := lgGuestsDir(t)
+	luks := lgLUKSBuild(t, dir)
 	rng := lgRNG(t)
 	xmllint, _ := exec.LookPath("xmllint")
 
@@ -534,6 +544,7 @@ func TestLibguestfsOracle(t *testing.T) {
 			run(i, g, 2)
 		}()
 	}
+	luks.start(env, &wg, sem)
 	wg.Wait()
 	for _, i := range alone {
 		run(i, lgGuests[i], 3)
@@ -570,7 +581,7 @@ func TestLibguestfsOracle(t *testing.T) {
 			if apps == 0 {
 				t.Errorf("libguestfs found no applications: the comparison would prove nothing")
 			}
-			for _, d := range lgCompare(g, lg, our, used) {
+			for _, d := range lgCompare(lgAllowed, g, lg, our, used) {
 				t.Error(d)
 			}
 			if rng != "" && xmllint != "" {
@@ -582,21 +593,38 @@ func TestLibguestfsOracle(t *testing.T) {
 			}
 		})
 	}
+	luksUsed := map[int]bool{}
+	t.Run("luks", func(t *testing.T) { luks.check(t, bin, rng, xmllint, luksUsed) })
 	for i, a := range lgAllowed {
 		if !used[i] && !a.Sometimes && !t.Failed() && !(windowsGuests[a.Guest] && winSkip != "") {
 			t.Errorf("allowance %q on %s matched nothing: libguestfs or we changed, remove it (%s)", a.Key, a.Guest, a.Why)
+		}
+	}
+	for i, a := range lgLUKSAllowed {
+		if !luksUsed[i] && !a.Sometimes && !t.Failed() && luks.skip == "" {
+			t.Errorf("allowance %q on the encrypted guests matched nothing: libguestfs or we changed, remove it (%s)", a.Key, a.Why)
 		}
 	}
 }
 
 // lgRun runs libguestfs' virt-inspector on one raw image.
 func lgRun(env []string, img string) (stdout, stderr []byte, err error) {
+	return lgRunArgs(env, "", "--format=raw", "-a", img)
+}
+
+// lgRunArgs runs libguestfs' virt-inspector with the arguments and stdin.
+// It runs in a session of its own, without a controlling terminal: asked
+// for a key it has not been given, it opens /dev/tty, which must fail, not
+// wait for someone at the terminal that runs the tests.
+func lgRunArgs(env []string, stdin string, args ...string) (stdout, stderr []byte, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	var out, errb bytes.Buffer
-	cmd := exec.CommandContext(ctx, "virt-inspector", "--format=raw", "-a", img)
+	cmd := exec.CommandContext(ctx, "virt-inspector", args...)
 	cmd.Env = env
+	cmd.Stdin = strings.NewReader(stdin)
 	cmd.Stdout, cmd.Stderr = &out, &errb
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	err = cmd.Run()
 	return out.Bytes(), errb.Bytes(), err
 }

@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,12 +19,12 @@ const luksPass = "Tr0ub4dor&3"
 
 // luksDisk builds a GPT disk whose second partition is a LUKS container
 // holding an ext4 (4 KiB blocks) of a small Linux-like tree. The
-// container is made by cryptsetup; its payload is written by an encryptor
-// other than ours: qemu's luks driver for LUKS1, cryptsetup's own offline
-// encryption (reencrypt --encrypt) for LUKS2. It returns the disk, the
-// plaintext filesystem (for The Sleuth Kit) and the disk offset of the
-// filesystem's first byte (the partition's start plus the payload offset
-// luksDump gives).
+// container is made by testimages/luks.sh: cryptsetup's header, the payload
+// written by an encryptor other than ours (qemu's luks driver for LUKS1,
+// cryptsetup's own offline encryption, reencrypt --encrypt, for LUKS2). It
+// returns the disk, the plaintext filesystem (for The Sleuth Kit) and the
+// disk offset of the filesystem's first byte (the partition's start plus
+// the payload offset luksDump gives).
 func luksDisk(t *testing.T, dir, version string) (disk, plain string, fsOff int64) {
 	t.Helper()
 	testutil.NeedTools(t, "cryptsetup", "qemu-img", "mkfs.ext4", "sfdisk", "fls", "istat")
@@ -49,38 +48,24 @@ func luksDisk(t *testing.T, dir, version string) (disk, plain string, fsOff int6
 	testutil.Run(t, "", "truncate", "-s", strconv.Itoa(fsSize), plain)
 	testutil.Run(t, "", "mkfs.ext4", "-q", "-F", "-b", "4096", "-d", src, plain)
 
+	// testimages/luks.sh writes the ciphertext with qemu's luks driver
+	// (LUKS1) or cryptsetup's offline encryption (LUKS2) and prints the
+	// payload offset.
 	container := filepath.Join(dir, "container")
-	cheap := []string{"--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000"}
-	switch version {
-	case "luks1":
-		testutil.Run(t, "", "truncate", "-s", strconv.Itoa(fsSize+2<<20), container)
-		testutil.Run(t, luksPass, "cryptsetup", append([]string{"luksFormat", "--type", "luks1", "--batch-mode",
-			"--key-file", "-", "-c", "aes-xts-plain64", "-s", "512"}, append(cheap, container)...)...)
-		testutil.Run(t, "", "qemu-img", "convert", "-n", "--object", "secret,id=sec0,data="+luksPass,
-			"-f", "raw", plain, "--target-image-opts", "driver=luks,key-secret=sec0,file.filename="+container)
-	case "luks2":
-		b, err := os.ReadFile(plain)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b = append(b, make([]byte, 16<<20)...) // room for the header: reencrypt shifts the data
-		if err := os.WriteFile(container, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		testutil.Run(t, luksPass, "cryptsetup", append([]string{"reencrypt", "--encrypt", "--type", "luks2",
-			"--batch-mode", "--key-file", "-", "--reduce-device-size", "16M", "--sector-size", "4096",
-			"-c", "aes-xts-plain64"}, append(cheap, container)...)...)
+	args := []string{"../testimages/luks.sh", version, plain, container, "-c", "aes-xts-plain64",
+		"--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000"}
+	if version == "luks1" {
+		args = append(args, "-s", "512")
+	} else {
+		args = append(args, "--sector-size", "4096")
 	}
-	dump := testutil.Run(t, "", "cryptsetup", "luksDump", container)
-	payload := int64(-1)
-	if m := regexp.MustCompile(`(?m)^Payload offset:\s+(\d+)`).FindStringSubmatch(dump); m != nil {
-		n, _ := strconv.ParseInt(m[1], 10, 64)
-		payload = n * 512 // LUKS1: sectors
-	} else if m := regexp.MustCompile(`(?m)^\s+offset:\s+(\d+) \[bytes\]`).FindStringSubmatch(dump); m != nil {
-		payload, _ = strconv.ParseInt(m[1], 10, 64) // LUKS2: the data segment's offset
+	out := strings.Fields(testutil.Run(t, luksPass+"\n", "bash", args...))
+	if len(out) == 0 {
+		t.Fatal("luks.sh printed no payload offset")
 	}
-	if payload < 0 {
-		t.Fatalf("no payload offset in luksDump:\n%s", dump)
+	payload, err := strconv.ParseInt(out[len(out)-1], 10, 64)
+	if err != nil {
+		t.Fatalf("luks.sh: payload offset: %v", err)
 	}
 
 	st, err := os.Stat(container)

@@ -37,6 +37,7 @@ if [ "$what" != demo ]; then
     [chromium]=chromium
     [rpmbuild]=rpm [sqlite3]=sqlite3 [gpg]=gpg [db_load]=db5.3-util [db_dump]=db5.3-util
     [virt-inspector]=guestfs-tools [xmllint]=libxml2-utils [depmod]=kmod
+    [libguestfs-test-tool]=libguestfs-tools
     [jq]=jq
     [/usr/include/wimlib.h]=libwim-dev
   )

@@ -20,13 +20,12 @@
 #                    DISK:OFF[,DISK:OFF...]" (bytes; DISK 1-based; one
 #                    DISK:OFF per stripe, the disk offset of its first byte)
 #
-# The kernel's device-mapper is not needed and never touched: pvcreate,
-# vgcreate and lvcreate run with --driverloaded n (activation disabled) on
-# loop devices of the partitions (losetup -o/--sizelimit), with a private
-# lvm.conf (no backups, no udev, only our devices). Filesystems are made as
-# files (mkfs.ext4 -d) and written into the disks at the offsets lvs reports
-# for each segment (each stripe chunk for a striped LV). Loop devices are
-# detached on every exit (trap).
+# The kernel's device-mapper is not needed and never touched: lvmlib.sh
+# runs lvm2 with activation disabled on loop devices of the partitions,
+# with a private lvm.conf; filesystems are made as files (mkfs.ext4 -d) and
+# written into the disks at the offsets lvs reports for each segment (each
+# stripe chunk for a striped LV). Loop devices are detached on every exit
+# (trap).
 #
 # PV UUIDs are fixed (pvcreate --uuid); VG and LV UUIDs and the metadata's
 # creation time and host are lvm2's own, so the images are not byte-identical
@@ -53,48 +52,11 @@ export LC_ALL=C TZ=UTC
 export SOURCE_DATE_EPOCH=1700000000
 export E2FSPROGS_FAKE_TIME=$SOURCE_DATE_EPOCH
 export MKE2FS_CONFIG=/etc/mke2fs.conf
-export LVM_SUPPRESS_FD_WARNINGS=1
 
 work=$(mktemp -d /tmp/virt-bmap-lvm.XXXXXX)
-loops=()
-cleanup() {
-	local l
-	for l in "${loops[@]}"; do
-		losetup -d "$l" 2>/dev/null || true
-	done
-	rm -rf "$work"
-}
-trap cleanup EXIT
-
-mkdir -p "$work/etc" "$work/run"
-cat >"$work/etc/lvm.conf" <<EOF
-devices { obtain_device_list_from_udev = 0 external_device_info_source = "none" use_devicesfile = 0 }
-activation { udev_sync = 0 udev_rules = 0 monitoring = 0 }
-global { locking_dir = "$work/run" event_activation = 0 }
-backup { backup = 0 archive = 0 }
-EOF
-export LVM_SYSTEM_DIR=$work/etc
-
-devs=() # the loop devices lvm may look at (--devices)
-lvm_() { # lvm_ CMD ARGS...: an lvm command restricted to our devices
-	local cmd=$1 d args=()
-	shift
-	for d in "${devs[@]}"; do args+=(--devices "$d"); done
-	"$cmd" --driverloaded n "${args[@]}" "$@" 2> >(grep -v -e 'Activation disabled' -e 'not zeroed' -e 'NOT backed up' >&2)
-}
-
-# loop IMG DISKNO OFFSET SIZE: a loop device over part of an image, in $L
-# (not echoed: a $(...) subshell would lose the trap's list); records which
-# disk and offset it stands for.
-declare -A loopdisk loopoff
-L=
-loop() {
-	L=$(losetup -f --show -o "$3" --sizelimit "$4" "$1")
-	loops+=("$L")
-	devs+=("$L")
-	loopdisk[$L]=$2
-	loopoff[$L]=$3
-}
+. "$(dirname "${BASH_SOURCE[0]}")/lvmlib.sh"
+trap 'lvm_cleanup; rm -rf "$work"' EXIT
+lvm_setup
 
 text() {
 	(
@@ -108,59 +70,6 @@ mkfs_file() {
 	find "$3" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 	rm -f "$1"
 	mkfs.ext4 -q -F -b 1024 -U "$4" -L "$5" -E "root_owner=0:0,hash_seed=$4" -d "$3" "$1" "$2" >/dev/null
-}
-
-# segments VG LV: "LV_START LEN STRIPES STRIPE_SIZE DEV:PE_FIRST-PE_LAST..." per segment
-segments() {
-	lvm_ lvs --segments --noheadings --nosuffix --units b --separator ' ' \
-		-o seg_start,seg_size,stripes,stripe_size,seg_pe_ranges "$1/$2" | sed 's/^ *//'
-}
-
-# record VG LV FSIMG OUT.lvs: write the LV's segments (in disk offsets) to
-# the .lvs file and copy the filesystem FSIMG into the disk(s) through them.
-# IMGS[disk] is the image file of each disk.
-declare -A IMGS
-record() {
-	local vg=$1 lv=$2 fsimg=$3 lvsfile=$4
-	local ext pestart
-	ext=$(lvm_ vgs --noheadings --nosuffix --units b -o vg_extent_size "$vg" | tr -d ' ')
-	segments "$vg" "$lv" | while read -r start len nstripes ssize ranges; do
-		local areas=() r dev first disk off
-		for r in ${ranges//,/ }; do
-			dev=${r%%:*}
-			first=${r#*:}
-			first=${first%-*}
-			pestart=$(lvm_ pvs --noheadings --nosuffix --units b -o pe_start "$dev" | tr -d ' ')
-			disk=${loopdisk[$dev]}
-			off=$((loopoff[$dev] + pestart + first * ext))
-			areas+=("$disk:$off")
-		done
-		echo "$vg $lv $start $len $nstripes $ssize $(
-			IFS=,
-			echo "${areas[*]}"
-		)" >>"$lvsfile"
-		[ -n "$fsimg" ] || continue
-		if [ "$nstripes" = 1 ]; then
-			dd if="$fsimg" of="${IMGS[${areas[0]%%:*}]}" iflag=skip_bytes,count_bytes oflag=seek_bytes \
-				skip="$start" count="$len" seek="${areas[0]#*:}" bs=1M conv=notrunc status=none
-		else
-			local k chunks=$((len / ssize)) a row
-			for ((k = 0; k < chunks; k++)); do
-				a=${areas[k % nstripes]}
-				row=$((k / nstripes))
-				dd if="$fsimg" of="${IMGS[${a%%:*}]}" iflag=skip_bytes,count_bytes oflag=seek_bytes \
-					skip=$((start + k * ssize)) count="$ssize" seek=$((${a#*:} + row * ssize)) bs="$ssize" \
-					conv=notrunc status=none
-			done
-		fi
-	done
-}
-
-detach() {
-	local l
-	for l in "${loops[@]}"; do losetup -d "$l" 2>/dev/null || true; done
-	loops=()
-	devs=()
 }
 
 # --- lvm-linear.img --------------------------------------------------------

@@ -60,13 +60,18 @@ a device the guest does not have) are printed on standard error as
 warnings, at most 5 of each kind per device (-v prints all). Devices that
 could not be read at all (a filesystem that is recognised but cannot be
 opened, an encrypted LUKS volume without a key) are listed on standard
-error after the output, even with -q, and in the JSON form's "problems";
-the facts come from the rest of the disks.
+error after the output, even with -q and also when no operating system
+is found, and in the JSON form's "problems"; the facts come from the rest
+of the disks.
 
 Encrypted disks (LUKS1 and LUKS2, also with LVM inside, as the Debian,
 Ubuntu and Fedora installers make them) are read once unlocked with
 --key or --keys-from-stdin; without a key the container is listed as a
-problem ("encrypted volume ...: locked").
+problem ("/dev/sda2: encrypted volume (LUKS UUID): LUKS container: locked
+(no key given)"), and when the OS was inside, the exit status is 1. A
+wrong key leaves that container locked (exit status 4 if an OS was found
+elsewhere). The names are libguestfs': /dev/mapper/luks-UUID for the
+unlocked container, /dev/VG/LV for the logical volumes inside.
 
 # EXIT STATUS
 

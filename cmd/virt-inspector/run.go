@@ -208,20 +208,31 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 	}
 	if len(res.OperatingSystems) == 0 {
-		fmt.Fprintf(stderr, "%s: no operating system was found on the disk(s)\n", prog)
+		// What could not be read may be where the OS is: a LUKS volume
+		// without its key is the usual case, so it is said here too.
+		if len(res.Problems) > 0 {
+			fmt.Fprintf(stderr, "%s: no operating system was found on the disk(s); these devices could not be read:\n", prog)
+			printProblems(stderr, res.Problems)
+		} else {
+			fmt.Fprintf(stderr, "%s: no operating system was found on the disk(s)\n", prog)
+		}
 		return max(status, statusError)
 	}
 	if len(res.Problems) > 0 {
 		// Said even with -q, as virt-bmap does.
 		fmt.Fprintf(stderr, "%s: part of the disks could not be read; the facts come from the rest:\n", prog)
-		for _, p := range res.Problems {
-			fmt.Fprintf(stderr, "  %s: %s\n", p.Device, p.Reason)
-		}
+		printProblems(stderr, res.Problems)
 		if status == statusOK {
 			return statusDamaged
 		}
 	}
 	return status
+}
+
+func printProblems(w io.Writer, problems []inspect.Problem) {
+	for _, p := range problems {
+		fmt.Fprintf(w, "  %s: %s\n", p.Device, p.Reason)
+	}
 }
 
 func writeJSON(w io.Writer, res *inspect.Result) error {

@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/virt-bmap/virt-bmap/inspect"
+	"github.com/virt-bmap/virt-bmap/internal/testutil"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -290,5 +291,34 @@ func TestFormatMismatch(t *testing.T) {
 	_, stderr, code := runCmd(t, "--format", "xz", "-a", filepath.Join(dir, "arch.img"))
 	if code != 1 || !strings.Contains(stderr, "read as xz (--format), but its content looks like raw") {
 		t.Errorf("exit %d, stderr %q", code, stderr)
+	}
+}
+
+// TestLockedNoOS: a disk that is only a LUKS container (cryptsetup's
+// header) and no key: no operating system is found, exit status 1, and
+// standard error says which encrypted volume stayed locked, also with -q
+// (before, the problems were listed only when an OS was found, so an
+// encrypted disk without its key got only "no operating system").
+func TestLockedNoOS(t *testing.T) {
+	testutil.NeedTools(t, "cryptsetup")
+	const uuid = "0b1e1c00-0000-4000-8000-0000000000aa"
+	img := filepath.Join(t.TempDir(), "locked.img")
+	if err := os.WriteFile(img, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(img, 3<<20); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Run(t, "a passphrase", "cryptsetup", "luksFormat", "--batch-mode", "--key-file", "-", "--type", "luks1",
+		"--pbkdf-force-iterations", "1000", "--uuid", uuid, img)
+	for _, args := range [][]string{{"-q", "-a", img}, {"-q", "--json", "-a", img}} {
+		out, stderr, code := runCmd(t, args...)
+		want := "/dev/sda: encrypted volume (LUKS " + uuid + "): LUKS container: locked (no key given)"
+		if code != 1 || !strings.Contains(stderr, "no operating system was found") || !strings.Contains(stderr, want) {
+			t.Errorf("%v: exit %d, stderr %q; want 1, no operating system and %q", args, code, stderr, want)
+		}
+		if strings.Contains(out, "<operatingsystem>") || strings.Contains(out, `"root"`) {
+			t.Errorf("%v: an operating system in the output:\n%s", args, out)
+		}
 	}
 }
