@@ -3,8 +3,13 @@ package bmap
 // Builder collects the disks and objects of a map. The zero value is not
 // ready for use; call NewBuilder.
 type Builder struct {
-	disks   []Disk
+	disks []Disk
+	// objects are the objects up to the last Map; those added since are
+	// in chunks of objChunk (the last one being filled), joined to
+	// objects by the next Map: a million objects grown by append cost
+	// five times their size in copies and garbage, chunks cost it twice.
 	objects []Object
+	chunks  [][]Object
 	// ext is the current chunk the objects' extents are copied into, so
 	// that a map of 100,000 extents costs a few allocations rather than one
 	// per object.
@@ -14,6 +19,9 @@ type Builder struct {
 
 // extChunk is the number of extents allocated at once.
 const extChunk = 4096
+
+// objChunk is the number of objects allocated at once.
+const objChunk = 4096
 
 // NewBuilder returns an empty builder.
 func NewBuilder() *Builder { return &Builder{} }
@@ -47,7 +55,11 @@ func (b *Builder) Add(o Object) {
 		exts = b.ext[start:len(b.ext):len(b.ext)]
 	}
 	o.Extents = exts
-	b.objects = append(b.objects, o)
+	if k := len(b.chunks); k == 0 || len(b.chunks[k-1]) == cap(b.chunks[k-1]) {
+		b.chunks = append(b.chunks, make([]Object, 0, objChunk))
+	}
+	k := len(b.chunks) - 1
+	b.chunks[k] = append(b.chunks[k], o)
 }
 
 // AddVolume records how one device was mapped.
@@ -55,8 +67,21 @@ func (b *Builder) AddVolume(v Volume) { b.volumes = append(b.volumes, v) }
 
 // Map returns the map built so far: the disks and the objects in the order
 // they were added. Objects added later do not change a Map already
-// returned.
+// returned. A call after objects were added copies every object into one
+// new slice: call it when the map is complete, not after every Add.
 func (b *Builder) Map() *Map {
+	if len(b.chunks) > 0 {
+		n := len(b.objects)
+		for _, c := range b.chunks {
+			n += len(c)
+		}
+		all := make([]Object, 0, n)
+		all = append(all, b.objects...)
+		for _, c := range b.chunks {
+			all = append(all, c...)
+		}
+		b.objects, b.chunks = all, nil
+	}
 	return &Map{
 		Disks:   b.disks[:len(b.disks):len(b.disks)],
 		Objects: b.objects[:len(b.objects):len(b.objects)],
