@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"cmp"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -127,13 +128,16 @@ func WriteText(w io.Writer, m *Map) error {
 	// order of a segment's lines) and finds the objects of one key, with
 	// no hash map: on a map of a million objects, a map keyed by the
 	// names cost more than the sort, every lookup a cache miss.
-	nspans := 0
+	nspans, ntext := 0, 0
 	for i := range m.Objects {
-		nspans += len(m.Objects[i].Extents)
+		if o := &m.Objects[i]; len(o.Extents) > 0 {
+			nspans += len(o.Extents)
+			ntext += 3 + len(o.Device) + len(o.Path) // escapes may add a little
+		}
 	}
 	var (
 		objs  = make([]int32, 0, len(m.Objects))   // the objects with extents
-		sfx   []byte                               // the text of every objs[k], back to back
+		sfx   = make([]byte, 0, ntext)             // the text of every objs[k], back to back
 		sfxAt = make([]int32, 1, len(m.Objects)+1) // objs[k]'s text is sfx[sfxAt[k]:sfxAt[k+1]]
 	)
 	for i := range m.Objects {
@@ -160,23 +164,50 @@ func WriteText(w io.Writer, m *Map) error {
 		sfxAt = append(sfxAt, int32(len(sfx)))
 	}
 	objText := func(k int32) []byte { return sfx[sfxAt[k]:sfxAt[k+1]] }
-	perm := make([]int32, len(objs))
-	for k := range perm {
-		perm[k] = int32(k)
+	// Sort by the first 24 bytes of the texts as integers (big-endian,
+	// zero-padded: the same order as bytes.Compare, which settles ties),
+	// kept beside the index: the comparisons of the sort then rarely
+	// leave this array for the texts, scattered over sfx.
+	type sortKey struct {
+		p0, p1, p2 uint64
+		k          int32
 	}
-	slices.SortFunc(perm, func(a, b int32) int {
-		if c := bytes.Compare(objText(a), objText(b)); c != 0 {
+	keyOf := func(t []byte) (p [3]uint64) {
+		var b [24]byte
+		copy(b[:], t)
+		for i := range p {
+			p[i] = binary.BigEndian.Uint64(b[8*i:])
+		}
+		return p
+	}
+	perm := make([]sortKey, len(objs))
+	for k := range perm {
+		p := keyOf(objText(int32(k)))
+		perm[k] = sortKey{p[0], p[1], p[2], int32(k)}
+	}
+	slices.SortFunc(perm, func(a, b sortKey) int {
+		if c := cmp.Compare(a.p0, b.p0); c != 0 {
 			return c
 		}
-		return cmp.Compare(m.Objects[objs[a]].Disk, m.Objects[objs[b]].Disk)
+		if c := cmp.Compare(a.p1, b.p1); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.p2, b.p2); c != 0 {
+			return c
+		}
+		if c := bytes.Compare(objText(a.k), objText(b.k)); c != 0 {
+			return c
+		}
+		return cmp.Compare(m.Objects[objs[a.k]].Disk, m.Objects[objs[b.k]].Disk)
 	})
 	// id: the rank of an object's key among the distinct keys; equal keys
 	// (text and disk) are neighbours in perm. first[id] is one object of
 	// the key, for its text.
 	idOf := make([]int32, len(objs))
 	var first []int32
-	for p, k := range perm {
-		if p == 0 || m.Objects[objs[k]].Disk != m.Objects[objs[perm[p-1]]].Disk || !bytes.Equal(objText(k), objText(perm[p-1])) {
+	for p, pk := range perm {
+		k := pk.k
+		if p == 0 || m.Objects[objs[k]].Disk != m.Objects[objs[perm[p-1].k]].Disk || !bytes.Equal(objText(k), objText(perm[p-1].k)) {
 			first = append(first, k)
 		}
 		idOf[k] = int32(len(first) - 1)
