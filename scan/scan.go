@@ -218,6 +218,12 @@ func (s *scanner) add(o bmap.Object) {
 	}
 }
 
+// objectsHinter is a walker that can guess, from its filesystem's
+// counts, about how many objects its Walk reports (fs/ext: the inodes in
+// use; fs/ntfs: the MFT's records), so that the builder makes room for
+// them at once.
+type objectsHinter interface{ ObjectsHint() int64 }
+
 // openFS opens a filesystem for walking; tests replace it.
 var openFS = registry.Open
 
@@ -371,6 +377,11 @@ func (s *scanner) walk(sum Summary, d *volume.Device) (out Summary) {
 	}
 	if info := w.Info(); info.Label != "" {
 		sum.Label = info.Label
+	}
+	if h, ok := w.(objectsHinter); ok {
+		// At most one object per 4 KiB of the device, whatever a
+		// damaged superblock claims: the room is allocated at once.
+		s.b.Grow(int(min(h.ObjectsHint(), d.Size/4096, 1<<26)))
 	}
 	if s.perDisk == nil {
 		s.perDisk = map[int][]bmap.Extent{}
