@@ -69,3 +69,44 @@ func TestBuilderChunks(t *testing.T) {
 		}
 	}
 }
+
+// TestBuilderGrow adds objects around Grow and Map calls (a guess too
+// small, too big, after a Map, with chunks pending) and checks that every
+// Map holds the objects added before it, in order, and that a Map is not
+// changed by what is added later.
+func TestBuilderGrow(t *testing.T) {
+	b := NewBuilder()
+	next := 0
+	add := func(n int) {
+		for range n {
+			b.Add(Object{Disk: 1, Kind: KindFile, Device: "/dev/sda", Inode: uint64(next), Extents: []Extent{{Off: int64(next), Len: 1}}})
+			next++
+		}
+	}
+	check := func(m *Map, n int) {
+		t.Helper()
+		if len(m.Objects) != n {
+			t.Fatalf("map of %d objects, want %d", len(m.Objects), n)
+		}
+		for i, o := range m.Objects {
+			if o.Inode != uint64(i) || len(o.Extents) != 1 || o.Extents[0].Off != int64(i) {
+				t.Fatalf("object %d is %+v", i, o)
+			}
+		}
+	}
+	add(3)               // in a chunk
+	b.Grow(10)           // joined, with room for 10
+	add(5)               // in the room
+	m1 := b.Map()        // no copy
+	add(objChunk + 7)    // the rest of the room, then chunks
+	b.Grow(-1)           // ignored
+	m2 := b.Map()        // joined
+	b.Grow(2 * objChunk) // room again
+	add(objChunk)        //
+	b.Grow(1)            // enough room: nothing to do
+	add(objChunk + 1)    // past the room: a chunk
+	m3 := b.Map()
+	check(m1, 8)
+	check(m2, 8+objChunk+7)
+	check(m3, next)
+}

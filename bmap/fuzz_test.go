@@ -24,6 +24,13 @@ func exercise(t *testing.T, m *Map) {
 	if _, err := ReadJSON(bytes.NewReader(js.Bytes())); err != nil {
 		t.Fatalf("re-reading the JSON: %v\n%s", err, js.Bytes())
 	}
+	var str jsonStrings // the hand-written object encoder against encoding/json
+	for i := range m.Objects {
+		got, err := appendObjectJSON(nil, &m.Objects[i], &str)
+		if want := reflectObjectJSON(t, &m.Objects[i]); err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("object %d: appendObjectJSON %s (%v), encoding/json %s", i, got, err, want)
+		}
+	}
 	ix := NewIndex(m)
 	var dst []Hit
 	for _, o := range m.Objects {

@@ -3,6 +3,8 @@ package bmap
 import (
 	"bufio"
 	"bytes"
+	"cmp"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -121,15 +123,22 @@ func unescape(s string) string {
 // the form cannot hold (bad disk index, kind or device) or an extent with
 // a negative offset or length; empty extents are skipped.
 func WriteText(w io.Writer, m *Map) error {
-	nspans := 0
+	// Each object with extents gets its text "TYPE DEVICE PATH"; the
+	// objects are then sorted by (text, disk), which both ranks them (the
+	// order of a segment's lines) and finds the objects of one key, with
+	// no hash map: on a map of a million objects, a map keyed by the
+	// names cost more than the sort, every lookup a cache miss.
+	nspans, ntext := 0, 0
 	for i := range m.Objects {
-		nspans += len(m.Objects[i].Extents)
+		if o := &m.Objects[i]; len(o.Extents) > 0 {
+			nspans += len(o.Extents)
+			ntext += 3 + len(o.Device) + len(o.Path) // escapes may add a little
+		}
 	}
-	keys := make(map[textKey]int32, len(m.Objects))
 	var (
-		sfx   []byte                               // "TYPE DEVICE PATH" of every key, back to back
-		sfxAt = make([]int32, 1, len(m.Objects)+1) // key i's text is sfx[sfxAt[i]:sfxAt[i+1]]
-		spans = make([]span, 0, nspans)
+		objs  = make([]int32, 0, len(m.Objects))   // the objects with extents
+		sfx   = make([]byte, 0, ntext)             // the text of every objs[k], back to back
+		sfxAt = make([]int32, 1, len(m.Objects)+1) // objs[k]'s text is sfx[sfxAt[k]:sfxAt[k+1]]
 	)
 	for i := range m.Objects {
 		o := &m.Objects[i]
@@ -139,41 +148,86 @@ func WriteText(w io.Writer, m *Map) error {
 		if err := checkObject(o); err != nil {
 			return fmt.Errorf("bmap: object %d (%s): %w", i, label(o), err)
 		}
-		k := textKey{o.Disk, o.Kind, o.Device, o.Path}
-		id, ok := keys[k]
-		if !ok {
-			id = int32(len(keys))
-			keys[k] = id
-			sfx = append(sfx, byte(o.Kind), ' ')
-			sfx = append(sfx, o.Device...)
-			if o.Path != "" {
-				sfx = append(sfx, ' ')
-				sfx = appendEscaped(sfx, o.Path)
-			}
-			sfxAt = append(sfxAt, int32(len(sfx)))
-		}
 		for j, e := range o.Extents {
-			if e.Len == 0 {
-				continue
-			}
-			if !validExtent(e) {
+			if e.Len != 0 && !validExtent(e) {
 				return fmt.Errorf("bmap: object %d (%s) extent %d: bad range offset %d length %d",
 					i, label(o), j, e.Off, e.Len)
 			}
-			spans = append(spans, span{off: e.Off, end: e.End(), disk: int32(o.Disk), id: id, obj: int32(i), ext: int32(j)})
+		}
+		objs = append(objs, int32(i))
+		sfx = append(sfx, byte(o.Kind), ' ')
+		sfx = append(sfx, o.Device...)
+		if o.Path != "" {
+			sfx = append(sfx, ' ')
+			sfx = appendEscaped(sfx, o.Path)
+		}
+		sfxAt = append(sfxAt, int32(len(sfx)))
+	}
+	objText := func(k int32) []byte { return sfx[sfxAt[k]:sfxAt[k+1]] }
+	// Sort by the first 24 bytes of the texts as integers (big-endian,
+	// zero-padded: the same order as bytes.Compare, which settles ties),
+	// kept beside the index: the comparisons of the sort then rarely
+	// leave this array for the texts, scattered over sfx.
+	type sortKey struct {
+		p0, p1, p2 uint64
+		k          int32
+	}
+	keyOf := func(t []byte) (p [3]uint64) {
+		var b [24]byte
+		copy(b[:], t)
+		for i := range p {
+			p[i] = binary.BigEndian.Uint64(b[8*i:])
+		}
+		return p
+	}
+	perm := make([]sortKey, len(objs))
+	for k := range perm {
+		p := keyOf(objText(int32(k)))
+		perm[k] = sortKey{p[0], p[1], p[2], int32(k)}
+	}
+	slices.SortFunc(perm, func(a, b sortKey) int {
+		if c := cmp.Compare(a.p0, b.p0); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.p1, b.p1); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.p2, b.p2); c != 0 {
+			return c
+		}
+		if c := bytes.Compare(objText(a.k), objText(b.k)); c != 0 {
+			return c
+		}
+		return cmp.Compare(m.Objects[objs[a.k]].Disk, m.Objects[objs[b.k]].Disk)
+	})
+	// id: the rank of an object's key among the distinct keys; equal keys
+	// (text and disk) are neighbours in perm. first[id] is one object of
+	// the key, for its text.
+	idOf := make([]int32, len(objs))
+	var first []int32
+	for p, pk := range perm {
+		k := pk.k
+		if p == 0 || m.Objects[objs[k]].Disk != m.Objects[objs[perm[p-1].k]].Disk || !bytes.Equal(objText(k), objText(perm[p-1].k)) {
+			first = append(first, k)
+		}
+		idOf[k] = int32(len(first) - 1)
+	}
+	perm = nil
+	nid := len(first)
+	text := func(id int32) []byte { return objText(first[id]) }
+	rank := make([]int32, nid) // the ids are ranks already
+	for i := range rank {
+		rank[i] = int32(i)
+	}
+	spans := make([]span, 0, nspans)
+	for k, i := range objs {
+		for j, e := range m.Objects[i].Extents {
+			if e.Len != 0 {
+				spans = append(spans, span{off: e.Off, end: e.End(), disk: int32(m.Objects[i].Disk), id: idOf[k], obj: i, ext: int32(j)})
+			}
 		}
 	}
-	nid := len(keys)
-	text := func(id int32) []byte { return sfx[sfxAt[id]:sfxAt[id+1]] }
-	order := make([]int32, nid)
-	for i := range order {
-		order[i] = int32(i)
-	}
-	slices.SortFunc(order, func(a, b int32) int { return bytes.Compare(text(a), text(b)) })
-	rank := make([]int32, nid)
-	for r, id := range order {
-		rank[id] = int32(r)
-	}
+	idOf = nil
 
 	bw := bufio.NewWriterSize(w, 64<<10)
 	buf := make([]byte, 0, 64)

@@ -301,3 +301,39 @@ func TestWriteErrors(t *testing.T) {
 		t.Errorf("WriteJSON: %v", err)
 	}
 }
+
+// TestWriteTextDeviceOrder checks the order of a segment's lines when
+// devices are prefixes of one another, paths are absent or tie for many
+// bytes, and (second case) a device holds a control character, which
+// sorts before the space that ends a device: against bruteText.
+func TestWriteTextDeviceOrder(t *testing.T) {
+	for _, devs := range [][]string{
+		{"/dev/sda1", "/dev/sda10", "/dev/sda1x", "/dev/sda", "/dev/sdb1", "/dev/sda1\u00e9"},
+		{"/dev/sda1", "/dev/sda1\x01", "/dev/sda1\x1f", "/dev/sda", "/dev/sda10"},
+	} {
+		r := rand.New(rand.NewPCG(3, uint64(len(devs))))
+		for round := range 100 {
+			b := NewBuilder()
+			b.AddDisk(Disk{Index: 1, Device: "/dev/sda", Size: 1 << 12})
+			for range 1 + r.IntN(40) {
+				o := Object{Disk: 1, Kind: allKinds[r.IntN(len(allKinds))], Device: devs[r.IntN(len(devs))]}
+				switch r.IntN(4) {
+				case 0: // no path
+				case 1:
+					o.Path = "/a/long/shared/directory/name/f" + fmt.Sprint(r.IntN(5))
+				case 2:
+					o.Path = "/a/long/shared/directory/name/f" + fmt.Sprint(r.IntN(5)) + "\x00x"
+				default:
+					o.Path = fmt.Sprint("/", r.IntN(3))
+				}
+				off := int64(r.IntN(1 << 11))
+				o.Extents = []Extent{{Off: off, Len: 1 + int64(r.IntN(1<<10)), FileOff: -1, Role: RoleMeta}}
+				b.Add(o)
+			}
+			m := b.Map()
+			if got, want := writeText(t, m), bruteText(m); got != want {
+				t.Fatalf("devices %q, round %d:\n--- sweep\n%s--- brute force\n%s", devs, round, got, want)
+			}
+		}
+	}
+}

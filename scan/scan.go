@@ -218,6 +218,12 @@ func (s *scanner) add(o bmap.Object) {
 	}
 }
 
+// objectsHinter is a walker that can guess, from its filesystem's
+// counts, about how many objects its Walk reports (fs/ext: the inodes in
+// use; fs/ntfs: the MFT's records), so that the builder makes room for
+// them at once.
+type objectsHinter interface{ ObjectsHint() int64 }
+
 // openFS opens a filesystem for walking; tests replace it.
 var openFS = registry.Open
 
@@ -372,6 +378,11 @@ func (s *scanner) walk(sum Summary, d *volume.Device) (out Summary) {
 	if info := w.Info(); info.Label != "" {
 		sum.Label = info.Label
 	}
+	if h, ok := w.(objectsHinter); ok {
+		// At most one object per 4 KiB of the device, whatever a
+		// damaged superblock claims: the room is allocated at once.
+		s.b.Grow(int(min(h.ObjectsHint(), d.Size/4096, 1<<26)))
+	}
 	if s.perDisk == nil {
 		s.perDisk = map[int][]bmap.Extent{}
 	}
@@ -382,10 +393,29 @@ func (s *scanner) walk(sum Summary, d *volume.Device) (out Summary) {
 	// and the first few named.
 	var cutOff int
 	var cutNames []string
+	// x is the extent being mapped and pos the device offset of its next
+	// piece (Map goes in device order); put, made once rather than once
+	// per extent, files each piece under its disk.
+	var x bmap.Extent
+	var pos int64
+	put := func(disk int, off, n int64) error {
+		y := x
+		if x.FileOff >= 0 {
+			y.FileOff = x.FileOff + (pos - x.Off)
+		}
+		pos += n
+		y.Off, y.Len = off, n
+		if !slices.Contains(disks, disk) {
+			disks = append(disks, disk)
+		}
+		s.perDisk[disk] = append(s.perDisk[disk], y)
+		sum.Bytes += n
+		return nil
+	}
 	err = w.Walk(func(e fs.Entry) error {
 		disks = disks[:0]
 		cut := false
-		for _, x := range e.Extents {
+		for _, x = range e.Extents {
 			// Clamp to the device: a walker reports what its filesystem
 			// says, and the filesystem may claim more than the device
 			// holds.
@@ -399,21 +429,8 @@ func (s *scanner) walk(sum Summary, d *volume.Device) (out Summary) {
 				continue
 			}
 			x.Len = min(x.Len, d.Size-x.Off)
-			pos := x.Off // device offset of the next piece: Map goes in device order
-			err := d.Map(x.Off, x.Len, func(disk int, off, n int64) error {
-				y := x
-				if x.FileOff >= 0 {
-					y.FileOff = x.FileOff + (pos - x.Off)
-				}
-				pos += n
-				y.Off, y.Len = off, n
-				if !slices.Contains(disks, disk) {
-					disks = append(disks, disk)
-				}
-				s.perDisk[disk] = append(s.perDisk[disk], y)
-				sum.Bytes += n
-				return nil
-			})
+			pos = x.Off
+			err := d.Map(x.Off, x.Len, put)
 			if err != nil && mapErr == nil && !errors.Is(err, lvm.ErrUnmapped) {
 				mapErr = err
 			}

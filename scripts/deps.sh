@@ -44,6 +44,7 @@ if [ "$what" != demo ]; then
 fi
 if [ "$what" = bench ]; then
   need+=([bc]=bc [nbdkit]=nbdkit [fio]=fio [qemu-nbd]=qemu-utils [nbdcopy]=libnbd-bin)
+  need+=([python3]=python3 [fallocate]=util-linux [fsstat]=sleuthkit) # bench/bmapscale.sh
 fi
 
 missing=()

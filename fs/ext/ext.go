@@ -180,6 +180,15 @@ func (f *FS) Info() fs.Info {
 	}
 }
 
+// ObjectsHint guesses how many objects Walk reports: the inodes in use
+// by the superblock's count (which may be stale: a hint for
+// preallocation, nothing more), a sixteenth more for the extra names of
+// hard links, and room for the metadata structures.
+func (f *FS) ObjectsHint() int64 {
+	used := int64(f.sb.inodesCount) - int64(min(f.sb.freeInodesCount, f.sb.inodesCount))
+	return used + used/16 + 1024
+}
+
 // SuperblockChecksumOK reports whether the superblock's metadata_csum
 // checksum matches (true when the filesystem has none).
 func (f *FS) SuperblockChecksumOK() bool { return f.sb.checksumOK() }

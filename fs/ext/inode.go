@@ -144,15 +144,13 @@ func (f *FS) inodeChecksumOK(n uint32, b []byte) bool {
 	if hasHi {
 		stored |= uint32(le.Uint16(b[0x82:])) << 16
 	}
-	var x [4]byte
-	le.PutUint32(x[:], n)
-	crc := crc32c(f.seed, x[:])
+	crc := crc32cUint32(f.seed, n)
 	crc = crc32c(crc, b[0x64:0x68])
 	crc = crc32c(crc, b[:0x7C])
-	crc = crc32c(crc, []byte{0, 0})
+	crc = crc32c(crc, zero2)
 	if hasHi {
 		crc = crc32c(crc, b[0x7E:0x82])
-		crc = crc32c(crc, []byte{0, 0})
+		crc = crc32c(crc, zero2)
 		crc = crc32c(crc, b[0x84:])
 	} else {
 		crc = crc32c(crc, b[0x7E:])
@@ -167,6 +165,19 @@ func (f *FS) inodeChecksumOK(n uint32, b []byte) bool {
 		}
 	}
 	return true
+}
+
+// zero2 stands for a zeroed 16-bit checksum field (a package variable: a
+// []byte{0, 0} literal passed to crc32 is allocated on every call).
+var zero2 = []byte{0, 0}
+
+// crc32cUint32 is crc32c(crc, v as 4 little-endian bytes), without the
+// 4-byte slice crc32.Update would make escape once per inode.
+func crc32cUint32(crc, v uint32) uint32 {
+	for i := 0; i < 4; i++ { // crc32.Update's loop; crc32c does without its inversions
+		crc = castagnoli[byte(crc)^byte(v>>(8*i))] ^ crc>>8
+	}
+	return crc
 }
 
 // decodeInode decodes the raw bytes b of inode n found at off.

@@ -72,3 +72,14 @@ func TestDecodeInodeShort(t *testing.T) {
 		t.Error("a 100-byte inode decoded")
 	}
 }
+
+// TestCRC32CUint32 checks the allocation-free form against crc32c of the
+// four little-endian bytes.
+func TestCRC32CUint32(t *testing.T) {
+	for _, c := range []struct{ crc, v uint32 }{{0, 0}, {^uint32(0), 1}, {0x12345678, 0xdeadbeef}, {0xffff0000, 1 << 31}} {
+		b := []byte{byte(c.v), byte(c.v >> 8), byte(c.v >> 16), byte(c.v >> 24)}
+		if got, want := crc32cUint32(c.crc, c.v), crc32c(c.crc, b); got != want {
+			t.Errorf("crc32cUint32(%#x, %#x) = %#x, want %#x", c.crc, c.v, got, want)
+		}
+	}
+}

@@ -66,6 +66,7 @@ const (
 // superblock holds the fields of the ext superblock this package uses.
 type superblock struct {
 	inodesCount      uint32
+	freeInodesCount  uint32 // s_free_inodes_count: a hint only (the kernel updates it lazily)
 	blocksCount      uint64
 	firstDataBlock   uint32
 	logBlockSize     uint32
@@ -121,6 +122,7 @@ func decodeSuperblock(b []byte) *superblock {
 	le := binary.LittleEndian
 	s := &superblock{
 		inodesCount:      le.Uint32(b[0x00:]),
+		freeInodesCount:  le.Uint32(b[0x10:]),
 		blocksCount:      uint64(le.Uint32(b[0x04:])),
 		firstDataBlock:   le.Uint32(b[0x14:]),
 		logBlockSize:     le.Uint32(b[0x18:]),

@@ -31,6 +31,7 @@ type walker struct {
 	in      Inode
 	ibuf    []byte // raw bytes of the directory being read (w.in.extra aliases it)
 	cbuf    []byte // raw bytes of a child inode
+	cin     Inode  // the child inode entry reports (a field: a local escapes, through w.m, once per file)
 	dirBuf  []byte
 	out     []bmap.Extent            // extents of the entry being reported (fs.Walker: valid during fn only)
 	dirExt  []bmap.Extent            // data extents of the directory being read
@@ -269,8 +270,8 @@ func (w *walker) entry(de dirent) error {
 		w.dmg.InodesSkipped++
 		return nil
 	}
-	var in Inode
-	if err := f.readInode(de.ino, &in, w.cbuf); err != nil {
+	in := &w.cin
+	if err := f.readInode(de.ino, in, w.cbuf); err != nil {
 		w.warnAt(de.ino, path, "", err, "")
 		w.dmg.InodesSkipped++
 		return nil
@@ -301,7 +302,7 @@ func (w *walker) entry(de dirent) error {
 			return w.emit(e)
 		}
 	}
-	if !w.mapChecked(&in, path) {
+	if !w.mapChecked(in, path) {
 		return nil
 	}
 	if w.budget < 0 {

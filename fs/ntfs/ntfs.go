@@ -285,6 +285,11 @@ func (f *FS) Info() fs.Info {
 	}
 }
 
+// ObjectsHint guesses how many objects Walk reports: one per record of
+// $MFT (free ones included), a sixteenth more for named streams and the
+// extra names of hard links: a hint for preallocation.
+func (f *FS) ObjectsHint() int64 { return f.nrec + f.nrec/16 + 1024 }
+
 // Unreachable returns, after Walk, how many in-use base file records
 // (other than the reserved records 0-23) no directory index names: they
 // are mapped under /$OrphanFiles (see the package documentation).

@@ -1,0 +1,3 @@
+#!/usr/bin/env bash
+# ext1m.sh — see bmapscale.sh (the image, the routes, the goals) and README.md.
+exec "$(dirname "${BASH_SOURCE[0]}")/bmapscale.sh" ext1m "$@"
