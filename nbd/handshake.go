@@ -59,6 +59,8 @@ type conn struct {
 	fd     int             // the FileBacked source's file, or -1
 	nowait bool            // preadv2 RWF_NOWAIT works on fd
 	rc     syscall.RawConn // the plain socket, for sendfile of fd (nil: none)
+
+	sf sendfileState // the writer's
 }
 
 // interrupt wakes the connection's blocked read (Shutdown).

@@ -175,31 +175,50 @@ const maxSendfile = 1 << 30
 // from a socket error (err).
 func (c *conn) sendFile(off, n int64) (ferr, err error) {
 	c.s.fileSends.Add(1)
-	var serr error
-	err = c.rc.Write(func(sock uintptr) bool {
-		for n > 0 {
-			w, e := unix.Sendfile(int(sock), c.fd, &off, int(min(n, maxSendfile)))
-			if w > 0 {
-				n -= int64(w)
-			}
-			switch {
-			case e == syscall.EAGAIN:
-				return false // wait until the socket is writable
-			case e == syscall.EINTR:
-			case e != nil:
-				serr = e
-				return true
-			case w == 0:
-				serr = io.ErrUnexpectedEOF
-				return true
-			}
-		}
-		return true
-	})
+	sf := &c.sf
+	sf.off, sf.n, sf.err = off, n, nil
+	if sf.step == nil {
+		sf.step = c.sendStep // once: a method value allocates
+	}
+	err = c.rc.Write(sf.step)
+	off, n, serr := sf.off, sf.n, sf.err
+	sf.err = nil
 	if err != nil || serr == nil {
 		return nil, err
 	}
 	return c.copyRest(off, n)
+}
+
+// sendfileState is the transfer sendFile has under way (the writer's).
+type sendfileState struct {
+	off, n int64
+	err    error // the file's or the socket's: copyRest tells
+	step   func(sock uintptr) bool
+}
+
+// sendStep sends c.sf's range to the socket until done, an error, the
+// end of the file, or a full socket (false: RawConn.Write waits until it
+// is writable and calls again).
+func (c *conn) sendStep(sock uintptr) bool {
+	sf := &c.sf
+	for sf.n > 0 {
+		w, e := unix.Sendfile(int(sock), c.fd, &sf.off, int(min(sf.n, maxSendfile)))
+		if w > 0 {
+			sf.n -= int64(w)
+		}
+		switch {
+		case e == syscall.EAGAIN:
+			return false
+		case e == syscall.EINTR:
+		case e != nil:
+			sf.err = e
+			return true
+		case w == 0:
+			sf.err = io.ErrUnexpectedEOF
+			return true
+		}
+	}
+	return true
 }
 
 // zeroes pads a data chunk whose file failed.

@@ -17,3 +17,5 @@ func (c *conn) readAt(p []byte, off int64, nowait bool) error { return c.readFul
 func (c *conn) sendFile(off, n int64) (ferr, err error) {
 	return nil, errors.New("nbd: sendfile not supported")
 }
+
+type sendfileState struct{}
