@@ -179,6 +179,8 @@ func (c *conn) transmit() {
 			if !c.readNow(t) {
 				go t.run()
 			}
+		case req.cmd == CmdBlockStatus && c.fd >= 0:
+			t.run() // lseek SEEK_DATA/SEEK_HOLE: no waiting for data
 		case inline:
 			t.run()
 		default:
