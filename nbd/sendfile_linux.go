@@ -79,7 +79,11 @@ func (c *conn) readNow(t *task) bool {
 	if !c.nowait || t.req.len > inlineMax {
 		return false
 	}
-	return c.readBuf(t, true)
+	if !c.readBuf(t, true) {
+		c.s.coldReads.Add(1)
+		return false
+	}
+	return true
 }
 
 // readAt reads len(p) bytes at off: from the source, or with nowait from

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // The file-backed path (FileBacked: READs served by the reader with
@@ -239,5 +241,59 @@ for off, n in [(1048576 - 65536, 131072), (1572864, 4096), (0, 262144)]:
 	want := "error 983040 131072 EIO\nerror 1572864 4096 EIO\nok 0 262144 262144\n"
 	if out != want {
 		t.Errorf("nbdsh:\n%s\nwant:\n%s", out, want)
+	}
+}
+
+// TestFileColdCache reads a File whose pages were dropped from the page
+// cache (POSIX_FADV_DONTNEED after fsync): preadv2 RWF_NOWAIT finds them
+// missing, the READs go to goroutines that wait for the disk, and nbdsh
+// gets the file's bytes all the same, small reads and large, pipelined.
+func TestFileColdCache(t *testing.T) {
+	need(t, "nbdsh")
+	path, _ := oddImage(t)
+	f, err := OpenFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	drop := func() {
+		w, err := os.OpenFile(path, os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Close()
+		if err := w.Sync(); err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Fadvise(int(w.Fd()), 0, 0, unix.FADV_DONTNEED); err != nil {
+			t.Skipf("fadvise DONTNEED: %v", err)
+		}
+	}
+	drop()
+	s := &Server{Exports: []Export{{Source: f}}}
+	ep := serve(t, s, ListenConfig{Unix: "-"})
+	script := filepath.Join(t.TempDir(), "cold.py")
+	if err := os.WriteFile(script, []byte(`
+bufs = []
+for off, n in [(0, 4096), (1048576 + 4096, 8192), (2097152 + 204800, 65536 + 4096), (3145728, 12345), (12288, 100)]:
+    b = nbd.Buffer(n)
+    h.aio_pread(b, off)
+    bufs.append((off, n, b))
+while h.aio_in_flight() > 0:
+    h.poll(-1)
+f = open("`+path+`", "rb").read()
+for off, n, b in bufs:
+    if b.to_bytearray() != f[off:off + n]:
+        print("differs at", off, n)
+print("done")
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := mustCaptive(t, ep, nbdsh+` -u "$uri" -c "exec(open('`+script+`').read())"`)
+	if strings.TrimSpace(out) != "done" {
+		t.Errorf("nbdsh:\n%s", out)
+	}
+	if s.coldReads.Load() == 0 {
+		t.Log("every READ was found in the page cache (DONTNEED dropped nothing)")
 	}
 }

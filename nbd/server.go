@@ -160,6 +160,7 @@ type Server struct {
 	shutdown  atomic.Bool
 	nextConn  atomic.Uint64
 	fileSends atomic.Int64 // sendfile transfers, for the tests
+	coldReads atomic.Int64 // READs preadv2 found not cached, for the tests
 }
 
 // ErrServerClosed is returned by Serve after Shutdown or Close.
