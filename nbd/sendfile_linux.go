@@ -20,7 +20,10 @@ import (
 //     a NBD_REPLY_TYPE_NONE chunk marks the end, or, when the file fails
 //     under sendfile (an I/O error, or a file shorter than it was), an
 //     error chunk after zeroes for the rest of the data announced, so the
-//     client sees that READ fail and the connection goes on. The data is
+//     client sees that READ fail and the connection goes on. (With an
+//     OnRead hook, which is given the read's duration and result before
+//     the reply goes, READs go through a buffer: sendfile reads while it
+//     sends, so its time would include the client's.) The data is
 //     asked for (POSIX_FADV_WILLNEED) when the READ is queued, so reads of
 //     data not in the page cache are under way together while the writer
 //     sends the replies before them.
