@@ -106,10 +106,17 @@ func (k *benchClient) recvStructured(b *testing.B, buf []byte) {
 	}
 }
 
+// plainFile hides File's SourceFile: the server reads it as any Source.
+type plainFile struct{ *File }
+
+func (p plainFile) SourceFile() *os.File { return nil }
+
 // BenchmarkReadFile measures the FileBacked path: a File (64 MiB of data
 // in the page cache) read through a real Unix socket with structured
 // replies, 4 KiB (preadv2 from the reader) and 256 KiB (sendfile), one
-// at a time and 16 in flight; Traced has an OnRead hook (no sendfile).
+// at a time and 16 in flight; Traced has an OnRead hook (no sendfile),
+// NotFileBacked serves the same File as any other Source (ReadAt in a
+// goroutine per request, or inline when nothing else is in flight).
 func BenchmarkReadFile(b *testing.B) {
 	path := filepath.Join(b.TempDir(), "bench.img")
 	data := make([]byte, 64<<20)
@@ -125,16 +132,26 @@ func BenchmarkReadFile(b *testing.B) {
 	}
 	defer f.Close()
 	for _, tc := range []struct {
-		size   uint32
-		qd     int
-		traced bool
-	}{{4096, 1, false}, {4096, 16, false}, {256 << 10, 1, false}, {256 << 10, 16, false}, {256 << 10, 16, true}} {
+		size          uint32
+		qd            int
+		traced, plain bool
+	}{
+		{4096, 1, false, false}, {4096, 1, false, true},
+		{4096, 16, false, false}, {4096, 16, false, true},
+		{256 << 10, 1, false, false}, {256 << 10, 1, false, true},
+		{256 << 10, 16, false, false}, {256 << 10, 16, false, true}, {256 << 10, 16, true, false},
+	} {
 		name := fmt.Sprintf("%dK/QD%d", tc.size>>10, tc.qd)
 		if tc.traced {
 			name += "/Traced"
 		}
+		var src Source = f
+		if tc.plain {
+			name += "/NotFileBacked"
+			src = plainFile{f}
+		}
 		b.Run(name, func(b *testing.B) {
-			s := &Server{Exports: []Export{{Source: f}}}
+			s := &Server{Exports: []Export{{Source: src}}}
 			if tc.traced {
 				s.OnRead = func(Read) {}
 			}
