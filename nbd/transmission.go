@@ -92,10 +92,11 @@ func (b *budget) idle() bool {
 // a hand-off to another goroutine: over a plain socket with structured
 // replies and no OnRead hook, data of sendfileMin bytes or more is queued
 // as a range of the file that the writer sends with sendfile(2); smaller
-// reads (or all of them over TLS, with simple replies or with the hook)
+// reads (up to inlineMax over TLS, with simple replies or with the hook)
 // are read with preadv2(RWF_NOWAIT), which copies from the page cache or
-// fails at once when the data is not there; only then is the READ handed
-// to a goroutine, which waits for the disk while the reader goes on. Any
+// fails at once when the data is not there; only then (or for a larger
+// READ) is the READ handed to a goroutine, which waits for the disk
+// while the reader goes on. Any
 // other READ, CACHE or BLOCK_STATUS request is served in its own
 // goroutine, except when nothing else is in flight and no further request
 // is already buffered (a client waiting for each reply, such as fio at QD
