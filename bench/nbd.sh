@@ -15,14 +15,18 @@
 #   fio --ioengine=nbd, 4 KiB random reads, --iodepth=1 and --iodepth=16,
 #     --time_based --runtime=RUNTIME (IOPS).
 # The client is timed inside captive mode;
-# the server's peak RSS is its VmHWM read when the client is done. qemu-nbd has no
+# the server's peak RSS is its VmHWM read when the client is done, and its
+# CPU time (user + system) then gives the server's CPU per IO (fio) or per
+# copy (nbdcopy): a figure that depends less on the other load of the
+# machine than the rates do. qemu-nbd has no
 # captive mode: it runs with --pid-file and -e 16 (16 shared connections)
 # and is stopped by that pid. Tracing is off in ours (no OnRead hook).
 # Each measurement is repeated REPS times (default 3, going round the
 # servers) and the best kept. BASE=PATH adds a row "ours-base" served by
 # another nbdserve binary (say, one built from an older commit), so a
 # change is measured before and after in the same run.
-# Prints a table: rate, ratio to nbdkit and to qemu-nbd, server max RSS.
+# Prints a table: rate, ratio to nbdkit and to qemu-nbd, server max RSS,
+# server CPU (the least of the repetitions).
 #
 # Usage: bench/nbd.sh [BUILD_DIR]   Env: RUNTIME=10 REPS=3 REBUILD=1 BASE=
 set -euo pipefail
@@ -73,12 +77,24 @@ st=$bdir/nbd.server.time
 sock=$bdir/qemu-nbd.sock
 pidf=$bdir/qemu-nbd.pid
 
+# srvstat PID: the server's peak RSS (VmHWM, KiB) and CPU time (user +
+# system, clock ticks) so far: of PID and of the processes of its process
+# group with the same name, since nbdkit --run serves from a child of the
+# process that runs the command (largest RSS, summed CPU).
+srvstat=$bdir/nbd-srvstat.sh
+cat >"$srvstat" <<'EOF'
+comm=$(cat /proc/$1/comm) g=$(ps -o pgid= -p "$1" | tr -d ' ')
+for p in $(ps -e -o pid=,pgid=,comm= | awk -v g="$g" -v c="$comm" '$2 == g && $3 == c { print $1 }'); do
+	echo "$(awk '/VmHWM/ { print $2 }' /proc/$p/status) $(cut -d' ' -f14,15 /proc/$p/stat)"
+done | awk '$1 > m { m = $1 } { t += $2 + $3 } END { print m + 0, t + 0 }'
+EOF
+
 # serve SERVER CMD: run CMD (which sees $uri) against a fresh SERVER and
-# write the server's peak RSS (VmHWM, KiB) into $st. /usr/bin/time cannot
-# give it in captive mode: its max RSS covers the client child too. In
-# captive mode the command's parent ($PPID) is the server.
+# write the server's srvstat into $st. /usr/bin/time cannot give it in
+# captive mode: it covers the client child too. In captive mode the
+# command's parent ($PPID) is the server (or, for nbdkit, its parent).
 serve() {
-	local server=$1 cmd="$2; rc=\$?; awk '/VmHWM/ { print \$2 }' /proc/\$PPID/status >$st; exit \$rc"
+	local server=$1 cmd="$2; rc=\$?; sh $srvstat \$PPID >$st; exit \$rc"
 	case $server in
 	ours) "$bdir/nbdserve" --run "$cmd" "$img" ;;
 	ours-base) "$BASE" --run "$cmd" "$img" ;;
@@ -90,7 +106,7 @@ serve() {
 		for _ in $(seq 200); do [ -S "$sock" ] && [ -s "$pidf" ] && break; sleep 0.05; done
 		local rc=0
 		uri="nbd+unix:///?socket=$sock" sh -c "$2" || rc=$?
-		awk '/VmHWM/ { print $2 }' "/proc/$qpid/status" >"$st"
+		sh "$srvstat" "$qpid" >"$st"
 		kill -TERM "$qpid"
 		wait "$qpid" || true
 		return $rc
@@ -98,7 +114,7 @@ serve() {
 	esac
 }
 
-declare -A rate rss
+declare -A rate rss cpu
 tests=("nbdcopy 1 conn" "nbdcopy 4 conns" "fio QD1" "fio QD16")
 servers=(ours nbdkit qemu-nbd)
 [ -z "${BASE:-}" ] || servers+=(ours-base)
@@ -106,7 +122,7 @@ fio_args="--name=r --ioengine=nbd --rw=randread --bs=4k --time_based --runtime=$
 
 for t in "${tests[@]}"; do
 	for s in "${servers[@]}"; do
-		rate[$t,$s]=0 rss[$t,$s]=0
+		rate[$t,$s]=0 rss[$t,$s]=0 cpu[$t,$s]=
 	done
 	# Repetitions go round the servers, so a busy moment of the machine
 	# hits every server alike.
@@ -123,22 +139,30 @@ for t in "${tests[@]}"; do
 			nbdcopy*) r=$(awk 'NR==1 { printf "%.0f", 2048 / ($1 / 1e9) }' "$ct") ;;
 			fio*) r=$(python3 -c 'import json,sys; print("%.0f" % sum(j["read"]["iops"] for j in json.load(open(sys.argv[1]))["jobs"]))' "$bdir/fio.json") ;;
 			esac
-			m=$(tail -1 "$st")
+			read -r m ticks <"$st"
+			# Server CPU: microseconds per IO (fio), seconds per copy
+			# (nbdcopy); the least of the repetitions.
+			case $t in
+			nbdcopy*) c=$(awk -v t="$ticks" 'BEGIN { printf "%.2f", t / 100 }') ;;
+			fio*) c=$(awk -v t="$ticks" -v r="$r" -v s="$runtime" 'BEGIN { printf "%.2f", t * 1e4 / (r * s) }') ;;
+			esac
 			[ "$r" -gt "${rate[$t,$s]}" ] && rate[$t,$s]=$r
 			[ "$m" -gt "${rss[$t,$s]}" ] && rss[$t,$s]=$m
+			if [ -z "${cpu[$t,$s]}" ] || awk -v a="$c" -v b="${cpu[$t,$s]}" 'BEGIN { exit !(a < b) }'; then cpu[$t,$s]=$c; fi
 		done
 	done
 	for s in "${servers[@]}"; do
-		echo "$t, $s: ${rate[$t,$s]} (max RSS $((${rss[$t,$s]} / 1024)) MiB)" >&2
+		echo "$t, $s: ${rate[$t,$s]} (max RSS $((${rss[$t,$s]} / 1024)) MiB, server CPU ${cpu[$t,$s]})" >&2
 	done
 done
 
-printf '\n%-16s %-9s %12s %10s %12s %14s\n' test server "MB/s|IOPS" "/nbdkit" "/qemu-nbd" "server RSS MiB"
+printf '\n%-16s %-9s %12s %10s %12s %14s %12s\n' test server "MB/s|IOPS" "/nbdkit" "/qemu-nbd" "server RSS MiB" "server CPU"
 for t in "${tests[@]}"; do
+	case $t in nbdcopy*) unit=s ;; fio*) unit=us/IO ;; esac
 	for s in "${servers[@]}"; do
-		printf '%-16s %-9s %12s %10s %12s %14s\n' "$t" "$s" "${rate[$t,$s]}" \
+		printf '%-16s %-9s %12s %10s %12s %14s %12s\n' "$t" "$s" "${rate[$t,$s]}" \
 			"$(awk -v a="${rate[$t,$s]}" -v b="${rate[$t,nbdkit]}" 'BEGIN { printf "%.2fx", a / b }')" \
 			"$(awk -v a="${rate[$t,$s]}" -v b="${rate[$t,qemu-nbd]}" 'BEGIN { printf "%.2fx", a / b }')" \
-			"$((${rss[$t,$s]} / 1024))"
+			"$((${rss[$t,$s]} / 1024))" "${cpu[$t,$s]} $unit"
 	done
 done

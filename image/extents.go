@@ -1,6 +1,10 @@
 package image
 
-import "github.com/virt-bmap/virt-bmap/image/alloc"
+import (
+	"os"
+
+	"github.com/virt-bmap/virt-bmap/image/alloc"
+)
 
 // Extents reports the allocation of [off, off+length) of the disk as the
 // guest sees it (image.Image is an alloc.Mapper): raw files from the file
@@ -26,4 +30,14 @@ func (i *Image) Extents(off, length int64) ([]alloc.Extent, error) {
 func (i *Image) KnownData(off, n int64) bool {
 	k, ok := i.r.(interface{ KnownData(off, n int64) bool })
 	return ok && k.KnownData(off, n)
+}
+
+// SourceFile returns the file a raw image is read from as it is, or nil
+// for any other format: the NBD server sends it with sendfile
+// (nbd.FileBacked).
+func (i *Image) SourceFile() *os.File {
+	if s, ok := i.r.(interface{ SourceFile() *os.File }); ok {
+		return s.SourceFile()
+	}
+	return nil
 }

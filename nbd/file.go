@@ -33,5 +33,8 @@ func OpenFile(path string) (*File, error) {
 	return &File{File: raw.New(f, size), f: f}, nil
 }
 
+// SourceFile returns the file: File is FileBacked.
+func (f *File) SourceFile() *os.File { return f.f }
+
 // Close closes the file.
 func (f *File) Close() error { return f.f.Close() }

@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -139,7 +141,33 @@ func FuzzHandshake(f *testing.F) {
 // FuzzRequest feeds request sequences after a good handshake and checks
 // that the reply stream stays well-formed: structured replies are
 // self-delimiting, so every reply must parse.
-func FuzzRequest(f *testing.F) {
+func FuzzRequest(f *testing.F) { fuzzRequest(f, fuzzServer()) }
+
+// FuzzRequestFile is FuzzRequest with export "a" a File (FileBacked: READs
+// served by the reader with preadv2, replies held back while requests are
+// buffered) of 1 MiB, every other 64 KiB a hole.
+func FuzzRequestFile(f *testing.F) {
+	path := filepath.Join(f.TempDir(), "fuzz.img")
+	w, err := os.Create(path)
+	if err != nil {
+		f.Fatal(err)
+	}
+	w.Truncate(1 << 20)
+	for off := int64(0); off < 1<<20; off += 128 << 10 {
+		w.WriteAt(bytes.Repeat([]byte{byte(off >> 16)}, 64<<10), off)
+	}
+	w.Close()
+	file, err := OpenFile(path)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { file.Close() })
+	s := fuzzServer()
+	s.Exports[0].Source = file
+	fuzzRequest(f, s)
+}
+
+func fuzzRequest(f *testing.F, s *Server) {
 	f.Add(req(CmdRead, 0, 0, 4096*3))
 	f.Add(req(CmdRead, cmdFlagDF, 100, 10000))
 	f.Add(append(req(CmdBlockStatus, 0, 0, 1<<20), req(CmdBlockStatus, cmdFlagReqOne, 5000, 10)...))
@@ -149,7 +177,7 @@ func FuzzRequest(f *testing.F) {
 	f.Add(req(CmdRead, 0, 0, 64<<20))
 	f.Add(req(Cmd(99), 0xffff, 1<<63, 1<<31))
 	f.Add(req(CmdDisc, 0, 0, 0))
-	s := fuzzServer()
+	f.Add(append(append(req(CmdRead, 0, 60<<10, 8<<10), req(CmdRead, 0, 0, 256<<10)...), req(CmdBlockStatus, 0, 0, 1<<20)...))
 	prefix := negotiated()
 	f.Fuzz(func(t *testing.T, in []byte) {
 		c := &bufConn{r: bytes.NewReader(append(append([]byte{}, prefix...), in...))}

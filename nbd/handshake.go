@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -48,9 +49,18 @@ type conn struct {
 	pending []*task     // replies queued for the writer (guarded by wmu)
 	spare   []*task     // the previous batch's array, reused (guarded by wmu)
 	writing bool        // a goroutine is writing replies (guarded by wmu)
+	hold    bool        // replies are held back until the reader's flush (guarded by wmu)
 	broken  bool        // a write failed (guarded by wmu)
 	iov     [][]byte    // the batch being written (the writer's only)
 	nb      net.Buffers // iov for writev (the writer's only)
+
+	// The reader's only.
+	held   bool            // the reader set hold
+	fd     int             // the FileBacked source's file, or -1
+	nowait bool            // preadv2 RWF_NOWAIT works on fd
+	rc     syscall.RawConn // the plain socket, for sendfile of fd (nil: none)
+
+	sf sendfileState // the writer's
 }
 
 // interrupt wakes the connection's blocked read (Shutdown).

@@ -11,7 +11,16 @@
 // protocol failure closes a connection. Many requests of one connection are
 // served concurrently (bounded by Server.MaxInFlight and a byte budget), the
 // data is read before the reply header is sent, and replies are written
-// whole under one lock so they never interleave.
+// whole under one lock so they never interleave, many in one writev.
+//
+// A Source that is FileBacked (a raw file: File) is read as nbdkit's file
+// plugin reads it, with less work per request: the connection's reader
+// serves READs found in the page cache itself (preadv2 RWF_NOWAIT), with
+// no hand-off to another goroutine, and large READs over a plain socket
+// with structured replies go from the page cache to the socket with
+// sendfile(2). There the header goes before the data, so the data chunk
+// is not marked final: a NONE chunk ends the reply, or an error chunk if
+// the file fails under sendfile, and the connection goes on.
 //
 // What an export serves is a Source (io.ReaderAt + Size; image.Image is
 // one). A Source that also implements Extenter reports its holes, which
@@ -36,6 +45,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -62,6 +72,20 @@ type Extent = alloc.Extent
 // use.
 type Extenter interface {
 	Extents(off, length int64) ([]Extent, error)
+}
+
+// FileBacked is implemented by a Source whose byte at each offset is the
+// byte at the same offset of an open file (a raw image: File). The server
+// then reads the file itself, as nbdkit's file plugin does: the
+// connection's reader serves READs found in the page cache without a
+// hand-off to another goroutine, and sends large ones with sendfile(2),
+// from the page cache to the socket without a copy (see readNow). The
+// source's ReadAt still serves what is not cached, CACHE, and reads past
+// errors.
+type FileBacked interface {
+	// SourceFile returns the file, open for as long as the Source is,
+	// or nil if there is none.
+	SourceFile() *os.File
 }
 
 // Export is one named export.
@@ -135,6 +159,8 @@ type Server struct {
 	connWG    sync.WaitGroup
 	shutdown  atomic.Bool
 	nextConn  atomic.Uint64
+	fileSends atomic.Int64 // sendfile transfers, for the tests
+	coldReads atomic.Int64 // READs preadv2 found not cached, for the tests
 }
 
 // ErrServerClosed is returned by Serve after Shutdown or Close.

@@ -36,6 +36,17 @@ func (b *budget) acquire(bytes int64) {
 	b.mu.Unlock()
 }
 
+func (b *budget) tryAcquire(bytes int64) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.n >= b.max || b.n > 0 && b.bytes+bytes > b.maxBytes {
+		return false
+	}
+	b.n++
+	b.bytes += bytes
+	return true
+}
+
 func (b *budget) release(bytes int64) {
 	b.mu.Lock()
 	b.n--
@@ -77,17 +88,37 @@ func (b *budget) idle() bool {
 // transmit serves requests until the client disconnects, a socket or
 // protocol error, or Shutdown.
 //
-// A READ, CACHE or BLOCK_STATUS request is served in its own goroutine,
-// except when nothing else is in flight and no further request is already
-// buffered (a client waiting for each reply, such as fio at QD 1): then
-// the reader serves it inline, which saves the hand-off to another
-// goroutine and back.
+// A READ of a FileBacked source is served by the reader itself, without
+// a hand-off to another goroutine: over a plain socket with structured
+// replies and no OnRead hook, data of sendfileMin bytes or more is queued
+// as a range of the file that the writer sends with sendfile(2); smaller
+// reads (up to inlineMax over TLS, with simple replies or with the hook)
+// are read with preadv2(RWF_NOWAIT), which copies from the page cache or
+// fails at once when the data is not there; only then (or for a larger
+// READ) is the READ handed to a goroutine, which waits for the disk
+// while the reader goes on. Any
+// other READ, CACHE or BLOCK_STATUS request is served in its own
+// goroutine, except when nothing else is in flight and no further request
+// is already buffered (a client waiting for each reply, such as fio at QD
+// 1): then the reader serves it inline, which saves the hand-off to
+// another goroutine and back.
+//
+// While further requests are buffered, the replies queued are held back
+// (hold) and written together when the reader runs out of requests or
+// of budget, in one writev for many small replies.
 func (c *conn) transmit() {
 	c.budget.init(c.s.maxInFlight(), maxInFlightBytes)
+	c.initFile()
 	defer c.wg.Wait() // answer what was received before closing
+	defer c.flush()
 	tracing := c.s.OnRead != nil
 	for {
 		hdr := c.hdr[:]
+		if c.br.Buffered() < len(hdr) {
+			c.flush() // before blocking on the socket
+		} else {
+			c.holdReplies()
+		}
 		if _, err := io.ReadFull(c.br, hdr); err != nil {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !errors.Is(err, os.ErrDeadlineExceeded) {
 				c.s.logf("nbd: connection %d: reading request: %v", c.id, err)
@@ -114,6 +145,7 @@ func (c *conn) transmit() {
 			return
 		case CmdWrite:
 			// Read-only: skip the payload without storing it, then refuse.
+			c.flush()
 			if _, err := io.CopyN(io.Discard, c.br, int64(req.len)); err != nil {
 				c.s.logf("nbd: connection %d: %s: skipping payload: %v", c.id, req.String(), err)
 				return
@@ -140,18 +172,62 @@ func (c *conn) transmit() {
 			budget = cacheChunk
 		}
 		inline := c.br.Buffered() == 0 && c.budget.idle()
-		c.budget.acquire(budget)
+		c.acquire(budget)
 		c.wg.Add(1)
 		t := newTask(c, req, start, budget)
-		if inline {
+		switch {
+		case req.cmd == CmdRead && c.fd >= 0:
+			if !c.readNow(t) {
+				go t.run()
+			}
+		case req.cmd == CmdBlockStatus && c.fd >= 0:
+			t.run() // lseek SEEK_DATA/SEEK_HOLE: no waiting for data
+		case inline:
 			t.run()
-		} else {
+		default:
 			go t.run()
 		}
 		if c.isBroken() {
 			return
 		}
 	}
+}
+
+// acquire takes budget for a request from the reader, writing the
+// replies it holds back first if it has to wait for budget (they are
+// what would release it).
+func (c *conn) acquire(bytes int64) {
+	if !c.budget.tryAcquire(bytes) {
+		c.flush()
+		c.budget.acquire(bytes)
+	}
+}
+
+// holdReplies makes send queue replies without writing them until flush
+// (the reader has further requests buffered).
+func (c *conn) holdReplies() {
+	if !c.held {
+		c.wmu.Lock()
+		c.hold = true
+		c.wmu.Unlock()
+		c.held = true
+	}
+}
+
+// flush writes the replies held back by the reader, unless another
+// goroutine is writing (it takes them).
+func (c *conn) flush() {
+	if !c.held {
+		return
+	}
+	c.held = false
+	c.wmu.Lock()
+	c.hold = false
+	if c.writing || len(c.pending) == 0 {
+		c.wmu.Unlock()
+		return
+	}
+	c.writeLocked()
 }
 
 // task is one READ, CACHE or BLOCK_STATUS request from its arrival to the
@@ -164,11 +240,20 @@ type task struct {
 	start  time.Time
 	budget int64
 
-	hdr   [32]byte // the first (or only) reply header
-	extra []byte   // further headers, error messages, block status descriptors
-	bp    *[]byte  // pooled data buffer, returned after the write
-	bufs  [][]byte // the reply, in order
+	hdr   [32]byte  // the first (or only) reply header
+	extra []byte    // further headers, error messages, block status descriptors
+	bp    *[]byte   // pooled data buffer, returned after the write
+	bufs  [][]byte  // the reply, in order
+	files []fileSeg // ranges of the source's file sent with sendfile, among bufs
+	errb  []byte    // an error chunk the writer ends the reply with
 	spans []span
+}
+
+// fileSeg is a range of the source's file sent by the writer just before
+// bufs[at] (or at the end when at == len(bufs)).
+type fileSeg struct {
+	at       int
+	off, len int64
 }
 
 var taskPool = sync.Pool{New: func() any { return new(task) }}
@@ -201,6 +286,7 @@ func (t *task) finish() {
 	}
 	clear(t.bufs)
 	t.bufs = t.bufs[:0]
+	t.files = t.files[:0]
 	if cap(t.extra) > 64<<10 {
 		t.extra = nil
 	}
@@ -286,22 +372,22 @@ func (c *conn) send(t *task) {
 		return
 	}
 	c.pending = append(c.pending, t)
-	if c.writing {
+	if c.writing || c.hold {
 		c.wmu.Unlock()
 		return
 	}
+	c.writeLocked()
+}
+
+// writeLocked writes the queued replies until none is left; called with
+// wmu held and writing false, it returns with wmu released.
+func (c *conn) writeLocked() {
 	c.writing = true
 	for len(c.pending) > 0 && !c.broken {
 		batch := c.pending
 		c.pending = c.spare[:0]
 		c.wmu.Unlock()
-		iov := c.iov[:0]
-		for _, t := range batch {
-			iov = append(iov, t.bufs...)
-		}
-		err := c.writeBufs(iov)
-		clear(iov)
-		c.iov = iov[:0]
+		err := c.writeBatch(batch)
 		for _, t := range batch {
 			t.finish()
 		}
@@ -326,6 +412,52 @@ func (c *conn) send(t *task) {
 	for _, t := range dropped {
 		t.finish()
 	}
+}
+
+// writeBatch writes the replies of batch in order: their buffers
+// gathered into one writev, broken where a reply has a range of the file
+// to send with sendfile. A file that fails under sendfile (a read error,
+// or shorter than it was) ends that reply with an error chunk, after
+// zeroes for the rest of the data chunk already announced: the chunk was
+// not marked final (see readFile), so the client sees the READ fail and
+// the connection goes on. The error returned is the socket's.
+func (c *conn) writeBatch(batch []*task) error {
+	iov := c.iov[:0]
+	defer func() {
+		clear(iov)
+		c.iov = iov[:0]
+	}()
+	for _, t := range batch {
+		if len(t.files) == 0 {
+			iov = append(iov, t.bufs...)
+			continue
+		}
+		fi := 0
+	bufs:
+		for i := 0; i <= len(t.bufs); i++ {
+			for ; fi < len(t.files) && t.files[fi].at == i; fi++ {
+				if err := c.writeBufs(iov); err != nil {
+					return err
+				}
+				clear(iov)
+				iov = iov[:0]
+				f := t.files[fi]
+				ferr, err := c.sendFile(f.off, f.len)
+				if err != nil {
+					return err
+				}
+				if ferr != nil {
+					c.s.logf("nbd: connection %d: %v: %v", c.id, &t.req, ferr)
+					iov = append(iov, t.errorChunk(errnoOf(ferr), fmt.Sprintf("read at %d: %v", f.off, ferr)))
+					break bufs
+				}
+			}
+			if i < len(t.bufs) {
+				iov = append(iov, t.bufs[i])
+			}
+		}
+	}
+	return c.writeBufs(iov)
 }
 
 // writeBufs writes bufs to the connection: one writev on a plain socket,
@@ -364,7 +496,7 @@ func putChunk(h []byte, flags, typ uint16, handle uint64, n uint32) []byte {
 
 // replyOK answers r (FLUSH) with success, from the reader.
 func (c *conn) replyOK(r *request) {
-	c.budget.acquire(0)
+	c.acquire(0)
 	c.wg.Add(1)
 	t := newTask(c, *r, time.Time{}, 0)
 	t.bufs = append(t.bufs, putSimple(t.hdr[:], 0, r.handle))
@@ -373,7 +505,7 @@ func (c *conn) replyOK(r *request) {
 
 // replyError answers r with errno from the reader.
 func (c *conn) replyError(r *request, errno Errno, msg string) {
-	c.budget.acquire(0)
+	c.acquire(0)
 	c.wg.Add(1)
 	t := newTask(c, *r, time.Time{}, 0)
 	t.error(errno, msg)
@@ -398,6 +530,17 @@ func (t *task) error(errno Errno, msg string) {
 	t.c.send(t)
 }
 
+// errorChunk builds a final NBD_REPLY_TYPE_ERROR chunk for t in t.errb.
+func (t *task) errorChunk(errno Errno, msg string) []byte {
+	msg = msg[:min(len(msg), maxString)]
+	b := append(t.errb[:0], make([]byte, 26)...)
+	putChunk(b, replyFlagDone, replyTypeError, t.req.handle, uint32(6+len(msg)))
+	be.PutUint32(b[20:], uint32(errno))
+	be.PutUint16(b[24:], uint16(len(msg)))
+	t.errb = append(b, msg...)
+	return t.errb
+}
+
 // readFull reads len(p) bytes at off; io.EOF with a full read is success.
 func (c *conn) readFull(p []byte, off int64) error {
 	n, err := c.src.ReadAt(p, off)
@@ -413,7 +556,13 @@ func (c *conn) readFull(p []byte, off int64) error {
 // read serves NBD_CMD_READ: the data is read (holes found) first, straight
 // into the buffer the reply is written from, then the whole reply is
 // queued at once. Holes are not read.
-func (c *conn) read(t *task) {
+func (c *conn) read(t *task) { c.readBuf(t, false) }
+
+// readBuf serves a READ through a buffer (read). With nowait, the file
+// of a FileBacked source is read with preadv2(RWF_NOWAIT) and, if the
+// data is not all in the page cache, readBuf returns false having sent
+// nothing: the caller then serves t the blocking way.
+func (c *conn) readBuf(t *task, nowait bool) bool {
 	r := &t.req
 	t.bp = getBuf(int(r.len))
 	buf := (*t.bp)[:r.len]
@@ -428,15 +577,21 @@ func (c *conn) read(t *task) {
 		t.spans = c.spans(t.spans, off, int64(r.len))
 	}
 	if len(t.spans) == 0 {
-		err = c.readFull(buf, off)
+		err = c.readAt(buf, off, nowait)
 	} else {
 		for _, s := range t.spans {
 			if !s.zero {
-				if err = c.readFull(buf[s.off-off:s.off-off+s.len], s.off); err != nil {
+				if err = c.readAt(buf[s.off-off:s.off-off+s.len], s.off, nowait); err != nil {
 					break
 				}
 			}
 		}
+	}
+	if err == errWouldBlock {
+		putBuf(t.bp)
+		t.bp = nil
+		t.spans = t.spans[:0]
+		return false
 	}
 	if c.s.OnRead != nil {
 		c.s.OnRead(Read{Conn: c.id, Export: c.exp.Name, Off: off, Len: r.len, Start: t.start, Dur: time.Since(t0), Err: err})
@@ -446,19 +601,19 @@ func (c *conn) read(t *task) {
 		putBuf(t.bp)
 		t.bp = nil
 		t.error(errnoOf(err), fmt.Sprintf("read at %d: %v", off, err))
-		return
+		return true
 	}
 	if !c.structured {
 		t.bufs = append(t.bufs, putSimple(t.hdr[:], 0, r.handle), buf)
 		c.send(t)
-		return
+		return true
 	}
 	if len(t.spans) == 0 {
 		putChunk(t.hdr[:], replyFlagDone, replyTypeOffsetData, r.handle, 8+r.len)
 		be.PutUint64(t.hdr[20:], r.off)
 		t.bufs = append(t.bufs, t.hdr[:28], buf)
 		c.send(t)
-		return
+		return true
 	}
 	if n := 32 * len(t.spans); cap(t.extra) < n {
 		t.extra = make([]byte, n)
@@ -482,6 +637,7 @@ func (c *conn) read(t *task) {
 		}
 	}
 	c.send(t)
+	return true
 }
 
 // knownData reports whether the source knows [off, off+n) to be all data

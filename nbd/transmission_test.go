@@ -131,6 +131,10 @@ func (r *rawClient) readStructured(t *testing.T, reqs map[uint64]treq) (uint64, 
 			}
 		case replyTypeError:
 			res.errno = Errno(be.Uint32(p))
+		case replyTypeNone: // ends a reply whose data went by sendfile
+			if n != 0 || flags&replyFlagDone == 0 {
+				t.Fatalf("handle %d: NONE chunk of %d bytes, flags %#x", handle, n, flags)
+			}
 		default:
 			t.Fatalf("handle %d: chunk type %d", handle, typ)
 		}

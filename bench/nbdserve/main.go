@@ -4,7 +4,7 @@
 // (raw, qcow2 or xz, detected), for bench/xz.sh: the job of
 // `nbdkit file --filter=xz`.
 //
-//	nbdserve [-U PATH|-] [-p PORT] [-image] [--run CMD] FILE
+//	nbdserve [-U PATH|-] [-p PORT] [-image] [-cpuprofile FILE] [--run CMD] FILE
 package main
 
 import (
@@ -12,6 +12,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/virt-bmap/virt-bmap/image"
@@ -24,6 +25,7 @@ func main() {
 	run := flag.String("run", "", "captive mode: run this command, then exit with its status")
 	inflight := flag.Int("inflight", 0, "requests in flight per connection (0: default)")
 	img := flag.Bool("image", false, "open FILE with image.Open (raw, qcow2, xz) instead of as a raw file")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the serving to this file")
 	flag.Parse()
 	if flag.NArg() != 1 {
 		fmt.Fprintln(os.Stderr, "usage: nbdserve [-U PATH|-] [-p PORT] [-image] [--run CMD] FILE")
@@ -55,6 +57,17 @@ func main() {
 		MaxInFlight: *inflight,
 		Logf:        func(format string, args ...any) { fmt.Fprintf(os.Stderr, "nbdserve: "+format+"\n", args...) },
 	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "nbdserve:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile() // when serving until killed, use --run
+	}
 	go s.Serve(l)
 	if *run == "" {
 		fmt.Println(ep.URI)
@@ -68,5 +81,8 @@ func main() {
 	s.Shutdown(ctx)
 	cancel()
 	cleanup()
+	if *cpuprofile != "" {
+		pprof.StopCPUProfile()
+	}
 	os.Exit(status)
 }

@@ -166,6 +166,10 @@ type osFile struct {
 
 func (f *osFile) Size() int64 { return f.size }
 
+// SourceFile returns the file, so that a raw image on it is served with
+// sendfile (nbd.FileBacked).
+func (f *osFile) SourceFile() *os.File { return f.File }
+
 // OpenFile opens path read-only (an image is never written to) with its
 // size; regular files and block devices alike. A directory or a file that
 // cannot be sought (a FIFO) is an error.

@@ -8,6 +8,7 @@ package raw
 import (
 	"errors"
 	"io"
+	"os"
 	"sync/atomic"
 	"syscall"
 
@@ -133,6 +134,17 @@ func (f *File) Extents(off, length int64) ([]alloc.Extent, error) {
 		pos += l
 	}
 	return out, nil
+}
+
+// SourceFile returns the opened file the bytes are read from, when the
+// reader is one that says (chain.OpenFile's files do), or nil: the NBD
+// server then reads the file itself (nbd.FileBacked), the same bytes at
+// the same offsets.
+func (f *File) SourceFile() *os.File {
+	if s, ok := f.r.(interface{ SourceFile() *os.File }); ok {
+		return s.SourceFile()
+	}
+	return nil
 }
 
 // Size is the number of bytes read from the file.
