@@ -2,7 +2,7 @@
 # Installs what building, testing and the demo need, when it is missing:
 # Debian packages for the independent tools the tests compare against and
 # the tools that build the test images, and the Go modules.
-# Usage: scripts/deps.sh [demo|test|bench]
+# Usage: scripts/deps.sh [demo|test|bench|libguestfs]
 set -euo pipefail
 what=${1:-test}
 
@@ -37,10 +37,16 @@ if [ "$what" != demo ]; then
     [chromium]=chromium
     [rpmbuild]=rpm [sqlite3]=sqlite3 [gpg]=gpg [db_load]=db5.3-util [db_dump]=db5.3-util
     [virt-inspector]=guestfs-tools [xmllint]=libxml2-utils [depmod]=kmod
-    [libguestfs-test-tool]=libguestfs-tools
     [jq]=jq
     [/usr/include/wimlib.h]=libwim-dev
   )
+fi
+if [ "$what" = libguestfs ]; then
+  # The libguestfs oracle (integration/libguestfs_test.go) boots
+  # libguestfs' appliance under TCG for each guest: 10-20 minutes, so
+  # `make test` leaves it out (it skips without libguestfs-test-tool) and
+  # `make test-libguestfs` runs it.
+  need+=([libguestfs-test-tool]=libguestfs-tools)
 fi
 if [ "$what" = bench ]; then
   need+=([bc]=bc [nbdkit]=nbdkit [fio]=fio [qemu-nbd]=qemu-utils [nbdcopy]=libnbd-bin)
