@@ -146,7 +146,9 @@ run() {
 	fi
 	local events=-
 	if [ "$server" = ours ] || [ "$server" = ours-base ]; then
-		events=$(($(wc -l <"$trace") - 1))
+		# every line but the header and the {"connections":N} last line
+		events=$(grep -vc '^{"connections":' "$trace" || true)
+		events=$((events - 1))
 		if [ "$kind" = rand ]; then
 			local ios
 			ios=$(python3 -c 'import json,sys; print(sum(j["read"]["total_ios"] for j in json.load(open(sys.argv[1]))["jobs"]))' "$work/fio.json")
@@ -161,6 +163,8 @@ with open(sys.argv[1]) as f:
     next(f)
     for line in f:
         e = json.loads(line)
+        if "connections" in e:  # the trace's last line
+            continue
         spans.append((e["off"], e["off"] + e["len"]))
 spans.sort()
 covered = []

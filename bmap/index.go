@@ -44,8 +44,9 @@ type diskIndex struct {
 }
 
 type entry struct {
-	ext *Extent
-	obj int32
+	ext  *Extent
+	obj  int32
+	rank int32 // rank[obj], next to it: a lookup compares ranks
 }
 
 // NewIndex builds the index of m. It costs O(N log N) in the number of
@@ -139,7 +140,7 @@ func NewIndex(m *Map) *Index {
 			}
 			last = s.id
 			kept++
-			ix.entries = append(ix.entries, entry{ext: &m.Objects[s.obj].Extents[s.ext], obj: s.obj})
+			ix.entries = append(ix.entries, entry{ext: &m.Objects[s.obj].Extents[s.ext], obj: s.obj, rank: ix.rank[s.obj]})
 		}
 	})
 	if d != nil {
@@ -264,20 +265,53 @@ func (ix *Index) LookupAppend(dst []Hit, disk int, off, length int64) []Hit {
 		}
 	}
 	base := len(dst)
+	// The objects of a segment usually cover its neighbours too (the
+	// partition and disk around a run of small files cover them all): a
+	// segment's entry for an object the previous segment had adds to that
+	// object's hit rather than making one more, so that the sort below
+	// sees about one hit per object instead of one per (segment, object).
+	// Both segments' entries are in rank order, so one merge walk finds
+	// them. prev and cur hold the positions in dst of the hits of the
+	// previous and the current segment's objects, in rank order, up to
+	// maxTrack of them (a segment with more is not tracked: its objects'
+	// repeated hits are folded by the sort as any others).
+	const maxTrack = 64
+	var track [2][maxTrack]int32
+	prev, cur := track[0][:0], track[1][:0]
 	nseg := 0
 	for s := lo; s < len(d.start) && d.start[s] < end; s++ {
 		a, b := max(d.start[s], off), min(d.end[s], end)
-		for _, e := range ix.entries[d.first[s]:d.first[s+1]] {
+		es := ix.entries[d.first[s]:d.first[s+1]]
+		tracked := len(es) <= maxTrack
+		cur = cur[:0]
+		p := 0
+		for i := range es {
+			e := &es[i]
+			for p < len(prev) && dst[base+int(prev[p])].rank < e.rank {
+				p++
+			}
+			if p < len(prev) && dst[base+int(prev[p])].rank == e.rank {
+				h := &dst[base+int(prev[p])]
+				h.Len += b - a
+				if tracked {
+					cur = append(cur, prev[p])
+				}
+				continue
+			}
 			fo := int64(-1)
 			if e.ext.FileOff >= 0 {
 				fo = e.ext.FileOff + (a - e.ext.Off)
 			}
-			dst = append(dst, Hit{Object: &ix.objs[e.obj], Off: a, Len: b - a, FileOff: fo, Extent: e.ext, rank: ix.rank[e.obj]})
+			if tracked {
+				cur = append(cur, int32(len(dst)-base))
+			}
+			dst = append(dst, Hit{Object: &ix.objs[e.obj], Off: a, Len: b - a, FileOff: fo, Extent: e.ext, rank: e.rank})
 		}
+		prev, cur = cur, prev
 		nseg++
 	}
 	hits := dst[base:]
-	if nseg > 1 {
+	if nseg > 1 && !ranksIncrease(hits) {
 		dst = foldHits(dst, base)
 		hits = dst[base:]
 	}
@@ -285,6 +319,17 @@ func (ix *Index) LookupAppend(dst []Hit, disk int, off, length int64) []Hit {
 		hits[i].rank = 0
 	}
 	return dst
+}
+
+// ranksIncrease reports whether hits are in strictly increasing rank
+// order: one hit per object, already in priority order.
+func ranksIncrease(hits []Hit) bool {
+	for i := 1; i < len(hits); i++ {
+		if hits[i].rank <= hits[i-1].rank {
+			return false
+		}
+	}
+	return true
 }
 
 // foldHits sorts dst[base:], hits in disk order, by rank and folds the

@@ -243,15 +243,10 @@ func (l *Logger) Stats() Stats {
 func (l *Logger) consume() {
 	defer close(l.done)
 	var (
-		hits  []bmap.Hit
-		ev    Event
-		dirty bool
-		tick  = time.NewTicker(l.opt.FlushInterval)
-		// the export last seen and its disk: exports rarely change
-		// between events.
-		lastExport string
-		lastDisk   = l.diskOf("")
-		lastFlush  time.Time
+		tr        = tracer{l: l, lastDisk: l.diskOf("")}
+		dirty     bool
+		tick      = time.NewTicker(l.opt.FlushInterval)
+		lastFlush time.Time
 	)
 	defer tick.Stop()
 	flush := func() {
@@ -266,31 +261,7 @@ func (l *Logger) consume() {
 			it.done <- l.firstErr
 			return
 		}
-		r := &it.r
-		if r.Export != lastExport {
-			lastExport, lastDisk = r.Export, l.diskOf(r.Export)
-		}
-		hits = l.ix.LookupAppend(hits[:0], lastDisk, r.Off, int64(r.Len))
-		ev = Event{
-			Time:    r.Start.Sub(l.start),
-			Dur:     r.Dur,
-			Conn:    r.Conn,
-			Export:  r.Export,
-			Disk:    lastDisk,
-			Off:     r.Off,
-			Len:     r.Len,
-			Cache:   r.Cache,
-			Err:     r.Err,
-			Objects: ev.Objects[:0],
-		}
-		for i := range hits {
-			h := &hits[i]
-			ev.Objects = append(ev.Objects, Object{Object: h.Object, Off: h.Off, Len: h.Len, FileOff: h.FileOff})
-		}
-		for _, s := range l.sinks {
-			l.fail(s.Write(&ev))
-		}
-		l.events.Add(1)
+		tr.trace(&it.r)
 		dirty = true
 	}
 	lastEvent := time.Now()
@@ -360,6 +331,47 @@ const (
 	pollInterval = time.Millisecond
 	idleAfter    = 200 * time.Millisecond
 )
+
+// tracer is the consumer's work for one read: the lookup, the Event,
+// the sinks. Its slices are reused from read to read.
+type tracer struct {
+	l    *Logger
+	hits []bmap.Hit
+	ev   Event
+	// the export last seen and its disk: exports rarely change between
+	// events.
+	lastExport string
+	lastDisk   int
+}
+
+func (t *tracer) trace(r *Read) {
+	l := t.l
+	if r.Export != t.lastExport {
+		t.lastExport, t.lastDisk = r.Export, l.diskOf(r.Export)
+	}
+	t.hits = l.ix.LookupAppend(t.hits[:0], t.lastDisk, r.Off, int64(r.Len))
+	ev := &t.ev
+	*ev = Event{
+		Time:    r.Start.Sub(l.start),
+		Dur:     r.Dur,
+		Conn:    r.Conn,
+		Export:  r.Export,
+		Disk:    t.lastDisk,
+		Off:     r.Off,
+		Len:     r.Len,
+		Cache:   r.Cache,
+		Err:     r.Err,
+		Objects: ev.Objects[:0],
+	}
+	for i := range t.hits {
+		h := &t.hits[i]
+		ev.Objects = append(ev.Objects, Object{Object: h.Object, Off: h.Off, Len: h.Len, FileOff: h.FileOff})
+	}
+	for _, s := range l.sinks {
+		l.fail(s.Write(ev))
+	}
+	l.events.Add(1)
+}
 
 func (l *Logger) diskOf(export string) int {
 	if d, ok := l.opt.Exports[export]; ok {
