@@ -41,12 +41,59 @@ type diskIndex struct {
 	disk       int
 	start, end []int64
 	first      []int32 // segment i's pairs are entries[first[i]:first[i+1]]
+	// bucket[k] is the first segment ending after k<<shift: a read at
+	// off starts in a segment of bucket[k]..bucket[k+1] for k = off>>shift
+	// (the last entry is the number of segments). There are about as many
+	// buckets as segments, so the binary search that follows is over a
+	// handful of them: a lookup costs a cache miss or two where a binary
+	// search over the whole disk costs one per level.
+	shift  uint
+	bucket []int32
 }
 
+// maxBuckets bounds a disk's bucket table (4 bytes each).
+const maxBuckets = 1 << 24
+
+// buildBuckets fills d.shift and d.bucket from its segments.
+func (d *diskIndex) buildBuckets() {
+	n := len(d.end)
+	if n == 0 {
+		return
+	}
+	last := d.end[n-1]
+	// The smallest shift with no more buckets than segments (and than
+	// maxBuckets).
+	want := min(n, maxBuckets)
+	d.shift = 0
+	for last>>d.shift > int64(want) {
+		d.shift++
+	}
+	nb := int(last>>d.shift) + 1
+	d.bucket = make([]int32, nb+1)
+	s := 0
+	for k := range nb {
+		at := int64(k) << d.shift
+		for s < n && d.end[s] <= at {
+			s++
+		}
+		d.bucket[k] = int32(s)
+	}
+	d.bucket[nb] = int32(n)
+}
+
+const noFileOff = math.MinInt64
+
+// entry is one (segment, object) pair. It holds what a lookup needs
+// without following ext: a lookup of a small read costs a cache miss per
+// pointer it follows.
 type entry struct {
-	ext  *Extent
-	obj  int32
-	rank int32 // rank[obj], next to it: a lookup compares ranks
+	ext *Extent
+	// fileOff is the offset in the object's contents of the segment's
+	// first byte (ext.FileOff + start - ext.Off), noFileOff when ext is
+	// not contents.
+	fileOff int64
+	obj     int32
+	rank    int32 // rank[obj]
 }
 
 // NewIndex builds the index of m. It costs O(N log N) in the number of
@@ -140,11 +187,19 @@ func NewIndex(m *Map) *Index {
 			}
 			last = s.id
 			kept++
-			ix.entries = append(ix.entries, entry{ext: &m.Objects[s.obj].Extents[s.ext], obj: s.obj, rank: ix.rank[s.obj]})
+			e := &m.Objects[s.obj].Extents[s.ext]
+			fo := int64(noFileOff)
+			if e.FileOff >= 0 {
+				fo = e.FileOff + (start - e.Off)
+			}
+			ix.entries = append(ix.entries, entry{ext: e, fileOff: fo, obj: s.obj, rank: ix.rank[s.obj]})
 		}
 	})
 	if d != nil {
 		d.first = append(d.first, int32(len(ix.entries)))
+	}
+	for i := range ix.disks {
+		ix.disks[i].buildBuckets()
 	}
 	return ix
 }
@@ -255,7 +310,11 @@ func (ix *Index) LookupAppend(dst []Hit, disk int, off, length int64) []Hit {
 	}
 	d := &ix.disks[lo]
 	// First segment ending after off.
-	lo, hi = 0, len(d.end)
+	if k := uint64(off) >> d.shift; k < uint64(len(d.bucket)-1) {
+		lo, hi = int(d.bucket[k]), int(d.bucket[k+1])
+	} else {
+		lo, hi = len(d.end), len(d.end)
+	}
 	for lo < hi {
 		h := int(uint(lo+hi) >> 1)
 		if d.end[h] <= off {
@@ -275,7 +334,7 @@ func (ix *Index) LookupAppend(dst []Hit, disk int, off, length int64) []Hit {
 	// previous and the current segment's objects, in rank order, up to
 	// maxTrack of them (a segment with more is not tracked: its objects'
 	// repeated hits are folded by the sort as any others).
-	const maxTrack = 64
+	const maxTrack = 24
 	var track [2][maxTrack]int32
 	prev, cur := track[0][:0], track[1][:0]
 	nseg := 0
@@ -299,8 +358,8 @@ func (ix *Index) LookupAppend(dst []Hit, disk int, off, length int64) []Hit {
 				continue
 			}
 			fo := int64(-1)
-			if e.ext.FileOff >= 0 {
-				fo = e.ext.FileOff + (a - e.ext.Off)
+			if e.fileOff != noFileOff {
+				fo = e.fileOff + (a - d.start[s])
 			}
 			if tracked {
 				cur = append(cur, int32(len(dst)-base))
