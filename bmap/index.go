@@ -38,32 +38,50 @@ type Index struct {
 // diskIndex holds the segments of one disk: sorted, not overlapping,
 // each with the (object, extent) pairs covering it in priority order.
 type diskIndex struct {
-	disk       int
-	start, end []int64
-	first      []int32 // segment i's pairs are entries[first[i]:first[i+1]]
+	disk int
+	// segs are the segments in disk order, and one more, a sentinel
+	// whose first ends the last segment's entries. A segment's bounds
+	// and entries share a cache line: a lookup's cost is its cache
+	// misses.
+	segs []segment
 	// bucket[k] is the first segment ending after k<<shift: a read at
 	// off starts in a segment of bucket[k]..bucket[k+1] for k = off>>shift
-	// (the last entry is the number of segments). There are about as many
-	// buckets as segments, so the binary search that follows is over a
-	// handful of them: a lookup costs a cache miss or two where a binary
-	// search over the whole disk costs one per level.
+	// (the last entry is the number of segments). There is a bucket for
+	// every few segments, so the binary search that follows is over a
+	// handful of them, on a cache line or two: a lookup costs a few cache
+	// misses where a binary search over the whole disk costs one per
+	// level.
 	shift  uint
 	bucket []int32
 }
 
-// maxBuckets bounds a disk's bucket table (4 bytes each).
-const maxBuckets = 1 << 24
+// segment i of a disk is [start, end), covered by the objects of
+// entries[segs[i].first:segs[i+1].first].
+type segment struct {
+	start, end int64
+	first      int32
+}
+
+// nseg is the number of segments (the sentinel left out).
+func (d *diskIndex) nseg() int { return len(d.segs) - 1 }
+
+// maxBuckets bounds a disk's bucket table (4 bytes each);
+// segsPerBucket is about how many segments a bucket holds.
+const (
+	maxBuckets    = 1 << 24
+	segsPerBucket = 4
+)
 
 // buildBuckets fills d.shift and d.bucket from its segments.
 func (d *diskIndex) buildBuckets() {
-	n := len(d.end)
+	n := d.nseg()
 	if n == 0 {
 		return
 	}
-	last := d.end[n-1]
-	// The smallest shift with no more buckets than segments (and than
-	// maxBuckets).
-	want := min(n, maxBuckets)
+	last := d.segs[n-1].end
+	// The smallest shift with no more buckets than segments/segsPerBucket
+	// (and than maxBuckets).
+	want := min(max(n/segsPerBucket, 1), maxBuckets)
 	d.shift = 0
 	for last>>d.shift > int64(want) {
 		d.shift++
@@ -73,7 +91,7 @@ func (d *diskIndex) buildBuckets() {
 	s := 0
 	for k := range nb {
 		at := int64(k) << d.shift
-		for s < n && d.end[s] <= at {
+		for s < n && d.segs[s].end <= at {
 			s++
 		}
 		d.bucket[k] = int32(s)
@@ -161,19 +179,15 @@ func NewIndex(m *Map) *Index {
 	sweep(spans, n, ix.rank, false, func(disk int32, start, end int64, active []int32) {
 		if d == nil || d.disk != int(disk) {
 			if d != nil {
-				d.first = append(d.first, int32(len(ix.entries)))
+				d.segs = append(d.segs, segment{start: maxOff, end: maxOff, first: int32(len(ix.entries))})
 			}
 			ix.disks = append(ix.disks, diskIndex{disk: int(disk)})
 			d = &ix.disks[len(ix.disks)-1]
 			if len(ix.disks) == 1 { // most maps have one disk
-				d.start = make([]int64, 0, 2*len(spans)+1)
-				d.end = make([]int64, 0, 2*len(spans)+1)
-				d.first = make([]int32, 0, 2*len(spans)+2)
+				d.segs = make([]segment, 0, 2*len(spans)+2)
 			}
 		}
-		d.start = append(d.start, start)
-		d.end = append(d.end, end)
-		d.first = append(d.first, int32(len(ix.entries)))
+		d.segs = append(d.segs, segment{start: start, end: end, first: int32(len(ix.entries))})
 		last := int32(-1)
 		kept := 0
 		for _, k := range active {
@@ -196,7 +210,7 @@ func NewIndex(m *Map) *Index {
 		}
 	})
 	if d != nil {
-		d.first = append(d.first, int32(len(ix.entries)))
+		d.segs = append(d.segs, segment{start: maxOff, end: maxOff, first: int32(len(ix.entries))})
 	}
 	for i := range ix.disks {
 		ix.disks[i].buildBuckets()
@@ -313,11 +327,11 @@ func (ix *Index) LookupAppend(dst []Hit, disk int, off, length int64) []Hit {
 	if k := uint64(off) >> d.shift; k < uint64(len(d.bucket)-1) {
 		lo, hi = int(d.bucket[k]), int(d.bucket[k+1])
 	} else {
-		lo, hi = len(d.end), len(d.end)
+		lo, hi = d.nseg(), d.nseg()
 	}
 	for lo < hi {
 		h := int(uint(lo+hi) >> 1)
-		if d.end[h] <= off {
+		if d.segs[h].end <= off {
 			lo = h + 1
 		} else {
 			hi = h
@@ -338,9 +352,10 @@ func (ix *Index) LookupAppend(dst []Hit, disk int, off, length int64) []Hit {
 	var track [2][maxTrack]int32
 	prev, cur := track[0][:0], track[1][:0]
 	nseg := 0
-	for s := lo; s < len(d.start) && d.start[s] < end; s++ {
-		a, b := max(d.start[s], off), min(d.end[s], end)
-		es := ix.entries[d.first[s]:d.first[s+1]]
+	for s := lo; s < d.nseg() && d.segs[s].start < end; s++ {
+		sg := &d.segs[s]
+		a, b := max(sg.start, off), min(sg.end, end)
+		es := ix.entries[sg.first:d.segs[s+1].first]
 		tracked := len(es) <= maxTrack
 		cur = cur[:0]
 		p := 0
@@ -359,7 +374,7 @@ func (ix *Index) LookupAppend(dst []Hit, disk int, off, length int64) []Hit {
 			}
 			fo := int64(-1)
 			if e.fileOff != noFileOff {
-				fo = e.fileOff + (a - d.start[s])
+				fo = e.fileOff + (a - sg.start)
 			}
 			if tracked {
 				cur = append(cur, int32(len(dst)-base))

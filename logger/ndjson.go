@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"math/bits"
-	"strconv"
 	"time"
 	"unicode/utf8"
 	"unsafe"
@@ -230,19 +229,19 @@ func (n *NDJSON) Write(ev *Event) error {
 	}
 	b := n.buf
 	b = append(b, `{"t_ns":`...)
-	b = strconv.AppendInt(b, int64(ev.Time), 10)
+	b = appendInt(b, int64(ev.Time))
 	b = append(b, `,"dur_ns":`...)
-	b = strconv.AppendInt(b, int64(ev.Dur), 10)
+	b = appendInt(b, int64(ev.Dur))
 	b = append(b, `,"conn":`...)
-	b = strconv.AppendUint(b, ev.Conn, 10)
+	b = appendUint(b, ev.Conn)
 	b = append(b, `,"export":`...)
 	b = appendJSONString(b, ev.Export)
 	b = append(b, `,"disk":`...)
-	b = strconv.AppendInt(b, int64(ev.Disk), 10)
+	b = appendInt(b, int64(ev.Disk))
 	b = append(b, `,"off":`...)
-	b = strconv.AppendInt(b, ev.Off, 10)
+	b = appendInt(b, ev.Off)
 	b = append(b, `,"len":`...)
-	b = strconv.AppendUint(b, uint64(ev.Len), 10)
+	b = appendUint(b, uint64(ev.Len))
 	if ev.Cache {
 		b = append(b, `,"cache":true`...)
 	}
@@ -257,11 +256,11 @@ func (n *NDJSON) Write(ev *Event) error {
 			b = append(b, ',')
 		}
 		b = n.appendPrefix(b, o.Object)
-		b = strconv.AppendInt(b, o.Off, 10)
+		b = appendInt(b, o.Off)
 		b = append(b, `,"len":`...)
-		b = strconv.AppendInt(b, o.Len, 10)
+		b = appendInt(b, o.Len)
 		b = append(b, `,"file_off":`...)
-		b = strconv.AppendInt(b, o.FileOff, 10)
+		b = appendInt(b, o.FileOff)
 		b = append(b, '}')
 	}
 	b = append(b, "]}\n"...)
@@ -304,7 +303,7 @@ func appendObjectPrefix(b []byte, o *bmap.Object) []byte {
 	}
 	if o.Inode != 0 {
 		b = append(b, `,"inode":`...)
-		b = strconv.AppendUint(b, o.Inode, 10)
+		b = appendUint(b, o.Inode)
 	}
 	return append(b, `,"off":`...)
 }
@@ -339,7 +338,7 @@ func (n *NDJSON) SetConnections(c uint64) { n.conns = c }
 func (n *NDJSON) Close() error {
 	if n.conns > 0 {
 		n.buf = append(n.buf, `{"connections":`...)
-		n.buf = strconv.AppendUint(n.buf, n.conns, 10)
+		n.buf = appendUint(n.buf, n.conns)
 		n.buf = append(n.buf, "}\n"...)
 		n.conns = 0
 	}
