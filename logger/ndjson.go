@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/bits"
 	"time"
 	"unicode/utf8"
 	"unsafe"
@@ -136,13 +135,14 @@ type NDJSON struct {
 type prefixRef struct{ off, n uint32 }
 
 // prefixTable finds an object's prefix by its pointer: an open-addressing
-// hash table (linear probing, Fibonacci hashing of the address, at most
-// half full), a multiply and usually one probe where a Go map costs a
-// hash function call and a group search (a third of the encoding time of
-// a read touching 64 objects).
+// hash table (linear probing, at most half full), a multiply and usually
+// one probe where a Go map costs a hash function call and a group search
+// (a third of the encoding time of a read touching 64 objects). The hash
+// is the address over the size of an Object: the objects of a map, one
+// slice, fall in consecutive slots, so the objects of a read, neighbours
+// in the map, share cache lines of the table.
 type prefixTable struct {
 	slots []prefixSlot // len is a power of two, or 0
-	shift uint         // 64 - log2(len(slots))
 	n     int
 }
 
@@ -152,7 +152,7 @@ type prefixSlot struct {
 }
 
 func (t *prefixTable) slot(o *bmap.Object) uint {
-	return uint((uint64(uintptr(unsafe.Pointer(o))) * 0x9e3779b97f4a7c15) >> t.shift)
+	return uint(uintptr(unsafe.Pointer(o))/unsafe.Sizeof(bmap.Object{})) & uint(len(t.slots)-1)
 }
 
 func (t *prefixTable) get(o *bmap.Object) (prefixRef, bool) {
@@ -177,7 +177,6 @@ func (t *prefixTable) put(o *bmap.Object, r prefixRef) {
 		old := t.slots
 		size := max(2*len(old), 1024)
 		t.slots = make([]prefixSlot, size)
-		t.shift = uint(64 - bits.TrailingZeros(uint(size)))
 		for _, s := range old {
 			if s.o != nil {
 				t.insert(s.o, s.r)
