@@ -103,8 +103,8 @@ type Sink interface {
 }
 
 // DefaultQueue is the default number of reads the queue holds. An entry is
-// about 100 bytes and the buffer's pages are only touched as it fills, so
-// a deep queue is cheap; at 18,600 reads for a whole SYSLINUX + Linux boot
+// about 120 bytes and the ring's pages are only touched as it fills, so a
+// deep queue is cheap; at 18,600 reads for a whole SYSLINUX + Linux boot
 // it holds more than a boot's worth.
 const DefaultQueue = 1 << 15
 
@@ -117,7 +117,8 @@ type Options struct {
 	// read on an export not listed (or when Exports is nil) is looked up
 	// on disk 1.
 	Exports map[string]int
-	// Queue is the queue's capacity (0: DefaultQueue).
+	// Queue is the queue's capacity (0: DefaultQueue), rounded up to a
+	// power of two.
 	Queue int
 	// FlushInterval bounds how long an event stays in a sink's buffer
 	// (0: DefaultFlushInterval).
