@@ -21,13 +21,17 @@
 #     each, fixed seed (IOPS)
 # The client is timed on its own (server start-up and map loading are not
 # in the rate); after it, the command prints the server's peak RSS
-# (VmHWM) and its CPU time (utime+stime). Every run's
+# (VmHWM) and the CPU time (utime+stime) it used while the client ran.
+# Every run's
 # trace is checked: ours must hold one NDJSON event per request fio made
 # (fio's total_ios) and, for nbdcopy, cover every data range of the
 # image (lseek SEEK_DATA/SEEK_HOLE: the server reports holes, which
 # nbdcopy skips), or the script
-# fails. Prints a table with MB/s or IOPS, the ratio to the nbdkit row of
-# the same client, the server's CPU seconds and peak RSS.
+# fails. Prints a table with MB/s or IOPS, the ratios to the nbdkit row
+# and to the ours-off row of the same client (the second is the cost of
+# tracing), the server's CPU seconds, its CPU per request (on a machine
+# whose cores other jobs share, a steadier measure of that cost than the
+# rates) and peak RSS.
 #
 # Each client goes round the servers RUNS times (default 1) and the best
 # run of each pair is kept.
@@ -114,14 +118,16 @@ trap 'rm -rf "$work"' EXIT
 rows=()
 
 # The client part of every --run: time the client alone, then report the
-# server's peak RSS and CPU ticks. The server is bmaplogger itself ($PPID);
+# server's peak RSS and the CPU ticks it used while the client ran (map
+# loading and start-up left out). The server is bmaplogger itself ($PPID);
 # nbdkit --run runs the command in its parent process and serves from a
 # forked child, the sibling of this shell.
-probe='s=$(date +%s.%N); CLIENT; e=$(date +%s.%N);
-srv=$PPID; c=$(pgrep -P $PPID -x nbdkit || true); [ -z "$c" ] || srv=$c;
+probe='srv=$PPID; c=$(pgrep -P $PPID -x nbdkit || true); [ -z "$c" ] || srv=$c;
+t0=$(awk "{ print \$14 + \$15 }" /proc/$srv/stat);
+s=$(date +%s.%N); CLIENT; e=$(date +%s.%N);
 echo "wall=$(awk -v s=$s -v e=$e "BEGIN { print e - s }")";
 echo "rss_kib=$(awk "/VmHWM/ { print \$2 }" /proc/$srv/status)";
-echo "cpu_ticks=$(awk "{ print \$14 + \$15 }" /proc/$srv/stat)"'
+echo "cpu_ticks=$(awk -v t0=$t0 "{ print \$14 + \$15 - t0 }" /proc/$srv/stat)"'
 
 # run SERVER CLIENT-NAME KIND CLIENT
 run() {
@@ -135,7 +141,7 @@ run() {
 	ours-base) "$BASE" -q --bmap "$map" --json "$trace" "$img" --run "$cmd" >"$out" 2>&1 ;;
 	ours-off) "$bl" -q --no-trace "$img" --run "$cmd" >"$out" 2>&1 ;;
 	esac || { echo "bmaplogger.sh: $server $cname failed:" >&2; cat "$out" >&2; exit 1; }
-	local wall rss ticks rate
+	local wall rss ticks rate ios=-
 	wall=$(sed -n 's/^wall=//p' "$out")
 	rss=$(sed -n 's/^rss_kib=//p' "$out")
 	ticks=$(sed -n 's/^cpu_ticks=//p' "$out")
@@ -143,10 +149,13 @@ run() {
 		rate=$(awk -v s="$size" -v w="$wall" 'BEGIN { printf "%.0f", s / w / 1e6 }')
 	else
 		rate=$(python3 -c 'import json,sys; print("%.0f" % sum(j["read"]["iops"] for j in json.load(open(sys.argv[1]))["jobs"]))' "$work/fio.json")
+		ios=$(python3 -c 'import json,sys; print(sum(j["read"]["total_ios"] for j in json.load(open(sys.argv[1]))["jobs"]))' "$work/fio.json")
 	fi
 	local events=-
 	if [ "$server" = ours ] || [ "$server" = ours-base ]; then
-		events=$(($(wc -l <"$trace") - 1))
+		# every line but the header and the {"connections":N} last line
+		events=$(grep -vc '^{"connections":' "$trace" || true)
+		events=$((events - 1))
 		if [ "$kind" = rand ]; then
 			local ios
 			ios=$(python3 -c 'import json,sys; print(sum(j["read"]["total_ios"] for j in json.load(open(sys.argv[1]))["jobs"]))' "$work/fio.json")
@@ -161,6 +170,8 @@ with open(sys.argv[1]) as f:
     next(f)
     for line in f:
         e = json.loads(line)
+        if "connections" in e:  # the trace's last line
+            continue
         spans.append((e["off"], e["off"] + e["len"]))
 spans.sort()
 covered = []
@@ -188,7 +199,7 @@ EOF
 	elif [ "$server" = nbdkit ]; then
 		events=$(grep -c ' Read id=' "$log" || true) # not the "...Read id=N return" lines
 	fi
-	rows+=("$server|$cname|$kind|$wall|$(awk -v t="$ticks" 'BEGIN { printf "%.2f", t / 100 }')|$((rss / 1024))|$rate|$events")
+	rows+=("$server|$cname|$kind|$wall|$(awk -v t="$ticks" 'BEGIN { printf "%.2f", t / 100 }')|$((rss / 1024))|$rate|$events|$ios")
 }
 
 fio_base="fio --name=r --ioengine=nbd --uri=\"\$uri\" --rw=randread --bs=4k --size=$size --randrepeat=1 --randseed=7 --time_based --runtime=$runtime --group_reporting --output-format=json --output=$work/fio.json"
@@ -230,14 +241,21 @@ for server in "${servers[@]}"; do
 done
 
 echo "image: $size_mib MiB, ext4, $nfiles files + 4 x $((size_mib / 32)) MiB; map $(stat -c %s "$map") bytes JSON; $(nproc) CPU cores; load average $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-9s %-17s %8s %10s %9s %9s %9s %9s\n' server client "wall s" "MB/s|IOPS" "vs nbdkit" "srv cpu s" "RSS MiB" requests
+# vs off: the rate over the untraced server's (the cost of tracing);
+# cpu us/req: the server's CPU time while the client ran over the requests
+# it served (fio's count; for nbdcopy, which makes the same requests of
+# every server, nbdkit's log's).
+printf '%-9s %-17s %8s %10s %9s %7s %9s %11s %8s %9s\n' server client "wall s" "MB/s|IOPS" "vs nbdkit" "vs off" "srv cpu s" "cpu us/req" "RSS MiB" requests
 for r in "${rows[@]}"; do
-	IFS='|' read -r server cname kind wall cpu rss rate events <<<"$r"
-	ref=
+	IFS='|' read -r server cname kind wall cpu rss rate events ios <<<"$r"
+	ref= off= nreq=$ios
 	for q in "${rows[@]}"; do
-		IFS='|' read -r qs qc _ _ _ _ qr _ <<<"$q"
-		[ "$qs" = nbdkit ] && [ "$qc" = "$cname" ] && ref=$qr
+		IFS='|' read -r qs qc _ _ _ _ qr qe _ <<<"$q"
+		[ "$qs" = nbdkit ] && [ "$qc" = "$cname" ] && ref=$qr && [ "$nreq" = - ] && nreq=$qe
+		[ "$qs" = ours-off ] && [ "$qc" = "$cname" ] && off=$qr
 	done
 	ratio=$(awk -v a="$rate" -v b="$ref" 'BEGIN { printf "%.2fx", a / b }')
-	printf '%-9s %-17s %8.2f %10s %9s %9s %9s %9s\n' "$server" "$cname" "$wall" "$rate" "$ratio" "$cpu" "$rss" "$events"
+	voff=$(awk -v a="$rate" -v b="$off" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }')
+	perreq=$(awk -v c="$cpu" -v n="$nreq" 'BEGIN { if (n > 0) printf "%.2f", c * 1e6 / n; else print "-" }')
+	printf '%-9s %-17s %8.2f %10s %9s %7s %9s %11s %8s %9s\n' "$server" "$cname" "$wall" "$rate" "$ratio" "$voff" "$cpu" "$perreq" "$rss" "$events"
 done

@@ -38,14 +38,80 @@ type Index struct {
 // diskIndex holds the segments of one disk: sorted, not overlapping,
 // each with the (object, extent) pairs covering it in priority order.
 type diskIndex struct {
-	disk       int
-	start, end []int64
-	first      []int32 // segment i's pairs are entries[first[i]:first[i+1]]
+	disk int
+	// segs are the segments in disk order, and one more, a sentinel
+	// whose first ends the last segment's entries. A segment's bounds
+	// and entries share a cache line: a lookup's cost is its cache
+	// misses.
+	segs []segment
+	// bucket[k] is the first segment ending after k<<shift: a read at
+	// off starts in a segment of bucket[k]..bucket[k+1] for k = off>>shift
+	// (the last entry is the number of segments). There is a bucket for
+	// every few segments, so the binary search that follows is over a
+	// handful of them, on a cache line or two: a lookup costs a few cache
+	// misses where a binary search over the whole disk costs one per
+	// level.
+	shift  uint
+	bucket []int32
 }
 
+// segment i of a disk is [start, end), covered by the objects of
+// entries[segs[i].first:segs[i+1].first].
+type segment struct {
+	start, end int64
+	first      int32
+}
+
+// nseg is the number of segments (the sentinel left out).
+func (d *diskIndex) nseg() int { return len(d.segs) - 1 }
+
+// maxBuckets bounds a disk's bucket table (4 bytes each);
+// segsPerBucket is about how many segments a bucket holds.
+const (
+	maxBuckets    = 1 << 24
+	segsPerBucket = 4
+)
+
+// buildBuckets fills d.shift and d.bucket from its segments.
+func (d *diskIndex) buildBuckets() {
+	n := d.nseg()
+	if n == 0 {
+		return
+	}
+	last := d.segs[n-1].end
+	// The smallest shift with no more buckets than segments/segsPerBucket
+	// (and than maxBuckets).
+	want := min(max(n/segsPerBucket, 1), maxBuckets)
+	d.shift = 0
+	for last>>d.shift > int64(want) {
+		d.shift++
+	}
+	nb := int(last>>d.shift) + 1
+	d.bucket = make([]int32, nb+1)
+	s := 0
+	for k := range nb {
+		at := int64(k) << d.shift
+		for s < n && d.segs[s].end <= at {
+			s++
+		}
+		d.bucket[k] = int32(s)
+	}
+	d.bucket[nb] = int32(n)
+}
+
+const noFileOff = math.MinInt64
+
+// entry is one (segment, object) pair. It holds what a lookup needs
+// without following ext: a lookup of a small read costs a cache miss per
+// pointer it follows.
 type entry struct {
 	ext *Extent
-	obj int32
+	// fileOff is the offset in the object's contents of the segment's
+	// first byte (ext.FileOff + start - ext.Off), noFileOff when ext is
+	// not contents.
+	fileOff int64
+	obj     int32
+	rank    int32 // rank[obj]
 }
 
 // NewIndex builds the index of m. It costs O(N log N) in the number of
@@ -113,19 +179,15 @@ func NewIndex(m *Map) *Index {
 	sweep(spans, n, ix.rank, false, func(disk int32, start, end int64, active []int32) {
 		if d == nil || d.disk != int(disk) {
 			if d != nil {
-				d.first = append(d.first, int32(len(ix.entries)))
+				d.segs = append(d.segs, segment{start: maxOff, end: maxOff, first: int32(len(ix.entries))})
 			}
 			ix.disks = append(ix.disks, diskIndex{disk: int(disk)})
 			d = &ix.disks[len(ix.disks)-1]
 			if len(ix.disks) == 1 { // most maps have one disk
-				d.start = make([]int64, 0, 2*len(spans)+1)
-				d.end = make([]int64, 0, 2*len(spans)+1)
-				d.first = make([]int32, 0, 2*len(spans)+2)
+				d.segs = make([]segment, 0, 2*len(spans)+2)
 			}
 		}
-		d.start = append(d.start, start)
-		d.end = append(d.end, end)
-		d.first = append(d.first, int32(len(ix.entries)))
+		d.segs = append(d.segs, segment{start: start, end: end, first: int32(len(ix.entries))})
 		last := int32(-1)
 		kept := 0
 		for _, k := range active {
@@ -139,11 +201,19 @@ func NewIndex(m *Map) *Index {
 			}
 			last = s.id
 			kept++
-			ix.entries = append(ix.entries, entry{ext: &m.Objects[s.obj].Extents[s.ext], obj: s.obj})
+			e := &m.Objects[s.obj].Extents[s.ext]
+			fo := int64(noFileOff)
+			if e.FileOff >= 0 {
+				fo = e.FileOff + (start - e.Off)
+			}
+			ix.entries = append(ix.entries, entry{ext: e, fileOff: fo, obj: s.obj, rank: ix.rank[s.obj]})
 		}
 	})
 	if d != nil {
-		d.first = append(d.first, int32(len(ix.entries)))
+		d.segs = append(d.segs, segment{start: maxOff, end: maxOff, first: int32(len(ix.entries))})
+	}
+	for i := range ix.disks {
+		ix.disks[i].buildBuckets()
 	}
 	return ix
 }
@@ -254,30 +324,68 @@ func (ix *Index) LookupAppend(dst []Hit, disk int, off, length int64) []Hit {
 	}
 	d := &ix.disks[lo]
 	// First segment ending after off.
-	lo, hi = 0, len(d.end)
+	if k := uint64(off) >> d.shift; k < uint64(len(d.bucket)-1) {
+		lo, hi = int(d.bucket[k]), int(d.bucket[k+1])
+	} else {
+		lo, hi = d.nseg(), d.nseg()
+	}
 	for lo < hi {
 		h := int(uint(lo+hi) >> 1)
-		if d.end[h] <= off {
+		if d.segs[h].end <= off {
 			lo = h + 1
 		} else {
 			hi = h
 		}
 	}
 	base := len(dst)
+	// The objects of a segment usually cover its neighbours too (the
+	// partition and disk around a run of small files cover them all): a
+	// segment's entry for an object the previous segment had adds to that
+	// object's hit rather than making one more, so that the sort below
+	// sees about one hit per object instead of one per (segment, object).
+	// Both segments' entries are in rank order, so one merge walk finds
+	// them. prev and cur hold the positions in dst of the hits of the
+	// previous and the current segment's objects, in rank order, up to
+	// maxTrack of them (a segment with more is not tracked: its objects'
+	// repeated hits are folded by the sort as any others).
+	const maxTrack = 24
+	var track [2][maxTrack]int32
+	prev, cur := track[0][:0], track[1][:0]
 	nseg := 0
-	for s := lo; s < len(d.start) && d.start[s] < end; s++ {
-		a, b := max(d.start[s], off), min(d.end[s], end)
-		for _, e := range ix.entries[d.first[s]:d.first[s+1]] {
-			fo := int64(-1)
-			if e.ext.FileOff >= 0 {
-				fo = e.ext.FileOff + (a - e.ext.Off)
+	for s := lo; s < d.nseg() && d.segs[s].start < end; s++ {
+		sg := &d.segs[s]
+		a, b := max(sg.start, off), min(sg.end, end)
+		es := ix.entries[sg.first:d.segs[s+1].first]
+		tracked := len(es) <= maxTrack
+		cur = cur[:0]
+		p := 0
+		for i := range es {
+			e := &es[i]
+			for p < len(prev) && dst[base+int(prev[p])].rank < e.rank {
+				p++
 			}
-			dst = append(dst, Hit{Object: &ix.objs[e.obj], Off: a, Len: b - a, FileOff: fo, Extent: e.ext, rank: ix.rank[e.obj]})
+			if p < len(prev) && dst[base+int(prev[p])].rank == e.rank {
+				h := &dst[base+int(prev[p])]
+				h.Len += b - a
+				if tracked {
+					cur = append(cur, prev[p])
+				}
+				continue
+			}
+			fo := int64(-1)
+			if e.fileOff != noFileOff {
+				fo = e.fileOff + (a - sg.start)
+			}
+			if tracked {
+				cur = append(cur, int32(len(dst)-base))
+			}
+			dst = append(dst, Hit{Object: &ix.objs[e.obj], Off: a, Len: b - a, FileOff: fo, Extent: e.ext, rank: e.rank})
 		}
+		prev, cur = cur, prev
 		nseg++
 	}
 	hits := dst[base:]
-	if nseg > 1 {
+	if nseg > 1 && !ranksIncrease(hits) {
 		dst = foldHits(dst, base)
 		hits = dst[base:]
 	}
@@ -285,6 +393,17 @@ func (ix *Index) LookupAppend(dst []Hit, disk int, off, length int64) []Hit {
 		hits[i].rank = 0
 	}
 	return dst
+}
+
+// ranksIncrease reports whether hits are in strictly increasing rank
+// order: one hit per object, already in priority order.
+func ranksIncrease(hits []Hit) bool {
+	for i := 1; i < len(hits); i++ {
+		if hits[i].rank <= hits[i-1].rank {
+			return false
+		}
+	}
+	return true
 }
 
 // foldHits sorts dst[base:], hits in disk order, by rank and folds the

@@ -3,6 +3,8 @@ package logger
 import (
 	"fmt"
 	"io"
+	"math/rand/v2"
+	"syscall"
 	"testing"
 	"time"
 
@@ -174,3 +176,60 @@ type nopSink struct{}
 func (nopSink) Write(*Event) error { return nil }
 func (nopSink) Flush() error       { return nil }
 func (nopSink) Close() error       { return nil }
+
+// BenchmarkTrace is the consumer's work per read without the queue and
+// its goroutines: lookup, Event, NDJSON encoding to io.Discard, on one
+// goroutine, so that its ns/op is the CPU the trace costs per request
+// (BenchmarkPipeline* add the hand-off and depend on the scheduler).
+// 4k: fio's 4 KiB reads at random places of a disk of 20,000 files of
+// 64 KiB (three objects each); 256k: nbdcopy's 256 KiB reads walking a
+// disk of 20,000 files of 4 KiB (64 objects each).
+func BenchmarkTrace(b *testing.B) {
+	for _, tc := range []struct {
+		name     string
+		fileSize int64
+		n        uint32
+		random   bool
+	}{
+		{"4k", 64 << 10, 4096, true},
+		{"256k", 4096, 256 << 10, false},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			m := benchMapSized(20000, tc.fileSize)
+			ix := bmap.NewIndex(m)
+			nd, _ := NewNDJSON(io.Discard, Header{Start: time.Now()})
+			l := &Logger{ix: ix, sinks: []Sink{nd}, start: time.Now()}
+			tr := tracer{l: l, lastDisk: 1}
+			size := m.Disks[0].Size
+			r := rand.New(rand.NewPCG(1, 2))
+			off := int64(1 << 20)
+			rd := Read{Conn: 1, Export: "disk.img", Len: tc.n, Start: time.Now(), Dur: 8000}
+			objs := 0
+			b.ReportAllocs()
+			cpu := cpuTime()
+			for b.Loop() {
+				if tc.random {
+					off = 1<<20 + r.Int64N(size-1<<20-int64(tc.n))&^4095
+				} else if off += int64(tc.n); off+int64(tc.n) > size {
+					off = 1 << 20
+				}
+				rd.Off = off
+				tr.trace(&rd)
+				objs += len(tr.ev.Objects)
+			}
+			b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64(objs)/float64(b.N), "objects/op")
+		})
+	}
+}
+
+// cpuTime is the process's CPU time (user and system) in nanoseconds: on
+// a machine shared with other jobs it varies less than the wall time
+// ns/op reports, which counts the time the benchmark waited for a core.
+func cpuTime() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return ru.Utime.Nano() + ru.Stime.Nano()
+}

@@ -7,11 +7,12 @@
 // # The data path
 //
 // Log is called by the NBD server once per request, on the connection's
-// goroutine. It copies the small Read into a bounded queue (a buffered
-// channel, DefaultQueue entries) and returns: no lookup, no formatting, no
-// I/O and, while reads keep coming, no wake-up of another goroutine on the
-// data path (the consumer polls the queue every millisecond while busy and
-// parks only after 200 ms without a read). One consumer goroutine does the lookups (with
+// goroutine. It copies the small Read into a bounded queue (a lock-free
+// ring, DefaultQueue entries: queue.go) and returns: no lookup, no
+// formatting, no I/O, no lock the consumer could hold and, while reads
+// keep coming, no wake-up of another goroutine on the data path (the
+// consumer polls the queue every 5 ms while busy and parks only
+// after 200 ms without a read). One consumer goroutine does the lookups (with
 // bmap.Index.LookupAppend into a reused slice: no allocation per event),
 // builds the Event and hands it to every sink; sinks write through
 // buffered writers, flushed every FlushInterval (50 ms) when something was
@@ -102,8 +103,8 @@ type Sink interface {
 }
 
 // DefaultQueue is the default number of reads the queue holds. An entry is
-// about 100 bytes and the buffer's pages are only touched as it fills, so
-// a deep queue is cheap; at 18,600 reads for a whole SYSLINUX + Linux boot
+// about 120 bytes and the ring's pages are only touched as it fills, so a
+// deep queue is cheap; at 18,600 reads for a whole SYSLINUX + Linux boot
 // it holds more than a boot's worth.
 const DefaultQueue = 1 << 15
 
@@ -116,7 +117,8 @@ type Options struct {
 	// read on an export not listed (or when Exports is nil) is looked up
 	// on disk 1.
 	Exports map[string]int
-	// Queue is the queue's capacity (0: DefaultQueue).
+	// Queue is the queue's capacity (0: DefaultQueue), rounded up to a
+	// power of two.
 	Queue int
 	// FlushInterval bounds how long an event stays in a sink's buffer
 	// (0: DefaultFlushInterval).
@@ -143,7 +145,11 @@ type Logger struct {
 
 	mu     sync.RWMutex // held for reading by Log, for writing by Close
 	closed bool
-	queue  chan item
+	queue  *queue
+	// parked is set by the consumer before it waits on wake, after 200 ms
+	// without a read; the producer that clears it sends on wake.
+	parked atomic.Bool
+	wake   chan struct{}
 
 	blocked, late, events, errs atomic.Int64
 
@@ -151,10 +157,12 @@ type Logger struct {
 	firstErr error // set by the consumer; read after done
 }
 
-// item is a queued read, or a barrier (Flush, Close) when done != nil.
+// item is a queued read, or a barrier: Flush's when done != nil, Close's
+// when close is set.
 type item struct {
-	r    Read
-	done chan error
+	r     Read
+	done  chan error
+	close bool
 }
 
 // New starts a logger that looks reads up in ix and writes them to sinks.
@@ -173,7 +181,8 @@ func New(ix *bmap.Index, opt Options, sinks ...Sink) *Logger {
 		opt:   opt,
 		sinks: sinks,
 		start: opt.Start,
-		queue: make(chan item, opt.Queue),
+		queue: newQueue(opt.Queue),
+		wake:  make(chan struct{}, 1),
 		done:  make(chan struct{}),
 	}
 	go l.consume()
@@ -190,13 +199,34 @@ func (l *Logger) Log(r Read) {
 		l.late.Add(1)
 		return
 	}
-	select {
-	case l.queue <- item{r: r}:
-	default:
+	it := item{r: r}
+	if !l.queue.push(&it) {
 		l.blocked.Add(1)
-		l.queue <- item{r: r}
+		l.wait(&it)
 	}
+	l.wakeConsumer()
 	l.mu.RUnlock()
+}
+
+// wait pushes it once the consumer has made room.
+func (l *Logger) wait(it *item) {
+	for !l.queue.push(it) {
+		l.wakeConsumer()
+		time.Sleep(fullWait)
+	}
+}
+
+// fullWait is how long Log sleeps between tries when the queue is full.
+const fullWait = 50 * time.Microsecond
+
+// wakeConsumer wakes the consumer if it is parked.
+func (l *Logger) wakeConsumer() {
+	if l.parked.Load() && l.parked.CompareAndSwap(true, false) {
+		select {
+		case l.wake <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // Flush returns once every read logged before it has been written to the
@@ -208,7 +238,8 @@ func (l *Logger) Flush() error {
 		return errors.New("logger: flush after close")
 	}
 	done := make(chan error, 1)
-	l.queue <- item{done: done}
+	l.wait(&item{done: done})
+	l.wakeConsumer()
 	l.mu.RUnlock()
 	return <-done
 }
@@ -223,8 +254,11 @@ func (l *Logger) Close() error {
 		return errors.New("logger: closed twice")
 	}
 	l.closed = true
-	close(l.queue)
 	l.mu.Unlock()
+	// No Log or Flush is pushing now (they hold mu for reading while
+	// they do, and see closed after): the close barrier is the last.
+	l.wait(&item{close: true})
+	l.wakeConsumer()
 	<-l.done
 	return l.firstErr
 }
@@ -243,15 +277,10 @@ func (l *Logger) Stats() Stats {
 func (l *Logger) consume() {
 	defer close(l.done)
 	var (
-		hits  []bmap.Hit
-		ev    Event
-		dirty bool
-		tick  = time.NewTicker(l.opt.FlushInterval)
-		// the export last seen and its disk: exports rarely change
-		// between events.
-		lastExport string
-		lastDisk   = l.diskOf("")
-		lastFlush  time.Time
+		tr        = tracer{l: l, lastDisk: l.diskOf("")}
+		dirty     bool
+		tick      = time.NewTicker(l.opt.FlushInterval)
+		lastFlush time.Time
 	)
 	defer tick.Stop()
 	flush := func() {
@@ -260,37 +289,13 @@ func (l *Logger) consume() {
 		}
 		dirty = false
 	}
-	handle := func(it item) {
+	handle := func(it *item) {
 		if it.done != nil {
 			flush()
 			it.done <- l.firstErr
 			return
 		}
-		r := &it.r
-		if r.Export != lastExport {
-			lastExport, lastDisk = r.Export, l.diskOf(r.Export)
-		}
-		hits = l.ix.LookupAppend(hits[:0], lastDisk, r.Off, int64(r.Len))
-		ev = Event{
-			Time:    r.Start.Sub(l.start),
-			Dur:     r.Dur,
-			Conn:    r.Conn,
-			Export:  r.Export,
-			Disk:    lastDisk,
-			Off:     r.Off,
-			Len:     r.Len,
-			Cache:   r.Cache,
-			Err:     r.Err,
-			Objects: ev.Objects[:0],
-		}
-		for i := range hits {
-			h := &hits[i]
-			ev.Objects = append(ev.Objects, Object{Object: h.Object, Off: h.Off, Len: h.Len, FileOff: h.FileOff})
-		}
-		for _, s := range l.sinks {
-			l.fail(s.Write(&ev))
-		}
-		l.events.Add(1)
+		tr.trace(&it.r)
 		dirty = true
 	}
 	lastEvent := time.Now()
@@ -300,27 +305,21 @@ func (l *Logger) consume() {
 			l.fail(s.Close())
 		}
 	}
+	var it item
 	for {
 		// Busy: drain the queue, then sleep a little and look again,
-		// rather than park on the channel. A send to a channel with a
-		// parked receiver wakes it (a futex call and a context switch
-		// per read on a busy server: a third of fio's 4 KiB QD16 IOPS
-		// on two cores); a send to a channel nobody waits on is a copy
-		// under a lock.
+		// rather than park. Waking a parked consumer costs the producer
+		// a futex call and a context switch (a third of fio's 4 KiB QD16
+		// IOPS on two cores); a push nobody waits for is a
+		// compare-and-swap and a store.
 		n := 0
-	drain:
-		for {
-			select {
-			case it, ok := <-l.queue:
-				if !ok {
-					finish()
-					return
-				}
-				handle(it)
-				n++
-			default:
-				break drain
+		for l.queue.pop(&it) {
+			if it.close {
+				finish()
+				return
 			}
+			handle(&it)
+			n++
 		}
 		now := time.Now()
 		if n > 0 {
@@ -334,14 +333,16 @@ func (l *Logger) consume() {
 			time.Sleep(pollInterval)
 			continue
 		}
-		// Idle: park until the next read or flush tick.
+		// Idle: park until the next read or flush tick. A producer
+		// pushes, then looks at parked; the consumer sets parked, then
+		// looks at the queue: one of them sees the other.
+		l.parked.Store(true)
+		if l.queue.ready() {
+			l.parked.Store(false)
+			continue
+		}
 		select {
-		case it, ok := <-l.queue:
-			if !ok {
-				finish()
-				return
-			}
-			handle(it)
+		case <-l.wake:
 			lastEvent = time.Now()
 		case <-tick.C:
 			if dirty {
@@ -349,17 +350,63 @@ func (l *Logger) consume() {
 				lastFlush = time.Now()
 			}
 		}
+		l.parked.Store(false)
 	}
 }
 
 // While reads keep coming the consumer polls the queue every
-// pollInterval; after idleAfter without one it parks on the queue. At
-// pollInterval the queue (DefaultQueue entries) fills only above 30
-// million reads a second.
+// pollInterval; after idleAfter without one it parks. At pollInterval the
+// queue (DefaultQueue entries) fills only above 6 million reads a second.
+// Each poll wakes a thread, and on a server short of cores that costs
+// more than a read's trace: with a poll every millisecond, fio's 4 KiB
+// reads at QD1 cost the traced server 8 us of CPU per read more than the
+// untraced one, with every 5 ms about 3.5 (bench/bmaplogger.sh, medians
+// of interleaved rounds; 10 and 20 ms did no better).
 const (
-	pollInterval = time.Millisecond
+	pollInterval = 5 * time.Millisecond
 	idleAfter    = 200 * time.Millisecond
 )
+
+// tracer is the consumer's work for one read: the lookup, the Event,
+// the sinks. Its slices are reused from read to read.
+type tracer struct {
+	l    *Logger
+	hits []bmap.Hit
+	ev   Event
+	// the export last seen and its disk: exports rarely change between
+	// events.
+	lastExport string
+	lastDisk   int
+}
+
+func (t *tracer) trace(r *Read) {
+	l := t.l
+	if r.Export != t.lastExport {
+		t.lastExport, t.lastDisk = r.Export, l.diskOf(r.Export)
+	}
+	t.hits = l.ix.LookupAppend(t.hits[:0], t.lastDisk, r.Off, int64(r.Len))
+	ev := &t.ev
+	*ev = Event{
+		Time:    r.Start.Sub(l.start),
+		Dur:     r.Dur,
+		Conn:    r.Conn,
+		Export:  r.Export,
+		Disk:    t.lastDisk,
+		Off:     r.Off,
+		Len:     r.Len,
+		Cache:   r.Cache,
+		Err:     r.Err,
+		Objects: ev.Objects[:0],
+	}
+	for i := range t.hits {
+		h := &t.hits[i]
+		ev.Objects = append(ev.Objects, Object{Object: h.Object, Off: h.Off, Len: h.Len, FileOff: h.FileOff})
+	}
+	for _, s := range l.sinks {
+		l.fail(s.Write(ev))
+	}
+	l.events.Add(1)
+}
 
 func (l *Logger) diskOf(export string) int {
 	if d, ok := l.opt.Exports[export]; ok {

@@ -478,3 +478,37 @@ func TestConsoleMFTRecords(t *testing.T) {
 		})
 	}
 }
+
+// TestWakeAfterIdle: after idleAfter without a read the consumer parks;
+// a read, not only a Flush, must wake it, and so must Close.
+func TestWakeAfterIdle(t *testing.T) {
+	ix := bmap.NewIndex(testMap())
+	c := &capture{}
+	lg := New(ix, Options{FlushInterval: time.Hour}, c)
+	count := func() int {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return len(c.events)
+	}
+	for round := 1; round <= 3; round++ {
+		time.Sleep(idleAfter + 50*time.Millisecond)
+		if !lg.parked.Load() {
+			t.Fatalf("round %d: consumer not parked after %v idle", round, idleAfter)
+		}
+		lg.Log(Read{Off: 74 * K, Len: 512})
+		deadline := time.Now().Add(10 * time.Second)
+		for count() < round {
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: the read was not traced 10 s after it", round)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	time.Sleep(idleAfter + 50*time.Millisecond)
+	if err := lg.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !c.closed || count() != 3 {
+		t.Fatalf("closed %v, %d events", c.closed, count())
+	}
+}
