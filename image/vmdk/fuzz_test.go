@@ -132,6 +132,6 @@ func FuzzInflate(f *testing.F) {
 	f.Add([]byte{0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01}, uint16(0))
 	f.Fuzz(func(t *testing.T, in []byte, n uint16) {
 		out := make([]byte, n)
-		_ = inflate(out, in, 8192)
+		_ = inflate(out, in, 8192, false)
 	})
 }

@@ -19,13 +19,29 @@ import (
 const markerHeaderLen = 12 // uint64 lba, uint32 size
 
 // compressedGrain returns the inflated grain whose marker is at host, for
-// the grain that holds extent offset off; grains are cached.
-func (s *sparse) compressedGrain(host, off int64) ([]byte, error) {
+// the grain that holds extent offset off, or at least its first need
+// bytes; grains are cached.
+//
+// A read that misses the cache inflates only as far as it needs: deflate
+// cannot start in the middle of a grain, but it can stop, and a 4 KiB
+// read at a random place in a 64 KiB grain needs half of it on average
+// (qemu inflates it whole). That prefix is cached; a later read that
+// needs more of the grain than is cached inflates the whole grain, so
+// small reads walking through a grain cost one inflation and a bit, not
+// one each. The zlib checksum covers the whole grain, so it is checked
+// whenever a grain is inflated whole (every sequential read, and that
+// second inflation), not on a partial one.
+func (s *sparse) compressedGrain(host, off, need int64) ([]byte, error) {
 	k := cacheKey{s.id, uint64(host)}
-	if b, ok := s.c.grain.Get(k); ok {
+	b, ok := s.c.grain.Get(k)
+	if ok && int64(len(b)) >= need {
 		return b, nil
 	}
-	b := make([]byte, s.grainLen(off))
+	n := s.grainLen(off)
+	if !ok {
+		n = min(n, need)
+	}
+	b = make([]byte, n)
 	if err := s.inflateGrain(b, host, off); err != nil {
 		return nil, err
 	}
@@ -42,8 +58,9 @@ func (s *sparse) grainLen(off int64) int64 {
 }
 
 // inflateGrain reads the marker at host and inflates its grain into out,
-// which is grainLen(off) bytes long; the grain must inflate to at least
-// that and at most a whole grain.
+// which is grainLen(off) bytes long, or shorter for the grain's first
+// bytes only; a whole grain must inflate to at least grainLen(off) and at
+// most a whole grain, with a good checksum.
 func (s *sparse) inflateGrain(out []byte, host, off int64) error {
 	g := off / s.grain
 	what := "grain marker"
@@ -73,7 +90,7 @@ func (s *sparse) inflateGrain(out []byte, host, off int64) error {
 			return fmt.Errorf("vmdk: %s: reading grain %d at %#x: %w", s.name, g, host, orEOF(err))
 		}
 	}
-	if err := inflate(out, in, s.grain); err != nil {
+	if err := inflate(out, in, s.grain, int64(len(out)) < s.grainLen(off)); err != nil {
 		return &diskerr.FormatError{FS: "vmdk", Off: host, What: fmt.Sprintf("compressed grain %d of %s", g, s.name), Err: err}
 	}
 	return nil
@@ -103,8 +120,9 @@ var zlibReaders sync.Pool
 
 // inflate inflates the zlib stream in into out, which it must fill; the
 // stream may hold up to max bytes (a whole grain) and no more, and its
-// checksum must match.
-func inflate(out, in []byte, max int64) error {
+// checksum must match. With prefix, out takes the first bytes of the
+// stream only, and the rest of it (with the checksum) is not read.
+func inflate(out, in []byte, max int64, prefix bool) error {
 	src := bytes.NewReader(in)
 	var zr io.ReadCloser
 	if v := zlibReaders.Get(); v != nil {
@@ -125,6 +143,9 @@ func inflate(out, in []byte, max int64) error {
 			return fmt.Errorf("%w: %d bytes, want %d", errGrainSize, n, len(out))
 		}
 		return err
+	}
+	if prefix {
+		return nil
 	}
 	// Read to the end so that the checksum is checked, and make sure the
 	// rest of the stream fits in the grain.
@@ -159,14 +180,14 @@ func (j grainJob) do() error {
 	start := j.off % s.grain
 	if start == 0 && int64(len(j.buf)) == s.grainLen(j.off) {
 		// A whole grain (sequential reads): inflate straight into the
-		// caller's buffer, unless it is cached; do not cache it.
-		if b, ok := s.c.grain.Get(cacheKey{s.id, uint64(j.host)}); ok {
+		// caller's buffer, unless it is cached whole; do not cache it.
+		if b, ok := s.c.grain.Get(cacheKey{s.id, uint64(j.host)}); ok && len(b) == len(j.buf) {
 			copy(j.buf, b)
 			return nil
 		}
 		return s.inflateGrain(j.buf, j.host, j.off)
 	}
-	b, err := s.compressedGrain(j.host, j.off)
+	b, err := s.compressedGrain(j.host, j.off, start+int64(len(j.buf)))
 	if err != nil {
 		return err
 	}
