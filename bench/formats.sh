@@ -10,7 +10,9 @@
 # qemu-img into each format below; each image is checked first (nbdcopy of
 # our export | cmp the source), then measured. REPS repetitions go round
 # the two servers (the order alternates), the best of each is kept.
-# Prints a table of rates and ours/qemu-nbd, and the servers' peak RSS.
+# Prints a table of rates and ours/qemu-nbd, the servers' CPU time per unit
+# of work (from /proc/PID/stat when the client is done: every thread) and
+# their peak RSS.
 #
 # Usage: bench/formats.sh [BUILD_DIR]
 # Env: FORMATS="qcow2-zlib vmdk-stream" (default: all)  TESTS="fio QD1,fio QD16" (default: all)
@@ -104,48 +106,60 @@ done
 echo "check: ${formats[*]} served equal to the source (cmp)" >&2
 
 # --- the runs --------------------------------------------------------------
-declare -A rate rss
+declare -A rate rss cpu
+hz=$(getconf CLK_TCK)
 for f in "${formats[@]}"; do
 	img=$fdir/$f/disk.img
 	qfmt=${spec[$f]%% *}
 	for t in "${tests[@]}"; do
 		cmd=$(nbd_client "$t")
-		for s in "${servers[@]}"; do rate[$f,$t,$s]=0 rss[$f,$t,$s]=0; done
+		for s in "${servers[@]}"; do rate[$f,$t,$s]=0 rss[$f,$t,$s]=0 cpu[$f,$t,$s]=; done
 		for rep in $(seq "$reps"); do
 			order=("${servers[@]}")
 			((rep % 2)) || order=("${servers[1]}" "${servers[0]}")
 			for s in "${order[@]}"; do
 				nbd_serve "$s" "$qfmt" "$img" "$cmd" >"$bdir/$prog.out" 2>&1 ||
 					{ echo "$prog: $s, $f, $t failed:" >&2; cat "$bdir/$prog.out" >&2; exit 1; }
-				r=$(nbd_rate "$t" "$size_mib")
-				m=$(tail -1 "$bdir/$prog.rss")
+				read -r r work <<<"$(nbd_rate "$t" "$size_mib")"
+				read -r m ut st <"$bdir/$prog.rss"
+				# The server's CPU time per unit of work (µs per MB or per
+				# read): a busy machine slows the rates, much less this.
+				c=$(awk -v u="$ut" -v s="$st" -v hz="$hz" -v w="$work" 'BEGIN { printf "%.2f", (u + s) / hz * 1e6 / w }')
 				((r > rate[$f,$t,$s])) && rate[$f,$t,$s]=$r
 				((m > rss[$f,$t,$s])) && rss[$f,$t,$s]=$m
+				if [ -z "${cpu[$f,$t,$s]}" ] || awk -v a="$c" -v b="${cpu[$f,$t,$s]}" 'BEGIN { exit !(a < b) }'; then
+					cpu[$f,$t,$s]=$c
+				fi
 			done
 		done
-		echo "$f, $t: ours ${rate[$f,$t,ours]}, qemu-nbd ${rate[$f,$t,qemu-nbd]}" >&2
+		echo "$f, $t: ours ${rate[$f,$t,ours]} (${cpu[$f,$t,ours]} µs CPU), qemu-nbd ${rate[$f,$t,qemu-nbd]} (${cpu[$f,$t,qemu-nbd]} µs CPU)" >&2
 	done
 done
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }'; }
 echo
 echo "$(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); $size_mib MiB disk; best of $reps; fio ${RUNTIME:-5} s"
-printf '%-12s %-16s %10s %10s %10s %16s\n' format test ours qemu-nbd ours/qemu "RSS MiB ours/qemu"
+printf '%-12s %-16s %9s %9s %9s %9s %9s %9s %11s\n' format test ours qemu-nbd ratio "CPU ours" "CPU qemu" "CPU ratio" "RSS MiB"
 for f in "${formats[@]}"; do
 	for t in "${tests[@]}"; do
-		printf '%-12s %-16s %10s %10s %10s %16s\n' "$f" "$t" "${rate[$f,$t,ours]}" "${rate[$f,$t,qemu-nbd]}" \
-			"$(ratio "${rate[$f,$t,ours]}" "${rate[$f,$t,qemu-nbd]}")" \
+		printf '%-12s %-16s %9s %9s %9s %9s %9s %9s %11s\n' "$f" "$t" "${rate[$f,$t,ours]}" "${rate[$f,$t,qemu-nbd]}" \
+			"$(ratio "${rate[$f,$t,ours]}" "${rate[$f,$t,qemu-nbd]}")" "${cpu[$f,$t,ours]}" "${cpu[$f,$t,qemu-nbd]}" \
+			"$(ratio "${cpu[$f,$t,qemu-nbd]}" "${cpu[$f,$t,ours]}")" \
 			"$((${rss[$f,$t,ours]} / 1024))/$((${rss[$f,$t,qemu-nbd]} / 1024))"
 	done
 done
-echo "(nbdcopy: MB/s of the virtual disk; fio: IOPS; RSS: the server's peak)"
+echo "(rates: nbdcopy MB/s of the virtual disk, fio IOPS; ratio: ours/qemu-nbd, above 1x ours is faster;"
+echo " CPU: the server's CPU time, µs per MB (nbdcopy) or per read (fio), and qemu-nbd's over ours;"
+echo " RSS: the servers' peak, ours/qemu-nbd)"
 echo
-echo "ours/qemu-nbd, one line a format:"
+echo "ours/qemu-nbd rate (and CPU per unit of work, qemu-nbd/ours), one line a format:"
 printf '%-12s' format
-for t in "${tests[@]}"; do printf ' %16s' "$t"; done
+for t in "${tests[@]}"; do printf ' %17s' "$t"; done
 echo
 for f in "${formats[@]}"; do
 	printf '%-12s' "$f"
-	for t in "${tests[@]}"; do printf ' %16s' "$(ratio "${rate[$f,$t,ours]}" "${rate[$f,$t,qemu-nbd]}")"; done
+	for t in "${tests[@]}"; do
+		printf ' %17s' "$(ratio "${rate[$f,$t,ours]}" "${rate[$f,$t,qemu-nbd]}") ($(ratio "${cpu[$f,$t,qemu-nbd]}" "${cpu[$f,$t,ours]}"))"
+	done
 	echo
 done

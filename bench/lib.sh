@@ -6,11 +6,14 @@
 #   nbd_serve SERVER FMT IMAGE CMD   run CMD (it sees $uri) against a fresh
 #                                    server: ours (bench/nbdserve -image) or
 #                                    qemu-nbd (-r -f FMT); the server's peak
-#                                    RSS (KiB) goes to $bdir/$prog.rss
+#                                    RSS (KiB) and its CPU time (user+system
+#                                    clock ticks, every thread) go to
+#                                    $bdir/$prog.rss
 #   nbd_client TEST                  print the client command of TEST, one of
 #                                    "${nbd_tests[@]}", for nbd_serve
 #   nbd_rate TEST SIZE_MIB           print the rate of the last nbd_client
-#                                    run: MB/s of the disk (nbdcopy), IOPS (fio)
+#                                    run, MB/s of the disk (nbdcopy) or IOPS
+#                                    (fio), and the work done, MB or reads
 #
 # Env: RUNTIME (fio seconds, default 5).
 
@@ -30,7 +33,7 @@ nbd_tests=("nbdcopy 1 conn" "nbdcopy 4 conns" "fio QD1" "fio QD16")
 # client too).
 nbd_serve() {
 	local server=$1 fmt=$2 img=$3 rssf=$bdir/$prog.rss
-	local cmd="$4; rc=\$?; awk '/VmHWM/ { print \$2 }' /proc/\$PPID/status >$rssf; exit \$rc"
+	local cmd="$4; rc=\$?; echo \$(awk '/VmHWM/ { print \$2 }' /proc/\$PPID/status) \$(cut -d' ' -f14,15 /proc/\$PPID/stat) >$rssf; exit \$rc"
 	case $server in
 	ours) "$bdir/nbdserve" -image --run "$cmd" "$img" ;;
 	qemu-nbd)
@@ -40,7 +43,7 @@ nbd_serve() {
 		local qpid=$! rc=0
 		for _ in $(seq 200); do [ -S "$sock" ] && [ -s "$pidf" ] && break; sleep 0.05; done
 		uri="nbd+unix:///?socket=$sock" sh -c "$4" || rc=$?
-		awk '/VmHWM/ { print $2 }' "/proc/$qpid/status" >"$rssf"
+		echo "$(awk '/VmHWM/ { print $2 }' "/proc/$qpid/status") $(cut -d' ' -f14,15 "/proc/$qpid/stat")" >"$rssf"
 		kill -TERM "$qpid"
 		wait "$qpid" || true
 		return $rc
@@ -67,7 +70,7 @@ nbd_client() {
 
 nbd_rate() { # nbd_rate TEST SIZE_MIB
 	case $1 in
-	nbdcopy*) awk -v m="$2" 'NR==1 { printf "%.0f\n", m * 1.048576 / ($1 / 1e9) }' "$bdir/$prog.client.time" ;;
-	fio*) python3 -c 'import json,sys; print("%.0f" % sum(j["read"]["iops"] for j in json.load(open(sys.argv[1]))["jobs"]))' "$bdir/$prog-fio.json" ;;
+	nbdcopy*) awk -v m="$2" 'NR==1 { printf "%.0f %.0f\n", m * 1.048576 / ($1 / 1e9), m * 1.048576 }' "$bdir/$prog.client.time" ;;
+	fio*) python3 -c 'import json,sys; j=json.load(open(sys.argv[1]))["jobs"]; print("%.0f %d" % (sum(x["read"]["iops"] for x in j), sum(x["read"]["total_ios"] for x in j)))' "$bdir/$prog-fio.json" ;;
 	esac
 }
