@@ -188,7 +188,7 @@ func TestPartialClusters(t *testing.T) {
 				read(base+c-4096, 4096)
 				read(base, c)
 				read(base+c+c/4, 512)
-				read(base+c, c) // whole, with a prefix of it cached
+				read(base+c, c)   // whole, with a prefix of it cached
 				read(base+c/2, c) // the rest of this cluster, half of the next
 			}
 			if s := img.Stats(); s.ClusterHits == 0 || s.ClusterMisses == 0 {

@@ -200,7 +200,7 @@ func TestPartialGrains(t *testing.T) {
 		read(base+g-4096, 4096)
 		read(base, g)
 		read(base+g+g/4, 512)
-		read(base+g, g) // whole, with a prefix of it cached
+		read(base+g, g)   // whole, with a prefix of it cached
 		read(base+g/2, g) // the rest of this grain, half of the next
 	}
 	if s := d.Stats(); s.GrainHits == 0 || s.GrainMisses == 0 {
