@@ -130,9 +130,11 @@ var inBufs sync.Pool
 // messages.
 func (img *Image) decompressCluster(out []byte, e uint64, guest int64) error {
 	off, size := compressedDesc(e, img.clusterBits)
-	what := fmt.Sprintf("compressed cluster for guest offset %#x", guest&^(img.clusterSize-1))
+	what := func() string { // only for errors: formatting costs on every read
+		return fmt.Sprintf("compressed cluster for guest offset %#x", guest&^(img.clusterSize-1))
+	}
 	if off >= img.fileSize {
-		return formatErr(off, what, "starts past the end of the file (%d bytes)", img.fileSize)
+		return formatErr(off, what(), "starts past the end of the file (%d bytes)", img.fileSize)
 	}
 	// The last compressed cluster of a file may end in a partial sector:
 	// its descriptor's sector count then runs past the end of the file.
@@ -145,10 +147,10 @@ func (img *Image) decompressCluster(out []byte, e uint64, guest int64) error {
 	}
 	defer inBufs.Put(&in)
 	if n, err := img.r.ReadAt(in, off); n < len(in) {
-		return fmt.Errorf("qcow2: reading the %s at %#x: %w", what, off, err)
+		return fmt.Errorf("qcow2: reading the %s at %#x: %w", what(), off, err)
 	}
 	if err := decompress(out, in, img.hdr.compression); err != nil {
-		return formatErr(off, what, "%v", err)
+		return formatErr(off, what(), "%v", err)
 	}
 	return nil
 }
