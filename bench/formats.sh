@@ -17,6 +17,9 @@
 # Usage: bench/formats.sh [BUILD_DIR]
 # Env: FORMATS="qcow2-zlib vmdk-stream" (default: all)  TESTS="fio QD1,fio QD16" (default: all)
 #      RUNTIME=5 (fio seconds)  REPS=2  SIZE_MIB=512  REBUILD=1
+#      BASE=PATH  also serve with that nbdserve binary (say, one built from an
+#                 older commit) as ours-base, to measure a change before and
+#                 after in one run
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -60,6 +63,7 @@ if [ -n "${TESTS:-}" ]; then
 	IFS=, read -r -a tests <<<"$TESTS"
 fi
 servers=(ours qemu-nbd)
+[ -z "${BASE:-}" ] || servers+=(ours-base)
 
 need qemu-img qemu-utils
 need qemu-nbd qemu-utils
@@ -116,7 +120,7 @@ for f in "${formats[@]}"; do
 		for s in "${servers[@]}"; do rate[$f,$t,$s]=0 rss[$f,$t,$s]=0 cpu[$f,$t,$s]=; done
 		for rep in $(seq "$reps"); do
 			order=("${servers[@]}")
-			((rep % 2)) || order=("${servers[1]}" "${servers[0]}")
+			((rep % 2)) || order=($(printf '%s\n' "${servers[@]}" | tac))
 			for s in "${order[@]}"; do
 				nbd_serve "$s" "$qfmt" "$img" "$cmd" >"$bdir/$prog.out" 2>&1 ||
 					{ echo "$prog: $s, $f, $t failed:" >&2; cat "$bdir/$prog.out" >&2; exit 1; }
@@ -132,7 +136,7 @@ for f in "${formats[@]}"; do
 				fi
 			done
 		done
-		echo "$f, $t: ours ${rate[$f,$t,ours]} (${cpu[$f,$t,ours]} µs CPU), qemu-nbd ${rate[$f,$t,qemu-nbd]} (${cpu[$f,$t,qemu-nbd]} µs CPU)" >&2
+		for s in "${servers[@]}"; do echo "$f, $t, $s: ${rate[$f,$t,$s]} (${cpu[$f,$t,$s]} µs CPU)"; done >&2
 	done
 done
 
@@ -163,3 +167,17 @@ for f in "${formats[@]}"; do
 	done
 	echo
 done
+if [ -n "${BASE:-}" ]; then
+	echo
+	echo "ours/ours-base ($BASE) rate (and CPU per unit of work, base/ours):"
+	printf '%-12s' format
+	for t in "${tests[@]}"; do printf ' %17s' "$t"; done
+	echo
+	for f in "${formats[@]}"; do
+		printf '%-12s' "$f"
+		for t in "${tests[@]}"; do
+			printf ' %17s' "$(ratio "${rate[$f,$t,ours]}" "${rate[$f,$t,ours-base]}") ($(ratio "${cpu[$f,$t,ours-base]}" "${cpu[$f,$t,ours]}"))"
+		done
+		echo
+	done
+fi

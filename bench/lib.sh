@@ -4,8 +4,9 @@
 #
 #   need TOOL DEBIAN-PACKAGE         exit with a message naming the package
 #   nbd_serve SERVER FMT IMAGE CMD   run CMD (it sees $uri) against a fresh
-#                                    server: ours (bench/nbdserve -image) or
-#                                    qemu-nbd (-r -f FMT); the server's peak
+#                                    server: ours (bench/nbdserve -image),
+#                                    ours-base ($BASE -image: another
+#                                    nbdserve binary) or qemu-nbd (-r -f FMT); the server's peak
 #                                    RSS (KiB) and its CPU time (user+system
 #                                    clock ticks, every thread) go to
 #                                    $bdir/$prog.rss
@@ -36,6 +37,7 @@ nbd_serve() {
 	local cmd="$4; rc=\$?; echo \$(awk '/VmHWM/ { print \$2 }' /proc/\$PPID/status) \$(cut -d' ' -f14,15 /proc/\$PPID/stat) >$rssf; exit \$rc"
 	case $server in
 	ours) "$bdir/nbdserve" -image --run "$cmd" "$img" ;;
+	ours-base) "$BASE" -image --run "$cmd" "$img" ;;
 	qemu-nbd)
 		local sock=$bdir/$prog-qemu-nbd.sock pidf=$bdir/$prog-qemu-nbd.pid
 		rm -f "$sock" "$pidf"
