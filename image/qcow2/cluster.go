@@ -118,7 +118,7 @@ func (img *Image) compressedCluster(e uint64, guest, need int64) ([]byte, error)
 	if err := img.decompressCluster(out, e, guest); err != nil {
 		return nil, err
 	}
-	img.clusterCache.Add(off, out, 1)
+	img.clusterCache.Add(off, out, int64(len(out)))
 	return out, nil
 }
 

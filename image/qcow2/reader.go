@@ -159,7 +159,9 @@ func NewConfig(r io.ReaderAt, size int64, c Config) (*Image, error) {
 	}
 	entries := int(max(4, budget/img.clusterSize))
 	img.l2Cache = lru.New[int64, []uint64](int64(entries))
-	img.clusterCache = lru.New[int64, []byte](int64(entries))
+	// Decompressed clusters are counted in bytes: a random read caches
+	// only the start of a cluster (compressedCluster), so more fit.
+	img.clusterCache = lru.New[int64, []byte](int64(entries) * img.clusterSize)
 
 	if img.externalData {
 		if h.dataFile == "" {
