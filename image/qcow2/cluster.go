@@ -37,9 +37,10 @@ var zstdDecoders sync.Pool
 // compresses one cluster (at most 2 MiB) per frame.
 const maxZstdWindow = 8 << 20
 
-// decompress fills out (one cluster) from the compressed bytes in. The
-// data may be followed by unrelated bytes (the rest of the last sector):
-// decompression stops when the cluster is full, as qemu's does.
+// decompress fills out (one cluster, or the first bytes of one) from the
+// compressed bytes in. The data may be followed by unrelated bytes (the
+// rest of the last sector): decompression stops when out is full, as
+// qemu's does when the cluster is.
 func decompress(out, in []byte, compression uint8) error {
 	switch compression {
 	case compZlib:
@@ -94,18 +95,30 @@ func shortData(err error) error {
 }
 
 // compressedCluster returns the decompressed cluster that L2 entry e
-// describes; guest is a guest offset inside it, for error messages.
-// Clusters are cached by host offset.
-func (img *Image) compressedCluster(e uint64, guest int64) ([]byte, error) {
+// describes, or at least its first need bytes; guest is a guest offset
+// inside it, for error messages. Clusters are cached by host offset.
+//
+// A read that misses the cache decompresses only as far as it needs:
+// deflate and zstd cannot start in the middle, but they can stop, and a
+// 4 KiB read at a random place in a 64 KiB cluster needs half of it on
+// average (qemu decompresses it whole). That prefix is cached; a later
+// read that needs more of the cluster than is cached decompresses the
+// whole cluster, so small reads walking through a cluster cost one
+// decompression and a bit, not one each.
+func (img *Image) compressedCluster(e uint64, guest, need int64) ([]byte, error) {
 	off, _ := compressedDesc(e, img.clusterBits)
-	if b, ok := img.clusterCache.Get(off); ok {
+	b, ok := img.clusterCache.Get(off)
+	if ok && int64(len(b)) >= need {
 		return b, nil
 	}
-	out := make([]byte, img.clusterSize)
+	if ok {
+		need = img.clusterSize
+	}
+	out := make([]byte, need)
 	if err := img.decompressCluster(out, e, guest); err != nil {
 		return nil, err
 	}
-	img.clusterCache.Add(off, out, 1)
+	img.clusterCache.Add(off, out, int64(len(out)))
 	return out, nil
 }
 
@@ -113,13 +126,15 @@ func (img *Image) compressedCluster(e uint64, guest int64) ([]byte, error) {
 var inBufs sync.Pool
 
 // decompressCluster decompresses the cluster that L2 entry e describes
-// into out (one cluster). guest is a guest offset inside it, for error
+// into out: the whole cluster, or its first len(out) bytes. guest is a guest offset inside it, for error
 // messages.
 func (img *Image) decompressCluster(out []byte, e uint64, guest int64) error {
 	off, size := compressedDesc(e, img.clusterBits)
-	what := fmt.Sprintf("compressed cluster for guest offset %#x", guest&^(img.clusterSize-1))
+	what := func() string { // only for errors: formatting costs on every read
+		return fmt.Sprintf("compressed cluster for guest offset %#x", guest&^(img.clusterSize-1))
+	}
 	if off >= img.fileSize {
-		return formatErr(off, what, "starts past the end of the file (%d bytes)", img.fileSize)
+		return formatErr(off, what(), "starts past the end of the file (%d bytes)", img.fileSize)
 	}
 	// The last compressed cluster of a file may end in a partial sector:
 	// its descriptor's sector count then runs past the end of the file.
@@ -132,10 +147,10 @@ func (img *Image) decompressCluster(out []byte, e uint64, guest int64) error {
 	}
 	defer inBufs.Put(&in)
 	if n, err := img.r.ReadAt(in, off); n < len(in) {
-		return fmt.Errorf("qcow2: reading the %s at %#x: %w", what, off, err)
+		return fmt.Errorf("qcow2: reading the %s at %#x: %w", what(), off, err)
 	}
 	if err := decompress(out, in, img.hdr.compression); err != nil {
-		return formatErr(off, what, "%v", err)
+		return formatErr(off, what(), "%v", err)
 	}
 	return nil
 }

@@ -159,7 +159,9 @@ func NewConfig(r io.ReaderAt, size int64, c Config) (*Image, error) {
 	}
 	entries := int(max(4, budget/img.clusterSize))
 	img.l2Cache = lru.New[int64, []uint64](int64(entries))
-	img.clusterCache = lru.New[int64, []byte](int64(entries))
+	// Decompressed clusters are counted in bytes: a random read caches
+	// only the start of a cluster (compressedCluster), so more fit.
+	img.clusterCache = lru.New[int64, []byte](int64(entries) * img.clusterSize)
 
 	if img.externalData {
 		if h.dataFile == "" {
@@ -305,19 +307,20 @@ type compJob struct {
 func (img *Image) doCompressed(j compJob) error {
 	if int64(len(j.buf)) == img.clusterSize {
 		// A whole cluster (sequential reads): decompress straight into
-		// the caller's buffer, unless it is cached; do not cache it.
+		// the caller's buffer, unless it is cached whole; do not cache it.
 		off, _ := compressedDesc(j.entry, img.clusterBits)
-		if b, ok := img.clusterCache.Get(off); ok {
+		if b, ok := img.clusterCache.Get(off); ok && len(b) == len(j.buf) {
 			copy(j.buf, b)
 			return nil
 		}
 		return img.decompressCluster(j.buf, j.entry, j.at)
 	}
-	b, err := img.compressedCluster(j.entry, j.at)
+	start := j.at & (img.clusterSize - 1)
+	b, err := img.compressedCluster(j.entry, j.at, start+int64(len(j.buf)))
 	if err != nil {
 		return err
 	}
-	copy(j.buf, b[j.at&(img.clusterSize-1):])
+	copy(j.buf, b[start:])
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package qcow2
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -142,5 +143,58 @@ func TestConvertMatrix(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestPartialClusters reads small pieces of compressed clusters in the
+// order that exercises the partly decompressed clusters of the cache: a
+// read in the middle of a cluster (decompressed up to its end only), one
+// before it (served from that prefix), one after it (the whole cluster
+// decompressed), the whole cluster, and reads across clusters; every read
+// against qemu-img's raw.
+func TestPartialClusters(t *testing.T) {
+	testutil.NeedTools(t, "qemu-img")
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.raw")
+	makeSource(t, src, 2<<20, 5)
+	for _, comp := range []string{"zlib", "zstd"} {
+		t.Run(comp, func(t *testing.T) {
+			p := filepath.Join(dir, comp+".qcow2")
+			qemuImg(t, "convert", "-f", "raw", "-O", "qcow2", "-c", "-o", "compression_type="+comp, src, p)
+			raw := filepath.Join(dir, comp+".raw")
+			qemuImg(t, "convert", "-f", "qcow2", "-O", "raw", p, raw)
+			want, err := os.ReadFile(raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			img, err := Open(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer img.Close()
+			c := img.Info().ClusterSize
+			read := func(off, n int64) {
+				t.Helper()
+				buf := make([]byte, n)
+				if _, err := img.ReadAt(buf, off); err != nil {
+					t.Fatalf("ReadAt(%d bytes at %#x): %v", n, off, err)
+				}
+				if !bytes.Equal(buf, want[off:off+n]) {
+					t.Errorf("ReadAt(%d bytes at %#x) differs from qemu-img at %#x", n, off, off+int64(firstDiff(buf, want[off:off+n])))
+				}
+			}
+			for base := int64(0); base+2*c <= img.Size(); base += 2 * c {
+				read(base+c/2, 4096)
+				read(base+4096, 4096)
+				read(base+c-4096, 4096)
+				read(base, c)
+				read(base+c+c/4, 512)
+				read(base+c, c)   // whole, with a prefix of it cached
+				read(base+c/2, c) // the rest of this cluster, half of the next
+			}
+			if s := img.Stats(); s.ClusterHits == 0 || s.ClusterMisses == 0 {
+				t.Errorf("Stats() = %+v: the reads should both hit and miss the cluster cache", s)
+			}
+		})
 	}
 }

@@ -17,7 +17,7 @@ func tableImage(cb uint32, extended bool, entries []uint64) *Image {
 		clusterBits: cb, clusterSize: cs, extendedL2: extended,
 		fileSize: 64 * cs, dataSize: 64 * cs, size: 2 << (2*cb - 3),
 		l1:      []uint64{uint64(cs), 0},
-		l2Cache: lru.New[int64, []uint64](int64(4)), clusterCache: lru.New[int64, []byte](4),
+		l2Cache: lru.New[int64, []uint64](int64(4)), clusterCache: lru.New[int64, []byte](4 * cs),
 		hdr: &header{},
 	}
 	img.l2Bits = cb - 3

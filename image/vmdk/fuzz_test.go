@@ -124,7 +124,9 @@ func FuzzDescriptor(f *testing.F) {
 	})
 }
 
-// FuzzInflate feeds arbitrary compressed grains to the inflater.
+// FuzzInflate feeds arbitrary compressed grains to the inflater, whole
+// and in part: where the whole grain inflates, its first half inflated
+// alone (without zlib's reader) must give the same bytes.
 func FuzzInflate(f *testing.F) {
 	var z bytes.Buffer
 	zw := newZlib(&z)
@@ -134,6 +136,11 @@ func FuzzInflate(f *testing.F) {
 	f.Add([]byte{0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01}, uint16(0))
 	f.Fuzz(func(t *testing.T, in []byte, n uint16) {
 		out := make([]byte, n)
-		_ = inflate(out, in, 8192)
+		err := inflate(out, in, 8192, false)
+		half := make([]byte, n/2)
+		perr := inflate(half, in, 8192, true)
+		if err == nil && (perr != nil || !bytes.Equal(half, out[:n/2])) {
+			t.Fatalf("the whole grain inflates, its first %d bytes alone do not (%v) or differ", n/2, perr)
+		}
 	})
 }

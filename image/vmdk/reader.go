@@ -43,7 +43,10 @@
 // redundant one); each grain must start in the file and after the
 // metadata; each grain marker must name its own grain and a compressed
 // size of at most two grains inside the file; each grain must inflate,
-// with a good checksum, to exactly its size; the footer and end-of-stream
+// with a good checksum, to exactly its size (a random read that needs
+// only the start of a grain inflates that much and no further, so the
+// checksum is checked when the grain is inflated whole: see
+// compressedGrain); the footer and end-of-stream
 // markers of a GD_AT_END stream; the descriptor's extent lines. Files the
 // descriptor names (extents, parents) are opened only through the Opener,
 // which applies image/chain's policy: nothing outside the image's
@@ -52,7 +55,8 @@
 // Memory is bounded by the input: the grain directory is read whole
 // (bounded by the file size and qemu's 32 Mi entries), grain tables and
 // inflated grains are kept in LRU caches bounded in bytes
-// (Config.CacheBytes), and a compressed grain is at most 4 MiB. ReadAt and
+// (Config.CacheBytes; a grain inflated only up to what a read needed is
+// cached at that length), and a compressed grain is at most 4 MiB. ReadAt and
 // Extents are safe for concurrent use.
 package vmdk
 

@@ -160,3 +160,60 @@ func TestCacheBounded(t *testing.T) {
 		t.Errorf("Stats() = %+v", s)
 	}
 }
+
+// TestPartialGrains reads small pieces of compressed grains in the order
+// that exercises the partly inflated grains of the cache: a read in the
+// middle of a grain (inflated up to its end only), one before it (served
+// from that prefix), one after it (the whole grain inflated), the whole
+// grain, and reads across grains; every read against qemu-img's raw.
+func TestPartialGrains(t *testing.T) {
+	testutil.NeedTools(t, "qemu-img")
+	t.Run("slack", func(t *testing.T) { partialGrains(t) })
+	// Too little compressed data read for the first bytes of a grain:
+	// the rest must be read and inflated again.
+	defer func(f func(int64) int64) { prefixSlack = f }(prefixSlack)
+	prefixSlack = func(n int64) int64 { return -n / 2 }
+	t.Run("short", func(t *testing.T) { partialGrains(t) })
+}
+
+func partialGrains(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.raw")
+	makeSource(t, src, 2<<20, 5)
+	p := filepath.Join(dir, "s.vmdk")
+	qemuImg(t, "convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=streamOptimized", src, p)
+	want := qemuRaw(t, p)
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, _ := f.Stat()
+	d, err := New(f, st.Size(), Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := d.Info().GrainSize
+	read := func(off, n int64) {
+		t.Helper()
+		buf := make([]byte, n)
+		if _, err := d.ReadAt(buf, off); err != nil {
+			t.Fatalf("ReadAt(%d bytes at %#x): %v", n, off, err)
+		}
+		if !bytes.Equal(buf, want[off:off+n]) {
+			t.Errorf("ReadAt(%d bytes at %#x) differs from qemu-img at %#x", n, off, off+int64(firstDiff(buf, want[off:off+n])))
+		}
+	}
+	for base := int64(0); base+2*g <= d.Size(); base += 2 * g {
+		read(base+g/2, 4096)
+		read(base+4096, 4096)
+		read(base+g-4096, 4096)
+		read(base, g)
+		read(base+g+g/4, 512)
+		read(base+g, g)   // whole, with a prefix of it cached
+		read(base+g/2, g) // the rest of this grain, half of the next
+	}
+	if s := d.Stats(); s.GrainHits == 0 || s.GrainMisses == 0 {
+		t.Errorf("Stats() = %+v: the reads should both hit and miss the grain cache", s)
+	}
+}
