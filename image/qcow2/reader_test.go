@@ -160,9 +160,9 @@ func TestPartialClusters(t *testing.T) {
 	for _, comp := range []string{"zlib", "zstd"} {
 		t.Run(comp, func(t *testing.T) {
 			p := filepath.Join(dir, comp+".qcow2")
-			qemuImg(t, "convert", "-f", "raw", "-O", "qcow2", "-c", "-o", "compression_type="+comp, src, p)
+			imagetest.QemuImg(t, "convert", "-f", "raw", "-O", "qcow2", "-c", "-o", "compression_type="+comp, src, p)
 			raw := filepath.Join(dir, comp+".raw")
-			qemuImg(t, "convert", "-f", "qcow2", "-O", "raw", p, raw)
+			imagetest.QemuImg(t, "convert", "-f", "qcow2", "-O", "raw", p, raw)
 			want, err := os.ReadFile(raw)
 			if err != nil {
 				t.Fatal(err)
@@ -180,7 +180,7 @@ func TestPartialClusters(t *testing.T) {
 					t.Fatalf("ReadAt(%d bytes at %#x): %v", n, off, err)
 				}
 				if !bytes.Equal(buf, want[off:off+n]) {
-					t.Errorf("ReadAt(%d bytes at %#x) differs from qemu-img at %#x", n, off, off+int64(firstDiff(buf, want[off:off+n])))
+					t.Errorf("ReadAt(%d bytes at %#x) differs from qemu-img at %#x", n, off, off+int64(imagetest.FirstDiff(buf, want[off:off+n])))
 				}
 			}
 			for base := int64(0); base+2*c <= img.Size(); base += 2 * c {

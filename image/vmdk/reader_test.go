@@ -181,7 +181,7 @@ func partialGrains(t *testing.T) {
 	src := filepath.Join(dir, "src.raw")
 	makeSource(t, src, 2<<20, 5)
 	p := filepath.Join(dir, "s.vmdk")
-	qemuImg(t, "convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=streamOptimized", src, p)
+	imagetest.QemuImg(t, "convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=streamOptimized", src, p)
 	want := qemuRaw(t, p)
 	f, err := os.Open(p)
 	if err != nil {
@@ -201,7 +201,7 @@ func partialGrains(t *testing.T) {
 			t.Fatalf("ReadAt(%d bytes at %#x): %v", n, off, err)
 		}
 		if !bytes.Equal(buf, want[off:off+n]) {
-			t.Errorf("ReadAt(%d bytes at %#x) differs from qemu-img at %#x", n, off, off+int64(firstDiff(buf, want[off:off+n])))
+			t.Errorf("ReadAt(%d bytes at %#x) differs from qemu-img at %#x", n, off, off+int64(imagetest.FirstDiff(buf, want[off:off+n])))
 		}
 	}
 	for base := int64(0); base+2*g <= d.Size(); base += 2 * g {
