@@ -36,10 +36,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-reader=$out/vhdread
+reader=$out/imgread
 gen=$out/qcow2read
 server=$out/nbdserve
-(cd "$root" && go build -trimpath -o "$reader" ./bench/vhdread && go build -trimpath -o "$gen" ./bench/qcow2read &&
+(cd "$root" && go build -trimpath -o "$reader" ./bench/imgread && go build -trimpath -o "$gen" ./bench/qcow2read &&
 	go build -trimpath -o "$server" ./bench/nbdserve)
 
 kinds=(vhd-dynamic vhd-fixed vhdx-1M vhdx-32M vhdx-fixed)
@@ -64,7 +64,7 @@ size=$(stat -c %s "$src")
 
 # --- check before timing: our bytes are the source's ------------------------
 for k in "${kinds[@]}"; do
-	"$reader" "$out/bench-$k.img" | cmp - "$src" ||
+	"$reader" -cat "$out/bench-$k.img" | cmp - "$src" ||
 		{ echo "vhd.sh: $k reads differently from the source" >&2; exit 1; }
 done
 echo "check: every image reads back equal to the source (cmp)"
@@ -112,7 +112,7 @@ for k in "${kinds[@]}"; do
 		for route in "${routes[@]}"; do
 			f=$work/$k.$route.$run
 			case $route in
-			ours) timed "$f" "$reader" -null "$img" ;;
+			ours) timed "$f" "$reader" "$img" ;;
 			ournbd) ournbd "$img" "$f" ;;
 			qemu-img) timed "$f" qemu-img convert -n --target-image-opts -f "${fmt[$k]}" "$img" "driver=null-co,size=$size" ;;
 			nbd) nbd "$img" "${fmt[$k]}" "$f" ;;
@@ -136,7 +136,7 @@ for k in "${kinds[@]}"; do
 		read -r w u s <<<"${best[$k.$route]}"
 		cpu=$(echo "$u + $s" | bc)
 		case $route in
-		ours) name="image (vhdread -null)" ;;
+		ours) name="image (imgread)" ;;
 		ournbd) name="nbdserve -image + nbdcopy" ;;
 		qemu-img) name="qemu-img convert -> null-co" ;;
 		nbd) name="qemu-nbd + nbdcopy -> null:" ;;

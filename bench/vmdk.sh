@@ -36,9 +36,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-reader=$out/vmdkread
+reader=$out/imgread
 gen=$out/qcow2read # its -gen makes the same source disk as qcow2.sh's
-(cd "$root" && go build -trimpath -o "$reader" ./bench/vmdkread && go build -trimpath -o "$gen" ./bench/qcow2read)
+(cd "$root" && go build -trimpath -o "$reader" ./bench/imgread && go build -trimpath -o "$gen" ./bench/qcow2read)
 
 kinds="sparse stream flat"
 sub() {
@@ -67,7 +67,7 @@ size=$(stat -c %s "$src")
 
 # --- check before timing: our bytes are the source's ------------------------
 for kind in $kinds; do
-	"$reader" "$out/vmdk-$kind.vmdk" | cmp - "$src" ||
+	"$reader" -cat "$out/vmdk-$kind.vmdk" | cmp - "$src" ||
 		{ echo "vmdk.sh: vmdk-$kind.vmdk reads differently from the source" >&2; exit 1; }
 done
 echo "check: all three images read back equal to the source (cmp)"
@@ -114,7 +114,7 @@ for kind in $kinds; do
 		for route in "${routes[@]}"; do
 			f=$work/$kind.$route.$run
 			case $route in
-			ours) timed "$f" "$reader" -null "$img" ;;
+			ours) timed "$f" "$reader" "$img" ;;
 			qemu-img) timed "$f" qemu-img convert -n --target-image-opts -f vmdk "$img" "driver=null-co,size=$size" ;;
 			nbd) nbd "$img" "$f" ;;
 			esac
@@ -140,7 +140,7 @@ for kind in $kinds; do
 		read -r w u s <<<"${best[$kind.$route]}"
 		cpu=$(echo "$u + $s" | bc)
 		case $route in
-		ours) name="image/vmdk (vmdkread -null)" ;;
+		ours) name="image/vmdk (imgread)" ;;
 		qemu-img) name="qemu-img convert -> null-co" ;;
 		nbd) name="qemu-nbd + nbdcopy -> null:" ;;
 		esac

@@ -3,12 +3,17 @@
 // sequential reads of -bs bytes by -j readers taking the next block from a
 // shared counter (as nbdcopy's connections do), or, with -rand N, N random
 // -bs reads at aligned offsets by -j readers (fio's randread). It prints
-// the rate, and writes a CPU profile with -cpuprofile.
+// the rate, and writes a CPU profile with -cpuprofile. With -cat it
+// writes the guest's bytes to standard output instead, in order (one
+// reader), for a check such as `imgread -cat IMG | cmp - SOURCE`: the
+// reader side of bench/vhd.sh and bench/vmdk.sh.
 //
 //	imgread [-j 1] [-bs 1048576] [-rand N] [-cpuprofile FILE] IMAGE
+//	imgread -cat [-bs 1048576] IMAGE
 package main
 
 import (
+	"bufio"
 	"flag"
 	"fmt"
 	"io"
@@ -27,8 +32,9 @@ func main() {
 	bs := flag.Int("bs", 0, "read size (default 1 MiB sequential, 4 KiB random)")
 	nrand := flag.Int("rand", 0, "random reads instead of one sequential pass")
 	prof := flag.String("cpuprofile", "", "write a CPU profile")
+	cat := flag.Bool("cat", false, "write the guest's bytes to standard output, in order")
 	flag.Parse()
-	if flag.NArg() != 1 {
+	if flag.NArg() != 1 || *bs < 0 || (*cat && (*nrand > 0 || *jobs != 1)) {
 		flag.Usage()
 		os.Exit(2)
 	}
@@ -44,6 +50,13 @@ func main() {
 		os.Exit(1)
 	}
 	defer img.Close()
+	if *cat {
+		if err := catImage(img, *bs); err != nil {
+			fmt.Fprintln(os.Stderr, "imgread:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *prof != "" {
 		f, err := os.Create(*prof)
 		if err != nil {
@@ -91,4 +104,20 @@ func main() {
 	} else {
 		fmt.Printf("%d bytes in %d-byte reads, %d readers: %.3f s, %.0f MB/s\n", size, b, *jobs, d.Seconds(), float64(size)/1e6/d.Seconds())
 	}
+}
+
+// catImage writes img's bytes to standard output in reads of bs bytes.
+func catImage(img *image.Image, bs int) error {
+	w := bufio.NewWriterSize(os.Stdout, 1<<20)
+	buf := make([]byte, bs)
+	for off := int64(0); off < img.Size(); off += int64(bs) {
+		n, err := img.ReadAt(buf, off)
+		if err != nil && err != io.EOF {
+			return err
+		}
+		if _, err := w.Write(buf[:n]); err != nil {
+			return err
+		}
+	}
+	return w.Flush()
 }
