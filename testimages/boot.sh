@@ -115,51 +115,13 @@ stamp() {
 # --- the kernel --------------------------------------------------------------
 . "$(dirname "${BASH_SOURCE[0]}")/kernel.sh"
 
-# The drivers from the disk to an ext4 mount. Each must be built in (=y)
-# or a module (=m) in this kernel's config; modules are put in the
-# initramfs with everything they depend on, in load order.
-want_mods=()
-for pair in ATA:libata ATA_PIIX:ata_piix SCSI:scsi_mod BLK_DEV_SD:sd_mod \
+# The drivers from the disk to an ext4 mount (and, for LUKS, dm-crypt and
+# the ciphers cryptsetup asks the kernel for).
+want_modules ATA:libata ATA_PIIX:ata_piix SCSI:scsi_mod BLK_DEV_SD:sd_mod \
 	VIRTIO_PCI:virtio_pci VIRTIO_BLK:virtio_blk \
 	CRYPTO_CRC32C:crc32c_generic EXT4_FS:ext4 \
 	${luks:+BLK_DEV_DM:dm_mod DM_CRYPT:dm_crypt CRYPTO_ECB:ecb CRYPTO_XTS:xts \
-		CRYPTO_USER_API_HASH:algif_hash CRYPTO_USER_API_SKCIPHER:algif_skcipher}; do
-	opt=${pair%%:*} mod=${pair#*:}
-	case $(grep -E "^CONFIG_${opt}=" "$config" | cut -d= -f2) in
-	y) ;;
-	m) want_mods+=("$mod") ;;
-	*) fail "$config: CONFIG_$opt is neither built in nor a module" ;;
-	esac
-done
-
-# modpath NAME: the .ko of a module (names match with - and _ alike).
-find "$moddir/kernel" -name '*.ko' | awk '{ n = $0; sub(/.*\//, "", n); sub(/\.ko$/, "", n); gsub(/-/, "_", n); print n, $0 }' >"$work/ko.list"
-modpath() {
-	local p
-	p=$(awk -v n="${1//-/_}" '$1 == n { print $2; exit }' "$work/ko.list")
-	[ -n "$p" ] || fail "module $1 not found under $moddir"
-	echo "$p"
-}
-# deps KO: the modules a module depends on (its .modinfo "depends=").
-deps() {
-	tr '\0' '\n' <"$1" | sed -n 's/^depends=//p' | tr ',' ' '
-}
-declare -A seen=()
-order=()
-visit() { # depth first: dependencies before the module
-	local p
-	p=$(modpath "$1")
-	[ -n "${seen[$p]:-}" ] && return
-	seen[$p]=1
-	local d
-	for d in $(deps "$p"); do
-		visit "$d"
-	done
-	order+=("$p")
-}
-for m in "${want_mods[@]}"; do
-	visit "$m"
-done
+		CRYPTO_USER_API_HASH:algif_hash CRYPTO_USER_API_SKCIPHER:algif_skcipher}
 
 # --- the initramfs -----------------------------------------------------------
 ird=$work/initramfs
@@ -168,21 +130,12 @@ cp "$busybox" "$ird/bin/busybox"
 for a in sh mount umount insmod cat echo sleep usleep poweroff ls uname; do
 	ln -s busybox "$ird/bin/$a"
 done
-: >"$ird/lib/modules/load-order"
-for p in "${order[@]}"; do
-	cp "$p" "$ird/lib/modules/"
-	echo "${p##*/}" >>"$ird/lib/modules/load-order"
-done
+install_modules "$ird"
 if [ -n "$luks" ]; then
 	# cryptsetup and the shared libraries it loads (ldd's list, at their
 	# paths), the passphrase, and the directories it locks and maps in.
-	cs=$(command -v cryptsetup)
-	mkdir -p "$ird/etc" "$ird/run/cryptsetup" "$ird/sbin"
-	cp "$cs" "$ird/sbin/cryptsetup"
-	for lib in $(ldd "$cs" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'); do
-		mkdir -p "$ird$(dirname "$lib")"
-		cp -L "$lib" "$ird$lib"
-	done
+	mkdir -p "$ird/etc" "$ird/run/cryptsetup"
+	install_binary "$(command -v cryptsetup)" "$ird" /sbin/cryptsetup
 	printf '%s' "$luks" >"$ird/etc/luks.key"
 fi
 cat >"$ird/init" <<'EOF'

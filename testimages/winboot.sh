@@ -120,45 +120,10 @@ stamp() {
 # --- the kernel (as boot.sh gets it) -------------------------------------------
 . "$(dirname "${BASH_SOURCE[0]}")/kernel.sh"
 
-# The drivers from the disk (IDE or virtio) to a FUSE mount: built in (=y)
-# or modules (=m), put in the initramfs with their dependencies in load order.
-want_mods=()
-for pair in ATA:libata ATA_PIIX:ata_piix SCSI:scsi_mod BLK_DEV_SD:sd_mod \
-	VIRTIO_PCI:virtio_pci VIRTIO_BLK:virtio_blk FUSE_FS:fuse; do
-	opt=${pair%%:*} mod=${pair#*:}
-	case $(grep -E "^CONFIG_${opt}=" "$config" | cut -d= -f2) in
-	y) ;;
-	m) want_mods+=("$mod") ;;
-	*) fail "$config: CONFIG_$opt is neither built in nor a module" ;;
-	esac
-done
+# The drivers from the disk (IDE or virtio) to a FUSE mount.
+want_modules ATA:libata ATA_PIIX:ata_piix SCSI:scsi_mod BLK_DEV_SD:sd_mod \
+	VIRTIO_PCI:virtio_pci VIRTIO_BLK:virtio_blk FUSE_FS:fuse
 grep -q '^CONFIG_EFI_PARTITION=y' "$config" || fail "$config: no GPT support (CONFIG_EFI_PARTITION)"
-find "$moddir/kernel" -name '*.ko' | awk '{ n = $0; sub(/.*\//, "", n); sub(/\.ko$/, "", n); gsub(/-/, "_", n); print n, $0 }' >"$work/ko.list"
-modpath() {
-	local p
-	p=$(awk -v n="${1//-/_}" '$1 == n { print $2; exit }' "$work/ko.list")
-	[ -n "$p" ] || fail "module $1 not found under $moddir"
-	echo "$p"
-}
-deps() {
-	tr '\0' '\n' <"$1" | sed -n 's/^depends=//p' | tr ',' ' '
-}
-declare -A seen=()
-order=()
-visit() {
-	local p
-	p=$(modpath "$1")
-	[ -n "${seen[$p]:-}" ] && return
-	seen[$p]=1
-	local d
-	for d in $(deps "$p"); do
-		visit "$d"
-	done
-	order+=("$p")
-}
-for m in "${want_mods[@]}"; do
-	visit "$m"
-done
 
 # --- the initramfs -----------------------------------------------------------
 ird=$work/initramfs
@@ -167,18 +132,9 @@ cp "$busybox" "$ird/bin/busybox"
 for a in sh mount umount insmod cat echo sleep usleep poweroff ls uname md5sum wc cut; do
 	ln -s busybox "$ird/bin/$a"
 done
-# ntfs-3g and the shared libraries it loads (ldd's list, at their paths).
-cp "$ntfs3g" "$ird/bin/ntfs-3g"
-for lib in $(ldd "$ntfs3g" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'); do
-	mkdir -p "$ird$(dirname "$lib")"
-	cp -L "$lib" "$ird$lib"
-done
+install_binary "$ntfs3g" "$ird" /bin/ntfs-3g
 ln -s /proc/mounts "$ird/etc/mtab"
-: >"$ird/lib/modules/load-order"
-for p in "${order[@]}"; do
-	cp "$p" "$ird/lib/modules/"
-	echo "${p##*/}" >>"$ird/lib/modules/load-order"
-done
+install_modules "$ird"
 cat >"$ird/init" <<'EOF'
 #!/bin/sh
 # virt-bmap Windows-shaped boot: load the disk drivers and fuse, mount C:
