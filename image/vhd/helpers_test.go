@@ -7,31 +7,19 @@ import (
 	"github.com/virt-bmap/virt-bmap/internal/testutil/imagetest"
 )
 
-// testOpener is image's chain.Opener in small, for the package's own
-// tests (which cannot import image): the chain policy, the loop tracker,
-// and every image opened as a VHD.
-type testOpener struct {
-	policy  chain.Policy
-	tracker chain.Tracker
-	warn    func(string)
-}
+// testOpener is image's chain.Opener in small (imagetest.Opener), every
+// image opened as a VHD.
+type testOpener = imagetest.Opener[format, *fileDisk]
 
-func (o *testOpener) OpenFile(from, name string) (chain.File, string, error) {
-	path, err := o.policy.Resolve(from, name)
-	if err != nil {
-		return nil, "", err
-	}
-	f, err := chain.OpenFile(path)
-	return f, path, err
-}
+// format opens a VHD for testOpener.
+type format struct{}
 
-func (o *testOpener) OpenImage(from, name, format string) (chain.Image, string, error) {
-	path, err := o.policy.Resolve(from, name)
+func (format) New(f chain.File, path string, o chain.Opener, warn func(string)) (*fileDisk, error) {
+	d, err := New(f, f.Size(), Config{Path: path, Open: o, Warn: warn})
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
-	img, err := o.open(path)
-	return img, path, err
+	return &fileDisk{d, f}, nil
 }
 
 // fileDisk is a Disk that closes its file.
@@ -42,27 +30,11 @@ type fileDisk struct {
 
 func (d *fileDisk) Close() error { d.Disk.Close(); return d.f.Close() }
 
-func (o *testOpener) open(path string) (*fileDisk, error) {
-	if err := o.tracker.Enter(path); err != nil {
-		return nil, err
-	}
-	f, err := chain.OpenFile(path)
-	if err != nil {
-		return nil, err
-	}
-	d, err := New(f, f.Size(), Config{Path: path, Open: o, Warn: o.warn})
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	return &fileDisk{d, f}, nil
-}
-
 // openPath opens the VHD at path with a fresh test opener.
 func openPath(t testing.TB, path string) (*fileDisk, error) {
 	t.Helper()
-	o := &testOpener{warn: func(m string) { t.Log("warning:", m) }}
-	return o.open(path)
+	o := &testOpener{Warn: func(m string) { t.Log("warning:", m) }}
+	return o.Open(path)
 }
 
 // makeSource writes the package's test disk (internal/testutil/imagetest).

@@ -293,8 +293,8 @@ func TestParentPolicy(t *testing.T) {
 				t.Fatalf("open: %v, want %v", err, c.want)
 			}
 			if strings.Contains(c.name, "dotdot") {
-				o := &testOpener{policy: chain.Policy{Allow: []string{outside}}}
-				d, err := o.open(p)
+				o := &testOpener{Policy: chain.Policy{Allow: []string{outside}}}
+				d, err := o.Open(p)
 				if err != nil {
 					t.Fatalf("with the parent allowed: %v", err)
 				}

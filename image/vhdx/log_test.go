@@ -158,8 +158,8 @@ func TestDirtyLog(t *testing.T) {
 
 	before := imagetest.MustRead(t, dirty)
 	var warned []string
-	o := &testOpener{warn: func(m string) { warned = append(warned, m) }}
-	d, err := o.open(dirty)
+	o := &testOpener{Warn: func(m string) { warned = append(warned, m) }}
+	d, err := o.Open(dirty)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,8 +223,8 @@ func TestDirtyLogBroken(t *testing.T) {
 		v.write(t, p)
 		want := imagetest.QemuRaw(t, p, "vhdx")
 		var warned []string
-		o := &testOpener{warn: func(m string) { warned = append(warned, m) }}
-		d, err := o.open(p)
+		o := &testOpener{Warn: func(m string) { warned = append(warned, m) }}
+		d, err := o.Open(p)
 		if err != nil {
 			t.Fatal(err)
 		}

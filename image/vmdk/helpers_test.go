@@ -8,37 +8,19 @@ import (
 	"github.com/virt-bmap/virt-bmap/internal/testutil/imagetest"
 )
 
-// testOpener is image's chain.Opener in small: names go through
-// chain.Policy, images through chain.Tracker, and an image is opened
-// with New.
-type testOpener struct {
-	policy  chain.Policy
-	tracker chain.Tracker
-	warn    func(string)
-}
+// testOpener is image's chain.Opener in small (imagetest.Opener), every
+// image opened with New.
+type testOpener = imagetest.Opener[format, *fileDisk]
 
-func (o *testOpener) OpenFile(from, name string) (chain.File, string, error) {
-	path, err := o.policy.Resolve(from, name)
-	if err != nil {
-		return nil, "", err
-	}
-	f, err := chain.OpenFile(path)
-	if err != nil {
-		return nil, "", err
-	}
-	return f, path, nil
-}
+// format opens a VMDK for testOpener.
+type format struct{}
 
-func (o *testOpener) OpenImage(from, name, format string) (chain.Image, string, error) {
-	path, err := o.policy.Resolve(from, name)
+func (format) New(f chain.File, path string, o chain.Opener, warn func(string)) (*fileDisk, error) {
+	d, err := New(f, f.Size(), Config{Open: o, Path: path, Warn: warn, CacheBytes: 256 << 10})
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
-	d, err := o.open(path)
-	if err != nil {
-		return nil, "", err
-	}
-	return d, path, nil
+	return &fileDisk{d, f}, nil
 }
 
 // fileDisk is a Disk that closes its file.
@@ -49,27 +31,11 @@ type fileDisk struct {
 
 func (d *fileDisk) Close() error { return errors.Join(d.Disk.Close(), d.f.Close()) }
 
-func (o *testOpener) open(path string) (*fileDisk, error) {
-	if err := o.tracker.Enter(path); err != nil {
-		return nil, err
-	}
-	f, err := chain.OpenFile(path)
-	if err != nil {
-		return nil, err
-	}
-	d, err := New(f, f.Size(), Config{Open: o, Path: path, Warn: o.warn, CacheBytes: 256 << 10})
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	return &fileDisk{d, f}, nil
-}
-
 // openTest opens path as a VMDK with a fresh testOpener.
 func openTest(t testing.TB, path string, allow ...string) (*fileDisk, error) {
 	t.Helper()
-	o := &testOpener{policy: chain.Policy{Allow: allow}, warn: func(s string) { t.Log("warning: " + s) }}
-	return o.open(path)
+	o := &testOpener{Policy: chain.Policy{Allow: allow}, Warn: func(s string) { t.Log("warning: " + s) }}
+	return o.Open(path)
 }
 
 // makeSource writes the package's test disk (internal/testutil/imagetest).
