@@ -521,10 +521,7 @@ func (t *task) error(errno Errno, msg string) {
 		t.c.send(t)
 		return
 	}
-	msg = msg[:min(len(msg), maxString)]
-	putChunk(t.hdr[:], replyFlagDone, replyTypeError, t.req.handle, uint32(6+len(msg)))
-	be.PutUint32(t.hdr[20:], uint32(errno))
-	be.PutUint16(t.hdr[24:], uint16(len(msg)))
+	msg = putErrorChunk(t.hdr[:], t.req.handle, errno, msg)
 	t.extra = append(t.extra[:0], msg...)
 	t.bufs = append(t.bufs, t.hdr[:26], t.extra)
 	t.c.send(t)
@@ -532,13 +529,21 @@ func (t *task) error(errno Errno, msg string) {
 
 // errorChunk builds a final NBD_REPLY_TYPE_ERROR chunk for t in t.errb.
 func (t *task) errorChunk(errno Errno, msg string) []byte {
-	msg = msg[:min(len(msg), maxString)]
 	b := append(t.errb[:0], make([]byte, 26)...)
-	putChunk(b, replyFlagDone, replyTypeError, t.req.handle, uint32(6+len(msg)))
-	be.PutUint32(b[20:], uint32(errno))
-	be.PutUint16(b[24:], uint16(len(msg)))
+	msg = putErrorChunk(b, t.req.handle, errno, msg)
 	t.errb = append(b, msg...)
 	return t.errb
+}
+
+// putErrorChunk writes into h[:26] the header of a final
+// NBD_REPLY_TYPE_ERROR chunk for handle, errno and msg cut to maxString,
+// and returns msg as cut: the chunk's payload that follows.
+func putErrorChunk(h []byte, handle uint64, errno Errno, msg string) string {
+	msg = msg[:min(len(msg), maxString)]
+	putChunk(h, replyFlagDone, replyTypeError, handle, uint32(6+len(msg)))
+	be.PutUint32(h[20:], uint32(errno))
+	be.PutUint16(h[24:], uint16(len(msg)))
+	return msg
 }
 
 // readFull reads len(p) bytes at off; io.EOF with a full read is success.
