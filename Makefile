@@ -58,7 +58,10 @@ staticcheck:
 # comparison (bench/README.md): TSK on 50,000 ext4 and 20,000 NTFS files,
 # xz-utils and nbdkit's xz filter, qemu-img and qemu-nbd on qcow2, nbdkit
 # and qemu-nbd serving NBD, nbdkit's log filter against tracing,
-# libguestfs' virt-inspector against ours.
+# libguestfs' virt-inspector against ours. vdi runs formats.sh on the two
+# VDI formats; formats (all 14 formats, ~15 min), ntfs250k and ext1m
+# (images that take minutes to build) are left out by default:
+# make bench BENCHES="formats ntfs250k ext1m".
 BENCHES ?= ext50k ntfs20k xz xzdecode qcow2 vmdk vhd vdi nbd nbdclient luks bmaplogger inspector
 bench: build
 	@scripts/deps.sh bench

@@ -1,5 +1,5 @@
 # bench/lib.sh — shell functions the side-by-side NBD scripts share
-# (formats.sh, vdi.sh). Source it after setting `prog` (the script's name,
+# (formats.sh, which vdi.sh runs). Source it after setting `prog` (the script's name,
 # for messages) and `bdir` (the build directory, absolute).
 #
 #   need TOOL DEBIAN-PACKAGE         exit with a message naming the package

@@ -16,11 +16,14 @@
 // A Source that is FileBacked (a raw file: File) is read as nbdkit's file
 // plugin reads it, with less work per request: the connection's reader
 // serves READs found in the page cache itself (preadv2 RWF_NOWAIT), with
-// no hand-off to another goroutine, and large READs over a plain socket
-// with structured replies go from the page cache to the socket with
-// sendfile(2). There the header goes before the data, so the data chunk
-// is not marked final: a NONE chunk ends the reply, or an error chunk if
-// the file fails under sendfile, and the connection goes on.
+// no hand-off to another goroutine, and large READs (64 KiB or more) over
+// a plain socket with structured replies and no OnRead hook go from the
+// page cache to the socket with sendfile(2). There the header goes before
+// the data, so the data chunk is not marked final: a NONE chunk ends the
+// reply, or an error chunk if the file fails under sendfile, and the
+// connection goes on. Traced (OnRead), over TLS or with simple replies,
+// large READs and those not in the page cache go to goroutines, as READs
+// of other sources do (sendfile_linux.go).
 //
 // What an export serves is a Source (io.ReaderAt + Size; image.Image is
 // one). A Source that also implements Extenter reports its holes, which

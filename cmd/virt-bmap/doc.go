@@ -152,6 +152,15 @@ be bundled (-qo map).
 	-h, --help
 	    print the options and exit.
 
+ENVIRONMENT
+
+	GOGC, GOMEMLIMIT
+	    the Go garbage collector's settings. Unless they are set,
+	    virt-bmap runs with GOGC=400 and a soft memory limit of 900 MiB:
+	    the map stays in memory until it is written, so collections at
+	    the default GOGC=100 would scan it again and again to free
+	    almost nothing (a fifth of the CPU time of a million-file map).
+
 EXIT STATUS
 
 	0  the map was written and every device was fully mapped

@@ -27,9 +27,12 @@
 // the image without a cap (the L1 table is bounded by the file size and
 // qemu's 32 MiB limit, the header area by one cluster of at most 2 MiB, a
 // compressed cluster by two clusters), L2 tables and decompressed
-// clusters are kept in bounded LRU caches, and every offset is checked
-// against the file size before it is used. Decompression uses
-// github.com/klauspost/compress (flate and zstd).
+// clusters are kept in LRU caches bounded in bytes (Config.CacheBytes),
+// and every offset is checked against the file size before it is used.
+// Decompression uses github.com/klauspost/compress (flate and zstd). A
+// random read that needs only the start of a compressed cluster
+// decompresses it only that far (qemu decompresses it whole) and caches
+// that prefix; a read past a cached prefix decompresses the whole cluster.
 package qcow2
 
 import (
