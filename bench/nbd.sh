@@ -8,9 +8,13 @@
 # holes between them (1 GiB data, 1 GiB holes). The image is read once to
 # warm the page cache, then for each server, each in a fresh process over a
 # private Unix socket:
-#   nbdcopy to /dev/null (stdout; the null: destination makes nbdcopy skip
-#     reading altogether): with 1 connection and with --connections=4 (MB/s
-#     of the 2 GiB image; all three servers report the holes through
+#   nbdcopy to null: (which reads every data block and drops it), with
+#     --connections=1 and with --connections=4 --threads=4 (nbdcopy caps the
+#     connections at its threads, which default to the number of cores),
+#     64 requests in flight per connection; and nbdcopy to a pipe (stdout
+#     into /dev/null), which nbdcopy copies synchronously over one
+#     connection, one request at a time, so it measures the round trip
+#     (MB/s of the 2 GiB image; all three servers report the holes through
 #     base:allocation, so nbdcopy skips them alike), timed in ns;
 #   fio --ioengine=nbd, 4 KiB random reads, --iodepth=1 and --iodepth=16,
 #     --time_based --runtime=RUNTIME (IOPS).
@@ -115,7 +119,7 @@ serve() {
 }
 
 declare -A rate rss cpu
-tests=("nbdcopy 1 conn" "nbdcopy 4 conns" "fio QD1" "fio QD16")
+tests=("nbdcopy 1 conn" "nbdcopy 4 conns" "nbdcopy pipe" "fio QD1" "fio QD16")
 servers=(ours nbdkit qemu-nbd)
 [ -z "${BASE:-}" ] || servers+=(ours-base)
 fio_args="--name=r --ioengine=nbd --rw=randread --bs=4k --time_based --runtime=$runtime --randrepeat=1 --output-format=json"
@@ -129,8 +133,9 @@ for t in "${tests[@]}"; do
 	for _ in $(seq "$reps"); do
 		for s in "${servers[@]}"; do
 			case $t in
-			"nbdcopy 1 conn") cmd="t0=\$(date +%s%N); nbdcopy \"\$uri\" - >/dev/null; echo \$((\$(date +%s%N) - t0)) >$ct" ;;
-			"nbdcopy 4 conns") cmd="t0=\$(date +%s%N); nbdcopy --connections=4 \"\$uri\" - >/dev/null; echo \$((\$(date +%s%N) - t0)) >$ct" ;;
+			"nbdcopy 1 conn") cmd="t0=\$(date +%s%N); nbdcopy --connections=1 \"\$uri\" null:; echo \$((\$(date +%s%N) - t0)) >$ct" ;;
+			"nbdcopy 4 conns") cmd="t0=\$(date +%s%N); nbdcopy --connections=4 --threads=4 \"\$uri\" null:; echo \$((\$(date +%s%N) - t0)) >$ct" ;;
+			"nbdcopy pipe") cmd="t0=\$(date +%s%N); nbdcopy \"\$uri\" - >/dev/null; echo \$((\$(date +%s%N) - t0)) >$ct" ;;
 			"fio QD1") cmd="fio $fio_args --iodepth=1 --uri=\"\$uri\" --output=$bdir/fio.json" ;;
 			"fio QD16") cmd="fio $fio_args --iodepth=16 --uri=\"\$uri\" --output=$bdir/fio.json" ;;
 			esac
