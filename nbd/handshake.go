@@ -86,6 +86,7 @@ func (s *Server) serve(nc net.Conn) {
 	if s.shutdown.Load() {
 		return
 	}
+	growSendBuffer(nc)
 	c.transmit()
 }
 
