@@ -7,7 +7,8 @@
 # `xz -6 -T2 --block-size=1MiB` and `--block-size=4MiB`. Then, for each
 # file, in one run:
 #   sequential: xz -dc -T1 and -T0 to /dev/null; nbdkit --filter=xz with
-#     nbdcopy to null: over 1 connection and with --connections=4; ours:
+#     nbdcopy to null: over 1 connection and over 4 (-C 4 -T 4; nbdcopy caps
+#     the connections at its threads, which default to the cores); ours:
 #     xzread seq with 1 and 4 readers (256 KiB reads, through image/xz,
 #     default options: 256 MiB cache, read-ahead 4, GOMAXPROCS workers);
 #   random 4 KiB reads (RAND_N of them, default 1000): nbdkit + fio's nbd
@@ -16,7 +17,7 @@
 #     the image, so most reads miss);
 #   ours over NBD: bench/nbdserve -image (package nbd serving image/xz,
 #     default options) read by the SAME clients as nbdkit's rows
-#     (nbdcopy -C 1 and -C 4 to null:, fio's nbd engine with 1 and 4
+#     (nbdcopy -C 1 and -C 4 -T 4 to null:, fio's nbd engine with 1 and 4
 #     jobs), each right after the nbdkit row it is compared with;
 # each under /usr/bin/time (wall, user, max RSS; in captive mode these
 # cover the server and the client alike, for nbdkit's rows too). Our
@@ -106,8 +107,8 @@ for bs in 1 4; do
 	[ "$routes" = nbd ] || run "${bs}M xz -dc -T0" seq xz -dc -T0 "$f"
 	run "${bs}M nbdkit xz, nbdcopy 1 conn" seq nbdkit -U - file "$f" --filter=xz --run 'nbdcopy -C 1 "$uri" null:'
 	run "${bs}M ours nbd, nbdcopy 1 conn" seq "${ours_nbd[@]}" 'nbdcopy -C 1 "$uri" null:' "$f"
-	run "${bs}M nbdkit xz, nbdcopy 4 conn" seq nbdkit -U - file "$f" --filter=xz --run 'nbdcopy -C 4 "$uri" null:'
-	run "${bs}M ours nbd, nbdcopy 4 conn" seq "${ours_nbd[@]}" 'nbdcopy -C 4 "$uri" null:' "$f"
+	run "${bs}M nbdkit xz, nbdcopy 4 conn" seq nbdkit -U - file "$f" --filter=xz --run 'nbdcopy -C 4 -T 4 "$uri" null:'
+	run "${bs}M ours nbd, nbdcopy 4 conn" seq "${ours_nbd[@]}" 'nbdcopy -C 4 -T 4 "$uri" null:' "$f"
 	[ "$routes" = nbd ] || run "${bs}M ours seq 1 reader" seq "$xzread" seq -readers 1 "$f"
 	[ "$routes" = nbd ] || run "${bs}M ours seq 4 readers" seq "$xzread" seq -readers 4 "$f"
 	run "${bs}M nbdkit xz, fio 1 job" rand nbdkit -U - file "$f" --filter=xz --run "fio $fio_args --number_ios=$rand_n --numjobs=1 --uri=\"\$uri\""
