@@ -129,6 +129,13 @@ type NDJSON struct {
 	prefix prefixTable
 	arena  []byte // the prefixes, back to back
 	conns  uint64 // SetConnections
+
+	// The middle of the last event line, from ,"export": to "off":, for
+	// its export and disk: the same for every event of a one-disk trace.
+	mid     []byte
+	midExp  string
+	midDisk int
+	midSet  bool
 }
 
 // prefixRef locates an object's prefix in NDJSON.arena.
@@ -233,11 +240,15 @@ func (n *NDJSON) Write(ev *Event) error {
 	b = appendInt(b, int64(ev.Dur))
 	b = append(b, `,"conn":`...)
 	b = appendUint(b, ev.Conn)
-	b = append(b, `,"export":`...)
-	b = appendJSONString(b, ev.Export)
-	b = append(b, `,"disk":`...)
-	b = appendInt(b, int64(ev.Disk))
-	b = append(b, `,"off":`...)
+	if !n.midSet || ev.Export != n.midExp || ev.Disk != n.midDisk {
+		m := append(n.mid[:0], `,"export":`...)
+		m = appendJSONString(m, ev.Export)
+		m = append(m, `,"disk":`...)
+		m = appendInt(m, int64(ev.Disk))
+		n.mid = append(m, `,"off":`...)
+		n.midExp, n.midDisk, n.midSet = ev.Export, ev.Disk, true
+	}
+	b = append(b, n.mid...)
 	b = appendInt(b, ev.Off)
 	b = append(b, `,"len":`...)
 	b = appendUint(b, uint64(ev.Len))
