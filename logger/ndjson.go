@@ -35,7 +35,9 @@ import (
 // its device, the image path and size in bytes.
 //
 // Event: "t_ns" is when the request arrived, in nanoseconds since
-// "start"; "dur_ns" the time taken to serve it; "conn" the connection
+// "start"; "dur_ns" the time the server took to read its data (for a
+// read sent with sendfile(2), the time in sendfile, without waits for
+// the client to take earlier data); "conn" the connection
 // (from 1); "export" and "disk" what it read; "off" and "len" the request
 // in bytes; "cache":true for an NBD_CMD_CACHE (prefetch) request, absent
 // for a read; "error" the error the client got, absent on success;
