@@ -69,13 +69,13 @@ needs the request, not its bytes); once its reply is written, the server
 hands it to the tracer through a lock-free queue and goes on; lookups
 and output happen on another goroutine (another core when one is free).
 On 2 cores shared with other work (load average 2.4-5.8), traced against
-untraced serving of a 1 GiB image of 20,000 small files, medians of five
-runs: copies with 1 and 4 connections 0.98x and 0.92x (their 256 KiB
+untraced serving of a 1 GiB image of 20,000 small files, medians of six
+runs: copies with 1 and 4 connections 0.98x and 0.93x (their 256 KiB
 reads each touch dozens of files; the 4-connection copy was at 0.71x
 when traced reads did not use sendfile, and cost the server 2-4 times
 its untraced CPU per read, now 1.2-1.4 times), 4 KiB random reads at
-QD1 and QD16 0.80x and 0.76x: the tracer's lookups and NDJSON add 1.5-4.5
-us of CPU to the 8-13 us the server spends per 4 KiB read, and on two
+QD1 and QD16 0.81x and 0.76x: the tracer's lookups and NDJSON add 1.5-4.5
+us of CPU to the 5-13 us the server spends per 4 KiB read, and on two
 cores that CPU comes off the rate (bench/README.md). No request is ever
 left out of the trace: if the queue (32,768 requests) is full, the
 connection's next replies wait for the tracer. At exit
