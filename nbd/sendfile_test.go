@@ -366,7 +366,8 @@ func shutdown(t *testing.T, s *Server) {
 // both, unaligned) and records the order in which their replies
 // completed; each must carry the file's bytes, and the hook must have been
 // given exactly those READs, each once, in that order, with the time the
-// request arrived and, for those of data, a nonzero time spent reading.
+// request arrived and, for those of data, a nonzero time spent reading;
+// then a CACHE, traced as such.
 func TestTracedSendfile(t *testing.T) {
 	need(t, "nbdsh")
 	path, _ := oddImage(t)
@@ -403,6 +404,8 @@ for off, n, b in bufs:
         print("differs at", off, n)
 for off, n, err in done:
     print(off, n, err)
+h.cache(131072, 4096)
+print("cache")
 `), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -410,7 +413,11 @@ for off, n, err in done:
 	out := mustCaptive(t, ep, nbdsh+` -u "$uri" -c "exec(open('`+script+`').read())"`)
 	shutdown(t, s)
 	var order []Read
-	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+	out, ok := strings.CutSuffix(strings.TrimSpace(out), "\ncache")
+	if !ok {
+		t.Fatalf("nbdsh did not send its CACHE:\n%s", out)
+	}
+	for _, line := range strings.Split(out, "\n") {
 		var off int64
 		var n uint32
 		var errno int
@@ -426,9 +433,13 @@ for off, n, err in done:
 		t.Fatalf("nbdsh completed %d READs, want 39:\n%s", len(order), out)
 	}
 	got := trace.all()
-	if len(got) != len(order) {
-		t.Fatalf("%d READs traced, %d made", len(got), len(order))
+	if len(got) != len(order)+1 {
+		t.Fatalf("%d requests traced, %d READs and a CACHE made", len(got), len(order))
 	}
+	if c := got[len(got)-1]; !c.Cache || c.Off != 4096 || c.Len != 131072 || c.Err != nil || c.Conn != got[0].Conn {
+		t.Errorf("last trace entry %+v, want the CACHE of 131072 bytes at 4096", c)
+	}
+	got = got[:len(got)-1]
 	for i, r := range got {
 		if r.Off != order[i].Off || r.Len != order[i].Len {
 			t.Fatalf("trace entry %d: READ %d+%d, the reply was %d+%d's (out of order or lost)", i, r.Off, r.Len, order[i].Off, order[i].Len)
