@@ -16,7 +16,9 @@
 #             BASE=PATH: another bmaplogger binary, say one built from an
 #             older commit, traced, to measure a change in the same run)
 # and for each client:
-#   nbdcopy -C 1 "$uri" null:   and  nbdcopy -C 4 "$uri" null:   (MB/s)
+#   nbdcopy -C 1 "$uri" null:   and  nbdcopy -C 4 -T 4 "$uri" null:   (MB/s;
+#     nbdcopy caps the connections at its threads, which default to the
+#     cores: without -T 4 "4 connections" were 2 on this 2-core machine)
 #   fio --ioengine=nbd 4 KiB random reads, QD1 and QD16, RUNTIME seconds
 #     each, fixed seed (IOPS)
 # The client is timed on its own (server start-up and map loading are not
@@ -212,7 +214,7 @@ for client in 1 2 3 4; do
 		for server in "${servers[@]}"; do
 			case $client in
 			1) run "$server" "nbdcopy 1 conn" seq 'nbdcopy -C 1 "$uri" null:' ;;
-			2) run "$server" "nbdcopy 4 conn" seq 'nbdcopy -C 4 "$uri" null:' ;;
+			2) run "$server" "nbdcopy 4 conn" seq 'nbdcopy -C 4 -T 4 "$uri" null:' ;;
 			3) run "$server" "fio 4k rand QD1" rand "$fio_base --iodepth=1" ;;
 			4) run "$server" "fio 4k rand QD16" rand "$fio_base --iodepth=16" ;;
 			esac

@@ -6,8 +6,12 @@
 //
 // # The data path
 //
-// Log is called by the NBD server once per request, on the connection's
-// goroutine. It copies the small Read into a bounded queue (a lock-free
+// Log is called by the NBD server once per request, once its reply is
+// written (nbd.Server.OnRead), on the goroutine that wrote it: each
+// connection's reads arrive in the order of their replies, and the
+// server serves a traced read exactly as an untraced one (sendfile
+// included: the trace needs the request, not its bytes). It copies the
+// small Read into a bounded queue (a lock-free
 // ring, DefaultQueue entries: queue.go) and returns: no lookup, no
 // formatting, no I/O, no lock the consumer could hold and, while reads
 // keep coming, no wake-up of another goroutine on the data path (the
@@ -20,8 +24,8 @@
 // one write(2) per full buffer, not one per event.
 //
 // No event is ever dropped: when the queue is full, Log blocks until the
-// consumer has made room (backpressure on the client, counted in
-// Stats.Blocked). The queue is sized so that this does not happen in
+// consumer has made room (backpressure on the client: that connection's
+// next replies wait; counted in Stats.Blocked). The queue is sized so that this does not happen in
 // practice (bench: BenchmarkLog*, bench/bmaplogger.sh). Close drains the
 // queue, flushes and closes every sink; Flush is a barrier that returns
 // once every event logged before it is written.
@@ -57,7 +61,7 @@ type Read struct {
 	Off    int64
 	Len    uint32
 	Start  time.Time     // when the request arrived
-	Dur    time.Duration // time to serve it
+	Dur    time.Duration // time spent reading its data (nbd.Read.Dur)
 	Err    error         // the read failed (the client got an error)
 	Cache  bool          // NBD_CMD_CACHE (prefetch), not NBD_CMD_READ
 }

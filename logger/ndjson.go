@@ -35,7 +35,9 @@ import (
 // its device, the image path and size in bytes.
 //
 // Event: "t_ns" is when the request arrived, in nanoseconds since
-// "start"; "dur_ns" the time taken to serve it; "conn" the connection
+// "start"; "dur_ns" the time the server took to read its data (for a
+// read sent with sendfile(2), the time in sendfile, without waits for
+// the client to take earlier data); "conn" the connection
 // (from 1); "export" and "disk" what it read; "off" and "len" the request
 // in bytes; "cache":true for an NBD_CMD_CACHE (prefetch) request, absent
 // for a read; "error" the error the client got, absent on success;
@@ -129,6 +131,13 @@ type NDJSON struct {
 	prefix prefixTable
 	arena  []byte // the prefixes, back to back
 	conns  uint64 // SetConnections
+
+	// The middle of the last event line, from ,"export": to "off":, for
+	// its export and disk: the same for every event of a one-disk trace.
+	mid     []byte
+	midExp  string
+	midDisk int
+	midSet  bool
 }
 
 // prefixRef locates an object's prefix in NDJSON.arena.
@@ -233,11 +242,15 @@ func (n *NDJSON) Write(ev *Event) error {
 	b = appendInt(b, int64(ev.Dur))
 	b = append(b, `,"conn":`...)
 	b = appendUint(b, ev.Conn)
-	b = append(b, `,"export":`...)
-	b = appendJSONString(b, ev.Export)
-	b = append(b, `,"disk":`...)
-	b = appendInt(b, int64(ev.Disk))
-	b = append(b, `,"off":`...)
+	if !n.midSet || ev.Export != n.midExp || ev.Disk != n.midDisk {
+		m := append(n.mid[:0], `,"export":`...)
+		m = appendJSONString(m, ev.Export)
+		m = append(m, `,"disk":`...)
+		m = appendInt(m, int64(ev.Disk))
+		n.mid = append(m, `,"off":`...)
+		n.midExp, n.midDisk, n.midSet = ev.Export, ev.Disk, true
+	}
+	b = append(b, n.mid...)
 	b = appendInt(b, ev.Off)
 	b = append(b, `,"len":`...)
 	b = appendUint(b, uint64(ev.Len))

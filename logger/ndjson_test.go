@@ -234,7 +234,13 @@ func TestNDJSONBytes(t *testing.T) {
 	const n = 6000 // several times ndjsonBuffer of output
 	for i := range n {
 		ev := &Event{Time: time.Duration(i) * 1001, Dur: time.Duration(i % 7), Conn: uint64(i%4 + 1), Export: "disk \"1\"",
-			Disk: 1 + i%2, Off: int64(i) * 4096, Len: uint32(4096 + i), Cache: i%11 == 0}
+			Disk: 1 + i/50%2, Off: int64(i) * 4096, Len: uint32(4096 + i), Cache: i%11 == 0}
+		switch i / 20 % 3 { // runs of one export and disk, as a trace has
+		case 1:
+			ev.Export = "sdb\x01"
+		case 2:
+			ev.Export = ""
+		}
 		if i%13 == 0 {
 			ev.Err = errors.New("read at 5: input/output error\n")
 		}

@@ -114,7 +114,7 @@ func (p plainFile) SourceFile() *os.File { return nil }
 // BenchmarkReadFile measures the FileBacked path: a File (64 MiB of data
 // in the page cache) read through a real Unix socket with structured
 // replies, 4 KiB (preadv2 from the reader) and 256 KiB (sendfile), one
-// at a time and 16 in flight; Traced has an OnRead hook (no sendfile),
+// at a time and 16 in flight; Traced has an OnRead hook (sendfile all the same),
 // NotFileBacked serves the same File as any other Source (ReadAt in a
 // goroutine per request, or inline when nothing else is in flight).
 func BenchmarkReadFile(b *testing.B) {

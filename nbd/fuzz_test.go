@@ -3,6 +3,7 @@ package nbd
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -145,7 +146,7 @@ func FuzzRequest(f *testing.F) { fuzzRequest(f, fuzzServer()) }
 
 // FuzzRequestFile is FuzzRequest with export "a" a File (FileBacked: READs
 // served by the reader with preadv2, replies held back while requests are
-// buffered) of 1 MiB, every other 64 KiB a hole.
+// buffered) of 1 MiB, every other 64 KiB a hole, and an OnRead hook.
 func FuzzRequestFile(f *testing.F) {
 	path := filepath.Join(f.TempDir(), "fuzz.img")
 	w, err := os.Create(path)
@@ -164,6 +165,13 @@ func FuzzRequestFile(f *testing.F) {
 	f.Cleanup(func() { file.Close() })
 	s := fuzzServer()
 	s.Exports[0].Source = file
+	// Traced: every READ and CACHE reported must be one the server
+	// accepted, inside the export.
+	s.OnRead = func(r Read) {
+		if r.Export != "a" || r.Len == 0 || r.Off < 0 || r.Off+int64(r.Len) > 1<<20 || r.Start.IsZero() {
+			panic(fmt.Sprintf("OnRead given %+v", r))
+		}
+	}
 	fuzzRequest(f, s)
 }
 

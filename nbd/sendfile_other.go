@@ -2,7 +2,10 @@
 
 package nbd
 
-import "errors"
+import (
+	"errors"
+	"time"
+)
 
 // Elsewhere than on Linux a FileBacked source is served as any other
 // (no preadv2 RWF_NOWAIT, no sendfile to a Unix socket).
@@ -14,7 +17,7 @@ func (c *conn) readNow(t *task) bool { return false }
 
 func (c *conn) readAt(p []byte, off int64, nowait bool) error { return c.readFull(p, off) }
 
-func (c *conn) sendFile(off, n int64) (ferr, err error) {
+func (c *conn) sendFile(off, n int64, dur *time.Duration) (ferr, err error) {
 	return nil, errors.New("nbd: sendfile not supported")
 }
 

@@ -2,9 +2,13 @@ package nbd
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -52,8 +56,8 @@ func oddImage(t testing.TB) (string, []byte) {
 
 // TestFileBackedClients copies a File with nbdcopy (1 and 4 connections,
 // requests of 64 KiB to 4 MiB) and qemu-img and reads odd ranges with
-// nbdsh, comparing byte for byte with the file, with sendfile (no hook)
-// and without (an OnRead hook: every READ through a buffer).
+// nbdsh, comparing byte for byte with the file, untraced and traced (an
+// OnRead hook): both send large READs with sendfile.
 func TestFileBackedClients(t *testing.T) {
 	need(t, "nbdcopy", "nbdsh", "qemu-img")
 	path, want := oddImage(t)
@@ -70,8 +74,9 @@ func TestFileBackedClients(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			logs := &logTo{}
 			s := &Server{Exports: []Export{{Source: f}}, Logf: logs.logf}
+			var reads atomic.Int64
 			if traced {
-				s.OnRead = func(Read) {}
+				s.OnRead = func(Read) { reads.Add(1) }
 			}
 			ep := serve(t, s, ListenConfig{Unix: "-"})
 			dir := t.TempDir()
@@ -118,12 +123,11 @@ print("done")
 			if strings.TrimSpace(got) != "done" {
 				t.Errorf("nbdsh:\n%s", got)
 			}
-			sent := s.fileSends.Load()
-			if traced && sent != 0 {
-				t.Errorf("%d sendfile transfers with an OnRead hook", sent)
-			}
-			if !traced && sent == 0 {
+			if s.fileSends.Load() == 0 {
 				t.Error("no READ was sent with sendfile")
+			}
+			if traced && reads.Load() == 0 {
+				t.Error("OnRead was never called")
 			}
 			if l := logs.String(); l != "" {
 				t.Errorf("server log:\n%s", l)
@@ -151,8 +155,19 @@ func (s fileOnly) SourceFile() *os.File                    { return s.f }
 // end, small (preadv2, then the blocking read) and large (sendfile, which
 // has sent the header already), across it and beyond it, must each get an
 // EIO error while the connection goes on, in structured and simple reply
-// mode, pipelined, and through nbdsh.
+// mode, pipelined, and through nbdsh; untraced and traced, where every
+// READ must be traced once, with an error exactly when the client got one.
 func TestFileShrunk(t *testing.T) {
+	for _, traced := range []bool{false, true} {
+		name := "untraced"
+		if traced {
+			name = "traced"
+		}
+		t.Run(name, func(t *testing.T) { testFileShrunk(t, traced) })
+	}
+}
+
+func testFileShrunk(t *testing.T, traced bool) {
 	const size, cut = 2 << 20, 1<<20 + 100
 	path := filepath.Join(t.TempDir(), "short.img")
 	data := make([]byte, size)
@@ -172,6 +187,10 @@ func TestFileShrunk(t *testing.T) {
 	}
 	logs := &logTo{}
 	s := &Server{Exports: []Export{{Source: fileOnly{f, size}}}, Logf: logs.logf}
+	trace := &readLog{}
+	if traced {
+		s.OnRead = trace.onRead
+	}
 	ep := serve(t, s, ListenConfig{Unix: "-"})
 	reqs := map[uint64]treq{
 		1: {CmdRead, 0, 256 << 10},            // good, sendfile
@@ -242,6 +261,20 @@ for off, n in [(1048576 - 65536, 131072), (1572864, 4096), (0, 262144)]:
 	if out != want {
 		t.Errorf("nbdsh:\n%s\nwant:\n%s", out, want)
 	}
+	if !traced {
+		return
+	}
+	shutdown(t, s)
+	// Each connection's READs: 7 and 1 per reply mode, 3 from nbdsh.
+	got := trace.all()
+	if len(got) != 2*(len(reqs)+1)+3 {
+		t.Errorf("%d READs traced, want %d", len(got), 2*(len(reqs)+1)+3)
+	}
+	for _, r := range got {
+		if past := r.Off+int64(r.Len) > cut; past != (r.Err != nil) {
+			t.Errorf("traced READ %d+%d: error %v", r.Off, r.Len, r.Err)
+		}
+	}
 }
 
 // TestFileColdCache reads a File whose pages were dropped from the page
@@ -295,5 +328,136 @@ print("done")
 	}
 	if s.coldReads.Load() == 0 {
 		t.Log("every READ was found in the page cache (DONTNEED dropped nothing)")
+	}
+}
+
+// readLog records what the OnRead hook is given.
+type readLog struct {
+	mu    sync.Mutex
+	reads []Read
+}
+
+func (l *readLog) onRead(r Read) {
+	l.mu.Lock()
+	l.reads = append(l.reads, r)
+	l.mu.Unlock()
+}
+
+func (l *readLog) all() []Read {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]Read(nil), l.reads...)
+}
+
+// shutdown ends the server's connections, after which every READ they
+// received has been given to OnRead.
+func shutdown(t *testing.T, s *Server) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+}
+
+// TestTracedSendfile: with an OnRead hook, large READs of a File still go
+// out with sendfile, and the trace is complete and in order. nbdsh sends
+// pipelined READs on one connection (large and small, data, holes and
+// both, unaligned) and records the order in which their replies
+// completed; each must carry the file's bytes, and the hook must have been
+// given exactly those READs, each once, in that order, with the time the
+// request arrived and, for those of data, a nonzero time spent reading;
+// then a CACHE, traced as such.
+func TestTracedSendfile(t *testing.T) {
+	need(t, "nbdsh")
+	path, _ := oddImage(t)
+	f, err := OpenFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	logs := &logTo{}
+	trace := &readLog{}
+	s := &Server{Exports: []Export{{Source: f}}, Logf: logs.logf, OnRead: trace.onRead}
+	ep := serve(t, s, ListenConfig{Unix: "-"})
+	script := filepath.Join(t.TempDir(), "traced.py")
+	if err := os.WriteFile(script, []byte(`
+reqs = [(0, 262144), (0, 4096), (5, 100000), (1048576, 65536), (1048576 + 700, 300080),
+        (2097152 + 204800, 70001), (2097152 + 204800 - 1000, 4096), (3 << 20, 12345),
+        (2097152, 8), (1, 3 << 20), (4096, 65535), (65536, 65536), (300 << 10, 500 << 10)] * 3
+done = []
+bufs = []
+def completed(off, n):
+    def cb(err):
+        done.append((off, n, err.value))
+        return 1
+    return cb
+for off, n in reqs:
+    b = nbd.Buffer(n)
+    h.aio_pread(b, off, completion=completed(off, n))
+    bufs.append((off, n, b))
+while h.aio_in_flight() > 0:
+    h.poll(-1)
+f = open("`+path+`", "rb").read()
+for off, n, b in bufs:
+    if b.to_bytearray() != f[off:off + n]:
+        print("differs at", off, n)
+for off, n, err in done:
+    print(off, n, err)
+h.cache(131072, 4096)
+print("cache")
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before := time.Now()
+	out := mustCaptive(t, ep, nbdsh+` -u "$uri" -c "exec(open('`+script+`').read())"`)
+	shutdown(t, s)
+	var order []Read
+	out, ok := strings.CutSuffix(strings.TrimSpace(out), "\ncache")
+	if !ok {
+		t.Fatalf("nbdsh did not send its CACHE:\n%s", out)
+	}
+	for _, line := range strings.Split(out, "\n") {
+		var off int64
+		var n uint32
+		var errno int
+		if _, err := fmt.Sscan(line, &off, &n, &errno); err != nil {
+			t.Fatalf("nbdsh: %q: %v\n%s", line, err, out)
+		}
+		if errno != 0 {
+			t.Errorf("nbdsh: READ %d+%d: error %d", off, n, errno)
+		}
+		order = append(order, Read{Off: off, Len: n})
+	}
+	if len(order) != 39 {
+		t.Fatalf("nbdsh completed %d READs, want 39:\n%s", len(order), out)
+	}
+	got := trace.all()
+	if len(got) != len(order)+1 {
+		t.Fatalf("%d requests traced, %d READs and a CACHE made", len(got), len(order))
+	}
+	if c := got[len(got)-1]; !c.Cache || c.Off != 4096 || c.Len != 131072 || c.Err != nil || c.Conn != got[0].Conn {
+		t.Errorf("last trace entry %+v, want the CACHE of 131072 bytes at 4096", c)
+	}
+	got = got[:len(got)-1]
+	for i, r := range got {
+		if r.Off != order[i].Off || r.Len != order[i].Len {
+			t.Fatalf("trace entry %d: READ %d+%d, the reply was %d+%d's (out of order or lost)", i, r.Off, r.Len, order[i].Off, order[i].Len)
+		}
+		if r.Conn != got[0].Conn || r.Export != "" || r.Err != nil || r.Cache {
+			t.Errorf("trace entry %d: %+v", i, r)
+		}
+		if r.Start.Before(before) || r.Start.After(time.Now()) {
+			t.Errorf("trace entry %d: arrived at %v, not during the run", i, r.Start)
+		}
+		if r.Off < 100001 && r.Dur <= 0 {
+			t.Errorf("trace entry %d: READ %d+%d of data took %v", i, r.Off, r.Len, r.Dur)
+		}
+	}
+	if s.fileSends.Load() == 0 {
+		t.Error("no READ was sent with sendfile")
+	}
+	if l := logs.String(); l != "" {
+		t.Errorf("server log:\n%s", l)
 	}
 }

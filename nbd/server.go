@@ -17,18 +17,23 @@
 // plugin reads it, with less work per request: the connection's reader
 // serves READs found in the page cache itself (preadv2 RWF_NOWAIT), with
 // no hand-off to another goroutine, and large READs (64 KiB or more) over
-// a plain socket with structured replies and no OnRead hook go from the
-// page cache to the socket with sendfile(2). There the header goes before
+// a plain socket with structured replies go from the page cache to the
+// socket with sendfile(2), traced or not. There the header goes before
 // the data, so the data chunk is not marked final: a NONE chunk ends the
 // reply, or an error chunk if the file fails under sendfile, and the
-// connection goes on. Traced (OnRead), over TLS or with simple replies,
-// large READs and those not in the page cache go to goroutines, as READs
-// of other sources do (sendfile_linux.go).
+// connection goes on. Over TLS or with simple replies, large READs and
+// those not in the page cache go to goroutines, as READs of other sources
+// do (sendfile_linux.go).
 //
 // What an export serves is a Source (io.ReaderAt + Size; image.Image is
 // one). A Source that also implements Extenter reports its holes, which
 // become NBD_REPLY_TYPE_OFFSET_HOLE chunks and base:allocation extents.
-// Server.OnRead is the hook a tracer (bmaplogger) hangs on the data path.
+// Server.OnRead is the hook a tracer (bmaplogger) hangs on the data path:
+// it is given every READ and CACHE once its reply is written (or dropped,
+// when the connection broke), on the goroutine that wrote it, so it sees
+// each connection's READs in the order of their replies. A trace needs
+// only the request, its times and its result, not the bytes, so a traced
+// READ is served exactly as an untraced one, sendfile included.
 //
 // Listen makes Unix (a given path or a private temporary directory),
 // TCP and TLS endpoints and their NBD URIs; LoadTLS reads a certificate
@@ -101,17 +106,24 @@ type Export struct {
 	MinBlockSize uint32
 }
 
-// Read is one served READ (or CACHE) request, given to Server.OnRead after
-// the data was read and before the reply is sent.
+// Read is one served READ (or CACHE) request, given to Server.OnRead once
+// its reply is written (or dropped because the connection broke: a
+// request received is always reported). Each connection's Reads come in
+// the order of their replies, from the goroutine writing them; OnRead
+// must be quick, as the connection's next replies wait for it.
 type Read struct {
-	Conn   uint64        // connection number, from 1
-	Export string        // export name
-	Off    int64         // offset of the request
-	Len    uint32        // length of the request
-	Start  time.Time     // when the request header was received
-	Dur    time.Duration // time spent reading the source
-	Err    error         // the source's error, if any
-	Cache  bool          // NBD_CMD_CACHE rather than NBD_CMD_READ
+	Conn   uint64    // connection number, from 1
+	Export string    // export name
+	Off    int64     // offset of the request
+	Len    uint32    // length of the request
+	Start  time.Time // when the request header was received
+	// Dur is the time spent reading the source: for a READ sent with
+	// sendfile(2), the time in sendfile (reading the page cache, or the
+	// disk, and copying to the socket), without the waits for room in
+	// the socket's buffer, which are the client's.
+	Dur   time.Duration
+	Err   error // the source's error, if any (the client got an error)
+	Cache bool  // NBD_CMD_CACHE rather than NBD_CMD_READ
 }
 
 // TLSMode says whether a server offers or requires TLS.
@@ -150,7 +162,7 @@ const HandshakeTimeout = 30 * time.Second
 // Server serves exports over NBD. Set its fields before calling Serve.
 type Server struct {
 	Exports     []Export                         // the first is the default export ("" maps to it)
-	OnRead      func(Read)                       // nil: no tracing cost at all
+	OnRead      func(Read)                       // every READ and CACHE, after its reply (Read); nil: none
 	TLSConfig   *tls.Config                      // server certificate (and ClientCAs for client verification)
 	TLS         TLSMode                          // needs TLSConfig unless TLSOff
 	Logf        func(format string, args ...any) // connection and protocol errors; nil: silent

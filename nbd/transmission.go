@@ -90,9 +90,9 @@ func (b *budget) idle() bool {
 //
 // A READ of a FileBacked source is served by the reader itself, without
 // a hand-off to another goroutine: over a plain socket with structured
-// replies and no OnRead hook, data of sendfileMin bytes or more is queued
+// replies, data of sendfileMin bytes or more is queued (traced or not)
 // as a range of the file that the writer sends with sendfile(2); smaller
-// reads (up to inlineMax over TLS, with simple replies or with the hook)
+// reads (up to inlineMax over TLS or with simple replies)
 // are read with preadv2(RWF_NOWAIT), which copies from the page cache or
 // fails at once when the data is not there; only then (or for a larger
 // READ) is the READ handed to a goroutine, which waits for the disk
@@ -247,6 +247,14 @@ type task struct {
 	files []fileSeg // ranges of the source's file sent with sendfile, among bufs
 	errb  []byte    // an error chunk the writer ends the reply with
 	spans []span
+
+	// With an OnRead hook: the READ or CACHE is reported by finish, once
+	// its reply is written, with the time spent reading the source (for
+	// a READ sent with sendfile, the time in sendfile(2) and in copyRest's
+	// reads) and the source's error.
+	traced bool
+	dur    time.Duration
+	rerr   error
 }
 
 // fileSeg is a range of the source's file sent by the writer just before
@@ -277,9 +285,17 @@ func (t *task) run() {
 }
 
 // finish releases what the task held once its reply is written (or
-// dropped on a broken connection).
+// dropped on a broken connection), first reporting a traced READ or
+// CACHE to the OnRead hook. finish runs on the goroutine that wrote the
+// reply, for the replies of one connection in the order they were
+// written: the hook sees each connection's READs in the order of their
+// replies on the wire.
 func (t *task) finish() {
 	c := t.c
+	if t.traced {
+		c.s.OnRead(Read{Conn: c.id, Export: c.exp.Name, Off: int64(t.req.off), Len: t.req.len, Start: t.start, Dur: t.dur, Err: t.rerr, Cache: t.req.cmd == CmdCache})
+		t.traced, t.dur, t.rerr = false, 0, nil
+	}
 	if t.bp != nil {
 		putBuf(t.bp)
 		t.bp = nil
@@ -442,11 +458,18 @@ func (c *conn) writeBatch(batch []*task) error {
 				clear(iov)
 				iov = iov[:0]
 				f := t.files[fi]
-				ferr, err := c.sendFile(f.off, f.len)
+				var dur *time.Duration
+				if t.traced {
+					dur = &t.dur
+				}
+				ferr, err := c.sendFile(f.off, f.len, dur)
 				if err != nil {
 					return err
 				}
 				if ferr != nil {
+					if t.traced && t.rerr == nil {
+						t.rerr = ferr
+					}
 					c.s.logf("nbd: connection %d: %v: %v", c.id, &t.req, ferr)
 					iov = append(iov, t.errorChunk(errnoOf(ferr), fmt.Sprintf("read at %d: %v", f.off, ferr)))
 					break bufs
@@ -599,7 +622,7 @@ func (c *conn) readBuf(t *task, nowait bool) bool {
 		return false
 	}
 	if c.s.OnRead != nil {
-		c.s.OnRead(Read{Conn: c.id, Export: c.exp.Name, Off: off, Len: r.len, Start: t.start, Dur: time.Since(t0), Err: err})
+		t.traced, t.dur, t.rerr = true, time.Since(t0), err
 	}
 	if err != nil {
 		c.s.logf("nbd: connection %d: %v: %v", c.id, r, err)
@@ -719,7 +742,7 @@ func (c *conn) cache(t *task) {
 	}
 	putBuf(bp)
 	if c.s.OnRead != nil {
-		c.s.OnRead(Read{Conn: c.id, Export: c.exp.Name, Off: int64(r.off), Len: r.len, Start: t.start, Dur: time.Since(t0), Err: err, Cache: true})
+		t.traced, t.dur, t.rerr = true, time.Since(t0), err
 	}
 	if err != nil {
 		t.error(errnoOf(err), fmt.Sprintf("cache at %d: %v", r.off, err))

@@ -195,7 +195,7 @@ func TestPipelinedReplies(t *testing.T) {
 			r := transClient(t, ep, structured)
 			rnd := rand.New(rand.NewPCG(1, 2))
 			handle := uint64(100)
-			total := 0
+			total, reads := 0, int64(0)
 			for burst := range 40 {
 				// Odd bursts are a single request (the inline path);
 				// even ones up to 64 pipelined requests.
@@ -244,6 +244,9 @@ func TestPipelinedReplies(t *testing.T) {
 					if res.errno != wantErr {
 						t.Fatalf("handle %d (%v at %d+%d): errno %v, want %v", h, q.cmd, q.off, q.n, res.errno, wantErr)
 					}
+					if q.cmd == CmdRead && wantErr != EINVAL {
+						reads++
+					}
 					if q.cmd == CmdRead && wantErr == 0 {
 						if w := want[q.off : q.off+uint64(q.n)]; string(res.data) != string(w) {
 							t.Fatalf("handle %d: read at %d+%d: wrong data", h, q.off, q.n)
@@ -257,11 +260,13 @@ func TestPipelinedReplies(t *testing.T) {
 			if total < 400 {
 				t.Fatalf("only %d requests exercised", total)
 			}
-			// Disconnect, then the server must have traced every
-			// valid READ (OnRead runs before the reply is queued).
+			// Disconnect; once the connection has ended, the server
+			// must have traced every valid READ, failed ones too
+			// (OnRead runs once the reply is written).
 			r.write(r.request(CmdDisc, 0, 0, 0))
-			if traced.Load() == 0 {
-				t.Fatal("OnRead never called")
+			shutdown(t, s)
+			if n := traced.Load(); n != reads {
+				t.Fatalf("%d READs traced, %d valid READs made", n, reads)
 			}
 		})
 	}

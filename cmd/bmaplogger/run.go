@@ -43,7 +43,7 @@ Trace:
   --report FILE             write a report of the trace at exit: .json, .txt
                             or .html by FILE's extension (repeatable)
   --log FILE                write the console lines to FILE, not stdout
-  --no-trace                serve without tracing (raw images: sendfile)
+  --no-trace                serve without tracing
   -q, --quiet               no console lines, no start-up messages, no
                             text report at the end of --run
   -v, --verbose             print every warning (default: 5 of each kind)
