@@ -121,12 +121,11 @@ func unescape(s string) string {
 // a negative offset or length; empty extents are skipped.
 func WriteText(w io.Writer, m *Map) error {
 	// Each object with extents gets its text "TYPE DEVICE PATH", back to
-	// back in one buffer, and an id: the first object with the same
-	// (disk, text), found through a hash table (two objects with one key
-	// are one element of the original's sets). The extents' starts and
-	// ends are sorted by radix (textsweep.go) and swept; the lines of a
-	// segment are kept in text order by comparing texts as spans enter,
-	// which needs no global sort of the names: on a map of a million
+	// back in one buffer. The extents' starts and ends are sorted by radix
+	// and swept (textsweep.go); the lines of a segment are kept in text
+	// order, and objects with the same text (which the original's sets
+	// hold once) found, by comparing texts as spans enter and leave. No
+	// sort of the names and no table of them: on a map of a million
 	// objects, sorting the names cost more than all the rest.
 	nspans, ntext := 0, 0
 	for i := range m.Objects {
@@ -136,13 +135,14 @@ func WriteText(w io.Writer, m *Map) error {
 		}
 	}
 	t := textMap{
-		objs:  make([]int32, 0, len(m.Objects)),
 		sfx:   make([]byte, 0, ntext),
 		sfxAt: make([]int32, 1, len(m.Objects)+1),
 	}
 	var okDevice string // the last device checked: most objects share it
 	var orBits uint64   // every start and end ORed: their common trailing zeros
 	var maxEnd int64
+	var disks []int // the disks of the objects with extents
+	lastDisk := 0
 	for i := range m.Objects {
 		o := &m.Objects[i]
 		if len(o.Extents) == 0 {
@@ -165,7 +165,12 @@ func WriteText(w io.Writer, m *Map) error {
 			orBits |= uint64(e.Off) | uint64(e.End())
 			maxEnd = max(maxEnd, e.End())
 		}
-		t.objs = append(t.objs, int32(i))
+		if o.Disk != lastDisk {
+			lastDisk = o.Disk
+			if !slices.Contains(disks, o.Disk) {
+				disks = append(disks, o.Disk)
+			}
+		}
 		t.sfx = append(t.sfx, byte(o.Kind), ' ')
 		t.sfx = append(t.sfx, o.Device...)
 		if o.Path != "" {
@@ -174,8 +179,8 @@ func WriteText(w io.Writer, m *Map) error {
 		}
 		t.sfxAt = append(t.sfxAt, int32(len(t.sfx)))
 	}
-	t.dedup(m)
-	b := t.newBounds(m, nspans, orBits, maxEnd)
+	slices.Sort(disks)
+	b := newBounds(m, disks, nspans, len(t.sfxAt)-1, orBits, maxEnd)
 	tw := textWriter{w: w, buf: make([]byte, 0, textBuf+4096)}
 	t.sweep(b, &tw)
 	if err := tw.flush(); err != nil {

@@ -3,7 +3,6 @@ package bmap
 import (
 	"bytes"
 	"cmp"
-	"hash/maphash"
 	"io"
 	"math/bits"
 	"slices"
@@ -15,63 +14,29 @@ import (
 // objects, where the general sweep's sorts dominated:
 //
 //   - The extents' starts and ends are packed into uint64 keys (disk rank,
-//     offset without the trailing zero bits every boundary shares, span
+//     offset without the trailing zero bits every boundary shares, object
 //     number) and sorted by a radix sort on the bits that vary: two or
 //     three passes over 8 bytes per extent instead of a comparison sort of
 //     32-byte records.
-//   - The objects are not ranked by a sort of their texts. A segment's
-//     lines are kept in text order as spans enter (a few comparisons of
-//     texts per extent), and objects with the same (disk, text), which the
-//     original's sets hold once, get one id through a hash table.
+//   - The objects are not ranked by a sort of their texts, nor objects of
+//     one text (one element of the original's sets) found through a table
+//     of them. The active objects are kept in text order as they enter (a
+//     few comparisons of texts per extent), so that objects of one text
+//     are neighbours, and whether a boundary changes the set of texts is
+//     found by looking up the texts of the objects that enter and leave
+//     there.
 
 // textMap is the text of every object of the map that has extents.
 type textMap struct {
-	objs   []int32 // the objects with extents, in map order; k indexes this
-	sfx    []byte  // the text of every objs[k], back to back
-	sfxAt  []int32 // objs[k]'s text is sfx[sfxAt[k]:sfxAt[k+1]]
-	id     []int32 // id[k]: the first k' with objs[k']'s disk and text
-	spanID []int32 // the id of each span (extent) of the sweep
+	sfx   []byte  // the text of every object with extents (k-th: k), back to back
+	sfxAt []int32 // object k's text is sfx[sfxAt[k]:sfxAt[k+1]]
 }
 
 func (t *textMap) text(k int32) []byte { return t.sfx[t.sfxAt[k]:t.sfxAt[k+1]] }
 
-// dedup gives every object the id of the first object with the same disk
-// and text, through an open-addressing hash table of (hash bits, k+1).
-func (t *textMap) dedup(m *Map) {
-	n := len(t.objs)
-	t.id = make([]int32, n)
-	if n == 0 {
-		return
-	}
-	size := 1 << bits.Len(uint(n+n/2)) // load factor 1/3 to 2/3
-	mask := uint64(size - 1)
-	table := make([]uint64, size)
-	seed := maphash.MakeSeed()
-	disk := func(k int32) int { return m.Objects[t.objs[k]].Disk }
-	for k := int32(0); k < int32(n); k++ {
-		txt := t.text(k)
-		d := disk(k)
-		h := maphash.Bytes(seed, txt) ^ uint64(d)*0x9E3779B97F4A7C15
-		tag := h >> 32
-		for i := h & mask; ; i = (i + 1) & mask {
-			e := table[i]
-			if e == 0 {
-				table[i] = tag<<32 | uint64(k+1)
-				t.id[k] = k
-				break
-			}
-			if e>>32 == tag {
-				if k2 := int32(uint32(e)) - 1; disk(k2) == d && bytes.Equal(t.text(k2), txt) {
-					t.id[k] = k2
-					break
-				}
-			}
-		}
-	}
-}
-
-// bounds are the sorted starts and ends of the spans, each a uint64
-// key<<idxBits | span. Keys compare as (disk, offset); key decodes them.
+// bounds are the sorted starts and ends of the non-empty extents, each a
+// uint64 key<<idxBits | k, k the number of the extent's object among the
+// objects with extents. Keys compare as (disk, offset); decode gives them.
 type bounds struct {
 	start, end []uint64
 	idxBits    uint
@@ -101,70 +66,50 @@ func (b *bounds) decode(key uint64) (int, int64) {
 // forceRanked makes newBounds take the ranked path (tests).
 var forceRanked = false
 
-// newBounds sorts the starts and ends of the extents of t's objects (the
-// non-empty ones, nspans of them) and numbers the spans in map order,
-// recording each one's id in t.spanID. orBits is the OR of every start
-// and end, maxEnd the largest end.
-func (t *textMap) newBounds(m *Map, nspans int, orBits uint64, maxEnd int64) *bounds {
-	b := &bounds{idxBits: uint(bits.Len(uint(nspans)))}
-	t.spanID = make([]int32, 0, nspans)
-	var disks []int
-	last := -1
-	for _, i := range t.objs {
-		if d := m.Objects[i].Disk; d != last {
-			last = d
-			if !slices.Contains(disks, d) {
-				disks = append(disks, d)
-			}
-		}
-	}
-	slices.Sort(disks)
-	b.disks = disks
+// newBounds sorts the starts and ends of the non-empty extents (nspans at
+// most) of the nobj objects of m that have extents. disks are their disks
+// in order, orBits the OR of every start and end, maxEnd the largest end.
+func newBounds(m *Map, disks []int, nspans, nobj int, orBits uint64, maxEnd int64) *bounds {
+	b := &bounds{idxBits: uint(bits.Len(uint(nobj))), disks: disks}
 	diskBits := uint(bits.Len(uint(max(len(disks)-1, 0))))
-	b.tz = uint(bits.TrailingZeros64(orBits))
-	if orBits == 0 {
-		b.tz = 0
+	if orBits != 0 {
+		b.tz = uint(bits.TrailingZeros64(orBits))
 	}
 	b.offBits = uint(bits.Len64(uint64(maxEnd) >> b.tz))
 	packed := !forceRanked && diskBits+b.offBits+b.idxBits <= 64
-	rankOf := func(d int) uint64 {
-		r, _ := slices.BinarySearch(disks, d)
-		return uint64(r)
+	type pair struct {
+		key diskOff
+		k   int32
 	}
+	var starts, ends []pair
 	if packed {
 		b.start = make([]uint64, 0, nspans)
 		b.end = make([]uint64, 0, nspans)
-	}
-	type pair struct {
-		key diskOff
-		s   int32
-	}
-	var starts, ends []pair
-	if !packed {
+	} else {
 		starts = make([]pair, 0, nspans)
 		ends = make([]pair, 0, nspans)
 	}
-	last = -1
-	var dr uint64
-	for k, i := range t.objs {
+	last, k := -1, int32(-1)
+	var base uint64 // the disk's rank << offBits
+	for i := range m.Objects {
 		o := &m.Objects[i]
-		if o.Disk != last {
-			last, dr = o.Disk, rankOf(o.Disk)
+		if len(o.Extents) == 0 {
+			continue
 		}
-		id := t.id[k]
+		k++
+		if o.Disk != last {
+			r, _ := slices.BinarySearch(disks, o.Disk)
+			last, base = o.Disk, uint64(r)<<b.offBits
+		}
 		for _, e := range o.Extents {
-			if e.Len == 0 {
-				continue
-			}
-			s := uint64(len(t.spanID))
-			t.spanID = append(t.spanID, id)
-			if packed {
-				base := dr << b.offBits
-				b.start = append(b.start, (base|uint64(e.Off)>>b.tz)<<b.idxBits|s)
-				b.end = append(b.end, (base|uint64(e.End())>>b.tz)<<b.idxBits|s)
-			} else {
-				starts = append(starts, pair{diskOff{o.Disk, e.Off}, int32(s)})
-				ends = append(ends, pair{diskOff{o.Disk, e.End()}, int32(s)})
+			switch {
+			case e.Len == 0:
+			case packed:
+				b.start = append(b.start, (base|uint64(e.Off)>>b.tz)<<b.idxBits|uint64(k))
+				b.end = append(b.end, (base|uint64(e.End())>>b.tz)<<b.idxBits|uint64(k))
+			default:
+				starts = append(starts, pair{diskOff{o.Disk, e.Off}, k})
+				ends = append(ends, pair{diskOff{o.Disk, e.End()}, k})
 			}
 		}
 	}
@@ -201,10 +146,10 @@ func (t *textMap) newBounds(m *Map, nspans int, orBits uint64, maxEnd int64) *bo
 		r := uint64(len(b.vals))
 		b.vals = append(b.vals, v)
 		for ; i < len(starts) && starts[i].key == v; i++ {
-			b.start[i] = r<<b.idxBits | uint64(starts[i].s)
+			b.start[i] = r<<b.idxBits | uint64(starts[i].k)
 		}
 		for ; j < len(ends) && ends[j].key == v; j++ {
-			b.end[j] = r<<b.idxBits | uint64(ends[j].s)
+			b.end[j] = r<<b.idxBits | uint64(ends[j].k)
 		}
 	}
 	return b
@@ -250,35 +195,36 @@ func radixSort(a, tmp []uint64, lo, width uint) []uint64 {
 }
 
 // sweep writes the segments: the maximal intervals over which the set of
-// ids covering them does not change, each with one line per id in text
-// order.
+// texts of the objects covering them does not change, each with one line
+// per text, in text order.
 func (t *textMap) sweep(b *bounds, tw *textWriter) {
 	var (
-		sh      = b.idxBits
-		smask   = uint64(1)<<sh - 1
-		nid     = len(t.objs)
-		cnt     = make([]int32, nid)  // number of active spans per id
-		mark    = make([]uint32, nid) // generation an id was last touched in
-		gen     uint32
-		touched []int32
-		before  []bool
-		active  []int32 // active spans, by (text, span)
-		prefix  []byte
+		sh     = b.idxBits
+		kmask  = uint64(1)<<sh - 1
+		active []int32 // objects of the extents covering the current segment, by (text, k)
+		old    []int32 // active before the boundary
+		prefix []byte
 	)
 	less := func(a, b int32) int {
-		ia, ib := t.spanID[a], t.spanID[b]
-		if ia != ib {
-			return bytes.Compare(t.text(ia), t.text(ib))
+		if a == b {
+			return 0
+		}
+		ta, tb := t.text(a), t.text(b)
+		if ta[0] != tb[0] { // the kinds: most comparisons end here
+			return int(ta[0]) - int(tb[0])
+		}
+		if c := bytes.Compare(ta, tb); c != 0 {
+			return c
 		}
 		return cmp.Compare(a, b)
 	}
-	touch := func(id int32, d int32) {
-		if mark[id] != gen {
-			mark[id] = gen
-			touched = append(touched, id)
-			before = append(before, cnt[id] > 0)
-		}
-		cnt[id] += d
+	// has reports whether set, sorted by (text, k), holds an object
+	// with k's text.
+	has := func(set []int32, k int32) bool {
+		tk := t.text(k)
+		p, _ := slices.BinarySearchFunc(set, k, less)
+		return p > 0 && bytes.Equal(t.text(set[p-1]), tk) ||
+			p < len(set) && bytes.Equal(t.text(set[p]), tk)
 	}
 	starts, ends := b.start, b.end
 	var segStart uint64
@@ -295,26 +241,31 @@ func (t *textMap) sweep(b *bounds, tw *textWriter) {
 		for ie < len(starts) && starts[ie]>>sh == x {
 			ie++
 		}
-		gen++
-		if gen == 0 { // wrapped: forget every mark
-			clear(mark)
-			gen = 1
-		}
-		touched, before = touched[:0], before[:0]
-		for _, v := range ends[j:je] {
-			touch(t.spanID[v&smask], -1)
-		}
-		for _, v := range starts[i:ie] {
-			touch(t.spanID[v&smask], +1)
-		}
+		// The set of texts changes if a text enters that was not there
+		// before, or one leaves that is not there after.
 		changed := false
-		for k, id := range touched {
-			if (cnt[id] > 0) != before[k] {
+		for _, v := range starts[i:ie] {
+			if !has(active, int32(v&kmask)) {
 				changed = true
 				break
 			}
 		}
-		if len(active) > 0 && changed {
+		old = append(old[:0], active...)
+		for _, v := range ends[j:je] {
+			k := int32(v & kmask)
+			if p, ok := slices.BinarySearchFunc(active, k, less); ok {
+				active = slices.Delete(active, p, p+1)
+			}
+		}
+		for _, v := range starts[i:ie] {
+			k := int32(v & kmask)
+			p, _ := slices.BinarySearchFunc(active, k, less)
+			active = slices.Insert(active, p, k)
+		}
+		for q := j; q < je && !changed; q++ {
+			changed = !has(active, int32(ends[q]&kmask))
+		}
+		if len(old) > 0 && changed {
 			disk, start := b.decode(segStart)
 			_, end := b.decode(x)
 			prefix = strconv.AppendInt(prefix[:0], int64(disk), 10)
@@ -323,33 +274,22 @@ func (t *textMap) sweep(b *bounds, tw *textWriter) {
 			prefix = append(prefix, ' ')
 			prefix = strconv.AppendInt(prefix, end, 16)
 			prefix = append(prefix, ' ')
-			last := int32(-1)
-			for _, s := range active {
-				id := t.spanID[s]
-				if id == last {
+			var last []byte
+			for q, k := range old {
+				txt := t.text(k)
+				if q > 0 && bytes.Equal(txt, last) {
 					continue
 				}
-				last = id
-				tw.line(prefix, t.text(id))
+				last = txt
+				tw.line(prefix, txt)
 			}
 			if tw.err != nil {
 				return
 			}
 			segStart = x
 		}
-		if len(active) == 0 {
+		if len(old) == 0 {
 			segStart = x
-		}
-		for _, v := range ends[j:je] {
-			s := int32(v & smask)
-			if p := slices.Index(active, s); p >= 0 {
-				active = slices.Delete(active, p, p+1)
-			}
-		}
-		for _, v := range starts[i:ie] {
-			s := int32(v & smask)
-			p, _ := slices.BinarySearchFunc(active, s, less)
-			active = slices.Insert(active, p, s)
 		}
 		i, j = ie, je
 	}
