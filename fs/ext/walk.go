@@ -33,13 +33,13 @@ type walker struct {
 	cbuf    []byte // raw bytes of a child inode
 	cin     Inode  // the child inode entry reports (a field: a local escapes, through w.m, once per file)
 	dirBuf  []byte
-	out     []bmap.Extent            // extents of the entry being reported (fs.Walker: valid during fn only)
-	dirExt  []bmap.Extent            // data extents of the directory being read
-	visited map[uint32]struct{}      // directories reached
-	links   map[uint32][]bmap.Extent // extents of inodes with several links
-	stack   []dirItem                // directories still to read
-	kids    []dirItem                // subdirectories of the directory being read
-	dirBad  bool                     // the directory being read has a damaged map or an unreadable or malformed block
+	out     []bmap.Extent       // extents of the entry being reported (fs.Walker: valid during fn only)
+	dirExt  []bmap.Extent       // data extents of the directory being read
+	visited map[uint32]struct{} // directories reached
+	links   map[uint32]linked   // inodes with several links, mapped
+	stack   []dirItem           // directories still to read
+	kids    []dirItem           // subdirectories of the directory being read
+	dirBad  bool                // the directory being read has a damaged map or an unreadable or malformed block
 	parent  dirItem
 	// dmg collects the damage counts of this walk (see Damage).
 	dmg Damage
@@ -67,6 +67,14 @@ var walkBudget = func(n uint64) int64 { return int64(4*n) + 1<<16 }
 // files cost nothing, a huge extent list named by many entries does.
 const freeLinkExtents = 16
 
+// linked is what the walk reports again for another name of an inode
+// with several links.
+type linked struct {
+	ext     []bmap.Extent
+	size    int64
+	symlink bool
+}
+
 type dirItem struct {
 	ino   uint32
 	depth int
@@ -86,7 +94,7 @@ func (f *FS) Walk(fn func(fs.Entry) error) error {
 		ibuf:    make([]byte, f.sb.inodeSize),
 		cbuf:    make([]byte, f.sb.inodeSize),
 		visited: make(map[uint32]struct{}),
-		links:   make(map[uint32][]bmap.Extent),
+		links:   make(map[uint32]linked),
 	}
 	w.budget = walkBudget(f.sb.blocksCount)
 	w.m = fileMap{f: f, warn: f.warnErr, budget: &w.budget}
@@ -270,6 +278,17 @@ func (w *walker) entry(de dirent) error {
 		w.dmg.InodesSkipped++
 		return nil
 	}
+	if l, ok := w.links[de.ino]; ok {
+		// Another name of a file already mapped: its inode is not read
+		// again (it may lie anywhere in the inode tables, so reading it
+		// cost a chunk of them per link).
+		if w.budget -= int64(max(0, len(l.ext)-freeLinkExtents)); w.budget < 0 {
+			w.err = w.errBudget()
+			return errStop
+		}
+		// fn may not keep or change the extents (fs.Walker).
+		return w.emit(fs.Entry{Kind: bmap.KindFile, Path: path, Inode: uint64(de.ino), Size: l.size, Symlink: l.symlink, Extents: l.ext})
+	}
 	in := &w.cin
 	if err := f.readInode(de.ino, in, w.cbuf); err != nil {
 		w.warnAt(de.ino, path, "", err, "")
@@ -292,16 +311,6 @@ func (w *walker) entry(de dirent) error {
 		w.dmg.InodesSkipped++
 		return nil
 	}
-	if in.Links > 1 {
-		if ext, ok := w.links[de.ino]; ok {
-			if w.budget -= int64(max(0, len(ext)-freeLinkExtents)); w.budget < 0 {
-				w.err = w.errBudget()
-				return errStop
-			}
-			e.Extents = ext // fn may not keep or change it (fs.Walker)
-			return w.emit(e)
-		}
-	}
 	if !w.mapChecked(in, path) {
 		return nil
 	}
@@ -312,7 +321,7 @@ func (w *walker) entry(de dirent) error {
 	w.out = w.m.appendExtents(w.out[:0])
 	e.Extents = w.out
 	if in.Links > 1 {
-		w.links[de.ino] = append([]bmap.Extent(nil), e.Extents...)
+		w.links[de.ino] = linked{ext: append([]bmap.Extent(nil), e.Extents...), size: e.Size, symlink: e.Symlink}
 	}
 	return w.emit(e)
 }
