@@ -121,7 +121,7 @@ func unescape(s string) string {
 // a negative offset or length; empty extents are skipped.
 func WriteText(w io.Writer, m *Map) error {
 	// Each object with extents gets its text "TYPE DEVICE PATH", back to
-	// back in one buffer. The extents' starts and ends are sorted by radix
+	// back in one buffer. The extents' starts and ends are sorted as integers
 	// and swept (textsweep.go); the lines of a segment are kept in text
 	// order, and objects with the same text (which the original's sets
 	// hold once) found, by comparing texts as spans enter and leave. No
