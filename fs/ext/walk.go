@@ -37,10 +37,13 @@ type walker struct {
 	dirExt  []bmap.Extent       // data extents of the directory being read
 	visited map[uint32]struct{} // directories reached
 	links   map[uint32]linked   // inodes with several links, mapped
-	stack   []dirItem           // directories still to read
-	kids    []dirItem           // subdirectories of the directory being read
-	dirBad  bool                // the directory being read has a damaged map or an unreadable or malformed block
-	parent  dirItem
+	// linkBits has a bit set for each inode in links, so that the
+	// entries of other inodes (nearly all) skip the map lookup.
+	linkBits []uint64
+	stack    []dirItem // directories still to read
+	kids     []dirItem // subdirectories of the directory being read
+	dirBad   bool      // the directory being read has a damaged map or an unreadable or malformed block
+	parent   dirItem
 	// dmg collects the damage counts of this walk (see Damage).
 	dmg Damage
 	// budget bounds the work of one walk on a damaged image: blocks of
@@ -73,6 +76,33 @@ type linked struct {
 	ext     []bmap.Extent
 	size    int64
 	symlink bool
+}
+
+// linked looks up an inode in w.links.
+func (w *walker) linked(ino uint32) (linked, bool) {
+	if len(w.links) == 0 {
+		return linked{}, false
+	}
+	if i := ino / 64; int(i) < len(w.linkBits) && w.linkBits[i]&(1<<(ino%64)) == 0 {
+		return linked{}, false
+	}
+	l, ok := w.links[ino]
+	return l, ok
+}
+
+// maxLinkBits caps the inodes linkBits covers (16 MiB of bits); the map
+// alone answers for inodes past it.
+const maxLinkBits = 1 << 27
+
+// addLink records an inode with several links.
+func (w *walker) addLink(ino uint32, l linked) {
+	if w.linkBits == nil {
+		w.linkBits = make([]uint64, min(w.f.sb.inodesCount, maxLinkBits)/64+1)
+	}
+	if i := ino / 64; int(i) < len(w.linkBits) {
+		w.linkBits[i] |= 1 << (ino % 64)
+	}
+	w.links[ino] = l
 }
 
 type dirItem struct {
@@ -278,7 +308,7 @@ func (w *walker) entry(de dirent) error {
 		w.dmg.InodesSkipped++
 		return nil
 	}
-	if l, ok := w.links[de.ino]; ok {
+	if l, ok := w.linked(de.ino); ok {
 		// Another name of a file already mapped: its inode is not read
 		// again (it may lie anywhere in the inode tables, so reading it
 		// cost a chunk of them per link).
@@ -321,7 +351,7 @@ func (w *walker) entry(de dirent) error {
 	w.out = w.m.appendExtents(w.out[:0])
 	e.Extents = w.out
 	if in.Links > 1 {
-		w.links[de.ino] = linked{ext: append([]bmap.Extent(nil), e.Extents...), size: e.Size, symlink: e.Symlink}
+		w.addLink(de.ino, linked{ext: append([]bmap.Extent(nil), e.Extents...), size: e.Size, symlink: e.Symlink})
 	}
 	return w.emit(e)
 }
