@@ -120,24 +120,14 @@ func unescape(s string) string {
 // the form cannot hold (bad disk index, kind or device) or an extent with
 // a negative offset or length; empty extents are skipped.
 func WriteText(w io.Writer, m *Map) error {
-	// Each object with extents gets its text "TYPE DEVICE PATH", back to
-	// back in one buffer. The extents' starts and ends are sorted as integers
-	// and swept (textsweep.go); the lines of a segment are kept in text
-	// order, and objects with the same text (which the original's sets
-	// hold once) found, by comparing texts as spans enter and leave. No
-	// sort of the names and no table of them: on a map of a million
-	// objects, sorting the names cost more than all the rest.
-	nspans, ntext := 0, 0
-	for i := range m.Objects {
-		if o := &m.Objects[i]; len(o.Extents) > 0 {
-			nspans += len(o.Extents)
-			ntext += 3 + len(o.Device) + len(o.Path) // escapes may add a little
-		}
-	}
-	t := textMap{
-		sfx:   make([]byte, 0, ntext),
-		sfxAt: make([]int32, 1, len(m.Objects)+1),
-	}
+	// The extents' starts and ends are sorted as integers and swept
+	// (textsweep.go); the lines of a segment are kept in the order of
+	// their texts "TYPE DEVICE PATH", and objects with the same text
+	// (which the original's sets hold once) found, by comparing the
+	// objects' fields as spans enter and leave. No sort of the names, no
+	// table of them, no copy of them: on a map of a million objects,
+	// sorting the names cost more than all the rest.
+	nspans := 0
 	var okDevice string // the last device checked: most objects share it
 	var orBits uint64   // every start and end ORed: their common trailing zeros
 	var maxEnd int64
@@ -162,6 +152,7 @@ func WriteText(w io.Writer, m *Map) error {
 				return fmt.Errorf("bmap: object %d (%s) extent %d: bad range offset %d length %d",
 					i, label(o), j, e.Off, e.Len)
 			}
+			nspans++
 			orBits |= uint64(e.Off) | uint64(e.End())
 			maxEnd = max(maxEnd, e.End())
 		}
@@ -171,18 +162,11 @@ func WriteText(w io.Writer, m *Map) error {
 				disks = append(disks, o.Disk)
 			}
 		}
-		t.sfx = append(t.sfx, byte(o.Kind), ' ')
-		t.sfx = append(t.sfx, o.Device...)
-		if o.Path != "" {
-			t.sfx = append(t.sfx, ' ')
-			t.sfx = appendEscaped(t.sfx, o.Path)
-		}
-		t.sfxAt = append(t.sfxAt, int32(len(t.sfx)))
 	}
 	slices.Sort(disks)
-	b := newBounds(m, disks, nspans, len(t.sfxAt)-1, orBits, maxEnd)
+	b := newBounds(m, disks, nspans, orBits, maxEnd)
 	tw := textWriter{w: w, buf: make([]byte, 0, textBuf+4096)}
-	t.sweep(b, &tw)
+	sweepText(m.Objects, b, &tw)
 	if err := tw.flush(); err != nil {
 		return fmt.Errorf("bmap: writing text map: %w", err)
 	}

@@ -350,12 +350,17 @@ func TestWriteTextDeviceOrder(t *testing.T) {
 			b.AddDisk(Disk{Index: 1, Device: "/dev/sda", Size: 1 << 12})
 			for range 1 + r.IntN(40) {
 				o := Object{Disk: 1, Kind: allKinds[r.IntN(len(allKinds))], Device: devs[r.IntN(len(devs))]}
-				switch r.IntN(4) {
+				switch r.IntN(5) {
 				case 0: // no path
 				case 1:
 					o.Path = "/a/long/shared/directory/name/f" + fmt.Sprint(r.IntN(5))
 				case 2:
 					o.Path = "/a/long/shared/directory/name/f" + fmt.Sprint(r.IntN(5)) + "\x00x"
+				case 3:
+					// Names that differ where one is escaped: the order
+					// is that of the escaped texts (a backslash, "\\\\",
+					// before a newline, "\\n", both before "]").
+					o.Path = "/a/long/shared/directory/name/f" + []string{"\n", "\\", "[", "]", "n", "\\n", "\nx", "", "\x01"}[r.IntN(9)]
 				default:
 					o.Path = fmt.Sprint("/", r.IntN(3))
 				}

@@ -1,12 +1,12 @@
 package bmap
 
 import (
-	"bytes"
 	"cmp"
 	"io"
 	"math/bits"
 	"slices"
 	"strconv"
+	"strings"
 )
 
 // The text writer's sweep. It does what sweep (sweep.go, shared with the
@@ -26,17 +26,105 @@ import (
 //     found by looking up the texts of the objects that enter and leave
 //     there.
 
-// textMap is the text of every object of the map that has extents.
-type textMap struct {
-	sfx   []byte  // the text of every object with extents (k-th: k), back to back
-	sfxAt []int32 // object k's text is sfx[sfxAt[k]:sfxAt[k+1]]
+// cmpText compares the texts "TYPE DEVICE[ PATH]" of two objects (PATH
+// escaped) bytewise, without making them: the kinds, then the devices (a
+// device that is a prefix of the other is followed by a space or by
+// nothing), then the escaped paths.
+func cmpText(x, y *Object) int {
+	if x.Kind != y.Kind {
+		return cmp.Compare(x.Kind, y.Kind)
+	}
+	if dx, dy := x.Device, y.Device; dx != dy {
+		n := min(len(dx), len(dy))
+		for i := range n {
+			if dx[i] != dy[i] {
+				return cmp.Compare(dx[i], dy[i])
+			}
+		}
+		if len(dx) < len(dy) { // devices have no spaces: dy[n] != ' '
+			if x.Path == "" {
+				return -1
+			}
+			return cmp.Compare(' ', dy[n])
+		}
+		if y.Path == "" {
+			return 1
+		}
+		return cmp.Compare(dx[n], ' ')
+	}
+	px, py := x.Path, y.Path
+	switch {
+	case px == py:
+		return 0
+	case px == "":
+		return -1
+	case py == "":
+		return 1
+	}
+	return cmpEscaped(px, py)
 }
 
-func (t *textMap) text(k int32) []byte { return t.sfx[t.sfxAt[k]:t.sfxAt[k+1]] }
+// cmpEscaped compares appendEscaped(a) and appendEscaped(b), a != b.
+func cmpEscaped(a, b string) int {
+	if !needsEscape(a) && !needsEscape(b) {
+		return strings.Compare(a, b)
+	}
+	i, n := 0, min(len(a), len(b))
+	for i < n && a[i] == b[i] {
+		i++
+	}
+	if i == n { // a prefix of the other, escaped too
+		return cmp.Compare(len(a), len(b))
+	}
+	// The escapes of a[i] and b[i] differ in their first byte, or both
+	// start with a backslash: "\\n" for a newline, "\\\\" for a backslash.
+	escFirst := func(c byte) byte {
+		if c == '\n' {
+			return '\\'
+		}
+		return c
+	}
+	if ca, cb := escFirst(a[i]), escFirst(b[i]); ca != cb {
+		return cmp.Compare(ca, cb)
+	}
+	escSecond := func(c byte) byte {
+		if c == '\n' {
+			return 'n'
+		}
+		return '\\'
+	}
+	return cmp.Compare(escSecond(a[i]), escSecond(b[i]))
+}
+
+// needsEscape reports whether appendEscaped changes s.
+func needsEscape(s string) bool {
+	return strings.IndexByte(s, '\n') >= 0 || strings.IndexByte(s, '\\') >= 0
+}
+
+// sameText reports whether two objects have the same text (escaping and
+// the separating spaces are unambiguous: a device has no spaces).
+func sameText(x, y *Object) bool {
+	return x.Kind == y.Kind && x.Device == y.Device && x.Path == y.Path
+}
+
+// appendText appends the text of o.
+func appendText(b []byte, o *Object) []byte {
+	b = append(b, byte(o.Kind), ' ')
+	b = append(b, o.Device...)
+	if o.Path != "" {
+		b = append(b, ' ')
+		if needsEscape(o.Path) {
+			b = appendEscaped(b, o.Path)
+		} else {
+			b = append(b, o.Path...)
+		}
+	}
+	return b
+}
 
 // bounds are the sorted starts and ends of the non-empty extents, each a
-// uint64 key<<idxBits | k, k the number of the extent's object among the
-// objects with extents. Keys compare as (disk, offset); decode gives them.
+// uint64 key<<idxBits | i, i the index of the extent's object in
+// Map.Objects. Keys compare as (disk, offset); decode gives them.
 type bounds struct {
 	start, end []uint64
 	idxBits    uint
@@ -66,11 +154,11 @@ func (b *bounds) decode(key uint64) (int, int64) {
 // forceRanked makes newBounds take the ranked path (tests).
 var forceRanked = false
 
-// newBounds sorts the starts and ends of the non-empty extents (nspans at
-// most) of the nobj objects of m that have extents. disks are their disks
-// in order, orBits the OR of every start and end, maxEnd the largest end.
-func newBounds(m *Map, disks []int, nspans, nobj int, orBits uint64, maxEnd int64) *bounds {
-	b := &bounds{idxBits: uint(bits.Len(uint(nobj))), disks: disks}
+// newBounds sorts the starts and ends of the nspans non-empty extents of
+// m's objects. disks are the objects' disks in order, orBits the OR of
+// every start and end, maxEnd the largest end.
+func newBounds(m *Map, disks []int, nspans int, orBits uint64, maxEnd int64) *bounds {
+	b := &bounds{idxBits: uint(bits.Len(uint(len(m.Objects)))), disks: disks}
 	diskBits := uint(bits.Len(uint(max(len(disks)-1, 0))))
 	if orBits != 0 {
 		b.tz = uint(bits.TrailingZeros64(orBits))
@@ -89,14 +177,14 @@ func newBounds(m *Map, disks []int, nspans, nobj int, orBits uint64, maxEnd int6
 		starts = make([]pair, 0, nspans)
 		ends = make([]pair, 0, nspans)
 	}
-	last, k := -1, int32(-1)
+	last := -1
 	var base uint64 // the disk's rank << offBits
 	for i := range m.Objects {
 		o := &m.Objects[i]
 		if len(o.Extents) == 0 {
 			continue
 		}
-		k++
+		k := int32(i)
 		if o.Disk != last {
 			r, _ := slices.BinarySearch(disks, o.Disk)
 			last, base = o.Disk, uint64(r)<<b.offBits
@@ -198,14 +286,14 @@ func sortKeys(a, tmp []uint64, lo, width uint) []uint64 {
 	return tmp
 }
 
-// sweep writes the segments: the maximal intervals over which the set of
+// sweepText writes the segments: the maximal intervals over which the set of
 // texts of the objects covering them does not change, each with one line
 // per text, in text order.
-func (t *textMap) sweep(b *bounds, tw *textWriter) {
+func sweepText(objs []Object, b *bounds, tw *textWriter) {
 	var (
 		sh     = b.idxBits
-		kmask  = uint64(1)<<sh - 1
-		active []int32 // objects of the extents covering the current segment, by (text, k)
+		imask  = uint64(1)<<sh - 1
+		active []int32 // objects of the extents covering the current segment, by (text, index)
 		old    []int32 // active before the boundary
 		prefix []byte
 	)
@@ -213,22 +301,17 @@ func (t *textMap) sweep(b *bounds, tw *textWriter) {
 		if a == b {
 			return 0
 		}
-		ta, tb := t.text(a), t.text(b)
-		if ta[0] != tb[0] { // the kinds: most comparisons end here
-			return int(ta[0]) - int(tb[0])
-		}
-		if c := bytes.Compare(ta, tb); c != 0 {
+		if c := cmpText(&objs[a], &objs[b]); c != 0 {
 			return c
 		}
 		return cmp.Compare(a, b)
 	}
-	// has reports whether set, sorted by (text, k), holds an object
-	// with k's text.
-	has := func(set []int32, k int32) bool {
-		tk := t.text(k)
-		p, _ := slices.BinarySearchFunc(set, k, less)
-		return p > 0 && bytes.Equal(t.text(set[p-1]), tk) ||
-			p < len(set) && bytes.Equal(t.text(set[p]), tk)
+	// has reports whether set, sorted by (text, index), holds an object
+	// with i's text.
+	has := func(set []int32, i int32) bool {
+		p, _ := slices.BinarySearchFunc(set, i, less)
+		return p > 0 && sameText(&objs[set[p-1]], &objs[i]) ||
+			p < len(set) && sameText(&objs[set[p]], &objs[i])
 	}
 	starts, ends := b.start, b.end
 	var segStart uint64
@@ -249,25 +332,25 @@ func (t *textMap) sweep(b *bounds, tw *textWriter) {
 		// before, or one leaves that is not there after.
 		changed := false
 		for _, v := range starts[i:ie] {
-			if !has(active, int32(v&kmask)) {
+			if !has(active, int32(v&imask)) {
 				changed = true
 				break
 			}
 		}
 		old = append(old[:0], active...)
 		for _, v := range ends[j:je] {
-			k := int32(v & kmask)
+			k := int32(v & imask)
 			if p, ok := slices.BinarySearchFunc(active, k, less); ok {
 				active = slices.Delete(active, p, p+1)
 			}
 		}
 		for _, v := range starts[i:ie] {
-			k := int32(v & kmask)
+			k := int32(v & imask)
 			p, _ := slices.BinarySearchFunc(active, k, less)
 			active = slices.Insert(active, p, k)
 		}
 		for q := j; q < je && !changed; q++ {
-			changed = !has(active, int32(ends[q]&kmask))
+			changed = !has(active, int32(ends[q]&imask))
 		}
 		if len(old) > 0 && changed {
 			disk, start := b.decode(segStart)
@@ -278,14 +361,11 @@ func (t *textMap) sweep(b *bounds, tw *textWriter) {
 			prefix = append(prefix, ' ')
 			prefix = strconv.AppendInt(prefix, end, 16)
 			prefix = append(prefix, ' ')
-			var last []byte
-			for q, k := range old {
-				txt := t.text(k)
-				if q > 0 && bytes.Equal(txt, last) {
+			for q, i := range old {
+				if q > 0 && sameText(&objs[i], &objs[old[q-1]]) {
 					continue
 				}
-				last = txt
-				tw.line(prefix, txt)
+				tw.line(prefix, &objs[i])
 			}
 			if tw.err != nil {
 				return
@@ -311,9 +391,9 @@ type textWriter struct {
 	err error
 }
 
-func (tw *textWriter) line(prefix, text []byte) {
+func (tw *textWriter) line(prefix []byte, o *Object) {
 	tw.buf = append(tw.buf, prefix...)
-	tw.buf = append(tw.buf, text...)
+	tw.buf = appendText(tw.buf, o)
 	tw.buf = append(tw.buf, '\n')
 	if len(tw.buf) >= textBuf {
 		tw.write()
