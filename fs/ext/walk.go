@@ -37,6 +37,7 @@ type walker struct {
 	dirExt  []bmap.Extent       // data extents of the directory being read
 	visited map[uint32]struct{} // directories reached
 	links   map[uint32]linked   // inodes with several links, mapped
+	paths   strings.Builder     // where joinPath cuts paths from
 	// linkBits has a bit set for each inode in links, so that the
 	// entries of other inodes (nearly all) skip the map lookup.
 	linkBits []uint64
@@ -76,6 +77,30 @@ type linked struct {
 	ext     []bmap.Extent
 	size    int64
 	symlink bool
+}
+
+// pathArena is the size of the pieces of memory the walk's paths are cut
+// from.
+const pathArena = 256 << 10
+
+// joinPath returns dir + "/" + name ("/" + name in the root), cut from
+// w.paths: a million paths made one by one cost a million allocations,
+// each rounded up to its size class.
+func (w *walker) joinPath(dir string, name []byte) string {
+	if dir == "/" {
+		dir = ""
+	}
+	n := len(dir) + 1 + len(name)
+	if w.paths.Cap()-w.paths.Len() < n {
+		// A new piece; the strings cut from the old one keep it.
+		w.paths = strings.Builder{}
+		w.paths.Grow(max(pathArena, n))
+	}
+	start := w.paths.Len()
+	w.paths.WriteString(dir)
+	w.paths.WriteByte('/')
+	w.paths.Write(name)
+	return w.paths.String()[start:]
 }
 
 // linked looks up an inode in w.links.
@@ -297,12 +322,7 @@ func (w *walker) stopped(err error) bool { return errors.Is(err, errStop) }
 func (w *walker) entry(de dirent) error {
 	f := w.f
 	d := w.parent
-	var path string
-	if d.path == "/" {
-		path = "/" + string(de.name)
-	} else {
-		path = d.path + "/" + string(de.name)
-	}
+	path := w.joinPath(d.path, de.name)
 	if de.ino > f.sb.inodesCount {
 		w.warnf(d.ino, d.path, f.inodeOff(d.ino), "entry %q points to inode %d beyond s_inodes_count %d; skipped", de.name, de.ino, f.sb.inodesCount)
 		w.dmg.InodesSkipped++
