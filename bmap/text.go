@@ -144,11 +144,12 @@ func WriteText(w io.Writer, m *Map) error {
 			}
 			okDevice = o.Device
 		}
-		for j, e := range o.Extents {
+		for j := range o.Extents {
+			e := &o.Extents[j]
 			if e.Len == 0 {
 				continue
 			}
-			if !validExtent(e) {
+			if !validExtent(*e) {
 				return fmt.Errorf("bmap: object %d (%s) extent %d: bad range offset %d length %d",
 					i, label(o), j, e.Off, e.Len)
 			}

@@ -189,8 +189,8 @@ func newBounds(m *Map, disks []int, nspans int, orBits uint64, maxEnd int64) *bo
 			r, _ := slices.BinarySearch(disks, o.Disk)
 			last, base = o.Disk, uint64(r)<<b.offBits
 		}
-		for _, e := range o.Extents {
-			switch {
+		for j := range o.Extents {
+			switch e := &o.Extents[j]; {
 			case e.Len == 0:
 			case packed:
 				b.start = append(b.start, (base|uint64(e.Off)>>b.tz)<<b.idxBits|uint64(k))
@@ -297,19 +297,33 @@ func sweepText(objs []Object, b *bounds, tw *textWriter) {
 		old    []int32 // active before the boundary
 		prefix []byte
 	)
-	less := func(a, b int32) int {
-		if a == b {
-			return 0
+	// search returns where object i is or would be in set, sorted by
+	// (text, index), and whether it is there.
+	search := func(set []int32, i int32) (int, bool) {
+		o := &objs[i]
+		lo, hi := 0, len(set)
+		for lo < hi {
+			m := int(uint(lo+hi) >> 1)
+			c := 0
+			if s := set[m]; s != i {
+				if c = cmpText(&objs[s], o); c == 0 {
+					c = cmp.Compare(s, i)
+				}
+			}
+			switch {
+			case c < 0:
+				lo = m + 1
+			case c > 0:
+				hi = m
+			default:
+				return m, true
+			}
 		}
-		if c := cmpText(&objs[a], &objs[b]); c != 0 {
-			return c
-		}
-		return cmp.Compare(a, b)
+		return lo, false
 	}
-	// has reports whether set, sorted by (text, index), holds an object
-	// with i's text.
+	// has reports whether set holds an object with i's text.
 	has := func(set []int32, i int32) bool {
-		p, _ := slices.BinarySearchFunc(set, i, less)
+		p, _ := search(set, i)
 		return p > 0 && sameText(&objs[set[p-1]], &objs[i]) ||
 			p < len(set) && sameText(&objs[set[p]], &objs[i])
 	}
@@ -340,13 +354,13 @@ func sweepText(objs []Object, b *bounds, tw *textWriter) {
 		old = append(old[:0], active...)
 		for _, v := range ends[j:je] {
 			k := int32(v & imask)
-			if p, ok := slices.BinarySearchFunc(active, k, less); ok {
+			if p, ok := search(active, k); ok {
 				active = slices.Delete(active, p, p+1)
 			}
 		}
 		for _, v := range starts[i:ie] {
 			k := int32(v & imask)
-			p, _ := slices.BinarySearchFunc(active, k, less)
+			p, _ := search(active, k)
 			active = slices.Insert(active, p, k)
 		}
 		for q := j; q < je && !changed; q++ {
