@@ -343,20 +343,31 @@ func sweepText(objs []Object, b *bounds, tw *textWriter) {
 			ie++
 		}
 		// The set of texts changes if a text enters that was not there
-		// before, or one leaves that is not there after.
-		changed := false
-		for _, v := range starts[i:ie] {
-			if !has(active, int32(v&imask)) {
-				changed = true
-				break
-			}
-		}
+		// before, or one leaves that is not there after. The entering
+		// spans are looked up once the leaving ones are out of the active
+		// set (and compared with them for equality): a file that ends
+		// where the next begins is then not compared with it for order.
 		old = append(old[:0], active...)
 		for _, v := range ends[j:je] {
 			k := int32(v & imask)
 			if p, ok := search(active, k); ok {
 				active = slices.Delete(active, p, p+1)
 			}
+		}
+		changed := false
+	starts:
+		for _, v := range starts[i:ie] {
+			k := int32(v & imask)
+			if has(active, k) {
+				continue
+			}
+			for _, e := range ends[j:je] {
+				if sameText(&objs[e&imask], &objs[k]) {
+					continue starts
+				}
+			}
+			changed = true
+			break
 		}
 		for _, v := range starts[i:ie] {
 			k := int32(v & imask)
