@@ -296,6 +296,12 @@ func sweepText(objs []Object, b *bounds, tw *textWriter) {
 		active []int32 // objects of the extents covering the current segment, by (text, index)
 		old    []int32 // active before the boundary
 		prefix []byte
+		// The parts of prefix: the disk (diskNum) in decimal, and the
+		// segment's ends in hex; startHex is the offset of key hexKey.
+		diskNum          = -1
+		diskDec          []byte
+		hexKey           = ^uint64(0)
+		startHex, endHex []byte
 	)
 	// search returns where object i is or would be in set, sorted by
 	// (text, index), and whether it is there.
@@ -378,14 +384,24 @@ func sweepText(objs []Object, b *bounds, tw *textWriter) {
 			changed = !has(active, int32(ends[q]&imask))
 		}
 		if len(old) > 0 && changed {
+			// A segment mostly starts where the one before ended: its
+			// start is written as that end was.
 			disk, start := b.decode(segStart)
 			_, end := b.decode(x)
-			prefix = strconv.AppendInt(prefix[:0], int64(disk), 10)
+			if disk != diskNum {
+				diskNum, diskDec = disk, strconv.AppendInt(diskDec[:0], int64(disk), 10)
+			}
+			if segStart != hexKey {
+				startHex = strconv.AppendInt(startHex[:0], start, 16)
+			}
+			endHex = strconv.AppendInt(endHex[:0], end, 16)
+			prefix = append(prefix[:0], diskDec...)
 			prefix = append(prefix, ' ')
-			prefix = strconv.AppendInt(prefix, start, 16)
+			prefix = append(prefix, startHex...)
 			prefix = append(prefix, ' ')
-			prefix = strconv.AppendInt(prefix, end, 16)
+			prefix = append(prefix, endHex...)
 			prefix = append(prefix, ' ')
+			startHex, endHex, hexKey = endHex, startHex, x
 			for q, i := range old {
 				if q > 0 && sameText(&objs[i], &objs[old[q-1]]) {
 					continue
