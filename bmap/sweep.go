@@ -7,8 +7,9 @@ import (
 
 // The sweep is the Index's (WriteText has its own, textsweep.go, made for
 // maps of millions of objects; join is what a text writer needs): it cuts
-// each disk into elementary segments, the intervals between consecutive distinct
-// extent boundaries, and reports for each segment the extents covering it.
+// each disk into elementary segments, the intervals between consecutive
+// distinct extent boundaries, and reports for each segment the extents
+// covering it.
 // Sorting the boundaries costs O(N log N) in the number of extents N; each
 // boundary then moves a few entries in or out of the active set, kept
 // sorted by rank, so the work beyond the sort is proportional to the size
