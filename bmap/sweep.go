@@ -5,9 +5,11 @@ import (
 	"slices"
 )
 
-// The sweep is shared by the text writer and the Index: it cuts each disk
-// into elementary segments, the intervals between consecutive distinct
-// extent boundaries, and reports for each segment the extents covering it.
+// The sweep is the Index's (WriteText has its own, textsweep.go, made for
+// maps of millions of objects; join is what a text writer needs): it cuts
+// each disk into elementary segments, the intervals between consecutive
+// distinct extent boundaries, and reports for each segment the extents
+// covering it.
 // Sorting the boundaries costs O(N log N) in the number of extents N; each
 // boundary then moves a few entries in or out of the active set, kept
 // sorted by rank, so the work beyond the sort is proportional to the size
@@ -18,8 +20,8 @@ import (
 type span struct {
 	off, end int64
 	disk     int32
-	// id is what the sweep considers one object: a text key (disk, type,
-	// device, path) for the writer, an object index for the Index.
+	// id is what the sweep considers one object: an object index for
+	// the Index (a text key (disk, type, device, path) for a writer).
 	id  int32
 	obj int32 // index of the object in Map.Objects
 	ext int32 // index of the extent in the object's Extents

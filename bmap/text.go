@@ -3,13 +3,10 @@ package bmap
 import (
 	"bufio"
 	"bytes"
-	"cmp"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"slices"
-	"strconv"
 	"strings"
 )
 
@@ -123,134 +120,55 @@ func unescape(s string) string {
 // the form cannot hold (bad disk index, kind or device) or an extent with
 // a negative offset or length; empty extents are skipped.
 func WriteText(w io.Writer, m *Map) error {
-	// Each object with extents gets its text "TYPE DEVICE PATH"; the
-	// objects are then sorted by (text, disk), which both ranks them (the
-	// order of a segment's lines) and finds the objects of one key, with
-	// no hash map: on a map of a million objects, a map keyed by the
-	// names cost more than the sort, every lookup a cache miss.
-	nspans, ntext := 0, 0
-	for i := range m.Objects {
-		if o := &m.Objects[i]; len(o.Extents) > 0 {
-			nspans += len(o.Extents)
-			ntext += 3 + len(o.Device) + len(o.Path) // escapes may add a little
-		}
-	}
-	var (
-		objs  = make([]int32, 0, len(m.Objects))   // the objects with extents
-		sfx   = make([]byte, 0, ntext)             // the text of every objs[k], back to back
-		sfxAt = make([]int32, 1, len(m.Objects)+1) // objs[k]'s text is sfx[sfxAt[k]:sfxAt[k+1]]
-	)
+	// The extents' starts and ends are sorted as integers and swept
+	// (textsweep.go); the lines of a segment are kept in the order of
+	// their texts "TYPE DEVICE PATH", and objects with the same text
+	// (which the original's sets hold once) found, by comparing the
+	// objects' fields as spans enter and leave. No sort of the names, no
+	// table of them, no copy of them: on a map of a million objects,
+	// sorting the names cost more than all the rest.
+	nspans := 0
+	var okDevice string // the last device checked: most objects share it
+	var orBits uint64   // every start and end ORed: their common trailing zeros
+	var maxEnd int64
+	var disks []int // the disks of the objects with extents
+	lastDisk := 0
 	for i := range m.Objects {
 		o := &m.Objects[i]
 		if len(o.Extents) == 0 {
 			continue
 		}
-		if err := checkObject(o); err != nil {
-			return fmt.Errorf("bmap: object %d (%s): %w", i, label(o), err)
+		if o.Device == "" || o.Device != okDevice || !o.Kind.Valid() || o.Disk < 1 || o.Disk > MaxDisk {
+			if err := checkObject(o); err != nil {
+				return fmt.Errorf("bmap: object %d (%s): %w", i, label(o), err)
+			}
+			okDevice = o.Device
 		}
-		for j, e := range o.Extents {
-			if e.Len != 0 && !validExtent(e) {
+		for j := range o.Extents {
+			e := &o.Extents[j]
+			if e.Len == 0 {
+				continue
+			}
+			if !validExtent(*e) {
 				return fmt.Errorf("bmap: object %d (%s) extent %d: bad range offset %d length %d",
 					i, label(o), j, e.Off, e.Len)
 			}
+			nspans++
+			orBits |= uint64(e.Off) | uint64(e.End())
+			maxEnd = max(maxEnd, e.End())
 		}
-		objs = append(objs, int32(i))
-		sfx = append(sfx, byte(o.Kind), ' ')
-		sfx = append(sfx, o.Device...)
-		if o.Path != "" {
-			sfx = append(sfx, ' ')
-			sfx = appendEscaped(sfx, o.Path)
-		}
-		sfxAt = append(sfxAt, int32(len(sfx)))
-	}
-	objText := func(k int32) []byte { return sfx[sfxAt[k]:sfxAt[k+1]] }
-	// Sort by the first 24 bytes of the texts as integers (big-endian,
-	// zero-padded: the same order as bytes.Compare, which settles ties),
-	// kept beside the index: the comparisons of the sort then rarely
-	// leave this array for the texts, scattered over sfx.
-	type sortKey struct {
-		p0, p1, p2 uint64
-		k          int32
-	}
-	keyOf := func(t []byte) (p [3]uint64) {
-		var b [24]byte
-		copy(b[:], t)
-		for i := range p {
-			p[i] = binary.BigEndian.Uint64(b[8*i:])
-		}
-		return p
-	}
-	perm := make([]sortKey, len(objs))
-	for k := range perm {
-		p := keyOf(objText(int32(k)))
-		perm[k] = sortKey{p[0], p[1], p[2], int32(k)}
-	}
-	slices.SortFunc(perm, func(a, b sortKey) int {
-		if c := cmp.Compare(a.p0, b.p0); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(a.p1, b.p1); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(a.p2, b.p2); c != 0 {
-			return c
-		}
-		if c := bytes.Compare(objText(a.k), objText(b.k)); c != 0 {
-			return c
-		}
-		return cmp.Compare(m.Objects[objs[a.k]].Disk, m.Objects[objs[b.k]].Disk)
-	})
-	// id: the rank of an object's key among the distinct keys; equal keys
-	// (text and disk) are neighbours in perm. first[id] is one object of
-	// the key, for its text.
-	idOf := make([]int32, len(objs))
-	var first []int32
-	for p, pk := range perm {
-		k := pk.k
-		if p == 0 || m.Objects[objs[k]].Disk != m.Objects[objs[perm[p-1].k]].Disk || !bytes.Equal(objText(k), objText(perm[p-1].k)) {
-			first = append(first, k)
-		}
-		idOf[k] = int32(len(first) - 1)
-	}
-	perm = nil
-	nid := len(first)
-	text := func(id int32) []byte { return objText(first[id]) }
-	rank := make([]int32, nid) // the ids are ranks already
-	for i := range rank {
-		rank[i] = int32(i)
-	}
-	spans := make([]span, 0, nspans)
-	for k, i := range objs {
-		for j, e := range m.Objects[i].Extents {
-			if e.Len != 0 {
-				spans = append(spans, span{off: e.Off, end: e.End(), disk: int32(m.Objects[i].Disk), id: idOf[k], obj: i, ext: int32(j)})
+		if o.Disk != lastDisk {
+			lastDisk = o.Disk
+			if !slices.Contains(disks, o.Disk) {
+				disks = append(disks, o.Disk)
 			}
 		}
 	}
-	idOf = nil
-
-	bw := bufio.NewWriterSize(w, 64<<10)
-	buf := make([]byte, 0, 64)
-	sweep(spans, nid, rank, true, func(disk int32, start, end int64, active []int32) {
-		buf = strconv.AppendInt(buf[:0], int64(disk), 10)
-		buf = append(buf, ' ')
-		buf = strconv.AppendInt(buf, start, 16)
-		buf = append(buf, ' ')
-		buf = strconv.AppendInt(buf, end, 16)
-		buf = append(buf, ' ')
-		last := int32(-1)
-		for _, k := range active {
-			id := spans[k].id
-			if id == last {
-				continue
-			}
-			last = id
-			bw.Write(buf)
-			bw.Write(text(id))
-			bw.WriteByte('\n')
-		}
-	})
-	if err := bw.Flush(); err != nil {
+	slices.Sort(disks)
+	b := newBounds(m, disks, nspans, orBits, maxEnd)
+	tw := textWriter{w: w, buf: make([]byte, 0, textBuf+4096)}
+	sweepText(m.Objects, b, &tw)
+	if err := tw.flush(); err != nil {
 		return fmt.Errorf("bmap: writing text map: %w", err)
 	}
 	return nil

@@ -98,6 +98,39 @@ func TestWriteTextMatchesBruteForce(t *testing.T) {
 	}
 }
 
+// TestWriteTextBoundsPaths checks the sweep's two ways of sorting the
+// extents' boundaries against the brute force: packed keys (the default,
+// here with offsets that share trailing zero bits and offsets near the
+// top of int64, which leave no room to pack) and ranked keys.
+func TestWriteTextBoundsPaths(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	shift := func(m *Map, mul, base int64) *Map {
+		for i := range m.Objects {
+			for j := range m.Objects[i].Extents {
+				e := &m.Objects[i].Extents[j]
+				e.Off, e.Len = base+e.Off*mul, e.Len*mul
+			}
+		}
+		return m
+	}
+	for i := range 200 {
+		m := randomMap(r, 1+r.IntN(60))
+		switch i % 4 {
+		case 1:
+			m = shift(m, 4096, 0)
+		case 2:
+			m = shift(m, 1, maxOff-1<<14)
+		case 3:
+			forceRanked = true
+		}
+		got, want := writeText(t, m), bruteText(m)
+		forceRanked = false
+		if got != want {
+			t.Fatalf("map %d:\n--- sweep\n%s--- brute force\n%s", i, got, want)
+		}
+	}
+}
+
 func TestTextRoundTrip(t *testing.T) {
 	maps := []*Map{sampleMap()}
 	r := rand.New(rand.NewPCG(3, 4))
@@ -317,12 +350,17 @@ func TestWriteTextDeviceOrder(t *testing.T) {
 			b.AddDisk(Disk{Index: 1, Device: "/dev/sda", Size: 1 << 12})
 			for range 1 + r.IntN(40) {
 				o := Object{Disk: 1, Kind: allKinds[r.IntN(len(allKinds))], Device: devs[r.IntN(len(devs))]}
-				switch r.IntN(4) {
+				switch r.IntN(5) {
 				case 0: // no path
 				case 1:
 					o.Path = "/a/long/shared/directory/name/f" + fmt.Sprint(r.IntN(5))
 				case 2:
 					o.Path = "/a/long/shared/directory/name/f" + fmt.Sprint(r.IntN(5)) + "\x00x"
+				case 3:
+					// Names that differ where one is escaped: the order
+					// is that of the escaped texts (a backslash, "\\\\",
+					// before a newline, "\\n", both before "]").
+					o.Path = "/a/long/shared/directory/name/f" + []string{"\n", "\\", "[", "]", "n", "\\n", "\nx", "", "\x01"}[r.IntN(9)]
 				default:
 					o.Path = fmt.Sprint("/", r.IntN(3))
 				}

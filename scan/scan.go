@@ -412,27 +412,58 @@ func (s *scanner) walk(sum Summary, d *volume.Device) (out Summary) {
 		sum.Bytes += n
 		return nil
 	}
+	// A device that lies in one piece on one disk (a partition, a LUKS
+	// volume in one) maps an extent by adding the piece's offset: the
+	// walk's million extents skip the device's mapping functions and the
+	// per-disk lists.
+	linDisk, linOff := 0, int64(0)
+	if lay, err := d.Layout(); err == nil && len(lay) == 1 && lay[0].Len == d.Size {
+		linDisk, linOff = lay[0].Disk, lay[0].Off
+	}
+	var lin []bmap.Extent
 	err = w.Walk(func(e fs.Entry) error {
 		disks = disks[:0]
 		cut := false
-		for _, x = range e.Extents {
-			// Clamp to the device: a walker reports what its filesystem
-			// says, and the filesystem may claim more than the device
-			// holds.
-			if x.Off < 0 || x.Len <= 0 {
-				continue
+		if linDisk != 0 {
+			lin = lin[:0]
+			for _, x := range e.Extents {
+				if x.Off < 0 || x.Len <= 0 {
+					continue
+				}
+				if x.End() > d.Size {
+					cut = true
+				}
+				if x.Off >= d.Size {
+					continue
+				}
+				x.Len = min(x.Len, d.Size-x.Off)
+				x.Off += linOff
+				lin = append(lin, x)
+				sum.Bytes += x.Len
 			}
-			if x.End() > d.Size {
-				cut = true
+			if len(lin) > 0 {
+				disks = append(disks, linDisk)
 			}
-			if x.Off >= d.Size {
-				continue
-			}
-			x.Len = min(x.Len, d.Size-x.Off)
-			pos = x.Off
-			err := d.Map(x.Off, x.Len, put)
-			if err != nil && mapErr == nil && !errors.Is(err, lvm.ErrUnmapped) {
-				mapErr = err
+		} else {
+			for _, x = range e.Extents {
+				// Clamp to the device: a walker reports what its
+				// filesystem says, and the filesystem may claim more
+				// than the device holds.
+				if x.Off < 0 || x.Len <= 0 {
+					continue
+				}
+				if x.End() > d.Size {
+					cut = true
+				}
+				if x.Off >= d.Size {
+					continue
+				}
+				x.Len = min(x.Len, d.Size-x.Off)
+				pos = x.Off
+				err := d.Map(x.Off, x.Len, put)
+				if err != nil && mapErr == nil && !errors.Is(err, lvm.ErrUnmapped) {
+					mapErr = err
+				}
 			}
 		}
 		switch e.Kind {
@@ -451,6 +482,13 @@ func (s *scanner) walk(sum Summary, d *volume.Device) (out Summary) {
 			Inode: e.Inode, Size: e.Size, Symlink: e.Symlink}
 		if len(disks) == 0 {
 			s.add(o) // an object without extents (an empty file) is still listed
+		}
+		if linDisk != 0 {
+			if len(lin) > 0 {
+				o.Disk, o.Extents = linDisk, lin
+				s.add(o)
+			}
+			return nil
 		}
 		slices.Sort(disks)
 		for _, dk := range disks {

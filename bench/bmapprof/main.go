@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"syscall"
 	"time"
@@ -24,6 +25,14 @@ import (
 )
 
 func main() {
+	// The collector as cmd/virt-bmap sets it: off until the heap nears a
+	// soft limit of 900 MiB (GOGC and GOMEMLIMIT in the environment win).
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(-1)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(900 << 20)
+	}
 	asJSON := flag.Bool("json", false, "write the JSON form (default: text)")
 	cpu := flag.String("cpuprofile", "", "write a CPU profile to `file`")
 	mem := flag.String("memprofile", "", "write a heap profile (in use at the peak: after the map is written) to `file`")

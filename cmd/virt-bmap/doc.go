@@ -156,10 +156,11 @@ ENVIRONMENT
 
 	GOGC, GOMEMLIMIT
 	    the Go garbage collector's settings. Unless they are set,
-	    virt-bmap runs with GOGC=400 and a soft memory limit of 900 MiB:
-	    the map stays in memory until it is written, so collections at
-	    the default GOGC=100 would scan it again and again to free
-	    almost nothing (a fifth of the CPU time of a million-file map).
+	    virt-bmap runs with GOGC=off and a soft memory limit of 900 MiB:
+	    the map stays in memory until it is written, so collections
+	    would scan it again and again to free almost nothing (at the
+	    default GOGC=100, a fifth of the CPU time of a million-file map);
+	    the collector runs only as the heap nears the limit.
 
 EXIT STATUS
 

@@ -12,14 +12,18 @@ var version = "dev"
 
 // gcPercent and memLimit tune the garbage collector for what virt-bmap
 // does: build a map that stays live to the end (on a disk of a million
-// files, nearly every byte allocated is still in use when the map is
-// written), where each collection with the default GOGC=100 scans the
-// whole map again to free almost nothing. A collection once the heap has
-// grown fivefold, with a soft limit that brings collections back as the
-// heap nears 1 GiB, took a fifth of the CPU time off a million-file ext4
-// map (bench/README.md). GOGC and GOMEMLIMIT in the environment win.
+// files, every byte allocated is still in use when the map is written:
+// total allocations equal the heap at the end on the ext1m and ntfs250k
+// benchmarks), where a collection scans the whole map to free almost
+// nothing. So the collector is off until the heap nears a soft limit of
+// 900 MiB, which brings collections back for a map that large. It was
+// GOGC=400 with that limit: the first collection started as the walker
+// made room for a million objects at once (bmap.Builder.Grow), read the
+// untouched room as pages of zeros, and every write then faulted a
+// second time (26,000 more page faults on ext1m, 0.1-0.15 s of CPU time,
+// bench/README.md). GOGC and GOMEMLIMIT in the environment win.
 const (
-	gcPercent = 400
+	gcPercent = -1 // off
 	memLimit  = 900 << 20
 )
 

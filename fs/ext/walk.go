@@ -33,14 +33,18 @@ type walker struct {
 	cbuf    []byte // raw bytes of a child inode
 	cin     Inode  // the child inode entry reports (a field: a local escapes, through w.m, once per file)
 	dirBuf  []byte
-	out     []bmap.Extent            // extents of the entry being reported (fs.Walker: valid during fn only)
-	dirExt  []bmap.Extent            // data extents of the directory being read
-	visited map[uint32]struct{}      // directories reached
-	links   map[uint32][]bmap.Extent // extents of inodes with several links
-	stack   []dirItem                // directories still to read
-	kids    []dirItem                // subdirectories of the directory being read
-	dirBad  bool                     // the directory being read has a damaged map or an unreadable or malformed block
-	parent  dirItem
+	out     []bmap.Extent       // extents of the entry being reported (fs.Walker: valid during fn only)
+	dirExt  []bmap.Extent       // data extents of the directory being read
+	visited map[uint32]struct{} // directories reached
+	links   map[uint32]linked   // inodes with several links, mapped
+	paths   strings.Builder     // where joinPath cuts paths from
+	// linkBits has a bit set for each inode in links, so that the
+	// entries of other inodes (nearly all) skip the map lookup.
+	linkBits []uint64
+	stack    []dirItem // directories still to read
+	kids     []dirItem // subdirectories of the directory being read
+	dirBad   bool      // the directory being read has a damaged map or an unreadable or malformed block
+	parent   dirItem
 	// dmg collects the damage counts of this walk (see Damage).
 	dmg Damage
 	// budget bounds the work of one walk on a damaged image: blocks of
@@ -67,6 +71,65 @@ var walkBudget = func(n uint64) int64 { return int64(4*n) + 1<<16 }
 // files cost nothing, a huge extent list named by many entries does.
 const freeLinkExtents = 16
 
+// linked is what the walk reports again for another name of an inode
+// with several links.
+type linked struct {
+	ext     []bmap.Extent
+	size    int64
+	symlink bool
+}
+
+// pathArena is the size of the pieces of memory the walk's paths are cut
+// from.
+const pathArena = 256 << 10
+
+// joinPath returns dir + "/" + name ("/" + name in the root), cut from
+// w.paths: a million paths made one by one cost a million allocations,
+// each rounded up to its size class.
+func (w *walker) joinPath(dir string, name []byte) string {
+	if dir == "/" {
+		dir = ""
+	}
+	n := len(dir) + 1 + len(name)
+	if w.paths.Cap()-w.paths.Len() < n {
+		// A new piece; the strings cut from the old one keep it.
+		w.paths = strings.Builder{}
+		w.paths.Grow(max(pathArena, n))
+	}
+	start := w.paths.Len()
+	w.paths.WriteString(dir)
+	w.paths.WriteByte('/')
+	w.paths.Write(name)
+	return w.paths.String()[start:]
+}
+
+// linked looks up an inode in w.links.
+func (w *walker) linked(ino uint32) (linked, bool) {
+	if len(w.links) == 0 {
+		return linked{}, false
+	}
+	if i := ino / 64; int(i) < len(w.linkBits) && w.linkBits[i]&(1<<(ino%64)) == 0 {
+		return linked{}, false
+	}
+	l, ok := w.links[ino]
+	return l, ok
+}
+
+// maxLinkBits caps the inodes linkBits covers (16 MiB of bits); the map
+// alone answers for inodes past it.
+const maxLinkBits = 1 << 27
+
+// addLink records an inode with several links.
+func (w *walker) addLink(ino uint32, l linked) {
+	if w.linkBits == nil {
+		w.linkBits = make([]uint64, min(w.f.sb.inodesCount, maxLinkBits)/64+1)
+	}
+	if i := ino / 64; int(i) < len(w.linkBits) {
+		w.linkBits[i] |= 1 << (ino % 64)
+	}
+	w.links[ino] = l
+}
+
 type dirItem struct {
 	ino   uint32
 	depth int
@@ -86,7 +149,7 @@ func (f *FS) Walk(fn func(fs.Entry) error) error {
 		ibuf:    make([]byte, f.sb.inodeSize),
 		cbuf:    make([]byte, f.sb.inodeSize),
 		visited: make(map[uint32]struct{}),
-		links:   make(map[uint32][]bmap.Extent),
+		links:   make(map[uint32]linked),
 	}
 	w.budget = walkBudget(f.sb.blocksCount)
 	w.m = fileMap{f: f, warn: f.warnErr, budget: &w.budget}
@@ -259,16 +322,22 @@ func (w *walker) stopped(err error) bool { return errors.Is(err, errStop) }
 func (w *walker) entry(de dirent) error {
 	f := w.f
 	d := w.parent
-	var path string
-	if d.path == "/" {
-		path = "/" + string(de.name)
-	} else {
-		path = d.path + "/" + string(de.name)
-	}
+	path := w.joinPath(d.path, de.name)
 	if de.ino > f.sb.inodesCount {
 		w.warnf(d.ino, d.path, f.inodeOff(d.ino), "entry %q points to inode %d beyond s_inodes_count %d; skipped", de.name, de.ino, f.sb.inodesCount)
 		w.dmg.InodesSkipped++
 		return nil
+	}
+	if l, ok := w.linked(de.ino); ok {
+		// Another name of a file already mapped: its inode is not read
+		// again (it may lie anywhere in the inode tables, so reading it
+		// cost a chunk of them per link).
+		if w.budget -= int64(max(0, len(l.ext)-freeLinkExtents)); w.budget < 0 {
+			w.err = w.errBudget()
+			return errStop
+		}
+		// fn may not keep or change the extents (fs.Walker).
+		return w.emit(fs.Entry{Kind: bmap.KindFile, Path: path, Inode: uint64(de.ino), Size: l.size, Symlink: l.symlink, Extents: l.ext})
 	}
 	in := &w.cin
 	if err := f.readInode(de.ino, in, w.cbuf); err != nil {
@@ -292,16 +361,6 @@ func (w *walker) entry(de dirent) error {
 		w.dmg.InodesSkipped++
 		return nil
 	}
-	if in.Links > 1 {
-		if ext, ok := w.links[de.ino]; ok {
-			if w.budget -= int64(max(0, len(ext)-freeLinkExtents)); w.budget < 0 {
-				w.err = w.errBudget()
-				return errStop
-			}
-			e.Extents = ext // fn may not keep or change it (fs.Walker)
-			return w.emit(e)
-		}
-	}
 	if !w.mapChecked(in, path) {
 		return nil
 	}
@@ -312,7 +371,7 @@ func (w *walker) entry(de dirent) error {
 	w.out = w.m.appendExtents(w.out[:0])
 	e.Extents = w.out
 	if in.Links > 1 {
-		w.links[de.ino] = append([]bmap.Extent(nil), e.Extents...)
+		w.addLink(de.ino, linked{ext: append([]bmap.Extent(nil), e.Extents...), size: e.Size, symlink: e.Symlink})
 	}
 	return w.emit(e)
 }

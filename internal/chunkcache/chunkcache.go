@@ -24,6 +24,7 @@ type Cache struct {
 	index map[int64]int // chunk number -> slot
 	slots []slot
 	hand  int
+	last  int // the slot of the last read
 }
 
 type slot struct {
@@ -56,20 +57,28 @@ func (c *Cache) Read(dst []byte, off int64) error {
 		return ReadFull(c.r, dst, off)
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	i, ok := c.index[ch]
-	if !ok {
-		var err error
-		if i, err = c.load(ch); err != nil {
-			return err
+	// Most reads are in the chunk of the read before (the inodes of a
+	// directory's files): its slot is tried before the index.
+	i := c.last
+	if i >= len(c.slots) || c.slots[i].chunk != ch {
+		var ok bool
+		if i, ok = c.index[ch]; !ok {
+			var err error
+			if i, err = c.load(ch); err != nil {
+				c.mu.Unlock()
+				return err
+			}
 		}
+		c.last = i
 	}
 	s := &c.slots[i]
 	s.ref = true
 	if in+int64(len(dst)) > int64(s.n) {
+		c.mu.Unlock()
 		return fmt.Errorf("read at %#x: %w", off, io.ErrUnexpectedEOF)
 	}
 	copy(dst, s.buf[in:])
+	c.mu.Unlock()
 	return nil
 }
 
