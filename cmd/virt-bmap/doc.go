@@ -156,8 +156,8 @@ ENVIRONMENT
 
 	GOGC, GOMEMLIMIT
 	    the Go garbage collector's settings. Unless they are set,
-	    virt-bmap runs with GOGC=off and a soft memory limit of 900 MiB:
-	    the map stays in memory until it is written, so collections
+	    virt-bmap runs with GOGC=off and a soft memory limit of 900 MiB
+	    (half the machine's memory, if that is less): the map stays in memory until it is written, so collections
 	    would scan it again and again to free almost nothing (at the
 	    default GOGC=100, a fifth of the CPU time of a million-file map);
 	    the collector runs only as the heap nears the limit.

@@ -21,7 +21,9 @@ var version = "dev"
 // made room for a million objects at once (bmap.Builder.Grow), read the
 // untouched room as pages of zeros, and every write then faulted a
 // second time (26,000 more page faults on ext1m, 0.1-0.15 s of CPU time,
-// bench/README.md). GOGC and GOMEMLIMIT in the environment win.
+// bench/README.md). On a machine with less than twice memLimit of
+// memory, the limit is half of it (physMem). GOGC and GOMEMLIMIT in the
+// environment win.
 const (
 	gcPercent = -1 // off
 	memLimit  = 900 << 20
@@ -32,7 +34,11 @@ func main() {
 		debug.SetGCPercent(gcPercent)
 	}
 	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(memLimit)
+		limit := int64(memLimit)
+		if m := physMem(); m > 0 && m/2 < limit {
+			limit = m / 2
+		}
+		debug.SetMemoryLimit(limit)
 	}
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
