@@ -176,7 +176,7 @@ func NewIndex(m *Map) *Index {
 	// file, its partition and its disk.
 	ix.entries = make([]entry, 0, len(spans)*4)
 	var d *diskIndex
-	sweep(spans, n, ix.rank, false, func(disk int32, start, end int64, active []int32) {
+	sweep(spans, ix.rank, func(disk int32, start, end int64, active []int32) {
 		if d == nil || d.disk != int(disk) {
 			if d != nil {
 				d.segs = append(d.segs, segment{start: maxOff, end: maxOff, first: int32(len(ix.entries))})

@@ -6,7 +6,7 @@ import (
 )
 
 // The sweep is the Index's (WriteText has its own, textsweep.go, made for
-// maps of millions of objects; join is what a text writer needs): it cuts
+// maps of millions of objects): it cuts
 // each disk into elementary segments, the intervals between consecutive
 // distinct extent boundaries, and reports for each segment the extents
 // covering it.
@@ -20,8 +20,8 @@ import (
 type span struct {
 	off, end int64
 	disk     int32
-	// id is what the sweep considers one object: an object index for
-	// the Index (a text key (disk, type, device, path) for a writer).
+	// id is what the sweep orders the active spans by (through rank):
+	// the Index's object index.
 	id  int32
 	obj int32 // index of the object in Map.Objects
 	ext int32 // index of the extent in the object's Extents
@@ -45,25 +45,13 @@ func cmpSpan(a, b span) int {
 // sorted by (rank[id], index); spans of one id are therefore next to each
 // other. active is only valid during the call.
 //
-// nid is the number of distinct ids, rank has one entry per id. With join
-// set, neighbouring segments covered by the same set of ids are reported
-// as one, as the original virt-bmap's interval map joined them; without
-// it, every boundary starts a new segment.
-func sweep(spans []span, nid int, rank []int32, join bool, emit func(disk int32, start, end int64, active []int32)) {
+// rank has one entry per id. Every boundary starts a new segment (the
+// text writer's sweep, which joins neighbouring segments covered by the
+// same texts as the original virt-bmap's interval map did, is
+// textsweep.go's).
+func sweep(spans []span, rank []int32, emit func(disk int32, start, end int64, active []int32)) {
 	slices.SortFunc(spans, cmpSpan)
-	var (
-		cnt     []int32  // number of active spans per id (join only)
-		mark    []uint32 // generation an id was last touched in
-		gen     uint32
-		touched []int32
-		before  []bool
-		ends    []int32
-		active  []int32
-	)
-	if join {
-		cnt = make([]int32, nid)
-		mark = make([]uint32, nid)
-	}
+	var ends, active []int32
 	less := func(a, b int32) int {
 		if c := cmp.Compare(rank[spans[a].id], rank[spans[b].id]); c != 0 {
 			return c
@@ -96,37 +84,7 @@ func sweep(spans []span, nid int, rank []int32, join bool, emit func(disk int32,
 			for ie < h && spans[ie].off == x {
 				ie++
 			}
-			changed := true
-			if join {
-				gen++
-				if gen == 0 { // wrapped: forget every mark
-					clear(mark)
-					gen = 1
-				}
-				touched, before = touched[:0], before[:0]
-				touch := func(id int32, d int32) {
-					if mark[id] != gen {
-						mark[id] = gen
-						touched = append(touched, id)
-						before = append(before, cnt[id] > 0)
-					}
-					cnt[id] += d
-				}
-				for _, k := range ends[j:je] {
-					touch(spans[k].id, -1)
-				}
-				for k := i; k < ie; k++ {
-					touch(spans[k].id, +1)
-				}
-				changed = false
-				for t, id := range touched {
-					if (cnt[id] > 0) != before[t] {
-						changed = true
-						break
-					}
-				}
-			}
-			if len(active) > 0 && changed {
+			if len(active) > 0 {
 				emit(disk, segStart, x, active)
 				segStart = x
 			}
