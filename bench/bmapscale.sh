@@ -1,8 +1,18 @@
 #!/usr/bin/env bash
-# bmapscale.sh — virt-bmap against The Sleuth Kit's `fls -r -p` on filesystems
-# the size of a used system disk. Run as bench/ntfs250k.sh or bench/ext1m.sh
-# (each a one-line wrapper), or as `bench/bmapscale.sh ntfs250k|ext1m`.
+# bmapscale.sh — virt-bmap against The Sleuth Kit's `fls -r -p` (and fls +
+# one istat per inode) on filesystems from 20,000 files to the size of a
+# used system disk. Run as bench/ext50k.sh, ntfs20k.sh, ntfs250k.sh or
+# ext1m.sh (each a one-line wrapper), or as `bench/bmapscale.sh KIND`.
 #
+#   ext50k:   a 1 GiB ext4 volume made by `mkfs.ext4 -d` from 202
+#             directories x 250 files of 0-16 KiB; debugfs then frees every
+#             other file of two directories and writes three 8 MiB files
+#             into the holes (fragmented, extent trees).
+#   ntfs20k:  a 512 MiB NTFS volume (mkntfs -Q, 4 KiB clusters) populated by
+#             testimages/ntfs/mkntfstree.c (libntfs-3g): 100 directories x
+#             205 files of 0-12 KiB (the small ones resident), two named
+#             streams a directory, a fragmented file with an
+#             $ATTRIBUTE_LIST, sparse and compressed files.
 #   ntfs250k: a 20 GiB NTFS volume (sparse image) with 251,000+ MFT records,
 #             built without mounting by testimages/ntfs/mkntfstree.c
 #             (libntfs-3g): 40 x 25 directories x 250 files of 0-8 KiB,
@@ -23,19 +33,22 @@
 # for scale, fls + one istat per inode, extrapolated from ISTAT_SAMPLE random
 # istat calls; and a correctness check of the JSON map against fls (every
 # name, type and inode) and istat (the blocks of a sample of files), by
-# bench/tskcheck.py. Goals (issue 16): both virt-bmap routes faster than
-# fls -r -p, max RSS <= 1 GiB, the check clean. Exit status 1 if one fails.
+# bench/tskcheck.py. Goals: for ntfs250k and ext1m (issue 16), both
+# virt-bmap routes faster than fls -r -p, max RSS <= 1 GiB, the check clean;
+# for ext50k (>= 50x faster than fls + istat, under 2 s, max RSS < 200 MiB)
+# and ntfs20k (>= 20x, max RSS < 200 MiB), the goals of the issues that
+# added them, and the check clean. Exit status 1 if one fails.
 #
-# Usage: bench/bmapscale.sh ntfs250k|ext1m [BUILD_DIR]  (default build/bench)
+# Usage: bench/bmapscale.sh ext50k|ntfs20k|ntfs250k|ext1m [BUILD_DIR]  (default build/bench)
 # Env:   VIRT_BMAP=path/to/virt-bmap (default: built from ./cmd/virt-bmap)
 #        ROUNDS=3  ISTAT_SAMPLE=500  CHECK_SAMPLE=300  REBUILD=1
 set -euo pipefail
 
-kind=${1:?usage: bmapscale.sh ntfs250k|ext1m [BUILD_DIR]}
+kind=${1:?usage: bmapscale.sh ext50k|ntfs20k|ntfs250k|ext1m [BUILD_DIR]}
 case $kind in
-ntfs250k | ext1m) ;;
+ext50k | ntfs20k | ntfs250k | ext1m) ;;
 *)
-	echo "bmapscale: unknown benchmark '$kind' (ntfs250k or ext1m)" >&2
+	echo "bmapscale: unknown benchmark '$kind' (ext50k, ntfs20k, ntfs250k or ext1m)" >&2
 	exit 2
 	;;
 esac
@@ -57,7 +70,8 @@ need() { # need TOOL DEBIAN-PACKAGE
 		exit 1
 	}
 }
-if [ "$kind" = ntfs250k ]; then
+fstype=${kind%%[0-9]*} # ext or ntfs
+if [ "$fstype" = ntfs ]; then
 	need mkntfs ntfs-3g
 	need gcc gcc
 	[ -f /usr/include/ntfs-3g/volume.h ] || {
@@ -89,6 +103,8 @@ img=$bdir/$kind.img
 stamp=$bdir/$kind.stamp
 part_start=2048 # sectors: the partition starts at 1 MiB
 case $kind in
+ext50k) version="ext50k v3 (bmapscale.sh): 202x250 files 0-16KiB + 3 fragmented 8 MiB files, 1 MiB-aligned MBR partition" ;;
+ntfs20k) version="ntfs20k v2 (bmapscale.sh): 100x205 files 0-12KiB, streams, fragmented, sparse, compressed; 512 MiB NTFS at 1 MiB" ;;
 ntfs250k) version="ntfs250k v1: 40x25x250 files 0-8KiB, 6,000 streams, 5,000 hard links, 20 fragmented, sparse, compressed; 20 GiB NTFS at 1 MiB" ;;
 ext1m) version="ext1m v1: 4000x250 files 0-4KiB, 2,000 hard links, 2,000 symlinks, 3 fragmented 64 MiB files; 8 GiB ext4 at 1 MiB" ;;
 esac
@@ -121,7 +137,76 @@ to_disk() {
 		"$part_start" $((fsz / 512)) "$type" | sfdisk -q --no-reread --no-tell-kernel --wipe-partitions never "$img"
 }
 
-build_ntfs() {
+build_ntfs20k() {
+	local part_sectors=$((512 * 2048)) T=$'\t' d f # 512 MiB
+	gcc -O2 -Wall -o "$work/mkntfstree" "$root/testimages/ntfs/mkntfstree.c" -lntfs-3g
+	{
+		for d in $(seq 0 99); do
+			printf 'dir\t/d%03d\n' "$d"
+			for f in $(seq 0 204); do
+				printf 'compressed\t/d%03d/file-%03d.txt\t%d\t%d\n' "$d" "$f" $(((d * 7919 + f * 104729) % 12289)) $((d * 1000 + f))
+			done
+			printf 'ads\t/d%03d/file-000.txt\tmeta\t300\t%d\n' "$d" "$d"
+			printf 'ads\t/d%03d/file-001.txt\tbig\t9000\t%d\n' "$d" "$d"
+		done
+		echo "frag${T}/fragmented${T}2000${T}1"
+		echo "sparse${T}/sparse${T}100000000${T}65536${T}2"
+		echo "cdir${T}/compressed"
+		echo "compressed${T}/compressed/text${T}4000000${T}3"
+	} >"$work/manifest"
+	local fs=$bdir/$kind.fs
+	rm -f "$fs"
+	truncate -s $((part_sectors * 512)) "$fs"
+	mkntfs -F -Q -T -q -L ntfs20k -c 4096 -s 512 -p $part_start -H 255 -S 63 "$fs" $part_sectors >/dev/null 2>&1
+	"$work/mkntfstree" "$fs" <"$work/manifest"
+	to_disk "$fs" 7
+}
+
+build_ext50k() {
+	local src=$work/src pat d dn f size n
+	mkdir -p "$src"
+	# 16 KiB of text; every file is a prefix of it (bash builtins only: fast)
+	pat=$(printf 'line %05d of the ext50k benchmark tree, nothing to see here.....\n' $(seq 1 256))
+	for d in $(seq 0 201); do
+		printf -v dn '%s/d%03d' "$src" "$d"
+		mkdir "$dn"
+		for f in $(seq 0 249); do
+			size=$(((d * 7919 + f * 104729) % 16385))
+			printf '%s' "${pat:0:size}" >"$dn/f$f"
+		done
+	done
+	n=$(find "$src" -type f | wc -l)
+	[ "$n" -ge 50500 ] || {
+		echo "ext50k: only $n files made" >&2
+		exit 1
+	}
+	find "$src" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
+	local fs=$bdir/$kind.fs
+	rm -f "$fs"
+	mkfs.ext4 -q -F -U 55555555-0000-4000-8000-000000050000 -L ext50k \
+		-E root_owner=0:0,hash_seed=55555555-0000-4000-8000-000000050000 \
+		-b 4096 -N 60000 -d "$src" "$fs" 1G >/dev/null
+	rm -rf "$src"
+	# big fragmented files: free every other file of two directories, then
+	# write three 8 MiB files, which fill those holes first
+	{
+		for f in $(seq 0 2 249); do echo "rm /d000/f$f"; echo "rm /d100/f$f"; done
+		for f in 1 2 3; do
+			(
+				set +o pipefail # yes ends on SIGPIPE
+				yes "big fragmented file $f" | head -c $((8 << 20)) >"$work/big$f"
+			)
+			echo "write $work/big$f /big$f"
+		done
+	} >"$work/cmds"
+	debugfs -w -f "$work/cmds" "$fs" >/dev/null 2>"$work/dbg.err" || {
+		cat "$work/dbg.err" >&2
+		exit 1
+	}
+	to_disk "$fs" 83
+}
+
+build_ntfs250k() {
 	local part_sectors=$((20 * 1024 * 2048)) # 20 GiB
 	gcc -O2 -Wall -o "$work/mkntfstree" "$root/testimages/ntfs/mkntfstree.c" -lntfs-3g
 	# The manifest: awk, not a shell loop (a quarter of a million lines).
@@ -161,7 +246,7 @@ build_ntfs() {
 	to_disk "$fs" 7
 }
 
-build_ext() {
+build_ext1m() {
 	local src=$work/src
 	mkdir -p "$src"
 	# The tree: python, not a shell loop (a million files).
@@ -214,7 +299,7 @@ if [ "${REBUILD:-}" = 1 ] || [ ! -f "$img" ] || [ "$(cat "$stamp" 2>/dev/null)" 
 	echo "$kind: building $img (once; cached)..." >&2
 	rm -f "$stamp"
 	t0=$(date +%s)
-	if [ "$kind" = ntfs250k ]; then build_ntfs; else build_ext; fi
+	"build_$kind"
 	echo "$version" >"$stamp"
 	rm -rf "$work"
 	echo "$kind: built in $(($(date +%s) - t0)) s ($(du -h "$img" | cut -f1) allocated of $(du -h --apparent-size "$img" | cut -f1))" >&2
@@ -234,7 +319,7 @@ live() { grep -v -e '^[^ ]* \*' -e '\$OrphanFiles' "$fls_txt"; }
 files=$(live | awk -F'\t' '$2 !~ /:/' | grep -c -E '^(r/r|l/l) ')
 streams=$(live | awk -F'\t' '$2 ~ /:/' | grep -c -E '^r/r ' || true)
 dirs=$(live | grep -c -E '^d/d ')
-if [ "$kind" = ntfs250k ]; then
+if [ "$fstype" = ntfs ]; then
 	records=$(fsstat -o $part_start "$img" | awk -F' - ' '/^Range:/ {print $2 + 0}')
 	what="$files file names, $streams named streams, $dirs directories; $records MFT records"
 else
@@ -294,7 +379,7 @@ tsk_s=$(awk -v f="${wall[fls]}" -v p="$sample_s" -v k="$istat_sample" -v n="$n_i
 map=$bdir/$kind.map.json
 "$bin" -q --json -o "$map" "$img"
 check_ok=1
-python3 "$here/tskcheck.py" "${kind%%[0-9]*}" "$img" $part_start "$fls_txt" "$map" "$check_sample" || check_ok=0
+python3 "$here/tskcheck.py" "$fstype" "$img" $part_start "$fls_txt" "$map" "$check_sample" || check_ok=0
 rm -f "$map"
 
 # --- report -----------------------------------------------------------------------
@@ -319,6 +404,27 @@ fail=0
 goal() { # goal NAME OK(0/1) DETAIL
 	if [ "$2" = 1 ]; then echo "PASS  $1 ($3)"; else echo "FAIL  $1 ($3)"; fail=1; fi
 }
+mx() { awk -v t="$tsk_s" -v o="$1" 'BEGIN{printf "%.0f", t / o}'; } # fls + istat / ours
+case $kind in
+ext50k)
+	goal ">= 50x faster than fls + istat" "$(awk -v a="$(mx "${wall[text]}")" -v b="$(mx "${wall[json]}")" 'BEGIN{print (a >= 50 && b >= 50)}')" \
+		"$(mx "${wall[text]}")x text, $(mx "${wall[json]}")x json"
+	goal "< 2 s for 50k files on one core" "$(awk -v a="${wall[text]}" -v b="${wall[json]}" 'BEGIN{print (a < 2 && b < 2)}')" \
+		"text ${wall[text]} s, json ${wall[json]} s"
+	;;
+ntfs20k)
+	goal ">= 20x faster than fls + istat" "$(awk -v a="$(mx "${wall[text]}")" -v b="$(mx "${wall[json]}")" 'BEGIN{print (a >= 20 && b >= 20)}')" \
+		"$(mx "${wall[text]}")x text, $(mx "${wall[json]}")x json"
+	;;
+esac
+case $kind in
+ext50k | ntfs20k)
+	goal "max RSS < 200 MiB" "$(awk -v a="${rss[text]}" -v b="${rss[json]}" 'BEGIN{print (a < 200 * 1024 && b < 200 * 1024)}')" \
+		"text $(mib "${rss[text]}") MiB, json $(mib "${rss[json]}") MiB"
+	goal "the map agrees with fls and istat" "$check_ok" "bench/tskcheck.py, above"
+	exit $fail
+	;;
+esac
 goal "faster than fls -r -p" "$(awk -v a="${wall[text]}" -v b="${wall[json]}" -v f="${wall[fls]}" 'BEGIN{print (a < f && b < f)}')" \
 	"text ${wall[text]} s, json ${wall[json]} s, fls ${wall[fls]} s"
 goal "max RSS <= 1 GiB" "$(awk -v a="${rss[text]}" -v b="${rss[json]}" 'BEGIN{print (a <= 1048576 && b <= 1048576)}')" \
