@@ -256,9 +256,6 @@ func (c *conn) sendStep(sock uintptr) bool {
 	return true
 }
 
-// zeroes pads a data chunk whose file failed.
-var zeroes [64 << 10]byte
-
 // copyRest sends n bytes of the source at off through a buffer, or
 // zeroes in their place if the source fails (ferr). With dur, the time of
 // its reads is added to *dur.
@@ -426,6 +423,7 @@ func (c *conn) sendMapped(t *task) {
 		putChunk(h, 0, replyTypeOffsetData, r.handle, uint32(8+n))
 		be.PutUint64(h[20:], uint64(pos))
 		t.bufs = append(t.bufs, h[:28])
+		chunkEnd, fi := pos+n, len(t.files)
 		for ; i < j; i++ {
 			fr := t.runs[i]
 			switch {
@@ -443,6 +441,10 @@ func (c *conn) sendMapped(t *task) {
 				t.bufs = append(t.bufs, buf[pos-off:pos-off+fr.Len])
 			}
 			pos += fr.Len
+		}
+		// What a file that fails must be followed by to end the chunk.
+		for k := fi; k < len(t.files); k++ {
+			t.files[k].pad = chunkEnd - t.files[k].guest - t.files[k].len
 		}
 	}
 	if !lastHole {

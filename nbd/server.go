@@ -178,6 +178,10 @@ type Server struct {
 	coldReads atomic.Int64 // READs preadv2 found not cached, for the tests
 }
 
+// FileSends is how many ranges of files the server sent with sendfile(2)
+// (for tests and benchmarks).
+func (s *Server) FileSends() int64 { return s.fileSends.Load() }
+
 // ErrServerClosed is returned by Serve after Shutdown or Close.
 var ErrServerClosed = errors.New("nbd: server closed")
 

@@ -261,13 +261,19 @@ type task struct {
 	rerr   error
 }
 
+// zeroes pads a data chunk whose file failed, and stands for zero runs
+// of a mapped READ under DF.
+var zeroes [64 << 10]byte
+
 // fileSeg is a range of a file (fd, from off), the source's bytes at
 // guest, sent by the writer just before bufs[at] (or at the end when at
-// == len(bufs)).
+// == len(bufs)), followed by pad more bytes of its data chunk (a mapped
+// READ's chunk may hold several runs): if the file fails, the writer
+// sends that many zeroes before the error chunk, to end the chunk.
 type fileSeg struct {
-	at              int
-	fd              int
-	off, guest, len int64
+	at                   int
+	fd                   int
+	off, guest, len, pad int64
 }
 
 var taskPool = sync.Pool{New: func() any { return new(task) }}
@@ -479,6 +485,11 @@ func (c *conn) writeBatch(batch []*task) error {
 						t.rerr = ferr
 					}
 					c.s.logf("nbd: connection %d: %v: %v", c.id, &t.req, ferr)
+					for z := f.pad; z > 0; {
+						b := zeroes[:min(z, int64(len(zeroes)))]
+						iov = append(iov, b)
+						z -= int64(len(b))
+					}
 					iov = append(iov, t.errorChunk(errnoOf(ferr), fmt.Sprintf("read at %d: %v", f.guest, ferr)))
 					break bufs
 				}
