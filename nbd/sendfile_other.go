@@ -24,3 +24,6 @@ func (c *conn) sendFile(fd int, off, guest, n int64, dur *time.Duration) (ferr, 
 }
 
 type sendfileState struct{}
+
+// sendfileMin: see sendfile_linux.go (mapRead never maps elsewhere).
+const sendfileMin = 64 << 10
