@@ -1,0 +1,124 @@
+package image
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/virt-bmap/virt-bmap/internal/testutil"
+	"github.com/virt-bmap/virt-bmap/internal/testutil/imagetest"
+	"github.com/virt-bmap/virt-bmap/nbd"
+)
+
+// nbdshPath runs the nbdsh of the python3 its libnbd module was built for.
+const nbdshPath = `PATH="$(dirname "$(command -v nbdsh)"):$PATH" nbdsh`
+
+// TestServeMappedFormats serves images qemu-img made from one raw disk
+// through image.Open and the NBD server, whose READs of data stored
+// verbatim in the image file go out with sendfile (image.Image is an
+// alloc.FileMapper): nbdcopy of the export, and nbdsh's pipelined READs
+// of many sizes and offsets (unaligned, across blocks, with and without
+// DF), must give exactly qemu-img convert -O raw's bytes, and the server
+// must have used sendfile.
+func TestServeMappedFormats(t *testing.T) {
+	testutil.NeedTools(t, "qemu-img", "nbdcopy", "nbdsh")
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.raw")
+	const size = 6<<20 + 5*4096
+	imagetest.MakeSource(t, src, size, 11, imagetest.Source{MaxRun: 600 << 10, Label: "serve"})
+	for _, c := range []struct {
+		name, format string
+		opts         []string
+	}{
+		{"vhd-fixed", "vpc", []string{"-o", "subformat=fixed"}},
+		{"vhd-dynamic", "vpc", []string{"-o", "subformat=dynamic"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := filepath.Join(dir, c.name+".img")
+			imagetest.QemuImg(t, append(append([]string{"convert", "-O", c.format}, c.opts...), src, p)...)
+			want := imagetest.QemuRaw(t, p, c.format)
+			wantPath := p + ".want"
+			if err := os.WriteFile(wantPath, want, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			img, err := Open(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer img.Close()
+			serveMapped(t, img, want, wantPath)
+		})
+	}
+}
+
+// serveMapped serves img and reads it with nbdcopy and nbdsh.
+func serveMapped(t *testing.T, img *Image, want []byte, wantPath string) {
+	t.Helper()
+	s := &nbd.Server{Exports: []nbd.Export{{Source: img}}, Logf: t.Logf}
+	l, ep, cleanup, err := nbd.Listen(nbd.ListenConfig{Unix: "-"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve(l)
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+		cleanup()
+	}()
+	run := func(script string) string {
+		var out bytes.Buffer
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		st, err := nbd.RunCaptive(ctx, script, ep, &out, &out)
+		if err != nil || st != 0 {
+			t.Fatalf("%s: status %d, %v\n%s", script, st, err, out.String())
+		}
+		return out.String()
+	}
+	dir := t.TempDir()
+	for _, conns := range []int{1, 4} {
+		out := filepath.Join(dir, fmt.Sprintf("copy%d.raw", conns))
+		run(fmt.Sprintf(`nbdcopy -C %d -T %d "$uri" %s`, conns, conns, out))
+		imagetest.Cmp(t, out, want)
+	}
+	size := len(want)
+	script := filepath.Join(dir, "reads.py")
+	if err := os.WriteFile(script, []byte(fmt.Sprintf(`
+h.set_strict_mode(h.get_strict_mode() & ~nbd.STRICT_FLAGS)
+size = %d
+reqs = []
+for i, (off, n) in enumerate([(0, 262144), (5, 100000), (65536, 65536), (2097152 - 700, 300080),
+        (2097152 - 65536, 131072), (1, 3 << 20), (4096, 65535), (300 << 10, 500 << 10),
+        (size - 200000, 200000), (size - 65536, 65536), (3 << 20, 1 << 20), (4 << 20, 4096)]):
+    reqs.append((off, n, i %% 3 == 0))
+bufs = []
+for off, n, df in reqs * 2:
+    b = nbd.Buffer(n)
+    h.aio_pread(b, off, flags=nbd.CMD_FLAG_DF if df else 0)
+    bufs.append((off, n, b))
+while h.aio_in_flight() > 0:
+    h.poll(-1)
+f = open("%s", "rb").read()
+bad = 0
+for off, n, b in bufs:
+    if b.to_bytearray() != f[off:off + n]:
+        print("differs", off, n)
+        bad += 1
+print("read", len(bufs), "bad", bad)
+`, size, wantPath)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := run(nbdshPath + ` -u "$uri" -c "exec(open('` + script + `').read())"`)
+	if strings.TrimSpace(out) != "read 24 bad 0" {
+		t.Errorf("nbdsh:\n%s", out)
+	}
+	if s.FileSends() == 0 {
+		t.Error("no READ was sent with sendfile")
+	}
+}
