@@ -37,6 +37,8 @@ func TestServeMappedFormats(t *testing.T) {
 	}{
 		{"vhd-fixed", "vpc", []string{"-o", "subformat=fixed"}},
 		{"vhd-dynamic", "vpc", []string{"-o", "subformat=dynamic"}},
+		{"vdi-dynamic", "vdi", nil},
+		{"vdi-static", "vdi", []string{"-o", "static=on"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			p := filepath.Join(dir, c.name+".img")
@@ -120,5 +122,107 @@ print("read", len(bufs), "bad", bad)
 	}
 	if s.FileSends() == 0 {
 		t.Error("no READ was sent with sendfile")
+	}
+}
+
+// TestServeMappedTruncated serves a dynamic VDI cut short before its last
+// allocated block starts: a READ of that block gets EIO (MapFile fails,
+// as ReadAt does), never other bytes, and the connection goes on: the
+// READs around it carry qemu-img's bytes. Cut inside the block's data,
+// the rest of the block reads as zeros, as qemu-img convert of the cut
+// file gives it.
+func TestServeMappedTruncated(t *testing.T) {
+	testutil.NeedTools(t, "qemu-img", "nbdsh")
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.raw")
+	// Data everywhere: every block allocated, the last one last in the file.
+	imagetest.MakeSource(t, src, 4<<20, 3, imagetest.Source{MaxRun: 64 << 10, Label: "cut", Holes: 0})
+	p := filepath.Join(dir, "full.vdi")
+	imagetest.QemuImg(t, "convert", "-f", "raw", "-O", "vdi", src, p)
+	want := imagetest.QemuRaw(t, p, "vdi")
+	wantPath := filepath.Join(dir, "want.raw")
+	if err := os.WriteFile(wantPath, want, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The file ends with the last block (1 MiB): which guest block it is,
+	// qemu-img map says (the one whose offset is the largest).
+	var lastGuest, lastOff int64 = -1, -1
+	for _, e := range imagetest.QemuMap(t, p, "vdi") {
+		if e.Offset != nil && *e.Offset+e.Length > lastOff {
+			lastGuest, lastOff = e.Start+e.Length-(1<<20), *e.Offset+e.Length
+		}
+	}
+	if lastOff != fi.Size() {
+		t.Fatalf("the last block ends at %d, the file at %d", lastOff, fi.Size())
+	}
+	for _, cut := range []struct {
+		name string
+		at   int64
+	}{{"inside", fi.Size() - 300<<10}, {"before", fi.Size() - 1<<20}} {
+		t.Run(cut.name, func(t *testing.T) {
+			q := filepath.Join(t.TempDir(), "cut.vdi")
+			b, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(q, b[:cut.at], 0o644); err != nil {
+				t.Fatal(err)
+			}
+			wantPath, wantOut := wantPath, ""
+			if cut.name == "inside" {
+				wantPath = filepath.Join(t.TempDir(), "want.raw")
+				if err := os.WriteFile(wantPath, imagetest.QemuRaw(t, q, "vdi"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			img, err := Open(q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer img.Close()
+			s := &nbd.Server{Exports: []nbd.Export{{Source: img}}}
+			l, ep, cleanup, err := nbd.Listen(nbd.ListenConfig{Unix: "-"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			go s.Serve(l)
+			defer func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				s.Shutdown(ctx)
+				cleanup()
+			}()
+			script := filepath.Join(t.TempDir(), "cut.py")
+			if err := os.WriteFile(script, []byte(fmt.Sprintf(`
+last = %d
+f = open("%s", "rb").read()
+for off, n in [(0, 262144), (last + 786432, 262144), (last - 65536, 131072), (last - 262144, 262144), (last, 1048576)]:
+    try:
+        b = h.pread(n, off)
+        print("ok", off, n, b == f[off:off + n])
+    except nbd.Error as e:
+        print("error", off, n, e.errno)
+`, lastGuest, wantPath)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			var out bytes.Buffer
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			if st, err := nbd.RunCaptive(ctx, nbdshPath+` -u "$uri" -c "exec(open('`+script+`').read())"`, ep, &out, &out); err != nil || st != 0 {
+				t.Fatalf("nbdsh: %d %v\n%s", st, err, out.String())
+			}
+			g := lastGuest
+			wantOut = fmt.Sprintf("ok 0 262144 True\nerror %d 262144 EIO\nerror %d 131072 EIO\nok %d 262144 True\nerror %d 1048576 EIO\n", g+786432, g-65536, g-262144, g)
+			if cut.name == "inside" {
+				wantOut = fmt.Sprintf("ok 0 262144 True\nok %d 262144 True\nok %d 131072 True\nok %d 262144 True\nok %d 1048576 True\n", g+786432, g-65536, g-262144, g)
+			}
+			if out.String() != wantOut {
+				t.Errorf("nbdsh:\n%s\nwant:\n%s", out.String(), wantOut)
+			}
+		})
 	}
 }
