@@ -3,6 +3,7 @@ package image
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -43,6 +44,10 @@ func TestServeMappedFormats(t *testing.T) {
 		{"vmdk-flat", "vmdk", []string{"-o", "subformat=monolithicFlat"}},
 		{"vmdk-2gb-sparse", "vmdk", []string{"-o", "subformat=twoGbMaxExtentSparse"}},
 		{"vmdk-stream", "vmdk", []string{"-o", "subformat=streamOptimized"}},
+		{"qcow2", "qcow2", nil},
+		{"qcow2-c512", "qcow2", []string{"-o", "cluster_size=512"}},
+		// Compressed clusters among uncompressed ones: READs of both.
+		{"qcow2-compressed", "qcow2", []string{"-c"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			p := filepath.Join(dir, c.name+".img")
@@ -230,5 +235,101 @@ for off, n in [(0, 262144), (last + 786432, 262144), (last - 65536, 131072), (la
 				t.Errorf("nbdsh:\n%s\nwant:\n%s", out.String(), wantOut)
 			}
 		})
+	}
+}
+
+// TestServeMappedBadL2 serves a qcow2 image whose L2 entry for one data
+// cluster points past the end of the file: a READ of that cluster, alone
+// or with its neighbours, gets EIO, never other bytes, and the connection
+// goes on: the READs around it carry qemu-img's bytes.
+func TestServeMappedBadL2(t *testing.T) {
+	testutil.NeedTools(t, "qemu-img", "nbdsh")
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.raw")
+	imagetest.MakeSource(t, src, 2<<20, 5, imagetest.Source{MaxRun: 64 << 10, Label: "badl2"})
+	p := filepath.Join(dir, "bad.qcow2")
+	imagetest.QemuImg(t, "convert", "-f", "raw", "-O", "qcow2", src, p)
+	want := imagetest.QemuRaw(t, p, "qcow2")
+	wantPath := filepath.Join(dir, "want.raw")
+	if err := os.WriteFile(wantPath, want, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// A 64 KiB data cluster qemu-img map places in the file, after the
+	// first 256 KiB of the disk.
+	var guest, host int64 = -1, -1
+	for _, e := range imagetest.QemuMap(t, p, "qcow2") {
+		if e.Offset != nil && e.Data && e.Start >= 256<<10 && e.Start+e.Length < 2<<20-256<<10 {
+			guest, host = (e.Start+65535)&^65535, *e.Offset+(e.Start+65535)&^65535-e.Start
+			if guest+65536 <= e.Start+e.Length {
+				break
+			}
+			guest = -1
+		}
+	}
+	if guest < 0 {
+		t.Fatal("no whole data cluster in qemu-img map")
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Its L2 entry: the host offset with the COPIED flag, 8-byte aligned.
+	entry := binary.BigEndian.AppendUint64(nil, uint64(host)|1<<63)
+	at := -1
+	for i := 0; i+8 <= len(b); i += 8 {
+		if bytes.Equal(b[i:i+8], entry) {
+			if at >= 0 {
+				t.Fatalf("two L2 entries %x", entry)
+			}
+			at = i
+		}
+	}
+	if at < 0 {
+		t.Fatalf("no L2 entry %x", entry)
+	}
+	binary.BigEndian.PutUint64(b[at:], 1<<40|1<<63)
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	img, err := Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer img.Close()
+	s := &nbd.Server{Exports: []nbd.Export{{Source: img}}}
+	l, ep, cleanup, err := nbd.Listen(nbd.ListenConfig{Unix: "-"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve(l)
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+		cleanup()
+	}()
+	script := filepath.Join(dir, "bad.py")
+	if err := os.WriteFile(script, []byte(fmt.Sprintf(`
+g = %d
+f = open("%s", "rb").read()
+for off, n in [(0, 262144), (g, 65536), (g - 65536, 262144), (g - 100000, 100000), (g + 1000, 4096), (g + 65536, 131072)]:
+    try:
+        b = h.pread(n, off)
+        print("ok", off, n, b == f[off:off + n])
+    except nbd.Error as e:
+        print("error", off, n, e.errno)
+`, guest, wantPath)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if st, err := nbd.RunCaptive(ctx, nbdshPath+` -u "$uri" -c "exec(open('`+script+`').read())"`, ep, &out, &out); err != nil || st != 0 {
+		t.Fatalf("nbdsh: %d %v\n%s", st, err, out.String())
+	}
+	g := guest
+	wantOut := fmt.Sprintf("ok 0 262144 True\nerror %d 65536 EIO\nerror %d 262144 EIO\nok %d 100000 True\nerror %d 4096 EIO\nok %d 131072 True\n", g, g-65536, g-100000, g+1000, g+65536)
+	if out.String() != wantOut {
+		t.Errorf("nbdsh:\n%s\nwant:\n%s", out.String(), wantOut)
 	}
 }

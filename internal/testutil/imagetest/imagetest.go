@@ -124,6 +124,7 @@ type QemuExtent struct {
 	Data   bool   `json:"data"`
 	Zero   bool   `json:"zero"`
 	Offset *int64 `json:"offset"` // where the bytes sit verbatim in the file, if they do
+	Depth  int    `json:"depth"`  // 0: this image; 1...: its backing chain
 }
 
 // QemuMap is qemu-img map --output=json of the image at path.
