@@ -42,6 +42,19 @@ import (
 //     which copies from the page cache and fails at once (EAGAIN)
 //     instead of waiting for the disk; such a READ, and a larger one,
 //     goes to a goroutine, as READs of other sources do.
+//
+// A source mapped to files (alloc.FileMapper: image.Image of a qcow2,
+// VMDK, VHD or VDI image) has its READs of sendfileMin bytes or more
+// served the same way when some of their data sits verbatim in a file
+// (mapRead): the reader asks where each run is (the format's cached
+// tables), file runs go out with sendfile from their own file (fileSeg.fd),
+// zero runs as hole chunks (zeroes under DF), and the runs that must be
+// read through the source (compressed clusters, a backing file) are read
+// into a buffer first, by a goroutine. When a file fails under sendfile,
+// the rest of its range is read through the source's ReadAt at the guest
+// offset (copyRest), never the file offset. Measured with bench/formats.sh
+// (bench/README.md): vhd-fixed, vdi-static, vmdk-flat and qcow2, whose
+// READs went through ReadAt into a buffer, then a write (two copies).
 
 const (
 	// sendfileMin is the smallest READ sent with sendfile: below it, the

@@ -98,7 +98,9 @@ func (b *budget) idle() bool {
 // are read with preadv2(RWF_NOWAIT), which copies from the page cache or
 // fails at once when the data is not there; only then (or for a larger
 // READ) is the READ handed to a goroutine, which waits for the disk
-// while the reader goes on. Any
+// while the reader goes on. A READ of sendfileMin bytes or more of a
+// source mapped to files (alloc.FileMapper) is queued the same way when
+// some of it sits in a file (mapRead). Any
 // other READ, CACHE or BLOCK_STATUS request is served in its own
 // goroutine, except when nothing else is in flight and no further request
 // is already buffered (a client waiting for each reply, such as fio at QD
