@@ -48,6 +48,8 @@ func TestServeMappedFormats(t *testing.T) {
 		{"qcow2-c512", "qcow2", []string{"-o", "cluster_size=512"}},
 		// Compressed clusters among uncompressed ones: READs of both.
 		{"qcow2-compressed", "qcow2", []string{"-c"}},
+		{"vhdx-dynamic", "vhdx", []string{"-o", "subformat=dynamic,block_size=1M"}},
+		{"vhdx-fixed", "vhdx", []string{"-o", "subformat=fixed"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			p := filepath.Join(dir, c.name+".img")
