@@ -103,3 +103,21 @@ func CheckMapFile(t *testing.T, m alloc.FileMapper, want []byte, qemu []QemuExte
 	}
 	return mapped
 }
+
+// WalkFileRuns asks m for the runs of [off, off+n) (clipped to size) one
+// after the other, as the NBD server does, for the fuzz targets: an error
+// ends the walk (a corrupt image may give one), a run that breaks
+// MapFile's contract (empty, longer than asked) fails the test.
+func WalkFileRuns(t testing.TB, m alloc.FileMapper, size, off, n int64) {
+	t.Helper()
+	for end := min(off+n, size); off >= 0 && off < end; {
+		r, err := m.MapFile(off, end-off)
+		if err != nil {
+			return
+		}
+		if r.Len <= 0 || r.Len > end-off {
+			t.Fatalf("MapFile(%d, %d) = %+v: length out of range", off, end-off, r)
+		}
+		off += r.Len
+	}
+}
