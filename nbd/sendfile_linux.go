@@ -44,7 +44,7 @@ import (
 //     goes to a goroutine, as READs of other sources do.
 //
 // A source mapped to files (alloc.FileMapper: image.Image of a qcow2,
-// VMDK, VHD or VDI image) has its READs of sendfileMin bytes or more
+// VMDK, VHD, VHDX or VDI image) has its READs of sendfileMin bytes or more
 // served the same way when some of their data sits verbatim in a file
 // (mapRead): the reader asks where each run is (the format's cached
 // tables), file runs go out with sendfile from their own file (fileSeg.fd),
@@ -305,9 +305,11 @@ func (c *conn) copyRest(off, n int64, dur *time.Duration) (ferr, err error) {
 }
 
 // mapRead serves a READ of sendfileMin bytes or more of a source mapped
-// to files (alloc.FileMapper: qcow2, VMDK, VHD, VDI... whose data sits
+// to files (alloc.FileMapper: qcow2, VMDK, VHD, VHDX, VDI: whose data sits
 // verbatim in a file), called by the reader. It asks the source where
-// each run of the READ is (cheap: the format's cached tables) and, if
+// each run of the READ is (cheap: the format's cached tables; a table
+// not cached yet, a grain table or a sector bitmap, is read by the
+// reader then, once) and, if
 // any run sits in a file, queues the reply as readFile does: runs in a
 // file are sent from it with sendfile, zero runs as hole chunks (or
 // zeroes under DF), and the runs that must be read through the source

@@ -24,7 +24,7 @@
 // connection goes on. Over TLS or with simple replies, large READs and
 // those not in the page cache go to goroutines, as READs of other sources
 // do (sendfile_linux.go). A Source that is an alloc.FileMapper (image.Image
-// of qcow2, VMDK, VHD or VDI: formats whose data sits verbatim in a file)
+// of qcow2, VMDK, VHD, VHDX or VDI: formats whose data sits verbatim in a file)
 // says where each run of a READ is; large READs with some of their data
 // in files are sent the same way, each file run with sendfile from its own
 // file, zero runs as hole chunks, and what must be read through the
