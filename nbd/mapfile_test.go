@@ -18,19 +18,22 @@ const mapBlock = 64 << 10
 // order (an alloc.FileMapper, as a format reader is): block i is, by
 // i%5, in the file (0, 1, 4), zeros (2) or only readable through ReadAt
 // (3: say, compressed); block bad is mapped past the end of the file and
-// fails to read, as a table entry pointing out of the file would.
+// fails to read, as a table entry pointing out of the file would; block
+// stale is mapped past the end of the file too, but ReadAt reads it (as
+// if the file had been cut short under the server): sendfile fails, and
+// the rest must come from ReadAt at the guest offset.
 type scrambled struct {
-	f    *os.File
-	data []byte // the guest's bytes
-	bad  int
+	f          *os.File
+	data       []byte // the guest's bytes
+	bad, stale int
 }
 
 func (s *scrambled) Size() int64 { return int64(len(s.data)) }
 
 // slot is where block i sits in the file.
 func (s *scrambled) slot(i int) int64 {
-	if i == s.bad {
-		return int64(len(s.data)) * 4
+	if i == s.bad || i == s.stale {
+		return int64(len(s.data))*4 + int64(i)*mapBlock
 	}
 	return int64((i*7)%(len(s.data)/mapBlock)) * mapBlock
 }
@@ -65,7 +68,7 @@ func (s *scrambled) MapFile(off, n int64) (alloc.FileRun, error) {
 // newScrambled writes a 4 MiB scrambled source's file in dir.
 func newScrambled(t *testing.T, dir string) (*scrambled, string) {
 	const size = 4 << 20
-	s := &scrambled{data: make([]byte, size), bad: 40}
+	s := &scrambled{data: make([]byte, size), bad: 40, stale: 51}
 	file := make([]byte, size)
 	for i := 0; i < size/mapBlock; i++ {
 		b := s.data[i*mapBlock : (i+1)*mapBlock]
@@ -74,7 +77,7 @@ func newScrambled(t *testing.T, dir string) (*scrambled, string) {
 				b[j] = pattern(int64(i*mapBlock+j)) ^ byte(i)
 			}
 		}
-		if i != s.bad {
+		if i != s.bad && i != s.stale {
 			copy(file[s.slot(i):], b)
 		}
 	}
@@ -98,7 +101,8 @@ func newScrambled(t *testing.T, dir string) (*scrambled, string) {
 // TestMapFileSource serves a source mapped to a file (scrambled) to nbdsh:
 // pipelined READs, large and small, aligned and not, across blocks of
 // every kind, with and without DF, must each carry the guest's bytes,
-// with sendfile used; the READs touching the bad block must fail with
+// with sendfile used (the stale block's through ReadAt when sendfile
+// finds the file short); the READs touching the bad block must fail with
 // EIO while the connection goes on; every READ is traced once, in the
 // order of the replies, with an error exactly when the client got one.
 func TestMapFileSource(t *testing.T) {
@@ -116,11 +120,13 @@ func TestMapFileSource(t *testing.T) {
 	if err := os.WriteFile(script, []byte(fmt.Sprintf(`
 h.set_strict_mode(h.get_strict_mode() & ~nbd.STRICT_FLAGS)
 bad = %d
+stale = %d
 reqs = [(0, 262144, 0), (0, 4096, 0), (5, 100000, 0), (131072, 65536, 0), (131072 + 700, 300080, 0),
         (196608 - 1000, 70001, 0), (1, 3 << 20, 0), (4096, 65535, 0), (65536 * 3, 65536, 0),
         (300 << 10, 500 << 10, 0), (5, 1000000, 1), (196608, 131072, 1), (65536 * 2, 65536, 1),
         (bad - 100, 65636, 0), (bad, 65536, 0), (bad + 65536, 65536, 0), (bad - 65536, 262144, 1),
-        ((4 << 20) - 200000, 200000, 0)] * 3
+        ((4 << 20) - 200000, 200000, 0), (stale - 1000, 70000, 0), (stale - 70000, 200000, 1),
+        (stale, 65536, 0)] * 3
 done = []
 bufs = []
 def completed(off, n):
@@ -142,7 +148,7 @@ for off, n, b in bufs:
         print("differs at", off, n)
 for off, n, err in done:
     print(off, n, err)
-`, bad, want)), 0o644); err != nil {
+`, bad, int64(src.stale)*mapBlock, want)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	out := mustCaptive(t, ep, nbdsh+` -u "$uri" -c "exec(open('`+script+`').read())"`)
@@ -168,8 +174,8 @@ for off, n, err in done:
 		}
 		order = append(order, Read{Off: off, Len: n})
 	}
-	if len(order) != 54 || errs != 12 {
-		t.Fatalf("nbdsh completed %d READs (%d failed), want 54 (12):\n%s", len(order), errs, out)
+	if len(order) != 63 || errs != 12 {
+		t.Fatalf("nbdsh completed %d READs (%d failed), want 63 (12):\n%s", len(order), errs, out)
 	}
 	got := trace.all()
 	if len(got) != len(order) {
