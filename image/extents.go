@@ -41,3 +41,19 @@ func (i *Image) SourceFile() *os.File {
 	}
 	return nil
 }
+
+// MapFile says where guest bytes at off sit verbatim in a file (image.Image
+// is an alloc.FileMapper), so that the NBD server sends them with
+// sendfile: the format reader says when it is an alloc.FileMapper (qcow2,
+// VMDK, VHD, VDI, VHDX read from files); every other reader (xz, an
+// OVA's disk, a reader over NBD) answers that [off, off+n) must be read
+// through ReadAt. Raw images are served from their file as they are
+// (SourceFile). No layer here transforms the bytes between the format
+// reader and the guest (encrypted qcow2 is refused), so the reader's
+// answer is the guest's.
+func (i *Image) MapFile(off, n int64) (alloc.FileRun, error) {
+	if m, ok := i.r.(alloc.FileMapper); ok {
+		return m.MapFile(off, n)
+	}
+	return alloc.FileRun{Len: n}, nil
+}

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/virt-bmap/virt-bmap/image/alloc"
 )
 
 var be = binary.BigEndian
@@ -55,10 +57,11 @@ type conn struct {
 	nb      net.Buffers // iov for writev (the writer's only)
 
 	// The reader's only.
-	held   bool            // the reader set hold
-	fd     int             // the FileBacked source's file, or -1
-	nowait bool            // preadv2 RWF_NOWAIT works on fd
-	rc     syscall.RawConn // the plain socket, for sendfile of fd (nil: none)
+	held   bool             // the reader set hold
+	fd     int              // the FileBacked source's file, or -1
+	fm     alloc.FileMapper // a source mapped to files (not FileBacked), or nil
+	nowait bool             // preadv2 RWF_NOWAIT works on fd
+	rc     syscall.RawConn  // the plain socket, for sendfile of fd (nil: none)
 
 	sf sendfileState // the writer's
 }

@@ -2,11 +2,14 @@ package nbd
 
 import (
 	"errors"
+	"fmt"
 	"io"
+	"os"
 	"syscall"
 	"time"
 	"unsafe"
 
+	"github.com/virt-bmap/virt-bmap/image/alloc"
 	"golang.org/x/sys/unix"
 )
 
@@ -39,6 +42,19 @@ import (
 //     which copies from the page cache and fails at once (EAGAIN)
 //     instead of waiting for the disk; such a READ, and a larger one,
 //     goes to a goroutine, as READs of other sources do.
+//
+// A source mapped to files (alloc.FileMapper: image.Image of a qcow2,
+// VMDK, VHD, VHDX or VDI image) has its READs of sendfileMin bytes or more
+// served the same way when some of their data sits verbatim in a file
+// (mapRead): the reader asks where each run is (the format's cached
+// tables), file runs go out with sendfile from their own file (fileSeg.fd),
+// zero runs as hole chunks (zeroes under DF), and the runs that must be
+// read through the source (compressed clusters, a backing file) are read
+// into a buffer first, by a goroutine. When a file fails under sendfile,
+// the rest of its range is read through the source's ReadAt at the guest
+// offset (copyRest), never the file offset. Measured with bench/formats.sh
+// (bench/README.md): vhd-fixed, vdi-static, vmdk-flat and qcow2, whose
+// READs went through ReadAt into a buffer, then a write (two copies).
 
 const (
 	// sendfileMin is the smallest READ sent with sendfile: below it, the
@@ -60,16 +76,18 @@ var errWouldBlock = errors.New("nbd: data not in the page cache")
 // descriptor, and the socket for sendfile when it can be used.
 func (c *conn) initFile() {
 	c.fd = -1
-	fb, ok := c.src.(FileBacked)
-	if !ok {
+	var f *os.File
+	if fb, ok := c.src.(FileBacked); ok {
+		f = fb.SourceFile()
+	}
+	if f != nil {
+		c.fd = int(f.Fd())
+		c.nowait = true
+	} else if fm, ok := c.src.(alloc.FileMapper); ok {
+		c.fm = fm
+	} else {
 		return
 	}
-	f := fb.SourceFile()
-	if f == nil {
-		return
-	}
-	c.fd = int(f.Fd())
-	c.nowait = true
 	if c.tls || !c.structured {
 		return
 	}
@@ -171,7 +189,7 @@ func (c *conn) readFile(t *task) {
 		putChunk(h, 0, replyTypeOffsetData, r.handle, uint32(8+s.len))
 		be.PutUint64(h[20:], uint64(s.off))
 		t.bufs = append(t.bufs, h[:28])
-		t.files = append(t.files, fileSeg{at: len(t.bufs), off: s.off, len: s.len})
+		t.files = append(t.files, fileSeg{at: len(t.bufs), fd: c.fd, off: s.off, guest: s.off, len: s.len})
 		unix.Fadvise(c.fd, s.off, s.len, unix.FADV_WILLNEED)
 	}
 	if !t.spans[last].zero {
@@ -188,31 +206,34 @@ func (c *conn) readFile(t *task) {
 // page in one anyway).
 const maxSendfile = 1 << 30
 
-// sendFile sends n bytes of the source's file at off to the socket with
-// sendfile. When sendfile fails or the file ends early, the rest is read
-// the ordinary way to tell a file error (ferr: the rest is sent as zeroes)
-// from a socket error (err). With dur (a traced READ), the time spent in
+// sendFile sends n bytes of file fd at off, the source's bytes at guest,
+// to the socket with sendfile. When sendfile fails or the file ends
+// early, the rest is read through the source's ReadAt (at the guest
+// offset) to tell a file error (ferr: the rest is sent as zeroes) from a
+// socket error (err). With dur (a traced READ), the time spent in
 // sendfile(2) and in copyRest's reads is added to *dur: the time the
 // file took to read and hand to the socket, not the time waiting for
 // the client to make room in the socket's buffer.
-func (c *conn) sendFile(off, n int64, dur *time.Duration) (ferr, err error) {
+func (c *conn) sendFile(fd int, off, guest, n int64, dur *time.Duration) (ferr, err error) {
 	c.s.fileSends.Add(1)
 	sf := &c.sf
-	sf.off, sf.n, sf.err, sf.dur = off, n, nil, dur
+	sf.fd, sf.off, sf.n, sf.err, sf.dur = fd, off, n, nil, dur
 	if sf.step == nil {
 		sf.step = c.sendStep // once: a method value allocates
 	}
 	err = c.rc.Write(sf.step)
-	off, n, serr := sf.off, sf.n, sf.err
+	guest += sf.off - off
+	n, serr := sf.n, sf.err
 	sf.err, sf.dur = nil, nil
 	if err != nil || serr == nil {
 		return nil, err
 	}
-	return c.copyRest(off, n, dur)
+	return c.copyRest(guest, n, dur)
 }
 
 // sendfileState is the transfer sendFile has under way (the writer's).
 type sendfileState struct {
+	fd     int
 	off, n int64
 	err    error          // the file's or the socket's: copyRest tells
 	dur    *time.Duration // the traced READ's time, or nil
@@ -229,7 +250,7 @@ func (c *conn) sendStep(sock uintptr) bool {
 		defer func() { *sf.dur += time.Since(t0) }()
 	}
 	for sf.n > 0 {
-		w, e := unix.Sendfile(int(sock), c.fd, &sf.off, int(min(sf.n, maxSendfile)))
+		w, e := unix.Sendfile(int(sock), sf.fd, &sf.off, int(min(sf.n, maxSendfile)))
 		if w > 0 {
 			sf.n -= int64(w)
 		}
@@ -247,9 +268,6 @@ func (c *conn) sendStep(sock uintptr) bool {
 	}
 	return true
 }
-
-// zeroes pads a data chunk whose file failed.
-var zeroes [64 << 10]byte
 
 // copyRest sends n bytes of the source at off through a buffer, or
 // zeroes in their place if the source fails (ferr). With dur, the time of
@@ -284,4 +302,169 @@ func (c *conn) copyRest(off, n int64, dur *time.Duration) (ferr, err error) {
 		n -= int64(len(b))
 	}
 	return ferr, nil
+}
+
+// mapRead serves a READ of sendfileMin bytes or more of a source mapped
+// to files (alloc.FileMapper: qcow2, VMDK, VHD, VHDX, VDI: whose data sits
+// verbatim in a file), called by the reader. It asks the source where
+// each run of the READ is (cheap: the format's cached tables; a table
+// not cached yet, a grain table or a sector bitmap, is read by the
+// reader then, once) and, if
+// any run sits in a file, queues the reply as readFile does: runs in a
+// file are sent from it with sendfile, zero runs as hole chunks (or
+// zeroes under DF), and the runs that must be read through the source
+// (compressed, in a parent image...) from a buffer, read by a goroutine
+// so that the reader goes on. It returns false, having sent nothing,
+// when no run sits in a file: the caller serves t the ordinary way.
+func (c *conn) mapRead(t *task) bool {
+	r := &t.req
+	pos, end := int64(r.off), int64(r.off)+int64(r.len)
+	runs, files, other := t.runs[:0], false, false
+	for pos < end {
+		fr, err := c.fm.MapFile(pos, end-pos)
+		if err == nil && (fr.Len <= 0 || fr.Len > end-pos) {
+			err = fmt.Errorf("nbd: source mapped %d bytes at %d for %d asked", fr.Len, pos, end-pos)
+		}
+		if err != nil {
+			t.runs = runs[:0]
+			c.s.logf("nbd: connection %d: %v: %v", c.id, r, err)
+			if c.s.OnRead != nil {
+				t.traced, t.rerr = true, err
+			}
+			t.error(errnoOf(err), fmt.Sprintf("read at %d: %v", pos, err))
+			return true
+		}
+		if len(runs) >= maxSpans-1 {
+			fr = alloc.FileRun{Len: end - pos} // the rest through ReadAt
+		}
+		files = files || fr.File != nil
+		other = other || fr.File == nil && !fr.Zero
+		if k := len(runs) - 1; k >= 0 && sameRun(runs[k], fr) {
+			runs[k].Len += fr.Len
+		} else {
+			runs = append(runs, fr)
+		}
+		pos += fr.Len
+	}
+	t.runs = runs
+	if !files {
+		t.runs = runs[:0]
+		return false
+	}
+	if other {
+		go c.sendMapped(t)
+	} else {
+		c.sendMapped(t)
+	}
+	return true
+}
+
+// sameRun reports whether b continues a: the same file at the next
+// offset, or both zeros, or both to be read through the source.
+func sameRun(a, b alloc.FileRun) bool {
+	switch {
+	case a.File != nil || b.File != nil:
+		return a.File == b.File && a.FileOff+a.Len == b.FileOff
+	default:
+		return a.Zero == b.Zero
+	}
+}
+
+// sendMapped queues the reply to a READ from its runs (mapRead): the
+// runs that are neither in a file nor zeros read first into a buffer
+// (a failure is an error reply), then per chunk a hole chunk for zeros
+// (without DF) or a data chunk whose payload is file ranges, zeroes and
+// buffer slices, then a final NONE chunk unless the last is a hole.
+func (c *conn) sendMapped(t *task) {
+	r := &t.req
+	off := int64(r.off)
+	df := r.flags&cmdFlagDF != 0
+	var t0 time.Time
+	if c.s.OnRead != nil {
+		t0 = time.Now()
+	}
+	var buf []byte
+	pos := off
+	for _, fr := range t.runs {
+		if fr.File == nil && !fr.Zero {
+			if buf == nil {
+				t.bp = getBuf(int(r.len))
+				buf = (*t.bp)[:r.len]
+			}
+			if err := c.readFull(buf[pos-off:pos-off+fr.Len], pos); err != nil {
+				c.s.logf("nbd: connection %d: %v: %v", c.id, r, err)
+				putBuf(t.bp)
+				t.bp = nil
+				if c.s.OnRead != nil {
+					t.traced, t.dur, t.rerr = true, time.Since(t0), err
+				}
+				t.error(errnoOf(err), fmt.Sprintf("read at %d: %v", pos, err))
+				return
+			}
+		}
+		pos += fr.Len
+	}
+	if c.s.OnRead != nil {
+		t.dur = time.Since(t0)
+	}
+	need := 32*len(t.runs) + 20
+	if cap(t.extra) < need {
+		t.extra = make([]byte, need)
+	}
+	hdrs := t.extra[:need]
+	lastHole := false
+	pos = off
+	for i := 0; i < len(t.runs); {
+		fr := t.runs[i]
+		h := hdrs[32*i : 32*i+32]
+		if fr.Zero && !df {
+			var flags uint16
+			if i == len(t.runs)-1 {
+				flags, lastHole = replyFlagDone, true
+			}
+			putChunk(h, flags, replyTypeOffsetHole, r.handle, 12)
+			be.PutUint64(h[20:], uint64(pos))
+			be.PutUint32(h[28:], uint32(fr.Len))
+			t.bufs = append(t.bufs, h)
+			pos += fr.Len
+			i++
+			continue
+		}
+		// A data chunk over the runs up to the next hole chunk.
+		j, n := i, int64(0)
+		for ; j < len(t.runs) && !(t.runs[j].Zero && !df); j++ {
+			n += t.runs[j].Len
+		}
+		putChunk(h, 0, replyTypeOffsetData, r.handle, uint32(8+n))
+		be.PutUint64(h[20:], uint64(pos))
+		t.bufs = append(t.bufs, h[:28])
+		chunkEnd, fi := pos+n, len(t.files)
+		for ; i < j; i++ {
+			fr := t.runs[i]
+			switch {
+			case fr.File != nil:
+				fd := int(fr.File.Fd())
+				t.files = append(t.files, fileSeg{at: len(t.bufs), fd: fd, off: fr.FileOff, guest: pos, len: fr.Len})
+				unix.Fadvise(fd, fr.FileOff, fr.Len, unix.FADV_WILLNEED)
+			case fr.Zero:
+				for z := fr.Len; z > 0; {
+					b := zeroes[:min(z, int64(len(zeroes)))]
+					t.bufs = append(t.bufs, b)
+					z -= int64(len(b))
+				}
+			default:
+				t.bufs = append(t.bufs, buf[pos-off:pos-off+fr.Len])
+			}
+			pos += fr.Len
+		}
+		// What a file that fails must be followed by to end the chunk.
+		for k := fi; k < len(t.files); k++ {
+			t.files[k].pad = chunkEnd - t.files[k].guest - t.files[k].len
+		}
+	}
+	if !lastHole {
+		t.bufs = append(t.bufs, putChunk(hdrs[need-20:], replyFlagDone, replyTypeNone, r.handle, 0))
+	}
+	t.traced = c.s.OnRead != nil
+	c.send(t)
 }

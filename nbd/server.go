@@ -23,7 +23,12 @@
 // reply, or an error chunk if the file fails under sendfile, and the
 // connection goes on. Over TLS or with simple replies, large READs and
 // those not in the page cache go to goroutines, as READs of other sources
-// do (sendfile_linux.go).
+// do (sendfile_linux.go). A Source that is an alloc.FileMapper (image.Image
+// of qcow2, VMDK, VHD, VHDX or VDI: formats whose data sits verbatim in a file)
+// says where each run of a READ is; large READs with some of their data
+// in files are sent the same way, each file run with sendfile from its own
+// file, zero runs as hole chunks, and what must be read through the
+// source (compressed, in a backing file) from a buffer (mapRead).
 //
 // What an export serves is a Source (io.ReaderAt + Size; image.Image is
 // one). A Source that also implements Extenter reports its holes, which
@@ -89,7 +94,9 @@ type Extenter interface {
 // hand-off to another goroutine, and sends large ones with sendfile(2),
 // from the page cache to the socket without a copy (see readNow). The
 // source's ReadAt still serves what is not cached, CACHE, and reads past
-// errors.
+// errors. It is the simplest case of a source mapped to files
+// (alloc.FileMapper, served by mapRead), kept apart because the
+// connection's reader can also copy its small READs from the page cache.
 type FileBacked interface {
 	// SourceFile returns the file, open for as long as the Source is,
 	// or nil if there is none.
@@ -177,6 +184,10 @@ type Server struct {
 	fileSends atomic.Int64 // sendfile transfers, for the tests
 	coldReads atomic.Int64 // READs preadv2 found not cached, for the tests
 }
+
+// FileSends is how many ranges of files the server sent with sendfile(2)
+// (for tests and benchmarks).
+func (s *Server) FileSends() int64 { return s.fileSends.Load() }
 
 // ErrServerClosed is returned by Serve after Shutdown or Close.
 var ErrServerClosed = errors.New("nbd: server closed")

@@ -9,6 +9,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/virt-bmap/virt-bmap/image/alloc"
 )
 
 // budget bounds the requests (count and READ bytes) one connection has in
@@ -96,7 +98,9 @@ func (b *budget) idle() bool {
 // are read with preadv2(RWF_NOWAIT), which copies from the page cache or
 // fails at once when the data is not there; only then (or for a larger
 // READ) is the READ handed to a goroutine, which waits for the disk
-// while the reader goes on. Any
+// while the reader goes on. A READ of sendfileMin bytes or more of a
+// source mapped to files (alloc.FileMapper) is queued the same way when
+// some of it sits in a file (mapRead). Any
 // other READ, CACHE or BLOCK_STATUS request is served in its own
 // goroutine, except when nothing else is in flight and no further request
 // is already buffered (a client waiting for each reply, such as fio at QD
@@ -180,6 +184,7 @@ func (c *conn) transmit() {
 			if !c.readNow(t) {
 				go t.run()
 			}
+		case req.cmd == CmdRead && c.fm != nil && c.rc != nil && req.len >= sendfileMin && c.mapRead(t):
 		case req.cmd == CmdBlockStatus && c.fd >= 0:
 			t.run() // lseek SEEK_DATA/SEEK_HOLE: no waiting for data
 		case inline:
@@ -240,12 +245,13 @@ type task struct {
 	start  time.Time
 	budget int64
 
-	hdr   [32]byte  // the first (or only) reply header
-	extra []byte    // further headers, error messages, block status descriptors
-	bp    *[]byte   // pooled data buffer, returned after the write
-	bufs  [][]byte  // the reply, in order
-	files []fileSeg // ranges of the source's file sent with sendfile, among bufs
-	errb  []byte    // an error chunk the writer ends the reply with
+	hdr   [32]byte        // the first (or only) reply header
+	extra []byte          // further headers, error messages, block status descriptors
+	bp    *[]byte         // pooled data buffer, returned after the write
+	bufs  [][]byte        // the reply, in order
+	files []fileSeg       // ranges of the source's files sent with sendfile, among bufs
+	runs  []alloc.FileRun // a mapped READ's runs (mapRead)
+	errb  []byte          // an error chunk the writer ends the reply with
 	spans []span
 
 	// With an OnRead hook: the READ or CACHE is reported by finish, once
@@ -257,11 +263,19 @@ type task struct {
 	rerr   error
 }
 
-// fileSeg is a range of the source's file sent by the writer just before
-// bufs[at] (or at the end when at == len(bufs)).
+// zeroes pads a data chunk whose file failed, and stands for zero runs
+// of a mapped READ under DF.
+var zeroes [64 << 10]byte
+
+// fileSeg is a range of a file (fd, from off), the source's bytes at
+// guest, sent by the writer just before bufs[at] (or at the end when at
+// == len(bufs)), followed by pad more bytes of its data chunk (a mapped
+// READ's chunk may hold several runs): if the file fails, the writer
+// sends that many zeroes before the error chunk, to end the chunk.
 type fileSeg struct {
-	at       int
-	off, len int64
+	at                   int
+	fd                   int
+	off, guest, len, pad int64
 }
 
 var taskPool = sync.Pool{New: func() any { return new(task) }}
@@ -303,6 +317,8 @@ func (t *task) finish() {
 	clear(t.bufs)
 	t.bufs = t.bufs[:0]
 	t.files = t.files[:0]
+	clear(t.runs)
+	t.runs = t.runs[:0]
 	if cap(t.extra) > 64<<10 {
 		t.extra = nil
 	}
@@ -462,7 +478,7 @@ func (c *conn) writeBatch(batch []*task) error {
 				if t.traced {
 					dur = &t.dur
 				}
-				ferr, err := c.sendFile(f.off, f.len, dur)
+				ferr, err := c.sendFile(f.fd, f.off, f.guest, f.len, dur)
 				if err != nil {
 					return err
 				}
@@ -471,7 +487,12 @@ func (c *conn) writeBatch(batch []*task) error {
 						t.rerr = ferr
 					}
 					c.s.logf("nbd: connection %d: %v: %v", c.id, &t.req, ferr)
-					iov = append(iov, t.errorChunk(errnoOf(ferr), fmt.Sprintf("read at %d: %v", f.off, ferr)))
+					for z := f.pad; z > 0; {
+						b := zeroes[:min(z, int64(len(zeroes)))]
+						iov = append(iov, b)
+						z -= int64(len(b))
+					}
+					iov = append(iov, t.errorChunk(errnoOf(ferr), fmt.Sprintf("read at %d: %v", f.guest, ferr)))
 					break bufs
 				}
 			}

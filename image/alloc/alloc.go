@@ -6,6 +6,8 @@
 // the one place that reads the format. It is a leaf package.
 package alloc
 
+import "os"
+
 // Extent is a run of bytes of an image with the same allocation state.
 // Hole: not allocated in the image file (or its chain), Zero: reads as
 // zeros. Data is Hole == Zero == false. A hole that a backing file fills is
@@ -41,4 +43,27 @@ func Append(list []Extent, e Extent) []Extent {
 		}
 	}
 	return append(list, e)
+}
+
+// FileRun is where the first bytes of a guest range are stored: Len
+// bytes that are the bytes of File from FileOff on (File != nil, stored
+// verbatim), or read as zeros (Zero), or neither: they must be read
+// through the image's ReadAt (compressed, in a parent image, a block
+// whose sectors are partly present...).
+type FileRun struct {
+	Len     int64
+	File    *os.File
+	FileOff int64
+	Zero    bool
+}
+
+// FileMapper is implemented by an image reader that can say where guest
+// bytes sit verbatim in a file, so that the NBD server sends them from
+// the file with sendfile(2) instead of reading them through a buffer.
+// MapFile returns the first run of [off, off+n) (0 < n, off+n within the
+// disk), at least one byte and at most n. Its answer must agree with
+// ReadAt byte for byte. It must be safe for concurrent use and cheap:
+// the format's cached tables, no data read.
+type FileMapper interface {
+	MapFile(off, n int64) (FileRun, error)
 }

@@ -90,6 +90,7 @@ func FuzzImage(f *testing.F) {
 			if off < 0 {
 				continue
 			}
+			imagetest.WalkFileRuns(t, img, size, off, int64(len(buf)))
 			n, err := img.ReadAt(buf, off)
 			if n > len(buf) || (err == nil && n != len(buf)) {
 				t.Fatalf("ReadAt(%d) = %d, %v", off, n, err)

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/virt-bmap/virt-bmap/image/chain"
+	"github.com/virt-bmap/virt-bmap/internal/testutil/imagetest"
 )
 
 // fuzzOpener serves every parent from one in-memory VDI-looking file, so
@@ -56,6 +57,7 @@ func FuzzImage(f *testing.F) {
 			if off < 0 {
 				continue
 			}
+			imagetest.WalkFileRuns(t, img, size, off, int64(len(buf)))
 			n, err := img.ReadAt(buf, off)
 			if n > len(buf) || (err == nil && n != len(buf)) {
 				t.Fatalf("ReadAt(%d) = %d, %v", off, n, err)

@@ -7,6 +7,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/virt-bmap/virt-bmap/internal/testutil/imagetest"
 )
 
 // FuzzNew feeds footers, dynamic headers, BATs, bitmaps and locators to
@@ -47,6 +49,7 @@ func FuzzNew(f *testing.F) {
 				continue
 			}
 			d.ReadAt(buf, off)
+			imagetest.WalkFileRuns(t, d, size, off, int64(len(buf)))
 		}
 		for off := int64(0); off < size && off < 32<<20; {
 			exts, err := d.Extents(off, size-off)

@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/virt-bmap/virt-bmap/internal/testutil/imagetest"
 )
 
 // sparse is a file described by a fuzz input: a size, then pages of up to
@@ -107,6 +109,7 @@ func FuzzNew(f *testing.F) {
 		for _, off := range []int64{0, size / 2, size - 1, size - 5000} {
 			if off >= 0 {
 				d.ReadAt(buf, off)
+				imagetest.WalkFileRuns(t, d, size, off, int64(len(buf)))
 			}
 		}
 		for off, i := int64(0), 0; off < size && i < 64; i++ {

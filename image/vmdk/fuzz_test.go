@@ -78,6 +78,7 @@ func FuzzSparse(f *testing.F) {
 			if off < 0 {
 				continue
 			}
+			imagetest.WalkFileRuns(t, d, size, off, int64(len(buf)))
 			n, err := d.ReadAt(buf, off)
 			if n > len(buf) || (err == nil && n != len(buf)) {
 				t.Fatalf("ReadAt(%d) = %d, %v", off, n, err)

@@ -119,10 +119,12 @@ func QemuRaw(t testing.TB, path, format string) []byte {
 
 // QemuExtent is one entry of qemu-img map --output=json.
 type QemuExtent struct {
-	Start  int64 `json:"start"`
-	Length int64 `json:"length"`
-	Data   bool  `json:"data"`
-	Zero   bool  `json:"zero"`
+	Start  int64  `json:"start"`
+	Length int64  `json:"length"`
+	Data   bool   `json:"data"`
+	Zero   bool   `json:"zero"`
+	Offset *int64 `json:"offset"` // where the bytes sit verbatim in the file, if they do
+	Depth  int    `json:"depth"`  // 0: this image; 1...: its backing chain
 }
 
 // QemuMap is qemu-img map --output=json of the image at path.
