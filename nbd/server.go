@@ -28,7 +28,9 @@
 // says where each run of a READ is; large READs with some of their data
 // in files are sent the same way, each file run with sendfile from its own
 // file, zero runs as hole chunks, and what must be read through the
-// source (compressed, in a backing file) from a buffer (mapRead).
+// source (compressed, in a backing file) from a buffer (mapRead). A Unix
+// connection's send buffer is 1 MiB, so that a 256 KiB reply is not
+// written in pieces the size of the default one (sockbuf_linux.go).
 //
 // What an export serves is a Source (io.ReaderAt + Size; image.Image is
 // one). A Source that also implements Extenter reports its holes, which
