@@ -424,47 +424,35 @@ func (s *scanner) walk(sum Summary, d *volume.Device) (out Summary) {
 	err = w.Walk(func(e fs.Entry) error {
 		disks = disks[:0]
 		cut := false
-		if linDisk != 0 {
-			lin = lin[:0]
-			for _, x := range e.Extents {
-				if x.Off < 0 || x.Len <= 0 {
-					continue
-				}
-				if x.End() > d.Size {
-					cut = true
-				}
-				if x.Off >= d.Size {
-					continue
-				}
-				x.Len = min(x.Len, d.Size-x.Off)
+		lin = lin[:0]
+		for _, x = range e.Extents {
+			// Clamp to the device: a walker reports what its
+			// filesystem says, and the filesystem may claim more
+			// than the device holds.
+			if x.Off < 0 || x.Len <= 0 {
+				continue
+			}
+			if x.End() > d.Size {
+				cut = true
+			}
+			if x.Off >= d.Size {
+				continue
+			}
+			x.Len = min(x.Len, d.Size-x.Off)
+			if linDisk != 0 {
 				x.Off += linOff
 				lin = append(lin, x)
 				sum.Bytes += x.Len
+				continue
 			}
-			if len(lin) > 0 {
-				disks = append(disks, linDisk)
+			pos = x.Off
+			err := d.Map(x.Off, x.Len, put)
+			if err != nil && mapErr == nil && !errors.Is(err, lvm.ErrUnmapped) {
+				mapErr = err
 			}
-		} else {
-			for _, x = range e.Extents {
-				// Clamp to the device: a walker reports what its
-				// filesystem says, and the filesystem may claim more
-				// than the device holds.
-				if x.Off < 0 || x.Len <= 0 {
-					continue
-				}
-				if x.End() > d.Size {
-					cut = true
-				}
-				if x.Off >= d.Size {
-					continue
-				}
-				x.Len = min(x.Len, d.Size-x.Off)
-				pos = x.Off
-				err := d.Map(x.Off, x.Len, put)
-				if err != nil && mapErr == nil && !errors.Is(err, lvm.ErrUnmapped) {
-					mapErr = err
-				}
-			}
+		}
+		if len(lin) > 0 {
+			disks = append(disks, linDisk)
 		}
 		switch e.Kind {
 		case bmap.KindFile:
