@@ -72,6 +72,21 @@ type Policy struct {
 	Allow []string
 }
 
+// OpenFile resolves name as named by the image at from (Resolve) and
+// opens it read-only (OpenFile): what a format package's Opener.OpenFile
+// does with the default policy. It returns the file and its path.
+func (p *Policy) OpenFile(from, name string) (File, string, error) {
+	path, err := p.Resolve(from, name)
+	if err != nil {
+		return nil, "", err
+	}
+	f, err := OpenFile(path)
+	if err != nil {
+		return nil, "", err
+	}
+	return f, path, nil
+}
+
 // Resolve returns the path of name as named by the image at from, or an
 // error wrapping ErrOutside. A name the image holds in Windows form (VHD
 // and VHDX parent locators) goes through WindowsName first.

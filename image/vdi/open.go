@@ -27,15 +27,7 @@ type defaultOpener struct {
 }
 
 func (o *defaultOpener) OpenFile(from, name string) (chain.File, string, error) {
-	path, err := o.policy.Resolve(from, name)
-	if err != nil {
-		return nil, "", err
-	}
-	f, err := chain.OpenFile(path)
-	if err != nil {
-		return nil, "", err
-	}
-	return f, path, nil
+	return o.policy.OpenFile(from, name)
 }
 
 func (o *defaultOpener) OpenImage(from, name, format string) (chain.Image, string, error) {

@@ -20,15 +20,7 @@ type Opener[F Format[D], D chain.Image] struct {
 
 // OpenFile opens name, as named by the image at from, as plain bytes.
 func (o *Opener[F, D]) OpenFile(from, name string) (chain.File, string, error) {
-	path, err := o.Policy.Resolve(from, name)
-	if err != nil {
-		return nil, "", err
-	}
-	f, err := chain.OpenFile(path)
-	if err != nil {
-		return nil, "", err
-	}
-	return f, path, nil
+	return o.Policy.OpenFile(from, name)
 }
 
 // OpenImage opens name, as named by the image at from, with F (format is
