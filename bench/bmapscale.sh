@@ -137,6 +137,29 @@ to_disk() {
 		"$part_start" $((fsz / 512)) "$type" | sfdisk -q --no-reread --no-tell-kernel --wipe-partitions never "$img"
 }
 
+# fragment_ext FS DIR1 DIR2 MIB: big fragmented files in the ext4 image FS:
+# free every other file of DIR1 and DIR2 (f0, f2, ... f248), then write
+# three MIB MiB files with debugfs, which fill those holes first (extent
+# trees); then make FS the disk's partition.
+fragment_ext() {
+	local fs=$1 d1=$2 d2=$3 mib=$4 f
+	{
+		for f in $(seq 0 2 249); do echo "rm $d1/f$f"; echo "rm $d2/f$f"; done
+		for f in 1 2 3; do
+			(
+				set +o pipefail # yes ends on SIGPIPE
+				yes "big fragmented file $f" | head -c $((mib << 20)) >"$work/big$f"
+			)
+			echo "write $work/big$f /big$f"
+		done
+	} >"$work/cmds"
+	debugfs -w -f "$work/cmds" "$fs" >/dev/null 2>"$work/dbg.err" || {
+		cat "$work/dbg.err" >&2
+		exit 1
+	}
+	to_disk "$fs" 83
+}
+
 build_ntfs20k() {
 	local part_sectors=$((512 * 2048)) T=$'\t' d f # 512 MiB
 	gcc -O2 -Wall -o "$work/mkntfstree" "$root/testimages/ntfs/mkntfstree.c" -lntfs-3g
@@ -187,23 +210,7 @@ build_ext50k() {
 		-E root_owner=0:0,hash_seed=55555555-0000-4000-8000-000000050000 \
 		-b 4096 -N 60000 -d "$src" "$fs" 1G >/dev/null
 	rm -rf "$src"
-	# big fragmented files: free every other file of two directories, then
-	# write three 8 MiB files, which fill those holes first
-	{
-		for f in $(seq 0 2 249); do echo "rm /d000/f$f"; echo "rm /d100/f$f"; done
-		for f in 1 2 3; do
-			(
-				set +o pipefail # yes ends on SIGPIPE
-				yes "big fragmented file $f" | head -c $((8 << 20)) >"$work/big$f"
-			)
-			echo "write $work/big$f /big$f"
-		done
-	} >"$work/cmds"
-	debugfs -w -f "$work/cmds" "$fs" >/dev/null 2>"$work/dbg.err" || {
-		cat "$work/dbg.err" >&2
-		exit 1
-	}
-	to_disk "$fs" 83
+	fragment_ext "$fs" /d000 /d100 8
 }
 
 build_ntfs250k() {
@@ -276,21 +283,7 @@ EOF
 		-E root_owner=0:0,hash_seed=55555555-0000-4000-8000-000001000000 \
 		-b 4096 -N 1100000 -d "$src" "$fs" 8G >/dev/null
 	rm -rf "$src"
-	{
-		for f in $(seq 0 2 249); do echo "rm /d00/d0000/f$f"; echo "rm /d20/d2000/f$f"; done
-		for f in 1 2 3; do
-			(
-				set +o pipefail # yes ends on SIGPIPE
-				yes "big fragmented file $f" | head -c $((64 << 20)) >"$work/big$f"
-			)
-			echo "write $work/big$f /big$f"
-		done
-	} >"$work/cmds"
-	debugfs -w -f "$work/cmds" "$fs" >/dev/null 2>"$work/dbg.err" || {
-		cat "$work/dbg.err" >&2
-		exit 1
-	}
-	to_disk "$fs" 83
+	fragment_ext "$fs" /d00/d0000 /d20/d2000 64
 }
 
 if [ "${REBUILD:-}" = 1 ] || [ ! -f "$img" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$version" ]; then
