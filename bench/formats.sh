@@ -156,28 +156,25 @@ echo "(rates: nbdcopy MB/s of the virtual disk, fio IOPS; ratio: ours/qemu-nbd, 
 echo " CPU: the server's CPU time, µs per MB (nbdcopy) or per read (fio), and qemu-nbd's over ours;"
 echo " RSS: the servers' peak, ours/qemu-nbd)"
 echo
-echo "ours/qemu-nbd rate (and CPU per unit of work, qemu-nbd/ours), one line a format:"
-printf '%-12s' format
-for t in "${tests[@]}"; do printf ' %17s' "$t"; done
-echo
-for f in "${formats[@]}"; do
-	printf '%-12s' "$f"
-	for t in "${tests[@]}"; do
-		printf ' %17s' "$(ratio "${rate[$f,$t,ours]}" "${rate[$f,$t,qemu-nbd]}") ($(ratio "${cpu[$f,$t,qemu-nbd]}" "${cpu[$f,$t,ours]}"))"
-	done
-	echo
-done
-if [ -n "${BASE:-}" ]; then
-	echo
-	echo "ours/ours-base ($BASE) rate (and CPU per unit of work, base/ours):"
+# summary OTHER: ours/OTHER rate (and OTHER's CPU per unit of work over
+# ours), a line a format, a column a test
+summary() {
+	local o=$1 f t
 	printf '%-12s' format
 	for t in "${tests[@]}"; do printf ' %17s' "$t"; done
 	echo
 	for f in "${formats[@]}"; do
 		printf '%-12s' "$f"
 		for t in "${tests[@]}"; do
-			printf ' %17s' "$(ratio "${rate[$f,$t,ours]}" "${rate[$f,$t,ours-base]}") ($(ratio "${cpu[$f,$t,ours-base]}" "${cpu[$f,$t,ours]}"))"
+			printf ' %17s' "$(ratio "${rate[$f,$t,ours]}" "${rate[$f,$t,$o]}") ($(ratio "${cpu[$f,$t,$o]}" "${cpu[$f,$t,ours]}"))"
 		done
 		echo
 	done
+}
+echo "ours/qemu-nbd rate (and CPU per unit of work, qemu-nbd/ours), one line a format:"
+summary qemu-nbd
+if [ -n "${BASE:-}" ]; then
+	echo
+	echo "ours/ours-base ($BASE) rate (and CPU per unit of work, base/ours):"
+	summary ours-base
 fi
