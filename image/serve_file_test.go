@@ -72,20 +72,27 @@ func TestServeMappedFormats(t *testing.T) {
 
 // serveMapped serves img and reads it with nbdcopy and nbdsh, checking
 // that sendfile was used, or not.
-func serveMapped(t *testing.T, img *Image, want []byte, wantPath string, sendfile bool) {
+// serveOn serves s on a private Unix socket; stop shuts it down.
+func serveOn(t *testing.T, s *nbd.Server) (ep *nbd.Endpoint, stop func()) {
 	t.Helper()
-	s := &nbd.Server{Exports: []nbd.Export{{Source: img}}, Logf: t.Logf}
 	l, ep, cleanup, err := nbd.Listen(nbd.ListenConfig{Unix: "-"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	go s.Serve(l)
-	defer func() {
+	return ep, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		s.Shutdown(ctx)
 		cleanup()
-	}()
+	}
+}
+
+func serveMapped(t *testing.T, img *Image, want []byte, wantPath string, sendfile bool) {
+	t.Helper()
+	s := &nbd.Server{Exports: []nbd.Export{{Source: img}}, Logf: t.Logf}
+	ep, stop := serveOn(t, s)
+	defer stop()
 	run := func(script string) string {
 		var out bytes.Buffer
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -197,18 +204,8 @@ func TestServeMappedTruncated(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer img.Close()
-			s := &nbd.Server{Exports: []nbd.Export{{Source: img}}}
-			l, ep, cleanup, err := nbd.Listen(nbd.ListenConfig{Unix: "-"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			go s.Serve(l)
-			defer func() {
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				defer cancel()
-				s.Shutdown(ctx)
-				cleanup()
-			}()
+			ep, stop := serveOn(t, &nbd.Server{Exports: []nbd.Export{{Source: img}}})
+			defer stop()
 			script := filepath.Join(t.TempDir(), "cut.py")
 			if err := os.WriteFile(script, []byte(fmt.Sprintf(`
 last = %d
@@ -298,18 +295,8 @@ func TestServeMappedBadL2(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer img.Close()
-	s := &nbd.Server{Exports: []nbd.Export{{Source: img}}}
-	l, ep, cleanup, err := nbd.Listen(nbd.ListenConfig{Unix: "-"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Serve(l)
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		s.Shutdown(ctx)
-		cleanup()
-	}()
+	ep, stop := serveOn(t, &nbd.Server{Exports: []nbd.Export{{Source: img}}})
+	defer stop()
 	script := filepath.Join(dir, "bad.py")
 	if err := os.WriteFile(script, []byte(fmt.Sprintf(`
 g = %d
