@@ -64,19 +64,17 @@ that read nothing too, as nbdinfo's). The schema is in the documentation
 of package logger.
 
 Tracing costs the server little: a traced request is served exactly as
-an untraced one (large reads of a raw image with sendfile too: the trace
-needs the request, not its bytes); once its reply is written, the server
-hands it to the tracer through a lock-free queue and goes on; lookups
-and output happen on another goroutine (another core when one is free).
-On 2 cores shared with other work (load average 2.4-5.8), traced against
-untraced serving of a 1 GiB image of 20,000 small files, medians of six
-runs: copies with 1 and 4 connections 0.98x and 0.93x (their 256 KiB
-reads each touch dozens of files; the 4-connection copy was at 0.71x
-when traced reads did not use sendfile, and cost the server 2-4 times
-its untraced CPU per read, now 1.2-1.4 times), 4 KiB random reads at
-QD1 and QD16 0.81x and 0.76x: the tracer's lookups and NDJSON add 1.5-4.5
-us of CPU to the 5-13 us the server spends per 4 KiB read, and on two
-cores that CPU comes off the rate (bench/README.md). No request is ever
+an untraced one (large reads with sendfile too: the trace needs the
+request, not its bytes); once its reply is written, the server hands it
+to the tracer through a lock-free queue and goes on; lookups and output
+happen on another goroutine (another core when one is free). On 2
+cores with no other work, traced against untraced serving of a 1 GiB
+image of 20,000 small files, three runs: copies with 1 and 4
+connections 0.88-0.97x and 0.96-1.00x (their 256 KiB reads each touch
+dozens of files), 4 KiB random reads at QD1 1.11-1.18x and at QD16
+0.81-0.89x: the tracer's lookups and NDJSON add 1.5-2.4 us of CPU to
+the 6-9 us the server spends per 4 KiB read, and on two cores that CPU
+comes off the rate (bench/README.md). No request is ever
 left out of the trace: if the queue (32,768 requests) is full, the
 connection's next replies wait for the tracer. At exit
 everything is written out before bmaplogger returns. Console lines and the
@@ -91,10 +89,13 @@ client also reaches with an empty name (nbd+unix:///?socket=...), and disk
 Writes, trims and zeroing requests are refused (EPERM): an image is never
 written to. A raw image's holes are reported to clients as nbdkit's file
 plugin reports them, and its READs of up to 64 KiB found in the page
-cache are copied by the connection's reader itself (preadv2 RWF_NOWAIT),
-and over plain sockets, READs of 64 KiB or more go from the page cache
-to the socket with sendfile(2), traced or not (the trace's dur_ns is then
-the time in sendfile); the others go to goroutines.
+cache are copied by the connection's reader itself (preadv2 RWF_NOWAIT);
+over plain sockets, READs of 64 KiB or more go from the page cache to
+the socket with sendfile(2), traced or not (the trace's dur_ns is then
+the time in sendfile), for a raw image and for the data qcow2, VMDK,
+VHD, VHDX and VDI images hold uncompressed (their zeros as holes,
+compressed or backing-file data read into a buffer); the others go to
+goroutines.
 
 In captive mode (--run CMD) bmaplogger listens, runs CMD with /bin/sh
 with the variables $uri (also $nbd), $unixsocket, $port, $exportname and
