@@ -38,6 +38,22 @@ func AllFileRuns(t testing.TB, m alloc.FileMapper, size, step int64) []FileRun {
 	return runs
 }
 
+// MapFileSteps are the steps CheckMapFiles asks MapFile in: the whole
+// disk, 1 MiB, and two that cross block and sector boundaries.
+var MapFileSteps = []int64{0, 1 << 20, 3*4096 + 512, 777}
+
+// CheckMapFiles runs CheckMapFile at each of MapFileSteps and fails the
+// test when bytes were mapped to a file and mapped is false, or none
+// were and mapped is true.
+func CheckMapFiles(t *testing.T, m alloc.FileMapper, want []byte, qemu []QemuExtent, mapped bool) {
+	t.Helper()
+	for _, step := range MapFileSteps {
+		if n := CheckMapFile(t, m, want, qemu, step); (n > 0) != mapped {
+			t.Fatalf("step %d: %d bytes mapped to a file", step, n)
+		}
+	}
+}
+
 // CheckMapFile checks m's runs over the disk (want: its bytes, from qemu-img
 // convert) against the bytes and against qemu-img map: a run in a file
 // holds, at FileOff, exactly the guest's bytes, and sits where qemu's map
