@@ -22,6 +22,27 @@ type benchClient struct {
 	h          [20]byte // counts the server's allocations only
 }
 
+// readLoop is a read benchmark's loop: qd READs of size bytes sent
+// together, at offsets spread over a source of total bytes, then their
+// replies read.
+func (k *benchClient) readLoop(b *testing.B, size uint32, qd int, total int64) {
+	buf := make([]byte, size)
+	b.SetBytes(int64(size) * int64(qd))
+	n := uint64(total) / uint64(size)
+	i := uint64(0)
+	b.ReportAllocs()
+	for b.Loop() {
+		for range qd {
+			k.send(i%n*uint64(size), size)
+			i += 7
+		}
+		k.bw.Flush()
+		for range qd {
+			k.recv(b, buf)
+		}
+	}
+}
+
 func dialBench(b *testing.B, ep *Endpoint) *benchClient { return dialBenchMode(b, ep, false) }
 
 func dialBenchMode(b *testing.B, ep *Endpoint, structured bool) *benchClient {
@@ -157,21 +178,7 @@ func BenchmarkReadFile(b *testing.B) {
 			}
 			ep := serve(b, s, ListenConfig{Unix: "-"})
 			k := dialBenchMode(b, ep, true)
-			buf := make([]byte, tc.size)
-			b.SetBytes(int64(tc.size) * int64(tc.qd))
-			n := uint64(len(data)) / uint64(tc.size)
-			i := uint64(0)
-			b.ReportAllocs()
-			for b.Loop() {
-				for range tc.qd {
-					k.send(i%n*uint64(tc.size), tc.size)
-					i += 7
-				}
-				k.bw.Flush()
-				for range tc.qd {
-					k.recv(b, buf)
-				}
-			}
+			k.readLoop(b, tc.size, tc.qd, int64(len(data)))
 		})
 	}
 }
@@ -197,21 +204,7 @@ func BenchmarkRead(b *testing.B) {
 			}
 			ep := serve(b, s, ListenConfig{Unix: "-"})
 			k := dialBench(b, ep)
-			buf := make([]byte, tc.size)
-			b.SetBytes(int64(tc.size) * int64(tc.qd))
-			n := uint64(len(src)) / uint64(tc.size)
-			i := uint64(0)
-			b.ReportAllocs()
-			for b.Loop() {
-				for range tc.qd {
-					k.send(i%n*uint64(tc.size), tc.size)
-					i += 7
-				}
-				k.bw.Flush()
-				for range tc.qd {
-					k.recv(b, buf)
-				}
-			}
+			k.readLoop(b, tc.size, tc.qd, int64(len(src)))
 		})
 	}
 }
