@@ -25,8 +25,9 @@ import (
 )
 
 func main() {
-	// The collector as cmd/virt-bmap sets it: off until the heap nears a
-	// soft limit of 900 MiB (GOGC and GOMEMLIMIT in the environment win).
+	// The collector as cmd/virt-bmap sets it on a machine of 1.8 GiB or
+	// more: off until the heap nears a soft limit of 900 MiB (GOGC and
+	// GOMEMLIMIT in the environment win).
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(-1)
 	}
