@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -232,4 +234,51 @@ func cpuTime() int64 {
 		return 0
 	}
 	return ru.Utime.Nano() + ru.Stime.Nano()
+}
+
+// BenchmarkTraceMap is BenchmarkTrace/4k on a real map: the JSON map in
+// $VIRT_BMAP_BENCH_MAP (say bench/bmaplogger.sh's build/bench/blbench.json;
+// skipped when unset), 4 KiB reads at random places of its first disk,
+// NDJSON written to a file in the test's temporary directory (the write
+// path a trace pays), so that a change to the consumer's per-event cost
+// shows in cpu-ns/op without the noise of a whole fio run.
+func BenchmarkTraceMap(b *testing.B) {
+	path := os.Getenv("VIRT_BMAP_BENCH_MAP")
+	if path == "" {
+		b.Skip("VIRT_BMAP_BENCH_MAP not set")
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, err := bmap.Read(f)
+	f.Close()
+	if err != nil {
+		b.Fatal(err)
+	}
+	ix := bmap.NewIndex(m)
+	out, err := os.Create(filepath.Join(b.TempDir(), "trace.ndjson"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer out.Close()
+	nd, _ := NewNDJSON(out, Header{Start: time.Now()})
+	l := &Logger{ix: ix, sinks: []Sink{nd}, start: time.Now()}
+	tr := tracer{l: l, lastDisk: 1}
+	size := m.Disks[0].Size
+	r := rand.New(rand.NewPCG(1, 2))
+	rd := Read{Conn: 1, Export: "disk.img", Len: 4096, Start: time.Now(), Dur: 8000}
+	objs := 0
+	b.ReportAllocs()
+	cpu := cpuTime()
+	for b.Loop() {
+		rd.Off = r.Int64N(size-4096) &^ 4095
+		tr.trace(&rd)
+		objs += len(tr.ev.Objects)
+	}
+	if err := nd.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64(objs)/float64(b.N), "objects/op")
 }
