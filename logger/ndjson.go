@@ -251,9 +251,15 @@ func (n *NDJSON) Write(ev *Event) error {
 		n.midExp, n.midDisk, n.midSet = ev.Export, ev.Disk, true
 	}
 	b = append(b, n.mid...)
+	// The read's offset and length, as digits: most objects of a read
+	// hold all of it and repeat them.
+	offAt := len(b)
 	b = appendInt(b, ev.Off)
+	offDigits := b[offAt:]
 	b = append(b, `,"len":`...)
+	lenAt := len(b)
 	b = appendUint(b, uint64(ev.Len))
+	lenDigits := b[lenAt:]
 	if ev.Cache {
 		b = append(b, `,"cache":true`...)
 	}
@@ -268,9 +274,21 @@ func (n *NDJSON) Write(ev *Event) error {
 			b = append(b, ',')
 		}
 		b = n.appendPrefix(b, o.Object)
-		b = appendInt(b, o.Off)
+		if o.Off == ev.Off {
+			b = append(b, offDigits...)
+		} else {
+			b = appendInt(b, o.Off)
+		}
 		b = append(b, `,"len":`...)
-		b = appendInt(b, o.Len)
+		if o.Len == int64(ev.Len) {
+			b = append(b, lenDigits...)
+		} else {
+			b = appendInt(b, o.Len)
+		}
+		if o.FileOff == -1 {
+			b = append(b, `,"file_off":-1}`...)
+			continue
+		}
 		b = append(b, `,"file_off":`...)
 		b = appendInt(b, o.FileOff)
 		b = append(b, '}')

@@ -246,7 +246,14 @@ func TestNDJSONBytes(t *testing.T) {
 		}
 		for j := range i % (len(objs) + 1) {
 			o := objs[(i+j)%len(objs)]
-			ev.Objects = append(ev.Objects, Object{Object: o, Off: int64(i*j) - 5, Len: int64(j * 512), FileOff: int64(j) - 1})
+			ob := Object{Object: o, Off: int64(i*j) - 5, Len: int64(j * 512), FileOff: int64(j) - 1}
+			if j%2 == 0 { // the whole read, as most objects of a read hold it
+				ob.Off, ob.Len = ev.Off, int64(ev.Len)
+			}
+			if (i+j)%3 == 0 {
+				ob.Off = ev.Off // from the read's start, not to its end
+			}
+			ev.Objects = append(ev.Objects, ob)
 		}
 		want = refEncode(want, ev)
 		if err := nd.Write(ev); err != nil {
