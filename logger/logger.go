@@ -129,16 +129,6 @@ type Options struct {
 	FlushInterval time.Duration
 	// Start is the time events are measured from (zero: now).
 	Start time.Time
-	// LowPriority runs the consumer (lookups, encoding, the sinks'
-	// writes) on an OS thread of its own at the lowest CPU priority
-	// (nice 19; Linux only): when no core is idle, the reads go first
-	// and the trace takes the CPU they leave. The queue holds the
-	// difference, and when it is full Log waits, as always: nothing is
-	// dropped, events are only written later. The thread holds one of
-	// the Go scheduler's Ps while it runs, or while the kernel makes it
-	// wait: a program that must keep GOMAXPROCS Ps for other work raises
-	// GOMAXPROCS by one (bmaplogger does).
-	LowPriority bool
 }
 
 // Stats counts what the logger did.
@@ -290,10 +280,6 @@ func (l *Logger) Stats() Stats {
 // consume is the one consumer goroutine.
 func (l *Logger) consume() {
 	defer close(l.done)
-	if l.opt.LowPriority {
-		// Not fatal: the trace is the same at any priority.
-		_ = lowerPriority()
-	}
 	var (
 		tr        = tracer{l: l, lastDisk: l.diskOf("")}
 		dirty     bool

@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -504,14 +503,7 @@ func startTrace(cfg *config, disks []disk, out stdio, say func(string, ...any), 
 	for i, d := range disks {
 		exports[d.export] = i + 1
 	}
-	// The trace yields the CPU to the reads (LowPriority). Its thread
-	// holds one of the scheduler's Ps while it runs, or while the kernel
-	// keeps it waiting for a core: one more P keeps the server's, unless
-	// the user set GOMAXPROCS.
-	if os.Getenv("GOMAXPROCS") == "" {
-		runtime.GOMAXPROCS(runtime.GOMAXPROCS(0) + 1)
-	}
-	lg := logger.New(ix, logger.Options{Exports: exports, Start: start, LowPriority: true}, sinks...)
+	lg := logger.New(ix, logger.Options{Exports: exports, Start: start}, sinks...)
 	return lg, agg, nd, closeFiles, nil
 }
 
