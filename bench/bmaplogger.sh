@@ -42,7 +42,7 @@
 # Env:   SIZE_MIB=1024 FILES=20000 RUNTIME=8 RUNS=1 BASE= REBUILD=1 (FILES x 32 KiB +
 #        SIZE_MIB/8 must fit in SIZE_MIB)
 #        CLIENTS="1 2 3 4" (which clients: 1 and 2 the nbdcopy copies,
-#        3 and 4 fio QD1 and QD16)
+#        3 and 4 fio QD1 and QD16) HOG=0 (busy loops running alongside)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -118,7 +118,14 @@ fi
 size=$(stat -c %s "$img")
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/blbench-run.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+hogs=()
+trap 'rm -rf "$work"; [ ${#hogs[@]} -eq 0 ] || kill "${hogs[@]}" 2>/dev/null' EXIT
+# HOG=N: N busy loops at the same priority run through every test, to
+# measure on a machine whose cores are not idle (a host with other work).
+for _ in $(seq "${HOG:-0}"); do
+	sh -c 'while :; do :; done' &
+	hogs+=($!)
+done
 rows=()
 
 # The client part of every --run: time the client alone, then report the
@@ -223,7 +230,7 @@ for client in ${CLIENTS:-1 2 3 4}; do
 		done
 	done
 done
-echo "image: $size_mib MiB, ext4, $nfiles files + 4 x $((size_mib / 32)) MiB; map $(stat -c %s "$map") bytes JSON; $(nproc) CPU cores; load average $(cut -d' ' -f1-3 /proc/loadavg); $runs run(s) each"
+echo "image: $size_mib MiB, ext4, $nfiles files + 4 x $((size_mib / 32)) MiB; map $(stat -c %s "$map") bytes JSON; $(nproc) CPU cores; load average $(cut -d' ' -f1-3 /proc/loadavg); $runs run(s) each; ${HOG:-0} busy loop(s) alongside"
 # Medians over the runs, as the issue that set the goals measures: a
 # best-of-N keeps the luckiest run of each server, which on a shared
 # machine says more about the machine than about the server.
