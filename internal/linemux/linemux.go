@@ -28,6 +28,7 @@ type Mux struct {
 	held    [][]byte // complete trace lines waiting for a line boundary
 	dropped int      // trace lines not kept (held past MaxHeld)
 	partial []byte   // the trace's current incomplete line
+	scratch []byte   // flushHeld's buffer
 	name    string
 }
 
@@ -68,6 +69,9 @@ func (w commandWriter) Write(p []byte) (int, error) {
 	if err := m.flushHeld(); err != nil {
 		return n, err
 	}
+	if i+1 == len(p) {
+		return n, nil
+	}
 	k, err := m.out.Write(p[i+1:])
 	if k > 0 {
 		m.midLine = true
@@ -77,49 +81,68 @@ func (w commandWriter) Write(p []byte) (int, error) {
 
 type traceWriter struct{ m *Mux }
 
+// Write writes the complete lines of p, with the incomplete line a
+// previous Write left, in one write to Out when the command is at the
+// start of a line and nothing is held (a console sink hands over 64 KiB
+// of lines at a time: one write(2) for them all, not one per line), and
+// holds them otherwise. An incomplete last line waits for its end.
 func (w traceWriter) Write(p []byte) (int, error) {
 	m := w.m
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	total := len(p)
-	for len(p) > 0 {
-		i := bytes.IndexByte(p, '\n')
-		if i < 0 {
-			m.partial = append(m.partial, p...)
-			break
+	i := bytes.LastIndexByte(p, '\n')
+	if i < 0 {
+		m.partial = append(m.partial, p...)
+		return len(p), nil
+	}
+	lines := p[:i+1]
+	if len(m.partial) > 0 {
+		lines = append(m.partial, lines...)
+	}
+	m.partial = m.partial[:0]
+	if !m.midLine && len(m.held) == 0 {
+		if _, err := m.out.Write(lines); err != nil {
+			return 0, err
 		}
-		line := append(m.partial, p[:i+1]...)
-		m.partial = nil
-		p = p[i+1:]
-		if !m.midLine && len(m.held) == 0 {
-			if _, err := m.out.Write(line); err != nil {
-				return total - len(p), err
-			}
-			continue
-		}
+	} else {
+		m.hold(lines)
+	}
+	m.partial = append(m.partial, p[i+1:]...)
+	return len(p), nil
+}
+
+// hold keeps the complete lines of b (copied) until the command's next
+// newline, the oldest counted instead of kept past MaxHeld.
+func (m *Mux) hold(b []byte) {
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
 		if len(m.held) >= MaxHeld {
 			m.held = m.held[1:]
 			m.dropped++
 		}
-		m.held = append(m.held, bytes.Clone(line))
+		m.held = append(m.held, bytes.Clone(b[:i+1]))
+		b = b[i+1:]
 	}
-	return total, nil
 }
 
+// flushHeld writes the count of dropped lines and the held lines, in one
+// write.
 func (m *Mux) flushHeld() error {
+	b := m.scratch[:0]
 	if m.dropped > 0 {
-		if _, err := fmt.Fprintf(m.out, "[%s: %d trace lines not shown here; --log FILE keeps them all]\n", m.name, m.dropped); err != nil {
-			return err
-		}
+		b = fmt.Appendf(b, "[%s: %d trace lines not shown here; --log FILE keeps them all]\n", m.name, m.dropped)
 		m.dropped = 0
 	}
 	for _, l := range m.held {
-		if _, err := m.out.Write(l); err != nil {
-			return err
-		}
+		b = append(b, l...)
 	}
+	clear(m.held)
 	m.held = m.held[:0]
-	return nil
+	if len(b) <= 1<<20 {
+		m.scratch = b
+	}
+	_, err := m.out.Write(b)
+	return err
 }
 
 // Close writes the held trace lines (after a newline when the command

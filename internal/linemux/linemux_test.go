@@ -94,3 +94,58 @@ func TestBounded(t *testing.T) {
 		t.Fatalf("%.200q", out.String())
 	}
 }
+
+// countWriter counts the writes made to it.
+type countWriter struct {
+	bytes.Buffer
+	writes int
+}
+
+func (w *countWriter) Write(p []byte) (int, error) {
+	w.writes++
+	return w.Buffer.Write(p)
+}
+
+// TestLinesInOneWrite: the complete trace lines of one Write go out in one
+// write (a console sink's 64 KiB buffer is one write(2), not one per
+// line), an incomplete last line waits for its end, and the lines held
+// while the command was mid-line go out in one write too.
+func TestLinesInOneWrite(t *testing.T) {
+	var out countWriter
+	m := New(&out, "bmaplogger")
+	m.Trace().Write([]byte("read f /dev/sda1 /a\nread f /dev/sda1 /b\nread f /dev/sda1 /c\nread f /dev/sda1 /d"))
+	if want := "read f /dev/sda1 /a\nread f /dev/sda1 /b\nread f /dev/sda1 /c\n"; out.String() != want || out.writes != 1 {
+		t.Fatalf("%d writes of %q, want 1 of %q", out.writes, out.String(), want)
+	}
+	m.Trace().Write([]byte("ir/e\nread f /dev/sda1 /f\n"))
+	if want := "read f /dev/sda1 /a\nread f /dev/sda1 /b\nread f /dev/sda1 /c\nread f /dev/sda1 /dir/e\nread f /dev/sda1 /f\n"; out.String() != want || out.writes != 2 {
+		t.Fatalf("%d writes of %q, want 2 of %q", out.writes, out.String(), want)
+	}
+	out.Reset()
+	out.writes = 0
+	m.Command().Write([]byte("login: "))
+	for _, l := range []string{"read d /dev/sda1 /etc\n", "read f /dev/sda1 /etc/passwd\nread f /dev/sda1 /etc/sh", "adow\n"} {
+		m.Trace().Write([]byte(l))
+	}
+	m.Command().Write([]byte("root\n"))
+	if want := "login: root\nread d /dev/sda1 /etc\nread f /dev/sda1 /etc/passwd\nread f /dev/sda1 /etc/shadow\n"; out.String() != want || out.writes != 3 {
+		t.Fatalf("%d writes of %q, want 3 (prompt, line, held lines) of %q", out.writes, out.String(), want)
+	}
+}
+
+// BenchmarkTrace: a console sink's 64 KiB buffers of trace lines through
+// the mux to a writer that counts its writes (each would be a write(2)).
+func BenchmarkTrace(b *testing.B) {
+	var buf []byte
+	for i := 0; len(buf) < 64<<10-64; i++ {
+		buf = fmt.Appendf(buf, "read f /dev/sda1 /usr/lib/x86_64-linux-gnu/lib%d.so\n", i)
+	}
+	var out countWriter
+	m := New(&out, "bmaplogger")
+	b.SetBytes(int64(len(buf)))
+	for b.Loop() {
+		out.Reset()
+		m.Trace().Write(buf)
+	}
+	b.ReportMetric(float64(out.writes)/float64(b.N), "writes/op")
+}
