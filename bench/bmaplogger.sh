@@ -15,6 +15,11 @@
 #   ours-base: $BASE -q --bmap MAP --json TRACE IMAGE       (only with
 #             BASE=PATH: another bmaplogger binary, say one built from an
 #             older commit, traced, to measure a change in the same run)
+#   ours-con: bmaplogger --bmap MAP IMAGE                   (only with
+#             CONSOLE=1: the default mode, a console line per read that
+#             names another object than the last, through the --run
+#             command's line merger to a file, and the run's summary)
+#   base-con: $BASE --bmap MAP IMAGE                        (CONSOLE=1 and BASE)
 # and for each client:
 #   nbdcopy -C 1 "$uri" null:   and  nbdcopy -C 4 -T 4 "$uri" null:   (MB/s;
 #     nbdcopy caps the connections at its threads, which default to the
@@ -43,6 +48,7 @@
 #        SIZE_MIB/8 must fit in SIZE_MIB)
 #        CLIENTS="1 2 3 4" (which clients: 1 and 2 the nbdcopy copies,
 #        3 and 4 fio QD1 and QD16) HOG=0 (busy loops running alongside)
+#        CONSOLE=0 (1: the ours-con route, and base-con with BASE)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -151,6 +157,8 @@ run() {
 	ours) "$bl" -q --bmap "$map" --json "$trace" "$img" --run "$cmd" >"$out" 2>&1 ;;
 	ours-base) "$BASE" -q --bmap "$map" --json "$trace" "$img" --run "$cmd" >"$out" 2>&1 ;;
 	ours-off) "$bl" -q --no-trace "$img" --run "$cmd" >"$out" 2>&1 ;;
+	ours-con) "$bl" --bmap "$map" "$img" --run "$cmd" >"$out" 2>&1 ;;
+	base-con) "$BASE" --bmap "$map" "$img" --run "$cmd" >"$out" 2>&1 ;;
 	esac || { echo "bmaplogger.sh: $server $cname failed:" >&2; cat "$out" >&2; exit 1; }
 	local wall rss ticks rate ios=-
 	wall=$(sed -n 's/^wall=//p' "$out")
@@ -207,6 +215,11 @@ while pos < size:
     pos = h
 EOF
 		fi
+	elif [ "$server" = ours-con ] || [ "$server" = base-con ]; then
+		# The console prints a line only when a read names another
+		# object than the one before: no count to check, but lines.
+		events=$(grep -c '^read ' "$out" || true)
+		[ "$events" -gt 0 ] || { echo "bmaplogger.sh: $server $cname: no console lines" >&2; cat "$out" >&2; exit 1; }
 	elif [ "$server" = nbdkit ]; then
 		events=$(grep -c ' Read id=' "$log" || true) # not the "...Read id=N return" lines
 	fi
@@ -216,6 +229,8 @@ EOF
 fio_base="fio --name=r --ioengine=nbd --uri=\"\$uri\" --rw=randread --bs=4k --size=$size --randrepeat=1 --randseed=7 --time_based --runtime=$runtime --group_reporting --output-format=json --output=$work/fio.json"
 servers=(nbdkit ours ours-off)
 [ -z "${BASE:-}" ] || servers+=(ours-base)
+[ "${CONSOLE:-0}" = 0 ] || servers+=(ours-con)
+[ "${CONSOLE:-0}" = 0 ] || [ -z "${BASE:-}" ] || servers+=(base-con)
 # Each client goes round the servers RUNS times (a busy moment of the
 # machine hits all alike); the table gives medians over the rounds.
 for client in ${CLIENTS:-1 2 3 4}; do
@@ -239,6 +254,8 @@ echo "image: $size_mib MiB, ext4, $nfiles files + 4 x $((size_mib / 32)) MiB; ma
 # (lo-hi) their range. cpu us/req: the server's CPU time while the
 # client ran over the requests it served (fio's count; for nbdcopy, which
 # makes the same requests of every server, nbdkit's log's), median.
+# requests: the last round's NDJSON events (ours), log entries (nbdkit),
+# console lines (the -con routes).
 printf '%s\n' "${rows[@]}" | python3 -c '
 import statistics as st, sys
 rows = [l.rstrip("\n").split("|") for l in sys.stdin if l.strip()]

@@ -1,7 +1,11 @@
 package reports
 
 import (
+	"fmt"
 	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -97,4 +101,81 @@ func BenchmarkNDJSONSink(b *testing.B) {
 		n.Close()
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(evs)), "ns/event")
+}
+
+// BenchmarkSinks is the consumer's cost per event for each sink set
+// bmaplogger uses, on fio's pattern: 4 KiB reads at random places of a
+// disk of 20,000 files of 64 KiB, each after a metadata block (three
+// objects a read), written to a file in the test's temporary directory.
+// "default" is bmaplogger --run's default, the console and the
+// aggregator; "json" is -q --json.
+func BenchmarkSinks(b *testing.B) {
+	const n, fileSize = 20000, 64 << 10
+	size := int64(1<<20) + n*(fileSize+4096)
+	m := &bmap.Map{
+		Disks: []bmap.Disk{{Index: 1, Device: "/dev/sda", Size: size}},
+		Objects: []bmap.Object{
+			{Disk: 1, Kind: bmap.KindDisk, Device: "/dev/sda", Extents: []bmap.Extent{{Off: 0, Len: size, FileOff: -1, Role: bmap.RoleMeta}}},
+			{Disk: 1, Kind: bmap.KindPartition, Device: "/dev/sda1", Extents: []bmap.Extent{{Off: 1 << 20, Len: size - 1<<20, FileOff: -1, Role: bmap.RoleMeta}}},
+		},
+	}
+	off := int64(1 << 20)
+	for i := range n {
+		m.Objects = append(m.Objects,
+			bmap.Object{Disk: 1, Kind: bmap.KindMeta, Device: "/dev/sda1", Path: fmt.Sprintf("inode table %d", i),
+				Extents: []bmap.Extent{{Off: off, Len: 4096, FileOff: -1, Role: bmap.RoleMeta}}},
+			bmap.Object{Disk: 1, Kind: bmap.KindFile, Device: "/dev/sda1", Path: fmt.Sprintf("/usr/lib/dir%d/file%d.so", i%50, i), Inode: uint64(i + 12), Size: fileSize,
+				Extents: []bmap.Extent{{Off: off + 4096, Len: fileSize, FileOff: 0, Role: bmap.RoleData}}})
+		off += fileSize + 4096
+	}
+	ix := bmap.NewIndex(m)
+	r := rand.New(rand.NewPCG(1, 2))
+	evs := make([]logger.Event, 1<<16)
+	for i := range evs {
+		off := r.Int64N(size-4096) &^ 4095
+		ev := logger.Event{Time: time.Duration(i) * 25 * time.Microsecond, Dur: 8000, Conn: 1, Export: "disk.img", Disk: 1, Off: off, Len: 4096}
+		for _, h := range ix.Lookup(1, off, 4096) {
+			ev.Objects = append(ev.Objects, logger.Object{Object: h.Object, Off: h.Off, Len: h.Len, FileOff: h.FileOff})
+		}
+		evs[i] = ev
+	}
+	h := logger.Header{Start: time.Now(), Exports: []logger.ExportEntry{{Name: "disk.img", Disk: 1, Device: "/dev/sda", Size: size}}}
+	for _, tc := range []struct {
+		name  string
+		sinks func(w io.Writer) []logger.Sink
+	}{
+		{"json", func(w io.Writer) []logger.Sink { nd, _ := logger.NewNDJSON(w, h); return []logger.Sink{nd} }},
+		{"console", func(w io.Writer) []logger.Sink { return []logger.Sink{logger.NewConsole(w, false)} }},
+		{"aggregator", func(io.Writer) []logger.Sink {
+			return []logger.Sink{NewAggregator(m, Options{Start: h.Start, Exports: h.Exports})}
+		}},
+		{"default", func(w io.Writer) []logger.Sink {
+			return []logger.Sink{logger.NewConsole(w, false), NewAggregator(m, Options{Start: h.Start, Exports: h.Exports})}
+		}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			f, err := os.Create(filepath.Join(b.TempDir(), "trace"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer f.Close()
+			sinks := tc.sinks(f)
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				ev := &evs[i%len(evs)]
+				i++
+				for _, s := range sinks {
+					if err := s.Write(ev); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			for _, s := range sinks {
+				if err := s.Close(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
