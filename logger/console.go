@@ -130,7 +130,7 @@ func oneNamePerFile(dst []*bmap.Object, n int, ev *Event) []*bmap.Object {
 		best := o
 		for i := range ev.Objects {
 			c := ev.Objects[i].Object
-			if c.Kind == bmap.KindFile && c.Inode == o.Inode && c.Device == o.Device && preferredName(c.Path, best.Path) {
+			if c != best && c.Kind == bmap.KindFile && c.Inode == o.Inode && c.Device == o.Device && preferredName(c.Path, best.Path) {
 				best = c
 			}
 		}
@@ -162,7 +162,18 @@ func preferredName(a, b string) bool {
 }
 
 func inWinSxS(p string) bool {
-	return strings.Contains(strings.ToLower(p), "/winsxs/")
+	const dir = "/winsxs/"
+	for i := strings.IndexByte(p, '/'); i >= 0 && i+len(dir) <= len(p); {
+		if strings.EqualFold(p[i:i+len(dir)], dir) {
+			return true
+		}
+		j := strings.IndexByte(p[i+1:], '/')
+		if j < 0 {
+			break
+		}
+		i += 1 + j
+	}
+	return false
 }
 
 // touchesInline reports whether [off, off+n) holds part of a value stored

@@ -1,6 +1,7 @@
 package logger
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/virt-bmap/virt-bmap/bmap"
@@ -34,5 +35,34 @@ func TestHardLinkOneLine(t *testing.T) {
 	if !preferredName("/Windows/System32/notepad.exe", "/Windows/WinSxS/x/notepad.exe") ||
 		preferredName("/Windows/WinSxS/n.exe", "/Windows/System32/drivers/etc/long/notepad.exe") {
 		t.Error("preferredName: a WinSxS name must lose to any other")
+	}
+}
+
+// TestInWinSxS: the search without allocation says what
+// strings.Contains(strings.ToLower(p), "/winsxs/") says.
+func TestInWinSxS(t *testing.T) {
+	for _, tc := range []struct {
+		path string
+		want bool
+	}{
+		{"/Windows/WinSxS/amd64_microsoft-windows-notepad/notepad.exe", true},
+		{"/windows/winsxs/a", true},
+		{"/WINSXS/x", true},
+		{"/x/WinSxS/", true},
+		{"//winsxs/", true},
+		{"/Windows/System32/notepad.exe", false},
+		{"/Windows/WinSxS", false},
+		{"/a/notwinsxs/b", false},
+		{"/a/winsxsx/b", false},
+		{"winsxs/a", false},
+		{"/", false},
+		{"", false},
+	} {
+		if got := inWinSxS(tc.path); got != tc.want {
+			t.Errorf("inWinSxS(%q) = %v, want %v", tc.path, got, tc.want)
+		}
+		if ref := strings.Contains(strings.ToLower(tc.path), "/winsxs/"); ref != tc.want {
+			t.Errorf("table wrong for %q", tc.path)
+		}
 	}
 }
