@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"slices"
 	"strconv"
+	"unsafe"
 
 	"github.com/virt-bmap/virt-bmap/bmap"
 	"github.com/virt-bmap/virt-bmap/logger"
@@ -71,9 +72,14 @@ type Aggregator struct {
 	maxObjects int // MaxObjects; lowered by tests
 	maxSpans   int // MaxTotalRanges; lowered by tests
 
-	byKey    map[objKey][]*bmap.Object // the map's objects, when a map is given
-	byName   map[objKey][]*bmap.Object // the same without inodes, made on first need
-	byPtr    map[*bmap.Object]int32
+	byKey  map[objKey][]*bmap.Object // the map's objects, when a map is given
+	byName map[objKey][]*bmap.Object // the same without inodes, made on first need
+	byPtr  map[*bmap.Object]int32    // objects outside m.Objects
+	// byIdx is the id+1 of m.Objects[i] (0: not seen yet): a live event's
+	// objects point into the map's slice, and an array load is one cache
+	// miss where a map of pointers, on random reads over a large map,
+	// was two or three (a quarter of the aggregator's time).
+	byIdx    []int32
 	ids      map[objKey]int32
 	objs     []*objStat
 	disks    []*diskStat
@@ -125,8 +131,23 @@ func NewAggregator(m *bmap.Map, opt Options) *Aggregator {
 			k := keyOf(o)
 			a.byKey[k] = append(a.byKey[k], o)
 		}
+		a.byIdx = make([]int32, len(m.Objects))
 	}
 	return a
+}
+
+// mapIndex returns the index of o in a.m.Objects, or -1 when o is not an
+// element of that slice.
+func (a *Aggregator) mapIndex(o *bmap.Object) int {
+	if len(a.byIdx) == 0 {
+		return -1
+	}
+	const size = unsafe.Sizeof(bmap.Object{})
+	d := uintptr(unsafe.Pointer(o)) - uintptr(unsafe.Pointer(&a.m.Objects[0]))
+	if d%size != 0 || d/size >= uintptr(len(a.byIdx)) {
+		return -1
+	}
+	return int(d / size)
 }
 
 // Write implements logger.Sink.
@@ -134,11 +155,19 @@ func (a *Aggregator) Write(ev *logger.Event) error {
 	a.hits = a.hits[:0]
 	for i := range ev.Objects {
 		o := &ev.Objects[i]
-		id, ok := a.byPtr[o.Object]
-		if !ok {
-			id = a.idOf(keyOf(o.Object), o.Object)
-			if id >= 0 {
-				a.byPtr[o.Object] = id
+		var id int32
+		if i := a.mapIndex(o.Object); i >= 0 {
+			if id = a.byIdx[i] - 1; id < 0 {
+				id = a.idOf(keyOf(o.Object), o.Object)
+				a.byIdx[i] = id + 1 // 0 again when dropped (-1)
+			}
+		} else {
+			var ok bool
+			if id, ok = a.byPtr[o.Object]; !ok {
+				id = a.idOf(keyOf(o.Object), o.Object)
+				if id >= 0 {
+					a.byPtr[o.Object] = id
+				}
 			}
 		}
 		a.hits = append(a.hits, hit{id, o.Kind, o.Off, o.Len, o.FileOff})

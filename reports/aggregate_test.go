@@ -59,6 +59,33 @@ func TestLiveEqualsNDJSON(t *testing.T) {
 	}
 }
 
+// TestLiveObjectsOutsideMap: live events whose objects are not elements
+// of the aggregator's map (an index built from a copy of it) are found
+// by pointer and key as well, and give the summary of events pointing
+// into the map itself.
+func TestLiveObjectsOutsideMap(t *testing.T) {
+	h, evs := readTrace(t, "testdata/sample.ndjson")
+	m := readMap(t, "testdata/sample.bmap.json")
+	cp := *m
+	cp.Objects = slices.Clone(m.Objects)
+	summary := func(ix *bmap.Index) *Summary {
+		a := NewAggregator(m, Options{Start: h.Start, Exports: h.Exports})
+		for _, ev := range liveEvents(ix, evs) {
+			if err := a.Write(&ev); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return a.Summary()
+	}
+	inside, outside := summary(bmap.NewIndex(m)), summary(bmap.NewIndex(&cp))
+	if len(inside.Objects) == 0 {
+		t.Fatal("no objects in the summary")
+	}
+	if !reflect.DeepEqual(inside, outside) {
+		t.Errorf("objects outside the map give another summary: %d objects against %d", len(outside.Objects), len(inside.Objects))
+	}
+}
+
 // sectorSet is a brute-force set of 512-byte sectors (every request and
 // extent of the fixture is sector-aligned).
 type sectorSet map[int64]bool
