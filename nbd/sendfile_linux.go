@@ -246,7 +246,7 @@ type sendfileState struct {
 func (c *conn) sendStep(sock uintptr) bool {
 	sf := &c.sf
 	if sf.dur != nil {
-		t0 := time.Now()
+		t0 := now()
 		defer func() { *sf.dur += time.Since(t0) }()
 	}
 	for sf.n > 0 {
@@ -279,7 +279,7 @@ func (c *conn) copyRest(off, n int64, dur *time.Duration) (ferr, err error) {
 		b := (*bp)[:min(n, int64(len(*bp)))]
 		var t0 time.Time
 		if dur != nil {
-			t0 = time.Now()
+			t0 = now()
 		}
 		ferr = c.readFull(b, off)
 		if dur != nil {
@@ -381,7 +381,7 @@ func (c *conn) sendMapped(t *task) {
 	df := r.flags&cmdFlagDF != 0
 	var t0 time.Time
 	if c.s.OnRead != nil {
-		t0 = time.Now()
+		t0 = now()
 	}
 	var buf []byte
 	pos := off

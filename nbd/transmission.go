@@ -142,7 +142,7 @@ func (c *conn) transmit() {
 		}
 		var start time.Time
 		if tracing {
-			start = time.Now()
+			start = now()
 		}
 		switch req.cmd {
 		case CmdDisc:
@@ -618,7 +618,14 @@ func (c *conn) readBuf(t *task, nowait bool) bool {
 	off := int64(r.off)
 	var t0 time.Time
 	if c.s.OnRead != nil {
-		t0 = time.Now()
+		if nowait && !t.start.IsZero() {
+			// Served by the reader right after the header: the
+			// request's start is the read's (one clock read less,
+			// 65 ns on the test machine).
+			t0 = t.start
+		} else {
+			t0 = now()
+		}
 	}
 	var err error
 	t.spans = t.spans[:0]
@@ -754,7 +761,7 @@ const cacheChunk = 1 << 20
 func (c *conn) cache(t *task) {
 	r := &t.req
 	bp := getBuf(min(int(r.len), cacheChunk))
-	t0 := time.Now()
+	t0 := now()
 	var err error
 	for pos, end := int64(r.off), int64(r.off)+int64(r.len); pos < end && err == nil; {
 		n := min(end-pos, int64(len(*bp)))
