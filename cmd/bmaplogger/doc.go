@@ -68,14 +68,16 @@ an untraced one (large reads with sendfile too: the trace needs the
 request, not its bytes); once its reply is written, the server hands it
 to the tracer through a lock-free queue and goes on; lookups and output
 happen on another goroutine (another core when one is free). On 2
-cores with no other work, traced against untraced serving of a 1 GiB
-image of 20,000 small files, medians of 5 interleaved rounds: copies
-with 1 and 4 connections 0.97x and 0.93x (their 256 KiB reads each
-touch dozens of files), 4 KiB random reads at QD1 1.15x and at QD16
-0.91-1.03x: the tracer's lookup and NDJSON cost about 0.3 us of CPU per
-read, against the 3.6-4.4 us the server spends on it, and with a busy
-loop on one of the cores that CPU comes off the rate (QD16 0.86x;
-bench/README.md). No request is ever
+cores with no other work, traced (-q --json) against untraced serving
+of a 1 GiB image of 20,000 small files, medians of 5 interleaved rounds:
+copies with 1 and 4 connections 0.88-0.97x (their 256 KiB reads each
+touch dozens of files), 4 KiB random reads at QD1 0.98-1.15x and at
+QD16 0.80-1.03x, depending on the machine: the tracer's lookup and
+NDJSON cost 0.3-0.7 us of CPU per read (cache misses, mostly), against
+the 3.6-6.5 us the server spends on it, and where the client and the
+server keep both cores busy, that CPU comes off the rate. The default
+console and the summary cost 0.5-1 us more per read (bench/README.md).
+No request is ever
 left out of the trace: if the queue (32,768 requests) is full, the
 connection's next replies wait for the tracer. At exit
 everything is written out before bmaplogger returns. Console lines and the
