@@ -141,6 +141,9 @@ func (m *Mux) flushHeld() error {
 	if len(b) <= 1<<20 {
 		m.scratch = b
 	}
+	if len(b) == 0 {
+		return nil
+	}
 	_, err := m.out.Write(b)
 	return err
 }
