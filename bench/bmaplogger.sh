@@ -21,7 +21,9 @@
 #             command's line merger to a file, and the run's summary)
 #   base-con: $BASE --bmap MAP IMAGE                        (CONSOLE=1 and BASE)
 # and for each client:
-#   nbdcopy -C 1 "$uri" null:   and  nbdcopy -C 4 -T 4 "$uri" null:   (MB/s;
+#   nbdcopy -C 1 "$uri" null:   and  nbdcopy -C 4 -T 4 "$uri" null:   (MB/s,
+#     COPIES times in a row, default 4: one copy of the default image
+#     takes a quarter of a second, too short to time;
 #     nbdcopy caps the connections at its threads, which default to the
 #     cores: without -T 4 "4 connections" were 2 on this 2-core machine)
 #   fio --ioengine=nbd 4 KiB random reads, QD1 and QD16, RUNTIME seconds
@@ -49,6 +51,7 @@
 #        CLIENTS="1 2 3 4" (which clients: 1 and 2 the nbdcopy copies,
 #        3 and 4 fio QD1 and QD16) HOG=0 (busy loops running alongside)
 #        CONSOLE=0 (1: the ours-con route, and base-con with BASE)
+#        COPIES=4 (nbdcopy copies per run)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -62,6 +65,7 @@ size_mib=${SIZE_MIB:-1024}
 nfiles=${FILES:-20000}
 runtime=${RUNTIME:-8}
 runs=${RUNS:-1}
+copies=${COPIES:-4}
 
 need() { # need TOOL DEBIAN-PACKAGE
 	command -v "$1" >/dev/null 2>&1 || {
@@ -165,7 +169,7 @@ run() {
 	rss=$(sed -n 's/^rss_kib=//p' "$out")
 	ticks=$(sed -n 's/^cpu_ticks=//p' "$out")
 	if [ "$kind" = seq ]; then
-		rate=$(awk -v s="$size" -v w="$wall" 'BEGIN { printf "%.0f", s / w / 1e6 }')
+		rate=$(awk -v s="$size" -v c="$copies" -v w="$wall" 'BEGIN { printf "%.0f", s * c / w / 1e6 }')
 	else
 		rate=$(python3 -c 'import json,sys; print("%.0f" % sum(j["read"]["iops"] for j in json.load(open(sys.argv[1]))["jobs"]))' "$work/fio.json")
 		ios=$(python3 -c 'import json,sys; print(sum(j["read"]["total_ios"] for j in json.load(open(sys.argv[1]))["jobs"]))' "$work/fio.json")
@@ -237,8 +241,8 @@ for client in ${CLIENTS:-1 2 3 4}; do
 	for round in $(seq "$runs"); do
 		for server in "${servers[@]}"; do
 			case $client in
-			1) run "$server" "nbdcopy 1 conn" seq 'nbdcopy -C 1 "$uri" null:' ;;
-			2) run "$server" "nbdcopy 4 conn" seq 'nbdcopy -C 4 -T 4 "$uri" null:' ;;
+			1) run "$server" "nbdcopy 1 conn" seq "for _ in \$(seq $copies); do nbdcopy -C 1 \"\$uri\" null: || exit 1; done" ;;
+			2) run "$server" "nbdcopy 4 conn" seq "for _ in \$(seq $copies); do nbdcopy -C 4 -T 4 \"\$uri\" null: || exit 1; done" ;;
 			3) run "$server" "fio 4k rand QD1" rand "$fio_base --iodepth=1" ;;
 			4) run "$server" "fio 4k rand QD16" rand "$fio_base --iodepth=16" ;;
 			esac
