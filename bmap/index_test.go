@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unsafe"
 )
 
 // hitString shows a hit as "f /etc/passwd @c000+400 fo=0" for messages
@@ -378,5 +379,35 @@ func TestLookupManyHits(t *testing.T) {
 	got := ix.LookupAppend(nil, 1, off, n)
 	if len(want) != 3003 || !slices.Equal(got, want) {
 		t.Fatalf("%d hits, brute force %d; first differences:\n%s\n---\n%s", len(got), len(want), hitsString(got[:min(5, len(got))]), hitsString(want[:min(5, len(want))]))
+	}
+}
+
+// TestIndexOf: the objects of hits are found at their index in the map's
+// slice; a copy of an object, another slice's, a pointer inside one, a
+// nil map and a nil object are not.
+func TestIndexOf(t *testing.T) {
+	m := &Map{Objects: make([]Object, 5)}
+	for i := range m.Objects {
+		m.Objects[i] = Object{Disk: 1, Kind: KindFile, Device: "/dev/sda1", Path: fmt.Sprint("/f", i),
+			Extents: []Extent{{Off: int64(i) * 4096, Len: 4096, FileOff: 0, Role: RoleData}}}
+	}
+	for i, h := range NewIndex(m).Lookup(1, 0, 5*4096) {
+		if got := m.IndexOf(h.Object); got != i {
+			t.Errorf("hit %d (%s): IndexOf %d", i, h.Object.Path, got)
+		}
+	}
+	cp := m.Objects[2]
+	inside := (*Object)(unsafe.Add(unsafe.Pointer(&m.Objects[2]), 8))
+	var nilMap *Map
+	for name, got := range map[string]int{
+		"copy":        m.IndexOf(&cp),
+		"inside":      m.IndexOf(inside),
+		"nil object":  m.IndexOf(nil),
+		"nil map":     nilMap.IndexOf(&m.Objects[0]),
+		"other slice": m.IndexOf(&slices.Clone(m.Objects)[1]),
+	} {
+		if got != -1 {
+			t.Errorf("%s: IndexOf %d, want -1", name, got)
+		}
 	}
 }

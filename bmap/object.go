@@ -23,6 +23,8 @@
 // a budget proportional to the map however its objects overlap.
 package bmap
 
+import "unsafe"
+
 // Disk is one image of the map. Index is 1-based, in the order the images
 // were given on the command line; it is the first column of the text form.
 type Disk struct {
@@ -55,6 +57,23 @@ type Map struct {
 	// Volumes says, for each device with a filesystem (or that could have
 	// had one), how completely it was mapped. Only the JSON form holds it.
 	Volumes []Volume
+}
+
+// IndexOf returns the index of o in m.Objects, or -1 when o does not
+// point at an element of that slice (or m is nil). The objects of an
+// Index's hits (and so of a trace's live events) are elements of it,
+// which lets a consumer keep per-object state in a slice instead of a
+// map keyed by pointer.
+func (m *Map) IndexOf(o *Object) int {
+	if m == nil || len(m.Objects) == 0 || o == nil {
+		return -1
+	}
+	const size = unsafe.Sizeof(Object{})
+	d := uintptr(unsafe.Pointer(o)) - uintptr(unsafe.Pointer(&m.Objects[0]))
+	if d%size != 0 || d/size >= uintptr(len(m.Objects)) {
+		return -1
+	}
+	return int(d / size)
 }
 
 // Volume is the mapping status of one device: a partition, a bare disk,

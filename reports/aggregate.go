@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"slices"
 	"strconv"
-	"unsafe"
 
 	"github.com/virt-bmap/virt-bmap/bmap"
 	"github.com/virt-bmap/virt-bmap/logger"
@@ -76,9 +75,10 @@ type Aggregator struct {
 	byName map[objKey][]*bmap.Object // the same without inodes, made on first need
 	byPtr  map[*bmap.Object]int32    // objects outside m.Objects
 	// byIdx is the id+1 of m.Objects[i] (0: not seen yet): a live event's
-	// objects point into the map's slice, and an array load is one cache
-	// miss where a map of pointers, on random reads over a large map,
-	// was two or three (a quarter of the aggregator's time).
+	// objects point into the map's slice (bmap.Map.IndexOf), and an array
+	// load is one cache miss where the map of pointers, on random reads
+	// over a large map, was two or three (15% of the aggregator's time in
+	// BenchmarkSinks).
 	byIdx    []int32
 	ids      map[objKey]int32
 	objs     []*objStat
@@ -136,30 +136,16 @@ func NewAggregator(m *bmap.Map, opt Options) *Aggregator {
 	return a
 }
 
-// mapIndex returns the index of o in a.m.Objects, or -1 when o is not an
-// element of that slice.
-func (a *Aggregator) mapIndex(o *bmap.Object) int {
-	if len(a.byIdx) == 0 {
-		return -1
-	}
-	const size = unsafe.Sizeof(bmap.Object{})
-	d := uintptr(unsafe.Pointer(o)) - uintptr(unsafe.Pointer(&a.m.Objects[0]))
-	if d%size != 0 || d/size >= uintptr(len(a.byIdx)) {
-		return -1
-	}
-	return int(d / size)
-}
-
 // Write implements logger.Sink.
 func (a *Aggregator) Write(ev *logger.Event) error {
 	a.hits = a.hits[:0]
 	for i := range ev.Objects {
 		o := &ev.Objects[i]
 		var id int32
-		if i := a.mapIndex(o.Object); i >= 0 {
+		if i := a.m.IndexOf(o.Object); i >= 0 {
 			if id = a.byIdx[i] - 1; id < 0 {
 				id = a.idOf(keyOf(o.Object), o.Object)
-				a.byIdx[i] = id + 1 // 0 again when dropped (-1)
+				a.byIdx[i] = id + 1
 			}
 		} else {
 			var ok bool
@@ -431,7 +417,7 @@ func (a *Aggregator) add(t, dur int64, conn uint64, disk int, off, n int64, cach
 
 // intersect appends the parts of [off, end) inside the sorted spans ext.
 func intersect(dst, ext []span, off, end int64) []span {
-	i, _ := slices.BinarySearchFunc(ext, off, func(x span, off int64) int { return cmp.Compare(x.end, off+1) })
+	i := searchEnd(ext, off+1)
 	for ; i < len(ext) && ext[i].off < end; i++ {
 		dst = append(dst, span{off: max(ext[i].off, off), end: min(ext[i].end, end)})
 	}

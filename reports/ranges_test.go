@@ -126,3 +126,26 @@ func TestCoalesce(t *testing.T) {
 		t.Errorf("to one: %v", got)
 	}
 }
+
+// TestSearchEnd: searchEnd finds what a linear scan finds, on every
+// length up to 40 and every x around the spans' ends.
+func TestSearchEnd(t *testing.T) {
+	for n := range 41 {
+		s := make([]span, n)
+		for i := range s {
+			s[i] = span{off: int64(10 * i), end: int64(10*i + 5)}
+		}
+		for x := int64(-1); x <= int64(10*n+6); x++ {
+			want := len(s)
+			for i := range s {
+				if s[i].end >= x {
+					want = i
+					break
+				}
+			}
+			if got := searchEnd(s, x); got != want {
+				t.Fatalf("%d spans, x=%d: searchEnd %d, want %d", n, x, got, want)
+			}
+		}
+	}
+}
