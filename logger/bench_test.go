@@ -1,7 +1,6 @@
 package logger
 
 import (
-	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -11,34 +10,11 @@ import (
 	"time"
 
 	"github.com/virt-bmap/virt-bmap/bmap"
+	"github.com/virt-bmap/virt-bmap/internal/testutil/maptest"
 )
 
-// benchMap is a disk of n files of 64 KiB in one partition, each with a
-// metadata block before it, under a handful of directories: about the
-// shape of a small root filesystem.
-func benchMap(n int) *bmap.Map { return benchMapSized(n, 64<<10) }
-
-// benchMapSized is benchMap with files of fileSize bytes.
-func benchMapSized(n int, fileSize int64) *bmap.Map {
-	size := int64(1<<20) + int64(n)*(fileSize+4096)
-	m := &bmap.Map{
-		Disks: []bmap.Disk{{Index: 1, Device: "/dev/sda", Size: size}},
-		Objects: []bmap.Object{
-			{Disk: 1, Kind: bmap.KindDisk, Device: "/dev/sda", Extents: []bmap.Extent{{Off: 0, Len: size, FileOff: -1, Role: bmap.RoleMeta}}},
-			{Disk: 1, Kind: bmap.KindPartition, Device: "/dev/sda1", Extents: []bmap.Extent{{Off: 1 << 20, Len: size - 1<<20, FileOff: -1, Role: bmap.RoleMeta}}},
-		},
-	}
-	off := int64(1 << 20)
-	for i := range n {
-		m.Objects = append(m.Objects,
-			bmap.Object{Disk: 1, Kind: bmap.KindMeta, Device: "/dev/sda1", Path: fmt.Sprintf("inode table %d", i),
-				Extents: []bmap.Extent{{Off: off, Len: 4096, FileOff: -1, Role: bmap.RoleMeta}}},
-			bmap.Object{Disk: 1, Kind: bmap.KindFile, Device: "/dev/sda1", Path: fmt.Sprintf("/usr/lib/dir%d/file%d.so", i%50, i), Inode: uint64(i + 12),
-				Extents: []bmap.Extent{{Off: off + 4096, Len: fileSize, FileOff: 0, Role: bmap.RoleData}}})
-		off += fileSize + 4096
-	}
-	return m
-}
+// benchMap is maptest.Files with files of 64 KiB.
+func benchMap(n int) *bmap.Map { return maptest.Files(n, 64<<10) }
 
 func benchEvent(b *testing.B, ix *bmap.Index, off int64, n uint32) *Event {
 	ev := &Event{Time: 1234567, Dur: 8000, Conn: 1, Export: "disk.img", Disk: 1, Off: off, Len: n}
@@ -125,7 +101,7 @@ func BenchmarkPipeline(b *testing.B) {
 // over a disk of 20,000 small files (4 KiB, each after a metadata block):
 // every read touches 64 objects. ns/op is per read.
 func BenchmarkPipelineLarge(b *testing.B) {
-	m := benchMapSized(20000, 4096)
+	m := maptest.Files(20000, 4096)
 	ix := bmap.NewIndex(m)
 	size := m.Disks[0].Size
 	nd, _ := NewNDJSON(io.Discard, Header{Start: time.Now()})
@@ -197,7 +173,7 @@ func BenchmarkTrace(b *testing.B) {
 		{"256k", 4096, 256 << 10, false},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			m := benchMapSized(20000, tc.fileSize)
+			m := maptest.Files(20000, tc.fileSize)
 			ix := bmap.NewIndex(m)
 			nd, _ := NewNDJSON(io.Discard, Header{Start: time.Now()})
 			l := &Logger{ix: ix, sinks: []Sink{nd}, start: time.Now()}

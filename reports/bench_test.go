@@ -1,7 +1,6 @@
 package reports
 
 import (
-	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	"github.com/virt-bmap/virt-bmap/bmap"
+	"github.com/virt-bmap/virt-bmap/internal/testutil/maptest"
 	"github.com/virt-bmap/virt-bmap/logger"
 )
 
@@ -110,24 +110,8 @@ func BenchmarkNDJSONSink(b *testing.B) {
 // "default" is bmaplogger --run's default, the console and the
 // aggregator; "json" is -q --json.
 func BenchmarkSinks(b *testing.B) {
-	const n, fileSize = 20000, 64 << 10
-	size := int64(1<<20) + n*(fileSize+4096)
-	m := &bmap.Map{
-		Disks: []bmap.Disk{{Index: 1, Device: "/dev/sda", Size: size}},
-		Objects: []bmap.Object{
-			{Disk: 1, Kind: bmap.KindDisk, Device: "/dev/sda", Extents: []bmap.Extent{{Off: 0, Len: size, FileOff: -1, Role: bmap.RoleMeta}}},
-			{Disk: 1, Kind: bmap.KindPartition, Device: "/dev/sda1", Extents: []bmap.Extent{{Off: 1 << 20, Len: size - 1<<20, FileOff: -1, Role: bmap.RoleMeta}}},
-		},
-	}
-	off := int64(1 << 20)
-	for i := range n {
-		m.Objects = append(m.Objects,
-			bmap.Object{Disk: 1, Kind: bmap.KindMeta, Device: "/dev/sda1", Path: fmt.Sprintf("inode table %d", i),
-				Extents: []bmap.Extent{{Off: off, Len: 4096, FileOff: -1, Role: bmap.RoleMeta}}},
-			bmap.Object{Disk: 1, Kind: bmap.KindFile, Device: "/dev/sda1", Path: fmt.Sprintf("/usr/lib/dir%d/file%d.so", i%50, i), Inode: uint64(i + 12), Size: fileSize,
-				Extents: []bmap.Extent{{Off: off + 4096, Len: fileSize, FileOff: 0, Role: bmap.RoleData}}})
-		off += fileSize + 4096
-	}
+	m := maptest.Files(20000, 64<<10)
+	size := m.Disks[0].Size
 	ix := bmap.NewIndex(m)
 	r := rand.New(rand.NewPCG(1, 2))
 	evs := make([]logger.Event, 1<<16)
