@@ -162,16 +162,11 @@ func preferredName(a, b string) bool {
 }
 
 func inWinSxS(p string) bool {
-	const dir = "/winsxs/"
-	for i := strings.IndexByte(p, '/'); i >= 0 && i+len(dir) <= len(p); {
-		if strings.EqualFold(p[i:i+len(dir)], dir) {
+	const dir = "/winsxs/" // matched without lowering a copy of p
+	for i := 0; i+len(dir) <= len(p); i++ {
+		if p[i] == '/' && strings.EqualFold(p[i:i+len(dir)], dir) {
 			return true
 		}
-		j := strings.IndexByte(p[i+1:], '/')
-		if j < 0 {
-			break
-		}
-		i += 1 + j
 	}
 	return false
 }
