@@ -64,10 +64,11 @@ func BenchmarkConsoleWrite(b *testing.B) {
 }
 
 // BenchmarkPipeline is the whole trace path at full speed: Log on the
-// caller's goroutine, lookup and NDJSON encoding on the consumer, to
-// io.Discard; 4 KiB reads walking the disk. ns/op is the sustained cost
-// per event, which bounds the IOPS a trace keeps up with; blocked/op
-// says how often Log had to wait (the consumer being the bottleneck).
+// caller's goroutine (the lock, the lookup, the NDJSON encoding), the
+// sinks' writer goroutines writing to io.Discard; 4 KiB reads walking the
+// disk. ns/op is the sustained cost per event, which bounds the IOPS a
+// trace keeps up with; blocked/op says how often Log had to wait for a
+// writer.
 func BenchmarkPipeline(b *testing.B) {
 	for _, sinks := range []string{"ndjson", "ndjson+console"} {
 		b.Run(sinks, func(b *testing.B) {
@@ -129,7 +130,7 @@ func BenchmarkPipelineLarge(b *testing.B) {
 
 // BenchmarkLogParallel is the cost of Log as the NBD server's connections
 // pay it, four goroutines at once, with a sink that does nothing (so the
-// queue, not the encoding, is measured).
+// lock and the lookup, not the encoding, are measured).
 func BenchmarkLogParallel(b *testing.B) {
 	ix := bmap.NewIndex(benchMap(100))
 	lg := New(ix, Options{}, nopSink{})
@@ -155,10 +156,10 @@ func (nopSink) Write(*Event) error { return nil }
 func (nopSink) Flush() error       { return nil }
 func (nopSink) Close() error       { return nil }
 
-// BenchmarkTrace is the consumer's work per read without the queue and
-// its goroutines: lookup, Event, NDJSON encoding to io.Discard, on one
-// goroutine, so that its ns/op is the CPU the trace costs per request
-// (BenchmarkPipeline* add the hand-off and depend on the scheduler).
+// BenchmarkTrace is Log's work per read without the lock and the writer
+// goroutine: lookup, Event, NDJSON encoding, on one goroutine, so that
+// its ns/op is the CPU the trace costs per request
+// (BenchmarkPipeline* add the lock and the writing).
 // 4k: fio's 4 KiB reads at random places of a disk of 20,000 files of
 // 64 KiB (three objects each); 256k: nbdcopy's 256 KiB reads walking a
 // disk of 20,000 files of 4 KiB (64 objects each).
@@ -176,8 +177,8 @@ func BenchmarkTrace(b *testing.B) {
 			m := maptest.Files(20000, tc.fileSize)
 			ix := bmap.NewIndex(m)
 			nd, _ := NewNDJSON(io.Discard, Header{Start: time.Now()})
-			l := &Logger{ix: ix, sinks: []Sink{nd}, start: time.Now()}
-			tr := tracer{l: l, lastDisk: 1}
+			l := &Logger{sinks: []Sink{nd}, start: time.Now()}
+			tr := tracer{l: l, ix: ix, lastDisk: 1}
 			size := m.Disks[0].Size
 			r := rand.New(rand.NewPCG(1, 2))
 			off := int64(1 << 20)
@@ -239,8 +240,8 @@ func BenchmarkTraceMap(b *testing.B) {
 	}
 	defer out.Close()
 	nd, _ := NewNDJSON(out, Header{Start: time.Now()})
-	l := &Logger{ix: ix, sinks: []Sink{nd}, start: time.Now()}
-	tr := tracer{l: l, lastDisk: 1}
+	l := &Logger{sinks: []Sink{nd}, start: time.Now()}
+	tr := tracer{l: l, ix: ix, lastDisk: 1}
 	size := m.Disks[0].Size
 	r := rand.New(rand.NewPCG(1, 2))
 	rd := Read{Conn: 1, Export: "disk.img", Len: 4096, Start: time.Now(), Dur: 8000}
@@ -252,7 +253,7 @@ func BenchmarkTraceMap(b *testing.B) {
 		tr.trace(&rd)
 		objs += len(tr.ev.Objects)
 	}
-	if err := nd.Flush(); err != nil {
+	if err := nd.Close(); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")

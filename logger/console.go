@@ -1,7 +1,6 @@
 package logger
 
 import (
-	"bufio"
 	"cmp"
 	"io"
 	"slices"
@@ -40,9 +39,9 @@ import (
 // An NBD_CMD_CACHE request (a prefetch hint, which the original never
 // saw) is printed with "cache" in place of "read".
 type Console struct {
-	w      *bufio.Writer
+	sp     *spool // writes out to w on a goroutine of its own
+	out    []byte
 	ranges bool
-	buf    []byte
 
 	// The lines of the previous read, printed or suppressed.
 	last     []*bmap.Object
@@ -51,10 +50,16 @@ type Console struct {
 	lines    []*bmap.Object
 }
 
+// consoleBuffer is how much console output is gathered before it is
+// handed to the writer goroutine, between the logger's flushes.
+const consoleBuffer = 64 << 10
+
 // NewConsole returns a console sink writing to w. Close flushes it but
 // does not close w.
 func NewConsole(w io.Writer, ranges bool) *Console {
-	return &Console{w: bufio.NewWriterSize(w, 64<<10), ranges: ranges}
+	c := &Console{sp: newSpool(w, consoleBuffer+4<<10), ranges: ranges}
+	c.out = c.sp.buffer()
+	return c
 }
 
 // Top returns the object the console prints for ev: the first of the
@@ -187,6 +192,9 @@ func touchesInline(o *bmap.Object, off, n int64) bool {
 
 // Write implements Sink.
 func (c *Console) Write(ev *Event) error {
+	if err := c.sp.err(); err != nil {
+		return err
+	}
 	c.lines = Lines(c.lines[:0], ev)
 	if len(c.lines) == 0 {
 		return nil
@@ -195,7 +203,7 @@ func (c *Console) Write(ev *Event) error {
 	if ev.Cache {
 		verb = "cache"
 	}
-	b := c.buf[:0]
+	b := c.out
 	for _, o := range c.lines {
 		if verb == c.lastVerb && slices.ContainsFunc(c.last, func(p *bmap.Object) bool { return sameObject(p, o) }) {
 			continue
@@ -214,9 +222,12 @@ func (c *Console) Write(ev *Event) error {
 		b = strconv.AppendInt(b, ev.Off+int64(ev.Len), 16)
 		c.open = true
 	}
-	c.buf = b
-	_, err := c.w.Write(b)
-	return err
+	c.out = b
+	if len(b) >= consoleBuffer {
+		c.out = c.sp.swap(b)
+		return c.sp.err()
+	}
+	return nil
 }
 
 // sameObject reports whether two objects print the same line.
@@ -252,14 +263,34 @@ func appendEscaped(b []byte, path string) []byte {
 	return b
 }
 
-// Flush implements Sink.
-func (c *Console) Flush() error { return c.w.Flush() }
+// Flush implements Sink: it hands what is buffered to the writer
+// goroutine, unless that is still writing what it had (the buffer then
+// goes when it is full or at the next flush), and returns the first write
+// error so far.
+func (c *Console) Flush() error {
+	if c.sp.idle() {
+		c.out = c.sp.swap(c.out)
+	}
+	return c.sp.err()
+}
 
-// Close ends an open ranges line and flushes.
+// Sync implements Syncer: it hands what is buffered to the writer
+// goroutine and returns once it is written, with the first write error.
+func (c *Console) Sync() error {
+	c.out = c.sp.swap(c.out)
+	return c.sp.sync()
+}
+
+// waits implements waiter.
+func (c *Console) waits() int64 { return c.sp.waits.Load() }
+
+// Close ends an open ranges line, writes everything buffered and ends the
+// writer goroutine. It does not close w.
 func (c *Console) Close() error {
 	if c.open {
-		c.w.WriteByte('\n')
+		c.out = append(c.out, '\n')
 		c.open = false
 	}
-	return c.w.Flush()
+	c.out = c.sp.swap(c.out)
+	return c.sp.close()
 }

@@ -10,25 +10,35 @@
 // written (nbd.Server.OnRead), on the goroutine that wrote it: each
 // connection's reads arrive in the order of their replies, and the
 // server serves a traced read exactly as an untraced one (sendfile
-// included: the trace needs the request, not its bytes). It copies the
-// small Read into a bounded queue (a lock-free
-// ring, DefaultQueue entries: queue.go) and returns: no lookup, no
-// formatting, no I/O, no lock the consumer could hold and, while reads
-// keep coming, no wake-up of another goroutine on the data path (the
-// consumer polls the queue every 5 ms while busy and parks only
-// after 200 ms without a read). One consumer goroutine does the lookups (with
+// included: the trace needs the request, not its bytes). Log traces the
+// read right there, under the logger's lock: the lookup (with
 // bmap.Index.LookupAppend into a reused slice: no allocation per event),
-// builds the Event and hands it to every sink; sinks write through
-// buffered writers, flushed every FlushInterval (50 ms) when something was
-// written, so a trace streams while a guest boots and a busy trace costs
-// one write(2) per full buffer, not one per event.
+// the Event, every sink's Write. The console and NDJSON sinks only
+// append to a buffer there; a full buffer, and every buffer at a flush,
+// is handed to a goroutine of the sink's that writes it (spool.go), so
+// the server never waits for a file or a terminal unless it has out-run
+// the destination by 64 buffers. The client is already reading the reply
+// while its read is traced.
 //
-// No event is ever dropped: when the queue is full, Log blocks until the
-// consumer has made room (backpressure on the client: that connection's
-// next replies wait; counted in Stats.Blocked). The queue is sized so that this does not happen in
-// practice (bench: BenchmarkLog*, bench/bmaplogger.sh). Close drains the
-// queue, flushes and closes every sink; Flush is a barrier that returns
-// once every event logged before it is written.
+// An earlier design queued the reads to a consumer goroutine (a
+// lock-free ring) and traced them there. On a server whose cores are
+// busy, that handoff cost more than the trace: the consumer's thread
+// competes for the cores with the server's and the client's, the
+// queue's slots move between caches, and the lookups run cold. fio's
+// 4 KiB random reads at QD16 on two cores cost the traced server 1.4 us
+// of CPU per read more than the untraced one with the consumer, 0.3 us
+// traced in place (bench/bmaplogger.sh, medians of 9 interleaved
+// rounds).
+//
+// Sinks are flushed FlushInterval (50 ms) after the first event since
+// the last flush, by a goroutine that sleeps while no read comes: a trace
+// streams while a guest boots, costs no wake-up per read, and an idle
+// server wakes nobody. Close flushes and closes every sink; Flush is a
+// barrier that returns once every event logged before it is written.
+//
+// No event is ever dropped: when a sink's writer falls 64 buffers behind,
+// Log waits for it (backpressure on the client: that connection's next
+// replies wait; counted in Stats.Blocked).
 //
 // # Duplicate suppression
 //
@@ -94,23 +104,37 @@ type Object struct {
 	FileOff int64
 }
 
-// Sink receives every event, in the order the reads were logged, from the
-// logger's one consumer goroutine. The Event and its Objects slice are
-// reused after Write returns: a sink that keeps them must copy them (the
-// *bmap.Object pointers stay valid while the map lives).
+// Sink receives every event, in the order the reads were logged, under
+// the logger's lock, on the goroutine of the NBD server that served the
+// read (see the package doc): Write and Flush are on the data path and
+// must not wait for I/O. A sink that writes to a file or a terminal hands
+// its output to a goroutine of its own (as Console and NDJSON do) and
+// implements Syncer. The Event and its Objects slice are reused after
+// Write returns: a sink that keeps them must copy them (the *bmap.Object
+// pointers stay valid while the map lives).
 type Sink interface {
 	Write(ev *Event) error
-	// Flush pushes buffered output out; called every FlushInterval
-	// when events were written, by Logger.Flush and before Close.
+	// Flush pushes buffered output toward its destination (it may hand
+	// it to another goroutine); called FlushInterval after the first event
+	// since the last flush, by Logger.Flush and before Close.
 	Flush() error
+	// Close writes what is left and releases the sink; the last call.
 	Close() error
 }
 
-// DefaultQueue is the default number of reads the queue holds. An entry is
-// about 120 bytes and the ring's pages are only touched as it fills, so a
-// deep queue is cheap; at 18,600 reads for a whole SYSLINUX + Linux boot
-// it holds more than a boot's worth.
-const DefaultQueue = 1 << 15
+// Syncer is a Sink whose Flush hands output to another goroutine, or
+// keeps it while that goroutine is busy: Sync returns once everything
+// written to the sink is written out, with the first write error.
+// Logger.Flush calls it in place of Flush.
+type Syncer interface {
+	Sync() error
+}
+
+// waiter is a sink that counts the times its Write or Flush waited for
+// its writer goroutine (Stats.Blocked).
+type waiter interface {
+	waits() int64
+}
 
 // DefaultFlushInterval is the default for Options.FlushInterval.
 const DefaultFlushInterval = 50 * time.Millisecond
@@ -121,9 +145,6 @@ type Options struct {
 	// read on an export not listed (or when Exports is nil) is looked up
 	// on disk 1.
 	Exports map[string]int
-	// Queue is the queue's capacity (0: DefaultQueue), rounded up to a
-	// power of two.
-	Queue int
 	// FlushInterval bounds how long an event stays in a sink's buffer
 	// (0: DefaultFlushInterval).
 	FlushInterval time.Duration
@@ -134,46 +155,35 @@ type Options struct {
 // Stats counts what the logger did.
 type Stats struct {
 	Events  int64 // events written to the sinks
-	Blocked int64 // times Log waited for room in the queue
+	Blocked int64 // times a sink waited for its writer (the trace's destination was slower than the reads)
 	Late    int64 // reads logged after Close: not traced
 	Errors  int64 // sink write or flush errors (the first is kept)
 }
 
-// Logger is the trace pipeline: Log on the data path, one consumer
-// goroutine, the sinks.
+// Logger is the trace pipeline: Log on the data path, the sinks, and a
+// goroutine that flushes them.
 type Logger struct {
-	ix    *bmap.Index
 	opt   Options
 	sinks []Sink
 	start time.Time
 
-	mu     sync.RWMutex // held for reading by Log, for writing by Close
-	closed bool
-	queue  *queue
-	// parked is set by the consumer before it waits on wake, after 200 ms
-	// without a read; the producer that clears it sends on wake.
-	parked atomic.Bool
-	wake   chan struct{}
+	mu       sync.Mutex // held by Log, Flush, Close and the flusher
+	closed   bool
+	tr       tracer
+	pending  bool // an event was written since the last flush
+	firstErr error
+	events   int64
 
-	blocked, late, events, errs atomic.Int64
+	late atomic.Int64
+	errs atomic.Int64
 
-	done     chan struct{}
-	firstErr error // set by the consumer; read after done
-}
-
-// item is a queued read, or a barrier: Flush's when done != nil, Close's
-// when close is set.
-type item struct {
-	r     Read
-	done  chan error
-	close bool
+	// kick wakes the flusher after the first event since a flush; stop
+	// ends it, and done is closed once it has.
+	kick, stop, done chan struct{}
 }
 
 // New starts a logger that looks reads up in ix and writes them to sinks.
 func New(ix *bmap.Index, opt Options, sinks ...Sink) *Logger {
-	if opt.Queue <= 0 {
-		opt.Queue = DefaultQueue
-	}
 	if opt.FlushInterval <= 0 {
 		opt.FlushInterval = DefaultFlushInterval
 	}
@@ -181,76 +191,97 @@ func New(ix *bmap.Index, opt Options, sinks ...Sink) *Logger {
 		opt.Start = time.Now()
 	}
 	l := &Logger{
-		ix:    ix,
 		opt:   opt,
 		sinks: sinks,
 		start: opt.Start,
-		queue: newQueue(opt.Queue),
-		wake:  make(chan struct{}, 1),
+		kick:  make(chan struct{}, 1),
+		stop:  make(chan struct{}),
 		done:  make(chan struct{}),
 	}
-	go l.consume()
+	l.tr = tracer{l: l, ix: ix, lastDisk: l.diskOf("")}
+	go l.flusher()
 	return l
 }
 
-// Log queues a read. It never drops one: when the queue is full it waits
-// for room. Safe for concurrent use. A read logged after Close is counted
-// in Stats.Late and not traced.
+// Log traces a read: it looks it up and writes it to every sink, on the
+// caller's goroutine. It never drops one. Safe for concurrent use. A read
+// logged after Close is counted in Stats.Late and not traced.
 func (l *Logger) Log(r Read) {
-	l.mu.RLock()
+	l.mu.Lock()
 	if l.closed {
-		l.mu.RUnlock()
+		l.mu.Unlock()
 		l.late.Add(1)
 		return
 	}
-	it := item{r: r}
-	if !l.queue.push(&it) {
-		l.blocked.Add(1)
-		l.wait(&it)
-	}
-	l.wakeConsumer()
-	l.mu.RUnlock()
-}
-
-// wait pushes it once the consumer has made room.
-func (l *Logger) wait(it *item) {
-	for !l.queue.push(it) {
-		l.wakeConsumer()
-		time.Sleep(fullWait)
-	}
-}
-
-// fullWait is how long Log sleeps between tries when the queue is full.
-const fullWait = 50 * time.Microsecond
-
-// wakeConsumer wakes the consumer if it is parked.
-func (l *Logger) wakeConsumer() {
-	if l.parked.Load() && l.parked.CompareAndSwap(true, false) {
+	l.tr.trace(&r)
+	if !l.pending {
+		l.pending = true
 		select {
-		case l.wake <- struct{}{}:
+		case l.kick <- struct{}{}:
 		default:
 		}
 	}
+	l.mu.Unlock()
+}
+
+// flusher flushes the sinks FlushInterval after the first event since the
+// last flush; it sleeps while no read comes.
+func (l *Logger) flusher() {
+	defer close(l.done)
+	t := time.NewTimer(l.opt.FlushInterval)
+	t.Stop()
+	for {
+		select {
+		case <-l.kick:
+		case <-l.stop:
+			return
+		}
+		t.Reset(l.opt.FlushInterval)
+		select {
+		case <-t.C:
+		case <-l.stop:
+			t.Stop()
+			return
+		}
+		l.mu.Lock()
+		if !l.closed {
+			l.flushLocked()
+		}
+		l.mu.Unlock()
+	}
+}
+
+// flushLocked flushes every sink; l.mu is held.
+func (l *Logger) flushLocked() {
+	for _, s := range l.sinks {
+		l.fail(s.Flush())
+	}
+	l.pending = false
 }
 
 // Flush returns once every read logged before it has been written to the
-// sinks and the sinks flushed, with the first sink error so far.
+// sinks and out (Syncer), with the first sink error so far. It holds the
+// logger's lock while it waits: Log waits too.
 func (l *Logger) Flush() error {
-	l.mu.RLock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	if l.closed {
-		l.mu.RUnlock()
 		return errors.New("logger: flush after close")
 	}
-	done := make(chan error, 1)
-	l.wait(&item{done: done})
-	l.wakeConsumer()
-	l.mu.RUnlock()
-	return <-done
+	for _, s := range l.sinks {
+		if y, ok := s.(Syncer); ok {
+			l.fail(y.Sync())
+		} else {
+			l.fail(s.Flush())
+		}
+	}
+	l.pending = false
+	return l.firstErr
 }
 
-// Close traces every read still queued, flushes and closes the sinks, and
-// returns the first error a sink gave. Reads logged after Close are not
-// traced. Close must be called once.
+// Close flushes and closes the sinks, and returns the first error a sink
+// gave. Reads logged after Close are not traced. Close must be called
+// once.
 func (l *Logger) Close() error {
 	l.mu.Lock()
 	if l.closed {
@@ -258,123 +289,35 @@ func (l *Logger) Close() error {
 		return errors.New("logger: closed twice")
 	}
 	l.closed = true
+	l.flushLocked()
+	for _, s := range l.sinks {
+		l.fail(s.Close())
+	}
+	err := l.firstErr
 	l.mu.Unlock()
-	// No Log or Flush is pushing now (they hold mu for reading while
-	// they do, and see closed after): the close barrier is the last.
-	l.wait(&item{close: true})
-	l.wakeConsumer()
+	close(l.stop)
 	<-l.done
-	return l.firstErr
+	return err
 }
 
 // Stats returns the counters so far (final after Close).
 func (l *Logger) Stats() Stats {
-	return Stats{
-		Events:  l.events.Load(),
-		Blocked: l.blocked.Load(),
-		Late:    l.late.Load(),
-		Errors:  l.errs.Load(),
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := Stats{Events: l.events, Late: l.late.Load(), Errors: l.errs.Load()}
+	for _, k := range l.sinks {
+		if w, ok := k.(waiter); ok {
+			s.Blocked += w.waits()
+		}
 	}
+	return s
 }
 
-// consume is the one consumer goroutine.
-func (l *Logger) consume() {
-	defer close(l.done)
-	var (
-		tr        = tracer{l: l, lastDisk: l.diskOf("")}
-		dirty     bool
-		tick      = time.NewTicker(l.opt.FlushInterval)
-		lastFlush time.Time
-	)
-	defer tick.Stop()
-	flush := func() {
-		for _, s := range l.sinks {
-			l.fail(s.Flush())
-		}
-		dirty = false
-	}
-	handle := func(it *item) {
-		if it.done != nil {
-			flush()
-			it.done <- l.firstErr
-			return
-		}
-		tr.trace(&it.r)
-		dirty = true
-	}
-	lastEvent := time.Now()
-	finish := func() {
-		flush()
-		for _, s := range l.sinks {
-			l.fail(s.Close())
-		}
-	}
-	var it item
-	for {
-		// Busy: drain the queue, then sleep a little and look again,
-		// rather than park. Waking a parked consumer costs the producer
-		// a futex call and a context switch (a third of fio's 4 KiB QD16
-		// IOPS on two cores); a push nobody waits for is a
-		// compare-and-swap and a store.
-		n := 0
-		for l.queue.pop(&it) {
-			if it.close {
-				finish()
-				return
-			}
-			handle(&it)
-			n++
-		}
-		now := time.Now()
-		if n > 0 {
-			lastEvent = now
-		}
-		if dirty && now.Sub(lastFlush) >= l.opt.FlushInterval {
-			flush()
-			lastFlush = now
-		}
-		if now.Sub(lastEvent) < idleAfter {
-			time.Sleep(pollInterval)
-			continue
-		}
-		// Idle: park until the next read or flush tick. A producer
-		// pushes, then looks at parked; the consumer sets parked, then
-		// looks at the queue: one of them sees the other.
-		l.parked.Store(true)
-		if l.queue.ready() {
-			l.parked.Store(false)
-			continue
-		}
-		select {
-		case <-l.wake:
-			lastEvent = time.Now()
-		case <-tick.C:
-			if dirty {
-				flush()
-				lastFlush = time.Now()
-			}
-		}
-		l.parked.Store(false)
-	}
-}
-
-// While reads keep coming the consumer polls the queue every
-// pollInterval; after idleAfter without one it parks. At pollInterval the
-// queue (DefaultQueue entries) fills only above 6 million reads a second.
-// Each poll wakes a thread, and on a server short of cores that costs
-// more than a read's trace: with a poll every millisecond, fio's 4 KiB
-// reads at QD1 cost the traced server 8 us of CPU per read more than the
-// untraced one, with every 5 ms about 3.5 (bench/bmaplogger.sh, medians
-// of interleaved rounds; 10 and 20 ms did no better).
-const (
-	pollInterval = 5 * time.Millisecond
-	idleAfter    = 200 * time.Millisecond
-)
-
-// tracer is the consumer's work for one read: the lookup, the Event,
-// the sinks. Its slices are reused from read to read.
+// tracer is Log's work for one read: the lookup, the Event, the sinks.
+// Its slices are reused from read to read; l.mu is held.
 type tracer struct {
 	l    *Logger
+	ix   *bmap.Index
 	hits []bmap.Hit
 	ev   Event
 	// the export last seen and its disk: exports rarely change between
@@ -388,7 +331,7 @@ func (t *tracer) trace(r *Read) {
 	if r.Export != t.lastExport {
 		t.lastExport, t.lastDisk = r.Export, l.diskOf(r.Export)
 	}
-	t.hits = l.ix.LookupAppend(t.hits[:0], t.lastDisk, r.Off, int64(r.Len))
+	t.hits = t.ix.LookupAppend(t.hits[:0], t.lastDisk, r.Off, int64(r.Len))
 	ev := &t.ev
 	*ev = Event{
 		Time:    r.Start.Sub(l.start),
@@ -409,7 +352,7 @@ func (t *tracer) trace(r *Read) {
 	for _, s := range l.sinks {
 		l.fail(s.Write(ev))
 	}
-	l.events.Add(1)
+	l.events++
 }
 
 func (l *Logger) diskOf(export string) int {
@@ -419,6 +362,7 @@ func (l *Logger) diskOf(export string) int {
 	return 1
 }
 
+// fail counts err and keeps the first; l.mu is held.
 func (l *Logger) fail(err error) {
 	if err == nil {
 		return

@@ -118,15 +118,15 @@ func (o *JSONObject) Name() string {
 
 // NDJSON writes the trace as NDJSON (see the schema above). Events are
 // encoded by hand, straight into the output buffer (no allocation per
-// event, no copy but the write), which goes to w whenever it holds
-// ndjsonBuffer bytes. The part of an object's JSON that does not depend
+// event, no copy but the write), which is handed to a goroutine that
+// writes it to w (spool.go) whenever it holds ndjsonBuffer bytes and when
+// the logger flushes. The part of an object's JSON that does not depend
 // on the read ({"type":...,"device":...,"path":...,"inode":N,"off":) is
 // built once per *bmap.Object and reused: the objects of a map are fixed
 // while it is served.
 type NDJSON struct {
-	w   io.Writer
+	sp  *spool // writes buf to w on a goroutine of its own
 	buf []byte
-	err error // the first write error; sticky
 
 	prefix prefixTable
 	arena  []byte // the prefixes, back to back
@@ -221,19 +221,19 @@ func NewNDJSON(w io.Writer, h Header) (*NDJSON, error) {
 	if h.Exports == nil {
 		h.Exports = []ExportEntry{}
 	}
-	n := &NDJSON{w: w, buf: make([]byte, 0, ndjsonBuffer+64<<10)}
 	b, err := json.Marshal(h)
 	if err != nil {
 		return nil, fmt.Errorf("ndjson header: %w", err)
 	}
-	n.buf = append(append(n.buf, b...), '\n')
+	n := &NDJSON{sp: newSpool(w, ndjsonBuffer+64<<10)}
+	n.buf = append(append(n.sp.buffer(), b...), '\n')
 	return n, nil
 }
 
 // Write implements Sink.
 func (n *NDJSON) Write(ev *Event) error {
-	if n.err != nil {
-		return n.err
+	if err := n.sp.err(); err != nil {
+		return err
 	}
 	b := n.buf
 	b = append(b, `{"t_ns":`...)
@@ -296,7 +296,8 @@ func (n *NDJSON) Write(ev *Event) error {
 	b = append(b, "]}\n"...)
 	n.buf = b
 	if len(b) >= ndjsonBuffer {
-		return n.Flush()
+		n.buf = n.sp.swap(b)
+		return n.sp.err()
 	}
 	return nil
 }
@@ -338,25 +339,26 @@ func appendObjectPrefix(b []byte, o *bmap.Object) []byte {
 	return append(b, `,"off":`...)
 }
 
-// Flush implements Sink: it writes what is buffered.
+// Flush implements Sink: it hands what is buffered to the writer
+// goroutine, unless that is still writing what it had (the buffer then
+// goes when it is full or at the next flush), and returns the first write
+// error so far.
 func (n *NDJSON) Flush() error {
-	if n.err != nil {
-		return n.err
+	if n.sp.idle() {
+		n.buf = n.sp.swap(n.buf)
 	}
-	if len(n.buf) == 0 {
-		return nil
-	}
-	m, err := n.w.Write(n.buf)
-	if err == nil && m < len(n.buf) {
-		err = io.ErrShortWrite
-	}
-	if err != nil {
-		n.err = err
-		return err
-	}
-	n.buf = n.buf[:0]
-	return nil
+	return n.sp.err()
 }
+
+// Sync implements Syncer: it hands what is buffered to the writer
+// goroutine and returns once it is written, with the first write error.
+func (n *NDJSON) Sync() error {
+	n.buf = n.sp.swap(n.buf)
+	return n.sp.sync()
+}
+
+// waits implements waiter.
+func (n *NDJSON) waits() int64 { return n.sp.waits.Load() }
 
 // SetConnections gives the number of connections the server accepted,
 // written by Close as the trace's last line, {"connections":N}: the reads
@@ -364,7 +366,8 @@ func (n *NDJSON) Flush() error {
 func (n *NDJSON) SetConnections(c uint64) { n.conns = c }
 
 // Close implements Sink: it writes the connections line if
-// SetConnections gave one, and flushes.
+// SetConnections gave one, and everything buffered, and ends the writer
+// goroutine. It does not close w.
 func (n *NDJSON) Close() error {
 	if n.conns > 0 {
 		n.buf = append(n.buf, `{"connections":`...)
@@ -372,7 +375,8 @@ func (n *NDJSON) Close() error {
 		n.buf = append(n.buf, "}\n"...)
 		n.conns = 0
 	}
-	return n.Flush()
+	n.buf = n.sp.swap(n.buf)
+	return n.sp.close()
 }
 
 const hexDigits = "0123456789abcdef"

@@ -230,6 +230,9 @@ func TestNDJSONBytes(t *testing.T) {
 	if err := nd.Flush(); err != nil {
 		t.Fatal(err)
 	}
+	if err := nd.Sync(); err != nil {
+		t.Fatal(err)
+	}
 	hdrLen = out.Len() - hdrLen
 	const n = 6000 // several times ndjsonBuffer of output
 	for i := range n {
@@ -277,7 +280,8 @@ func TestNDJSONBytes(t *testing.T) {
 	}
 }
 
-// TestNDJSONWriteError: a failed write is returned, and stays.
+// TestNDJSONWriteError: a failed write is returned (by Sync, then by
+// every call), and stays.
 func TestNDJSONWriteError(t *testing.T) {
 	nd, err := NewNDJSON(failWriter{}, Header{})
 	if err != nil {
@@ -287,8 +291,14 @@ func TestNDJSONWriteError(t *testing.T) {
 	if err := nd.Write(ev); err != nil {
 		t.Fatalf("buffered write failed early: %v", err)
 	}
+	if err := nd.Flush(); err != nil && !errors.Is(err, errDiskFull) {
+		t.Fatalf("Flush: %v, want nil or %v", err, errDiskFull)
+	}
+	if err := nd.Sync(); !errors.Is(err, errDiskFull) {
+		t.Fatalf("Sync: %v, want %v", err, errDiskFull)
+	}
 	if err := nd.Flush(); !errors.Is(err, errDiskFull) {
-		t.Fatalf("Flush: %v, want %v", err, errDiskFull)
+		t.Fatalf("Flush after a failed write: %v, want %v", err, errDiskFull)
 	}
 	if err := nd.Write(ev); !errors.Is(err, errDiskFull) {
 		t.Fatalf("Write after a failed flush: %v, want %v", err, errDiskFull)
