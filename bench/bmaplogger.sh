@@ -236,10 +236,14 @@ servers=(nbdkit ours ours-off)
 [ "${CONSOLE:-0}" = 0 ] || servers+=(ours-con)
 [ "${CONSOLE:-0}" = 0 ] || [ -z "${BASE:-}" ] || servers+=(base-con)
 # Each client goes round the servers RUNS times (a busy moment of the
-# machine hits all alike); the table gives medians over the rounds.
+# machine hits all alike), each round starting one server further along
+# (so that no server always follows the same one); the table gives
+# medians over the rounds.
 for client in ${CLIENTS:-1 2 3 4}; do
 	for round in $(seq "$runs"); do
-		for server in "${servers[@]}"; do
+		n=${#servers[@]}
+		for i in $(seq 0 $((n - 1))); do
+			server=${servers[$(((i + round - 1) % n))]}
 			case $client in
 			1) run "$server" "nbdcopy 1 conn" seq "for _ in \$(seq $copies); do nbdcopy -C 1 \"\$uri\" null: || exit 1; done" ;;
 			2) run "$server" "nbdcopy 4 conn" seq "for _ in \$(seq $copies); do nbdcopy -C 4 -T 4 \"\$uri\" null: || exit 1; done" ;;
