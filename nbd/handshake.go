@@ -62,6 +62,10 @@ type conn struct {
 	fm     alloc.FileMapper // a source mapped to files (not FileBacked), or nil
 	nowait bool             // preadv2 RWF_NOWAIT works on fd
 	rc     syscall.RawConn  // the plain socket, for sendfile of fd (nil: none)
+	// With OnRead: when the READ the reader served last ended, if it
+	// served it itself (readBuf with nowait); zero otherwise. The next
+	// request, if already buffered, starts then (see transmit).
+	lastEnd time.Time
 
 	sf sendfileState // the writer's
 }
