@@ -25,10 +25,11 @@
 // busy, that handoff cost more than the trace: the consumer's thread
 // competes for the cores with the server's and the client's, the
 // queue's slots move between caches, and the lookups run cold. fio's
-// 4 KiB random reads at QD16 on two cores cost the traced server 1.4 us
-// of CPU per read more than the untraced one with the consumer, 0.3 us
-// traced in place (bench/bmaplogger.sh, medians of 9 interleaved
-// rounds).
+// 4 KiB random reads at QD16 on two cores cost the traced server
+// 0.5-1.4 us of CPU per read more than the untraced one with the
+// consumer, 0.2-0.9 us traced in place, and the default console and
+// summary 2.0 against 0.4 (bench/bmaplogger.sh, medians of 5-30
+// interleaved rounds, six runs).
 //
 // Sinks are flushed FlushInterval (50 ms) after the first event since
 // the last flush, by a goroutine that sleeps while no read comes: a trace

@@ -65,21 +65,22 @@ of package logger.
 
 Tracing costs the server little: a traced request is served exactly as
 an untraced one (large reads with sendfile too: the trace needs the
-request, not its bytes); once its reply is written, the server hands it
-to the tracer through a lock-free queue and goes on; lookups and output
-happen on another goroutine (another core when one is free). On 2
-cores with no other work, traced (-q --json) against untraced serving
-of a 1 GiB image of 20,000 small files, medians of 5 interleaved rounds:
-copies with 1 and 4 connections 0.88-0.97x (their 256 KiB reads each
-touch dozens of files), 4 KiB random reads at QD1 0.98-1.15x and at
-QD16 0.80-1.03x, depending on the machine: the tracer's lookup and
-NDJSON cost 0.3-0.7 us of CPU per read (cache misses, mostly), against
-the 3.6-6.5 us the server spends on it, and where the client and the
-server keep both cores busy, that CPU comes off the rate. The default
-console and the summary cost 0.5-1 us more per read (bench/README.md).
-No request is ever
-left out of the trace: if the queue (32,768 requests) is full, the
-connection's next replies wait for the tracer. At exit
+request, not its bytes); once its reply is written, the goroutine that
+wrote it looks the request up in the map and appends its trace to the
+sinks' buffers, while the client reads the reply; the buffers are
+written to the terminal and files by goroutines of their own, so the
+server never waits for them. On 2 cores with no other work, traced
+(-q --json) against untraced serving of a 1 GiB image of 20,000 small
+files, medians of interleaved rounds: copies with 1 and 4 connections
+0.94-0.96x (their 256 KiB reads each touch dozens of files), 4 KiB random
+reads at QD1 1.0-1.1x and at QD16 about 0.9x: the lookup and the NDJSON
+cost 0.2-0.7 us of CPU per read (cache misses, mostly), against the 5.5
+us the server spends on it, and where the client and the server keep
+both cores busy, that CPU comes off the rate. The default console and
+the summary cost about as much (bench/README.md). No request is ever
+left out of the trace: if a trace's file or terminal falls 64 buffers
+behind (16 MiB of NDJSON, 4 MiB of console lines), the connections' next
+replies wait for it. At exit
 everything is written out before bmaplogger returns. Console lines and the
 NDJSON file are written at least every 50 ms, so a boot can be followed
 live (tail -f).
