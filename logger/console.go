@@ -39,9 +39,8 @@ import (
 // An NBD_CMD_CACHE request (a prefetch hint, which the original never
 // saw) is printed with "cache" in place of "read".
 type Console struct {
-	sp     *spool // writes out to w on a goroutine of its own
-	out    []byte
-	ranges bool
+	spooled // the output, and its writer goroutine: Flush, Sync
+	ranges  bool
 
 	// The lines of the previous read, printed or suppressed.
 	last     []*bmap.Object
@@ -57,9 +56,7 @@ const consoleBuffer = 64 << 10
 // NewConsole returns a console sink writing to w. Close flushes it but
 // does not close w.
 func NewConsole(w io.Writer, ranges bool) *Console {
-	c := &Console{sp: newSpool(w, consoleBuffer+4<<10), ranges: ranges}
-	c.out = c.sp.buffer()
-	return c
+	return &Console{spooled: newSpooled(w, consoleBuffer+4<<10), ranges: ranges}
 }
 
 // Top returns the object the console prints for ev: the first of the
@@ -203,7 +200,7 @@ func (c *Console) Write(ev *Event) error {
 	if ev.Cache {
 		verb = "cache"
 	}
-	b := c.out
+	b := c.buf
 	for _, o := range c.lines {
 		if verb == c.lastVerb && slices.ContainsFunc(c.last, func(p *bmap.Object) bool { return sameObject(p, o) }) {
 			continue
@@ -222,12 +219,8 @@ func (c *Console) Write(ev *Event) error {
 		b = strconv.AppendInt(b, ev.Off+int64(ev.Len), 16)
 		c.open = true
 	}
-	c.out = b
-	if len(b) >= consoleBuffer {
-		c.out = c.sp.swap(b)
-		return c.sp.err()
-	}
-	return nil
+	c.buf = b
+	return c.handOver(consoleBuffer)
 }
 
 // sameObject reports whether two objects print the same line.
@@ -263,34 +256,12 @@ func appendEscaped(b []byte, path string) []byte {
 	return b
 }
 
-// Flush implements Sink: it hands what is buffered to the writer
-// goroutine, unless that is still writing what it had (the buffer then
-// goes when it is full or at the next flush), and returns the first write
-// error so far.
-func (c *Console) Flush() error {
-	if c.sp.idle() {
-		c.out = c.sp.swap(c.out)
-	}
-	return c.sp.err()
-}
-
-// Sync implements Syncer: it hands what is buffered to the writer
-// goroutine and returns once it is written, with the first write error.
-func (c *Console) Sync() error {
-	c.out = c.sp.swap(c.out)
-	return c.sp.sync()
-}
-
-// waits implements waiter.
-func (c *Console) waits() int64 { return c.sp.waits.Load() }
-
 // Close ends an open ranges line, writes everything buffered and ends the
 // writer goroutine. It does not close w.
 func (c *Console) Close() error {
 	if c.open {
-		c.out = append(c.out, '\n')
+		c.buf = append(c.buf, '\n')
 		c.open = false
 	}
-	c.out = c.sp.swap(c.out)
-	return c.sp.close()
+	return c.close()
 }

@@ -125,8 +125,7 @@ func (o *JSONObject) Name() string {
 // built once per *bmap.Object and reused: the objects of a map are fixed
 // while it is served.
 type NDJSON struct {
-	sp  *spool // writes buf to w on a goroutine of its own
-	buf []byte
+	spooled // the output, and its writer goroutine: Flush, Sync
 
 	prefix prefixTable
 	arena  []byte // the prefixes, back to back
@@ -225,8 +224,8 @@ func NewNDJSON(w io.Writer, h Header) (*NDJSON, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ndjson header: %w", err)
 	}
-	n := &NDJSON{sp: newSpool(w, ndjsonBuffer+64<<10)}
-	n.buf = append(append(n.sp.buffer(), b...), '\n')
+	n := &NDJSON{spooled: newSpooled(w, ndjsonBuffer+64<<10)}
+	n.buf = append(append(n.buf, b...), '\n')
 	return n, nil
 }
 
@@ -295,11 +294,7 @@ func (n *NDJSON) Write(ev *Event) error {
 	}
 	b = append(b, "]}\n"...)
 	n.buf = b
-	if len(b) >= ndjsonBuffer {
-		n.buf = n.sp.swap(b)
-		return n.sp.err()
-	}
-	return nil
+	return n.handOver(ndjsonBuffer)
 }
 
 // appendPrefix appends o's JSON up to the value of "off", from the cache.
@@ -339,27 +334,6 @@ func appendObjectPrefix(b []byte, o *bmap.Object) []byte {
 	return append(b, `,"off":`...)
 }
 
-// Flush implements Sink: it hands what is buffered to the writer
-// goroutine, unless that is still writing what it had (the buffer then
-// goes when it is full or at the next flush), and returns the first write
-// error so far.
-func (n *NDJSON) Flush() error {
-	if n.sp.idle() {
-		n.buf = n.sp.swap(n.buf)
-	}
-	return n.sp.err()
-}
-
-// Sync implements Syncer: it hands what is buffered to the writer
-// goroutine and returns once it is written, with the first write error.
-func (n *NDJSON) Sync() error {
-	n.buf = n.sp.swap(n.buf)
-	return n.sp.sync()
-}
-
-// waits implements waiter.
-func (n *NDJSON) waits() int64 { return n.sp.waits.Load() }
-
 // SetConnections gives the number of connections the server accepted,
 // written by Close as the trace's last line, {"connections":N}: the reads
 // alone show only the connections that read something.
@@ -375,8 +349,7 @@ func (n *NDJSON) Close() error {
 		n.buf = append(n.buf, "}\n"...)
 		n.conns = 0
 	}
-	n.buf = n.sp.swap(n.buf)
-	return n.sp.close()
+	return n.close()
 }
 
 const hexDigits = "0123456789abcdef"

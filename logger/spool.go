@@ -141,3 +141,53 @@ func (s *spool) write() {
 		}
 	}
 }
+
+// spooled is the output of a sink that writes bytes (Console, NDJSON):
+// the buffer its Write appends to, and the spool that writes it. It gives
+// the sink its Flush and Sync.
+type spooled struct {
+	sp  *spool
+	buf []byte
+}
+
+func newSpooled(w io.Writer, size int) spooled {
+	sp := newSpool(w, size)
+	return spooled{sp: sp, buf: sp.buffer()}
+}
+
+// handOver hands the buffer over once it holds limit bytes or more, and
+// then returns the first write error so far.
+func (s *spooled) handOver(limit int) error {
+	if len(s.buf) < limit {
+		return nil
+	}
+	s.buf = s.sp.swap(s.buf)
+	return s.sp.err()
+}
+
+// Flush implements Sink: it hands what is buffered to the writer
+// goroutine, unless that is still writing what it had (the buffer then
+// goes when it is full or at the next flush), and returns the first write
+// error so far.
+func (s *spooled) Flush() error {
+	if s.sp.idle() {
+		s.buf = s.sp.swap(s.buf)
+	}
+	return s.sp.err()
+}
+
+// Sync implements Syncer: it hands what is buffered to the writer
+// goroutine and returns once it is written, with the first write error.
+func (s *spooled) Sync() error {
+	s.buf = s.sp.swap(s.buf)
+	return s.sp.sync()
+}
+
+// waits implements waiter.
+func (s *spooled) waits() int64 { return s.sp.waits.Load() }
+
+// close writes everything buffered and ends the writer goroutine.
+func (s *spooled) close() error {
+	s.buf = s.sp.swap(s.buf)
+	return s.sp.close()
+}
