@@ -240,6 +240,7 @@ func BenchmarkTraceMap(b *testing.B) {
 	}
 	defer out.Close()
 	nd, _ := NewNDJSON(out, Header{Start: time.Now()})
+	nd.SetMap(m)
 	l := &Logger{sinks: []Sink{nd}, start: time.Now()}
 	tr := tracer{l: l, ix: ix, lastDisk: 1}
 	size := m.Disks[0].Size

@@ -338,3 +338,49 @@ func TestNDJSONConnections(t *testing.T) {
 		}
 	}
 }
+
+// TestNDJSONSetMap: with the map given, the prefixes are found by the
+// object's index; the output is byte for byte the same as without, for
+// the map's objects and for an object outside it (a copy), which takes
+// the table by pointer.
+func TestNDJSONSetMap(t *testing.T) {
+	m := testMap()
+	ix := bmap.NewIndex(m)
+	outside := m.Objects[len(m.Objects)-1] // a copy: not in m.Objects
+	var with, without bytes.Buffer
+	a, err := NewNDJSON(&with, Header{Start: time.Unix(1700000000, 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.SetMap(m)
+	b, err := NewNDJSON(&without, Header{Start: time.Unix(1700000000, 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for round := range 2 { // the second round finds every prefix cached
+		for off := int64(0); off < 120*K; off += 1536 {
+			ev := &Event{Time: time.Duration(off), Conn: 1, Export: "sda", Disk: 1, Off: off, Len: 2048}
+			for _, h := range ix.Lookup(1, off, 2048) {
+				ev.Objects = append(ev.Objects, Object{Object: h.Object, Off: h.Off, Len: h.Len, FileOff: h.FileOff})
+			}
+			ev.Objects = append(ev.Objects, Object{Object: &outside, Off: off, Len: 1, FileOff: int64(round)})
+			for _, s := range []*NDJSON{a, b} {
+				if err := s.Write(ev); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if with.Len() < 10000 || with.String() != without.String() {
+		t.Fatalf("with SetMap: %d bytes, without: %d, not the same", with.Len(), without.Len())
+	}
+	if a.prefix.n != 1 || b.prefix.n < 5 {
+		t.Errorf("table by pointer holds %d objects with SetMap (want 1: the copy), %d without", a.prefix.n, b.prefix.n)
+	}
+}

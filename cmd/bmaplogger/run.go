@@ -493,6 +493,7 @@ func startTrace(cfg *config, disks []disk, out stdio, say func(string, ...any), 
 		if err != nil {
 			return fail(fmt.Errorf("--json %s: %w", cfg.json, err))
 		}
+		nd.SetMap(m)
 		sinks = append(sinks, nd)
 	}
 	var agg *reports.Aggregator
