@@ -137,6 +137,12 @@ type waiter interface {
 	waits() int64
 }
 
+// holder is a sink whose Flush may keep output back (Console, NDJSON):
+// holds reports whether it holds some.
+type holder interface {
+	holds() bool
+}
+
 // DefaultFlushInterval is the default for Options.FlushInterval.
 const DefaultFlushInterval = 50 * time.Millisecond
 
@@ -252,12 +258,23 @@ func (l *Logger) flusher() {
 	}
 }
 
-// flushLocked flushes every sink; l.mu is held.
+// flushLocked flushes every sink; l.mu is held. A sink that kept output
+// back (its writer was busy: see spooled.Flush) is flushed again one
+// FlushInterval later, whether or not more reads come.
 func (l *Logger) flushLocked() {
+	l.pending = false
 	for _, s := range l.sinks {
 		l.fail(s.Flush())
+		if h, ok := s.(holder); ok && h.holds() {
+			l.pending = true
+		}
 	}
-	l.pending = false
+	if l.pending {
+		select {
+		case l.kick <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // Flush returns once every read logged before it has been written to the

@@ -572,3 +572,52 @@ func TestFlushAfterIdle(t *testing.T) {
 		t.Fatalf("closed %v, %d events", c.closed, len(c.events))
 	}
 }
+
+// TestFlushAfterBusyWriter: a flush that finds the sink's writer busy
+// keeps the sink's part-filled buffer back; once the writer is free, that
+// output must still go out within a flush interval or so, with no more
+// reads to prompt it and no Flush or Close.
+func TestFlushAfterBusyWriter(t *testing.T) {
+	ix := bmap.NewIndex(testMap())
+	release := make(chan struct{})
+	var once sync.Once
+	var mu sync.Mutex
+	var out bytes.Buffer
+	w := writerFunc(func(p []byte) (int, error) {
+		once.Do(func() { <-release }) // the first write waits
+		mu.Lock()
+		defer mu.Unlock()
+		return out.Write(p)
+	})
+	nd, err := NewNDJSON(w, Header{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lg := New(ix, Options{FlushInterval: time.Millisecond}, nd)
+	defer lg.Close()
+	// A full buffer (which the writer takes and sits on), then a few more.
+	reads := 0
+	for nd.sp.idle() {
+		lg.Log(Read{Conn: 1, Off: 74 * K, Len: 512})
+		reads++
+	}
+	for range 10 {
+		lg.Log(Read{Conn: 1, Off: 74 * K, Len: 512})
+		reads++
+	}
+	time.Sleep(20 * time.Millisecond) // flushes that find the writer busy
+	close(release)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		lines := bytes.Count(out.Bytes(), []byte("\n"))
+		mu.Unlock()
+		if lines == reads+1 { // the header and every read
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d lines written 10 s after the writer was freed, want %d", lines, reads+1)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

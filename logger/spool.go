@@ -186,6 +186,9 @@ func (s *spooled) Sync() error {
 // waits implements waiter.
 func (s *spooled) waits() int64 { return s.sp.waits.Load() }
 
+// holds implements holder.
+func (s *spooled) holds() bool { return len(s.buf) > 0 }
+
 // close writes everything buffered and ends the writer goroutine.
 func (s *spooled) close() error {
 	s.buf = s.sp.swap(s.buf)
