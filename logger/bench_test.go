@@ -29,12 +29,14 @@ func benchEvent(b *testing.B, ix *bmap.Index, off int64, n uint32) *Event {
 
 // BenchmarkNDJSONWrite is the cost of encoding one event of three objects.
 func BenchmarkNDJSONWrite(b *testing.B) {
-	ix := bmap.NewIndex(benchMap(1000))
+	m := benchMap(1000)
+	ix := bmap.NewIndex(m)
 	ev := benchEvent(b, ix, 1<<20+500*(68<<10)+8192, 4096)
 	nd, err := NewNDJSON(io.Discard, Header{Start: time.Now()})
 	if err != nil {
 		b.Fatal(err)
 	}
+	nd.SetMap(m)
 	b.ReportAllocs()
 	for b.Loop() {
 		if err := nd.Write(ev); err != nil {
@@ -76,6 +78,7 @@ func BenchmarkPipeline(b *testing.B) {
 			ix := bmap.NewIndex(m)
 			size := m.Disks[0].Size
 			nd, _ := NewNDJSON(io.Discard, Header{Start: time.Now()})
+			nd.SetMap(m)
 			ss := []Sink{nd}
 			if sinks == "ndjson+console" {
 				ss = append(ss, NewConsole(io.Discard, false))
@@ -106,6 +109,7 @@ func BenchmarkPipelineLarge(b *testing.B) {
 	ix := bmap.NewIndex(m)
 	size := m.Disks[0].Size
 	nd, _ := NewNDJSON(io.Discard, Header{Start: time.Now()})
+	nd.SetMap(m)
 	lg := New(ix, Options{}, nd)
 	now := time.Now()
 	off := int64(1 << 20)
@@ -177,6 +181,7 @@ func BenchmarkTrace(b *testing.B) {
 			m := maptest.Files(20000, tc.fileSize)
 			ix := bmap.NewIndex(m)
 			nd, _ := NewNDJSON(io.Discard, Header{Start: time.Now()})
+			nd.SetMap(m)
 			l := &Logger{sinks: []Sink{nd}, start: time.Now()}
 			tr := tracer{l: l, ix: ix, lastDisk: 1}
 			size := m.Disks[0].Size

@@ -10,7 +10,6 @@ import (
 	"io"
 	"time"
 	"unicode/utf8"
-	"unsafe"
 
 	"github.com/virt-bmap/virt-bmap/bmap"
 )
@@ -127,13 +126,9 @@ func (o *JSONObject) Name() string {
 type NDJSON struct {
 	spooled // the output, and its writer goroutine: Flush, Sync
 
-	prefix prefixTable
-	arena  []byte // the prefixes, back to back
-	// With SetMap: the prefixes of the map's objects, by their index in
-	// it (n == 0: not built yet), in place of prefix.
-	m     *bmap.Map
-	refs  []prefixRef
-	conns uint64 // SetConnections
+	prefix bmap.ObjectMap[prefixRef] // where each object's prefix is in arena
+	arena  []byte                    // the prefixes, back to back
+	conns  uint64                    // SetConnections
 
 	// The middle of the last event line, from ,"export": to "off":, for
 	// its export and disk: the same for every event of a one-disk trace.
@@ -143,70 +138,8 @@ type NDJSON struct {
 	midSet  bool
 }
 
-// prefixRef locates an object's prefix in NDJSON.arena.
+// prefixRef locates an object's prefix in NDJSON.arena (n > 0).
 type prefixRef struct{ off, n uint32 }
-
-// prefixTable finds an object's prefix by its pointer: an open-addressing
-// hash table (linear probing, at most half full), a multiply and usually
-// one probe where a Go map costs a hash function call and a group search
-// (a third of the encoding time of a read touching 64 objects). The hash
-// is the address over the size of an Object: the objects of a map, one
-// slice, fall in consecutive slots, so the objects of a read, neighbours
-// in the map, share cache lines of the table.
-type prefixTable struct {
-	slots []prefixSlot // len is a power of two, or 0
-	n     int
-}
-
-type prefixSlot struct {
-	o *bmap.Object
-	r prefixRef
-}
-
-func (t *prefixTable) slot(o *bmap.Object) uint {
-	return uint(uintptr(unsafe.Pointer(o))/unsafe.Sizeof(bmap.Object{})) & uint(len(t.slots)-1)
-}
-
-func (t *prefixTable) get(o *bmap.Object) (prefixRef, bool) {
-	if t.n == 0 {
-		return prefixRef{}, false
-	}
-	mask := uint(len(t.slots) - 1)
-	for i := t.slot(o); ; i = (i + 1) & mask {
-		s := &t.slots[i]
-		if s.o == o {
-			return s.r, true
-		}
-		if s.o == nil {
-			return prefixRef{}, false
-		}
-	}
-}
-
-// put adds o, which get did not find.
-func (t *prefixTable) put(o *bmap.Object, r prefixRef) {
-	if 2*(t.n+1) > len(t.slots) {
-		old := t.slots
-		size := max(2*len(old), 1024)
-		t.slots = make([]prefixSlot, size)
-		for _, s := range old {
-			if s.o != nil {
-				t.insert(s.o, s.r)
-			}
-		}
-	}
-	t.insert(o, r)
-	t.n++
-}
-
-func (t *prefixTable) insert(o *bmap.Object, r prefixRef) {
-	mask := uint(len(t.slots) - 1)
-	i := t.slot(o)
-	for t.slots[i].o != nil {
-		i = (i + 1) & mask
-	}
-	t.slots[i] = prefixSlot{o, r}
-}
 
 const (
 	// ndjsonBuffer is how much NDJSON output is gathered per write(2).
@@ -301,23 +234,15 @@ func (n *NDJSON) Write(ev *Event) error {
 	return n.handOver(ndjsonBuffer)
 }
 
-// SetMap tells the sink the map whose objects the events name: their
-// prefixes are then found by the object's index in it, in an array of 8
-// bytes an object, rather than in a hash table by pointer (16 bytes a
-// slot, at most half full), which is smaller and takes no probing.
-func (n *NDJSON) SetMap(m *bmap.Map) {
-	n.m = m
-	n.refs = make([]prefixRef, len(m.Objects))
-}
+// SetMap tells the sink the map whose objects the events name, before
+// the first Write: their prefixes are then found by the object's index
+// in it, an array of 8 bytes an object, rather than by pointer in a Go
+// map (bmap.ObjectMap).
+func (n *NDJSON) SetMap(m *bmap.Map) { n.prefix = bmap.NewObjectMap[prefixRef](m) }
 
 // appendPrefix appends o's JSON up to the value of "off", from the cache.
 func (n *NDJSON) appendPrefix(b []byte, o *bmap.Object) []byte {
-	i := n.m.IndexOf(o)
-	if i >= 0 {
-		if r := n.refs[i]; r.n != 0 {
-			return append(b, n.arena[r.off:r.off+r.n]...)
-		}
-	} else if r, ok := n.prefix.get(o); ok {
+	if r, ok := n.prefix.Get(o); ok {
 		return append(b, n.arena[r.off:r.off+r.n]...)
 	}
 	if len(n.arena) >= maxPrefixArena {
@@ -325,12 +250,7 @@ func (n *NDJSON) appendPrefix(b []byte, o *bmap.Object) []byte {
 	}
 	start := len(n.arena)
 	n.arena = appendObjectPrefix(n.arena, o)
-	r := prefixRef{uint32(start), uint32(len(n.arena) - start)}
-	if i >= 0 {
-		n.refs[i] = r
-	} else {
-		n.prefix.put(o, r)
-	}
+	n.prefix.Put(o, prefixRef{uint32(start), uint32(len(n.arena) - start)})
 	return append(b, n.arena[start:]...)
 }
 

@@ -380,7 +380,7 @@ func TestNDJSONSetMap(t *testing.T) {
 	if with.Len() < 10000 || with.String() != without.String() {
 		t.Fatalf("with SetMap: %d bytes, without: %d, not the same", with.Len(), without.Len())
 	}
-	if a.prefix.n != 1 || b.prefix.n < 5 {
-		t.Errorf("table by pointer holds %d objects with SetMap (want 1: the copy), %d without", a.prefix.n, b.prefix.n)
+	if a.prefix.Outside() != 1 || b.prefix.Outside() < 5 {
+		t.Errorf("table by pointer holds %d objects with SetMap (want 1: the copy), %d without", a.prefix.Outside(), b.prefix.Outside())
 	}
 }

@@ -73,13 +73,11 @@ type Aggregator struct {
 
 	byKey  map[objKey][]*bmap.Object // the map's objects, when a map is given
 	byName map[objKey][]*bmap.Object // the same without inodes, made on first need
-	byPtr  map[*bmap.Object]int32    // objects outside m.Objects
-	// byIdx is the id+1 of m.Objects[i] (0: not seen yet): a live event's
-	// objects point into the map's slice (bmap.Map.IndexOf), and an array
-	// load is one cache miss where the map of pointers, on random reads
-	// over a large map, was two or three (15% of the aggregator's time in
-	// BenchmarkSinks).
-	byIdx    []int32
+	// byObj is the id+1 of each object an event named (0: not seen yet),
+	// by its index in the map's slice (an array load is one cache miss
+	// where a map of pointers, on random reads over a large map, was two
+	// or three: 15% of the aggregator's time in BenchmarkSinks).
+	byObj    bmap.ObjectMap[int32]
 	ids      map[objKey]int32
 	objs     []*objStat
 	disks    []*diskStat
@@ -117,7 +115,7 @@ func NewAggregator(m *bmap.Map, opt Options) *Aggregator {
 	a := &Aggregator{
 		opt:        opt,
 		m:          m,
-		byPtr:      make(map[*bmap.Object]int32),
+		byObj:      bmap.NewObjectMap[int32](m),
 		ids:        make(map[objKey]int32),
 		conns:      make(map[uint64]struct{}),
 		bucketNs:   int64(MinBucket),
@@ -131,7 +129,6 @@ func NewAggregator(m *bmap.Map, opt Options) *Aggregator {
 			k := keyOf(o)
 			a.byKey[k] = append(a.byKey[k], o)
 		}
-		a.byIdx = make([]int32, len(m.Objects))
 	}
 	return a
 }
@@ -141,20 +138,11 @@ func (a *Aggregator) Write(ev *logger.Event) error {
 	a.hits = a.hits[:0]
 	for i := range ev.Objects {
 		o := &ev.Objects[i]
-		var id int32
-		if i := a.m.IndexOf(o.Object); i >= 0 {
-			if id = a.byIdx[i] - 1; id < 0 {
-				id = a.idOf(keyOf(o.Object), o.Object)
-				a.byIdx[i] = id + 1
-			}
-		} else {
-			var ok bool
-			if id, ok = a.byPtr[o.Object]; !ok {
-				id = a.idOf(keyOf(o.Object), o.Object)
-				if id >= 0 {
-					a.byPtr[o.Object] = id
-				}
-			}
+		id, ok := a.byObj.Get(o.Object)
+		id--
+		if !ok {
+			id = a.idOf(keyOf(o.Object), o.Object)
+			a.byObj.Put(o.Object, id+1) // id -1 (not kept) puts nothing
 		}
 		a.hits = append(a.hits, hit{id, o.Kind, o.Off, o.Len, o.FileOff})
 	}

@@ -95,6 +95,7 @@ func BenchmarkNDJSONSink(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		n.SetMap(m)
 		for i := range live {
 			n.Write(&live[i])
 		}
@@ -128,7 +129,11 @@ func BenchmarkSinks(b *testing.B) {
 		name  string
 		sinks func(w io.Writer) []logger.Sink
 	}{
-		{"json", func(w io.Writer) []logger.Sink { nd, _ := logger.NewNDJSON(w, h); return []logger.Sink{nd} }},
+		{"json", func(w io.Writer) []logger.Sink {
+			nd, _ := logger.NewNDJSON(w, h)
+			nd.SetMap(m)
+			return []logger.Sink{nd}
+		}},
 		{"console", func(w io.Writer) []logger.Sink { return []logger.Sink{logger.NewConsole(w, false)} }},
 		{"aggregator", func(io.Writer) []logger.Sink {
 			return []logger.Sink{NewAggregator(m, Options{Start: h.Start, Exports: h.Exports})}
